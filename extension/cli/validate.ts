@@ -1,0 +1,47 @@
+// `build-master validate [file]`: every problem as file:line:column: message, plus its hint.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
+
+export interface PolicyFile {
+  path: string | undefined;
+  text: string;
+}
+
+/** The repository's policy file (`.buildmaster.yml`, then `.github/buildmaster.yml`), or none. */
+export function findPolicyFile(repo: string): PolicyFile {
+  for (const name of POLICY_FILES) {
+    const path = join(repo, name);
+    if (existsSync(path)) return { path, text: readFileSync(path, 'utf8') };
+  }
+  return { path: undefined, text: '' };
+}
+
+export function formatProblem(problem: PolicyProblem): string {
+  return `${problem.file}:${problem.line}:${problem.column}: ${problem.message}\n    hint: ${problem.hint}`;
+}
+
+export interface ValidateOutcome {
+  file: string;
+  /** False when the repository has no policy file: every key takes its default. */
+  exists: boolean;
+  problems: PolicyProblem[];
+}
+
+export function validateFile(repo: string, file: string | undefined): ValidateOutcome {
+  let path: string | undefined;
+  let text: string;
+  if (file) {
+    path = resolve(file);
+    if (!existsSync(path)) throw new UsageError(`no such policy file: ${file}`);
+    text = readFileSync(path, 'utf8');
+  } else {
+    ({ path, text } = findPolicyFile(repo));
+  }
+  const shown = path ? relative(process.cwd(), path) || path : join(repo, POLICY_FILES[0]);
+  const result = parsePolicy(text, shown);
+  return { file: shown, exists: path !== undefined, problems: result.ok ? [] : result.problems };
+}
+
+/** Bad input from the user: exit 2 with a message, never a stack trace. */
+export class UsageError extends Error {}

@@ -1,0 +1,682 @@
+// decide(snapshot, state, policy, now): the whole controller's judgement as a
+// pure function (SPEC §3). No I/O, no clock, no randomness: the same inputs give
+// the same next state and decisions, which is what replay, simulation and the
+// property tests rely on.
+import { assignLane, riskTier } from './classify';
+import { autonomyAllows } from './autonomy';
+import {
+  APPROVAL_CODES,
+  FAILED,
+  approvalIdFor,
+  gate,
+  linkOf,
+  mergeKey,
+  short,
+  type ChangeLink,
+  type GateReason,
+} from './gate';
+import { attribute, classifyFailure, commitHealth, failingChecks, remedyFor } from './incident';
+import type {
+  ActionClass,
+  Approval,
+  Change,
+  ControllerState,
+  CycleOutcome,
+  Decision,
+  DecisionKind,
+  HoldTrigger,
+  Incident,
+  LaneState,
+  LaneStateName,
+  RiskTier,
+  Snapshot,
+  TargetCommit,
+} from './model';
+import { formatDuration } from './policy/duration';
+import type { Policy } from './policy/schema';
+
+export interface QueueEntry {
+  change: string;
+  title: string;
+  lane: string;
+  tier: RiskTier;
+  crossLane: boolean;
+  link?: { incident: string; kind: 'fix' | 'revert' };
+  headSha: string;
+  reasons: GateReason[];
+  notes: string[];
+  requiredChecks: string[];
+  approval?: string;
+  laneRationale: string;
+}
+
+export interface DecideResult {
+  state: ControllerState;
+  decisions: Decision[];
+  outcome: { kind: CycleOutcome; rationale: string };
+  /** Every lane's candidates in merge order with their gate reasons. */
+  queues: Record<string, QueueEntry[]>;
+}
+
+const EXAMINED_LIMIT = 500;
+
+export function initialState(policy: Policy, now: number): ControllerState {
+  const state: ControllerState = {
+    version: 1,
+    global: { state: 'normal', reason: 'no lane has an incident', since: now, triggers: [], acknowledged: [] },
+    lanes: {},
+    incidents: {},
+    approvals: {},
+    examinedRed: [],
+    cycle: 0,
+  };
+  syncLanes(state, policy, now);
+  return state;
+}
+
+/** Every lane the policy names, in order, then the default lane. */
+export function laneNames(policy: Policy): string[] {
+  const names = policy.lanes.map((lane) => lane.name);
+  if (!names.includes(policy.default_lane)) names.push(policy.default_lane);
+  return names;
+}
+
+function syncLanes(state: ControllerState, policy: Policy, now: number): void {
+  const lanes: Record<string, LaneState> = {};
+  for (const name of laneNames(policy)) {
+    lanes[name] = state.lanes[name] ?? { name, state: 'healthy', since: now, reason: 'new lane' };
+  }
+  state.lanes = lanes;
+}
+
+interface Classified {
+  change: Change;
+  lane: string;
+  crossLane: boolean;
+  laneRationale: string;
+  tier: RiskTier;
+  link: ChangeLink;
+}
+
+class Cycle {
+  readonly decisions: Decision[] = [];
+  readonly state: ControllerState;
+  readonly classified: Classified[];
+  readonly commitIndex = new Map<string, number>();
+
+  constructor(
+    readonly snapshot: Snapshot,
+    previous: ControllerState,
+    readonly policy: Policy,
+    readonly now: number,
+  ) {
+    this.state = structuredClone(previous);
+    this.state.cycle += 1;
+    syncLanes(this.state, policy, now);
+    this.classified = snapshot.changes.map((change) => {
+      const assignment = assignLane(policy, change.files, change.labels);
+      return {
+        change,
+        lane: assignment.lane,
+        crossLane: assignment.crossLane,
+        laneRationale: assignment.rationale,
+        tier: riskTier(policy, change.files),
+        link: linkOf(change),
+      };
+    });
+    snapshot.targetCommits.forEach((commit, index) => this.commitIndex.set(commit.sha, index));
+  }
+
+  emit(kind: DecisionKind, rationale: string, fields: Omit<Decision, 'kind' | 'rationale'> = {}): Decision {
+    const decision: Decision = { kind, ...fields, rationale };
+    this.decisions.push(decision);
+    return decision;
+  }
+
+  lane(name: string): LaneState {
+    const lane = this.state.lanes[name];
+    if (!lane) throw new Error(`lane ${name} is not in the policy`);
+    return lane;
+  }
+
+  move(name: string, to: LaneStateName, rationale: string, extra: Partial<LaneState> = {}): void {
+    const lane = this.state.lanes[name];
+    if (!lane) return;
+    const from = lane.state;
+    Object.assign(lane, extra, { state: to, reason: rationale });
+    if (from !== to) {
+      lane.since = this.now;
+      this.emit('lane-transition', rationale, { lane: name, from, to, ...(lane.incident ? { incident: lane.incident } : {}) });
+    }
+  }
+
+  openIncidents(): Incident[] {
+    return Object.values(this.state.incidents)
+      .filter((incident) => incident.status === 'open')
+      .sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
+  }
+
+  incidentsOfLane(name: string): Incident[] {
+    return this.openIncidents().filter((incident) => incident.lanes.includes(name));
+  }
+
+  /**
+   * Runs an action now if autonomy allows it or an operator approved it;
+   * otherwise asks for (or keeps waiting on) an approval.
+   */
+  gated(
+    actionClass: ActionClass,
+    tier: RiskTier,
+    key: string,
+    kind: DecisionKind,
+    rationale: string,
+    fields: Omit<Decision, 'kind' | 'rationale' | 'key'>,
+  ): 'act' | 'waiting' | 'rejected' {
+    const verdict = autonomyAllows(this.policy, actionClass, tier);
+    const id = approvalIdFor(key);
+    const approval = this.state.approvals[id];
+    if (verdict.allowed || approval?.status === 'approved') {
+      const why = verdict.allowed ? verdict.rationale : `approved by ${approval?.resolvedBy ?? 'an operator'}`;
+      this.emit(kind, `${rationale} (${why})`, { ...fields, key });
+      return 'act';
+    }
+    if (approval?.status === 'rejected') return 'rejected';
+    if (!approval) this.requestApproval(actionClass, tier, key, kind, `${rationale}; ${verdict.rationale}`, fields);
+    return 'waiting';
+  }
+
+  requestApproval(
+    actionClass: ActionClass,
+    tier: RiskTier,
+    key: string,
+    kind: DecisionKind,
+    rationale: string,
+    fields: Omit<Decision, 'kind' | 'rationale' | 'key'>,
+  ): void {
+    const id = approvalIdFor(key);
+    if (this.state.approvals[id]) return;
+    const approval: Approval = {
+      id,
+      key,
+      actionClass,
+      kind,
+      tier,
+      rationale,
+      status: 'pending',
+      createdAt: this.now,
+      ...(fields.lane ? { lane: fields.lane } : {}),
+      ...(fields.change ? { change: fields.change } : {}),
+      ...(fields.incident ? { incident: fields.incident } : {}),
+    };
+    this.state.approvals[id] = approval;
+    this.emit('request-approval', rationale, { ...fields, approval: id });
+  }
+}
+
+export function decide(snapshot: Snapshot, previous: ControllerState, policy: Policy, now: number): DecideResult {
+  const cycle = new Cycle(snapshot, previous, policy, now);
+  settleAwaitedMerges(cycle);
+  observeTarget(cycle);
+  progressRepairs(cycle);
+  updateGlobal(cycle);
+  const queues = planMerges(cycle);
+  pruneApprovals(cycle);
+  return { state: cycle.state, decisions: cycle.decisions, outcome: outcomeOf(cycle), queues };
+}
+
+/** A merge awaited its target checks: clear it once they settle, or when the merge never happened. */
+function settleAwaitedMerges(cycle: Cycle): void {
+  const open = new Set(cycle.snapshot.changes.map((change) => change.id));
+  for (const lane of Object.values(cycle.state.lanes)) {
+    if (!lane.awaiting) continue;
+    if (open.has(lane.awaiting.change)) {
+      // Still open: the merge did not happen (conflict, moved head, crash before it). Try again.
+      delete lane.awaiting;
+      continue;
+    }
+    const commit = cycle.snapshot.targetCommits.find((c) => c.change?.id === lane.awaiting?.change);
+    if (commit && commitHealth(commit) !== 'pending') delete lane.awaiting;
+  }
+}
+
+/** Reads the target branch: last green, new breaks (incidents), repair merges, recoveries. */
+function observeTarget(cycle: Cycle): void {
+  const { snapshot, state, policy } = cycle;
+  const commits = snapshot.targetCommits;
+  const examined = new Set(state.examinedRed);
+  let lastGreen = state.lastGreenSha !== undefined ? (cycle.commitIndex.get(state.lastGreenSha) ?? -1) : -1;
+
+  commits.forEach((commit, index) => {
+    noteRepairMerge(cycle, commit);
+    const health = commitHealth(commit);
+    if (health === 'green') {
+      lastGreen = index;
+      state.lastGreenSha = commit.sha;
+      return;
+    }
+    if (health !== 'red' || examined.has(commit.sha)) return;
+    examined.add(commit.sha);
+    state.examinedRed.push(commit.sha);
+    const covered = new Set(cycle.openIncidents().flatMap((incident) => incident.failingChecks));
+    const fresh = failingChecks(commit).filter((check) => !covered.has(check.name));
+    if (fresh.length === 0) return; // the same break, still unrepaired
+    const window = commits.slice(lastGreen + 1, index + 1);
+    openIncident(cycle, commit, window, fresh, lastGreen >= 0 ? commits[lastGreen]?.sha : state.lastGreenSha);
+  });
+  if (state.examinedRed.length > EXAMINED_LIMIT) state.examinedRed = state.examinedRed.slice(-EXAMINED_LIMIT);
+
+  verifyRecoveries(cycle);
+}
+
+/** A fix or revert change merged: its lanes start recovering from that commit. */
+function noteRepairMerge(cycle: Cycle, commit: TargetCommit): void {
+  if (!commit.change?.branch && !commit.change?.body) return;
+  const link = linkOf({ branch: commit.change.branch ?? '', body: commit.change.body ?? '' });
+  if (!link) return;
+  const incident = cycle.state.incidents[link.incident];
+  if (!incident || incident.status !== 'open' || incident.repairMerges.includes(commit.sha)) return;
+  incident.repairMerges.push(commit.sha);
+  const attempt = [...incident.attempts].reverse().find((a) => a.outcome === 'pending' || a.change === commit.change?.id);
+  if (attempt) {
+    attempt.outcome = 'merged';
+    attempt.change = commit.change.id;
+  }
+  for (const name of incident.lanes) {
+    const lane = cycle.state.lanes[name];
+    if (!lane || lane.operatorPaused || (lane.state !== 'degraded' && lane.state !== 'paused' && lane.state !== 'recovering')) continue;
+    cycle.move(name, 'recovering', `${link.kind} ${commit.change.id} merged as ${short(commit.sha)}; waiting for the target checks to verify it`, {
+      recoveryFrom: commit.sha,
+      incident: incident.id,
+    });
+  }
+}
+
+function openIncident(cycle: Cycle, red: TargetCommit, window: TargetCommit[], failing: ReturnType<typeof failingChecks>, lastGreenSha: string | undefined): void {
+  const { policy, snapshot, state, now } = cycle;
+  const attribution = attribute(policy, window, red, failing);
+  const classification = classifyFailure(policy, failing);
+  const remedy = remedyFor(policy, snapshot, classification.failureClass, attribution.tier, attribution);
+  const id = `inc-${red.sha.slice(0, 7)}`;
+  const noGreen = lastGreenSha === undefined ? '; no green commit on record, so every commit in view is a suspect' : '';
+  const rationale =
+    `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')} on ${policy.target} at ${short(red.sha)}: ` +
+    `${attribution.rationale}${noGreen}; class ${classification.failureClass} (${classification.rule}); ${remedy.rationale}`;
+  const incident: Incident = {
+    id,
+    status: 'open',
+    lanes: attribution.lanes,
+    crossLane: attribution.crossLane,
+    unattributed: attribution.unattributed,
+    failureClass: classification.failureClass,
+    classRule: classification.rule,
+    tier: attribution.tier,
+    failingChecks: failing.map((c) => c.name),
+    redSha: red.sha,
+    ...(lastGreenSha ? { lastGreenSha } : {}),
+    suspects: attribution.suspects,
+    remedy: remedy.remedy,
+    openedAt: now,
+    attempts: [],
+    retries: 0,
+    countedFailures: [],
+    repairMerges: [],
+    escalated: false,
+    revertProposed: false,
+    rationale,
+  };
+  state.incidents[id] = incident;
+  cycle.emit('open-incident', rationale, { incident: id, ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}) });
+
+  for (const name of incident.lanes) {
+    const lane = cycle.lane(name);
+    if (lane.state !== 'healthy') {
+      cycle.move(name, 'paused', `a second incident (${id}) while lane ${name} is ${lane.state}${lane.incident ? ` with ${lane.incident}` : ''}`, {
+        incident: lane.incident ?? id,
+      });
+      continue;
+    }
+    if (incident.remedy === 'fix' || incident.remedy === 'quarantine') {
+      cycle.move(name, 'degraded', `${id} (${incident.failureClass}) is eligible for an automated ${incident.remedy}`, { incident: id });
+    } else {
+      cycle.move(name, 'paused', `${id} (${incident.failureClass}) needs ${incident.remedy === 'revert' ? 'a revert' : 'a person'}: ${remedy.rationale}`, {
+        incident: id,
+      });
+    }
+  }
+
+  if (incident.remedy === 'fix' || incident.remedy === 'quarantine') {
+    dispatchAttempt(cycle, incident, 1);
+  } else if (incident.remedy === 'revert') {
+    proposeRevert(cycle, incident, 'eligibility says revert');
+  } else {
+    escalate(cycle, incident, remedy.rationale, 'incident');
+  }
+}
+
+function dispatchAttempt(cycle: Cycle, incident: Incident, attempt: number): void {
+  const key = `dispatch:${incident.id}:${attempt}`;
+  const lane = incident.lanes[0];
+  const what = incident.remedy === 'quarantine' ? 'quarantine the flaky check' : `fix the ${incident.failureClass} failure`;
+  const result = cycle.gated(
+    'fix',
+    incident.tier,
+    key,
+    'dispatch-fix',
+    `dispatch attempt ${attempt} of ${cycle.policy.incidents.fix_retries} to ${what} (${incident.failingChecks.join(', ')}) via ${cycle.policy.dispatch.worker}`,
+    { incident: incident.id, attempt, ...(lane ? { lane } : {}) },
+  );
+  if (result === 'act') {
+    incident.attempts.push({ attempt, dispatchedAt: cycle.now, outcome: 'pending' });
+  } else if (result === 'rejected' && !incident.escalated) {
+    for (const name of incident.lanes) {
+      cycle.move(name, 'paused', `an operator rejected the automated fix for ${incident.id}`, { incident: incident.id });
+    }
+    escalate(cycle, incident, 'an operator rejected the automated fix', 'rejected');
+  }
+}
+
+function proposeRevert(cycle: Cycle, incident: Incident, why: string): void {
+  if (incident.revertProposed) return;
+  const culprit = [...incident.suspects].reverse().find((s) => s.change);
+  if (!culprit) {
+    escalate(cycle, incident, `${why}, but no culprit merge is known to revert`, 'no-culprit');
+    incident.revertProposed = true;
+    return;
+  }
+  const result = cycle.gated(
+    'revert',
+    incident.tier === 'tier3' ? 'tier3' : 'tier2',
+    `revert:${incident.id}`,
+    'propose-revert',
+    `${why}: open a change reverting ${culprit.change} (${short(culprit.sha)})`,
+    { incident: incident.id, change: culprit.change as string, sha: culprit.sha, ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}) },
+  );
+  if (result !== 'waiting') incident.revertProposed = true;
+}
+
+function escalate(cycle: Cycle, incident: Incident, reason: string, why: string): void {
+  incident.escalated = true;
+  cycle.emit('escalate', `${incident.id}: ${reason}; action required: an owner must repair, revert or acknowledge it`, {
+    incident: incident.id,
+    key: `escalate:${incident.id}:${why}`,
+    ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}),
+  });
+}
+
+/** Counts failed fix attempts, re-dispatches, proposes reverts, escalates and pages. */
+function progressRepairs(cycle: Cycle): void {
+  const { snapshot, policy, now } = cycle;
+  for (const incident of cycle.openIncidents()) {
+    const count = (key: string, reason: string, attempt?: number) => {
+      if (incident.countedFailures.includes(key)) return;
+      incident.countedFailures.push(key);
+      incident.retries += 1;
+      const record = attempt !== undefined ? incident.attempts.find((a) => a.attempt === attempt) : [...incident.attempts].reverse().find((a) => a.outcome === 'pending');
+      if (record && record.outcome === 'pending') {
+        record.outcome = 'failed';
+        record.reason = reason;
+      }
+      cycle.emit('outcome', `${incident.id}: fix attempt failed (${reason}); ${incident.retries} of ${policy.incidents.fix_retries} retries used`, {
+        incident: incident.id,
+        ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}),
+      });
+    };
+
+    for (const entry of cycle.classified) {
+      if (entry.link?.incident !== incident.id || entry.link.kind !== 'fix') continue;
+      const failed = entry.change.checks.find((check) => FAILED.has(check.conclusion));
+      if (failed) count(`fix:${entry.change.id}@${entry.change.headSha}`, `fix change ${entry.change.id} failed check ${failed.name}`);
+      else {
+        const pending = incident.attempts.find((a) => a.outcome === 'pending' && !a.change);
+        if (pending) pending.change = entry.change.id;
+      }
+    }
+    for (const build of snapshot.builds) {
+      if (build.incident !== incident.id || (build.status !== 'failed' && build.status !== 'cancelled')) continue;
+      count(`build:${build.attempt}`, `the worker's build ${build.status}${build.error ? `: ${build.error}` : ''}`, build.attempt);
+    }
+    for (const attempt of incident.attempts) {
+      const hasChange = attempt.change !== undefined || cycle.classified.some((c) => c.link?.incident === incident.id && c.link.kind === 'fix');
+      if (attempt.outcome === 'pending' && !hasChange && now - attempt.dispatchedAt > policy.dispatch.timeout) {
+        count(`timeout:${attempt.attempt}`, `no fix change within dispatch.timeout (${formatDuration(policy.dispatch.timeout)})`, attempt.attempt);
+      }
+    }
+
+    const lanes = incident.lanes.map((name) => cycle.lane(name));
+    const repairing = incident.remedy === 'fix' || incident.remedy === 'quarantine';
+    if (repairing && incident.retries >= policy.incidents.fix_retries && !incident.escalated) {
+      for (const lane of lanes) {
+        if (lane.state === 'degraded' || lane.state === 'recovering') {
+          cycle.move(lane.name, 'paused', `${incident.id}: ${incident.retries} failed fix attempt(s), fix_retries (${policy.incidents.fix_retries}) exhausted`);
+        }
+      }
+      escalate(cycle, incident, `automated fixes exhausted after ${incident.retries} failed attempt(s)`, 'retries');
+    }
+    if (repairing && incident.retries >= policy.incidents.failed_fixes_before_revert && !incident.revertProposed) {
+      proposeRevert(cycle, incident, `${incident.retries} failed fix change(s) (failed_fixes_before_revert is ${policy.incidents.failed_fixes_before_revert})`);
+    }
+    if (repairing && !incident.escalated && incident.retries < policy.incidents.fix_retries) {
+      const last = incident.attempts[incident.attempts.length - 1];
+      const awaitingFirst = incident.attempts.length === 0 && lanes.some((lane) => lane.state === 'degraded');
+      const retry = last?.outcome === 'failed' && lanes.some((lane) => lane.state === 'degraded' || lane.state === 'paused');
+      if (awaitingFirst || retry) dispatchAttempt(cycle, incident, (last?.attempt ?? 0) + 1);
+    }
+
+    const paused = lanes.filter((lane) => lane.state === 'paused' && !lane.operatorPaused);
+    const longest = paused.reduce((min, lane) => Math.min(min, lane.since), Number.POSITIVE_INFINITY);
+    if (paused.length && incident.pagedAt === undefined && now - longest >= policy.incidents.page_owner_after) {
+      incident.pagedAt = now;
+      const owners = policy.owners.length ? policy.owners.join(' ') : 'the repository owners (no `owners` in the policy)';
+      cycle.emit('page-owner', `lane ${paused.map((l) => l.name).join(', ')} paused for ${formatDuration(now - longest)} (page_owner_after ${formatDuration(policy.incidents.page_owner_after)}): paging ${owners}`, {
+        incident: incident.id,
+        key: `page:${incident.id}`,
+        ...(paused[0] ? { lane: paused[0].name } : {}),
+      });
+    }
+  }
+}
+
+/** Recovering lanes become healthy once their checks are green at or after the repair; red pauses them. */
+function verifyRecoveries(cycle: Cycle): void {
+  const { snapshot, state, policy } = cycle;
+  const commits = snapshot.targetCommits;
+  for (const lane of Object.values(state.lanes)) {
+    if (lane.state !== 'recovering') continue;
+    const incident = lane.incident ? state.incidents[lane.incident] : undefined;
+    const own = policy.lanes.find((l) => l.name === lane.name)?.checks ?? [];
+    const relevant = new Set([...(incident?.failingChecks ?? []), ...own]);
+    const from = lane.recoveryFrom !== undefined ? (cycle.commitIndex.get(lane.recoveryFrom) ?? 0) : Math.max(0, commits.length - 1);
+    let verdict: { health: 'green' | 'red'; commit: TargetCommit } | undefined;
+    for (let i = commits.length - 1; i >= from; i--) {
+      const commit = commits[i] as TargetCommit;
+      const health = commitHealth(commit, relevant.size ? relevant : undefined);
+      if (health !== 'pending') {
+        verdict = { health, commit };
+        break;
+      }
+    }
+    if (!verdict) continue;
+    if (verdict.health === 'green') {
+      if (incident && incident.status === 'open') {
+        incident.status = 'resolved';
+        incident.resolvedAt = cycle.now;
+        cycle.emit('resolve-incident', `${incident.id}: ${[...relevant].join(', ') || 'target checks'} green at ${short(verdict.commit.sha)} after the repair`, {
+          incident: incident.id,
+          lane: lane.name,
+        });
+      }
+      const remaining = cycle.incidentsOfLane(lane.name);
+      if (remaining.length) {
+        cycle.move(lane.name, 'paused', `${lane.incident ?? 'its incident'} is verified, but ${remaining[0]?.id} is still open`, { incident: remaining[0]?.id });
+        delete lane.recoveryFrom;
+      } else {
+        cycle.move(lane.name, 'healthy', `target checks green at ${short(verdict.commit.sha)}: recovery verified`);
+        delete lane.incident;
+        delete lane.recoveryFrom;
+      }
+    } else if (incident) {
+      const key = `red-after:${verdict.commit.sha}`;
+      if (!incident.countedFailures.includes(key)) {
+        incident.countedFailures.push(key);
+        incident.retries += 1;
+      }
+      const merged = [...incident.attempts].reverse().find((a) => a.outcome === 'merged');
+      if (merged) {
+        merged.outcome = 'failed';
+        merged.reason = `target still red at ${short(verdict.commit.sha)} after the merge`;
+      }
+      cycle.move(lane.name, 'paused', `target checks still red at ${short(verdict.commit.sha)} after the repair (counts a retry: ${incident.retries} of ${policy.incidents.fix_retries})`);
+      delete lane.recoveryFrom;
+    } else {
+      // An operator resumed a lane whose checks are red: it stays paused until they are green.
+      cycle.move(lane.name, 'paused', `resume not verified: target checks red at ${short(verdict.commit.sha)}`);
+      delete lane.recoveryFrom;
+    }
+  }
+}
+
+function updateGlobal(cycle: Cycle): void {
+  const { state, policy, now } = cycle;
+  const hold = policy.incidents.global_hold;
+  const triggers: HoldTrigger[] = [];
+  for (const incident of cycle.openIncidents()) {
+    if (incident.unattributed) triggers.push({ key: `unattributed:${incident.id}`, reason: `${incident.id} cannot be attributed to a lane` });
+    else if (incident.crossLane && hold.on_cross_lane) triggers.push({ key: `cross-lane:${incident.id}`, reason: `${incident.id} spans lanes ${incident.lanes.join(', ')}` });
+    if (incident.tier === 'tier3' && hold.on_tier3_incident) triggers.push({ key: `tier3:${incident.id}`, reason: `${incident.id} involves a tier 3 change` });
+  }
+  const paused = Object.values(state.lanes).filter((lane) => lane.state === 'paused').map((lane) => lane.name);
+  if (hold.paused_lanes_at_least > 0 && paused.length >= hold.paused_lanes_at_least) {
+    triggers.push({ key: `paused-lanes:${paused.sort().join(',')}`, reason: `${paused.length} lanes paused (${paused.join(', ')}), at least ${hold.paused_lanes_at_least}` });
+  }
+  const current = new Set(state.global.triggers.map((t) => t.key));
+  const fresh = triggers.filter((t) => !state.global.acknowledged.includes(t.key) && !current.has(t.key));
+  const wasHeld = state.global.state === 'global-hold';
+  if (wasHeld || fresh.length) {
+    const all = [...state.global.triggers, ...fresh];
+    state.global = { ...state.global, state: 'global-hold', triggers: all, reason: all.map((t) => t.reason).join('; '), since: wasHeld ? state.global.since : now };
+    if (!wasHeld || fresh.length) {
+      cycle.emit('global-hold', `global hold: ${fresh.map((t) => t.reason).join('; ')}; only an owner's release --ack ends it`, {
+        key: `hold:${fresh.map((t) => t.key).join('+')}`,
+      });
+    }
+    return;
+  }
+  const troubled = Object.values(state.lanes).filter((lane) => lane.state !== 'healthy');
+  const next = troubled.length || cycle.openIncidents().length ? 'incident-contained' : 'normal';
+  const reason =
+    next === 'normal'
+      ? 'no lane has an incident'
+      : `lane(s) ${troubled.map((l) => `${l.name} ${l.state}`).join(', ')} contained; the other lanes keep merging`;
+  state.global = { ...state.global, state: next, reason, since: state.global.state === next ? state.global.since : now };
+}
+
+function stackDepth(change: Change, byId: Map<string, Change>): number {
+  let depth = 0;
+  let parent = change.stackParent;
+  while (parent && byId.has(parent) && depth < 100) {
+    depth += 1;
+    parent = byId.get(parent)?.stackParent;
+  }
+  return depth;
+}
+
+/** Merge order in a lane: linked fixes and reverts, `priority`, stack bottom first, longest ready. */
+export function mergeOrder(entries: readonly Classified[], changes: readonly Change[]): Classified[] {
+  const byId = new Map(changes.map((change) => [change.id, change]));
+  const key = (entry: Classified) => [
+    entry.link ? 0 : 1,
+    entry.change.labels.includes('priority') ? 0 : 1,
+    stackDepth(entry.change, byId),
+    entry.change.readySince,
+  ];
+  return [...entries].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    for (let i = 0; i < ka.length; i++) {
+      const d = (ka[i] as number) - (kb[i] as number);
+      if (d !== 0) return d;
+    }
+    return a.change.id.localeCompare(b.change.id);
+  });
+}
+
+function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
+  const { snapshot, state, policy } = cycle;
+  const open = new Set(snapshot.changes.map((change) => change.id));
+  const queues: Record<string, QueueEntry[]> = {};
+  for (const name of laneNames(policy)) {
+    const lane = cycle.lane(name);
+    const laneIncidents = new Set(cycle.incidentsOfLane(name).map((incident) => incident.id));
+    const ordered = mergeOrder(cycle.classified.filter((entry) => entry.lane === name), snapshot.changes);
+    const queue: QueueEntry[] = [];
+    let merged: string | undefined;
+    for (const entry of ordered) {
+      const result = gate(entry.change, { policy, snapshot, state, lane, tier: entry.tier, link: entry.link, openChangeIds: open, laneIncidents });
+      queue.push({
+        change: entry.change.id,
+        title: entry.change.title,
+        lane: name,
+        tier: entry.tier,
+        crossLane: entry.crossLane,
+        ...(entry.link ? { link: entry.link } : {}),
+        headSha: entry.change.headSha,
+        reasons: result.reasons,
+        notes: result.notes,
+        requiredChecks: result.requiredChecks,
+        ...(result.approval ? { approval: result.approval.id } : {}),
+        laneRationale: entry.laneRationale,
+      });
+      if (merged) continue;
+      const blocking = result.reasons.filter((reason) => !APPROVAL_CODES.has(reason.code));
+      if (result.reasons.length === 0) {
+        merged = entry.change.id;
+        const why = entry.link ? `linked ${entry.link.kind} for ${entry.link.incident}, merged first` : `first eligible change in lane ${name}`;
+        cycle.emit('merge', `${entry.change.id} passes every gate (${result.requiredChecks.length} required check(s) green, ${entry.tier}); ${why}; ${policy.merge.method} guarded by ${short(entry.change.headSha)}`, {
+          lane: name,
+          change: entry.change.id,
+          sha: entry.change.headSha,
+          key: mergeKey(entry.change),
+        });
+        if (policy.merge.wait_for_target_green) lane.awaiting = { change: entry.change.id, since: cycle.now };
+      } else if (blocking.length === 0 && result.reasons.some((reason) => reason.code === 'needs-approval')) {
+        const reason = result.reasons.find((r) => r.code === 'needs-approval')?.message ?? '';
+        cycle.requestApproval('merge', entry.tier, mergeKey(entry.change), 'merge', `merge ${entry.change.id} into ${policy.target}: every other gate passes; ${reason}`, {
+          lane: name,
+          change: entry.change.id,
+          sha: entry.change.headSha,
+        });
+      }
+    }
+    if (!merged && queue.length) {
+      const first = queue[0] as QueueEntry;
+      const reason = first.reasons[0];
+      cycle.emit('wait', `lane ${name}: ${queue.length} change(s) waiting; first in order ${first.change}: ${reason ? reason.message : 'no reason'}`, { lane: name, change: first.change });
+    }
+    queues[name] = queue;
+  }
+  return queues;
+}
+
+/** Pending merge approvals for a head that moved or a change that is gone are withdrawn. */
+function pruneApprovals(cycle: Cycle): void {
+  const heads = new Map(cycle.snapshot.changes.map((change) => [change.id, change.headSha]));
+  for (const approval of Object.values(cycle.state.approvals)) {
+    if (approval.status !== 'pending' || approval.actionClass !== 'merge' || !approval.change) continue;
+    if (approval.key !== `merge:${approval.change}:${heads.get(approval.change)}`) delete cycle.state.approvals[approval.id];
+  }
+  for (const approval of Object.values(cycle.state.approvals)) {
+    if (approval.incident && cycle.state.incidents[approval.incident]?.status === 'resolved' && approval.status === 'pending') {
+      delete cycle.state.approvals[approval.id];
+    }
+  }
+}
+
+function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
+  const { state } = cycle;
+  if (state.global.state === 'global-hold') return { kind: 'global-hold', rationale: state.global.reason };
+  const troubled = Object.values(state.lanes).filter((lane) => lane.state !== 'healthy');
+  if (troubled.length) {
+    return { kind: 'pause-lane', rationale: `${troubled.map((l) => `${l.name} is ${l.state}: ${l.reason}`).join('; ')}; healthy lanes keep merging` };
+  }
+  return { kind: 'continue', rationale: 'every lane is healthy' };
+}

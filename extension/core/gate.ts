@@ -1,0 +1,215 @@
+// The merge gate (SPEC §3.1): every criterion that fails is a reason with a
+// stable code and a message a person can act on. `explain`, the tree tooltips
+// and the review panel all render these same reasons.
+import { autonomyAllows } from './autonomy';
+import type { Approval, Change, CheckRun, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
+import type { Policy } from './policy/schema';
+
+export type GateCode =
+  | 'draft'
+  | 'blocking-label'
+  | 'approvals-missing'
+  | 'changes-requested'
+  | 'check-failing'
+  | 'check-pending'
+  | 'check-missing'
+  | 'conflict'
+  | 'mergeability-unknown'
+  | 'stack-parent-open'
+  | 'base-not-target'
+  | 'lane-not-admitting'
+  | 'global-hold'
+  | 'awaiting-target-checks'
+  | 'needs-approval'
+  | 'approval-pending'
+  | 'approval-rejected';
+
+export interface GateReason {
+  code: GateCode;
+  message: string;
+}
+
+/** Reasons that only an operator's approval resolves; everything else must pass first. */
+export const APPROVAL_CODES: ReadonlySet<GateCode> = new Set(['needs-approval', 'approval-pending', 'approval-rejected']);
+
+export const FAILED: ReadonlySet<string> = new Set(['failure', 'error', 'cancelled', 'timed_out']);
+export const PASSED: ReadonlySet<string> = new Set(['success', 'skipped', 'neutral']);
+
+export type ChangeLink = { incident: string; kind: 'fix' | 'revert' } | undefined;
+
+const BRANCH_LINK = /^buildmaster\/(fix|revert)\/(inc-[0-9a-z]+)(?:-\d+)?$/;
+const BODY_LINK = /buildmaster:(fix|revert)\s+(inc-[0-9a-z]+)/;
+
+/** A fix or revert change names its incident in its branch or a body marker. */
+export function linkOf(change: Pick<Change, 'branch' | 'body'>): ChangeLink {
+  const match = BRANCH_LINK.exec(change.branch) ?? (change.body ? BODY_LINK.exec(change.body) : null);
+  if (!match) return undefined;
+  return { kind: match[1] as 'fix' | 'revert', incident: match[2] as string };
+}
+
+export interface GateContext {
+  policy: Policy;
+  snapshot: Snapshot;
+  state: ControllerState;
+  lane: LaneState;
+  tier: RiskTier;
+  link: ChangeLink;
+  /** Ids of the changes still open (a stack parent among them is not merged). */
+  openChangeIds: ReadonlySet<string>;
+  /** Open incidents this change's lane is handling: their fix and revert changes are admitted. */
+  laneIncidents: ReadonlySet<string>;
+}
+
+export interface GateResult {
+  reasons: GateReason[];
+  /** Things worth knowing that do not block, e.g. a check ignored for another lane's incident. */
+  notes: string[];
+  requiredChecks: string[];
+  approval?: Approval;
+}
+
+/** The checks a change in `lane` must pass: its lane's own plus every check no lane lists. */
+export function requiredChecksFor(policy: Policy, lane: string, reported: readonly CheckRun[]): { names: string[]; listed: boolean } {
+  const owned = new Set(policy.lanes.flatMap((l) => l.checks));
+  const own = policy.lanes.find((l) => l.name === lane)?.checks ?? [];
+  const shared =
+    policy.merge.required_checks === 'all'
+      ? reported.map((check) => check.name).filter((name) => !owned.has(name))
+      : policy.merge.required_checks.filter((name) => !owned.has(name));
+  return { names: [...new Set([...own, ...shared])], listed: policy.merge.required_checks !== 'all' };
+}
+
+/** A change is admitted by its lane's state (SPEC §4 table). */
+export function laneAdmits(
+  lane: LaneState,
+  tier: RiskTier,
+  link: ChangeLink,
+  laneIncidents: ReadonlySet<string>,
+): { admitted: boolean; why: string } {
+  const linked = link !== undefined && laneIncidents.has(link.incident);
+  switch (lane.state) {
+    case 'healthy':
+      return { admitted: true, why: 'lane is healthy' };
+    case 'degraded':
+      if (linked && link?.kind === 'fix') return { admitted: true, why: 'it is the lane’s fix change' };
+      if (tier === 'tier1') return { admitted: true, why: 'a degraded lane admits tier 1 changes' };
+      return { admitted: false, why: `lane ${lane.name} is degraded (incident ${lane.incident ?? '?'}): it admits only its fix change and tier 1 changes` };
+    case 'paused':
+      if (linked) return { admitted: true, why: `it is the lane’s linked ${link?.kind}` };
+      return {
+        admitted: false,
+        why: lane.operatorPaused
+          ? `lane ${lane.name} was paused by an operator: ${lane.operatorPaused.reason}`
+          : `lane ${lane.name} is paused (incident ${lane.incident ?? '?'}): it admits only its linked fix or revert`,
+      };
+    case 'recovering':
+      if (linked && link?.kind === 'fix') return { admitted: true, why: 'a further fix for the recovering lane' };
+      return { admitted: false, why: `lane ${lane.name} is recovering: it waits for the target checks after the fix before admitting other changes` };
+  }
+}
+
+export function approvalIdFor(key: string): string {
+  // FNV-1a: a short, stable id derived from the action key, so the same action
+  // always asks for the same approval (no randomness in the core).
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `ap-${hash.toString(36).padStart(7, '0')}`;
+}
+
+export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
+  return `merge:${change.id}:${change.headSha}`;
+}
+
+export function gate(change: Change, context: GateContext): GateResult {
+  const { policy, snapshot, state, lane, tier, link } = context;
+  const reasons: GateReason[] = [];
+  const notes: string[] = [];
+  const add = (code: GateCode, message: string) => reasons.push({ code, message });
+
+  if (change.draft) add('draft', 'it is a draft');
+  for (const label of change.labels.filter((l) => policy.merge.blocking_labels.includes(l))) {
+    add('blocking-label', `it has the blocking label "${label}"`);
+  }
+
+  if (snapshot.forge !== 'local') {
+    const latest = new Map<string, Change['reviews'][number]>();
+    for (const review of [...change.reviews].sort((a, b) => a.submittedAt - b.submittedAt)) {
+      if (review.state === 'commented') continue;
+      latest.set(review.reviewer, review);
+    }
+    const approvals = [...latest.values()].filter((r) => r.state === 'approved').length;
+    const requested = [...latest.values()].filter((r) => r.state === 'changes_requested').map((r) => r.reviewer);
+    if (approvals < policy.merge.required_approvals) {
+      add('approvals-missing', `it has ${approvals} of ${policy.merge.required_approvals} required approvals`);
+    }
+    if (requested.length) add('changes-requested', `changes requested by ${requested.join(', ')} (their latest review)`);
+  }
+
+  const required = requiredChecksFor(policy, lane.name, change.checks);
+  const known = knownTargetFailures(state, lane.name);
+  for (const name of required.names) {
+    const runs = change.checks.filter((check) => check.name === name);
+    if (runs.length === 0) {
+      if (required.listed || policy.lanes.some((l) => l.name === lane.name && l.checks.includes(name))) {
+        add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
+      }
+      continue;
+    }
+    const failed = runs.find((check) => FAILED.has(check.conclusion));
+    if (failed) {
+      const incident = known.get(name);
+      if (incident) {
+        notes.push(`check "${name}" is ${failed.conclusion}, but it is red on ${policy.target} because of ${incident.id} in lane ${incident.lanes.join(', ')}; it does not block this lane`);
+      } else {
+        add('check-failing', `required check "${name}" is ${failed.conclusion}`);
+      }
+    } else if (runs.some((check) => check.conclusion === 'pending')) {
+      add('check-pending', `required check "${name}" is still running`);
+    } else if (!runs.every((check) => PASSED.has(check.conclusion))) {
+      add('check-failing', `required check "${name}" did not pass`);
+    }
+  }
+
+  if (change.mergeable === 'conflicting') add('conflict', `it conflicts with ${policy.target}; it needs a restack`);
+  if (change.mergeable === 'unknown') add('mergeability-unknown', 'mergeability is not known yet; it is checked again next cycle');
+  if (change.stackParent && context.openChangeIds.has(change.stackParent)) {
+    add('stack-parent-open', `it is stacked on ${change.stackParent}, which is not merged yet`);
+  } else if (change.base !== snapshot.target && !change.stackParent) {
+    add('base-not-target', `its base is ${change.base}, not ${snapshot.target}`);
+  }
+
+  const admits = laneAdmits(lane, tier, link, context.laneIncidents);
+  if (!admits.admitted) add('lane-not-admitting', admits.why);
+  if (state.global.state === 'global-hold') add('global-hold', `a global hold is in force: ${state.global.reason}`);
+  if (policy.merge.wait_for_target_green && lane.awaiting && lane.awaiting.change !== change.id) {
+    add('awaiting-target-checks', `the last merge in lane ${lane.name} (${lane.awaiting.change}) is still awaiting its target checks`);
+  }
+
+  const key = mergeKey(change);
+  const approval = state.approvals[approvalIdFor(key)];
+  const autonomy = autonomyAllows(policy, 'merge', tier);
+  if (!autonomy.allowed) {
+    if (approval?.status === 'approved') notes.push(`approved by ${approval.resolvedBy ?? 'an operator'}`);
+    else if (approval?.status === 'rejected') add('approval-rejected', `an operator rejected this merge: ${approval.reason ?? 'no reason given'}`);
+    else if (approval?.status === 'pending') add('approval-pending', `waiting for an operator's approval (${approval.id}): ${autonomy.rationale}`);
+    else add('needs-approval', `${autonomy.rationale}; it needs an operator's approval`);
+  }
+  return { reasons, notes, requiredChecks: required.names, ...(approval ? { approval } : {}) };
+}
+
+/** Checks red on the target because of another lane's open incident: they do not block this lane. */
+function knownTargetFailures(state: ControllerState, lane: string): Map<string, Incident> {
+  const known = new Map<string, Incident>();
+  for (const incident of Object.values(state.incidents)) {
+    if (incident.status !== 'open' || incident.lanes.includes(lane) || incident.lanes.length === 0) continue;
+    for (const check of incident.failingChecks) known.set(check, incident);
+  }
+  return known;
+}
+
+export function short(sha: string): string {
+  return sha.slice(0, 7);
+}

@@ -1,0 +1,249 @@
+// The domain model shared by every part of Build Master. Plain data only:
+// snapshots come from a forge, states from the store, decisions go to the shell.
+
+export type RiskTier = 'tier1' | 'tier2' | 'tier3';
+
+export const FAILURE_CLASSES = [
+  'build',
+  'test',
+  'lint',
+  'ci-config',
+  'flaky',
+  'dependency',
+  'security',
+  'infra',
+  'unknown',
+] as const;
+export type FailureClass = (typeof FAILURE_CLASSES)[number];
+
+export const CHECK_CONCLUSIONS = [
+  'success',
+  'skipped',
+  'neutral',
+  'failure',
+  'error',
+  'cancelled',
+  'timed_out',
+  'pending',
+] as const;
+export type CheckConclusion = (typeof CHECK_CONCLUSIONS)[number];
+
+export interface CheckRun {
+  name: string;
+  conclusion: CheckConclusion;
+  /** Tail of the check's output or annotations, used to classify failures. */
+  output?: string;
+  /** The same check on the same sha passed on a re-run (a flaky signal). */
+  passedOnRerun?: boolean;
+  url?: string;
+}
+
+export type ReviewState = 'approved' | 'changes_requested' | 'commented' | 'dismissed';
+
+export interface Review {
+  reviewer: string;
+  state: ReviewState;
+  /** Epoch milliseconds; the latest review of each reviewer counts. */
+  submittedAt: number;
+}
+
+export type Mergeability = 'mergeable' | 'conflicting' | 'unknown';
+
+/** A merge candidate: a pull request, or a branch in local mode. */
+export interface Change {
+  id: string;
+  title: string;
+  branch: string;
+  base: string;
+  headSha: string;
+  files: string[];
+  labels: string[];
+  draft: boolean;
+  reviews: Review[];
+  /** Checks reported for `headSha` (pre-merge checks in local mode). */
+  checks: CheckRun[];
+  mergeable: Mergeability;
+  /** The change whose head this change's base is (a stack), if still open. */
+  stackParent?: string;
+  /** Epoch ms since the change became a candidate; longest-ready merges first. */
+  readySince: number;
+  body?: string;
+  author?: string;
+}
+
+/** A commit on the target branch, oldest first in a snapshot. */
+export interface TargetCommit {
+  sha: string;
+  /** The change whose merge produced this commit, when known. */
+  change?: { id: string; files: string[]; lane?: string; title?: string; branch?: string; body?: string };
+  /** Post-merge checks on this commit; empty or pending while they run. */
+  checks: CheckRun[];
+  time: number;
+}
+
+export type BuildStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** The audited record of one worker dispatch (SPEC §5). */
+export interface BuildRecord {
+  incident: string;
+  attempt: number;
+  status: BuildStatus;
+  error?: string;
+  /** The change the build produced, when it produced one. */
+  change?: string;
+  updatedAt: number;
+}
+
+export interface Snapshot {
+  /** `local` has no reviews: required_approvals does not apply (SPEC §8). */
+  forge: 'local' | 'github';
+  target: string;
+  changes: Change[];
+  targetCommits: TargetCommit[];
+  builds: BuildRecord[];
+  /** Worker kinds that can run here; a policy naming another has no worker. */
+  workers: string[];
+}
+
+export type LaneStateName = 'healthy' | 'degraded' | 'paused' | 'recovering';
+export type GlobalStateName = 'normal' | 'incident-contained' | 'global-hold';
+
+export interface LaneState {
+  name: string;
+  state: LaneStateName;
+  since: number;
+  /** The open incident this lane is handling. */
+  incident?: string;
+  /** A merge in this lane whose target checks have not finished yet. */
+  awaiting?: { change: string; since: number };
+  /** The target commit a recovery is measured from (fix or revert merge). */
+  recoveryFrom?: string;
+  /** Set by `pause <lane>`; only `resume` clears it. */
+  operatorPaused?: { reason: string; since: number };
+  reason: string;
+}
+
+export type IncidentStatus = 'open' | 'resolved';
+
+export interface FixAttempt {
+  attempt: number;
+  dispatchedAt: number;
+  outcome: 'pending' | 'failed' | 'merged';
+  change?: string;
+  reason?: string;
+}
+
+export interface Incident {
+  id: string;
+  status: IncidentStatus;
+  lanes: string[];
+  crossLane: boolean;
+  unattributed: boolean;
+  failureClass: FailureClass;
+  classRule: string;
+  tier: RiskTier;
+  failingChecks: string[];
+  redSha: string;
+  lastGreenSha?: string;
+  suspects: { sha: string; change?: string; lane?: string }[];
+  /** What the eligibility matrix and the tier allow: fix, revert or escalate. */
+  remedy: 'fix' | 'quarantine' | 'revert' | 'escalate';
+  openedAt: number;
+  resolvedAt?: number;
+  attempts: FixAttempt[];
+  /** Failed fix changes and builds counted so far (the retry counter). */
+  retries: number;
+  /** Keys of failures already counted, so one failure never counts twice. */
+  countedFailures: string[];
+  /** Target commits of fix or revert merges already acted on. */
+  repairMerges: string[];
+  escalated: boolean;
+  revertProposed: boolean;
+  pagedAt?: number;
+  rationale: string;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected';
+export type ActionClass = 'merge' | 'fix' | 'revert' | 'hygiene';
+
+export interface Approval {
+  id: string;
+  /** The idempotency key of the action the approval stands for. */
+  key: string;
+  actionClass: ActionClass;
+  kind: DecisionKind;
+  lane?: string;
+  change?: string;
+  incident?: string;
+  tier: RiskTier;
+  rationale: string;
+  status: ApprovalStatus;
+  createdAt: number;
+  resolvedAt?: number;
+  resolvedBy?: string;
+  reason?: string;
+}
+
+export interface HoldTrigger {
+  key: string;
+  reason: string;
+}
+
+export interface GlobalState {
+  state: GlobalStateName;
+  reason: string;
+  since: number;
+  /** Triggers of the hold in force; empty when not held. */
+  triggers: HoldTrigger[];
+  /** Trigger keys an owner acknowledged with `release --ack`. */
+  acknowledged: string[];
+}
+
+export interface ControllerState {
+  version: 1;
+  global: GlobalState;
+  lanes: Record<string, LaneState>;
+  incidents: Record<string, Incident>;
+  approvals: Record<string, Approval>;
+  /** Newest target commit whose checks were all green. */
+  lastGreenSha?: string;
+  /** Red target commits already examined, so one break opens one incident. */
+  examinedRed: string[];
+  cycle: number;
+}
+
+export type DecisionKind =
+  | 'merge'
+  | 'wait'
+  | 'open-incident'
+  | 'resolve-incident'
+  | 'lane-transition'
+  | 'dispatch-fix'
+  | 'propose-revert'
+  | 'escalate'
+  | 'page-owner'
+  | 'request-approval'
+  | 'global-hold'
+  | 'global-release'
+  | 'outcome';
+
+export interface Decision {
+  kind: DecisionKind;
+  lane?: string;
+  change?: string;
+  incident?: string;
+  /** For merges: the head sha the merge is guarded by. */
+  sha?: string;
+  /** For dispatches: the attempt number. */
+  attempt?: number;
+  /** For approvals: the approval id. */
+  approval?: string;
+  /** Set on actions the shell executes; an action whose key is done is never repeated. */
+  key?: string;
+  /** For lane transitions. */
+  from?: string;
+  to?: string;
+  rationale: string;
+}
+
+export type CycleOutcome = 'continue' | 'pause-lane' | 'global-hold';

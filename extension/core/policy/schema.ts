@@ -1,0 +1,179 @@
+// The policy file's schema (SPEC §2, §8 local). Every key has a safe default,
+// so an empty file is a complete policy. Objects are strict: an unknown key is
+// an error, never silently ignored.
+import { z } from 'zod';
+import { FAILURE_CLASSES } from '../model';
+import { parseDuration } from './duration';
+
+export const AUTONOMY_LEVELS = ['A0', 'A1', 'A2', 'A3', 'A4', 'A5'] as const;
+export const MERGE_METHODS = ['merge', 'squash', 'rebase'] as const;
+export const REMEDIES = ['fix', 'quarantine', 'revert', 'escalate'] as const;
+export const WORKERS = ['github-issue', 'command'] as const;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .refine((text) => parseDuration(text) !== undefined, { params: { kind: 'duration' } })
+    .transform((text) => parseDuration(text) as number)
+    .prefault(fallback);
+
+const count = (fallback: number) => z.number().int().min(0).default(fallback);
+const strings = (fallback: string[]) => z.array(z.string().min(1)).default(fallback);
+const level = (fallback: (typeof AUTONOMY_LEVELS)[number]) => z.enum(AUTONOMY_LEVELS).default(fallback);
+
+const lane = z.strictObject({
+  name: z.string().min(1),
+  paths: z.array(z.string().min(1)).min(1),
+  labels: strings([]),
+  checks: strings([]),
+});
+
+const classifyRule = z.strictObject({
+  match: z
+    .string()
+    .min(1)
+    .refine((text) => regexOf(text) !== null, { params: { kind: 'regex' } }),
+  class: z.enum(FAILURE_CLASSES),
+  check: z.string().min(1).optional(),
+});
+
+const eligibility = z
+  .strictObject(
+    Object.fromEntries(FAILURE_CLASSES.map((c) => [c, z.enum(REMEDIES).optional()])) as Record<
+      (typeof FAILURE_CLASSES)[number],
+      z.ZodOptional<z.ZodEnum<{ [K in (typeof REMEDIES)[number]]: K }>>
+    >,
+  )
+  .prefault({})
+  .transform((given) => ({ ...DEFAULT_ELIGIBILITY, ...stripUndefined(given) }));
+
+export const DEFAULT_ELIGIBILITY: Record<(typeof FAILURE_CLASSES)[number], (typeof REMEDIES)[number]> = {
+  'ci-config': 'fix',
+  build: 'fix',
+  test: 'fix',
+  lint: 'fix',
+  flaky: 'quarantine',
+  dependency: 'fix',
+  security: 'escalate',
+  infra: 'escalate',
+  unknown: 'escalate',
+};
+
+const localCheck = z.strictObject({
+  name: z.string().min(1),
+  run: z.string().min(1),
+});
+
+export const policySchema = z
+  .strictObject({
+    target: z.string().min(1).default('main'),
+    lanes: z.array(lane).default([]),
+    default_lane: z.string().min(1).default('shared'),
+    risk: z
+      .strictObject({
+        tier3: strings(['infra/**', '**/auth/**', '.github/workflows/**']),
+        tier1: strings(['docs/**', '**/*.md']),
+      })
+      .prefault({}),
+    merge: z
+      .strictObject({
+        method: z.enum(MERGE_METHODS).default('squash'),
+        required_approvals: count(1),
+        required_checks: z.union([z.literal('all'), z.array(z.string().min(1))]).default('all'),
+        blocking_labels: strings(['do-not-merge', 'needs-rework', 'needs-restack']),
+        wait_for_target_green: z.boolean().default(true),
+      })
+      .prefault({}),
+    autonomy: z
+      .strictObject({ merge: level('A3'), fix: level('A2'), revert: level('A1'), hygiene: level('A4') })
+      .prefault({}),
+    incidents: z
+      .strictObject({
+        fix_retries: count(2),
+        failed_fixes_before_revert: count(2),
+        page_owner_after: duration('30m'),
+        global_hold: z
+          .strictObject({
+            paused_lanes_at_least: count(3),
+            on_tier3_incident: z.boolean().default(true),
+            on_cross_lane: z.boolean().default(true),
+          })
+          .prefault({}),
+        classify: z.array(classifyRule).default([]),
+      })
+      .prefault({}),
+    eligibility,
+    dispatch: z
+      .strictObject({
+        worker: z.enum(WORKERS).default('github-issue'),
+        label: z.string().min(1).default('agent'),
+        command: z.string().min(1).optional(),
+        timeout: duration('30m'),
+      })
+      .prefault({}),
+    hygiene: z
+      .strictObject({
+        triage_label: z.string().min(1).default('needs-triage'),
+        stale_after: duration('3d'),
+        nudge_review_after: duration('30m'),
+        redispatch_rework_after: duration('15m'),
+      })
+      .prefault({}),
+    owners: strings([]),
+    local: z
+      .strictObject({
+        branches: strings(['lane/*', 'agent/*', 'buildmaster/fix/*', 'buildmaster/revert/*']),
+        checks: z.array(localCheck).default([]),
+        check_timeout: duration('10m'),
+      })
+      .prefault({}),
+  });
+
+/** Name clashes zod cannot see; checked on the raw value so they show beside every other problem. */
+export function duplicateIssues(value: unknown): z.core.$ZodIssue[] {
+  const issues: z.core.$ZodIssue[] = [];
+  const scan = (items: unknown, path: string[], what: string, hint: string) => {
+    if (!Array.isArray(items)) return;
+    const seen = new Map<string, number>();
+    items.forEach((item, index) => {
+      const name = (item as { name?: unknown } | null)?.name;
+      if (typeof name !== 'string') return;
+      const first = seen.get(name);
+      if (first === undefined) seen.set(name, index);
+      else
+        issues.push({
+          code: 'custom',
+          input: name,
+          path: [...path, index, 'name'],
+          message: `duplicate ${what} name "${name}" (${what} ${first + 1} already uses it)`,
+          params: { kind: `duplicate-${what.replace(' ', '-')}`, hint },
+        });
+    });
+  };
+  const raw = (value ?? {}) as { lanes?: unknown; local?: { checks?: unknown } };
+  scan(raw.lanes, ['lanes'], 'lane', 'give every lane a unique name');
+  scan(raw.local?.checks, ['local', 'checks'], 'local check', 'give every local check a unique name');
+  return issues;
+}
+
+export type Policy = z.output<typeof policySchema>;
+export type LanePolicy = Policy['lanes'][number];
+export type AutonomyLevel = (typeof AUTONOMY_LEVELS)[number];
+export type Remedy = (typeof REMEDIES)[number];
+
+/** A classify rule's `match`: `/regex/flags` or plain text matched case-insensitively. */
+export function regexOf(match: string): RegExp | null {
+  const literal = /^\/(.+)\/([a-z]*)$/s.exec(match);
+  try {
+    if (literal) return new RegExp(literal[1] as string, literal[2]);
+    return new RegExp(match.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+  } catch {
+    return null;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}
