@@ -3,7 +3,7 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { closest } from './suggest';
-import { duplicateIssues, policySchema, type Policy } from './schema';
+import { DURATION_KEYS, duplicateIssues, policySchema, type Policy } from './schema';
 
 export interface PolicyProblem {
   file: string;
@@ -141,6 +141,9 @@ function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file
             found,
           ),
         ];
+      }
+      if (DURATION_KEYS.has(String(path[path.length - 1])) && typeof given === 'number') {
+        return [make('bad-duration', `${name} is ${given}, which is not a duration (no unit)`, `add a unit, e.g. ${given}m or ${given}s`, found)];
       }
       const expected = issue.expected === 'int' ? 'a whole number' : article(issue.expected);
       return [

@@ -17,6 +17,9 @@ const duration = (fallback: string) =>
     .transform((text) => parseDuration(text) as number)
     .prefault(fallback);
 
+/** Keys whose values are durations; a bare number there gets a duration-specific message. */
+export const DURATION_KEYS: ReadonlySet<string> = new Set(['page_owner_after', 'timeout', 'stale_after', 'nudge_review_after', 'redispatch_rework_after', 'check_timeout']);
+
 const count = (fallback: number) => z.number().int().min(0).default(fallback);
 const strings = (fallback: string[]) => z.array(z.string().min(1)).default(fallback);
 const level = (fallback: (typeof AUTONOMY_LEVELS)[number]) => z.enum(AUTONOMY_LEVELS).default(fallback);

@@ -1,0 +1,101 @@
+import { strict as assert } from 'node:assert';
+import { attribute, classifyFailure, commitHealth } from '../../extension/core/incident';
+import { THREE_LANES, commit, green, pending, policyFrom, red } from '../support/builders';
+
+const policy = policyFrom(`${THREE_LANES.replace(/incidents:[\s\S]*?(?=dispatch:)/, '')}
+risk:
+  tier3: ["infra/**"]
+incidents:
+  classify:
+    - match: "No space left on device"
+      class: infra
+    - match: "/snapshot mismatch/i"
+      class: flaky
+      check: "test-*"
+`);
+
+describe('incidents: commit health', () => {
+  it('is red on any failure, pending while a check runs, green otherwise', () => {
+    assert.equal(commitHealth(commit('a', [green('x'), red('y')])), 'red');
+    assert.equal(commitHealth(commit('a', [green('x'), pending('y')])), 'pending');
+    assert.equal(commitHealth(commit('a', [green('x'), { name: 'y', conclusion: 'skipped' }])), 'green');
+    assert.equal(commitHealth(commit('a', [green('x'), red('y')]), new Set(['x'])), 'green');
+  });
+});
+
+describe('incidents: attribution', () => {
+  const web = (id: string) => ({ id, files: ['web/a.ts'] });
+  const api = (id: string) => ({ id, files: ['api/a.ts'] });
+
+  it('one suspect lane: the incident is that lane’s', () => {
+    const window = [commit('1', [], web('w1')), commit('2', [red('build')], web('w2'))];
+    const result = attribute(policy, window, window[1]!, [red('build')]);
+    assert.deepEqual(result.lanes, ['web']);
+    assert.equal(result.crossLane, false);
+    assert.deepEqual(result.suspects.map((s) => s.change), ['w1', 'w2']);
+  });
+
+  it('a failing check that a lane lists narrows the suspects to that lane', () => {
+    const window = [commit('1', [], web('w1')), commit('2', [], api('a1')), commit('3', [red('test-api')], web('w2'))];
+    const result = attribute(policy, window, window[2]!, [red('test-api')]);
+    assert.deepEqual(result.lanes, ['api']);
+    assert.deepEqual(result.suspects.map((s) => s.change), ['a1']);
+    assert.match(result.rationale, /belong to lane api/);
+  });
+
+  it('suspects in several lanes with an unowned check: cross-lane', () => {
+    const window = [commit('1', [], web('w1')), commit('2', [red('build')], api('a1'))];
+    const result = attribute(policy, window, window[1]!, [red('build')]);
+    assert.deepEqual(result.lanes, ['api', 'web']);
+    assert.equal(result.crossLane, true);
+  });
+
+  it('a cross-lane change among the suspects attributes to the default lane', () => {
+    const window = [commit('1', [red('build')], { id: 'x1', files: ['web/a.ts', 'api/b.ts'] })];
+    assert.deepEqual(attribute(policy, window, window[0]!, [red('build')]).lanes, ['shared']);
+  });
+
+  it('no suspects and no owning lane: unattributed', () => {
+    const window = [commit('1', [red('build')])];
+    const result = attribute(policy, window, window[0]!, [red('build')]);
+    assert.equal(result.unattributed, true);
+    assert.deepEqual(result.lanes, []);
+  });
+
+  it('no suspect of the owning lane: the lane that owns the check takes it', () => {
+    const window = [commit('1', [red('test-docs')], web('w1'))];
+    const result = attribute(policy, window, window[0]!, [red('test-docs')]);
+    assert.deepEqual(result.lanes, ['docs']);
+  });
+
+  it('the tier is the highest tier among the narrowed suspects', () => {
+    const window = [commit('1', [], { id: 'i1', files: ['infra/x.tf'] }), commit('2', [red('build')], web('w1'))];
+    assert.equal(attribute(policy, window, window[1]!, [red('build')]).tier, 'tier3');
+    assert.equal(attribute(policy, window, window[1]!, [red('test-web')]).tier, 'tier2');
+  });
+});
+
+describe('incidents: classification', () => {
+  const table: [string, Parameters<typeof classifyFailure>[1], string, RegExp][] = [
+    ['a policy rule beats the built-ins', [red('test-web', 'write failed: No space left on device')], 'infra', /policy rule 1/],
+    ['a policy rule limited to checks by glob', [red('test-web', 'Snapshot mismatch in header')], 'flaky', /policy rule 2/],
+    ['…and not applied to other checks', [red('build', 'Snapshot mismatch in header')], 'build', /built-in/],
+    ['passing on re-run is flaky', [{ name: 'test-web', conclusion: 'failure', passedOnRerun: true }], 'flaky', /re-run/],
+    ['a timeout is infra', [{ name: 'test-web', conclusion: 'timed_out' }], 'infra', /timed out/],
+    ['runner loss is infra', [red('x', 'The runner has received a shutdown signal')], 'infra', /runner/],
+    ['a broken workflow is ci-config', [red('x', 'Invalid workflow file: .github/workflows/ci.yml#L3')], 'ci-config', /CI configuration/],
+    ['a scanner is security', [red('codeql')], 'security', /security/],
+    ['unresolvable packages are dependency', [red('x', 'npm ERR! ERESOLVE unable to resolve dependency tree')], 'dependency', /dependency/],
+    ['eslint is lint', [red('lint')], 'lint', /lint/],
+    ['a type error is build', [red('x', "src/a.ts(3,1): error TS2322: Type 'x'")], 'build', /build/],
+    ['failing tests are test', [red('x', '3 failing')], 'test', /test/],
+    ['nothing recognisable is unknown', [red('x', 'segfault')], 'unknown', /no rule/],
+  ];
+  for (const [name, checks, failureClass, rule] of table) {
+    it(name, () => {
+      const result = classifyFailure(policy, checks);
+      assert.equal(result.failureClass, failureClass);
+      assert.match(result.rule, rule);
+    });
+  }
+});
