@@ -570,7 +570,7 @@ function updateGlobal(cycle: Cycle): void {
   state.global = { ...state.global, state: next, reason, since: state.global.state === next ? state.global.since : now };
 }
 
-function stackDepth(change: Change, byId: Map<string, Change>): number {
+function stackDepth(change: Change, byId: ReadonlyMap<string, Change>): number {
   let depth = 0;
   let parent = change.stackParent;
   while (parent && byId.has(parent) && depth < 100) {
@@ -581,8 +581,7 @@ function stackDepth(change: Change, byId: Map<string, Change>): number {
 }
 
 /** Merge order in a lane: linked fixes and reverts, `priority`, stack bottom first, longest ready. */
-export function mergeOrder(entries: readonly Classified[], changes: readonly Change[]): Classified[] {
-  const byId = new Map(changes.map((change) => [change.id, change]));
+export function mergeOrder(entries: readonly Classified[], byId: ReadonlyMap<string, Change>): Classified[] {
   const key = (entry: Classified) => [
     entry.link ? 0 : 1,
     entry.change.labels.includes('priority') ? 0 : 1,
@@ -603,11 +602,18 @@ export function mergeOrder(entries: readonly Classified[], changes: readonly Cha
 function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
   const { snapshot, state, policy } = cycle;
   const open = new Set(snapshot.changes.map((change) => change.id));
+  const byId = new Map(snapshot.changes.map((change) => [change.id, change]));
+  const byLane = new Map<string, Classified[]>();
+  for (const entry of cycle.classified) {
+    const list = byLane.get(entry.lane);
+    if (list) list.push(entry);
+    else byLane.set(entry.lane, [entry]);
+  }
   const queues: Record<string, QueueEntry[]> = {};
   for (const name of laneNames(policy)) {
     const lane = cycle.lane(name);
     const laneIncidents = new Set(cycle.incidentsOfLane(name).map((incident) => incident.id));
-    const ordered = mergeOrder(cycle.classified.filter((entry) => entry.lane === name), snapshot.changes);
+    const ordered = mergeOrder(byLane.get(name) ?? [], byId);
     const queue: QueueEntry[] = [];
     let merged: string | undefined;
     for (const entry of ordered) {

@@ -69,9 +69,20 @@ export interface GateResult {
 }
 
 /** The checks a change in `lane` must pass: its lane's own plus every check no lane lists. */
+const laneChecks = new WeakMap<Policy, { owned: Set<string>; byLane: Map<string, string[]> }>();
+
+function checkOwnership(policy: Policy) {
+  let entry = laneChecks.get(policy);
+  if (!entry) {
+    entry = { owned: new Set(policy.lanes.flatMap((l) => l.checks)), byLane: new Map(policy.lanes.map((l) => [l.name, l.checks])) };
+    laneChecks.set(policy, entry);
+  }
+  return entry;
+}
+
 export function requiredChecksFor(policy: Policy, lane: string, reported: readonly CheckRun[]): { names: string[]; listed: boolean } {
-  const owned = new Set(policy.lanes.flatMap((l) => l.checks));
-  const own = policy.lanes.find((l) => l.name === lane)?.checks ?? [];
+  const { owned, byLane } = checkOwnership(policy);
+  const own = byLane.get(lane) ?? [];
   const shared =
     policy.merge.required_checks === 'all'
       ? reported.map((check) => check.name).filter((name) => !owned.has(name))
@@ -153,7 +164,7 @@ export function gate(change: Change, context: GateContext): GateResult {
   for (const name of required.names) {
     const runs = change.checks.filter((check) => check.name === name);
     if (runs.length === 0) {
-      if (required.listed || policy.lanes.some((l) => l.name === lane.name && l.checks.includes(name))) {
+      if (required.listed || checkOwnership(policy).byLane.get(lane.name)?.includes(name)) {
         add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
       }
       continue;

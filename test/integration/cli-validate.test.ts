@@ -1,0 +1,59 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../support/cli';
+
+describe('build-master validate (the built CLI)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bm-validate-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints file:line:column: message plus a hint for each problem and exits 2', async () => {
+    writeFileSync(join(dir, '.buildmaster.yml'), 'merge:\n  method: sqash\nlanes:\n  - name: web\n');
+    const result = await runCli(['validate', '--repo', dir], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^\.buildmaster\.yml:2:11: merge\.method is "sqash", expected one of merge, squash, rebase\n {4}hint: did you mean "squash"\?$/m);
+    assert.match(result.stderr, /^\.buildmaster\.yml:4:5: lane "web" has no "paths"$/m);
+    assert.match(result.stderr, /2 problem\(s\)/);
+  });
+
+  it('exits 0 for a valid file, and for a repository with no policy (defaults)', async () => {
+    writeFileSync(join(dir, 'ok.yml'), 'lanes:\n  - name: web\n    paths: ["web/**"]\n');
+    const valid = await runCli(['validate', join(dir, 'ok.yml')], { cwd: dir });
+    assert.equal(valid.code, 0);
+    assert.match(valid.stdout, /ok\.yml: valid/);
+    const none = await runCli(['validate', '--repo', dir], { cwd: dir });
+    assert.equal(none.code, 0);
+    assert.match(none.stdout, /no policy file .* every key takes its default/);
+  });
+
+  it('finds .github/buildmaster.yml when there is no root policy', async () => {
+    mkdirSync(join(dir, '.github'));
+    writeFileSync(join(dir, '.github', 'buildmaster.yml'), 'target: 5\nbogus: true\n');
+    const result = await runCli(['validate', '--repo', dir], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /\.github\/buildmaster\.yml:2:1: unknown key "bogus"/);
+  });
+
+  it('--json prints one JSON document with the problems', async () => {
+    writeFileSync(join(dir, '.buildmaster.yml'), 'incidents:\n  fix_retries: -1\n');
+    const result = await runCli(['validate', '--repo', dir, '--json'], { cwd: dir });
+    assert.equal(result.code, 2);
+    const doc = JSON.parse(result.stdout) as { valid: boolean; problems: { line: number; column: number; code: string }[] };
+    assert.equal(doc.valid, false);
+    assert.deepEqual(doc.problems.map((p) => [p.line, p.column, p.code]), [[2, 16, 'negative-count']]);
+  });
+
+  it('names a missing file and an unknown command with exit 2', async () => {
+    const missing = await runCli(['validate', join(dir, 'nope.yml')], { cwd: dir });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no such policy file/);
+    const unknown = await runCli(['frobnicate'], { cwd: dir });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  });
+});
