@@ -1,22 +1,53 @@
-// The build-master command. Thin: parse arguments, call the engine, print.
-import { parseArgs } from 'node:util';
+// The build-master command. Thin: parse arguments, call the controller, print.
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { applyOperator, type OperatorCommand } from '../core/operator';
+import { parseDuration } from '../core/policy/duration';
+import { LockedError } from '../controller/lock';
+import { runCycle } from '../controller/cycle';
+import { lockSession, openSession, PolicyError, type Session } from '../controller/session';
+import { RepoError } from '../git/repo';
+import { InputError } from '../ports';
+import { runDemo } from './demo';
+import { renderDecisions, renderEvents, renderExplain, renderStatus, statusDocument } from './render';
 import { formatProblem, UsageError, validateFile } from './validate';
+import { initialState } from '../core/decide';
+import { userInfo } from 'node:os';
 
 export const EXIT = { ok: 0, failure: 1, badInput: 2, globalHold: 3 } as const;
 
 const USAGE = `usage: build-master <command> [--repo DIR] [--forge local|github] [--json]
 
 commands:
-  validate [file]        check a policy file (default: the repository's)
-`;
+  sync [--dry-run]              one cycle: observe, decide, act, record
+  watch [--interval 60s]        cycle until SIGINT/SIGTERM (the cycle in flight finishes)
+  status                        lanes, incidents, queue, approvals, global state
+  explain <change>              every gate reason for one change
+  approve <id>                  approve a pending approval
+  reject <id> --reason TEXT     reject a pending approval
+  hold --reason TEXT            hold every merge (the kill switch)
+  release --ack                 release a global hold (an owner's acknowledgment)
+  pause <lane> [--reason TEXT]  stop a lane
+  resume <lane>                 resume a lane (verified by green target checks)
+  log [--since 1h|ISO-DATE]     the decision and action log
+  validate [file]               check a policy file; exit 2 on any problem
+  demo [--dir DIR]              a sandbox repository through a full incident lifecycle
 
-interface Output {
+exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 global hold in force (sync, status)`;
+
+export interface Output {
   out: (text: string) => void;
   err: (text: string) => void;
 }
 
-export async function run(argv: string[], io: Output): Promise<number> {
+export interface RunOptions {
+  /** Test hook passed to the controller: called at each action point. */
+  checkpoint?: (point: string) => void;
+  /** Resolves when a long-running command (watch) should stop. */
+  stopSignal?: Promise<void>;
+}
+
+export async function run(argv: string[], io: Output, options: RunOptions = {}): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -27,45 +58,229 @@ export async function run(argv: string[], io: Output): Promise<number> {
         repo: { type: 'string' },
         forge: { type: 'string' },
         json: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        interval: { type: 'string' },
+        reason: { type: 'string' },
+        ack: { type: 'boolean', default: false },
+        since: { type: 'string' },
+        dir: { type: 'string' },
+        cycles: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (error) {
-    io.err(`build-master: ${(error as Error).message}\n${USAGE}`);
+    io.err(`build-master: ${(error as Error).message}\n\n${USAGE}`);
     return EXIT.badInput;
   }
-  const [command, ...rest] = parsed.positionals;
-  const repo = resolve(parsed.values.repo ?? process.cwd());
-  if (parsed.values.help || !command) {
-    (command ? io.out : io.err)(USAGE);
-    return parsed.values.help ? EXIT.ok : EXIT.badInput;
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    (values.help ? io.out : io.err)(USAGE);
+    return values.help ? EXIT.ok : EXIT.badInput;
   }
+  const repoDir = resolve(values.repo ?? process.cwd());
+  const forge = values.forge ?? 'local';
+  const json = values.json;
+  const log = (message: string) => io.err(`build-master: ${message}`);
+  const print = (doc: unknown, text: string) => io.out(json ? JSON.stringify(doc, null, 2) : text);
+  const by = process.env.USER ?? userInfo().username ?? 'operator';
+
   try {
+    if (forge !== 'local' && forge !== 'github') throw new UsageError(`--forge must be local or github, not "${forge}"`);
+    const session = async () => openSession(repoDir, { forge, log, ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}) });
     switch (command) {
       case 'validate': {
-        const outcome = validateFile(repo, rest[0]);
-        if (parsed.values.json) {
-          io.out(JSON.stringify({ file: outcome.file, valid: outcome.problems.length === 0, problems: outcome.problems }, null, 2));
-        } else if (outcome.problems.length === 0) {
-          io.out(outcome.exists ? `${outcome.file}: valid` : `no policy file in ${repo}: every key takes its default (valid)`);
-        } else {
+        const outcome = validateFile(repoDir, rest[0]);
+        if (json) io.out(JSON.stringify({ file: outcome.file, valid: outcome.problems.length === 0, problems: outcome.problems }, null, 2));
+        else if (outcome.problems.length === 0) io.out(outcome.exists ? `${outcome.file}: valid` : `no policy file in ${repoDir}: every key takes its default (valid)`);
+        else {
           io.err(outcome.problems.map(formatProblem).join('\n'));
           io.err(`${outcome.problems.length} problem(s) in ${outcome.file}`);
         }
         return outcome.problems.length === 0 ? EXIT.ok : EXIT.badInput;
       }
+      case 'sync':
+        return await sync(await session(), values['dry-run'], json, io, log);
+      case 'watch': {
+        const interval = parseDuration(values.interval ?? '60s');
+        if (interval === undefined) throw new UsageError(`--interval "${values.interval}" is not a duration (e.g. 30s, 5m)`);
+        return await watch(await session(), interval, json, io, log, options.stopSignal, values.cycles ? Number(values.cycles) : undefined);
+      }
+      case 'status': {
+        const s = await session();
+        const state = s.store.data.state ?? initialState(s.policy, Date.now());
+        const last = s.store.data.lastCycle;
+        const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? [], { ...(last ? { outcome: last.outcome, at: last.at } : {}) });
+        print(doc, `${renderStatus(doc, Date.now())}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`);
+        return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
+      }
+      case 'explain': {
+        const id = rest[0];
+        if (!id) throw new UsageError('explain needs a change: build-master explain <change>');
+        const s = await session();
+        const lock = await lockSession(s, 'explain', log);
+        try {
+          const report = await runCycle(s.deps, { dryRun: true });
+          for (const [lane, queue] of Object.entries(report.result.queues)) {
+            const index = queue.findIndex((entry) => entry.change === id);
+            if (index < 0) continue;
+            const entry = queue[index] as (typeof queue)[number];
+            print(entry, renderExplain(entry, index + 1, report.result.state.lanes[lane]?.state ?? 'unknown'));
+            return EXIT.ok;
+          }
+          const open = report.snapshotChanges.map((c) => c.id);
+          throw new UsageError(`no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}`);
+        } finally {
+          lock.release();
+        }
+      }
+      case 'approve':
+      case 'reject':
+      case 'hold':
+      case 'release':
+      case 'pause':
+      case 'resume': {
+        const operatorCommand = toOperator(command, rest, values, by);
+        const s = await session();
+        const lock = await lockSession(s, command, log);
+        try {
+          const state = s.store.data.state ?? initialState(s.policy, Date.now());
+          const result = applyOperator(state, operatorCommand, Date.now());
+          if (!result.ok) throw new UsageError(result.message);
+          s.store.data.state = result.state;
+          await s.store.save();
+          s.store.append([{ at: Date.now(), type: 'operator', kind: result.decision.kind, message: result.decision.rationale, ...(result.decision.lane ? { lane: result.decision.lane } : {}), ...(result.decision.approval ? { approval: result.decision.approval } : {}) }]);
+          print({ decision: result.decision, global: result.state.global }, `${result.decision.rationale}\nthe next sync acts on it`);
+          return EXIT.ok;
+        } finally {
+          lock.release();
+        }
+      }
+      case 'log': {
+        const s = await session();
+        const since = values.since ? sinceOf(values.since) : 0;
+        const events = s.store.readEvents().filter((e) => e.at >= since);
+        print({ events }, renderEvents(events));
+        return EXIT.ok;
+      }
+      case 'demo':
+        return await runDemo({ dir: values.dir, json, io });
       default:
-        io.err(`build-master: unknown command "${command}"\n${USAGE}`);
-        return EXIT.badInput;
+        throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof PolicyError) {
+      io.err(error.problems.map(formatProblem).join('\n'));
       io.err(`build-master: ${error.message}`);
       return EXIT.badInput;
+    }
+    if (error instanceof UsageError || error instanceof InputError || error instanceof RepoError) {
+      io.err(`build-master: ${error.message}`);
+      return EXIT.badInput;
+    }
+    if (error instanceof LockedError) {
+      io.err(`build-master: ${error.message}`);
+      return EXIT.failure;
     }
     io.err(`build-master: ${(error as Error).stack ?? String(error)}`);
     return EXIT.failure;
   }
+}
+
+async function sync(s: Session, dryRun: boolean, json: boolean, io: Output, log: (m: string) => void): Promise<number> {
+  const lock = await lockSession(s, dryRun ? 'sync --dry-run' : 'sync', log);
+  try {
+    const report = await runCycle(s.deps, { dryRun });
+    const { state, decisions, queues, outcome } = report.result;
+    const doc = statusDocument(state, queues, decisions, { actions: report.actions, outcome, at: Date.now() });
+    io.out(json ? JSON.stringify({ ...doc, dryRun }, null, 2) : `${dryRun ? '(dry run: nothing acted on or recorded)\n' : ''}${renderDecisions(decisions, report.actions)}\n\n${renderStatus(doc, Date.now())}\n\noutcome: ${outcome.kind} — ${outcome.rationale}`);
+    return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
+  } finally {
+    lock.release();
+  }
+}
+
+async function watch(s: Session, interval: number, json: boolean, io: Output, log: (m: string) => void, stopSignal?: Promise<void>, maxCycles?: number): Promise<number> {
+  let stopping = false;
+  let wake: () => void = () => undefined;
+  const stop = () => {
+    stopping = true;
+    wake();
+  };
+  const onSignal = () => {
+    log('stopping after the cycle in flight');
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  void stopSignal?.then(stop);
+  try {
+    for (let cycle = 0; !stopping && (maxCycles === undefined || cycle < maxCycles); cycle++) {
+      try {
+        const code = await sync(s, false, json, io, log);
+        if (code === EXIT.globalHold) log('global hold in force: nothing merges until an owner runs build-master release --ack');
+      } catch (error) {
+        if (error instanceof LockedError) log(`${error.message}; skipping this cycle`);
+        else if (error instanceof PolicyError) {
+          io.err(error.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n'));
+          log('the policy file became invalid: no action until it is fixed');
+        } else throw error;
+      }
+      if (stopping || (maxCycles !== undefined && cycle + 1 >= maxCycles)) break;
+      await new Promise<void>((done) => {
+        const timer = setTimeout(done, interval);
+        wake = () => {
+          clearTimeout(timer);
+          done();
+        };
+      });
+      // The policy may have changed between cycles: reopen to pick it up.
+      try {
+        const fresh = await openSession(s.repo.root, { log });
+        Object.assign(s, fresh);
+      } catch (error) {
+        if (!(error instanceof PolicyError)) throw error;
+        io.err(error.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n'));
+        log('the policy file is invalid: waiting until it is fixed');
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function toOperator(command: string, rest: string[], values: { reason?: string | undefined; ack?: boolean | undefined }, by: string): OperatorCommand {
+  const need = (what: string) => {
+    const value = rest[0];
+    if (!value) throw new UsageError(`${command} needs ${what}: build-master ${command} <${what}>`);
+    return value;
+  };
+  switch (command) {
+    case 'approve':
+      return { kind: 'approve', id: need('id'), by };
+    case 'reject':
+      if (!values.reason) throw new UsageError('reject needs a reason: build-master reject <id> --reason "…"');
+      return { kind: 'reject', id: need('id'), reason: values.reason, by };
+    case 'hold':
+      if (!values.reason) throw new UsageError('hold needs a reason: build-master hold --reason "…"');
+      return { kind: 'hold', reason: values.reason, by };
+    case 'release':
+      return { kind: 'release', ack: values.ack ?? false, by };
+    case 'pause':
+      return { kind: 'pause', lane: need('lane'), reason: values.reason ?? 'paused by an operator', by };
+    default:
+      return { kind: 'resume', lane: need('lane'), by };
+  }
+}
+
+function sinceOf(text: string): number {
+  const duration = parseDuration(text);
+  if (duration !== undefined) return Date.now() - duration;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) throw new UsageError(`--since "${text}" is neither a duration (1h, 2d) nor a date (2026-11-21T10:00:00Z)`);
+  return date;
 }
 
 if (require.main === module) {

@@ -686,3 +686,15 @@ function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
   }
   return { kind: 'continue', rationale: 'every lane is healthy' };
 }
+
+/** Changes per lane in merge order: what the local forge uses to decide whose checks run first. */
+export function laneOrder(policy: Policy, changes: readonly Change[]): Map<string, Change[]> {
+  const byId = new Map(changes.map((change) => [change.id, change]));
+  const byLane = new Map<string, Classified[]>();
+  for (const change of changes) {
+    const assignment = assignLane(policy, change.files, change.labels);
+    const entry: Classified = { change, lane: assignment.lane, crossLane: assignment.crossLane, laneRationale: assignment.rationale, tier: riskTier(policy, change.files), link: linkOf(change) };
+    byLane.set(assignment.lane, [...(byLane.get(assignment.lane) ?? []), entry]);
+  }
+  return new Map([...byLane].map(([lane, entries]) => [lane, mergeOrder(entries, byId).map((entry) => entry.change)]));
+}

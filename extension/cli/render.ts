@@ -1,0 +1,129 @@
+// What the CLI prints: the documented JSON document (SPEC §9) and readable tables.
+import type { QueueEntry } from '../core/decide';
+import { short } from '../core/gate';
+import type { Approval, ControllerState, Decision, Incident } from '../core/model';
+import { formatDuration } from '../core/policy/duration';
+import type { LogEvent } from '../store/store';
+import type { ActionOutcome } from '../controller/cycle';
+
+export interface StatusDocument {
+  global: { state: string; reason: string };
+  lanes: { name: string; state: string; reason: string; since: number; queue: QueueEntry[]; incident: Incident | null }[];
+  decisions: Decision[];
+  approvals: Approval[];
+  incidents: Incident[];
+  actions?: { key: string; kind: string; status: string; message: string }[];
+  outcome?: { kind: string; rationale: string };
+  cycle: number;
+  at?: number;
+}
+
+export function statusDocument(
+  state: ControllerState,
+  queues: Record<string, QueueEntry[]>,
+  decisions: Decision[],
+  extra: { actions?: ActionOutcome[]; outcome?: { kind: string; rationale: string }; at?: number } = {},
+): StatusDocument {
+  return {
+    global: { state: state.global.state, reason: state.global.reason },
+    lanes: Object.values(state.lanes).map((lane) => ({
+      name: lane.name,
+      state: lane.state,
+      reason: lane.reason,
+      since: lane.since,
+      queue: queues[lane.name] ?? [],
+      incident: lane.incident ? (state.incidents[lane.incident] ?? null) : null,
+    })),
+    decisions,
+    approvals: Object.values(state.approvals).filter((a) => a.status === 'pending'),
+    incidents: Object.values(state.incidents).filter((i) => i.status === 'open'),
+    ...(extra.actions ? { actions: extra.actions.map(({ key, kind, status, message }) => ({ key, kind, status, message })) } : {}),
+    ...(extra.outcome ? { outcome: extra.outcome } : {}),
+    cycle: state.cycle,
+    ...(extra.at !== undefined ? { at: extra.at } : {}),
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] ?? '').length)))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => {
+          const width = widths[i] ?? 0;
+          const text = cell.length > width ? `${cell.slice(0, width - 1)}…` : cell;
+          return i === row.length - 1 ? text : text.padEnd(width);
+        })
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+const STATE_MARK: Record<string, string> = { healthy: '●', degraded: '◐', paused: '■', recovering: '◑' };
+
+export function renderStatus(doc: StatusDocument, now: number): string {
+  const out: string[] = [];
+  out.push(`global: ${doc.global.state} — ${doc.global.reason}`);
+  out.push('');
+  out.push(
+    table([
+      ['LANE', 'STATE', 'QUEUE', 'INCIDENT', 'NEXT'],
+      ...doc.lanes.map((lane) => {
+        const first = lane.queue[0];
+        const next = first ? `${first.change}: ${first.reasons[0]?.message ?? 'ready to merge'}` : '—';
+        return [lane.name, `${STATE_MARK[lane.state] ?? ''} ${lane.state} ${formatDuration(now - lane.since)}`, String(lane.queue.length), lane.incident?.id ?? '—', next];
+      }),
+    ]),
+  );
+  if (doc.incidents.length) {
+    out.push('', 'incidents:');
+    for (const incident of doc.incidents) {
+      const attempt = incident.attempts[incident.attempts.length - 1];
+      out.push(
+        `  ${incident.id}  ${incident.failureClass}  lanes ${incident.lanes.join(', ') || 'none'}  red at ${short(incident.redSha)}  retries ${incident.retries}` +
+          `${attempt ? `  fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}` : ''}${incident.escalated ? '  ESCALATED' : ''}`,
+      );
+    }
+  }
+  if (doc.approvals.length) {
+    out.push('', 'approvals waiting (build-master approve <id> | reject <id> --reason "…"):');
+    for (const approval of doc.approvals) out.push(`  ${approval.id}  ${approval.kind}  ${approval.change ?? approval.incident ?? ''}  ${approval.rationale}`);
+  }
+  return out.join('\n');
+}
+
+export function renderDecisions(decisions: Decision[], actions: ActionOutcome[] = []): string {
+  const byKey = new Map(actions.map((a) => [a.key, a]));
+  const rows = decisions
+    .filter((d) => d.kind !== 'wait')
+    .map((d) => {
+      const action = d.key ? byKey.get(d.key) : undefined;
+      const status = action ? ` [${action.status}${action.status === 'done' ? '' : `: ${action.message}`}]` : '';
+      return `${d.kind.padEnd(16)} ${(d.lane ?? '').padEnd(10)} ${(d.change ?? d.incident ?? '').padEnd(24)} ${d.rationale}${status}`;
+    });
+  return rows.length ? rows.join('\n') : 'no actions this cycle';
+}
+
+export function renderExplain(entry: QueueEntry, position: number, laneState: string): string {
+  const out = [`${entry.change} — ${entry.title}`, `lane ${entry.lane} (${laneState}; ${entry.laneRationale}), ${entry.tier}${entry.crossLane ? ', cross-lane' : ''}, position ${position} in the lane's merge order`];
+  if (entry.link) out.push(`linked ${entry.link.kind} for ${entry.link.incident}`);
+  out.push(`required checks: ${entry.requiredChecks.join(', ') || 'none'}`);
+  if (entry.reasons.length === 0) out.push('', 'every gate passes: it merges when it reaches the front of its lane');
+  else {
+    out.push('', 'why it is not merging:');
+    for (const reason of entry.reasons) out.push(`  ${reason.code.padEnd(24)} ${reason.message}`);
+  }
+  for (const note of entry.notes) out.push(`  note: ${note}`);
+  return out.join('\n');
+}
+
+export function renderEvents(events: LogEvent[]): string {
+  if (events.length === 0) return 'no events';
+  return events
+    .map((e) => {
+      const what = [e.type === 'action' ? `${e.kind} ${e.status}` : e.kind ?? e.type, e.lane, e.change ?? e.incident].filter(Boolean).join(' ');
+      return `${new Date(e.at).toISOString()}  #${e.seq}  ${what}: ${e.message}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,224 @@
+// One controller cycle: observe -> decide -> gate -> act -> record (SPEC §3).
+// decide() (with the autonomy gate inside it) is pure; everything here is the
+// shell that reads the forge, executes the decisions and writes them down.
+// Every action's idempotency key is recorded before and after it runs, so a
+// process killed at any point resumes without doing anything twice.
+import { decide, initialState, type DecideResult } from '../core/decide';
+import { short } from '../core/gate';
+import type { Change, ControllerState, Decision, Incident } from '../core/model';
+import type { Policy } from '../core/policy/schema';
+import { ForgeRefusal, type Clock, type Forge, type Worker } from '../ports';
+import type { LogEvent, Store } from '../store/store';
+import { writeScope } from '../workers/command/worker';
+
+export interface CycleDeps {
+  policy: Policy;
+  forge: Forge;
+  workers: Partial<Record<'command' | 'github-issue', Worker>>;
+  store: Store;
+  clock: Clock;
+  log: (message: string) => void;
+  /** Test hook: called at each action point, so tests can kill the process exactly there. */
+  checkpoint?: (point: string) => void;
+  /** Builds the prompt a worker receives for an incident. */
+  prompt: (incident: Incident) => Promise<string>;
+}
+
+export interface ActionOutcome {
+  key: string;
+  kind: Decision['kind'];
+  status: 'done' | 'failed' | 'skipped';
+  message: string;
+  decision: Decision;
+}
+
+export interface CycleReport {
+  result: DecideResult;
+  actions: ActionOutcome[];
+  dryRun: boolean;
+  snapshotChanges: Change[];
+}
+
+const ACTIONS: ReadonlySet<Decision['kind']> = new Set(['merge', 'dispatch-fix', 'propose-revert', 'escalate', 'page-owner']);
+
+export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = {}): Promise<CycleReport> {
+  const { store, forge, policy, clock } = deps;
+  const dryRun = options.dryRun ?? false;
+  const replayed = dryRun ? [] : await resumeUnfinished(deps);
+
+  const state: ControllerState = store.data.state ?? initialState(policy, clock.now());
+  const snapshot = await forge.observe(policy, state, store.data.builds);
+  const now = clock.now();
+  const result = decide(snapshot, state, policy, now);
+  if (dryRun) return { result, actions: [], dryRun, snapshotChanges: snapshot.changes };
+
+  // Record first: the decisions and the state they lead to, then act on them.
+  store.append(result.decisions.map((decision) => eventOf(decision, now, result.state.cycle)));
+  store.data.state = result.state;
+  store.data.lastCycle = { at: now, cycle: result.state.cycle, outcome: result.outcome, queues: result.queues, decisions: result.decisions };
+  await store.save();
+
+  const byId = new Map(snapshot.changes.map((change) => [change.id, change]));
+  const actions: ActionOutcome[] = [...replayed];
+  for (const decision of result.decisions) {
+    if (!decision.key || !ACTIONS.has(decision.kind)) continue;
+    actions.push(await act(deps, decision, byId));
+  }
+  return { result, actions, dryRun, snapshotChanges: snapshot.changes };
+}
+
+async function act(deps: CycleDeps, decision: Decision, changes: Map<string, Change>): Promise<ActionOutcome> {
+  const { store, clock } = deps;
+  const key = decision.key as string;
+  const previous = store.action(key);
+  if (previous?.status === 'done') {
+    return { key, kind: decision.kind, status: 'skipped', message: `already done: ${previous.result ?? ''}`, decision };
+  }
+  deps.checkpoint?.(`before:${decision.kind}`);
+  await store.beginAction(decision, clock.now());
+  let outcome: ActionOutcome;
+  try {
+    const message = await execute(deps, decision, changes);
+    deps.checkpoint?.(`after:${decision.kind}`);
+    await store.finishAction(key, clock.now(), { ok: true, result: message });
+    outcome = { key, kind: decision.kind, status: 'done', message, decision };
+  } catch (error) {
+    const message = error instanceof ForgeRefusal ? error.message : `${(error as Error).message}`;
+    await store.finishAction(key, clock.now(), { ok: false, error: message });
+    outcome = { key, kind: decision.kind, status: 'failed', message, decision };
+    if (!(error instanceof ForgeRefusal)) deps.log(`${decision.kind} ${key} failed: ${(error as Error).stack ?? message}`);
+  }
+  store.append([
+    {
+      at: clock.now(),
+      cycle: store.data.state?.cycle,
+      type: 'action',
+      kind: decision.kind,
+      key,
+      status: outcome.status,
+      message: outcome.message,
+      ...pick(decision),
+    },
+  ]);
+  return outcome;
+}
+
+async function execute(deps: CycleDeps, decision: Decision, changes: Map<string, Change>): Promise<string> {
+  const { forge, policy, store, clock } = deps;
+  const state = store.data.state as ControllerState;
+  const incident = decision.incident ? state.incidents[decision.incident] : undefined;
+  switch (decision.kind) {
+    case 'merge': {
+      // A merge that happened before a crash is found by its key, never made twice.
+      const earlier = await forge.findMerge(decision.key as string, policy);
+      if (earlier) return `already merged as ${short(earlier.sha)}`;
+      const change = changes.get(decision.change as string);
+      if (!change) throw new ForgeRefusal(`${decision.change} is no longer open`, 'gone');
+      const merged = await forge.merge(change, decision, policy);
+      return `merged ${change.id} as ${short(merged.sha)}`;
+    }
+    case 'dispatch-fix': {
+      if (!incident) throw new Error(`unknown incident ${decision.incident}`);
+      const attempt = decision.attempt ?? 1;
+      const worker = deps.workers[policy.dispatch.worker];
+      if (!worker) throw new ForgeRefusal(`no ${policy.dispatch.worker} worker is available here`, 'no-worker');
+      const existing = store.build(incident.id, attempt);
+      // A build cancelled by a stopped process is run again; one that finished is never redone.
+      if (existing && (existing.status === 'completed' || existing.status === 'failed')) {
+        return `build ${incident.id}#${attempt} already ${existing.status}`;
+      }
+      store.setBuildStatus(incident.id, attempt, 'pending', clock.now());
+      store.setBuildStatus(incident.id, attempt, 'running', clock.now());
+      await store.save();
+      deps.checkpoint?.('during:dispatch-fix');
+      const scope = writeScope(policy, incident);
+      const result = await worker.dispatch(
+        {
+          prompt: await deps.prompt(incident),
+          variables: { incident: incident.id, attempt: String(attempt), lane: incident.lanes.join(',') },
+          incident: incident.id,
+          write_scope: scope.globs,
+          auto_commit: true,
+          timeout: policy.dispatch.timeout,
+        },
+        incident,
+        attempt,
+        policy,
+      );
+      const { output, ...rest } = result;
+      store.setBuildStatus(incident.id, attempt, result.success ? 'completed' : 'failed', clock.now(), {
+        result: { ...rest, output_tail: output.slice(-2000) },
+        ...(result.change ? { change: result.change } : {}),
+        ...(result.error ? { error: result.error } : {}),
+      });
+      await store.save();
+      if (!result.success) throw new ForgeRefusal(`fix attempt ${attempt} for ${incident.id} failed: ${result.error ?? 'unknown error'}`, 'build-failed');
+      return `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))`;
+    }
+    case 'propose-revert': {
+      if (!incident || !decision.sha) throw new Error(`revert needs an incident and a culprit sha`);
+      const change = await forge.openRevert(incident, decision.sha, policy);
+      return `opened ${change} reverting ${short(decision.sha)}`;
+    }
+    case 'escalate':
+    case 'page-owner':
+      await forge.notify(decision.kind, decision, incident, policy);
+      return decision.kind === 'escalate' ? 'escalation recorded' : `paged ${policy.owners.join(' ') || 'the owners'}`;
+    default:
+      return 'nothing to do';
+  }
+}
+
+/**
+ * Actions a killed process began but never finished. A merge is looked up by
+ * its key in the target's history; anything else is retried (each action is
+ * idempotent at its own level: a build that finished is not redone).
+ */
+async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
+  const { store, forge, policy, clock } = deps;
+  const outcomes: ActionOutcome[] = [];
+  for (const record of store.unfinishedActions()) {
+    const decision = record.decision;
+    if (decision.kind === 'merge') {
+      const earlier = await forge.findMerge(record.key, policy);
+      if (earlier) {
+        const message = `recovered: ${decision.change} was merged as ${short(earlier.sha)} before the previous process stopped`;
+        await store.finishAction(record.key, clock.now(), { ok: true, result: message });
+        if (decision.change) store.data.merged[decision.change] = { head: decision.sha ?? '', sha: earlier.sha, at: clock.now() };
+        store.append([{ at: clock.now(), type: 'action', kind: 'merge', key: record.key, status: 'done', message, ...pick(decision) }]);
+        outcomes.push({ key: record.key, kind: 'merge', status: 'done', message, decision });
+        continue;
+      }
+      // Never merged: the change is still open and decide() will choose it again.
+      const message = 'recovered: the merge never happened before the previous process stopped; it is decided again';
+      await store.finishAction(record.key, clock.now(), { ok: false, error: message });
+      store.append([{ at: clock.now(), type: 'action', kind: 'merge', key: record.key, status: 'failed', message, ...pick(decision) }]);
+      continue;
+    }
+    if (decision.kind === 'dispatch-fix' && decision.incident) {
+      const build = store.build(decision.incident, decision.attempt ?? 1);
+      if (build && build.status === 'running') {
+        store.setBuildStatus(decision.incident, decision.attempt ?? 1, 'cancelled', clock.now(), { error: 'the process running the build stopped' });
+      }
+    }
+    deps.log(`resuming ${record.kind} ${record.key}, interrupted by a stopped process`);
+    const changes = new Map<string, Change>();
+    outcomes.push(await act(deps, decision, changes));
+  }
+  return outcomes;
+}
+
+export function eventOf(decision: Decision, at: number, cycle: number): Omit<LogEvent, 'seq'> {
+  return { at, cycle, type: 'decision', kind: decision.kind, message: decision.rationale, ...pick(decision), ...(decision.key ? { key: decision.key } : {}) };
+}
+
+function pick(decision: Decision): Partial<LogEvent> {
+  return {
+    ...(decision.lane ? { lane: decision.lane } : {}),
+    ...(decision.change ? { change: decision.change } : {}),
+    ...(decision.incident ? { incident: decision.incident } : {}),
+    ...(decision.approval ? { approval: decision.approval } : {}),
+    ...(decision.from ? { from: decision.from } : {}),
+    ...(decision.to ? { to: decision.to } : {}),
+  };
+}

@@ -1,0 +1,114 @@
+// Every git call Build Master makes goes through here: one simple-git client
+// with a concurrency limit and a timeout, so a hung git never hangs a cycle.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+
+/** Build Master's own identity for the commits it makes (merges, fixes, reverts). */
+export const BUILD_MASTER_IDENTITY = {
+  GIT_AUTHOR_NAME: 'Build Master',
+  GIT_AUTHOR_EMAIL: 'build-master@localhost',
+  GIT_COMMITTER_NAME: 'Build Master',
+  GIT_COMMITTER_EMAIL: 'build-master@localhost',
+};
+
+const GIT_TIMEOUT_MS = 120_000;
+
+/**
+ * The environment git runs with: the user's, minus every GIT_* variable. Those
+ * would redirect git elsewhere (GIT_DIR, GIT_INDEX_FILE) or change what it runs
+ * (GIT_SSH_COMMAND, GIT_CONFIG_*), and simple-git's guard refuses them anyway.
+ */
+export function gitEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key.startsWith('GIT_')) continue;
+    env[key] = value;
+  }
+  return { ...env, GIT_TERMINAL_PROMPT: '0', ...extra };
+}
+
+/** The only GIT_* variables Build Master sets itself: its identity, and no prompts. */
+const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
+
+export function client(dir: string, env: Record<string, string> = {}): SimpleGit {
+  return simpleGit({ baseDir: dir, maxConcurrentProcesses: 4, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: ALLOWED_GIT_ENV }).env(gitEnv(env));
+}
+
+export class GitRepo {
+  readonly git: SimpleGit;
+
+  private constructor(
+    readonly root: string,
+    /** The shared git directory (the same from every worktree). */
+    readonly commonDir: string,
+  ) {
+    this.git = client(root);
+  }
+
+  static async open(dir: string): Promise<GitRepo> {
+    const abs = resolve(dir);
+    if (!existsSync(abs)) throw new RepoError(`no such directory: ${dir}`);
+    const probe = client(abs);
+    let top: string;
+    let common: string;
+    try {
+      top = (await probe.raw(['rev-parse', '--show-toplevel'])).trim();
+      common = (await probe.raw(['rev-parse', '--git-common-dir'])).trim();
+    } catch {
+      throw new RepoError(`${abs} is not inside a git repository (run build-master with --repo pointing at one)`);
+    }
+    if (!top) throw new RepoError(`${abs} is not inside a git work tree`);
+    return new GitRepo(top, isAbsolute(common) ? common : resolve(top, common));
+  }
+
+  /** Where Build Master keeps its store, lock and worktrees: under the git directory, never tracked. */
+  get stateDir(): string {
+    return join(this.commonDir, 'buildmaster');
+  }
+
+  async revParse(ref: string): Promise<string | undefined> {
+    const out = await this.git.raw(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]).catch(() => '');
+    return out.trim() || undefined;
+  }
+
+  /** Runs git with Build Master's identity (for the commits it makes itself). */
+  asBuildMaster(dir = this.root, extra: Record<string, string> = {}): SimpleGit {
+    return client(dir, { ...BUILD_MASTER_IDENTITY, ...extra });
+  }
+
+  /** A throwaway worktree at `commit`, removed after `work` however it ends. */
+  async withWorktree<T>(name: string, commit: string, work: (dir: string) => Promise<T>): Promise<T> {
+    const dir = await this.addWorktree(name, ['--detach', commit]);
+    try {
+      return await work(dir);
+    } finally {
+      await this.removeWorktree(dir);
+    }
+  }
+
+  async addWorktree(name: string, args: string[]): Promise<string> {
+    const base = join(this.stateDir, 'worktrees');
+    mkdirSync(base, { recursive: true });
+    const dir = join(base, name);
+    if (existsSync(dir)) await this.removeWorktree(dir);
+    await this.git.raw(['worktree', 'add', '--quiet', ...args.slice(0, -1), dir, ...args.slice(-1)]);
+    return dir;
+  }
+
+  async removeWorktree(dir: string): Promise<void> {
+    await this.git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    await this.git.raw(['worktree', 'prune']).catch(() => undefined);
+  }
+
+  /** Worktrees left by a process killed mid-check or mid-fix. */
+  async pruneOwnWorktrees(): Promise<void> {
+    const base = join(this.stateDir, 'worktrees');
+    if (!existsSync(base)) return;
+    rmSync(base, { recursive: true, force: true });
+    await this.git.raw(['worktree', 'prune']).catch(() => undefined);
+  }
+}
+
+export class RepoError extends Error {}

@@ -1,0 +1,70 @@
+// The interfaces the imperative shell implements around the pure core:
+// a forge (where changes live and merge), workers (who write fixes) and a clock.
+import type { BuildRecord, Change, ControllerState, Decision, Incident, Snapshot } from './core/model';
+import type { Policy } from './core/policy/schema';
+
+export interface ForgeMergeResult {
+  /** The new target commit. */
+  sha: string;
+}
+
+export interface Forge {
+  readonly kind: 'local' | 'github';
+  /** Reads everything decide() needs. May run checks (local mode) but never changes the target. */
+  observe(policy: Policy, state: ControllerState, builds: BuildRecord[]): Promise<Snapshot>;
+  /** Merges a change guarded by its head sha; throws ForgeRefusal when it must wait. */
+  merge(change: Change, decision: Decision, policy: Policy): Promise<ForgeMergeResult>;
+  /** Finds an earlier merge by its idempotency key (crash recovery); undefined when it never happened. */
+  findMerge(key: string, policy: Policy): Promise<ForgeMergeResult | undefined>;
+  /** Opens a change that reverts the culprit merge of an incident. Returns the change id. */
+  openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string>;
+  /** Tells people: an escalation, a page to owners. Local mode writes it to the escalation log. */
+  notify(kind: 'escalate' | 'page-owner', decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void>;
+}
+
+/** A merge or action the forge declines for now, with a reason a person can act on. */
+export class ForgeRefusal extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BuildSpec {
+  prompt: string;
+  template?: string;
+  variables: Record<string, string>;
+  incident?: string;
+  write_scope?: string[];
+  auto_commit: boolean;
+  timeout: number;
+}
+
+export interface BuildResult {
+  success: boolean;
+  output: string;
+  error?: string;
+  commit_sha?: string;
+  files_changed: string[];
+  duration_ms: number;
+  artifacts: string[];
+  /** The change the build produced (a branch in local mode, a PR or issue on GitHub). */
+  change?: string;
+  cost?: number;
+}
+
+export interface Worker {
+  readonly kind: 'command' | 'github-issue';
+  dispatch(spec: BuildSpec, incident: Incident, attempt: number, policy: Policy): Promise<BuildResult>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Bad input from the user (a missing branch, an unknown change): exit 2, a message, no stack trace. */
+export class InputError extends Error {}
