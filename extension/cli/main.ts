@@ -283,11 +283,29 @@ function sinceOf(text: string): number {
   return date;
 }
 
+/**
+ * Crash testing: BUILDMASTER_TEST_CRASH_AT=<point> kills this process with
+ * SIGKILL at that action point (e.g. `after:merge`), the way a power cut would.
+ */
+function crashHook(): RunOptions {
+  const point = process.env.BUILDMASTER_TEST_CRASH_AT;
+  if (!point) return {};
+  return {
+    checkpoint: (at) => {
+      if (at === point) process.kill(process.pid, 'SIGKILL');
+    },
+  };
+}
+
 if (require.main === module) {
-  run(process.argv.slice(2), {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${text}\n`),
-  }).then(
+  run(
+    process.argv.slice(2),
+    {
+      out: (text) => process.stdout.write(`${text}\n`),
+      err: (text) => process.stderr.write(`${text}\n`),
+    },
+    crashHook(),
+  ).then(
     (code) => {
       process.exitCode = code;
     },

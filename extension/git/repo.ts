@@ -15,15 +15,17 @@ export const BUILD_MASTER_IDENTITY = {
 const GIT_TIMEOUT_MS = 120_000;
 
 /**
- * The environment git runs with: the user's, minus every GIT_* variable. Those
- * would redirect git elsewhere (GIT_DIR, GIT_INDEX_FILE) or change what it runs
- * (GIT_SSH_COMMAND, GIT_CONFIG_*), and simple-git's guard refuses them anyway.
+ * The environment git runs with: a short whitelist of the user's (where to find
+ * programs, home and locale), never GIT_* or EDITOR/PAGER-style variables that
+ * would redirect git or make it run other programs. simple-git's guard refuses
+ * those anyway.
  */
+const PASSED_THROUGH = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SystemRoot|XDG_CONFIG_HOME)$/;
+
 export function gitEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('GIT_')) continue;
-    env[key] = value;
+    if (value !== undefined && PASSED_THROUGH.test(key)) env[key] = value;
   }
   return { ...env, GIT_TERMINAL_PROMPT: '0', ...extra };
 }

@@ -356,11 +356,13 @@ function allPassed(checks: readonly CheckRun[]): boolean {
 
 /**
  * The change's required checks (its lane's own plus the shared ones, SPEC §3.1)
- * all pass, except checks already red on the target: those belong to another
- * lane's break and this merge does not make them worse.
+ * all pass. A shared check already red on the target is let through (it is
+ * another lane's break, and this merge does not make it worse); the lane's own
+ * checks always have to pass, so a fix that does not fix is never merged.
  */
 export function requiredPass(policy: Policy, lane: string, runs: readonly CheckRun[], targetRuns: readonly CheckRun[]): { ok: boolean; failing: string[] } {
-  const redOnTarget = new Set(targetRuns.filter((run) => FAILED.has(run.conclusion)).map((run) => run.name));
+  const own = new Set(policy.lanes.find((l) => l.name === lane)?.checks ?? []);
+  const redOnTarget = new Set(targetRuns.filter((run) => FAILED.has(run.conclusion) && !own.has(run.name)).map((run) => run.name));
   const failing = requiredChecksFor(policy, lane, runs)
     .names.filter((name) => !redOnTarget.has(name))
     .filter((name) => {
