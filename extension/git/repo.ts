@@ -2,6 +2,7 @@
 // with a concurrency limit and a timeout, so a hung git never hangs a cycle.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { execFile } from 'node:child_process';
 import { simpleGit, type SimpleGit } from 'simple-git';
 
 /** Build Master's own identity for the commits it makes (merges, fixes, reverts). */
@@ -35,6 +36,21 @@ const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_E
 
 export function client(dir: string, env: Record<string, string> = {}): SimpleGit {
   return simpleGit({ baseDir: dir, maxConcurrentProcesses: 4, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: ALLOWED_GIT_ENV }).env(gitEnv(env));
+}
+
+/**
+ * Runs a git command that prints nothing on success (clean, update-ref,
+ * read-tree, status of a clean tree). simple-git waits a fixed 50 ms after any
+ * command that printed nothing before it resolves; on the merge path those add
+ * up, so these few go through execFile with the same environment and timeout.
+ */
+export function quietGit(dir: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile('git', args, { cwd: dir, env: gitEnv(env), timeout: GIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.trim() || error.message}`));
+      else resolvePromise(stdout);
+    });
+  });
 }
 
 export class GitRepo {
@@ -87,6 +103,24 @@ export class GitRepo {
     } finally {
       await this.removeWorktree(dir);
     }
+  }
+
+  /**
+   * A worktree kept between uses and moved to `commit` each time (checkout and
+   * clean are much cheaper than adding and removing a worktree per check run).
+   * Only one controller acts at a time (the lock), so one such worktree suffices.
+   */
+  async withReusedWorktree<T>(name: string, commit: string, work: (dir: string) => Promise<T>): Promise<T> {
+    const dir = join(this.stateDir, 'worktrees', name);
+    let ready = false;
+    if (existsSync(join(dir, '.git'))) {
+      ready = await quietGit(dir, ['checkout', '--quiet', '--detach', '--force', commit])
+        .then(() => quietGit(dir, ['clean', '-qfdx']))
+        .then(() => true)
+        .catch(() => false);
+    }
+    if (!ready) await this.addWorktree(name, ['--detach', commit]);
+    return work(dir);
   }
 
   async addWorktree(name: string, args: string[]): Promise<string> {

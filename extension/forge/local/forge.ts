@@ -13,7 +13,7 @@ import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident
 import type { Policy } from '../../core/policy/schema';
 import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult } from '../../ports';
 import type { Store } from '../../store/store';
-import { BUILD_MASTER_IDENTITY, client, type GitRepo } from '../../git/repo';
+import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
 
 /** Fix and revert branches are always candidates, whatever `local.branches` says. */
@@ -31,8 +31,18 @@ export interface LocalForgeOptions {
   log: (message: string) => void;
 }
 
+/** Where a cycle's time goes in the forge (reported by `npm run bench`). */
+export interface LocalForgeStats {
+  checkRuns: number;
+  /** Time inside check commands. */
+  checkMs: number;
+  /** Time creating and removing check worktrees. */
+  worktreeMs: number;
+}
+
 export class LocalForge implements Forge {
   readonly kind = 'local' as const;
+  readonly stats: LocalForgeStats = { checkRuns: 0, checkMs: 0, worktreeMs: 0 };
 
   constructor(private readonly options: LocalForgeOptions) {}
 
@@ -151,9 +161,24 @@ export class LocalForge implements Forge {
     const existing = store.checkResult(`tree:${tree}`);
     if (existing) return existing;
     const commit = (await repo.asBuildMaster().raw(['commit-tree', tree, '-p', targetSha, '-p', head, '-m', 'Build Master pre-merge check'])).trim();
-    const runs = await repo.withWorktree(`pre-${short(tree)}`, commit, (dir) => runChecks(policy.local.checks, dir, policy.local.check_timeout));
+    const runs = await this.timedChecks(policy, commit);
     store.setCheckResult(`tree:${tree}`, runs, clock.now());
     await store.save();
+    return runs;
+  }
+
+  private async timedChecks(policy: Policy, commit: string): Promise<CheckRun[]> {
+    const started = Date.now();
+    let checkMs = 0;
+    const runs = await this.options.repo.withReusedWorktree('checks', commit, async (dir) => {
+      const from = Date.now();
+      const result = await runChecks(policy.local.checks, dir, policy.local.check_timeout);
+      checkMs = Date.now() - from;
+      return result;
+    });
+    this.stats.checkRuns += 1;
+    this.stats.checkMs += checkMs;
+    this.stats.worktreeMs += Date.now() - started - checkMs;
     return runs;
   }
 
@@ -161,9 +186,7 @@ export class LocalForge implements Forge {
     const { repo, store, clock } = this.options;
     const existing = store.checkResult(`commit:${sha}`);
     if (existing) return existing;
-    const runs = policy.local.checks.length
-      ? await repo.withWorktree(`post-${short(sha)}`, sha, (dir) => runChecks(policy.local.checks, dir, policy.local.check_timeout))
-      : [];
+    const runs = policy.local.checks.length ? await this.timedChecks(policy, sha) : [];
     store.setCheckResult(`commit:${sha}`, runs, clock.now());
     await store.save();
     return runs;
@@ -266,13 +289,12 @@ export class LocalForge implements Forge {
     const sha = (await repo.asBuildMaster(repo.root, author).raw(['commit-tree', facts.tree, ...parents, '-m', message])).trim();
     // Compare-and-swap: the target moves only if it is still where the checks saw it.
     try {
-      await this.git.raw(['update-ref', '-m', `build-master: merge ${change.id}`, `refs/heads/${policy.target}`, sha, targetSha]);
+      await quietGit(repo.root, ['update-ref', '-m', `build-master: merge ${change.id}`, `refs/heads/${policy.target}`, sha, targetSha]);
     } catch (error) {
       throw new ForgeRefusal(`${policy.target} moved while ${change.id} was merging; it is retried next cycle (${(error as Error).message.trim()})`, 'target-moved');
     }
     for (const checkout of checkouts) {
-      await client(checkout.path)
-        .raw(['read-tree', '-m', '-u', targetSha, sha])
+      await quietGit(checkout.path, ['read-tree', '-m', '-u', targetSha, sha])
         .catch((error: Error) => this.options.log(`could not fast-forward the checkout of ${policy.target} in ${checkout.path}: ${error.message}`));
     }
     store.data.merged[change.id] = { head: change.headSha, sha, at: clock.now() };
@@ -294,7 +316,7 @@ export class LocalForge implements Forge {
     for (const block of out.split('\n\n')) {
       const path = /^worktree (.+)$/m.exec(block)?.[1];
       if (!path || !block.includes(`branch refs/heads/${policy.target}`) || /^bare$/m.test(block)) continue;
-      const status = await client(path).raw(['status', '--porcelain', '--untracked-files=no']);
+      const status = await quietGit(path, ['status', '--porcelain', '--untracked-files=no']);
       found.push({ path, dirty: status.trim().length > 0 });
     }
     return found;
