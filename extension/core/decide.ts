@@ -59,6 +59,8 @@ export interface DecideResult {
 }
 
 const EXAMINED_LIMIT = 500;
+/** Resolved incidents and approvals kept in the state; the event log keeps the whole history. */
+const RESOLVED_KEPT = 50;
 
 export function initialState(policy: Policy, now: number): ControllerState {
   const state: ControllerState = {
@@ -93,6 +95,8 @@ interface Classified {
   change: Change;
   lane: string;
   crossLane: boolean;
+  /** Every lane the change's files touch. */
+  touched: string[];
   laneRationale: string;
   tier: RiskTier;
   link: ChangeLink;
@@ -119,6 +123,7 @@ class Cycle {
         change,
         lane: assignment.lane,
         crossLane: assignment.crossLane,
+        touched: assignment.touched,
         laneRationale: assignment.rationale,
         tier: riskTier(policy, change.files),
         link: linkOf(change),
@@ -221,7 +226,22 @@ export function decide(snapshot: Snapshot, previous: ControllerState, policy: Po
   updateGlobal(cycle);
   const queues = planMerges(cycle);
   pruneApprovals(cycle);
+  pruneResolved(cycle.state);
   return { state: cycle.state, decisions: cycle.decisions, outcome: outcomeOf(cycle), queues };
+}
+
+/** Keeps every open incident and pending approval, and only the most recent resolved ones. */
+function pruneResolved(state: ControllerState): void {
+  const resolved = Object.values(state.incidents).filter((incident) => incident.status === 'resolved');
+  if (resolved.length > RESOLVED_KEPT) {
+    resolved.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));
+    for (const incident of resolved.slice(RESOLVED_KEPT)) delete state.incidents[incident.id];
+  }
+  const done = Object.values(state.approvals).filter((approval) => approval.status !== 'pending');
+  if (done.length > RESOLVED_KEPT) {
+    done.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));
+    for (const approval of done.slice(RESOLVED_KEPT)) delete state.approvals[approval.id];
+  }
 }
 
 /** A merge awaited its target checks: clear it once they settle, or when the merge never happened. */
@@ -261,10 +281,15 @@ function observeTarget(cycle: Cycle): void {
     const fresh = failingChecks(commit).filter((check) => !covered.has(check.name));
     if (fresh.length === 0) return; // the same break, still unrepaired
     const window = commits.slice(lastGreen + 1, index + 1);
-    openIncident(cycle, commit, window, fresh, lastGreen >= 0 ? commits[lastGreen]?.sha : state.lastGreenSha);
+    // Each lane's own failing checks are attributed on their own, so two lanes
+    // breaking in one window are two contained incidents, not one cross-lane one.
+    groupByOwner(policy, fresh).forEach((group, n) => {
+      openIncident(cycle, commit, window, group, lastGreen >= 0 ? commits[lastGreen]?.sha : state.lastGreenSha, n === 0 ? '' : `x${n}`);
+    });
   });
   if (state.examinedRed.length > EXAMINED_LIMIT) state.examinedRed = state.examinedRed.slice(-EXAMINED_LIMIT);
 
+  resolveUnattributed(cycle);
   verifyRecoveries(cycle);
 }
 
@@ -291,12 +316,30 @@ function noteRepairMerge(cycle: Cycle, commit: TargetCommit): void {
   }
 }
 
-function openIncident(cycle: Cycle, red: TargetCommit, window: TargetCommit[], failing: ReturnType<typeof failingChecks>, lastGreenSha: string | undefined): void {
+/** Failing checks grouped by the one lane that lists them; checks no lane (or several lanes) list form one group. */
+function groupByOwner(policy: Policy, failing: ReturnType<typeof failingChecks>): ReturnType<typeof failingChecks>[] {
+  const groups = new Map<string, ReturnType<typeof failingChecks>>();
+  for (const check of failing) {
+    const owners = policy.lanes.filter((lane) => lane.checks.includes(check.name));
+    const key = owners.length === 1 ? `lane:${owners[0]?.name}` : 'shared';
+    groups.set(key, [...(groups.get(key) ?? []), check]);
+  }
+  return [...groups.values()];
+}
+
+function openIncident(
+  cycle: Cycle,
+  red: TargetCommit,
+  window: TargetCommit[],
+  failing: ReturnType<typeof failingChecks>,
+  lastGreenSha: string | undefined,
+  suffix = '',
+): void {
   const { policy, snapshot, state, now } = cycle;
   const attribution = attribute(policy, window, red, failing);
   const classification = classifyFailure(policy, failing);
   const remedy = remedyFor(policy, snapshot, classification.failureClass, attribution.tier, attribution);
-  const id = `inc-${red.sha.slice(0, 7)}`;
+  const id = `inc-${red.sha.slice(0, 7)}${suffix}`;
   const noGreen = lastGreenSha === undefined ? '; no green commit on record, so every commit in view is a suspect' : '';
   const rationale =
     `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')} on ${policy.target} at ${short(red.sha)}: ` +
@@ -327,9 +370,11 @@ function openIncident(cycle: Cycle, red: TargetCommit, window: TargetCommit[], f
   state.incidents[id] = incident;
   cycle.emit('open-incident', rationale, { incident: id, ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}) });
 
+  let second = false;
   for (const name of incident.lanes) {
     const lane = cycle.lane(name);
     if (lane.state !== 'healthy') {
+      second = true;
       cycle.move(name, 'paused', `a second incident (${id}) while lane ${name} is ${lane.state}${lane.incident ? ` with ${lane.incident}` : ''}`, {
         incident: lane.incident ?? id,
       });
@@ -344,7 +389,10 @@ function openIncident(cycle: Cycle, red: TargetCommit, window: TargetCommit[], f
     }
   }
 
-  if (incident.remedy === 'fix' || incident.remedy === 'quarantine') {
+  if (second) {
+    // A lane already handling an incident cannot take a second automated repair: a person must look.
+    escalate(cycle, incident, `a second incident in lane ${incident.lanes.join(', ')} while it was already being repaired`, 'second');
+  } else if (incident.remedy === 'fix' || incident.remedy === 'quarantine') {
     dispatchAttempt(cycle, incident, 1);
   } else if (incident.remedy === 'revert') {
     proposeRevert(cycle, incident, 'eligibility says revert');
@@ -476,6 +524,27 @@ function progressRepairs(cycle: Cycle): void {
   }
 }
 
+/**
+ * An incident no lane holds (unattributed) has no repair to wait for: it ends
+ * when its failing checks are green again on a later target commit. Without
+ * this it would stay open, and its checks would count as already broken forever.
+ */
+function resolveUnattributed(cycle: Cycle): void {
+  const commits = cycle.snapshot.targetCommits;
+  for (const incident of cycle.openIncidents()) {
+    if (incident.lanes.length > 0) continue;
+    const red = cycle.commitIndex.get(incident.redSha);
+    if (red === undefined) continue;
+    const checks = new Set(incident.failingChecks);
+    const newest = [...commits.slice(red + 1)].reverse().find((commit) => commitHealth(commit, checks) !== 'pending');
+    if (newest && commitHealth(newest, checks) === 'green') {
+      incident.status = 'resolved';
+      incident.resolvedAt = cycle.now;
+      cycle.emit('resolve-incident', `${incident.id}: ${incident.failingChecks.join(', ')} green again at ${short(newest.sha)}`, { incident: incident.id });
+    }
+  }
+}
+
 /** Recovering lanes become healthy once their checks are green at or after the repair; red pauses them. */
 function verifyRecoveries(cycle: Cycle): void {
   const { snapshot, state, policy } = cycle;
@@ -502,6 +571,17 @@ function verifyRecoveries(cycle: Cycle): void {
         incident.resolvedAt = cycle.now;
         cycle.emit('resolve-incident', `${incident.id}: ${[...relevant].join(', ') || 'target checks'} green at ${short(verdict.commit.sha)} after the repair`, {
           incident: incident.id,
+          lane: lane.name,
+        });
+      }
+      // Other incidents of this lane whose failing checks are green now were repaired by the same change.
+      for (const other of cycle.incidentsOfLane(lane.name)) {
+        if (!other.failingChecks.every((check) => relevant.has(check))) continue;
+        if (commitHealth(verdict.commit, new Set(other.failingChecks)) !== 'green') continue;
+        other.status = 'resolved';
+        other.resolvedAt = cycle.now;
+        cycle.emit('resolve-incident', `${other.id}: ${other.failingChecks.join(', ')} green at ${short(verdict.commit.sha)} after the repair of ${incident?.id ?? lane.name}`, {
+          incident: other.id,
           lane: lane.name,
         });
       }
@@ -610,6 +690,7 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     else byLane.set(entry.lane, [entry]);
   }
   const queues: Record<string, QueueEntry[]> = {};
+  const reserved = reserveForCrossLane(cycle, byLane, byId, open);
   for (const name of laneNames(policy)) {
     const lane = cycle.lane(name);
     const laneIncidents = new Set(cycle.incidentsOfLane(name).map((incident) => incident.id));
@@ -617,7 +698,20 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     const queue: QueueEntry[] = [];
     let merged: string | undefined;
     for (const entry of ordered) {
-      const result = gate(entry.change, { policy, snapshot, state, lane, tier: entry.tier, link: entry.link, openChangeIds: open, laneIncidents });
+      const touchedLanes = entry.crossLane ? entry.touched.map((name) => state.lanes[name]).filter((l): l is LaneState => l !== undefined) : [];
+      const reservedFor = reserved.get(name);
+      const result = gate(entry.change, {
+        policy,
+        snapshot,
+        state,
+        lane,
+        tier: entry.tier,
+        link: entry.link,
+        openChangeIds: open,
+        laneIncidents,
+        touchedLanes,
+        ...(reservedFor ? { reservedFor } : {}),
+      });
       queue.push({
         change: entry.change.id,
         title: entry.change.title,
@@ -643,7 +737,14 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
           sha: entry.change.headSha,
           key: mergeKey(entry.change),
         });
-        if (policy.merge.wait_for_target_green) lane.awaiting = { change: entry.change.id, since: cycle.now };
+        if (policy.merge.wait_for_target_green) {
+          lane.awaiting = { change: entry.change.id, since: cycle.now };
+          // A cross-lane change lands in every lane it touches: each waits for its target checks.
+          for (const name of entry.crossLane ? entry.touched : []) {
+            const touched = state.lanes[name];
+            if (touched) touched.awaiting = { change: entry.change.id, since: cycle.now };
+          }
+        }
       } else if (blocking.length === 0 && result.reasons.some((reason) => reason.code === 'needs-approval')) {
         const reason = result.reasons.find((r) => r.code === 'needs-approval')?.message ?? '';
         cycle.requestApproval('merge', entry.tier, mergeKey(entry.change), 'merge', `merge ${entry.change.id} into ${policy.target}: every other gate passes; ${reason}`, {
@@ -661,6 +762,37 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     queues[name] = queue;
   }
   return queues;
+}
+
+/**
+ * Busy lanes are almost never settled, so a cross-lane change waiting for all
+ * of its lanes to settle would wait forever. The first cross-lane change that
+ * is blocked by nothing but its lanes' pending target checks reserves those
+ * lanes: they hold their own merges (fixes excepted) until it lands, which
+ * takes at most one settle per lane.
+ */
+function reserveForCrossLane(
+  cycle: Cycle,
+  byLane: ReadonlyMap<string, Classified[]>,
+  byId: ReadonlyMap<string, Change>,
+  open: ReadonlySet<string>,
+): Map<string, string> {
+  const { policy, snapshot, state } = cycle;
+  const reserved = new Map<string, string>();
+  const home = policy.default_lane;
+  const lane = state.lanes[home];
+  if (!lane) return reserved;
+  const laneIncidents = new Set(cycle.incidentsOfLane(home).map((incident) => incident.id));
+  for (const entry of mergeOrder(byLane.get(home) ?? [], byId)) {
+    if (!entry.crossLane || entry.link) continue;
+    const touchedLanes = entry.touched.map((name) => state.lanes[name]).filter((l): l is LaneState => l !== undefined);
+    const result = gate(entry.change, { policy, snapshot, state, lane, tier: entry.tier, link: entry.link, openChangeIds: open, laneIncidents, touchedLanes });
+    if (result.reasons.every((reason) => reason.code === 'awaiting-target-checks' || APPROVAL_CODES.has(reason.code))) {
+      for (const name of entry.touched) if (name !== home) reserved.set(name, entry.change.id);
+      break;
+    }
+  }
+  return reserved;
 }
 
 /** Pending merge approvals for a head that moved or a change that is gone are withdrawn. */
@@ -693,7 +825,7 @@ export function laneOrder(policy: Policy, changes: readonly Change[]): Map<strin
   const byLane = new Map<string, Classified[]>();
   for (const change of changes) {
     const assignment = assignLane(policy, change.files, change.labels);
-    const entry: Classified = { change, lane: assignment.lane, crossLane: assignment.crossLane, laneRationale: assignment.rationale, tier: riskTier(policy, change.files), link: linkOf(change) };
+    const entry: Classified = { change, lane: assignment.lane, crossLane: assignment.crossLane, touched: assignment.touched, laneRationale: assignment.rationale, tier: riskTier(policy, change.files), link: linkOf(change) };
     byLane.set(assignment.lane, [...(byLane.get(assignment.lane) ?? []), entry]);
   }
   return new Map([...byLane].map(([lane, entries]) => [lane, mergeOrder(entries, byId).map((entry) => entry.change)]));

@@ -20,6 +20,7 @@ export type GateCode =
   | 'lane-not-admitting'
   | 'global-hold'
   | 'awaiting-target-checks'
+  | 'lane-reserved'
   | 'needs-approval'
   | 'approval-pending'
   | 'approval-rejected';
@@ -58,6 +59,10 @@ export interface GateContext {
   openChangeIds: ReadonlySet<string>;
   /** Open incidents this change's lane is handling: their fix and revert changes are admitted. */
   laneIncidents: ReadonlySet<string>;
+  /** For a cross-lane change: the other lanes it touches, which must admit it too. */
+  touchedLanes?: readonly LaneState[];
+  /** A cross-lane change this lane is holding its merges for, so that it can land. */
+  reservedFor?: string;
 }
 
 export interface GateResult {
@@ -194,6 +199,17 @@ export function gate(change: Change, context: GateContext): GateResult {
 
   const admits = laneAdmits(lane, tier, link, context.laneIncidents);
   if (!admits.admitted) add('lane-not-admitting', admits.why);
+  if (context.reservedFor && context.reservedFor !== change.id && !link) {
+    add('lane-reserved', `lane ${lane.name} is holding its merges until the cross-lane change ${context.reservedFor} lands`);
+  }
+  // A cross-lane change lands in every lane it touches: each of them must be healthy and settled.
+  for (const touched of link ? [] : (context.touchedLanes ?? [])) {
+    if (touched.name === lane.name) continue;
+    if (touched.state !== 'healthy') add('lane-not-admitting', `it also touches lane ${touched.name}, which is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`);
+    else if (policy.merge.wait_for_target_green && touched.awaiting) {
+      add('awaiting-target-checks', `it also touches lane ${touched.name}, whose last merge (${touched.awaiting.change}) is still awaiting its target checks`);
+    }
+  }
   if (state.global.state === 'global-hold') add('global-hold', `a global hold is in force: ${state.global.reason}`);
   if (policy.merge.wait_for_target_green && lane.awaiting && lane.awaiting.change !== change.id) {
     add('awaiting-target-checks', `the last merge in lane ${lane.name} (${lane.awaiting.change}) is still awaiting its target checks`);

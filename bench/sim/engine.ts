@@ -1,0 +1,548 @@
+// A discrete-event simulation of merge traffic. One world (agents, changes,
+// the target branch and its checks, the fix process, people) and several
+// controllers: Build Master is the real decide() on a simulated forge; the
+// baselines are small rule-based controllers over the same world and the same
+// observed signals. Time is in minutes.
+import { decide, initialState } from '../../extension/core/decide';
+import { applyOperator } from '../../extension/core/operator';
+import { parsePolicy } from '../../extension/core/policy/parse';
+import type { Policy } from '../../extension/core/policy/schema';
+import type { Change, CheckRun, ControllerState, TargetCommit } from '../../extension/core/model';
+import { around, exponential, uniform } from './random';
+
+export interface SimParams {
+  lanes: number;
+  /** D: mean pre-merge and post-merge CI duration. */
+  ciMinutes: number;
+  /** p: probability that a merged change breaks its lane's check on the target. */
+  breakProbability: number;
+  /** Probability that a post-merge check run fails spuriously (passes on re-run). */
+  flakyRate: number;
+  fixMinutes: number;
+  fixSuccess: number;
+  /** How long a person takes to act on an escalation or a global hold. */
+  humanMinutes: number;
+  crossLaneFraction: number;
+  agentsPerLane: number;
+  /** Mean time an agent takes to produce its next change (Poisson arrivals per agent). */
+  devMinutes: number;
+  days: number;
+  sharedCheck: boolean;
+  seed: number;
+}
+
+export const DEFAULTS: SimParams = {
+  lanes: 4,
+  ciMinutes: 30,
+  breakProbability: 0.1,
+  flakyRate: 0.01,
+  fixMinutes: 20,
+  fixSuccess: 0.8,
+  humanMinutes: 60,
+  crossLaneFraction: 0.05,
+  agentsPerLane: 4,
+  devMinutes: 30,
+  days: 14,
+  sharedCheck: false,
+  seed: 1,
+};
+
+export type StrategyName = 'build-master' | 'stop-the-world' | 'continue-everywhere' | 'single-queue';
+export const STRATEGIES: StrategyName[] = ['build-master', 'stop-the-world', 'continue-everywhere', 'single-queue'];
+
+type Kind = 'regular' | 'fix' | 'revert';
+
+interface SimChange {
+  id: string;
+  kind: Kind;
+  home: number;
+  touched: number[];
+  agent?: number;
+  k?: number;
+  readyAt: number;
+  /** A regular change that breaks `breaks` when merged. */
+  breaks?: number;
+  /** A fix or revert that repairs these lanes (a failed fix repairs nothing and fails its checks). */
+  repairs: number[];
+  good: boolean;
+  postCi: number;
+  branch: string;
+  head: string;
+  incident?: string;
+}
+
+interface SimCommit {
+  sha: string;
+  time: number;
+  doneAt: number;
+  change: SimChange;
+  /** Ground truth after this merge: which lanes' checks are red. */
+  brokenAfter: boolean[];
+  flaky: boolean[];
+}
+
+export interface StrategyMetrics {
+  merges: number;
+  merges_per_hour: number;
+  p50_minutes: number;
+  p95_minutes: number;
+  target_green_share: number;
+  merges_on_red: number;
+  mttr_minutes: number;
+  repairs: number;
+  /** Regular merges per hour by lanes that were healthy while another lane was broken. */
+  healthy_during_incident_per_lane_hour: number;
+  per_lane_hour: number;
+}
+
+function quantile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+const checkName = (params: SimParams, lane: number) => (params.sharedCheck ? 'ci' : `test-l${lane}`);
+
+export function simulationPolicy(params: SimParams): Policy {
+  const lanes = Array.from({ length: params.lanes }, (_, i) => `  - name: l${i}\n    paths: ["l${i}/**"]${params.sharedCheck ? '' : `\n    checks: ["test-l${i}"]`}`).join('\n');
+  const text = `lanes:\n${lanes}\nautonomy:\n  merge: A5\n  fix: A2\n  revert: A2\nrisk:\n  tier3: []\n  tier1: []\nincidents:\n  fix_retries: 2\n  failed_fixes_before_revert: 2\n  page_owner_after: 30m\n  global_hold:\n    paused_lanes_at_least: ${params.lanes}\ndispatch:\n  worker: command\n  command: fix\n  timeout: 6h\n`;
+  const parsed = parsePolicy(text);
+  if (!parsed.ok) throw new Error(`simulation policy invalid: ${parsed.problems.map((p) => p.message).join('; ')}`);
+  return parsed.policy;
+}
+
+interface SimEvent {
+  at: number;
+  seq: number;
+  run: () => void;
+}
+
+/** A binary min-heap of events by time, then insertion order (so runs are deterministic). */
+class EventQueue {
+  private heap: SimEvent[] = [];
+  private less = (a: SimEvent, b: SimEvent) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+
+  push(event: SimEvent): void {
+    const heap = this.heap;
+    heap.push(event);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(heap[i] as SimEvent, heap[parent] as SimEvent)) break;
+      [heap[i], heap[parent]] = [heap[parent] as SimEvent, heap[i] as SimEvent];
+      i = parent;
+    }
+  }
+
+  peek(): SimEvent | undefined {
+    return this.heap[0];
+  }
+
+  pop(): SimEvent | undefined {
+    const heap = this.heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (heap.length > 0 && last) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let smallest = i;
+        if (l < heap.length && this.less(heap[l] as SimEvent, heap[smallest] as SimEvent)) smallest = l;
+        if (r < heap.length && this.less(heap[r] as SimEvent, heap[smallest] as SimEvent)) smallest = r;
+        if (smallest === i) break;
+        [heap[i], heap[smallest]] = [heap[smallest] as SimEvent, heap[i] as SimEvent];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}
+
+/** The world: agents, open changes, the target branch, ground truth, the event clock and the metrics. */
+class World {
+  now = 0;
+  readonly end: number;
+  open = new Map<string, SimChange>();
+  commits: SimCommit[] = [];
+  broken: boolean[];
+  private brokenSince: (number | undefined)[];
+  private events = new EventQueue();
+  private seq = 0;
+  private commitCount = 0;
+  readonly waits: number[] = [];
+  mergesByLane: number[];
+  mergesOnRed = 0;
+  regularMerges = 0;
+  repairs = 0;
+  mttr: number[] = [];
+  greenTime: number[];
+  private lastTick = 0;
+  healthyExposure = 0;
+  /** Debug hook: called for each merge on red. */
+  onRed?: (change: SimChange) => void;
+  /**
+   * Whether a lane counts as healthy for the healthy-lane ratio. Ground truth by
+   * default; Build Master's run uses its own lane states (a lane verifying its
+   * recovery is not healthy yet, and it knows it).
+   */
+  healthy: (lane: number) => boolean = (lane) => !this.broken[lane];
+  healthyMerges = 0;
+
+  constructor(readonly params: SimParams) {
+    this.end = params.days * 24 * 60;
+    this.broken = Array.from({ length: params.lanes }, () => false);
+    this.brokenSince = Array.from({ length: params.lanes }, () => undefined);
+    this.mergesByLane = Array.from({ length: params.lanes }, () => 0);
+    this.greenTime = Array.from({ length: params.lanes }, () => 0);
+    for (let lane = 0; lane < params.lanes; lane++) {
+      for (let agent = 0; agent < params.agentsPerLane; agent++) this.scheduleArrival(lane, agent, 0, 0);
+    }
+  }
+
+  at(time: number, run: () => void): void {
+    this.events.push({ at: time, seq: this.seq++, run });
+  }
+
+  /** Runs every event due at the earliest time; false when the run is over. */
+  advance(): boolean {
+    const first = this.events.peek();
+    if (!first) return false;
+    const next = first.at;
+    if (next > this.end) {
+      this.accrue(this.end);
+      return false;
+    }
+    this.accrue(next);
+    this.now = next;
+    while (this.events.peek()?.at === next) (this.events.pop() as { run: () => void }).run();
+    return true;
+  }
+
+  private accrue(until: number): void {
+    const span = until - this.lastTick;
+    if (span <= 0) return;
+    const sharedRed = this.broken.some(Boolean);
+    const lanes = Array.from({ length: this.params.lanes }, (_, lane) => lane);
+    const anyUnhealthy = lanes.some((lane) => !this.healthy(lane));
+    for (const lane of lanes) {
+      const red = this.params.sharedCheck ? sharedRed : this.broken[lane];
+      if (!red) this.greenTime[lane] = (this.greenTime[lane] as number) + span;
+      if (anyUnhealthy && this.healthy(lane)) this.healthyExposure += span;
+    }
+    this.lastTick = until;
+  }
+
+  private scheduleArrival(lane: number, agent: number, k: number, from: number): void {
+    const p = this.params;
+    const arrival = from + exponential(p.devMinutes, p.seed, 'dev', lane, agent, k);
+    this.at(arrival, () => {
+      const cross = p.lanes > 1 && uniform(p.seed, 'cross', lane, agent, k) < p.crossLaneFraction;
+      const other = (lane + 1 + Math.floor(uniform(p.seed, 'other', lane, agent, k) * (p.lanes - 1))) % p.lanes;
+      const touched = cross ? [lane, other] : [lane];
+      const bad = uniform(p.seed, 'bad', lane, agent, k) < p.breakProbability;
+      const breaks = bad ? (touched[Math.floor(uniform(p.seed, 'which', lane, agent, k) * touched.length)] as number) : undefined;
+      const id = `c-l${lane}-a${agent}-${k}`;
+      this.open.set(id, {
+        id,
+        kind: 'regular',
+        home: lane,
+        touched,
+        agent,
+        k,
+        readyAt: arrival + around(p.ciMinutes, 0.2, p.seed, 'pre', lane, agent, k),
+        ...(breaks !== undefined ? { breaks } : {}),
+        repairs: [],
+        good: true,
+        postCi: around(p.ciMinutes, 0.2, p.seed, 'post', lane, agent, k),
+        branch: `agent/${id}`,
+        head: `${id}-h`,
+      });
+      this.at(this.open.get(id)?.readyAt as number, () => undefined); // wake the controller when ready
+    });
+  }
+
+  /** A fix (or a person's revert) for `lanes`, arriving after `delay`. */
+  openRepair(kind: 'fix' | 'revert', lanes: number[], key: (string | number)[], delay: number, branch: string, incident?: string): void {
+    const p = this.params;
+    const arrive = this.now + delay;
+    const good = kind === 'revert' || uniform(p.seed, 'fix-ok', ...key) < p.fixSuccess;
+    this.at(arrive, () => {
+      const id = branch;
+      const home = lanes[0] ?? 0;
+      this.open.set(id, {
+        id,
+        kind,
+        home,
+        touched: [home],
+        readyAt: arrive + around(p.ciMinutes, 0.2, p.seed, 'fix-ci', ...key),
+        repairs: good ? lanes : [],
+        good,
+        postCi: around(p.ciMinutes, 0.2, p.seed, 'fix-post', ...key),
+        branch,
+        head: `${id}-${key.join('-')}`,
+        ...(incident ? { incident } : {}),
+      });
+      this.at(this.open.get(id)?.readyAt as number, () => undefined);
+    });
+  }
+
+  merge(change: SimChange): SimCommit {
+    const p = this.params;
+    this.open.delete(change.id);
+    if (change.kind === 'regular') {
+      this.regularMerges += 1;
+      this.mergesByLane[change.home] = (this.mergesByLane[change.home] as number) + 1;
+      this.waits.push(this.now - change.readyAt);
+      const red = p.sharedCheck ? this.broken.some(Boolean) : change.touched.some((lane) => this.broken[lane]);
+      if (red) {
+        this.mergesOnRed += 1;
+        this.onRed?.(change);
+      }
+      const lanes = Array.from({ length: p.lanes }, (_, lane) => lane);
+      if (lanes.some((lane) => !this.healthy(lane)) && change.touched.every((lane) => this.healthy(lane))) this.healthyMerges += 1;
+      if (change.breaks !== undefined && !this.broken[change.breaks]) {
+        this.broken[change.breaks] = true;
+        this.brokenSince[change.breaks] = this.now;
+      }
+      if (change.agent !== undefined && change.k !== undefined) this.scheduleArrival(change.home, change.agent, change.k + 1, this.now);
+    } else {
+      this.repairs += 1;
+      for (const lane of change.repairs) {
+        if (this.broken[lane]) {
+          this.mttr.push(this.now - (this.brokenSince[lane] as number));
+          this.broken[lane] = false;
+          this.brokenSince[lane] = undefined;
+        }
+      }
+    }
+    this.commitCount += 1;
+    const sha = `${this.commitCount.toString(16).padStart(7, '0')}${'f'.repeat(33)}`;
+    const flaky = Array.from({ length: p.lanes }, (_, lane) => uniform(p.seed, 'flaky', sha, lane) < p.flakyRate);
+    const commit: SimCommit = { sha, time: this.now, doneAt: this.now + change.postCi, change, brokenAfter: [...this.broken], flaky };
+    this.commits.push(commit);
+    if (this.commits.length > 120) this.commits.splice(0, this.commits.length - 120);
+    this.at(commit.doneAt, () => undefined);
+    return commit;
+  }
+
+  /** What the checks report on a commit, as of now. */
+  checksOf(commit: SimCommit): CheckRun[] {
+    const p = this.params;
+    if (this.now < commit.doneAt) {
+      return p.sharedCheck ? [{ name: 'ci', conclusion: 'pending' }] : Array.from({ length: p.lanes }, (_, lane) => ({ name: checkName(p, lane), conclusion: 'pending' as const }));
+    }
+    if (p.sharedCheck) {
+      const red = commit.brokenAfter.some(Boolean);
+      const flaky = !red && commit.flaky[0];
+      return [{ name: 'ci', conclusion: red || flaky ? 'failure' : 'success', ...(flaky ? { passedOnRerun: true } : {}), output: red ? '1 failing' : '' }];
+    }
+    return commit.brokenAfter.map((red, lane) => {
+      const flaky = !red && commit.flaky[lane];
+      return { name: checkName(p, lane), conclusion: red || flaky ? ('failure' as const) : ('success' as const), ...(flaky ? { passedOnRerun: true } : {}), output: red ? '1 failing' : '' };
+    });
+  }
+
+  /** The lanes whose check is red on the newest commit whose checks finished (what a controller can see). */
+  observedRed(): Set<number> {
+    const red = new Set<number>();
+    const p = this.params;
+    for (let lane = 0; lane < p.lanes; lane++) {
+      for (let i = this.commits.length - 1; i >= 0; i--) {
+        const commit = this.commits[i] as SimCommit;
+        if (this.now < commit.doneAt) continue;
+        const run = this.checksOf(commit)[p.sharedCheck ? 0 : lane];
+        if (run?.conclusion === 'failure') red.add(lane);
+        break;
+      }
+    }
+    return red;
+  }
+
+  metrics(): StrategyMetrics {
+    const hours = this.end / 60;
+    const p = this.params;
+    return {
+      merges: this.regularMerges,
+      merges_per_hour: this.regularMerges / hours,
+      p50_minutes: quantile(this.waits, 0.5),
+      p95_minutes: quantile(this.waits, 0.95),
+      target_green_share: this.greenTime.reduce((a, b) => a + b, 0) / (this.end * p.lanes),
+      merges_on_red: this.mergesOnRed,
+      mttr_minutes: this.mttr.length ? this.mttr.reduce((a, b) => a + b, 0) / this.mttr.length : 0,
+      repairs: this.repairs,
+      healthy_during_incident_per_lane_hour: this.healthyExposure > 0 ? this.healthyMerges / (this.healthyExposure / 60) : 0,
+      per_lane_hour: this.regularMerges / (hours * p.lanes),
+    };
+  }
+}
+
+/** Build Master: the real decide() on a simulated forge. */
+function runBuildMaster(params: SimParams): StrategyMetrics {
+  const world = new World(params);
+  const policy = simulationPolicy(params);
+  let state: ControllerState = initialState(policy, 0);
+  world.healthy = (lane) => state.lanes[`l${lane}`]?.state === 'healthy';
+  const repairsByLane = new Map<string, number>();
+  if (process.env.SIM_DEBUG) {
+    const seen: Record<string, number> = {};
+    world.onRed = (change) => {
+      const lane = state.lanes[`l${change.home}`];
+      const key = `${change.touched.length > 1 ? 'cross' : 'own'} lane=${lane?.state} awaiting=${Boolean(lane?.awaiting)} incidents=${Object.values(state.incidents).filter((i) => i.status === 'open' && i.lanes.includes(`l${change.home}`)).length} global=${state.global.state}`;
+      seen[key] = (seen[key] ?? 0) + 1;
+      if (key.startsWith('own') && !(seen.dumped)) {
+        seen.dumped = 1;
+        const ln = `l${change.home}`;
+        console.log('FIRST own merge on red at', world.now, 'lane', ln, 'brokenSince?', world.broken);
+        console.log('open incidents', Object.values(state.incidents).filter((i) => i.status === 'open').map((i) => [i.id, i.lanes, i.failingChecks, i.redSha.slice(0, 7)]));
+        console.log('lastGreen', state.lastGreenSha?.slice(0, 7), 'lane', JSON.stringify(state.lanes[ln]));
+        for (const c of world.commits.slice(-12)) console.log(c.sha.slice(0, 7), c.time.toFixed(0), c.doneAt.toFixed(0), c.change.id, c.change.kind, JSON.stringify(world.checksOf(c).map((r) => r.conclusion[0])), 'examined', state.examinedRed.includes(c.sha));
+      }
+    };
+    process.on('exit', () => console.log(seen));
+  }
+  const ms = (minutes: number) => Math.round(minutes * 60_000);
+  const toChange = (c: SimChange): Change => {
+    const ready = world.now >= c.readyAt;
+    const lanes = params.sharedCheck ? [0] : Array.from({ length: params.lanes }, (_, i) => i);
+    return {
+      id: c.id,
+      title: c.id,
+      branch: c.branch,
+      base: 'main',
+      headSha: c.head,
+      files: c.touched.map((lane) => `l${lane}/${c.id}.ts`),
+      labels: [],
+      draft: false,
+      reviews: [],
+      // A failed fix fails its own lane's check; everything else passes pre-merge (p models breaks that slip past it).
+      checks: lanes.map((lane) => ({ name: checkName(params, lane), conclusion: !ready ? 'pending' : !c.good && (params.sharedCheck || lane === c.home) ? 'failure' : 'success' })),
+      mergeable: 'mergeable',
+      readySince: ms(c.readyAt),
+    };
+  };
+  const tick = () => {
+    const snapshot = {
+      forge: 'local' as const,
+      target: 'main',
+      changes: [...world.open.values()].map(toChange),
+      targetCommits: world.commits.slice(-60).map(
+        (c): TargetCommit => ({ sha: c.sha, time: ms(c.time), checks: world.checksOf(c), change: { id: c.change.id, files: c.change.touched.map((lane) => `l${lane}/${c.change.id}.ts`), branch: c.change.branch } }),
+      ),
+      builds: [],
+      workers: ['command'],
+    };
+    const result = decide(snapshot, state, policy, ms(world.now));
+    state = result.state;
+    for (const d of result.decisions) {
+      const incident = d.incident ? state.incidents[d.incident] : undefined;
+      const lanes = (incident?.lanes ?? []).map((name) => Number(name.slice(1))).filter((n) => Number.isFinite(n));
+      if (d.kind === 'merge') {
+        const change = world.open.get(d.change as string);
+        if (change) world.merge(change);
+      } else if (d.kind === 'dispatch-fix' && incident) {
+        const lane = lanes[0] ?? 0;
+        const nth = repairsByLane.get(incident.id) ?? repairsByLane.size;
+        repairsByLane.set(incident.id, nth);
+        const key = [lane, nth, d.attempt ?? 1];
+        world.openRepair('fix', lanes.length ? lanes : [lane], key, exponential(params.fixMinutes, params.seed, 'fix-time', ...key), `buildmaster/fix/${incident.id}`, incident.id);
+      } else if (d.kind === 'propose-revert' && incident) {
+        world.openRepair('revert', lanes.length ? lanes : [0], ['revert', incident.id], 10, `buildmaster/revert/${incident.id}`, incident.id);
+      } else if (d.kind === 'escalate' && incident && !incident.revertProposed) {
+        // A person answers the escalation with a revert of the culprit.
+        const broken = lanes.length ? lanes : world.broken.flatMap((b, i) => (b ? [i] : []));
+        world.openRepair('revert', broken, ['human', incident.id], exponential(params.humanMinutes, params.seed, 'human', incident.id), `buildmaster/revert/${incident.id}`, incident.id);
+      } else if (d.kind === 'global-hold') {
+        world.at(world.now + exponential(params.humanMinutes, params.seed, 'ack', world.now), () => {
+          const released = applyOperator(state, { kind: 'release', ack: true, by: 'owner' }, ms(world.now));
+          if (released.ok) state = released.state;
+        });
+      }
+    }
+  };
+  // A controller cycle after every event, plus a periodic one for time-based rules.
+  for (let t = 5; t < world.end; t += 5) world.at(t, () => undefined);
+  let holdTime = 0;
+  let last = 0;
+  const laneTime: Record<string, number> = {};
+  while (world.advance()) {
+    const span = world.now - last;
+    if (state.global.state === 'global-hold') holdTime += span;
+    for (const lane of Object.values(state.lanes)) laneTime[lane.state] = (laneTime[lane.state] ?? 0) + span;
+    last = world.now;
+    tick();
+  }
+  if (process.env.SIM_DEBUG) {
+    const incidents = Object.values(state.incidents);
+    const byKind: Record<string, number> = {};
+    for (const i of incidents) {
+      const k = `${i.failureClass}${i.crossLane ? ' cross' : ''}${i.unattributed ? ' unattributed' : ''} ${i.remedy} retries=${i.retries} escalated=${i.escalated}`;
+      byKind[k] = (byKind[k] ?? 0) + 1;
+    }
+    console.log('hold hours', (holdTime / 60).toFixed(1), 'lane-state hours', Object.fromEntries(Object.entries(laneTime).map(([k, v]) => [k, (v / 60).toFixed(0)])), byKind);
+  }
+  return world.metrics();
+}
+
+/** The baselines share one repair process: detect red, dispatch a fix, retry, then a person reverts. */
+function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-master'>): StrategyMetrics {
+  const world = new World(params);
+  const repairing = new Map<number, { attempt: number; nth: number }>();
+  const awaiting: (SimCommit | undefined)[] = Array.from({ length: params.lanes }, () => undefined);
+  let lastGlobal: SimCommit | undefined;
+  let nth = 0;
+  const settled = (c: SimCommit | undefined) => !c || world.now >= c.doneAt;
+  const startRepair = (lane: number, attempt: number, n: number) => {
+    repairing.set(lane, { attempt, nth: n });
+    const key = [lane, n, attempt];
+    const repairs = params.sharedCheck ? Array.from({ length: params.lanes }, (_, i) => i) : [lane];
+    if (attempt > 2) {
+      world.openRepair('revert', repairs, ['human', lane, n], exponential(params.humanMinutes, params.seed, 'human', lane, n), `revert-l${lane}-${n}`);
+    } else {
+      world.openRepair('fix', repairs, key, exponential(params.fixMinutes, params.seed, 'fix-time', ...key), `fix-l${lane}-${n}`);
+    }
+  };
+  const tick = () => {
+    const red = world.observedRed();
+    // Repairs: dispatch on an observed red lane; a failed fix triggers the next attempt.
+    // With one shared check there is one red signal and one repair ("fix the build"), tracked as lane 0.
+    const lanesToRepair = params.sharedCheck ? (red.size ? [0] : []) : [...red];
+    for (const lane of lanesToRepair) {
+      if (!repairing.has(lane)) startRepair(lane, 1, nth++);
+    }
+    for (const change of [...world.open.values()]) {
+      if (change.kind === 'regular' || world.now < change.readyAt || change.good) continue;
+      const state = repairing.get(change.home);
+      world.open.delete(change.id);
+      if (state) startRepair(change.home, state.attempt + 1, state.nth);
+    }
+    const ready = [...world.open.values()].filter((c) => world.now >= c.readyAt && c.good).sort((a, b) => (a.kind === 'regular' ? 1 : 0) - (b.kind === 'regular' ? 1 : 0) || a.readyAt - b.readyAt || a.id.localeCompare(b.id));
+    const anyRed = red.size > 0;
+    if (strategy === 'single-queue') {
+      if (!settled(lastGlobal)) return;
+      const next = ready.find((c) => c.kind !== 'regular' || !anyRed);
+      if (next) lastGlobal = mergeAndTrack(next);
+      return;
+    }
+    const mergedLanes = new Set<number>();
+    for (const change of ready) {
+      if (mergedLanes.has(change.home) || !settled(awaiting[change.home])) continue;
+      if (change.kind === 'regular' && strategy === 'stop-the-world' && anyRed) continue;
+      mergedLanes.add(change.home);
+      awaiting[change.home] = mergeAndTrack(change);
+    }
+  };
+  const mergeAndTrack = (change: SimChange): SimCommit => {
+    const commit = world.merge(change);
+    if (change.kind !== 'regular') repairing.delete(change.home);
+    return commit;
+  };
+  for (let t = 5; t < world.end; t += 5) world.at(t, () => undefined);
+  while (world.advance()) tick();
+  return world.metrics();
+}
+
+export function runStrategy(strategy: StrategyName, params: SimParams): StrategyMetrics {
+  return strategy === 'build-master' ? runBuildMaster(params) : runBaseline(params, strategy);
+}

@@ -1,0 +1,126 @@
+// Rules the simulation benchmark exposed: each is a scenario a real repository can reach.
+import { strict as assert } from 'node:assert';
+import { THREE_LANES, change, green, policyFrom, red } from '../support/builders';
+import { World } from '../support/world';
+
+describe('decide: attribution per lane, unresolvable incidents, cross-lane changes', () => {
+  it('two lanes breaking in one window are two contained incidents, not one cross-lane hold', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
+    world.open(change('a1', ['api/a.ts'], { checks: [green('test-api')] }));
+    world.cycle();
+    world.merge('w1');
+    world.merge('a1');
+    world.settle([red('test-web', '1 failing'), red('test-api', '1 failing')]);
+    world.cycle();
+    const incidents = Object.values(world.state.incidents);
+    assert.deepEqual(incidents.map((i) => i.lanes).sort(), [['api'], ['web']]);
+    assert.deepEqual(incidents.map((i) => i.failingChecks).sort(), [['test-api'], ['test-web']]);
+    assert.equal(world.state.global.state, 'incident-contained');
+    assert.equal(world.kinds('dispatch-fix').length, 2);
+  });
+
+  it('a lane whose check fails with no suspect of its own still gets its incident (no check is silently covered)', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
+    world.cycle();
+    world.merge('w1');
+    world.settle([red('test-web'), red('test-docs')]);
+    world.cycle();
+    assert.deepEqual(Object.values(world.state.incidents).map((i) => i.lanes[0]).sort(), ['docs', 'web']);
+    assert.equal(world.lane('docs').state, 'degraded');
+  });
+
+  it('a second incident in a lane already being repaired pauses it and escalates', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
+    world.cycle();
+    world.merge('w1');
+    world.settle([red('test-web')]);
+    world.cycle();
+    world.open(change('d1', ['web/x.md'], { checks: [green('test-web')] }));
+    world.cycle();
+    world.merge('d1');
+    world.settle([red('test-web'), red('lint', 'eslint: 2 problems (2 errors')]);
+    world.cycle();
+    assert.equal(world.lane('web').state, 'paused');
+    const escalation = world.kinds('escalate')[0];
+    assert.match(escalation?.rationale ?? '', /second incident in lane web/);
+  });
+
+  it('an unattributed incident ends when its checks are green again on a later commit', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.commits[0]!.checks.push(green('build'));
+    world.commits.push({ sha: 'b'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), red('build')], time: 1 });
+    world.cycle();
+    const incident = Object.values(world.state.incidents)[0];
+    assert.equal(incident?.unattributed, true);
+    assert.equal(world.state.global.state, 'global-hold');
+    world.commits.push({ sha: 'c'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), red('build')], time: 2 });
+    world.cycle();
+    assert.equal(world.state.incidents[incident!.id]?.status, 'open', 'still red: still open');
+    world.commits.push({ sha: 'd'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), green('build')], time: 3 });
+    world.cycle();
+    assert.equal(world.state.incidents[incident!.id]?.status, 'resolved');
+    assert.equal(world.state.global.state, 'global-hold', 'the hold itself still needs an owner’s release');
+    world.operator({ kind: 'release', ack: true, by: 'owner' });
+    world.cycle();
+    assert.equal(world.state.global.state, 'normal');
+  });
+
+  it('a cross-lane change waits while a lane it touches is degraded', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
+    world.cycle();
+    world.merge('w1');
+    world.settle([red('test-web')]);
+    world.cycle();
+    world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api')] }));
+    world.cycle();
+    const entry = world.last.queues.shared?.find((q) => q.change === 'x1');
+    assert.ok(entry?.reasons.some((r) => r.code === 'lane-not-admitting' && /also touches lane web, which is degraded/.test(r.message)), JSON.stringify(entry?.reasons));
+    assert.equal(world.kinds('merge').length, 0);
+  });
+
+  it('a cross-lane change reserves the busy lanes it touches, lands, and they wait for its target checks', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    for (let i = 0; i < 3; i++) world.open(change(`w${i}`, [`web/${i}.ts`], { checks: [green('test-web')], readySince: i }));
+    world.cycle();
+    world.merge('w0');
+    world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api')], readySince: 0 }));
+    world.cycle();
+    const w1 = world.last.queues.web?.find((q) => q.change === 'w1');
+    assert.ok(w1?.reasons.some((r) => r.code === 'lane-reserved'), 'web holds its merges for x1');
+    world.settle();
+    world.cycle();
+    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['x1'], 'web does not merge in the same cycle as x1');
+    world.merge('x1');
+    world.cycle();
+    assert.equal(world.lane('web').awaiting?.change, 'x1');
+    assert.equal(world.lane('api').awaiting?.change, 'x1');
+    assert.equal(world.kinds('merge').length, 0);
+    world.settle();
+    world.cycle();
+    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w1']);
+  });
+
+  it('keeps only the most recent resolved incidents in the state', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    for (let i = 0; i < 60; i++) {
+      world.open(change(`w${i}`, [`web/${i}.ts`], { checks: [green('test-web')] }));
+      world.cycle();
+      world.merge(`w${i}`);
+      world.settle([red('test-web')]);
+      world.cycle();
+      const incident = Object.values(world.state.incidents).find((x) => x.status === 'open');
+      world.open(change(`f${i}`, ['web/fix.ts'], { branch: `buildmaster/fix/${incident?.id}`, checks: [green('test-web')] }));
+      world.cycle();
+      world.merge(`f${i}`);
+      world.settle();
+      world.cycle();
+    }
+    const incidents = Object.values(world.state.incidents);
+    assert.equal(incidents.filter((i) => i.status === 'open').length, 0);
+    assert.equal(incidents.length, 50);
+  });
+});
