@@ -29,6 +29,10 @@ export interface SimParams {
   days: number;
   sharedCheck: boolean;
   seed: number;
+  /** Relative spread of CI durations around D (0.2: ±20%). */
+  ciSpread: number;
+  /** Record every regular merge's time (for tests). */
+  trace?: boolean;
 }
 
 export const DEFAULTS: SimParams = {
@@ -45,6 +49,7 @@ export const DEFAULTS: SimParams = {
   days: 14,
   sharedCheck: false,
   seed: 1,
+  ciSpread: 0.2,
 };
 
 export type StrategyName = 'build-master' | 'stop-the-world' | 'continue-everywhere' | 'single-queue';
@@ -93,6 +98,8 @@ export interface StrategyMetrics {
   /** Regular merges per hour by lanes that were healthy while another lane was broken. */
   healthy_during_incident_per_lane_hour: number;
   per_lane_hour: number;
+  /** With `trace`: the minute of every regular merge. */
+  merge_times?: number[];
 }
 
 function quantile(values: number[], q: number): number {
@@ -166,12 +173,20 @@ class World {
   readonly end: number;
   open = new Map<string, SimChange>();
   commits: SimCommit[] = [];
-  broken: boolean[];
+  /** Unrepaired breaks per lane (ground truth): breaks pile up, and each good fix or revert repairs one. */
+  breaks: number[];
+
+  /** Which lanes' checks are red on the target (ground truth). */
+  get broken(): boolean[] {
+    return this.breaks.map((n) => n > 0);
+  }
+
   private brokenSince: (number | undefined)[];
   private events = new EventQueue();
   private seq = 0;
   private commitCount = 0;
   readonly waits: number[] = [];
+  readonly mergeTimes: number[] = [];
   mergesByLane: number[];
   mergesOnRed = 0;
   regularMerges = 0;
@@ -180,8 +195,6 @@ class World {
   greenTime: number[];
   private lastTick = 0;
   healthyExposure = 0;
-  /** Debug hook: called for each merge on red. */
-  onRed?: (change: SimChange) => void;
   /**
    * Whether a lane counts as healthy for the healthy-lane ratio. Ground truth by
    * default; Build Master's run uses its own lane states (a lane verifying its
@@ -192,7 +205,7 @@ class World {
 
   constructor(readonly params: SimParams) {
     this.end = params.days * 24 * 60;
-    this.broken = Array.from({ length: params.lanes }, () => false);
+    this.breaks = Array.from({ length: params.lanes }, () => 0);
     this.brokenSince = Array.from({ length: params.lanes }, () => undefined);
     this.mergesByLane = Array.from({ length: params.lanes }, () => 0);
     this.greenTime = Array.from({ length: params.lanes }, () => 0);
@@ -251,11 +264,11 @@ class World {
         touched,
         agent,
         k,
-        readyAt: arrival + around(p.ciMinutes, 0.2, p.seed, 'pre', lane, agent, k),
+        readyAt: arrival + around(p.ciMinutes, p.ciSpread, p.seed, 'pre', lane, agent, k),
         ...(breaks !== undefined ? { breaks } : {}),
         repairs: [],
         good: true,
-        postCi: around(p.ciMinutes, 0.2, p.seed, 'post', lane, agent, k),
+        postCi: around(p.ciMinutes, p.ciSpread, p.seed, 'post', lane, agent, k),
         branch: `agent/${id}`,
         head: `${id}-h`,
       });
@@ -276,10 +289,10 @@ class World {
         kind,
         home,
         touched: [home],
-        readyAt: arrive + around(p.ciMinutes, 0.2, p.seed, 'fix-ci', ...key),
+        readyAt: arrive + around(p.ciMinutes, p.ciSpread, p.seed, 'fix-ci', ...key),
         repairs: good ? lanes : [],
         good,
-        postCi: around(p.ciMinutes, 0.2, p.seed, 'fix-post', ...key),
+        postCi: around(p.ciMinutes, p.ciSpread, p.seed, 'fix-post', ...key),
         branch,
         head: `${id}-${key.join('-')}`,
         ...(incident ? { incident } : {}),
@@ -293,26 +306,25 @@ class World {
     this.open.delete(change.id);
     if (change.kind === 'regular') {
       this.regularMerges += 1;
+      if (p.trace) this.mergeTimes.push(this.now);
       this.mergesByLane[change.home] = (this.mergesByLane[change.home] as number) + 1;
       this.waits.push(this.now - change.readyAt);
       const red = p.sharedCheck ? this.broken.some(Boolean) : change.touched.some((lane) => this.broken[lane]);
-      if (red) {
-        this.mergesOnRed += 1;
-        this.onRed?.(change);
-      }
+      if (red) this.mergesOnRed += 1;
       const lanes = Array.from({ length: p.lanes }, (_, lane) => lane);
       if (lanes.some((lane) => !this.healthy(lane)) && change.touched.every((lane) => this.healthy(lane))) this.healthyMerges += 1;
-      if (change.breaks !== undefined && !this.broken[change.breaks]) {
-        this.broken[change.breaks] = true;
-        this.brokenSince[change.breaks] = this.now;
+      if (change.breaks !== undefined) {
+        if (this.breaks[change.breaks] === 0) this.brokenSince[change.breaks] = this.now;
+        this.breaks[change.breaks] = (this.breaks[change.breaks] as number) + 1;
       }
       if (change.agent !== undefined && change.k !== undefined) this.scheduleArrival(change.home, change.agent, change.k + 1, this.now);
     } else {
       this.repairs += 1;
       for (const lane of change.repairs) {
-        if (this.broken[lane]) {
+        if ((this.breaks[lane] as number) === 0) continue;
+        this.breaks[lane] = (this.breaks[lane] as number) - 1;
+        if (this.breaks[lane] === 0) {
           this.mttr.push(this.now - (this.brokenSince[lane] as number));
-          this.broken[lane] = false;
           this.brokenSince[lane] = undefined;
         }
       }
@@ -320,7 +332,7 @@ class World {
     this.commitCount += 1;
     const sha = `${this.commitCount.toString(16).padStart(7, '0')}${'f'.repeat(33)}`;
     const flaky = Array.from({ length: p.lanes }, (_, lane) => uniform(p.seed, 'flaky', sha, lane) < p.flakyRate);
-    const commit: SimCommit = { sha, time: this.now, doneAt: this.now + change.postCi, change, brokenAfter: [...this.broken], flaky };
+    const commit: SimCommit = { sha, time: this.now, doneAt: this.now + change.postCi, change, brokenAfter: this.broken, flaky };
     this.commits.push(commit);
     if (this.commits.length > 120) this.commits.splice(0, this.commits.length - 120);
     this.at(commit.doneAt, () => undefined);
@@ -374,6 +386,7 @@ class World {
       repairs: this.repairs,
       healthy_during_incident_per_lane_hour: this.healthyExposure > 0 ? this.healthyMerges / (this.healthyExposure / 60) : 0,
       per_lane_hour: this.regularMerges / (hours * p.lanes),
+      ...(p.trace ? { merge_times: this.mergeTimes } : {}),
     };
   }
 }
@@ -385,23 +398,6 @@ function runBuildMaster(params: SimParams): StrategyMetrics {
   let state: ControllerState = initialState(policy, 0);
   world.healthy = (lane) => state.lanes[`l${lane}`]?.state === 'healthy';
   const repairsByLane = new Map<string, number>();
-  if (process.env.SIM_DEBUG) {
-    const seen: Record<string, number> = {};
-    world.onRed = (change) => {
-      const lane = state.lanes[`l${change.home}`];
-      const key = `${change.touched.length > 1 ? 'cross' : 'own'} lane=${lane?.state} awaiting=${Boolean(lane?.awaiting)} incidents=${Object.values(state.incidents).filter((i) => i.status === 'open' && i.lanes.includes(`l${change.home}`)).length} global=${state.global.state}`;
-      seen[key] = (seen[key] ?? 0) + 1;
-      if (key.startsWith('own') && !(seen.dumped)) {
-        seen.dumped = 1;
-        const ln = `l${change.home}`;
-        console.log('FIRST own merge on red at', world.now, 'lane', ln, 'brokenSince?', world.broken);
-        console.log('open incidents', Object.values(state.incidents).filter((i) => i.status === 'open').map((i) => [i.id, i.lanes, i.failingChecks, i.redSha.slice(0, 7)]));
-        console.log('lastGreen', state.lastGreenSha?.slice(0, 7), 'lane', JSON.stringify(state.lanes[ln]));
-        for (const c of world.commits.slice(-12)) console.log(c.sha.slice(0, 7), c.time.toFixed(0), c.doneAt.toFixed(0), c.change.id, c.change.kind, JSON.stringify(world.checksOf(c).map((r) => r.conclusion[0])), 'examined', state.examinedRed.includes(c.sha));
-      }
-    };
-    process.on('exit', () => console.log(seen));
-  }
   const ms = (minutes: number) => Math.round(minutes * 60_000);
   const toChange = (c: SimChange): Change => {
     const ready = world.now >= c.readyAt;
@@ -463,25 +459,7 @@ function runBuildMaster(params: SimParams): StrategyMetrics {
   };
   // A controller cycle after every event, plus a periodic one for time-based rules.
   for (let t = 5; t < world.end; t += 5) world.at(t, () => undefined);
-  let holdTime = 0;
-  let last = 0;
-  const laneTime: Record<string, number> = {};
-  while (world.advance()) {
-    const span = world.now - last;
-    if (state.global.state === 'global-hold') holdTime += span;
-    for (const lane of Object.values(state.lanes)) laneTime[lane.state] = (laneTime[lane.state] ?? 0) + span;
-    last = world.now;
-    tick();
-  }
-  if (process.env.SIM_DEBUG) {
-    const incidents = Object.values(state.incidents);
-    const byKind: Record<string, number> = {};
-    for (const i of incidents) {
-      const k = `${i.failureClass}${i.crossLane ? ' cross' : ''}${i.unattributed ? ' unattributed' : ''} ${i.remedy} retries=${i.retries} escalated=${i.escalated}`;
-      byKind[k] = (byKind[k] ?? 0) + 1;
-    }
-    console.log('hold hours', (holdTime / 60).toFixed(1), 'lane-state hours', Object.fromEntries(Object.entries(laneTime).map(([k, v]) => [k, (v / 60).toFixed(0)])), byKind);
-  }
+  while (world.advance()) tick();
   return world.metrics();
 }
 
