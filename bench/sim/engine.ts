@@ -392,7 +392,7 @@ class World {
 }
 
 /** Build Master: the real decide() on a simulated forge. */
-function runBuildMaster(params: SimParams): StrategyMetrics {
+function runBuildMaster(params: SimParams, inspect?: (state: ControllerState, now: number) => void): StrategyMetrics {
   const world = new World(params);
   const policy = simulationPolicy(params);
   let state: ControllerState = initialState(policy, 0);
@@ -431,6 +431,9 @@ function runBuildMaster(params: SimParams): StrategyMetrics {
     };
     const result = decide(snapshot, state, policy, ms(world.now));
     state = result.state;
+    inspect?.(state, world.now);
+    // A revert change is on its way only when a propose-revert decision named a culprit.
+    const revertComing = new Set(result.decisions.filter((d) => d.kind === 'propose-revert' && d.sha).map((d) => d.incident));
     for (const d of result.decisions) {
       const incident = d.incident ? state.incidents[d.incident] : undefined;
       const lanes = (incident?.lanes ?? []).map((name) => Number(name.slice(1))).filter((n) => Number.isFinite(n));
@@ -445,7 +448,7 @@ function runBuildMaster(params: SimParams): StrategyMetrics {
         world.openRepair('fix', lanes.length ? lanes : [lane], key, exponential(params.fixMinutes, params.seed, 'fix-time', ...key), `buildmaster/fix/${incident.id}`, incident.id);
       } else if (d.kind === 'propose-revert' && incident) {
         world.openRepair('revert', lanes.length ? lanes : [0], ['revert', incident.id], 10, `buildmaster/revert/${incident.id}`, incident.id);
-      } else if (d.kind === 'escalate' && incident && !incident.revertProposed) {
+      } else if (d.kind === 'escalate' && incident && !revertComing.has(incident.id) && !world.open.has(`buildmaster/revert/${incident.id}`)) {
         // A person answers the escalation with a revert of the culprit.
         const broken = lanes.length ? lanes : world.broken.flatMap((b, i) => (b ? [i] : []));
         world.openRepair('revert', broken, ['human', incident.id], exponential(params.humanMinutes, params.seed, 'human', incident.id), `buildmaster/revert/${incident.id}`, incident.id);
@@ -521,6 +524,7 @@ function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-m
   return world.metrics();
 }
 
-export function runStrategy(strategy: StrategyName, params: SimParams): StrategyMetrics {
-  return strategy === 'build-master' ? runBuildMaster(params) : runBaseline(params, strategy);
+/** `inspect` sees Build Master's state after every cycle (for investigating a run). */
+export function runStrategy(strategy: StrategyName, params: SimParams, inspect?: (state: ControllerState, now: number) => void): StrategyMetrics {
+  return strategy === 'build-master' ? runBuildMaster(params, inspect) : runBaseline(params, strategy);
 }
