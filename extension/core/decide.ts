@@ -102,6 +102,20 @@ interface Classified {
   link: ChangeLink;
 }
 
+/** A change's lane, tier and link to an incident: everything the merge plan needs to know about it. */
+function classify(policy: Policy, change: Change): Classified {
+  const assignment = assignLane(policy, change.files, change.labels);
+  return {
+    change,
+    lane: assignment.lane,
+    crossLane: assignment.crossLane,
+    touched: assignment.touched,
+    laneRationale: assignment.rationale,
+    tier: riskTier(policy, change.files),
+    link: linkOf(change),
+  };
+}
+
 class Cycle {
   readonly decisions: Decision[] = [];
   readonly state: ControllerState;
@@ -117,18 +131,7 @@ class Cycle {
     this.state = structuredClone(previous);
     this.state.cycle += 1;
     syncLanes(this.state, policy, now);
-    this.classified = snapshot.changes.map((change) => {
-      const assignment = assignLane(policy, change.files, change.labels);
-      return {
-        change,
-        lane: assignment.lane,
-        crossLane: assignment.crossLane,
-        touched: assignment.touched,
-        laneRationale: assignment.rationale,
-        tier: riskTier(policy, change.files),
-        link: linkOf(change),
-      };
-    });
+    this.classified = snapshot.changes.map((change) => classify(policy, change));
     snapshot.targetCommits.forEach((commit, index) => this.commitIndex.set(commit.sha, index));
   }
 
@@ -824,9 +827,8 @@ export function laneOrder(policy: Policy, changes: readonly Change[]): Map<strin
   const byId = new Map(changes.map((change) => [change.id, change]));
   const byLane = new Map<string, Classified[]>();
   for (const change of changes) {
-    const assignment = assignLane(policy, change.files, change.labels);
-    const entry: Classified = { change, lane: assignment.lane, crossLane: assignment.crossLane, touched: assignment.touched, laneRationale: assignment.rationale, tier: riskTier(policy, change.files), link: linkOf(change) };
-    byLane.set(assignment.lane, [...(byLane.get(assignment.lane) ?? []), entry]);
+    const entry = classify(policy, change);
+    byLane.set(entry.lane, [...(byLane.get(entry.lane) ?? []), entry]);
   }
   return new Map([...byLane].map(([lane, entries]) => [lane, mergeOrder(entries, byId).map((entry) => entry.change)]));
 }
