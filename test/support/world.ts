@@ -45,6 +45,15 @@ export class World {
     return commit;
   }
 
+  /** Opens a change, lets a cycle merge it, merges it and settles its target checks with `failing` red. */
+  land(c: Change, failing: CheckRun[] = []): TargetCommit {
+    this.open(c);
+    this.cycle();
+    const commit = this.merge(c.id);
+    this.settle(failing);
+    return commit;
+  }
+
   /** Settles the newest commit's checks: every check green except the ones given. */
   settle(overrides: CheckRun[] = [], at: TargetCommit = this.commits[this.commits.length - 1] as TargetCommit): this {
     at.checks = this.allChecks.map((name) => overrides.find((o) => o.name === name) ?? green(name));

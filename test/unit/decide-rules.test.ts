@@ -22,10 +22,7 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
 
   it('a lane whose check fails with no suspect of its own still gets its incident (no check is silently covered)', () => {
     const world = new World(policyFrom(THREE_LANES));
-    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
-    world.cycle();
-    world.merge('w1');
-    world.settle([red('test-web'), red('test-docs')]);
+    world.land(change('w1', ['web/a.ts'], { checks: [green('test-web')] }), [red('test-web'), red('test-docs')]);
     world.cycle();
     assert.deepEqual(Object.values(world.state.incidents).map((i) => i.lanes[0]).sort(), ['docs', 'web']);
     assert.equal(world.lane('docs').state, 'degraded');
@@ -33,15 +30,9 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
 
   it('a second incident in a lane already being repaired pauses it and escalates', () => {
     const world = new World(policyFrom(THREE_LANES));
-    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
+    world.land(change('w1', ['web/a.ts'], { checks: [green('test-web')] }), [red('test-web')]);
     world.cycle();
-    world.merge('w1');
-    world.settle([red('test-web')]);
-    world.cycle();
-    world.open(change('d1', ['web/x.md'], { checks: [green('test-web')] }));
-    world.cycle();
-    world.merge('d1');
-    world.settle([red('test-web'), red('lint', 'eslint: 2 problems (2 errors')]);
+    world.land(change('d1', ['web/x.md'], { checks: [green('test-web')] }), [red('test-web'), red('lint', 'eslint: 2 problems (2 errors')]);
     world.cycle();
     assert.equal(world.lane('web').state, 'paused');
     const escalation = world.kinds('escalate')[0];
@@ -70,10 +61,7 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
 
   it('a cross-lane change waits while a lane it touches is degraded', () => {
     const world = new World(policyFrom(THREE_LANES));
-    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')] }));
-    world.cycle();
-    world.merge('w1');
-    world.settle([red('test-web')]);
+    world.land(change('w1', ['web/a.ts'], { checks: [green('test-web')] }), [red('test-web')]);
     world.cycle();
     world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api')] }));
     world.cycle();
