@@ -95,16 +95,6 @@ export class GitRepo {
     return client(dir, { ...BUILD_MASTER_IDENTITY, ...extra });
   }
 
-  /** A throwaway worktree at `commit`, removed after `work` however it ends. */
-  async withWorktree<T>(name: string, commit: string, work: (dir: string) => Promise<T>): Promise<T> {
-    const dir = await this.addWorktree(name, ['--detach', commit]);
-    try {
-      return await work(dir);
-    } finally {
-      await this.removeWorktree(dir);
-    }
-  }
-
   /**
    * A worktree kept between uses and moved to `commit` each time (checkout and
    * clean are much cheaper than adding and removing a worktree per check run).
@@ -135,14 +125,6 @@ export class GitRepo {
   async removeWorktree(dir: string): Promise<void> {
     await this.git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    await this.git.raw(['worktree', 'prune']).catch(() => undefined);
-  }
-
-  /** Worktrees left by a process killed mid-check or mid-fix. */
-  async pruneOwnWorktrees(): Promise<void> {
-    const base = join(this.stateDir, 'worktrees');
-    if (!existsSync(base)) return;
-    rmSync(base, { recursive: true, force: true });
     await this.git.raw(['worktree', 'prune']).catch(() => undefined);
   }
 }

@@ -372,10 +372,6 @@ function isPending(checks: readonly CheckRun[]): boolean {
   return checks.some((check) => check.conclusion === 'pending');
 }
 
-function allPassed(checks: readonly CheckRun[]): boolean {
-  return checks.every((check) => PASSED.has(check.conclusion)) && !checks.some((c) => FAILED.has(c.conclusion));
-}
-
 /**
  * The change's required checks (its lane's own plus the shared ones, SPEC §3.1)
  * all pass. A shared check already red on the target is let through (it is
