@@ -1,21 +1,8 @@
 // `build-master validate [file]`: every problem as file:line:column: message, plus its hint.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { findPolicyFile, shownPath } from '../controller/session';
 import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
-
-export interface PolicyFile {
-  path: string | undefined;
-  text: string;
-}
-
-/** The repository's policy file (`.buildmaster.yml`, then `.github/buildmaster.yml`), or none. */
-export function findPolicyFile(repo: string): PolicyFile {
-  for (const name of POLICY_FILES) {
-    const path = join(repo, name);
-    if (existsSync(path)) return { path, text: readFileSync(path, 'utf8') };
-  }
-  return { path: undefined, text: '' };
-}
 
 export function formatProblem(problem: PolicyProblem): string {
   return `${problem.file}:${problem.line}:${problem.column}: ${problem.message}\n    hint: ${problem.hint}`;
@@ -38,7 +25,7 @@ export function validateFile(repo: string, file: string | undefined): ValidateOu
   } else {
     ({ path, text } = findPolicyFile(repo));
   }
-  const shown = path ? relative(process.cwd(), path) || path : join(repo, POLICY_FILES[0]);
+  const shown = path ? shownPath(path) : join(repo, POLICY_FILES[0]);
   const result = parsePolicy(text, shown);
   return { file: shown, exists: path !== undefined, problems: result.ok ? [] : result.problems };
 }

@@ -2,7 +2,7 @@
 // policy (refusing an invalid one), the forge and the workers.
 import { short } from '../core/gate';
 import type { Incident } from '../core/model';
-import { parsePolicy, type PolicyProblem } from '../core/policy/parse';
+import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
 import type { Policy } from '../core/policy/schema';
 import { LocalForge } from '../forge/local/forge';
 import { GitRepo } from '../git/repo';
@@ -36,17 +36,30 @@ export interface SessionOptions {
   checkpoint?: (point: string) => void;
 }
 
-export function loadPolicy(root: string): { policy: Policy; file: string | undefined } {
-  for (const name of ['.buildmaster.yml', '.github/buildmaster.yml']) {
-    const path = join(root, name);
-    if (!existsSync(path)) continue;
-    const result = parsePolicy(readFileSync(path, 'utf8'), relative(process.cwd(), path) || path);
-    if (!result.ok) throw new PolicyError(result.problems);
-    return { policy: result.policy, file: path };
+export interface PolicyFile {
+  path: string | undefined;
+  text: string;
+}
+
+/** The repository's policy file (`.buildmaster.yml`, then `.github/buildmaster.yml`), or none: every key takes its default. */
+export function findPolicyFile(repo: string): PolicyFile {
+  for (const name of POLICY_FILES) {
+    const path = join(repo, name);
+    if (existsSync(path)) return { path, text: readFileSync(path, 'utf8') };
   }
-  const result = parsePolicy('');
-  if (!result.ok) throw new Error('the default policy is invalid');
-  return { policy: result.policy, file: undefined };
+  return { path: undefined, text: '' };
+}
+
+/** How a policy file is named in messages: relative to where the user stands. */
+export function shownPath(path: string): string {
+  return relative(process.cwd(), path) || path;
+}
+
+export function loadPolicy(root: string): { policy: Policy; file: string | undefined } {
+  const { path, text } = findPolicyFile(root);
+  const result = parsePolicy(text, path ? shownPath(path) : undefined);
+  if (!result.ok) throw new PolicyError(result.problems);
+  return { policy: result.policy, file: path };
 }
 
 export async function openSession(dir: string, options: SessionOptions = {}): Promise<Session> {
