@@ -222,7 +222,7 @@ async function watch(s: Session, interval: number, json: boolean, io: Output, lo
       } catch (error) {
         if (error instanceof LockedError) log(`${error.message}; skipping this cycle`);
         else if (error instanceof PolicyError) {
-          io.err(error.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n'));
+          io.err(error.problems.map(formatProblem).join('\n'));
           log('the policy file became invalid: no action until it is fixed');
         } else throw error;
       }
@@ -240,7 +240,7 @@ async function watch(s: Session, interval: number, json: boolean, io: Output, lo
         Object.assign(s, fresh);
       } catch (error) {
         if (!(error instanceof PolicyError)) throw error;
-        io.err(error.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n'));
+        io.err(error.problems.map(formatProblem).join('\n'));
         log('the policy file is invalid: waiting until it is fixed');
       }
     }

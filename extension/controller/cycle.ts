@@ -88,19 +88,13 @@ async function act(deps: CycleDeps, decision: Decision, changes: Map<string, Cha
     outcome = { key, kind: decision.kind, status: 'failed', message, decision };
     if (!(error instanceof ForgeRefusal)) deps.log(`${decision.kind} ${key} failed: ${(error as Error).stack ?? message}`);
   }
-  store.append([
-    {
-      at: clock.now(),
-      cycle: store.data.state?.cycle,
-      type: 'action',
-      kind: decision.kind,
-      key,
-      status: outcome.status,
-      message: outcome.message,
-      ...pick(decision),
-    },
-  ]);
+  recordAction(store, outcome, clock.now());
   return outcome;
+}
+
+/** Appends an action's outcome to the event log. */
+function recordAction(store: Store, outcome: ActionOutcome, at: number): void {
+  store.append([{ at, cycle: store.data.state?.cycle, type: 'action', kind: outcome.kind, key: outcome.key, status: outcome.status, message: outcome.message, ...pick(outcome.decision) }]);
 }
 
 async function execute(deps: CycleDeps, decision: Decision, changes: Map<string, Change>): Promise<string> {
@@ -185,14 +179,15 @@ async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
         const message = `recovered: ${decision.change} was merged as ${short(earlier.sha)} before the previous process stopped`;
         await store.finishAction(record.key, clock.now(), { ok: true, result: message });
         if (decision.change) store.data.merged[decision.change] = { head: decision.sha ?? '', sha: earlier.sha, at: clock.now() };
-        store.append([{ at: clock.now(), type: 'action', kind: 'merge', key: record.key, status: 'done', message, ...pick(decision) }]);
-        outcomes.push({ key: record.key, kind: 'merge', status: 'done', message, decision });
+        const outcome: ActionOutcome = { key: record.key, kind: 'merge', status: 'done', message, decision };
+        recordAction(store, outcome, clock.now());
+        outcomes.push(outcome);
         continue;
       }
       // Never merged: the change is still open and decide() will choose it again.
       const message = 'recovered: the merge never happened before the previous process stopped; it is decided again';
       await store.finishAction(record.key, clock.now(), { ok: false, error: message });
-      store.append([{ at: clock.now(), type: 'action', kind: 'merge', key: record.key, status: 'failed', message, ...pick(decision) }]);
+      recordAction(store, { key: record.key, kind: 'merge', status: 'failed', message, decision }, clock.now());
       continue;
     }
     if (decision.kind === 'dispatch-fix' && decision.incident) {
