@@ -1,6 +1,7 @@
 // The interfaces the imperative shell implements around the pure core:
 // a forge (where changes live and merge), workers (who write fixes) and a clock.
-import type { BuildRecord, Change, ControllerState, Decision, Incident, Snapshot } from './core/model';
+import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot } from './core/model';
+import type { ChangeDiff } from './core/diff';
 import type { Policy } from './core/policy/schema';
 
 export interface ForgeMergeResult {
@@ -20,6 +21,12 @@ export interface Forge {
   openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string>;
   /** Tells people: an escalation, a page to owners. Local mode writes it to the escalation log. */
   notify(kind: 'escalate' | 'page-owner', decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void>;
+  /** A change's diff against its merge base with the target (the review panel); InputError for an unknown change. */
+  changeDiff(change: string, policy: Policy): Promise<ChangeDiff>;
+  /** The latest check results for a change (pre-merge checks in local mode). */
+  changeChecks(change: string, policy: Policy): Promise<CheckRun[]>;
+  /** A file's text at a commit, for the native diff editor; empty when the file does not exist there. */
+  fileAt(sha: string, path: string): Promise<string>;
 }
 
 /** A merge or action the forge declines for now, with a reason a person can act on. */

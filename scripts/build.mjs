@@ -1,6 +1,8 @@
-// The one build script: every bundle Build Master ships comes from here.
+// The one build script: every bundle Build Master ships comes from here —
+// the CLI, the extension host bundle, the policy language server, and one
+// browser bundle per webview (plus the codicons they load).
 import * as esbuild from 'esbuild';
-import { chmodSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -16,11 +18,35 @@ const node = {
   external: ['vscode'],
 };
 
+const browser = {
+  bundle: true,
+  platform: 'browser',
+  target: 'chrome120',
+  format: 'iife',
+  sourcemap: !production,
+  minify: true,
+  logLevel: 'warning',
+  tsconfig: 'webview/tsconfig.json',
+};
+
 /** @type {esbuild.BuildOptions[]} */
 const bundles = [
   { ...node, entryPoints: ['extension/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['extension/vscode/extension.ts'], outfile: 'dist/extension.js' },
+  { ...node, entryPoints: ['extension/server/main.ts'], outfile: 'dist/server.js' },
+  { ...browser, entryPoints: ['webview/dashboard/main.ts'], outfile: 'dist/webview/dashboard.js' },
+  { ...browser, entryPoints: ['webview/review/main.ts'], outfile: 'dist/webview/review.js' },
 ];
+
+// The vscode test tier: the in-host mocha runner and one bundle per suite.
+// Not shipped (.vscodeignore); mocha is resolved from node_modules at run time.
+const suites = readdirSync('test/vscode').filter((f) => f.endsWith('.test.ts'));
+bundles.push(
+  ...['index.ts', ...suites].map((file) => ({ ...node, entryPoints: [`test/vscode/${file}`], outfile: `dist-test/vscode/${file.replace(/\.ts$/, '.js')}`, external: ['vscode', 'mocha'] })),
+);
+
+mkdirSync('dist/media/codicons', { recursive: true });
+for (const file of ['codicon.css', 'codicon.ttf']) cpSync(`node_modules/@vscode/codicons/dist/${file}`, `dist/media/codicons/${file}`);
 
 if (watch) {
   for (const options of bundles) await (await esbuild.context(options)).watch();

@@ -92,7 +92,10 @@ const AGENTS: [string, string, string, string][] = [
   ['agent/docs-faq', 'docs/faq.md', '# FAQ\n\nQuestions and answers.\n', 'Add a FAQ'],
 ];
 
-export async function createDemoRepository(dir: string): Promise<void> {
+/** A tier 3 change (infra/** by the default risk policy): it waits for a person's approval. */
+const NEEDS_APPROVAL: [string, string, string, string] = ['agent/infra-deploy', 'infra/deploy.sh', '#!/bin/sh\necho "deploying the shop"\n', 'Deploy script for the shop'];
+
+export async function createDemoRepository(dir: string, options: { withApproval?: boolean } = {}): Promise<void> {
   mkdirSync(dir, { recursive: true });
   if (readdirSync(dir).length) throw new UsageError(`${dir} is not empty; give demo an empty or new --dir`);
   const git = client(dir, { GIT_AUTHOR_NAME: 'Demo', GIT_AUTHOR_EMAIL: 'demo@localhost', GIT_COMMITTER_NAME: 'Demo', GIT_COMMITTER_EMAIL: 'demo@localhost' });
@@ -103,8 +106,9 @@ export async function createDemoRepository(dir: string): Promise<void> {
   }
   await git.raw(['add', '-A']);
   await git.raw(['commit', '--quiet', '-m', 'Initial shop']);
-  for (const [branch, file, content, subject] of [...AGENTS, ['agent/web-rename', 'web/app.js', "export const greeting = 'hi there';\nexport const title = 'Shop';\n", 'Friendlier greeting'] as [string, string, string, string]]) {
+  for (const [branch, file, content, subject] of [...AGENTS, ...(options.withApproval ? [NEEDS_APPROVAL] : []), ['agent/web-rename', 'web/app.js', "export const greeting = 'hi there';\nexport const title = 'Shop';\n", 'Friendlier greeting'] as [string, string, string, string]]) {
     await git.raw(['checkout', '--quiet', '-b', branch, 'main']);
+    mkdirSync(join(dir, file, '..'), { recursive: true });
     writeFileSync(join(dir, file), content);
     await git.raw(['add', '-A']);
     await git.raw(['commit', '--quiet', '-m', subject]);

@@ -1,7 +1,8 @@
 // The build-master command. Thin: parse arguments, call the controller, print.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyOperator, type OperatorCommand } from '../core/operator';
+import type { OperatorCommand } from '../core/operator';
+import { operate } from '../controller/operate';
 import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { runCycle } from '../controller/cycle';
@@ -141,20 +142,9 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       case 'pause':
       case 'resume': {
         const operatorCommand = toOperator(command, rest, values, by);
-        const s = await session();
-        const lock = await lockSession(s, command, log);
-        try {
-          const state = s.store.data.state ?? initialState(s.policy, Date.now());
-          const result = applyOperator(state, operatorCommand, Date.now());
-          if (!result.ok) throw new UsageError(result.message);
-          s.store.data.state = result.state;
-          await s.store.save();
-          s.store.append([{ at: Date.now(), type: 'operator', kind: result.decision.kind, message: result.decision.rationale, ...(result.decision.lane ? { lane: result.decision.lane } : {}), ...(result.decision.approval ? { approval: result.decision.approval } : {}) }]);
-          print({ decision: result.decision, global: result.state.global }, `${result.decision.rationale}\nthe next sync acts on it`);
-          return EXIT.ok;
-        } finally {
-          lock.release();
-        }
+        const outcome = await operate(await session(), operatorCommand, log);
+        print(outcome, `${outcome.decision.rationale}\nthe next sync acts on it`);
+        return EXIT.ok;
       }
       case 'log': {
         const s = await session();

@@ -8,6 +8,7 @@ import picomatch from 'picomatch';
 import { laneOrder } from '../../core/decide';
 import { assignLane } from '../../core/classify';
 import { FAILED, PASSED, requiredChecksFor, short } from '../../core/gate';
+import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
@@ -183,7 +184,7 @@ export class LocalForge implements Forge {
   }
 
   async checkCommit(policy: Policy, sha: string): Promise<CheckRun[]> {
-    const { repo, store, clock } = this.options;
+    const { store, clock } = this.options;
     const existing = store.checkResult(`commit:${sha}`);
     if (existing) return existing;
     const runs = policy.local.checks.length ? await this.timedChecks(policy, sha) : [];
@@ -347,6 +348,26 @@ export class LocalForge implements Forge {
       await repo.removeWorktree(dir);
     }
     return branch;
+  }
+
+  async changeDiff(change: string, policy: Policy): Promise<ChangeDiff> {
+    const head = await this.options.repo.revParse(`refs/heads/${change}`);
+    if (!head) throw new InputError(`no branch "${change}" in ${this.options.repo.root}; it may have been merged or deleted`);
+    const target = await this.targetSha(policy);
+    const base = (await this.git.raw(['merge-base', target, head])).trim();
+    const text = await this.git.raw(['diff', '--find-renames', '--no-color', '--no-ext-diff', base, head]);
+    return { change, base, head, ...parseUnifiedDiff(text) };
+  }
+
+  async changeChecks(change: string, policy: Policy): Promise<CheckRun[]> {
+    const head = await this.options.repo.revParse(`refs/heads/${change}`);
+    if (!head) throw new InputError(`no branch "${change}" in ${this.options.repo.root}`);
+    const facts = await this.mergeFacts(await this.targetSha(policy), head);
+    return this.options.store.checkResult(`tree:${facts.tree}`) ?? pendingChecks(policy, 'queued: runs when it reaches the front of its lane');
+  }
+
+  async fileAt(sha: string, path: string): Promise<string> {
+    return this.git.raw(['show', `${sha}:${path}`]).catch(() => '');
   }
 
   async notify(kind: 'escalate' | 'page-owner', decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {

@@ -1,0 +1,204 @@
+// The four tree views of the Build Master container. Each renders the cockpit
+// model; items carry a contextValue so menus (package.json) show the right
+// actions: pause on a running lane, resume on a paused one, approve on a
+// pending approval, explain and open diff on a change.
+import * as vscode from 'vscode';
+import type { QueueEntry } from '../core/decide';
+import type { Approval, Incident } from '../core/model';
+import { formatDuration } from '../core/policy/duration';
+import type { ActivityItem, CockpitModel, LaneView } from '../protocol/model';
+import type { Cockpit } from './cockpit';
+
+const LANE_ICON: Record<LaneView['state'], [string, string]> = {
+  healthy: ['pass-filled', 'testing.iconPassed'],
+  degraded: ['warning', 'problemsWarningIcon.foreground'],
+  paused: ['debug-pause', 'testing.iconFailed'],
+  recovering: ['sync', 'charts.blue'],
+};
+
+export type LaneNode =
+  | { kind: 'lane'; lane: LaneView }
+  | { kind: 'incident'; incident: Incident; lane: string }
+  | { kind: 'change'; entry: QueueEntry; position: number; laneState: LaneView['state'] };
+
+abstract class ModelTree<T> implements vscode.TreeDataProvider<T>, vscode.Disposable {
+  protected readonly changed = new vscode.EventEmitter<T | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(protected readonly cockpit: Cockpit) {
+    this.subscription = cockpit.onDidChange(() => this.changed.fire(undefined));
+  }
+
+  protected get model(): CockpitModel {
+    return this.cockpit.model;
+  }
+
+  abstract getTreeItem(element: T): vscode.TreeItem;
+  abstract getChildren(element?: T): T[];
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+}
+
+export class LanesTree extends ModelTree<LaneNode> {
+  getChildren(element?: LaneNode): LaneNode[] {
+    if (!element) return this.model.lanes.map((lane) => ({ kind: 'lane', lane }));
+    if (element.kind !== 'lane') return [];
+    const { lane } = element;
+    return [
+      ...(lane.incident ? [{ kind: 'incident' as const, incident: lane.incident, lane: lane.name }] : []),
+      ...lane.queue.map((entry, index) => ({ kind: 'change' as const, entry, position: index + 1, laneState: lane.state })),
+    ];
+  }
+
+  getParent(element: LaneNode): LaneNode | undefined {
+    if (element.kind === 'lane') return undefined;
+    const name = element.kind === 'incident' ? element.lane : element.entry.lane;
+    const lane = this.model.lanes.find((l) => l.name === name);
+    return lane ? { kind: 'lane', lane } : undefined;
+  }
+
+  getTreeItem(node: LaneNode): vscode.TreeItem {
+    const now = this.model.now;
+    if (node.kind === 'lane') {
+      const { lane } = node;
+      const item = new vscode.TreeItem(lane.name, lane.queue.length || lane.incident ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      item.id = `lane:${lane.name}`;
+      const [icon, color] = LANE_ICON[lane.state];
+      item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
+      item.description = `${lane.state} · ${lane.queue.length} queued${lane.incident ? ` · ${lane.incident.id}` : ''}`;
+      item.tooltip = new vscode.MarkdownString(`**${escape(lane.name)}**: ${lane.state} for ${formatDuration(Math.max(0, now - lane.since))}\n\n${escape(lane.reason)}`);
+      item.contextValue = lane.state === 'paused' || lane.operatorPaused ? 'lane.paused' : 'lane.running';
+      return item;
+    }
+    if (node.kind === 'incident') {
+      const { incident } = node;
+      const item = new vscode.TreeItem(incident.id, vscode.TreeItemCollapsibleState.None);
+      item.id = `lane:${node.lane}:incident:${incident.id}`;
+      item.iconPath = new vscode.ThemeIcon('flame', new vscode.ThemeColor('testing.iconFailed'));
+      item.description = `${incident.failureClass} · ${incident.failingChecks.join(', ')} · remedy ${incident.remedy}`;
+      item.tooltip = new vscode.MarkdownString(incidentMarkdown(incident, now));
+      item.contextValue = 'incident';
+      return item;
+    }
+    const { entry } = node;
+    const item = new vscode.TreeItem(entry.change, vscode.TreeItemCollapsibleState.None);
+    item.id = `lane:${entry.lane}:change:${entry.change}`;
+    const ready = entry.reasons.length === 0;
+    item.iconPath = new vscode.ThemeIcon(entry.link ? 'tools' : ready ? 'git-pull-request-go' : 'git-pull-request', new vscode.ThemeColor(ready ? 'testing.iconPassed' : 'descriptionForeground'));
+    item.description = `${node.position}. ${ready ? 'ready to merge' : (entry.reasons[0]?.message ?? '')}`;
+    const reasons = entry.reasons.map((r) => `- \`${r.code}\` ${escape(r.message)}`).join('\n');
+    item.tooltip = new vscode.MarkdownString(
+      `**${escape(entry.change)}** — ${escape(entry.title)}\n\n${entry.tier}${entry.crossLane ? ', cross-lane' : ''}, position ${node.position} in ${escape(entry.lane)}\n\n${ready ? 'Every gate passes: it merges when it reaches the front of its lane.' : `Why it is not merging:\n\n${reasons}`}`,
+    );
+    item.contextValue = entry.approval ? 'change.approval' : 'change';
+    item.command = { command: 'buildMaster.openReview', title: 'Review', arguments: [{ change: entry.change }] };
+    return item;
+  }
+}
+
+export class IncidentsTree extends ModelTree<Incident | { incident: Incident; line: string; icon: string }> {
+  getChildren(element?: Incident | { incident: Incident; line: string; icon: string }): (Incident | { incident: Incident; line: string; icon: string })[] {
+    if (!element) return this.model.incidents;
+    if ('line' in element) return [];
+    const lines: { incident: Incident; line: string; icon: string }[] = [];
+    for (const attempt of element.attempts) {
+      lines.push({ incident: element, icon: attempt.outcome === 'merged' ? 'check' : attempt.outcome === 'failed' ? 'error' : 'loading~spin', line: `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` — ${attempt.change}` : ''}${attempt.reason ? ` (${attempt.reason})` : ''}` });
+    }
+    for (const suspect of element.suspects) lines.push({ incident: element, icon: 'search', line: `suspect ${suspect.change ?? suspect.sha.slice(0, 8)}${suspect.lane ? ` in ${suspect.lane}` : ''}` });
+    return lines;
+  }
+
+  getTreeItem(element: Incident | { incident: Incident; line: string; icon: string }): vscode.TreeItem {
+    if ('line' in element) {
+      const item = new vscode.TreeItem(element.line, vscode.TreeItemCollapsibleState.None);
+      item.iconPath = new vscode.ThemeIcon(element.icon);
+      return item;
+    }
+    const now = this.model.now;
+    const item = new vscode.TreeItem(element.id, element.attempts.length || element.suspects.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    item.id = `incident:${element.id}`;
+    item.iconPath = new vscode.ThemeIcon(element.escalated ? 'report' : 'flame', new vscode.ThemeColor('testing.iconFailed'));
+    const fix = element.attempts.find((a) => a.outcome === 'pending')?.change ?? element.attempts[element.attempts.length - 1]?.change;
+    item.description = `${element.lanes.join(', ') || 'unattributed'} · ${element.failureClass} · retries ${element.retries} · ${formatDuration(Math.max(0, now - element.openedAt))}${fix ? ` · fix ${fix}` : ''}`;
+    item.tooltip = new vscode.MarkdownString(incidentMarkdown(element, now));
+    item.contextValue = 'incident';
+    return item;
+  }
+}
+
+export class ApprovalsTree extends ModelTree<Approval> {
+  getChildren(element?: Approval): Approval[] {
+    return element ? [] : this.model.approvals;
+  }
+
+  getTreeItem(approval: Approval): vscode.TreeItem {
+    const item = new vscode.TreeItem(`${approval.kind} ${approval.change ?? approval.incident ?? ''}`.trim(), vscode.TreeItemCollapsibleState.None);
+    item.id = `approval:${approval.id}`;
+    item.iconPath = new vscode.ThemeIcon('shield', new vscode.ThemeColor(approval.tier === 'tier3' ? 'problemsWarningIcon.foreground' : 'descriptionForeground'));
+    item.description = `${approval.id} · ${approval.tier}${approval.lane ? ` · ${approval.lane}` : ''}`;
+    item.tooltip = new vscode.MarkdownString(`**${escape(approval.id)}** (${approval.actionClass}, ${approval.tier})\n\n${escape(approval.rationale)}`);
+    item.contextValue = 'approval';
+    item.command = { command: 'buildMaster.openReview', title: 'Review', arguments: [{ approval: approval.id }] };
+    return item;
+  }
+}
+
+export class ActivityTree extends ModelTree<ActivityItem> {
+  getChildren(element?: ActivityItem): ActivityItem[] {
+    return element ? [] : this.model.activity.filter((e) => !(e.type === 'decision' && e.kind === 'wait'));
+  }
+
+  getTreeItem(event: ActivityItem): vscode.TreeItem {
+    const what = [event.type === 'action' ? `${event.kind} ${event.status}` : (event.kind ?? event.type), event.change ?? event.incident ?? event.approval].filter(Boolean).join(' ');
+    const item = new vscode.TreeItem(what, vscode.TreeItemCollapsibleState.None);
+    item.id = `event:${event.seq}`;
+    item.iconPath = new vscode.ThemeIcon(activityIcon(event));
+    item.description = `${event.lane ? `${event.lane} · ` : ''}${formatDuration(Math.max(0, this.model.now - event.at))} ago`;
+    item.tooltip = new vscode.MarkdownString(`**${escape(what)}** — ${new Date(event.at).toLocaleString()}\n\n${escape(event.message)}`);
+    return item;
+  }
+}
+
+function activityIcon(event: ActivityItem): string {
+  if (event.type === 'error' || event.status === 'failed') return 'error';
+  if (event.type === 'operator') return 'person';
+  switch (event.kind) {
+    case 'merge':
+      return 'git-merge';
+    case 'open-incident':
+      return 'flame';
+    case 'resolve-incident':
+      return 'pass';
+    case 'dispatch-fix':
+      return 'tools';
+    case 'global-hold':
+      return 'stop-circle';
+    case 'lane-transition':
+      return 'arrow-swap';
+    case 'request-approval':
+      return 'shield';
+    default:
+      return 'circle-small';
+  }
+}
+
+function incidentMarkdown(incident: Incident, now: number): string {
+  return [
+    `**${escape(incident.id)}** — ${incident.failureClass} (${escape(incident.classRule)}), ${incident.tier}`,
+    '',
+    `Lanes: ${incident.lanes.join(', ') || 'unattributed'} · red at \`${incident.redSha.slice(0, 8)}\` · open ${formatDuration(Math.max(0, now - incident.openedAt))}`,
+    `Failing checks: ${incident.failingChecks.join(', ')}`,
+    `Remedy: ${incident.remedy} · retries ${incident.retries}${incident.escalated ? ' · escalated' : ''}`,
+    '',
+    escape(incident.rationale),
+  ].join('\n\n');
+}
+
+/** Branch names and messages are user text: keep markdown from interpreting them. */
+function escape(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
