@@ -755,6 +755,8 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
           change: entry.change.id,
           sha: entry.change.headSha,
         });
+        // The entry was built before the request: name the approval it now waits on.
+        (queue[queue.length - 1] as QueueEntry).approval = approvalIdFor(mergeKey(entry.change));
       }
     }
     if (!merged && queue.length) {
