@@ -65,8 +65,10 @@ export class LanesTree extends ModelTree<LaneNode> {
     const now = this.model.now;
     if (node.kind === 'lane') {
       const { lane } = node;
-      const item = new vscode.TreeItem(lane.name, lane.queue.length || lane.incident ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-      item.id = `lane:${lane.name}`;
+      const hasChildren = lane.queue.length > 0 || lane.incident !== null;
+      const item = new vscode.TreeItem(lane.name, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      // VS Code remembers a row's collapse state by id: an empty lane that gains a queue gets a new id, so it opens expanded.
+      item.id = `lane:${lane.name}${hasChildren ? '' : ':empty'}`;
       const [icon, color] = LANE_ICON[lane.state];
       item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
       item.description = `${lane.state} · ${lane.queue.length} queued${lane.incident ? ` · ${lane.incident.id}` : ''}`;

@@ -77,6 +77,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<Runni
         'extensions.autoCheckUpdates': false,
         'chat.disableAIFeatures': true,
         'workbench.enableExperiments': false,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
         ...options.settings,
       },
       null,

@@ -95,7 +95,9 @@ class BuildMasterReview extends LitElement {
       ${approval ? html`<h2>Rationale</h2><div class="rationale">${approval.rationale}</div>` : nothing}
       ${change ? this.renderGate(change) : nothing}
       <h2>Checks</h2>
-      ${review.checks.length ? review.checks.map((c) => html`<div class="check ${c.conclusion}"><vscode-icon name=${CHECK_ICON[c.conclusion] ?? 'circle'}></vscode-icon> ${c.name} <span class="muted">${c.conclusion}</span></div>`) : html`<p class="muted">No checks reported.</p>`}
+      ${review.checks.length
+        ? review.checks.map((c) => html`<div class="check ${c.conclusion}"><vscode-icon name=${CHECK_ICON[c.conclusion] ?? 'circle'}></vscode-icon> ${c.name} <span class="muted">${c.conclusion}${change && !change.requiredChecks.includes(c.name) ? ' · not required for this change' : ''}</span></div>`)
+        : html`<p class="muted">No checks reported.</p>`}
       <h2>Diff ${diff ? html`<span class="muted">${diff.files.length} file(s) · base <code>${diff.base.slice(0, 8)}</code> · head <code>${diff.head.slice(0, 8)}</code></span>` : nothing}</h2>
       ${review.diffError ? html`<p class="notice error">${review.diffError}</p>` : nothing}
       ${diff ? html`<div class="actions"><vscode-button secondary @click=${() => this.send({ kind: 'openDiff', path: '' })}><vscode-icon name="diff" slot="start"></vscode-icon>Open in diff editor</vscode-button></div>

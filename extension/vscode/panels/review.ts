@@ -21,6 +21,7 @@ export class ReviewPanel {
   private readonly subscription: vscode.Disposable;
   private diffCache: Pick<ReviewState, 'diff' | 'diffError' | 'checks'> | undefined;
   private resolved: ReviewState['resolved'];
+  private last: { approval?: Approval; entry?: NonNullable<ReviewState['change']> } = {};
 
   static show(subject: ReviewSubject, cockpit: Cockpit, extensionUri: vscode.Uri, log: vscode.LogOutputChannel): ReviewPanel {
     const subjectKey = keyOf(subject);
@@ -61,20 +62,26 @@ export class ReviewPanel {
   }
 
   private changeId(): string | undefined {
-    return this.subject.change ?? this.approval()?.change;
+    return this.subject.change ?? this.approval()?.change ?? this.last.approval?.change;
   }
 
   private async update(): Promise<void> {
     const model = this.cockpit.model;
-    const approval = this.approval();
-    const changeId = this.changeId();
+    // Once decided, the approval and the queue entry leave the model: keep showing what was decided on.
+    const approval = this.approval() ?? this.last.approval;
+    const changeId = this.changeId() ?? approval?.change;
     const lane = model.lanes.find((l) => l.queue.some((e) => e.change === changeId));
-    const entry = lane?.queue.find((e) => e.change === changeId);
+    const entry = (lane?.queue.find((e) => e.change === changeId) ?? this.last.entry) as ReviewState['change'];
+    this.last = { ...(approval ? { approval } : {}), ...(entry ? { entry: { ...entry, ...(lane ? { laneState: lane.state } : {}) } } : {}) };
     if (changeId && !this.diffCache) this.diffCache = await this.loadDiff(changeId);
-    if (this.subject.approval && !approval && !this.resolved) this.resolved = { status: 'approved' };
+    if (approval && !this.approval() && !this.resolved) {
+      // Decided elsewhere (the CLI, another window): show how, from the stored state.
+      const stored = (await this.cockpit.openedSession())?.store.data.state?.approvals[approval.id];
+      if (stored && stored.status !== 'pending') this.resolved = { status: stored.status, ...(stored.resolvedBy ? { by: stored.resolvedBy } : {}), ...(stored.reason ? { reason: stored.reason } : {}) };
+    }
     const state: ReviewState = {
       ...(approval ? { approval } : {}),
-      ...(entry ? { change: { ...entry, ...(lane ? { laneState: lane.state } : {}) } } : {}),
+      ...(this.last.entry ? { change: this.last.entry } : {}),
       ...(this.diffCache ?? { checks: [] }),
       ...(this.resolved ? { resolved: this.resolved } : {}),
       trusted: model.controller.trusted,
@@ -115,7 +122,6 @@ export class ReviewPanel {
         const merged = report?.actions.find((a) => a.kind === 'merge' && a.status === 'done' && (a.decision.change === approval.change || a.key === approval.key));
         if (merged) {
           this.resolved = { status: 'merged', by };
-          this.diffCache = undefined;
           await this.update();
           return `approved and merged ${approval.change ?? approval.id}`;
         }

@@ -1,0 +1,140 @@
+// What a person sees and clicks: the packaged .vsix installed in code-server,
+// driven in headless Chromium. Screenshots of every asserted step go to
+// test/e2e/artifacts/ (git-ignored), in a light and a dark theme.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { createDemoRepository } from '../../extension/cli/demo';
+import { ROOT, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../support/codeServer';
+
+const ARTIFACTS = join(ROOT, 'test', 'e2e', 'artifacts');
+const VSIX = join(ROOT, 'build-master.vsix');
+
+function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
+}
+
+async function palette(page: Page, command: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(`>${command}`);
+  // Click the row named exactly so: a longer command can rank first for the same words.
+  const row = page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).first();
+  await row.click();
+  await input.waitFor({ state: 'hidden' });
+}
+
+/** The page inside the one visible webview (panels are opened one at a time). */
+function webview(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.waitForTimeout(300); // let the last paint land
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
+
+for (const theme of [
+  { name: 'light', label: 'Default Light Modern' },
+  { name: 'dark', label: 'Default Dark Modern' },
+]) {
+  describe(`cockpit end to end (${theme.name} theme)`, function () {
+    this.timeout(300_000);
+    let work: string;
+    let repo: string;
+    let server: RunningCodeServer;
+    let browser: Browser;
+    let page: Page;
+
+    before(async () => {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      work = scratchDir('bm-e2e-');
+      repo = join(work, 'shop');
+      await createDemoRepository(repo, { withApproval: true });
+      const extensionsDir = join(work, 'extensions');
+      installVsix(VSIX, extensionsDir);
+      server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': theme.label, 'window.zoomLevel': 0 } });
+      browser = await launchBrowser();
+      page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
+    });
+
+    afterEach(async function () {
+      if (this.currentTest?.state === 'failed' && page) await page.screenshot({ path: join(ARTIFACTS, `${theme.name}-failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`) }).catch(() => undefined);
+    });
+
+    after(async () => {
+      await browser?.close();
+      await server?.stop();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    it('opens the Build Master container and shows each lane with its state', async () => {
+      await page.locator('.activitybar a[aria-label^="Build Master"]').click();
+      const lanes = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Lanes' }) });
+      for (const name of ['web', 'api', 'docs', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor();
+      await palette(page, 'Build Master: Run One Cycle');
+      // After the cycle: web holds agent/web-rename (its pre-merge test fails), shared holds the tier 3 change.
+      const rename = lanes.locator('.monaco-list-row', { hasText: 'agent/web-rename' });
+      await rename.waitFor({ timeout: 60_000 });
+      assert.match((await rename.textContent()) ?? '', /test-web/);
+      const web = lanes.locator('.monaco-list-row', { hasText: /^web/ }).first();
+      assert.match((await web.textContent()) ?? '', /healthy · \d+ queued/);
+      await page.locator('.pane-header', { hasText: 'Approvals' }).locator('.monaco-count-badge, .badge').first().waitFor().catch(() => undefined);
+      await shot(page, `${theme.name}-1-lanes`);
+    });
+
+    it('opens the dashboard from the status bar and shows lanes, KPIs and the approval', async () => {
+      await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
+      const view = webview(page);
+      await view.locator('[data-testid="lane"][data-lane="web"]').waitFor({ timeout: 30_000 });
+      assert.equal(await view.locator('[data-testid="lane"]').count(), 4);
+      assert.equal(await view.locator('[data-testid="lane"][data-lane="web"]').getAttribute('data-state'), 'healthy');
+      assert.match((await view.locator('[data-testid="global-state"]').textContent()) ?? '', /normal|incident-contained/);
+      assert.ok(Number(await view.locator('[data-testid="kpi-merges"] .value').textContent()) >= 1, 'the merges of the first cycle count');
+      assert.equal(await view.locator('[data-testid="approval"]').count(), 1);
+      await shot(page, `${theme.name}-2-dashboard`);
+      await palette(page, 'View: Close All Editors');
+    });
+
+    if (theme.name === 'light') {
+      it('approves the pending approval in the review panel and the change is merged in git', async () => {
+        const before = git(repo, 'log', '--format=%(trailers:key=Build-Master-Change,valueonly)', 'main');
+        assert.ok(!before.includes('agent/infra-deploy'));
+        const approvals = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Approvals' }) });
+        await approvals.locator('.monaco-list-row', { hasText: 'agent/infra-deploy' }).click();
+        const view = webview(page);
+        await view.locator('[data-testid="review-title"]').waitFor({ timeout: 30_000 });
+        assert.match((await view.locator('[data-testid="review-title"]').textContent()) ?? '', /agent\/infra-deploy/);
+        await view.locator('[data-testid="file-diff"][data-path="infra/deploy.sh"]').waitFor();
+        await shot(page, `${theme.name}-3-review`);
+        await view.locator('[data-testid="approve"]').click();
+        await view.locator('[data-testid="resolved"]', { hasText: 'Approved and merged' }).waitFor({ timeout: 60_000 });
+        const after = git(repo, 'log', '--format=%(trailers:key=Build-Master-Change,valueonly)', 'main');
+        assert.ok(after.split('\n').includes('agent/infra-deploy'), 'the approved change is on main');
+        await shot(page, `${theme.name}-4-approved`);
+      });
+    } else {
+      it('rejects the pending approval with a reason, which is logged and keeps the change off main', async () => {
+        const approvals = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Approvals' }) });
+        await approvals.locator('.monaco-list-row', { hasText: 'agent/infra-deploy' }).click();
+        const view = webview(page);
+        await view.locator('[data-testid="reject"]').click();
+        await view.locator('[data-testid="confirm-reject"]').click();
+        await view.locator('[data-testid="notice"]', { hasText: 'needs a reason' }).waitFor();
+        await view.locator('[data-testid="reject-reason"] textarea').fill('deploy scripts go through the infra review');
+        await shot(page, `${theme.name}-3-reject`);
+        await view.locator('[data-testid="confirm-reject"]').click();
+        await view.locator('[data-testid="resolved"]', { hasText: 'Rejected' }).waitFor({ timeout: 30_000 });
+        const log = execFileSync('node', [join(ROOT, 'dist', 'cli.js'), 'log', '--json', '--repo', repo], { encoding: 'utf8' });
+        const events = (JSON.parse(log) as { events: { type: string; kind?: string; message: string }[] }).events;
+        assert.ok(events.some((e) => e.type === 'operator' && e.kind === 'reject' && e.message.includes('infra review')), 'the rejection and its reason are in the log');
+        assert.ok(!git(repo, 'log', '--format=%(trailers:key=Build-Master-Change,valueonly)', 'main').includes('agent/infra-deploy'));
+        await shot(page, `${theme.name}-4-rejected`);
+      });
+    }
+  });
+}

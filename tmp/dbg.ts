@@ -1,0 +1,22 @@
+import { join } from 'node:path';
+import { createDemoRepository } from '../extension/cli/demo';
+import { ROOT, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer } from '../test/support/codeServer';
+(async () => {
+  const work = scratchDir('bm-dbg-'); const repo = join(work, 'shop');
+  await createDemoRepository(repo, { withApproval: true });
+  const ext = join(work, 'ext'); installVsix(join(ROOT, 'build-master.vsix'), ext);
+  const server = await startCodeServer({ workspace: repo, extensionsDir: ext });
+  const browser = await launchBrowser(); const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('console', (m) => { if (/Build Master|buildMaster|rror/.test(m.text())) console.log('console:', m.text().slice(0, 300)); });
+  await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
+  await page.locator('.activitybar a[aria-label^="Build Master"]').click();
+  await page.waitForTimeout(2000);
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-widget input').fill('>Build Master: Run One Cycle');
+  await page.waitForTimeout(1000);
+  await page.screenshot({ path: 'tmp/palette.png' });
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(8000);
+  await page.screenshot({ path: 'tmp/after.png' });
+  await browser.close(); await server.stop();
+})();
