@@ -45,6 +45,9 @@ bundles.push(
   ...['index.ts', ...suites].map((file) => ({ ...node, entryPoints: [`test/vscode/${file}`], outfile: `dist-test/vscode/${file.replace(/\.ts$/, '.js')}`, external: ['vscode', 'mocha'] })),
 );
 
+// The cockpit benchmark's in-host part (bench/vscode.bench.ts).
+bundles.push({ ...node, entryPoints: ['bench/vscode/inHost.ts'], outfile: 'dist-test/bench/inHost.js' });
+
 mkdirSync('dist/media/codicons', { recursive: true });
 for (const file of ['codicon.css', 'codicon.ttf']) cpSync(`node_modules/@vscode/codicons/dist/${file}`, `dist/media/codicons/${file}`);
 

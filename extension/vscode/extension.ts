@@ -52,7 +52,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Cockpi
       ? `The policy file is invalid (${model.policyProblems.length} problem(s)): nothing acts until it is fixed.`
       : model.global.state === 'global-hold'
         ? `Global hold: ${model.global.reason}`
-        : model.repo && !model.lastCycle
+        : model.repo && model.policyFile && !model.lastCycle
           ? 'No cycle has run yet: run "Build Master: Run One Cycle" or start the controller.'
           : undefined;
   };

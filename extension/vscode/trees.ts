@@ -45,7 +45,8 @@ abstract class ModelTree<T> implements vscode.TreeDataProvider<T>, vscode.Dispos
 
 export class LanesTree extends ModelTree<LaneNode> {
   getChildren(element?: LaneNode): LaneNode[] {
-    if (!element) return this.model.lanes.map((lane) => ({ kind: 'lane', lane }));
+    // Without a policy file the welcome view (package.json viewsWelcome) offers to create one; it shows only for an empty tree.
+    if (!element) return this.model.policyFile ? this.model.lanes.map((lane) => ({ kind: 'lane', lane })) : [];
     if (element.kind !== 'lane') return [];
     const { lane } = element;
     return [
@@ -90,7 +91,7 @@ export class LanesTree extends ModelTree<LaneNode> {
     const item = new vscode.TreeItem(entry.change, vscode.TreeItemCollapsibleState.None);
     item.id = `lane:${entry.lane}:change:${entry.change}`;
     const ready = entry.reasons.length === 0;
-    item.iconPath = new vscode.ThemeIcon(entry.link ? 'tools' : ready ? 'git-pull-request-go' : 'git-pull-request', new vscode.ThemeColor(ready ? 'testing.iconPassed' : 'descriptionForeground'));
+    item.iconPath = new vscode.ThemeIcon(entry.link ? 'tools' : ready ? 'check' : 'git-pull-request', new vscode.ThemeColor(ready ? 'testing.iconPassed' : 'descriptionForeground'));
     item.description = `${node.position}. ${ready ? 'ready to merge' : (entry.reasons[0]?.message ?? '')}`;
     const reasons = entry.reasons.map((r) => `- \`${r.code}\` ${escape(r.message)}`).join('\n');
     item.tooltip = new vscode.MarkdownString(

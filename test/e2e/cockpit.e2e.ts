@@ -3,10 +3,11 @@
 // test/e2e/artifacts/ (git-ignored), in a light and a dark theme.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { createDemoRepository } from '../../extension/cli/demo';
+import { largeRepository } from '../support/largeStore';
 import { ROOT, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../support/codeServer';
 
 const ARTIFACTS = join(ROOT, 'test', 'e2e', 'artifacts');
@@ -138,3 +139,75 @@ for (const theme of [
     }
   });
 }
+
+describe('cockpit end to end: an empty repository and a busy one', function () {
+  this.timeout(300_000);
+  let work: string;
+  let server: RunningCodeServer | undefined;
+  let browser: Browser;
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    work = scratchDir('bm-e2e-states-');
+    browser = await launchBrowser();
+  });
+
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('offers to create a commented policy in a repository without one, with a lane per top-level folder', async () => {
+    const repo = join(work, 'plain');
+    mkdirSync(join(repo, 'frontend'), { recursive: true });
+    mkdirSync(join(repo, 'backend'), { recursive: true });
+    execFileSync('sh', ['-c', 'git init -q -b main && echo a > frontend/a.js && echo b > backend/b.go && git add -A && git -c user.name=T -c user.email=t@localhost commit -qm init'], { cwd: repo });
+    const extensionsDir = join(work, 'ext-plain');
+    installVsix(VSIX, extensionsDir);
+    server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': 'Default Light Modern' } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
+    await page.locator('.activitybar a[aria-label^="Build Master"]').click();
+    const create = page.locator('.welcome-view-content a, .welcome-view-content .monaco-button', { hasText: 'Create .buildmaster.yml' }).first();
+    await create.waitFor({ timeout: 60_000 }).catch(async (error: unknown) => {
+      await shot(page, 'light-failed-empty-welcome');
+      throw error;
+    });
+    await shot(page, 'light-5-empty-welcome');
+    await create.click();
+    await page.locator('.tab', { hasText: '.buildmaster.yml' }).waitFor();
+    const lanes = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Lanes' }) });
+    for (const name of ['backend', 'frontend', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 30_000 });
+    const written = readFileSync(join(repo, '.buildmaster.yml'), 'utf8');
+    assert.match(written, /- name: backend\n {4}paths: \["backend\/\*\*"\]/);
+    await shot(page, 'light-6-policy-created');
+    await page.close();
+  });
+
+  it('shows 200 changes in a lane with long names in the tree and on the dashboard', async () => {
+    const repo = join(work, 'busy');
+    largeRepository(repo, { lanes: 3, changes: 600, longNames: true });
+    const extensionsDir = join(work, 'ext-busy');
+    installVsix(VSIX, extensionsDir);
+    server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': 'Default Dark Modern' } });
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
+    await page.locator('.activitybar a[aria-label^="Build Master"]').click();
+    const lanes = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Lanes' }) });
+    await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().waitFor({ timeout: 60_000 });
+    assert.match((await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().textContent()) ?? '', /200 queued/);
+    await shot(page, 'dark-5-busy-tree');
+    await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
+    const view = webview(page);
+    const lane = view.locator('[data-testid="lane"]').first();
+    await lane.waitFor({ timeout: 30_000 });
+    assert.match((await lane.textContent()) ?? '', /and 192 more/);
+    await shot(page, 'dark-6-busy-dashboard');
+    await page.close();
+  });
+});
