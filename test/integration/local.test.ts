@@ -281,8 +281,9 @@ describe('local mode: locking, input errors, operators', function () {
     const approved = await sync(sb);
     assert.deepEqual(merged(approved.doc), ['agent/api-1']);
     const log = await runCli(['log', '--repo', sb.dir, '--since', '1h']);
-    assert.match(log.stdout, /approved ap-/);
-    assert.match(log.stdout, /global-release/);
+    // Operator events are logged under the operator's command.
+    assert.match(log.stdout, /#\d+ {2}approve api agent\/api-1: \S+ approved ap-/);
+    assert.match(log.stdout, /#\d+ {2}release: \w+ acknowledged and released the hold/);
   });
 
   it('pause stops a lane; resume verifies green target checks', async () => {
