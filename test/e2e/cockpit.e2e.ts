@@ -84,7 +84,10 @@ for (const theme of [
       assert.match((await rename.textContent()) ?? '', /test-web/);
       const web = lanes.locator('.monaco-list-row', { hasText: /^web/ }).first();
       assert.match((await web.textContent()) ?? '', /healthy · \d+ queued/);
-      await page.locator('.pane-header', { hasText: 'Approvals' }).locator('.monaco-count-badge, .badge').first().waitFor().catch(() => undefined);
+      // The pending approval shows as a badge on the container's activity bar icon.
+      const badge = page.locator('.activitybar .action-item', { has: page.locator('a[aria-label^="Build Master"]') }).locator('.badge-content');
+      await badge.waitFor({ timeout: 10_000 });
+      assert.equal((await badge.textContent())?.trim(), '1');
       await shot(page, `${theme.name}-1-lanes`);
     });
 
