@@ -126,7 +126,9 @@ export class IncidentsTree extends ModelTree<Incident | { incident: Incident; li
     item.id = `incident:${element.id}`;
     item.iconPath = new vscode.ThemeIcon(element.escalated ? 'report' : 'flame', new vscode.ThemeColor('testing.iconFailed'));
     const fix = element.attempts.find((a) => a.outcome === 'pending')?.change ?? element.attempts[element.attempts.length - 1]?.change;
-    item.description = `${element.lanes.join(', ') || 'unattributed'} · ${element.failureClass} · retries ${element.retries} · ${formatDuration(Math.max(0, now - element.openedAt))}${fix ? ` · fix ${fix}` : ''}`;
+    const paused = this.model.lanes.filter((l) => element.lanes.includes(l.name) && l.state === 'paused');
+    const pausedFor = paused.length ? ` · paused ${formatDuration(Math.max(0, now - Math.min(...paused.map((l) => l.since))))}` : '';
+    item.description = `${element.lanes.join(', ') || 'unattributed'} · ${element.failureClass} · retries ${element.retries} · open ${formatDuration(Math.max(0, now - element.openedAt))}${pausedFor}${fix ? ` · fix ${fix}` : ''}`;
     item.tooltip = new vscode.MarkdownString(incidentMarkdown(element, now));
     item.contextValue = 'incident';
     return item;

@@ -43,6 +43,8 @@ export interface CodeServerOptions {
   logFile?: string;
   /** Keep the server running in the foreground with output on this process's stderr. */
   inheritOutput?: boolean;
+  /** Leave workspace trust on, so the workspace opens untrusted (restricted mode). */
+  untrusted?: boolean;
 }
 
 export interface RunningCodeServer {
@@ -70,7 +72,8 @@ export async function startCodeServer(options: CodeServerOptions): Promise<Runni
       {
         'workbench.startupEditor': 'none',
         'workbench.tips.enabled': false,
-        'security.workspace.trust.enabled': false,
+        'security.workspace.trust.enabled': Boolean(options.untrusted),
+        'security.workspace.trust.startupPrompt': 'never',
         'telemetry.telemetryLevel': 'off',
         'update.mode': 'none',
         'extensions.autoUpdate': false,
@@ -92,7 +95,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<Runni
     `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(options.untrusted ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--user-data-dir',
     userDataDir,

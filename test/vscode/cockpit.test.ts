@@ -106,6 +106,22 @@ describe('cockpit in a real VS Code', function () {
     assert.ok(events.some((e) => e.type === 'operator' && e.kind === 'approve' && e.approval === approval.id), 'the approval is in the log');
   });
 
+  it('opens a change in the native diff editor: the merge base on the left, the branch on the right', async () => {
+    await vscode.commands.executeCommand('buildMaster.openDiff', { change: 'agent/web-rename' });
+    const tab = await until('a diff tab', () => {
+      const active = vscode.window.tabGroups.activeTabGroup.activeTab;
+      return active?.input instanceof vscode.TabInputTextDiff ? active : undefined;
+    });
+    const input = tab.input as vscode.TabInputTextDiff;
+    assert.equal(input.original.scheme, 'buildmaster-git');
+    assert.equal(input.original.path, '/web/app.js');
+    const left = await vscode.workspace.openTextDocument(input.original);
+    const right = await vscode.workspace.openTextDocument(input.modified);
+    assert.equal(left.getText(), git('show', `${git('merge-base', 'main', 'agent/web-rename')}:web/app.js`) + '\n');
+    assert.match(right.getText(), /greeting = 'hi there'/);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
   it('pauses and resumes a lane from commands, as the CLI would', async () => {
     const cockpit = await api();
     await vscode.commands.executeCommand('buildMaster.pauseLane', 'docs', 'release freeze');

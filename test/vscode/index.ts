@@ -11,6 +11,7 @@ export async function run(): Promise<void> {
   for (const file of readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) mocha.addFile(join(__dirname, file));
   const grep = process.env.BUILDMASTER_TEST_GREP;
   if (grep) mocha.grep(grep);
+  if (grep && process.env.BUILDMASTER_TEST_INVERT) mocha.invert();
   const results: { title: string; state: string; error?: string; ms?: number }[] = [];
   await new Promise<void>((resolve, reject) => {
     const runner = mocha.run((failures) => {
