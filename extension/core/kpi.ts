@@ -32,7 +32,7 @@ export interface Kpis {
   merges: number;
   /** Median of first seen → merged, over merges in the window (ms). */
   medianTimeToMerge?: number;
-  /** Median of branch created (first commit) → merged (ms), where the creation time is known. */
+  /** Median of the head commit authored → merged (ms), where that time is known. */
   medianLeadTime?: number;
   /** Mean of incident opened → resolved over incidents resolved in the window (ms). */
   mttr?: number;
@@ -57,7 +57,7 @@ export function median(values: readonly number[]): number | undefined {
 
 /**
  * @param seen when each change was first seen (the store's `seen` map)
- * @param created when each change's branch was created, where known
+ * @param created when each change's head commit was authored, where known
  */
 export function computeKpis(
   events: readonly KpiEvent[],

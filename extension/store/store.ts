@@ -46,6 +46,8 @@ export interface StoreData {
   builds: StoredBuild[];
   /** When each change was first seen: its place in the longest-ready order. */
   seen: Record<string, number>;
+  /** When each change's head commit was authored (lead time starts there). */
+  authored: Record<string, number>;
   /** Changes merged by Build Master, by id, with the head sha that merged. */
   merged: Record<string, { head: string; sha: string; at: number }>;
   lastCycle?: LastCycle;
@@ -222,5 +224,5 @@ export class Store {
 }
 
 function emptyData(): StoreData {
-  return { version: 1, actions: {}, checks: {}, builds: [], seen: {}, merged: {}, facts: {} };
+  return { version: 1, actions: {}, checks: {}, builds: [], seen: {}, authored: {}, merged: {}, facts: {} };
 }

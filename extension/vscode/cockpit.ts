@@ -181,7 +181,7 @@ export class Cockpit implements vscode.Disposable {
       incidents: doc.incidents,
       approvals: doc.approvals,
       activity: events.slice(-ACTIVITY_SHOWN).reverse(),
-      kpis: computeKpis(events, store.data.seen, now),
+      kpis: computeKpis(events, store.data.seen, now, undefined, store.data.authored),
       ...(last ? { lastCycle: { cycle: last.cycle, at: last.at, outcome: last.outcome } } : {}),
       controller: this.controllerView(),
       now,

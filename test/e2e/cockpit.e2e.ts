@@ -100,6 +100,7 @@ for (const theme of [
       assert.match((await view.locator('[data-testid="global-state"]').textContent()) ?? '', /normal|incident-contained/);
       assert.ok(Number(await view.locator('[data-testid="kpi-merges"] .value').textContent()) >= 1, 'the merges of the first cycle count');
       assert.equal(await view.locator('[data-testid="approval"]').count(), 1);
+      assert.notEqual((await view.locator('[data-testid="kpi-lead"] .value').textContent())?.trim(), '—', 'lead time from the merged heads');
       await shot(page, `${theme.name}-2-dashboard`);
       await palette(page, 'View: Close All Editors');
     });

@@ -80,19 +80,20 @@ export class LocalForge implements Forge {
     const out = await this.git.raw([
       'for-each-ref',
       `--no-merged=${targetSha}`,
-      `--format=%(refname:short)${FIELD}%(objectname)${FIELD}%(subject)${FIELD}%(authorname)`,
+      `--format=%(refname:short)${FIELD}%(objectname)${FIELD}%(subject)${FIELD}%(authorname)${FIELD}%(authordate:unix)`,
       'refs/heads/',
     ]);
     const now = clock.now();
     const branches = out
       .split('\n')
       .filter(Boolean)
-      .map((line) => line.split(FIELD) as [string, string, string, string])
+      .map((line) => line.split(FIELD) as [string, string, string, string, string])
       .filter(([name, head]) => name !== policy.target && matches(name) && store.data.merged[name]?.head !== head);
     const changes = await Promise.all(
-      branches.map(async ([name, head, subject, author]): Promise<Change> => {
+      branches.map(async ([name, head, subject, author, authoredAt]): Promise<Change> => {
         const facts = await this.mergeFacts(targetSha, head);
         store.data.seen[name] ??= now;
+        store.data.authored[name] = Number(authoredAt) * 1000;
         return {
           id: name,
           title: subject,
