@@ -97,11 +97,17 @@ export class Store {
     return new Store(dir, db);
   }
 
-  /** Re-reads state.json: after taking the lock, another process may have written since this store was opened. */
-  async reload(): Promise<void> {
+  /**
+   * Re-reads state.json and the event log: after taking the lock, another
+   * process may have written since this store was opened. Returns the events
+   * read, so a caller that shows them does not read the log a second time.
+   */
+  async reload(): Promise<LogEvent[]> {
     await this.db.read();
     this.db.data = { ...emptyData(), ...(this.db.data ?? {}) };
-    this.seq = this.readEvents().reduce((max, e) => Math.max(max, e.seq), 0);
+    const events = this.readEvents();
+    this.seq = events.reduce((max, e) => Math.max(max, e.seq), 0);
+    return events;
   }
 
   get data(): StoreData {

@@ -15,6 +15,7 @@ import { findPolicyFile, lockSession, openSession, PolicyError, type Session } f
 import { statusDocument } from '../controller/status';
 import { RepoError } from '../git/repo';
 import type { CockpitModel } from '../protocol/model';
+import type { LogEvent } from '../store/store';
 
 const ACTIVITY_SHOWN = 200;
 
@@ -150,8 +151,7 @@ export class Cockpit implements vscode.Disposable {
     const session = await this.ensureSession();
     if (session) {
       try {
-        await session.store.reload();
-        this.current = this.build(session);
+        this.current = this.build(session, await session.store.reload());
       } catch (error) {
         this.current.unavailable = (error as Error).message;
       }
@@ -163,13 +163,12 @@ export class Cockpit implements vscode.Disposable {
     return this.current;
   }
 
-  private build(session: Session): CockpitModel {
+  private build(session: Session, events: LogEvent[]): CockpitModel {
     const now = Date.now();
     const { store, policy } = session;
     const state = store.data.state ?? initialState(policy, now);
     const last = store.data.lastCycle;
     const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? []);
-    const events = store.readEvents();
     return {
       repo: session.repo.root,
       ...(session.policyFile ? { policyFile: session.policyFile } : {}),
