@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { createDemoRepository } from '../extension/cli/demo';
 import { largeRepository } from '../test/support/largeStore';
-import { ROOT, codeServerInstalled, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, testUrl } from '../test/support/codeServer';
+import { ROOT, codeServerInstalled, installVsix, launchBrowser, openWorkbench, runInExtensionHost, scratchDir, startCodeServer } from '../test/support/codeServer';
 
 const RUNS = 5;
 
@@ -80,10 +80,7 @@ async function main(): Promise<void> {
     const server = await startCodeServer({ workspace: large });
     const browser = await launchBrowser();
     try {
-      const page = await browser.newPage();
-      const exit = new Promise<number>((resolve) => void page.exposeFunction('codeAutomationExit', (code: number) => resolve(code)));
-      await openWorkbench(page, testUrl(server, large, ROOT, join(ROOT, 'dist-test', 'bench', 'inHost.js')));
-      const code = await Promise.race([exit, new Promise<number>((r) => setTimeout(() => r(-1), 180_000))]);
+      const { code } = await runInExtensionHost(browser, server, large, join(ROOT, 'dist-test', 'bench', 'inHost.js'), 180_000);
       if (code !== 0) throw new Error(`the in-host tree benchmark failed (exit ${code}):\n${server.output().slice(-3000)}`);
     } finally {
       await browser.close();

@@ -182,6 +182,33 @@ export function testUrl(server: RunningCodeServer, workspace: string, extensionP
   return `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`;
 }
 
+/**
+ * Runs an `extensionTestsPath` module inside the extension host of a fresh
+ * window and resolves with the code it reports through codeAutomationExit
+ * (0 when its run() resolves, 1 when it rejects, -1 on timeout), with the
+ * browser console for diagnosis.
+ */
+export async function runInExtensionHost(browser: Browser, server: RunningCodeServer, workspace: string, testsPath: string, timeoutMs: number): Promise<{ code: number; console: string[] }> {
+  const page = await browser.newPage();
+  const lines: string[] = [];
+  page.on('console', (message) => lines.push(message.text()));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    let reportExit: (code: number) => void = () => undefined;
+    const exit = new Promise<number>((resolve) => {
+      reportExit = resolve;
+      timer = setTimeout(() => resolve(-1), timeoutMs);
+    });
+    // Exposed before the page loads, so the workbench finds it when the tests end.
+    await page.exposeFunction('codeAutomationExit', (code: number) => reportExit(code));
+    await openWorkbench(page, testUrl(server, workspace, ROOT, testsPath));
+    return { code: await exit, console: lines };
+  } finally {
+    clearTimeout(timer);
+    await page.close();
+  }
+}
+
 export async function openWorkbench(page: Page, url: string): Promise<void> {
   await page.goto(url);
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoRepository } from '../../extension/cli/demo';
-import { ROOT, launchBrowser, openWorkbench, startCodeServer, testUrl } from '../support/codeServer';
+import { ROOT, launchBrowser, runInExtensionHost, startCodeServer } from '../support/codeServer';
 
 interface Pass {
   name: string;
@@ -33,13 +33,7 @@ async function runPass(pass: Pass): Promise<{ passed: number; failed: number }> 
   const browser = await launchBrowser();
   const started = Date.now();
   try {
-    const page = await browser.newPage();
-    const lines: string[] = [];
-    page.on('console', (message) => lines.push(message.text()));
-    const exit = new Promise<number>((resolve) => void page.exposeFunction('codeAutomationExit', (code: number) => resolve(code)));
-    await openWorkbench(page, testUrl(server, workspace, ROOT, join(ROOT, 'dist-test', 'vscode', 'index.js')));
-    const timeout = new Promise<number>((resolve) => setTimeout(() => resolve(-1), 10 * 60_000));
-    const code = await Promise.race([exit, timeout]);
+    const { code, console: lines } = await runInExtensionHost(browser, server, workspace, join(ROOT, 'dist-test', 'vscode', 'index.js'), 10 * 60_000);
     process.stdout.write(`\n  ${pass.name}\n`);
     if (!existsSync(report)) {
       process.stdout.write(`no test report was written (exit ${code}); browser console:\n${lines.slice(-60).join('\n')}\n--- code-server output ---\n${server.output().slice(-4000)}\n`);
