@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import type { CockpitModel, DashboardRequest, LaneView } from '../../extension/protocol/model';
 import type { Kpis } from '../../extension/core/kpi';
-import { Channel, duration } from '../shared/channel';
+import { Channel, duration, type Notice } from '../shared/channel';
 
 const QUEUE_SHOWN = 8;
 
@@ -16,7 +16,7 @@ class BuildMasterDashboard extends LitElement {
   static override properties = { model: { state: true }, busy: { state: true }, notice: { state: true } };
   declare model: CockpitModel | undefined;
   declare busy: boolean;
-  declare notice: { text: string; error: boolean } | undefined;
+  declare notice: Notice | undefined;
   private readonly channel: Channel<CockpitModel, DashboardRequest>;
 
   constructor() {
@@ -32,14 +32,8 @@ class BuildMasterDashboard extends LitElement {
 
   private async send(request: DashboardRequest): Promise<void> {
     this.busy = request.kind === 'sync';
-    try {
-      const text = await this.channel.request(request);
-      this.notice = text ? { text, error: false } : undefined;
-    } catch (error) {
-      this.notice = { text: (error as Error).message, error: true };
-    } finally {
-      this.busy = false;
-    }
+    this.notice = await this.channel.ask(request);
+    this.busy = false;
   }
 
   static override styles = css`

@@ -8,7 +8,7 @@ import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { ReviewRequest, ReviewState } from '../../extension/protocol/model';
 import type { FileDiff } from '../../extension/core/diff';
-import { Channel } from '../shared/channel';
+import { Channel, type Notice } from '../shared/channel';
 
 const CHECK_ICON: Record<string, string> = { success: 'pass-filled', failure: 'error', timed_out: 'watch', cancelled: 'circle-slash', pending: 'clock', queued: 'clock', in_progress: 'loading', neutral: 'circle', skipped: 'debug-step-over' };
 
@@ -17,7 +17,7 @@ class BuildMasterReview extends LitElement {
   declare review: ReviewState | undefined;
   declare busy: boolean;
   declare rejecting: boolean;
-  declare notice: { text: string; error: boolean } | undefined;
+  declare notice: Notice | undefined;
   private readonly channel: Channel<ReviewState, ReviewRequest>;
 
   constructor() {
@@ -37,15 +37,9 @@ class BuildMasterReview extends LitElement {
 
   private async send(request: ReviewRequest): Promise<void> {
     this.busy = true;
-    try {
-      const text = await this.channel.request(request);
-      this.notice = text ? { text, error: false } : undefined;
-      if (request.kind === 'reject') this.rejecting = false;
-    } catch (error) {
-      this.notice = { text: (error as Error).message, error: true };
-    } finally {
-      this.busy = false;
-    }
+    this.notice = await this.channel.ask(request);
+    if (request.kind === 'reject' && !this.notice?.error) this.rejecting = false;
+    this.busy = false;
   }
 
   static override styles = css`

@@ -10,6 +10,12 @@ interface VsCodeApi {
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
+/** A reply shown under the panel's header. */
+export interface Notice {
+  text: string;
+  error: boolean;
+}
+
 export class Channel<State, Request> {
   private readonly api = acquireVsCodeApi();
   private nextId = 1;
@@ -36,6 +42,16 @@ export class Channel<State, Request> {
       this.waiting.set(id, { resolve, reject });
       this.send({ type: 'request', id, request });
     });
+  }
+
+  /** Sends a request and turns its reply into what the panel shows: the host's message, its error, or nothing. */
+  async ask(request: Request): Promise<Notice | undefined> {
+    try {
+      const text = await this.request(request);
+      return text ? { text, error: false } : undefined;
+    } catch (error) {
+      return { text: (error as Error).message, error: true };
+    }
   }
 
   /** What the panel serializer gets back after a reload. */
