@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
+import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
 import { createDemoRepository } from '../../extension/cli/demo';
 import { largeRepository } from '../support/largeStore';
 import { ROOT, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../support/codeServer';
@@ -26,6 +26,16 @@ async function palette(page: Page, command: string): Promise<void> {
   const row = page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).first();
   await row.click();
   await input.waitFor({ state: 'hidden' });
+}
+
+/** Opens the Build Master container from the activity bar. */
+async function openContainer(page: Page): Promise<void> {
+  await page.locator('.activitybar a[aria-label^="Build Master"]').click();
+}
+
+/** One view of the container (Lanes, Approvals, …) by its header. */
+function sidebarView(page: Page, title: string): Locator {
+  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: title }) });
 }
 
 /** The page inside the one visible webview (panels are opened one at a time). */
@@ -74,8 +84,8 @@ for (const theme of [
     });
 
     it('opens the Build Master container and shows each lane with its state', async () => {
-      await page.locator('.activitybar a[aria-label^="Build Master"]').click();
-      const lanes = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Lanes' }) });
+      await openContainer(page);
+      const lanes = sidebarView(page, 'Lanes');
       for (const name of ['web', 'api', 'docs', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor();
       await palette(page, 'Build Master: Run One Cycle');
       // After the cycle: web holds agent/web-rename (its pre-merge test fails), shared holds the tier 3 change.
@@ -109,7 +119,7 @@ for (const theme of [
       it('approves the pending approval in the review panel and the change is merged in git', async () => {
         const before = git(repo, 'log', '--format=%(trailers:key=Build-Master-Change,valueonly)', 'main');
         assert.ok(!before.includes('agent/infra-deploy'));
-        const approvals = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Approvals' }) });
+        const approvals = sidebarView(page, 'Approvals');
         await approvals.locator('.monaco-list-row', { hasText: 'agent/infra-deploy' }).click();
         const view = webview(page);
         await view.locator('[data-testid="review-title"]').waitFor({ timeout: 30_000 });
@@ -124,7 +134,7 @@ for (const theme of [
       });
     } else {
       it('rejects the pending approval with a reason, which is logged and keeps the change off main', async () => {
-        const approvals = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Approvals' }) });
+        const approvals = sidebarView(page, 'Approvals');
         await approvals.locator('.monaco-list-row', { hasText: 'agent/infra-deploy' }).click();
         const view = webview(page);
         await view.locator('[data-testid="reject"]').click();
@@ -176,7 +186,7 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': 'Default Light Modern' } });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
-    await page.locator('.activitybar a[aria-label^="Build Master"]').click();
+    await openContainer(page);
     const create = page.locator('.welcome-view-content a, .welcome-view-content .monaco-button', { hasText: 'Create .buildmaster.yml' }).first();
     await create.waitFor({ timeout: 60_000 }).catch(async (error: unknown) => {
       await shot(page, 'light-failed-empty-welcome');
@@ -185,7 +195,7 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     await shot(page, 'light-5-empty-welcome');
     await create.click();
     await page.locator('.tab', { hasText: '.buildmaster.yml' }).waitFor();
-    const lanes = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Lanes' }) });
+    const lanes = sidebarView(page, 'Lanes');
     for (const name of ['backend', 'frontend', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 30_000 });
     const written = readFileSync(join(repo, '.buildmaster.yml'), 'utf8');
     assert.match(written, /- name: backend\n {4}paths: \["backend\/\*\*"\]/);
@@ -201,8 +211,8 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': 'Default Dark Modern' } });
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
-    await page.locator('.activitybar a[aria-label^="Build Master"]').click();
-    const lanes = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Lanes' }) });
+    await openContainer(page);
+    const lanes = sidebarView(page, 'Lanes');
     await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().waitFor({ timeout: 60_000 });
     assert.match((await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().textContent()) ?? '', /200 queued/);
     await shot(page, 'dark-5-busy-tree');
