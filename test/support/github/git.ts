@@ -1,0 +1,110 @@
+// Plumbing on the bare repository behind the test GitHub server: commits are
+// written without a worktree (a temporary index), so tests and the server can
+// make real commits, merges and trees quickly and deterministically.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'Test Author',
+  GIT_AUTHOR_EMAIL: 'author@example.com',
+  GIT_COMMITTER_NAME: 'GitHub',
+  GIT_COMMITTER_EMAIL: 'noreply@github.com',
+};
+
+export class BareRepo {
+  constructor(readonly dir: string) {}
+
+  static init(dir: string, branch = 'main'): BareRepo {
+    execFileSync('git', ['init', '--quiet', '--bare', `--initial-branch=${branch}`, dir]);
+    return new BareRepo(dir);
+  }
+
+  git(args: string[], options: { input?: string; env?: Record<string, string> } = {}): string {
+    return execFileSync('git', args, {
+      cwd: this.dir,
+      encoding: 'utf8',
+      input: options.input ?? '',
+      env: { ...process.env, ...IDENTITY, ...options.env },
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
+  tryGit(args: string[]): string | undefined {
+    try {
+      return this.git(args);
+    } catch {
+      return undefined;
+    }
+  }
+
+  refs(): Map<string, string> {
+    const out = this.git(['for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads/']);
+    return new Map(out.split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]));
+  }
+
+  /** The commit a ref or sha names, or undefined. */
+  resolve(ref: string): string | undefined {
+    return this.tryGit(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])?.trim() || undefined;
+  }
+
+  /** A tree from `parent`'s with `files` written (null deletes). */
+  tree(parentTree: string | undefined, files: Record<string, string | null>): string {
+    const scratch = mkdtempSync(join(tmpdir(), 'bm-index-'));
+    const env = { GIT_INDEX_FILE: join(scratch, 'index') };
+    try {
+      if (parentTree) this.git(['read-tree', parentTree], { env });
+      for (const [path, content] of Object.entries(files)) {
+        if (content === null) this.git(['update-index', '--force-remove', path], { env });
+        else {
+          const blob = this.git(['hash-object', '-w', '--stdin'], { input: content }).trim();
+          this.git(['update-index', '--add', '--cacheinfo', `100644,${blob},${path}`], { env });
+        }
+      }
+      return this.git(['write-tree'], { env }).trim();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** A tree from `baseTree` with entries set to blob shas (null deletes). */
+  treeFromEntries(baseTree: string | undefined, entries: { path: string; mode: string; sha: string | null }[]): string {
+    const scratch = mkdtempSync(join(tmpdir(), 'bm-index-'));
+    const env = { GIT_INDEX_FILE: join(scratch, 'index') };
+    try {
+      if (baseTree) this.git(['read-tree', baseTree], { env });
+      for (const entry of entries) {
+        if (entry.sha === null) this.git(['update-index', '--force-remove', entry.path], { env });
+        else this.git(['update-index', '--add', '--cacheinfo', `${entry.mode},${entry.sha},${entry.path}`], { env });
+      }
+      return this.git(['write-tree'], { env }).trim();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+
+  commitTree(tree: string, parents: string[], message: string, author?: { name: string; email: string }): string {
+    const env = author ? { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email } : {};
+    return this.git(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', message], { env }).trim();
+  }
+
+  /** Commits `files` on `branch` (created from `from` when missing) and moves the branch. */
+  commit(branch: string, files: Record<string, string | null>, message: string, from?: string): string {
+    const parent = this.resolve(`refs/heads/${branch}`) ?? (from ? this.resolve(from) : undefined);
+    const tree = this.tree(parent ? `${parent}^{tree}` : undefined, files);
+    const sha = this.commitTree(tree, parent ? [parent] : [], message);
+    this.git(['update-ref', `refs/heads/${branch}`, sha]);
+    return sha;
+  }
+
+  /** The tree of a clean three-way merge of `head` into `base`, or undefined on a conflict. */
+  mergeTree(base: string, head: string): string | undefined {
+    try {
+      return this.git(['merge-tree', '--write-tree', base, head]).split('\n')[0]?.trim();
+    } catch {
+      return undefined;
+    }
+  }
+}
