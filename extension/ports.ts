@@ -2,6 +2,7 @@
 // a forge (where changes live and merge), workers (who write fixes) and a clock.
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot } from './core/model';
 import type { ChangeDiff } from './core/diff';
+import type { DecideResult } from './core/decide';
 import type { Policy } from './core/policy/schema';
 
 export interface ForgeMergeResult {
@@ -27,6 +28,15 @@ export interface Forge {
   changeChecks(change: string, policy: Policy): Promise<CheckRun[]>;
   /** A file's text at a commit, for the native diff editor; empty when the file does not exist there. */
   fileAt(sha: string, path: string): Promise<string>;
+  /** After acting: housekeeping the forge does (GitHub's hygiene protocol, SPEC §7). */
+  tend?(input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number }): Promise<TendOutcome[]>;
+}
+
+/** One housekeeping action's outcome, logged like any other action. */
+export interface TendOutcome {
+  key: string;
+  status: 'done' | 'failed' | 'skipped';
+  message: string;
 }
 
 /** A merge or action the forge declines for now, with a reason a person can act on. */

@@ -64,6 +64,19 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
     if (!decision.key || !ACTIONS.has(decision.kind)) continue;
     actions.push(await act(deps, decision, byId));
   }
+  if (forge.tend) {
+    // Housekeeping (GitHub hygiene) after the cycle's own actions; its failures never fail the cycle.
+    try {
+      for (const outcome of await forge.tend({ result, snapshot, policy, now: clock.now() })) {
+        const done: ActionOutcome = { ...outcome, kind: 'outcome', decision: { kind: 'outcome', rationale: outcome.message } };
+        store.append([{ at: clock.now(), cycle: result.state.cycle, type: 'action', kind: 'hygiene', key: outcome.key, status: outcome.status, message: outcome.message }]);
+        actions.push(done);
+      }
+    } catch (error) {
+      deps.log(`hygiene failed: ${(error as Error).message}`);
+      store.append([{ at: clock.now(), cycle: result.state.cycle, type: 'error', kind: 'hygiene', message: `hygiene failed: ${(error as Error).message}` }]);
+    }
+  }
   return { result, actions, dryRun, snapshotChanges: snapshot.changes };
 }
 
@@ -147,7 +160,7 @@ async function execute(deps: CycleDeps, decision: Decision, changes: Map<string,
       });
       await store.save();
       if (!result.success) throw new ForgeRefusal(`fix attempt ${attempt} for ${incident.id} failed: ${result.error ?? 'unknown error'}`, 'build-failed');
-      return `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))`;
+      return result.change ? `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))` : result.output;
     }
     case 'propose-revert': {
       if (!incident || !decision.sha) throw new Error(`revert needs an incident and a culprit sha`);

@@ -5,6 +5,9 @@ import type { Incident } from '../core/model';
 import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
 import type { Policy } from '../core/policy/schema';
 import { LocalForge } from '../forge/local/forge';
+import { createClient, ResponseCache } from '../forge/github/client';
+import { GitHubForge, type RepositoryRef } from '../forge/github/forge';
+import { GitHubIssueWorker } from '../workers/github-issue/worker';
 import { GitRepo } from '../git/repo';
 import { InputError, systemClock, type Clock, type Forge } from '../ports';
 import { Store } from '../store/store';
@@ -29,8 +32,18 @@ export interface Session {
   deps: CycleDeps;
 }
 
+export interface GitHubSessionOptions {
+  /** From VS Code's authentication or SecretStorage; headless, GITHUB_TOKEN. Never logged. */
+  token?: string;
+  /** Overrides `github.api_url` (tests point it at their server). */
+  apiUrl?: string;
+  /** Test knobs: shrink rate-limit waits and the gap between writes. */
+  timing?: { retryAfterBaseMs?: number; writeIntervalMs?: number; maxRateLimitWait?: number; retries?: number };
+}
+
 export interface SessionOptions {
   forge?: 'local' | 'github';
+  github?: GitHubSessionOptions;
   clock?: Clock;
   log?: (message: string) => void;
   checkpoint?: (point: string) => void;
@@ -63,14 +76,26 @@ export function loadPolicy(root: string): { policy: Policy; file: string | undef
 }
 
 export async function openSession(dir: string, options: SessionOptions = {}): Promise<Session> {
-  if (options.forge === 'github') {
-    throw new InputError('--forge github is not available yet in this build; use --forge local');
-  }
   const repo = await GitRepo.open(dir);
   const { policy, file } = loadPolicy(repo.root);
   const store = await Store.open(repo.stateDir);
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
+  if (options.forge === 'github') {
+    const forge = await openGitHubForge(repo, policy, store, clock, log, options.github ?? {});
+    const deps: CycleDeps = {
+      policy,
+      forge,
+      workers: { 'github-issue': new GitHubIssueWorker(forge) },
+      store,
+      clock,
+      log,
+      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      // The issue worker writes its own issue body (failing output, suspects, allowed paths).
+      prompt: async (incident: Incident) => `Build Master incident ${incident.id}`,
+    };
+    return { repo, store, policy, policyFile: file, forge, deps };
+  }
   const forge = new LocalForge({ repo, store, clock, log });
   const worker = new CommandWorker(repo, () => forge.targetSha(policy));
   const deps: CycleDeps = {
@@ -91,6 +116,33 @@ export async function openSession(dir: string, options: SessionOptions = {}): Pr
     },
   };
   return { repo, store, policy, policyFile: file, forge, deps };
+}
+
+/** The repository (`owner/name`): the policy, GITHUB_REPOSITORY, then the origin remote. */
+export async function githubRepository(repo: GitRepo, policy: Policy): Promise<RepositoryRef> {
+  const named = policy.github.repository ?? process.env.GITHUB_REPOSITORY;
+  let slug = named;
+  if (!slug) {
+    const url = (await repo.git.raw(['remote', 'get-url', 'origin']).catch(() => '')).trim();
+    const match = /[/:]([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/.exec(url);
+    if (match) slug = `${match[1]}/${match[2]}`;
+  }
+  const parts = slug?.split('/');
+  if (!parts || parts.length !== 2 || !parts[0] || !parts[1]) {
+    throw new InputError('GitHub mode needs the repository: set `github.repository: owner/name` in .buildmaster.yml, or GITHUB_REPOSITORY, or an `origin` remote on GitHub');
+  }
+  return { owner: parts[0], repo: parts[1] };
+}
+
+async function openGitHubForge(repo: GitRepo, policy: Policy, store: Store, clock: Clock, log: (message: string) => void, options: GitHubSessionOptions): Promise<GitHubForge> {
+  const token = options.token ?? process.env.GITHUB_TOKEN;
+  if (!token) {
+    throw new InputError('GitHub mode needs a token: sign in from VS Code ("Build Master: Sign In to GitHub"), or set GITHUB_TOKEN for the command line');
+  }
+  const repository = await githubRepository(repo, policy);
+  const baseUrl = options.apiUrl ?? policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';
+  const client = createClient({ baseUrl, token, cache: ResponseCache.in(repo.stateDir), log, ...options.timing });
+  return new GitHubForge({ client, repository, store, clock, log });
 }
 
 /** Takes the repository's controller lock; the message of a recovered stale lock goes to `log`. */

@@ -53,6 +53,8 @@ export interface StoreData {
   lastCycle?: LastCycle;
   /** Immutable git facts cached by key: files and merge trees per (head, target), files per commit. */
   facts: Record<string, { files?: string[]; tree?: string; conflict?: boolean; at: number }>;
+  /** Hygiene actions done (GitHub mode), by key with its window: when each was done. */
+  hygiene?: Record<string, number>;
 }
 
 export interface LogEvent {

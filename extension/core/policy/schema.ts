@@ -123,6 +123,15 @@ export const policySchema = z
       })
       .prefault({}),
     owners: strings([]),
+    github: z
+      .strictObject({
+        repository: z
+          .string()
+          .regex(/^[\w.-]+\/[\w.-]+$/, 'must be "owner/name"')
+          .optional(),
+        api_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://github.example.com/api/v3' }).optional(),
+      })
+      .prefault({}),
     local: z
       .strictObject({
         branches: strings(['lane/*', 'agent/*', 'buildmaster/fix/*', 'buildmaster/revert/*']),

@@ -26,7 +26,7 @@ export class BareRepo {
       cwd: this.dir,
       encoding: 'utf8',
       input: options.input ?? '',
-      env: { ...process.env, ...IDENTITY, ...options.env },
+      env: { ...cleanEnv(), ...IDENTITY, ...options.env },
       maxBuffer: 64 * 1024 * 1024,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -86,7 +86,7 @@ export class BareRepo {
   }
 
   commitTree(tree: string, parents: string[], message: string, author?: { name: string; email: string }): string {
-    const env = author ? { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email } : {};
+    const env: Record<string, string> = author ? { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email } : {};
     return this.git(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', message], { env }).trim();
   }
 
@@ -107,4 +107,11 @@ export class BareRepo {
       return undefined;
     }
   }
+}
+
+/** The environment without inherited GIT_* variables (a hook's GIT_DIR would redirect every command). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('GIT_')) delete env[key];
+  return env;
 }

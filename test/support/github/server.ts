@@ -121,6 +121,8 @@ export class GitHubServer {
   private reviews = new Map<number, Review[]>();
   private checks = new Map<string, CiResult[]>();
   private mergeable = new Map<string, boolean>();
+  /** Diffs are immutable for a (base, head) pair: computed once. */
+  private diffs = new Map<string, { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }[]>();
   private nextNumber = 1;
   private nextId = 1000;
   private remaining = 5000;
@@ -579,9 +581,13 @@ export class GitHubServer {
   }
 
   private diffFiles(base: string, head: string): { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }[] {
+    const key = `${base}:${head}`;
+    const cached = this.diffs.get(key);
+    if (cached) return cached;
     const mergeBase = this.repo.tryGit(['merge-base', base, head])?.trim();
-    if (!mergeBase) return [];
-    return this.commitDiff(mergeBase, head);
+    const files = mergeBase ? this.commitDiff(mergeBase, head) : [];
+    this.diffs.set(key, files);
+    return files;
   }
 
   private commitDiff(from: string | undefined, to: string) {
