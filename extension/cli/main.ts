@@ -116,9 +116,11 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
       }
       case 'explain': {
-        const id = rest[0];
-        if (!id) throw new UsageError('explain needs a change: build-master explain <change>');
+        const given = rest[0];
+        if (!given) throw new UsageError('explain needs a change: build-master explain <change>');
         const s = await session();
+        // Pull requests are `#12`; a bare `12` (no shell quoting needed) names the same one.
+        const id = s.forge.kind === 'github' && /^\d+$/.test(given) ? `#${given}` : given;
         const lock = await lockSession(s, 'explain', log);
         try {
           const report = await runCycle(s.deps, { dryRun: true });

@@ -22,6 +22,8 @@ const ACTIVITY_SHOWN = 200;
 export interface CockpitOptions {
   folder: string | undefined;
   log: vscode.LogOutputChannel;
+  /** The GitHub token for `buildMaster.forge: github` (VS Code sign-in or SecretStorage), fetched without prompting. */
+  githubToken?: () => Promise<string | undefined>;
 }
 
 export class Cockpit implements vscode.Disposable {
@@ -113,6 +115,12 @@ export class Cockpit implements vscode.Disposable {
     }, delay);
   }
 
+  /** Drops the open session (the GitHub credential changed): the next refresh opens a new one. */
+  forgetSession(): void {
+    this.session = undefined;
+    this.policyText = undefined;
+  }
+
   /** Opens (or reopens, after a policy change) the session; undefined when the repository cannot be used. */
   private async ensureSession(): Promise<Session | undefined> {
     const folder = this.options.folder;
@@ -122,7 +130,10 @@ export class Cockpit implements vscode.Disposable {
     if (this.session && policyText === this.policyText) return this.session;
     this.policyText = policyText;
     try {
-      const fresh = await openSession(folder, { forge: this.settings().forge, log: (m) => this.options.log.info(`[controller] ${m}`) });
+      const forge = this.settings().forge;
+      // GitHub mode takes the token from VS Code (GITHUB_TOKEN in the environment remains the fallback). It is never logged.
+      const token = forge === 'github' ? await this.options.githubToken?.() : undefined;
+      const fresh = await openSession(folder, { forge, ...(token ? { github: { token } } : {}), log: (m) => this.options.log.info(`[controller] ${m}`) });
       if (!this.session || this.session.repo.stateDir !== fresh.repo.stateDir) this.watchStore(fresh.repo.stateDir);
       this.session = fresh;
       this.current.policyProblems = [];

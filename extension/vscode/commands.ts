@@ -119,9 +119,24 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
     'buildMaster.showOutput': () => log.show(true),
     'buildMaster.validatePolicy': () => context.validatePolicy(),
     'buildMaster.createPolicy': () => createPolicy(cockpit),
-    'buildMaster.signIn': () => context.auth.signIn(),
-    'buildMaster.setGitHubToken': () => context.auth.setToken(),
-    'buildMaster.clearGitHubToken': () => context.auth.clearToken(),
+    // A new credential means a new GitHub client: the cockpit reopens its session.
+    'buildMaster.signIn': async () => {
+      const credential = await context.auth.signIn();
+      context.cockpit.forgetSession();
+      await context.cockpit.refresh();
+      return credential ? { source: credential.source } : undefined;
+    },
+    'buildMaster.setGitHubToken': async () => {
+      const credential = await context.auth.setToken();
+      context.cockpit.forgetSession();
+      await context.cockpit.refresh();
+      return credential ? { source: credential.source } : undefined;
+    },
+    'buildMaster.clearGitHubToken': async () => {
+      await context.auth.clearToken();
+      context.cockpit.forgetSession();
+      await context.cockpit.refresh();
+    },
   };
   return COMMANDS.map((id) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {

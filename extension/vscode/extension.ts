@@ -32,8 +32,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Cockpi
   log.info('[activate] start');
 
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  const cockpit = new Cockpit({ folder, log });
   const auth = new GitHubAuth(context.secrets, log);
+  const cockpit = new Cockpit({ folder, log, githubToken: async () => (await auth.silent())?.token });
   const lanes = new LanesTree(cockpit);
   const incidents = new IncidentsTree(cockpit);
   const approvals = new ApprovalsTree(cockpit);
