@@ -285,6 +285,14 @@ export class GitHubForge implements Forge {
       const message = (error as { response?: { data?: { message?: string } } }).response?.data?.message ?? (error as Error).message;
       if (status === 409) throw new ForgeRefusal(`${change.id} moved after its checks ran (GitHub: ${message}); it is checked again next cycle`, 'head-moved');
       if (status === 405) throw new ForgeRefusal(`GitHub refused to merge ${change.id}: ${message}; it is checked again next cycle`, 'not-mergeable');
+      // No answer (a dropped connection): GitHub may have merged it. Ask before calling it failed.
+      const earlier = await this.findMerge(decision.key ?? `merge:${change.id}:${change.headSha}`, policy).catch(() => undefined);
+      if (earlier) {
+        store.data.merged[change.id] = { head: change.headSha, sha: earlier.sha, at: clock.now() };
+        await store.save();
+        log(`merged ${change.id} as ${short(earlier.sha)}; the answer was lost and the pull request confirms it`);
+        return earlier;
+      }
       throw new Error(describeGitHubError(error, `merging ${change.id}`));
     }
   }

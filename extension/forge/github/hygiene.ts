@@ -31,7 +31,8 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
     policy,
     now,
     issues,
-    changes: snapshot.changes.map((c) => ({ ...c, updatedAt: updated.get(c.id) ?? now })),
+    // Changes merged in this cycle are done: no label or nudge for them.
+    changes: snapshot.changes.filter((c) => store.data.merged[c.id]?.head !== c.headSha).map((c) => ({ ...c, updatedAt: updated.get(c.id) ?? now })),
     queues: result.queues,
     memory,
     digest: digestOf(result.state),

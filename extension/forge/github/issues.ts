@@ -31,9 +31,18 @@ export async function issueFor(forge: GitHubForge, key: string, make: () => NewI
     return found.number;
   }
   const issue = make();
-  const { data } = await forge.api.issues.create({ ...forge.repository, title: issue.title, body: `${issue.body}\n\n${marker}`, labels: issue.labels, request: { retries: 0 } });
-  mine.set(key, data.number);
-  return data.number;
+  try {
+    const { data } = await forge.api.issues.create({ ...forge.repository, title: issue.title, body: `${issue.body}\n\n${marker}`, labels: issue.labels, request: { retries: 0 } });
+    mine.set(key, data.number);
+    return data.number;
+  } catch (error) {
+    // The answer may be lost after GitHub created it: look again before failing (never create twice).
+    const fresh = await forge.api.paginate(forge.api.issues.listForRepo, { ...forge.repository, state: 'open', per_page: 100 }).catch(() => []);
+    const made = fresh.find((i) => !i.pull_request && (i.body ?? '').includes(marker));
+    if (!made) throw error;
+    mine.set(key, made.number);
+    return made.number;
+  }
 }
 
 /** Posts `text` on an issue or pull request once: a comment with the same key is never posted twice. */
@@ -41,6 +50,11 @@ export async function comment(forge: GitHubForge, number: number, key: string, t
   const marker = markerOf(key);
   const comments = await forge.api.paginate(forge.api.issues.listComments, { ...forge.repository, issue_number: number, per_page: 100 });
   if (comments.some((c) => (c.body ?? '').includes(marker))) return false;
-  await forge.api.issues.createComment({ ...forge.repository, issue_number: number, body: `${text}\n\n${marker}`, request: { retries: 0 } });
+  try {
+    await forge.api.issues.createComment({ ...forge.repository, issue_number: number, body: `${text}\n\n${marker}`, request: { retries: 0 } });
+  } catch (error) {
+    const again = await forge.api.paginate(forge.api.issues.listComments, { ...forge.repository, issue_number: number, per_page: 100 }).catch(() => []);
+    if (!again.some((c) => (c.body ?? '').includes(marker))) throw error;
+  }
   return true;
 }

@@ -122,6 +122,7 @@ export class GitHubServer {
   private checks = new Map<string, CiResult[]>();
   private mergeable = new Map<string, boolean>();
   /** Diffs are immutable for a (base, head) pair: computed once. */
+  private commits = new Map<string, Record<string, unknown>>();
   private diffs = new Map<string, { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }[]>();
   private nextNumber = 1;
   private nextId = 1000;
@@ -202,6 +203,11 @@ export class GitHubServer {
     const item = this.must(number);
     item.labels = [...labels];
     item.updatedAt = this.now();
+  }
+
+  /** Closes an issue or pull request without merging (a person gave up on it). */
+  closeItem(number: number): void {
+    this.close(this.must(number));
   }
 
   setDraft(number: number, draft: boolean): void {
@@ -689,6 +695,16 @@ export class GitHubServer {
   }
 
   private commitJson(sha: string, withFiles: boolean): Record<string, unknown> {
+    // A commit never changes: built once per sha.
+    const key = `${sha}:${withFiles}`;
+    const cached = this.commits.get(key);
+    if (cached) return cached;
+    const built = this.buildCommitJson(sha, withFiles);
+    this.commits.set(key, built);
+    return built;
+  }
+
+  private buildCommitJson(sha: string, withFiles: boolean): Record<string, unknown> {
     const [tree, parents, an, ae, ad, cn, ce, cd] = this.repo.git(['show', '-s', '--format=%T%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI', sha]).trim().split('\x1f') as string[];
     const message = this.repo.git(['show', '-s', '--format=%B', sha]).replace(/\n+$/, '');
     const parentShas = (parents ?? '').split(' ').filter(Boolean);

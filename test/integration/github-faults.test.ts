@@ -1,0 +1,122 @@
+// Faults in GitHub mode: every fault the test server can inject, during every
+// kind of call a cycle makes. Nothing is merged twice or lost, retries stay in
+// their budget, giving up says why, and the cycle continues with what it read.
+// Then restarts: a new process never repeats a comment, label, issue or merge.
+import { strict as assert } from 'node:assert';
+import type { FaultKind } from '../support/github/server';
+import { GitHubWorld } from '../support/github/world';
+
+const CALLS: { name: string; method: string; path: RegExp }[] = [
+  { name: 'list pull requests', method: 'GET', path: /\/pulls$/ },
+  { name: 'read a pull request (mergeability)', method: 'GET', path: /\/pulls\/\d+$/ },
+  { name: 'read reviews', method: 'GET', path: /\/reviews$/ },
+  { name: 'read check runs', method: 'GET', path: /\/check-runs$/ },
+  { name: 'read commit statuses', method: 'GET', path: /\/status$/ },
+  { name: 'read the target commits', method: 'GET', path: /\/commits$/ },
+  { name: 'merge', method: 'PUT', path: /\/merge$/ },
+  { name: 'comment', method: 'POST', path: /\/comments$/ },
+  { name: 'label', method: 'POST', path: /\/labels$/ },
+];
+
+const KINDS: FaultKind[] = ['error500', 'rate-limit', 'rate-limit-429', 'secondary', 'slow', 'drop', 'drop-after'];
+
+describe('GitHub mode: faults and restarts', function () {
+  this.timeout(300_000);
+  let world: GitHubWorld;
+
+  afterEach(async () => {
+    assert.deepEqual(world.server.violations, [], 'every response conforms to GitHub’s OpenAPI description');
+    await world.stop();
+  });
+
+  it('survives every fault during every kind of call: nothing merged twice, nothing lost', async () => {
+    world = await GitHubWorld.start();
+    const opened: number[] = [];
+    let n = 0;
+    for (const kind of KINDS) {
+      for (const call of CALLS) {
+        n += 1;
+        // A docs change to merge, and a conflicting one so that hygiene comments and labels.
+        const pr = world.pull(`docs/f${n}`, { [`docs/f${n}.md`]: `${n}\n` });
+        const clash = world.pull(`docs/c${n}`, { 'README.md': `clash ${n}\n` }, { approve: false });
+        world.server.push('main', { 'README.md': `main ${n}\n` }, `main ${n}`);
+        opened.push(pr);
+        world.server.faults = [{ kind, method: call.method, path: call.path, delayMs: 200 }];
+        const before = world.server.requests.length;
+        try {
+          await world.cycle();
+        } catch (error) {
+          // Only a failed read of the pull request list stops a cycle, and it says what failed.
+          assert.equal(call.name, 'list pull requests', `${kind} on ${call.name}: ${(error as Error).message}`);
+        }
+        const cycleRequests = world.server.requests.slice(before);
+        const faulted = cycleRequests.find((r) => r.fault);
+        const hits = faulted ? cycleRequests.filter((r) => r.method === faulted.method && r.path === faulted.path) : [];
+        if (kind !== 'slow' && kind !== 'drop-after' && hits.length) assert.ok(hits.length <= 4, `${kind} on ${call.name}: ${hits.length} attempts, within the retry budget`);
+        world.server.faults = [];
+        // At least one clean cycle after the fault, as many as a merge needs (at most three).
+        for (let i = 0; i === 0 || (i < 3 && !world.merged(pr)); i += 1) {
+          world.advance(60_000);
+          await world.cycle();
+        }
+        assert.ok(world.merged(pr), `#${pr} merges after ${kind} on ${call.name}`);
+        assert.ok(world.server.item(clash)?.labels.includes('needs-restack'), `#${clash} labelled after ${kind} on ${call.name}`);
+        assert.equal(world.server.item(clash)?.comments.length, 1, `one restack comment on #${clash} after ${kind} on ${call.name}`);
+        world.server.closeItem(clash);
+      }
+    }
+    for (const pr of opened) assert.equal(world.mergesOf(pr), 1, `#${pr} merged exactly once`);
+  });
+
+  it('gives up with a clear message when retries are exhausted, and the next cycle carries on', async () => {
+    world = await GitHubWorld.start();
+    const pr = world.pull('docs/a', { 'docs/a.md': 'a\n' });
+    world.server.faults = [{ kind: 'error500', method: 'GET', path: /\/pulls$/, times: 10 }];
+    await assert.rejects(world.cycle(), /reading the open pull requests of acme\/app: GitHub answered 500 after retries/);
+    assert.equal(world.server.requests.filter((r) => r.path.endsWith('/pulls') && r.status === 500).length, 4, 'one try and three retries');
+    world.server.faults = [{ kind: 'rate-limit', method: 'GET', path: /\/pulls$/, times: 10 }];
+    await assert.rejects(world.cycle(), /rate limit is exhausted/);
+    // A per-change read that keeps failing leaves that change waiting; the cycle goes on.
+    world.server.faults = [{ kind: 'error500', method: 'GET', path: /\/pulls\/\d+$/, times: 10 }];
+    const report = await world.cycle();
+    assert.equal(world.merged(pr), false);
+    assert.ok(report.result.queues.docs?.[0]?.reasons.some((r) => r.code === 'mergeability-unknown'));
+    assert.ok(world.logs.some((l) => /reading mergeability of #1: GitHub answered 500 after retries/.test(l)));
+    world.server.faults = [];
+    await world.cycle();
+    assert.ok(world.merged(pr));
+    assert.ok(!world.logs.join('\n').includes(world.server.token), 'the token is never logged');
+  });
+
+  it('never repeats an issue, comment, label or merge across restarts, even when answers were lost', async () => {
+    world = await GitHubWorld.start();
+    const culprit = world.pull('agent/web-break', { 'web/break.js': 'b\n' });
+    await world.cycle();
+    world.server.setChecks(world.server.item(culprit)?.pull?.mergeCommit as string, [{ name: 'test-web', conclusion: 'failure', output: 'FAIL' }]);
+    const clash = world.pull('docs/clash', { 'README.md': 'clash\n' }, { approve: false });
+    world.server.push('main', { 'README.md': 'moved\n' }, 'main moves');
+    // GitHub creates the fix issue and the comment, but the answers never arrive.
+    world.server.faults = [
+      { kind: 'drop-after', method: 'POST', path: /\/issues$/ },
+      { kind: 'drop-after', method: 'POST', path: /\/comments$/ },
+    ];
+    world.advance(60_000);
+    await world.cycle();
+    for (let restart = 0; restart < 3; restart += 1) {
+      await world.open();
+      world.advance(60_000);
+      await world.cycle();
+    }
+    const fixIssues = world.server.issues().filter((i) => i.labels.includes('agent'));
+    assert.equal(fixIssues.length, 1, 'one fix issue');
+    const incident = Object.values(world.state()!.incidents)[0]!;
+    assert.equal(incident.retries, 0, 'a lost answer is not a failed attempt');
+    assert.equal(world.server.item(clash)?.comments.length, 1, 'one restack comment');
+    assert.deepEqual(world.server.item(clash)?.labels, ['needs-restack']);
+    const status = world.server.issues().filter((i) => i.title === 'Build Master status');
+    assert.equal(status.length, 1, 'one status issue');
+    const digests = status[0]!.comments.map((c) => c.body);
+    assert.equal(new Set(digests).size, digests.length, 'no digest posted twice');
+    assert.equal(world.mergesOf(culprit), 1);
+  });
+});
