@@ -122,6 +122,8 @@ export class GitHubServer {
   private checks = new Map<string, CiResult[]>();
   private mergeable = new Map<string, boolean>();
   /** Diffs are immutable for a (base, head) pair: computed once. */
+  /** When each commit's checks were reported: their timestamps stay put, as on GitHub. */
+  private checkTimes = new Map<string, string>();
   private commits = new Map<string, Record<string, unknown>>();
   private diffs = new Map<string, { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }[]>();
   private nextNumber = 1;
@@ -218,6 +220,7 @@ export class GitHubServer {
   /** Sets the checks of a commit (replacing what CI reported). */
   setChecks(sha: string, results: CiResult[]): void {
     this.checks.set(sha, results);
+    this.checkTimes.set(sha, this.now());
   }
 
   checksOf(sha: string): CiResult[] {
@@ -225,6 +228,7 @@ export class GitHubServer {
     if (!results) {
       results = this.options.ci?.(sha, this.repo) ?? [];
       this.checks.set(sha, results);
+      this.checkTimes.set(sha, this.now());
     }
     return results;
   }
@@ -440,17 +444,29 @@ export class GitHubServer {
     return `${this.url}/repos/${this.owner}/${this.name}${path}`;
   }
 
+  private users = new Map<string, Record<string, unknown>>();
+  private repositoryJson?: Record<string, unknown>;
+
   private user(login: string): Record<string, unknown> {
+    const known = this.users.get(login);
+    if (known) return known;
+    const built = this.buildUser(login);
+    this.users.set(login, built);
+    return built;
+  }
+
+  private buildUser(login: string): Record<string, unknown> {
     const id = [...login].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000, 7);
     return conform('simple-user', { login, id, node_id: `U_${id}`, type: login.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false, html_url: `${this.url}/${encodeURIComponent(login)}`, url: `${this.url}/users/${encodeURIComponent(login)}` }, this.url);
   }
 
   private repository(): Record<string, unknown> {
-    return conform(
+    this.repositoryJson ??= conform(
       'repository',
       { id: 1, node_id: 'R_1', name: this.name, full_name: `${this.owner}/${this.name}`, owner: this.user(this.owner), private: false, fork: false, default_branch: 'main', url: this.api(''), html_url: `${this.url}/${this.owner}/${this.name}` },
       this.url,
     );
+    return this.repositoryJson;
   }
 
   private label(name: string): Record<string, unknown> {
@@ -787,8 +803,8 @@ export class GitHubServer {
               details_url: `${this.url}/runs/${id}`,
               status: done ? 'completed' : 'in_progress',
               conclusion: done ? (run.conclusion === 'error' ? 'failure' : run.conclusion) : null,
-              started_at: this.now(),
-              completed_at: done ? this.now() : null,
+              started_at: this.checkTimes.get(sha) ?? this.now(),
+              completed_at: done ? (this.checkTimes.get(sha) ?? this.now()) : null,
               output: { title: run.conclusion, summary: run.output ?? '', text: run.output ?? null, annotations_count: 0, annotations_url: `${this.url}/annotations` },
               name: run.name,
               check_suite: { id: 1 },
@@ -826,8 +842,8 @@ export class GitHubServer {
           description: s.output ?? null,
           target_url: null,
           context: s.name,
-          created_at: this.now(),
-          updated_at: this.now(),
+          created_at: this.checkTimes.get(sha) ?? this.now(),
+          updated_at: this.checkTimes.get(sha) ?? this.now(),
         })),
         repository,
         commit_url: this.api(`/commits/${sha}`),
