@@ -120,3 +120,33 @@ describe('GitHub mode: faults and restarts', function () {
     assert.equal(world.mergesOf(culprit), 1);
   });
 });
+
+describe('GitHub mode: the command line', function () {
+  this.timeout(120_000);
+
+  it('syncs with --forge github and GITHUB_TOKEN, explains a PR by number, and refuses without a token', async () => {
+    const { runCli } = await import('../support/cli');
+    const world = await GitHubWorld.start();
+    try {
+      const ok = world.pull('docs/a', { 'docs/a.md': 'a\n' });
+      const waiting = world.pull('docs/b', { 'docs/b.md': 'b\n' }, { approve: false });
+      const env = { ...process.env, GITHUB_TOKEN: world.server.token };
+      const sync = await runCli(['sync', '--forge', 'github', '--json', '--repo', world.workspace], { env });
+      assert.equal(sync.code, 0, sync.stderr);
+      const doc = JSON.parse(sync.stdout) as { decisions: { kind: string; change?: string }[] };
+      assert.ok(doc.decisions.some((d) => d.kind === 'merge' && d.change === `#${ok}`));
+      assert.ok(world.merged(ok));
+      const explain = await runCli(['explain', String(waiting), '--forge', 'github', '--repo', world.workspace], { env });
+      assert.equal(explain.code, 0, explain.stderr);
+      assert.match(explain.stdout, /0 of 1 required approvals/);
+      assert.ok(!`${sync.stdout}${sync.stderr}${explain.stdout}${explain.stderr}`.includes(world.server.token), 'the token is never printed');
+      const without = { ...env, GITHUB_TOKEN: '' };
+      const refused = await runCli(['sync', '--forge', 'github', '--repo', world.workspace], { env: without });
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /GitHub mode needs a token/);
+      assert.deepEqual(world.server.violations, []);
+    } finally {
+      await world.stop();
+    }
+  });
+});
