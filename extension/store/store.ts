@@ -223,6 +223,11 @@ export class Store {
       facts.sort((a, b) => a[1].at - b[1].at);
       for (const [key] of facts.slice(0, facts.length - CHECK_LIMIT * 2)) delete data.facts[key];
     }
+    // Hygiene memory: windows are hours or days; a month-old entry can no longer suppress anything useful.
+    if (data.hygiene) {
+      const newest = Math.max(0, ...Object.values(data.hygiene));
+      for (const [key, at] of Object.entries(data.hygiene)) if (newest - at > 30 * 24 * 3600_000) delete data.hygiene[key];
+    }
     const done = Object.values(data.actions).filter((a) => a.status !== 'started');
     if (done.length > ACTION_LIMIT) {
       done.sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0));
