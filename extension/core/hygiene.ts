@@ -34,11 +34,14 @@ export interface HygieneInput {
   digest: string;
 }
 
+/** Every action has a key (remembered once done) and may name further keys to remember with it. */
+type ActionBase = { key: string; reason: string; remember?: string[] };
+
 export type HygieneAction =
-  | { kind: 'label'; number: number; label: string; key: string; reason: string; remember?: string[] }
-  | { kind: 'unlabel'; number: number; label: string; key: string; reason: string }
-  | { kind: 'comment'; number: number; body: string; key: string; reason: string; addLabel?: string }
-  | { kind: 'digest'; body: string; key: string; reason: string };
+  | (ActionBase & { kind: 'label'; number: number; label: string })
+  | (ActionBase & { kind: 'unlabel'; number: number; label: string })
+  | (ActionBase & { kind: 'comment'; number: number; body: string; addLabel?: string })
+  | (ActionBase & { kind: 'digest'; body: string });
 
 export interface HygienePlan {
   allowed: boolean;
@@ -95,7 +98,7 @@ export function planHygiene(input: HygieneInput): HygienePlan {
 
     // Conflicts: label and explain once per head; the label goes when a new head merges cleanly.
     if (change.mergeable === 'conflicting' && !has(NEEDS_RESTACK)) {
-      actions.push({ kind: 'comment', number, key: `restack:${change.id}:${change.headSha}`, reason: `${change.id} conflicts with ${policy.target}`, body: `This pull request conflicts with \`${policy.target}\`: please rebase or merge \`${policy.target}\` into it. Build Master labelled it \`${NEEDS_RESTACK}\` and removes the label once it merges cleanly.`, addLabel: NEEDS_RESTACK });
+      actions.push({ kind: 'comment', number, key: `restack:${change.id}:${change.headSha}`, reason: `${change.id} conflicts with ${policy.target}`, body: `This pull request conflicts with \`${policy.target}\`: please rebase or merge \`${policy.target}\` into it. Build Master labelled it \`${NEEDS_RESTACK}\` and removes the label once it merges cleanly.`, addLabel: NEEDS_RESTACK, remember: [`restack-added:${change.id}`] });
     } else if (change.mergeable === 'mergeable' && has(NEEDS_RESTACK) && done(`restack-added:${change.id}`)) {
       actions.push({ kind: 'unlabel', number, label: NEEDS_RESTACK, key: `restacked:${change.id}:${change.headSha}`, reason: `${change.id} merges cleanly again` });
     }

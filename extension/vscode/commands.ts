@@ -119,24 +119,9 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
     'buildMaster.showOutput': () => log.show(true),
     'buildMaster.validatePolicy': () => context.validatePolicy(),
     'buildMaster.createPolicy': () => createPolicy(cockpit),
-    // A new credential means a new GitHub client: the cockpit reopens its session.
-    'buildMaster.signIn': async () => {
-      const credential = await context.auth.signIn();
-      context.cockpit.forgetSession();
-      await context.cockpit.refresh();
-      return credential ? { source: credential.source } : undefined;
-    },
-    'buildMaster.setGitHubToken': async () => {
-      const credential = await context.auth.setToken();
-      context.cockpit.forgetSession();
-      await context.cockpit.refresh();
-      return credential ? { source: credential.source } : undefined;
-    },
-    'buildMaster.clearGitHubToken': async () => {
-      await context.auth.clearToken();
-      context.cockpit.forgetSession();
-      await context.cockpit.refresh();
-    },
+    'buildMaster.signIn': () => withNewCredential(context, () => context.auth.signIn()),
+    'buildMaster.setGitHubToken': () => withNewCredential(context, () => context.auth.setToken()),
+    'buildMaster.clearGitHubToken': () => withNewCredential(context, async () => (await context.auth.clearToken(), undefined)),
   };
   return COMMANDS.map((id) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -308,4 +293,12 @@ async function createPolicy(cockpit: Cockpit): Promise<void> {
   await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(policyTemplate(folders.sort())));
   await vscode.window.showTextDocument(target);
   await cockpit.refresh();
+}
+
+/** A new (or no) GitHub credential means a new GitHub client: the cockpit reopens its session. */
+async function withNewCredential(context: CommandContext, change: () => Promise<{ source: string } | undefined>): Promise<{ source: string } | undefined> {
+  const credential = await change();
+  context.cockpit.forgetSession();
+  await context.cockpit.refresh();
+  return credential ? { source: credential.source } : undefined;
 }

@@ -66,14 +66,6 @@ export class ResponseCache {
   }
 }
 
-/** Requests actually sent, by outcome; `rateLimited` is every answer but 304. */
-export interface RequestStats {
-  sent: number;
-  notModified: number;
-  rateLimited: number;
-  failed: number;
-}
-
 export interface ClientOptions {
   baseUrl: string;
   token: string;
@@ -91,26 +83,12 @@ export interface ClientOptions {
 
 export interface GitHubClient {
   api: GitHubApi;
-  stats: RequestStats;
   cache: ResponseCache;
 }
 
 export function createClient(options: ClientOptions): GitHubClient {
-  const stats: RequestStats = { sent: 0, notModified: 0, rateLimited: 0, failed: 0 };
   const maxWait = options.maxRateLimitWait ?? 60;
   const base = options.retryAfterBaseMs ?? 1000;
-  const counting: typeof fetch = async (input, init) => {
-    stats.sent += 1;
-    try {
-      const response = await fetch(input, init);
-      if (response.status === 304) stats.notModified += 1;
-      else stats.rateLimited += 1;
-      return response;
-    } catch (error) {
-      stats.failed += 1;
-      throw error;
-    }
-  };
   const limitHandler = (kind: string) => (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
     if (retryCount < 2 && retryAfter <= maxWait) {
       options.log(`GitHub ${kind} on ${request.method} ${request.url}: retrying in ${retryAfter}s (attempt ${retryCount + 2} of 3)`);
@@ -123,7 +101,6 @@ export function createClient(options: ClientOptions): GitHubClient {
     baseUrl: options.baseUrl.replace(/\/$/, ''),
     auth: options.token,
     userAgent: 'build-master',
-    request: { fetch: counting },
     // Octokit's own logging goes to our log (it never includes the token).
     // A 304 is an answer from the cache, not an error worth a line.
     log: { debug: () => undefined, info: () => undefined, warn: (m: string) => options.log(m), error: (m: string) => (/ - 304 with id /.test(m) ? undefined : options.log(m)) },
@@ -167,7 +144,7 @@ export function createClient(options: ClientOptions): GitHubClient {
       throw error;
     }
   });
-  return { api, stats, cache: options.cache };
+  return { api, cache: options.cache };
 }
 
 /** A message a person can act on for a failed GitHub call; never includes the token. */

@@ -4,7 +4,7 @@
 // conditional (ETags) and files are cached per head sha, so a cycle over an
 // unchanged repository costs almost nothing against the rate limit.
 // Build Master never pushes to the target branch: every repair is a PR.
-import { linkOf, short } from '../../core/gate';
+import { linkOf, mergeKey, short } from '../../core/gate';
 import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit } from '../../core/model';
@@ -286,7 +286,7 @@ export class GitHubForge implements Forge {
       if (status === 409) throw new ForgeRefusal(`${change.id} moved after its checks ran (GitHub: ${message}); it is checked again next cycle`, 'head-moved');
       if (status === 405) throw new ForgeRefusal(`GitHub refused to merge ${change.id}: ${message}; it is checked again next cycle`, 'not-mergeable');
       // No answer (a dropped connection): GitHub may have merged it. Ask before calling it failed.
-      const earlier = await this.findMerge(decision.key ?? `merge:${change.id}:${change.headSha}`, policy).catch(() => undefined);
+      const earlier = await this.findMerge(decision.key ?? mergeKey(change), policy).catch(() => undefined);
       if (earlier) {
         store.data.merged[change.id] = { head: change.headSha, sha: earlier.sha, at: clock.now() };
         await store.save();

@@ -2,7 +2,7 @@
 // the status digest. What was done is remembered in the store, and comments
 // carry a marker, so a restart or a lost answer never repeats one.
 import type { DecideResult } from '../../core/decide';
-import { planHygiene, NEEDS_RESTACK, type HygieneAction, type HygieneIssue } from '../../core/hygiene';
+import { planHygiene, type HygieneAction, type HygieneIssue } from '../../core/hygiene';
 import type { ControllerState, Snapshot } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import type { TendOutcome } from '../../ports';
@@ -50,8 +50,7 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
     }
     try {
       const message = await perform(forge, action, policy);
-      memory[action.key] = now;
-      if (action.key.startsWith('restack:')) memory[`restack-added:${action.key.split(':')[1]}`] = now;
+      for (const key of [action.key, ...(action.remember ?? [])]) memory[key] = now;
       outcomes.push({ key: action.key, status: 'done', message });
     } catch (error) {
       outcomes.push({ key: action.key, status: 'failed', message: describeGitHubError(error, `hygiene ${action.kind} (${action.reason})`) });
@@ -96,7 +95,9 @@ async function closeResolved(forge: GitHubForge, store: Store, state: Controller
   if (!resolved.length || !forge.observed) return;
   for (const issue of forge.observed.issues) {
     if (issue.pull_request) continue;
-    const incident = resolved.find((i) => (issue.body ?? '').includes(markerOf(`fix:${i.id}#`).slice(0, -4)) || (issue.body ?? '').includes(markerOf(`escalate:${i.id}`)));
+    // Fix issues are keyed `fix:<incident>#<attempt>`, escalations `escalate:<incident>`.
+    const body = issue.body ?? '';
+    const incident = resolved.find((i) => body.includes(`<!-- build-master:fix:${i.id}#`) || body.includes(markerOf(`escalate:${i.id}`)));
     if (!incident) continue;
     const key = `close:#${issue.number}`;
     if (memory[key] !== undefined) continue;
@@ -125,5 +126,3 @@ export function digestOf(state: ControllerState): string {
     open.length ? `**Open incidents:** ${open.map((i) => `${i.id} (${i.failureClass}, ${i.lanes.join(', ') || 'unattributed'})`).join('; ')}` : '**Open incidents:** none',
   ].join('\n');
 }
-
-export { NEEDS_RESTACK };

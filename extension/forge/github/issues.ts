@@ -2,7 +2,7 @@
 // is written once: before creating, the open issues (or the issue's comments)
 // are searched for the marker. That holds across restarts and across a
 // dropped connection after GitHub already created the item.
-import type { GitHubForge } from './forge';
+import type { GitHubForge, IssueData } from './forge';
 
 export function markerOf(key: string): string {
   return `<!-- build-master:${key} -->`;
@@ -24,8 +24,7 @@ export async function issueFor(forge: GitHubForge, key: string, make: () => NewI
   const known = mine.get(key);
   if (known !== undefined) return known;
   const marker = markerOf(key);
-  const issues = forge.observed?.issues ?? (await forge.api.paginate(forge.api.issues.listForRepo, { ...forge.repository, state: 'open', per_page: 100 }));
-  const found = issues.find((issue) => !issue.pull_request && (issue.body ?? '').includes(marker));
+  const found = markedIssue(forge.observed?.issues ?? (await openIssues(forge)), marker);
   if (found) {
     mine.set(key, found.number);
     return found.number;
@@ -37,12 +36,19 @@ export async function issueFor(forge: GitHubForge, key: string, make: () => NewI
     return data.number;
   } catch (error) {
     // The answer may be lost after GitHub created it: look again before failing (never create twice).
-    const fresh = await forge.api.paginate(forge.api.issues.listForRepo, { ...forge.repository, state: 'open', per_page: 100 }).catch(() => []);
-    const made = fresh.find((i) => !i.pull_request && (i.body ?? '').includes(marker));
+    const made = markedIssue(await openIssues(forge).catch(() => []), marker);
     if (!made) throw error;
     mine.set(key, made.number);
     return made.number;
   }
+}
+
+function openIssues(forge: GitHubForge): Promise<IssueData[]> {
+  return forge.api.paginate(forge.api.issues.listForRepo, { ...forge.repository, state: 'open', per_page: 100 });
+}
+
+function markedIssue(issues: IssueData[], marker: string): IssueData | undefined {
+  return issues.find((issue) => !issue.pull_request && (issue.body ?? '').includes(marker));
 }
 
 /** Posts `text` on an issue or pull request once: a comment with the same key is never posted twice. */

@@ -107,7 +107,8 @@ export class GitHubWorld {
 
   /** Commits on main whose subject names a pull request, counted per number. */
   mergesOf(number: number): number {
-    return this.origin.git(['log', '--format=%B%x1e', 'main']).split('\x1e').filter((m) => m.includes(`Build-Master-Change: #${number}\n`) || m.trim().endsWith(`Build-Master-Change: #${number}`) || new RegExp(`Build-Master-Change: #${number}$`, 'm').test(m)).length;
+    const trailer = new RegExp(`^Build-Master-Change: #${number}$`, 'm');
+    return this.origin.git(['log', '--format=%B%x1e', 'main']).split('\x1e').filter((m) => trailer.test(m)).length;
   }
 
   merged(number: number): boolean {
