@@ -69,6 +69,12 @@ export interface Change {
   readySince: number;
   body?: string;
   author?: string;
+  /**
+   * Merging it would leave the target's tree as it is (an obsolete revert or
+   * fix, a change already applied by hand). Set by the forge; such a change is
+   * withdrawn, never merged.
+   */
+  emptyOnTarget?: boolean;
 }
 
 /** A commit on the target branch, oldest first in a snapshot. */
@@ -103,6 +109,11 @@ export interface Snapshot {
   builds: BuildRecord[];
   /** Worker kinds that can run here; a policy naming another has no worker. */
   workers: string[];
+  /**
+   * Why no merge can land right now although the gates may pass (local mode:
+   * the target is checked out with uncommitted changes). Set by the forge.
+   */
+  mergeBlocked?: string;
 }
 
 export type LaneStateName = 'healthy' | 'degraded' | 'paused' | 'recovering';
