@@ -35,7 +35,14 @@ if [ ! -f "$CS/.buildmaster-installed" ]; then
   echo '{"private":true}' > "$CACHE/code-server/package.json"
   # code-server builds native modules (kerberos, node-pty, spdlog, sqlite3)
   # against Node 24 in its postinstall, which npm 11 blocks unless allowed.
-  PATH="$NODE24/bin:$PATH" npm_config_nodedir="$NODE24" \
+  # Run from an npm script (npm test), this shell inherits npm's own variables
+  # (npm_node_execpath, npm_config_*, NODE), which point the nested install and
+  # code-server's postinstall at Node 20: drop them all.
+  npm_vars=()
+  for name in $(compgen -e); do
+    case "$name" in npm_*|NPM_*|NODE|INIT_CWD) npm_vars+=(-u "$name") ;; esac
+  done
+  env "${npm_vars[@]}" PATH="$NODE24/bin:$PATH" npm_config_nodedir="$NODE24" \
     npm install --prefix "$CACHE/code-server" --no-audit --no-fund \
       --dangerously-allow-all-scripts "code-server@$CODE_SERVER_VERSION" \
       > "$CACHE/code-server-install.log" 2>&1 || {
