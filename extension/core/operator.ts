@@ -48,7 +48,7 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       return { ok: true, state, decision: { kind: 'global-release', rationale: `${command.by} acknowledged and released the hold (${reason})` } };
     }
     case 'pause': {
-      const lane = state.lanes[command.lane];
+      const lane = own(state.lanes, command.lane);
       if (!lane) return unknownLane(state, command.lane);
       const from = lane.state;
       lane.operatorPaused = { reason: command.reason || 'no reason given', since: now };
@@ -58,12 +58,12 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       return { ok: true, state, decision: { kind: 'lane-transition', lane: lane.name, from, to: 'paused', rationale: lane.reason } };
     }
     case 'resume': {
-      const lane = state.lanes[command.lane];
+      const lane = own(state.lanes, command.lane);
       if (!lane) return unknownLane(state, command.lane);
       if (lane.state !== 'paused') return { ok: false, code: 'not-paused', message: `lane ${lane.name} is ${lane.state}, not paused` };
       const from = lane.state;
       delete lane.operatorPaused;
-      const incident = lane.incident ? state.incidents[lane.incident] : undefined;
+      const incident = lane.incident ? own(state.incidents, lane.incident) : undefined;
       if (incident?.status === 'open' && !incident.escalated && (incident.remedy === 'fix' || incident.remedy === 'quarantine') && incident.repairMerges.length === 0) {
         lane.state = 'degraded';
         lane.reason = `resumed by ${command.by}; ${incident.id} is still being repaired`;
@@ -78,7 +78,7 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
     }
     case 'approve':
     case 'reject': {
-      const approval = state.approvals[command.id];
+      const approval = own(state.approvals, command.id);
       if (!approval) {
         const pending = Object.values(state.approvals).filter((a) => a.status === 'pending').map((a) => a.id);
         return {
@@ -108,6 +108,15 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       };
     }
   }
+}
+
+/**
+ * A record entry named by the operator's text: only the record's own entries,
+ * never what `__proto__`, `constructor` or `toString` would reach through the
+ * prototype (writing to that would change every object in the process).
+ */
+function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 function unknownLane(state: ControllerState, name: string): OperatorResult {
