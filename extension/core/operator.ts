@@ -2,6 +2,7 @@
 // approve / reject. Each returns the next state and a decision to log, or an
 // error naming the problem and the fix.
 import type { ControllerState, Decision } from './model';
+import { own } from './records';
 
 export type OperatorCommand =
   | { kind: 'hold'; reason: string; by: string }
@@ -48,7 +49,7 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       return { ok: true, state, decision: { kind: 'global-release', rationale: `${command.by} acknowledged and released the hold (${reason})` } };
     }
     case 'pause': {
-      const lane = state.lanes[command.lane];
+      const lane = own(state.lanes, command.lane);
       if (!lane) return unknownLane(state, command.lane);
       const from = lane.state;
       lane.operatorPaused = { reason: command.reason || 'no reason given', since: now };
@@ -58,12 +59,12 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       return { ok: true, state, decision: { kind: 'lane-transition', lane: lane.name, from, to: 'paused', rationale: lane.reason } };
     }
     case 'resume': {
-      const lane = state.lanes[command.lane];
+      const lane = own(state.lanes, command.lane);
       if (!lane) return unknownLane(state, command.lane);
       if (lane.state !== 'paused') return { ok: false, code: 'not-paused', message: `lane ${lane.name} is ${lane.state}, not paused` };
       const from = lane.state;
       delete lane.operatorPaused;
-      const incident = lane.incident ? state.incidents[lane.incident] : undefined;
+      const incident = lane.incident ? own(state.incidents, lane.incident) : undefined;
       if (incident?.status === 'open' && !incident.escalated && (incident.remedy === 'fix' || incident.remedy === 'quarantine') && incident.repairMerges.length === 0) {
         lane.state = 'degraded';
         lane.reason = `resumed by ${command.by}; ${incident.id} is still being repaired`;
@@ -78,7 +79,7 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
     }
     case 'approve':
     case 'reject': {
-      const approval = state.approvals[command.id];
+      const approval = own(state.approvals, command.id);
       if (!approval) {
         const pending = Object.values(state.approvals).filter((a) => a.status === 'pending').map((a) => a.id);
         return {
