@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { THREE_LANES, change, green, policyFrom, red } from '../support/builders';
 import { World } from '../support/world';
+import { applyOperator } from '../../extension/core/operator';
 
 describe('decide: attribution per lane, unresolvable incidents, cross-lane changes', () => {
   it('two lanes breaking in one window are two contained incidents, not one cross-lane hold', () => {
@@ -187,6 +188,17 @@ describe('decide: findings from replaying a real history', () => {
 });
 
 describe('decide: lanes and changes named like Object’s own properties', () => {
+  it('an operator naming a lane or approval that does not exist gets "unknown", never Object’s own property', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const pause = applyOperator(world.state, { kind: 'pause', lane: name, reason: 'look', by: 'op' }, 1);
+      assert.equal(pause.ok ? 'ok' : pause.code, 'unknown-lane', name);
+      const approve = applyOperator(world.state, { kind: 'approve', id: name, by: 'op' }, 1);
+      assert.equal(approve.ok ? 'ok' : approve.code, 'unknown-approval', name);
+    }
+    assert.equal(Object.hasOwn(Object, 'operatorPaused'), false);
+  });
+
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
     it(`a lane named ${name} and a change with that id survive every cycle and a JSON round trip`, () => {
       const policy = policyFrom(`lanes:\n  - name: "${name}"\n    paths: ["web/**"]\n    checks: ["test-web"]\ndefault_lane: shared\nautonomy:\n  merge: A4\ndispatch:\n  worker: command\n  command: ./fix.sh\n`);
