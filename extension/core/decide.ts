@@ -850,12 +850,20 @@ function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
   return { kind: 'continue', rationale: 'every lane is healthy' };
 }
 
-/** Changes per lane in merge order: what the local forge uses to decide whose checks run first. */
-export function laneOrder(policy: Policy, changes: readonly Change[]): Map<string, Change[]> {
+/**
+ * Changes per lane in merge order: what the local forge uses to decide whose
+ * checks run first. Changes that can never merge (an empty diff on the target,
+ * a fix or revert whose incident is not open in `state`) are left out: were
+ * their checks to pass, the forge would stop there and never test the change
+ * that can merge.
+ */
+export function laneOrder(policy: Policy, changes: readonly Change[], state?: Pick<ControllerState, 'incidents'>): Map<string, Change[]> {
   const byId = new Map(changes.map((change) => [change.id, change]));
   const byLane = new Map<string, Classified[]>();
   for (const change of changes) {
     const entry = classify(policy, change);
+    if (change.emptyOnTarget === true) continue;
+    if (state && entry.link && own(state.incidents, entry.link.incident)?.status !== 'open') continue;
     byLane.set(entry.lane, [...(byLane.get(entry.lane) ?? []), entry]);
   }
   return new Map([...byLane].map(([lane, entries]) => [lane, mergeOrder(entries, byId).map((entry) => entry.change)]));

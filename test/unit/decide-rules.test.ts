@@ -3,6 +3,7 @@ import { strict as assert } from 'node:assert';
 import { THREE_LANES, change, green, policyFrom, red } from '../support/builders';
 import { World } from '../support/world';
 import { applyOperator } from '../../extension/core/operator';
+import { laneOrder } from '../../extension/core/decide';
 
 describe('decide: attribution per lane, unresolvable incidents, cross-lane changes', () => {
   it('two lanes breaking in one window are two contained incidents, not one cross-lane hold', () => {
@@ -173,6 +174,17 @@ describe('decide: findings from replaying a real history', () => {
     world.cycle();
     assert.deepEqual(world.kinds('merge').map((d) => d.change), ['a1']);
     assert.deepEqual(world.last.queues.web?.[0]?.reasons.map((r) => r.code), ['empty-change']);
+  });
+
+  it('the local forge’s check order leaves out changes that can never merge, so they cannot stop the lane’s next change from being tested', () => {
+    const { world, incident } = brokenWeb();
+    world.state.incidents[incident]!.status = 'resolved';
+    const order = laneOrder(world.policy, [
+      change('rev', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, readySince: 0 }),
+      change('same', ['web/b.ts'], { emptyOnTarget: true, readySince: 1 }),
+      change('w2', ['web/c.ts'], { readySince: 2 }),
+    ], world.state);
+    assert.deepEqual(order.get('web')?.map((c) => c.id), ['w2']);
   });
 
   it('a cross-lane change whose lanes’ checks are red on its merge result does not merge ("0 required checks green")', () => {

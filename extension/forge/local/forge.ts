@@ -140,7 +140,7 @@ export class LocalForge implements Forge {
       return;
     }
     const state = this.options.store.data.state;
-    for (const [lane, ordered] of laneOrder(policy, changes)) {
+    for (const [lane, ordered] of laneOrder(policy, changes, state)) {
       let runs = 0;
       for (const change of ordered) {
         if (change.mergeable === 'conflicting') continue;
