@@ -288,9 +288,11 @@ export function gate(change: Change, context: GateContext): GateResult {
     }
   }
   if (judged.untested) {
+    const declared = new Set(policy.lanes.map((l) => l.name));
+    const where = judged.required.lanes.map((name) => (declared.has(name) ? `lane ${name}` : `a lane named ${name}`)).join(', ');
     add(
       'no-required-checks',
-      `no check is required of it (${judged.required.rationale}) and nothing merges untested: give lane ${judged.required.lanes.join(', ')} \`checks\`, list checks in \`merge.required_checks\`` +
+      `no check is required of it (${judged.required.rationale}) and nothing merges untested: give ${where} \`checks\`, list checks in \`merge.required_checks\`` +
         `${snapshot.forge === 'local' ? ' or add `local.checks`' : ''}; or set \`merge.required_checks: []\` to let changes with no required check merge`,
     );
   }
