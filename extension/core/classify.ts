@@ -12,17 +12,72 @@ export interface LaneAssignment {
   rationale: string;
 }
 
+/**
+ * Tier 3 whatever the policy says: the policy file itself and CI configuration.
+ * A change that edits them could raise its own autonomy or switch off the
+ * checks that judge it, so it always waits for a person. `risk.tier3` adds to
+ * this list; it cannot remove from it.
+ */
+export const ALWAYS_TIER3: readonly string[] = [
+  '.buildmaster.yml',
+  '.buildmaster.yaml',
+  '.github/buildmaster.yml',
+  '.github/buildmaster.yaml',
+  '.github/workflows/**',
+  '.github/actions/**',
+  '**/CODEOWNERS',
+  '.gitlab-ci.yml',
+  '**/*.gitlab-ci.yml',
+  '.gitlab/ci/**',
+  '.circleci/**',
+  '.travis.yml',
+  'azure-pipelines.yml',
+  '.azure-pipelines/**',
+  '.buildkite/**',
+  'Jenkinsfile',
+  'bitbucket-pipelines.yml',
+  '.drone.yml',
+  '.woodpecker.yml',
+  '.woodpecker/**',
+  'appveyor.yml',
+  '.appveyor.yml',
+];
+
 type Matcher = (path: string) => boolean;
 const cache = new WeakMap<Policy, { lanes: { name: string; match: Matcher; labels: string[] }[]; tier3: Matcher; tier1: Matcher }>();
+
+/**
+ * Paths are matched as the exact text git reports: dotfiles match `*`, a
+ * backslash is a character (never a Windows separator), `!` in a pattern is a
+ * character (a negated pattern in a list would match everything else), and a
+ * newline in a name cannot end a `**` early. Both sides are compared in Unicode
+ * NFC, so a name written decomposed (NFD) matches the composed pattern.
+ */
+const OPTIONS = { dot: true, windows: false, nonegate: true } as const;
+
+function glob(patterns: readonly string[], nocase = false): Matcher {
+  if (patterns.length === 0) return () => false;
+  const compiled = patterns.map((pattern) => {
+    const text = pattern.normalize('NFC');
+    const re = picomatch.makeRe(text, { ...OPTIONS, nocase });
+    // picomatch's `**` uses `.`, which stops at a newline without the dotAll flag.
+    return { text: nocase ? text.toLowerCase() : text, re: new RegExp(re.source, re.flags.includes('s') ? re.flags : `${re.flags}s`) };
+  });
+  return (path: string) => {
+    const text = path.normalize('NFC');
+    const literal = nocase ? text.toLowerCase() : text;
+    return compiled.some((c) => literal === c.text || c.re.test(text));
+  };
+}
 
 function compiled(policy: Policy) {
   let entry = cache.get(policy);
   if (!entry) {
-    const glob = (patterns: string[]): Matcher =>
-      patterns.length === 0 ? () => false : picomatch(patterns, { dot: true });
     entry = {
       lanes: policy.lanes.map((lane) => ({ name: lane.name, match: glob(lane.paths), labels: lane.labels })),
-      tier3: glob(policy.risk.tier3),
+      // Case-insensitive: on a case-insensitive file system `INFRA/x` is `infra/x`,
+      // and `.BuildMaster.yml` is read as the policy. Matching more is the safe side.
+      tier3: glob([...ALWAYS_TIER3, ...policy.risk.tier3], true),
       tier1: glob(policy.risk.tier1),
     };
     cache.set(policy, entry);
@@ -35,6 +90,18 @@ export function laneOfFile(policy: Policy, file: string): string {
   return compiled(policy).lanes.find((lane) => lane.match(file))?.name ?? policy.default_lane;
 }
 
+/**
+ * Every lane the files touch by their paths alone, in policy order with the
+ * default lane last (no files: the default lane). Labels never change this:
+ * it is what decides which checks a change must pass.
+ */
+export function lanesByPath(policy: Policy, files: readonly string[]): string[] {
+  if (files.length === 0) return [policy.default_lane];
+  const touched = new Set(files.map((file) => laneOfFile(policy, file)));
+  const order = [...policy.lanes.map((lane) => lane.name), policy.default_lane];
+  return [...new Set(order.filter((name) => touched.has(name)))];
+}
+
 export function assignLane(policy: Policy, files: readonly string[], labels: readonly string[] = []): LaneAssignment {
   const { lanes } = compiled(policy);
   const byLabel = lanes.find((lane) => lane.labels.some((label) => labels.includes(label)));
@@ -44,9 +111,7 @@ export function assignLane(policy: Policy, files: readonly string[], labels: rea
   if (files.length === 0) {
     return { lane: policy.default_lane, crossLane: false, touched: [policy.default_lane], rationale: 'no changed files: default lane' };
   }
-  const touched = new Set(files.map((file) => laneOfFile(policy, file)));
-  const order = [...policy.lanes.map((lane) => lane.name), policy.default_lane];
-  const list = order.filter((name) => touched.has(name));
+  const list = lanesByPath(policy, files);
   if (list.length === 1) {
     const lane = list[0] as string;
     const why = lane === policy.default_lane ? 'its files match no lane' : `its files match lane ${lane}`;
@@ -60,7 +125,7 @@ export function assignLane(policy: Policy, files: readonly string[], labels: rea
   };
 }
 
-/** Tier 3 patterns beat tier 1; a change is tier 1 only when every file is. */
+/** Tier 3 patterns (the policy's and the built-in ones) beat tier 1; a change is tier 1 only when every file is. */
 export function riskTier(policy: Policy, files: readonly string[]): RiskTier {
   const { tier3, tier1 } = compiled(policy);
   if (files.some((file) => tier3(file))) return 'tier3';

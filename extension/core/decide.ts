@@ -6,9 +6,9 @@ import { assignLane, riskTier } from './classify';
 import { autonomyAllows } from './autonomy';
 import {
   APPROVAL_CODES,
-  FAILED,
   approvalIdFor,
   gate,
+  judgeChecks,
   linkOf,
   mergeKey,
   short,
@@ -33,6 +33,7 @@ import type {
   TargetCommit,
 } from './model';
 import { formatDuration } from './policy/duration';
+import { drop, own, put, recordOf } from './records';
 import type { Policy } from './policy/schema';
 
 export interface QueueEntry {
@@ -84,11 +85,7 @@ export function laneNames(policy: Policy): string[] {
 }
 
 function syncLanes(state: ControllerState, policy: Policy, now: number): void {
-  const lanes: Record<string, LaneState> = {};
-  for (const name of laneNames(policy)) {
-    lanes[name] = state.lanes[name] ?? { name, state: 'healthy', since: now, reason: 'new lane' };
-  }
-  state.lanes = lanes;
+  state.lanes = recordOf(laneNames(policy).map((name) => [name, own(state.lanes, name) ?? { name, state: 'healthy', since: now, reason: 'new lane' }]));
 }
 
 interface Classified {
@@ -121,6 +118,8 @@ class Cycle {
   readonly state: ControllerState;
   readonly classified: Classified[];
   readonly commitIndex = new Map<string, number>();
+  /** Fix dispatches decided this cycle, run once the merge plan is known. */
+  readonly dispatches: { incident: Incident; attempt: number }[] = [];
 
   constructor(
     readonly snapshot: Snapshot,
@@ -142,13 +141,13 @@ class Cycle {
   }
 
   lane(name: string): LaneState {
-    const lane = this.state.lanes[name];
+    const lane = own(this.state.lanes, name);
     if (!lane) throw new Error(`lane ${name} is not in the policy`);
     return lane;
   }
 
   move(name: string, to: LaneStateName, rationale: string, extra: Partial<LaneState> = {}): void {
-    const lane = this.state.lanes[name];
+    const lane = own(this.state.lanes, name);
     if (!lane) return;
     const from = lane.state;
     Object.assign(lane, extra, { state: to, reason: rationale });
@@ -182,7 +181,7 @@ class Cycle {
   ): 'act' | 'waiting' | 'rejected' {
     const verdict = autonomyAllows(this.policy, actionClass, tier);
     const id = approvalIdFor(key);
-    const approval = this.state.approvals[id];
+    const approval = own(this.state.approvals, id);
     if (verdict.allowed || approval?.status === 'approved') {
       const why = verdict.allowed ? verdict.rationale : `approved by ${approval?.resolvedBy ?? 'an operator'}`;
       this.emit(kind, `${rationale} (${why})`, { ...fields, key });
@@ -202,7 +201,7 @@ class Cycle {
     fields: Omit<Decision, 'kind' | 'rationale' | 'key'>,
   ): void {
     const id = approvalIdFor(key);
-    if (this.state.approvals[id]) return;
+    if (own(this.state.approvals, id)) return;
     const approval: Approval = {
       id,
       key,
@@ -216,7 +215,7 @@ class Cycle {
       ...(fields.change ? { change: fields.change } : {}),
       ...(fields.incident ? { incident: fields.incident } : {}),
     };
-    this.state.approvals[id] = approval;
+    put(this.state.approvals, id, approval);
     this.emit('request-approval', rationale, { ...fields, approval: id });
   }
 }
@@ -228,6 +227,7 @@ export function decide(snapshot: Snapshot, previous: ControllerState, policy: Po
   progressRepairs(cycle);
   updateGlobal(cycle);
   const queues = planMerges(cycle);
+  runDispatches(cycle);
   pruneApprovals(cycle);
   pruneResolved(cycle.state);
   return { state: cycle.state, decisions: cycle.decisions, outcome: outcomeOf(cycle), queues };
@@ -238,12 +238,12 @@ function pruneResolved(state: ControllerState): void {
   const resolved = Object.values(state.incidents).filter((incident) => incident.status === 'resolved');
   if (resolved.length > RESOLVED_KEPT) {
     resolved.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));
-    for (const incident of resolved.slice(RESOLVED_KEPT)) delete state.incidents[incident.id];
+    for (const incident of resolved.slice(RESOLVED_KEPT)) drop(state.incidents, incident.id);
   }
   const done = Object.values(state.approvals).filter((approval) => approval.status !== 'pending');
   if (done.length > RESOLVED_KEPT) {
     done.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));
-    for (const approval of done.slice(RESOLVED_KEPT)) delete state.approvals[approval.id];
+    for (const approval of done.slice(RESOLVED_KEPT)) drop(state.approvals, approval.id);
   }
 }
 
@@ -301,7 +301,7 @@ function noteRepairMerge(cycle: Cycle, commit: TargetCommit): void {
   if (!commit.change?.branch && !commit.change?.body) return;
   const link = linkOf({ branch: commit.change.branch ?? '', body: commit.change.body ?? '' });
   if (!link) return;
-  const incident = cycle.state.incidents[link.incident];
+  const incident = own(cycle.state.incidents, link.incident);
   if (!incident || incident.status !== 'open' || incident.repairMerges.includes(commit.sha)) return;
   incident.repairMerges.push(commit.sha);
   const attempt = [...incident.attempts].reverse().find((a) => a.outcome === 'pending' || a.change === commit.change?.id);
@@ -310,7 +310,7 @@ function noteRepairMerge(cycle: Cycle, commit: TargetCommit): void {
     attempt.change = commit.change.id;
   }
   for (const name of incident.lanes) {
-    const lane = cycle.state.lanes[name];
+    const lane = own(cycle.state.lanes, name);
     if (!lane || lane.operatorPaused || (lane.state !== 'degraded' && lane.state !== 'paused' && lane.state !== 'recovering')) continue;
     cycle.move(name, 'recovering', `${link.kind} ${commit.change.id} merged as ${short(commit.sha)}; waiting for the target checks to verify it`, {
       recoveryFrom: commit.sha,
@@ -370,7 +370,7 @@ function openIncident(
     revertProposed: false,
     rationale,
   };
-  state.incidents[id] = incident;
+  put(state.incidents, id, incident);
   cycle.emit('open-incident', rationale, { incident: id, ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}) });
 
   let second = false;
@@ -404,7 +404,32 @@ function openIncident(
   }
 }
 
+/**
+ * A dispatch waits until the merge plan is known: a worker resets the fix
+ * branch, so an incident whose fix or revert merges this cycle is never
+ * dispatched again in the same cycle. An operator's rejection acts at once, as
+ * it pauses the lanes the merge plan must see.
+ */
 function dispatchAttempt(cycle: Cycle, incident: Incident, attempt: number): void {
+  if (cycle.dispatches.some((queued) => queued.incident.id === incident.id)) return;
+  const key = `dispatch:${incident.id}:${attempt}`;
+  const rejected = !autonomyAllows(cycle.policy, 'fix', incident.tier).allowed && own(cycle.state.approvals, approvalIdFor(key))?.status === 'rejected';
+  if (rejected) dispatchNow(cycle, incident, attempt);
+  else cycle.dispatches.push({ incident, attempt });
+}
+
+function runDispatches(cycle: Cycle): void {
+  const merging = new Set(
+    cycle.decisions
+      .filter((decision) => decision.kind === 'merge')
+      .flatMap((decision) => cycle.classified.filter((entry) => entry.change.id === decision.change && entry.link).map((entry) => entry.link?.incident)),
+  );
+  for (const { incident, attempt } of cycle.dispatches) {
+    if (!merging.has(incident.id)) dispatchNow(cycle, incident, attempt);
+  }
+}
+
+function dispatchNow(cycle: Cycle, incident: Incident, attempt: number): void {
   const key = `dispatch:${incident.id}:${attempt}`;
   const lane = incident.lanes[0];
   const what = incident.remedy === 'quarantine' ? 'quarantine the flaky check' : `fix the ${incident.failureClass} failure`;
@@ -475,7 +500,8 @@ function progressRepairs(cycle: Cycle): void {
 
     for (const entry of cycle.classified) {
       if (entry.link?.incident !== incident.id || entry.link.kind !== 'fix') continue;
-      const failed = entry.change.checks.find((check) => FAILED.has(check.conclusion));
+      // Judged as the gate judges it: its required checks, less the known failures of other lanes' incidents.
+      const failed = judgeChecks(policy, entry.change, snapshot.forge, cycle.state.incidents).verdicts.find((verdict) => verdict.status === 'failing');
       if (failed) count(`fix:${entry.change.id}@${entry.change.headSha}`, `fix change ${entry.change.id} failed check ${failed.name}`);
       else {
         const pending = incident.attempts.find((a) => a.outcome === 'pending' && !a.change);
@@ -554,9 +580,9 @@ function verifyRecoveries(cycle: Cycle): void {
   const commits = snapshot.targetCommits;
   for (const lane of Object.values(state.lanes)) {
     if (lane.state !== 'recovering') continue;
-    const incident = lane.incident ? state.incidents[lane.incident] : undefined;
-    const own = policy.lanes.find((l) => l.name === lane.name)?.checks ?? [];
-    const relevant = new Set([...(incident?.failingChecks ?? []), ...own]);
+    const incident = lane.incident ? own(state.incidents, lane.incident) : undefined;
+    const laneChecks = policy.lanes.find((l) => l.name === lane.name)?.checks ?? [];
+    const relevant = new Set([...(incident?.failingChecks ?? []), ...laneChecks]);
     const from = lane.recoveryFrom !== undefined ? (cycle.commitIndex.get(lane.recoveryFrom) ?? 0) : Math.max(0, commits.length - 1);
     let verdict: { health: 'green' | 'red'; commit: TargetCommit } | undefined;
     for (let i = commits.length - 1; i >= from; i--) {
@@ -701,7 +727,7 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     const queue: QueueEntry[] = [];
     let merged: string | undefined;
     for (const entry of ordered) {
-      const touchedLanes = entry.crossLane ? entry.touched.map((name) => state.lanes[name]).filter((l): l is LaneState => l !== undefined) : [];
+      const touchedLanes = entry.crossLane ? entry.touched.map((name) => own(state.lanes, name)).filter((l): l is LaneState => l !== undefined) : [];
       const reservedFor = reserved.get(name);
       const result = gate(entry.change, {
         policy,
@@ -744,7 +770,7 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
           lane.awaiting = { change: entry.change.id, since: cycle.now };
           // A cross-lane change lands in every lane it touches: each waits for its target checks.
           for (const name of entry.crossLane ? entry.touched : []) {
-            const touched = state.lanes[name];
+            const touched = own(state.lanes, name);
             if (touched) touched.awaiting = { change: entry.change.id, since: cycle.now };
           }
         }
@@ -764,7 +790,7 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
       const reason = first.reasons[0];
       cycle.emit('wait', `lane ${name}: ${queue.length} change(s) waiting; first in order ${first.change}: ${reason ? reason.message : 'no reason'}`, { lane: name, change: first.change });
     }
-    queues[name] = queue;
+    put(queues, name, queue);
   }
   return queues;
 }
@@ -785,12 +811,12 @@ function reserveForCrossLane(
   const { policy, snapshot, state } = cycle;
   const reserved = new Map<string, string>();
   const home = policy.default_lane;
-  const lane = state.lanes[home];
+  const lane = own(state.lanes, home);
   if (!lane) return reserved;
   const laneIncidents = new Set(cycle.incidentsOfLane(home).map((incident) => incident.id));
   for (const entry of mergeOrder(byLane.get(home) ?? [], byId)) {
     if (!entry.crossLane || entry.link) continue;
-    const touchedLanes = entry.touched.map((name) => state.lanes[name]).filter((l): l is LaneState => l !== undefined);
+    const touchedLanes = entry.touched.map((name) => own(state.lanes, name)).filter((l): l is LaneState => l !== undefined);
     const result = gate(entry.change, { policy, snapshot, state, lane, tier: entry.tier, link: entry.link, openChangeIds: open, laneIncidents, touchedLanes });
     if (result.reasons.every((reason) => reason.code === 'awaiting-target-checks' || APPROVAL_CODES.has(reason.code))) {
       for (const name of entry.touched) if (name !== home) reserved.set(name, entry.change.id);
@@ -805,11 +831,11 @@ function pruneApprovals(cycle: Cycle): void {
   const heads = new Map(cycle.snapshot.changes.map((change) => [change.id, change.headSha]));
   for (const approval of Object.values(cycle.state.approvals)) {
     if (approval.status !== 'pending' || approval.actionClass !== 'merge' || !approval.change) continue;
-    if (approval.key !== `merge:${approval.change}:${heads.get(approval.change)}`) delete cycle.state.approvals[approval.id];
+    if (approval.key !== `merge:${approval.change}:${heads.get(approval.change)}`) drop(cycle.state.approvals, approval.id);
   }
   for (const approval of Object.values(cycle.state.approvals)) {
-    if (approval.incident && cycle.state.incidents[approval.incident]?.status === 'resolved' && approval.status === 'pending') {
-      delete cycle.state.approvals[approval.id];
+    if (approval.incident && own(cycle.state.incidents, approval.incident)?.status === 'resolved' && approval.status === 'pending') {
+      drop(cycle.state.approvals, approval.id);
     }
   }
 }
@@ -824,12 +850,20 @@ function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
   return { kind: 'continue', rationale: 'every lane is healthy' };
 }
 
-/** Changes per lane in merge order: what the local forge uses to decide whose checks run first. */
-export function laneOrder(policy: Policy, changes: readonly Change[]): Map<string, Change[]> {
+/**
+ * Changes per lane in merge order: what the local forge uses to decide whose
+ * checks run first. Changes that can never merge (an empty diff on the target,
+ * a fix or revert whose incident is not open in `state`) are left out: were
+ * their checks to pass, the forge would stop there and never test the change
+ * that can merge.
+ */
+export function laneOrder(policy: Policy, changes: readonly Change[], state?: Pick<ControllerState, 'incidents'>): Map<string, Change[]> {
   const byId = new Map(changes.map((change) => [change.id, change]));
   const byLane = new Map<string, Classified[]>();
   for (const change of changes) {
     const entry = classify(policy, change);
+    if (change.emptyOnTarget === true) continue;
+    if (state && entry.link && own(state.incidents, entry.link.incident)?.status !== 'open') continue;
     byLane.set(entry.lane, [...(byLane.get(entry.lane) ?? []), entry]);
   }
   return new Map([...byLane].map(([lane, entries]) => [lane, mergeOrder(entries, byId).map((entry) => entry.change)]));

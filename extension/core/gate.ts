@@ -2,7 +2,9 @@
 // stable code and a message a person can act on. `explain`, the tree tooltips
 // and the review panel all render these same reasons.
 import { autonomyAllows } from './autonomy';
-import type { Approval, Change, CheckRun, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
+import { assignLane, lanesByPath } from './classify';
+import { own } from './records';
+import type { Approval, Change, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
 import type { Policy } from './policy/schema';
 
 export type GateCode =
@@ -23,7 +25,11 @@ export type GateCode =
   | 'lane-reserved'
   | 'needs-approval'
   | 'approval-pending'
-  | 'approval-rejected';
+  | 'approval-rejected'
+  | 'no-required-checks'
+  | 'link-withdrawn'
+  | 'empty-change'
+  | 'merge-blocked';
 
 export interface GateReason {
   code: GateCode;
@@ -73,7 +79,7 @@ export interface GateResult {
   approval?: Approval;
 }
 
-/** The checks a change in `lane` must pass: its lane's own plus every check no lane lists. */
+/** Every check name lanes list, and each lane's list. */
 const laneChecks = new WeakMap<Policy, { owned: Set<string>; byLane: Map<string, string[]> }>();
 
 function checkOwnership(policy: Policy) {
@@ -85,14 +91,121 @@ function checkOwnership(policy: Policy) {
   return entry;
 }
 
-export function requiredChecksFor(policy: Policy, lane: string, reported: readonly CheckRun[]): { names: string[]; listed: boolean } {
+export interface RequiredChecks {
+  /** Every check that must pass, in a stable order. */
+  names: string[];
+  /** The lanes the change is judged in: every lane its paths touch, and a label's lane. */
+  lanes: string[];
+  /** A default-lane or cross-lane change: it needs every check the policy knows. */
+  everything: boolean;
+  /** The policy explicitly lets a change with no required check merge (`merge.required_checks: []`). */
+  noneAllowed: boolean;
+  /** Why these checks, for `explain`. */
+  rationale: string;
+}
+
+/**
+ * A change's required checks (SPEC §3.1): the `checks` of every lane its paths
+ * touch (a label adds its lane, it never removes one), plus every check no lane
+ * lists (all reported ones under `required_checks: all`, else the listed ones).
+ * A change that touches no lane's paths, or several lanes, needs every check the
+ * policy knows (every lane's, the listed ones, and in local mode every
+ * `local.checks` name) unless the policy declares a lane named like
+ * `default_lane` with checks of its own. The gate and the local forge's merge
+ * guard both use this one rule.
+ */
+export function requiredChecksOf(policy: Policy, change: Pick<Change, 'files' | 'labels' | 'checks'>, forge: Snapshot['forge']): RequiredChecks {
   const { owned, byLane } = checkOwnership(policy);
-  const own = byLane.get(lane) ?? [];
+  const byPath = lanesByPath(policy, change.files);
+  const assigned = assignLane(policy, change.files, change.labels).lane;
+  const judgedIn = new Set([assigned, ...byPath]);
+  const lanes = [...new Set([...policy.lanes.map((lane) => lane.name), policy.default_lane])].filter((name) => judgedIn.has(name));
+  const listed = policy.merge.required_checks;
+  const localNames = forge === 'local' ? policy.local.checks.map((check) => check.name) : [];
   const shared =
-    policy.merge.required_checks === 'all'
-      ? reported.map((check) => check.name).filter((name) => !owned.has(name))
-      : policy.merge.required_checks.filter((name) => !owned.has(name));
-  return { names: [...new Set([...own, ...shared])], listed: policy.merge.required_checks !== 'all' };
+    listed === 'all'
+      ? [...localNames, ...change.checks.map((check) => check.name)].filter((name) => !owned.has(name))
+      : listed.filter((name) => !owned.has(name));
+  const own = lanes.flatMap((name) => byLane.get(name) ?? []);
+  const defaultChecks = byLane.get(policy.default_lane) ?? [];
+  const crossLane = byPath.length > 1;
+  const outsideLanes = crossLane || byPath.includes(policy.default_lane);
+  const everything = outsideLanes && defaultChecks.length === 0;
+  const what = crossLane ? `a cross-lane change (${byPath.join(', ')})` : "a change that touches no lane's paths";
+  let known: string[] = [];
+  let why = `the checks of lane ${lanes.join(', ')}`;
+  if (everything) {
+    known = [...policy.lanes.flatMap((lane) => lane.checks), ...(listed === 'all' ? [] : listed), ...localNames];
+    why = `${what}: every check the policy knows`;
+  } else if (outsideLanes) {
+    known = defaultChecks;
+    why = `${what}: the checks of lane ${[...new Set([...lanes, policy.default_lane])].join(', ')}`;
+  }
+  const names = [...new Set([...own, ...known, ...shared])];
+  return {
+    names,
+    lanes,
+    everything,
+    noneAllowed: Array.isArray(listed) && listed.length === 0,
+    rationale: `${why}${shared.length ? `, and ${listed === 'all' ? 'every check no lane lists' : 'the listed shared checks'}` : ''}`,
+  };
+}
+
+export type CheckVerdict =
+  | { name: string; status: 'passed' }
+  | { name: string; status: 'pending' }
+  | { name: string; status: 'missing' }
+  | { name: string; status: 'failing'; conclusion: string }
+  /** Red because of another lane's open incident: it does not block this change. */
+  | { name: string; status: 'excused'; conclusion: string; incident: Incident };
+
+export interface ChecksJudgement {
+  required: RequiredChecks;
+  verdicts: CheckVerdict[];
+  /** Nothing is required and the policy does not say that is fine: nothing merges untested. */
+  untested: boolean;
+  /** True when every required check passed or is excused, and something was required (or explicitly nothing). */
+  pass: boolean;
+}
+
+/**
+ * Judges a change's checks: each required check passed, failing, pending,
+ * missing, or excused (red because of the open incident of a lane this change
+ * does not touch: that keeps healthy lanes merging while another is broken).
+ */
+export function judgeChecks(
+  policy: Policy,
+  change: Pick<Change, 'files' | 'labels' | 'checks'>,
+  forge: Snapshot['forge'],
+  incidents: Readonly<Record<string, Incident>>,
+): ChecksJudgement {
+  const required = requiredChecksOf(policy, change, forge);
+  const known = knownFailures(incidents, required.lanes);
+  const verdicts = required.names.map((name): CheckVerdict => {
+    const runs = change.checks.filter((check) => check.name === name);
+    if (runs.length === 0) return { name, status: 'missing' };
+    const failed = runs.find((check) => FAILED.has(check.conclusion));
+    if (failed) {
+      const incident = known.get(name);
+      return incident ? { name, status: 'excused', conclusion: failed.conclusion, incident } : { name, status: 'failing', conclusion: failed.conclusion };
+    }
+    if (runs.some((check) => check.conclusion === 'pending')) return { name, status: 'pending' };
+    const odd = runs.find((check) => !PASSED.has(check.conclusion));
+    if (odd) return { name, status: 'failing', conclusion: odd.conclusion };
+    return { name, status: 'passed' };
+  });
+  const untested = required.names.length === 0 && !required.noneAllowed;
+  return { required, verdicts, untested, pass: !untested && verdicts.every((v) => v.status === 'passed' || v.status === 'excused') };
+}
+
+/** Checks red on the target because of the open incident of a lane the change does not touch. */
+function knownFailures(incidents: Readonly<Record<string, Incident>>, lanes: readonly string[]): Map<string, Incident> {
+  const known = new Map<string, Incident>();
+  for (const incident of Object.values(incidents)) {
+    if (incident.status !== 'open' || incident.lanes.length === 0 || incident.lanes.some((lane) => lanes.includes(lane))) continue;
+    for (const check of incident.failingChecks) if (!known.has(check)) known.set(check, incident);
+  }
+  return known;
 }
 
 /** A change is admitted by its lane's state (SPEC §4 table). */
@@ -164,30 +277,36 @@ export function gate(change: Change, context: GateContext): GateResult {
     if (requested.length) add('changes-requested', `changes requested by ${requested.join(', ')} (their latest review)`);
   }
 
-  const required = requiredChecksFor(policy, lane.name, change.checks);
-  const known = knownTargetFailures(state, lane.name);
-  for (const name of required.names) {
-    const runs = change.checks.filter((check) => check.name === name);
-    if (runs.length === 0) {
-      if (required.listed || checkOwnership(policy).byLane.get(lane.name)?.includes(name)) {
-        add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
-      }
-      continue;
-    }
-    const failed = runs.find((check) => FAILED.has(check.conclusion));
-    if (failed) {
-      const incident = known.get(name);
-      if (incident) {
-        notes.push(`check "${name}" is ${failed.conclusion}, but it is red on ${policy.target} because of ${incident.id} in lane ${incident.lanes.join(', ')}; it does not block this lane`);
-      } else {
-        add('check-failing', `required check "${name}" is ${failed.conclusion}`);
-      }
-    } else if (runs.some((check) => check.conclusion === 'pending')) {
-      add('check-pending', `required check "${name}" is still running`);
-    } else if (!runs.every((check) => PASSED.has(check.conclusion))) {
-      add('check-failing', `required check "${name}" did not pass`);
+  const judged = judgeChecks(policy, change, snapshot.forge, state.incidents);
+  for (const verdict of judged.verdicts) {
+    const name = verdict.name;
+    if (verdict.status === 'missing') add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
+    else if (verdict.status === 'pending') add('check-pending', `required check "${name}" is still running`);
+    else if (verdict.status === 'failing') add('check-failing', `required check "${name}" is ${verdict.conclusion}`);
+    else if (verdict.status === 'excused') {
+      notes.push(`check "${name}" is ${verdict.conclusion}, but it is red on ${policy.target} because of ${verdict.incident.id} in lane ${verdict.incident.lanes.join(', ')}; it does not block this change`);
     }
   }
+  if (judged.untested) {
+    const declared = new Set(policy.lanes.map((l) => l.name));
+    const where = judged.required.lanes.map((name) => (declared.has(name) ? `lane ${name}` : `a lane named ${name}`)).join(', ');
+    add(
+      'no-required-checks',
+      `no check is required of it (${judged.required.rationale}) and nothing merges untested: give ${where} \`checks\`, list checks in \`merge.required_checks\`` +
+        `${snapshot.forge === 'local' ? ' or add `local.checks`' : ''}; or set \`merge.required_checks: []\` to let changes with no required check merge`,
+    );
+  }
+  if (link) {
+    const incident = own(state.incidents, link.incident);
+    if (!incident || incident.status !== 'open') {
+      add(
+        'link-withdrawn',
+        `it is the ${link.kind} for ${link.incident}, which is ${incident ? 'resolved' : 'not known (resolved and forgotten, or never opened here)'}: it is withdrawn and never merges; close it`,
+      );
+    }
+  }
+  if (change.emptyOnTarget === true) add('empty-change', `merging it would leave ${policy.target} as it is (its changes are already there): it is withdrawn; close it`);
+  if (snapshot.mergeBlocked) add('merge-blocked', `no merge can land right now: ${snapshot.mergeBlocked}`);
 
   if (change.mergeable === 'conflicting') add('conflict', `it conflicts with ${policy.target}; it needs a restack`);
   if (change.mergeable === 'unknown') add('mergeability-unknown', 'mergeability is not known yet; it is checked again next cycle');
@@ -216,7 +335,7 @@ export function gate(change: Change, context: GateContext): GateResult {
   }
 
   const key = mergeKey(change);
-  const approval = state.approvals[approvalIdFor(key)];
+  const approval = own(state.approvals, approvalIdFor(key));
   const autonomy = autonomyAllows(policy, 'merge', tier);
   if (!autonomy.allowed) {
     if (approval?.status === 'approved') notes.push(`approved by ${approval.resolvedBy ?? 'an operator'}`);
@@ -224,17 +343,7 @@ export function gate(change: Change, context: GateContext): GateResult {
     else if (approval?.status === 'pending') add('approval-pending', `waiting for an operator's approval (${approval.id}): ${autonomy.rationale}`);
     else add('needs-approval', `${autonomy.rationale}; it needs an operator's approval`);
   }
-  return { reasons, notes, requiredChecks: required.names, ...(approval ? { approval } : {}) };
-}
-
-/** Checks red on the target because of another lane's open incident: they do not block this lane. */
-function knownTargetFailures(state: ControllerState, lane: string): Map<string, Incident> {
-  const known = new Map<string, Incident>();
-  for (const incident of Object.values(state.incidents)) {
-    if (incident.status !== 'open' || incident.lanes.includes(lane) || incident.lanes.length === 0) continue;
-    for (const check of incident.failingChecks) known.set(check, incident);
-  }
-  return known;
+  return { reasons, notes, requiredChecks: judged.required.names, ...(approval ? { approval } : {}) };
 }
 
 export function short(sha: string): string {

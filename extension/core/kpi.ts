@@ -1,5 +1,6 @@
 // Delivery KPIs for the dashboard, computed from the event log (which keeps the
 // whole history; the state keeps only recent incidents). Pure: events in, numbers out.
+import { own } from './records';
 
 /** The fields of a log event the KPIs read (a subset of the store's LogEvent). */
 export interface KpiEvent {
@@ -71,7 +72,7 @@ export function computeKpis(
   const spans = new Map<string, IncidentSpan>();
   for (const event of events) {
     if (event.type === 'action' && event.kind === 'merge' && event.status === 'done' && event.change) {
-      const seenAt = seen[event.change];
+      const seenAt = own(seen, event.change);
       mergePoints.push({ change: event.change, ...(event.lane ? { lane: event.lane } : {}), at: event.at, ...(seenAt !== undefined && seenAt <= event.at ? { timeToMerge: event.at - seenAt } : {}) });
     } else if (event.type === 'decision' && event.kind === 'open-incident' && event.incident && !spans.has(event.incident)) {
       spans.set(event.incident, { id: event.incident, lanes: event.lane ? [event.lane] : [], openedAt: event.at });
@@ -85,7 +86,7 @@ export function computeKpis(
   const resolved = incidents.filter((i) => i.resolvedAt !== undefined && i.resolvedAt >= from);
   const opened = incidents.filter((i) => i.openedAt >= from);
   const leadTimes = inWindow.flatMap((m) => {
-    const start = created[m.change];
+    const start = own(created, m.change);
     return start !== undefined && start <= m.at ? [m.at - start] : [];
   });
   const timeToMerge = median(inWindow.flatMap((m) => (m.timeToMerge === undefined ? [] : [m.timeToMerge])));

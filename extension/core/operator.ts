@@ -2,6 +2,7 @@
 // approve / reject. Each returns the next state and a decision to log, or an
 // error naming the problem and the fix.
 import type { ControllerState, Decision } from './model';
+import { own } from './records';
 
 export type OperatorCommand =
   | { kind: 'hold'; reason: string; by: string }

@@ -13,6 +13,8 @@ export class World {
   builds: BuildRecord[] = [];
   workers = ['command'];
   now = 0;
+  /** What the forge says keeps any merge from landing right now (a dirty target checkout). */
+  mergeBlocked?: string;
   last!: DecideResult;
   private n = 0;
 
@@ -64,7 +66,15 @@ export class World {
   cycle(advance = 60_000): DecideResult {
     this.now += advance;
     this.last = decide(
-      { forge: 'local', target: this.policy.target, changes: this.changes, targetCommits: this.commits, builds: this.builds, workers: this.workers },
+      {
+        forge: 'local',
+        target: this.policy.target,
+        changes: this.changes,
+        targetCommits: this.commits,
+        builds: this.builds,
+        workers: this.workers,
+        ...(this.mergeBlocked ? { mergeBlocked: this.mergeBlocked } : {}),
+      },
       this.state,
       this.policy,
       this.now,

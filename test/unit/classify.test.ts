@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { assignLane, riskTier } from '../../extension/core/classify';
+import { assignLane, laneOfFile, riskTier } from '../../extension/core/classify';
 import { autonomyAllows } from '../../extension/core/autonomy';
 import { policyFrom } from '../support/builders';
 
@@ -59,6 +59,93 @@ describe('classification: risk tiers', () => {
     ['no files is tier 2', [], 'tier2'],
   ];
   for (const [name, files, tier] of table) it(name, () => assert.equal(riskTier(policy, files), tier));
+});
+
+describe('classification: tier 3 is exact', () => {
+  // The policy below lists none of these: they are tier 3 whatever `risk.tier3` says.
+  const bare = policyFrom('lanes:\n  - name: web\n    paths: ["web/**"]\nrisk:\n  tier3: []\n  tier1: ["**/*.yml", "**/*", "*"]\n');
+  const always = [
+    '.buildmaster.yml',
+    '.github/buildmaster.yml',
+    '.github/workflows/ci.yml',
+    '.github/workflows/nested/deploy.yaml',
+    '.github/actions/setup/action.yml',
+    '.gitlab-ci.yml',
+    '.circleci/config.yml',
+    'Jenkinsfile',
+    'azure-pipelines.yml',
+    '.github/CODEOWNERS',
+    // Case-insensitive file systems read these as the files above.
+    '.BuildMaster.yml',
+    '.GitHub/Workflows/ci.yml',
+  ];
+  for (const file of always) {
+    it(`${JSON.stringify(file)} is tier 3 even when risk.tier3 is empty and tier1 matches everything`, () => {
+      assert.equal(riskTier(bare, [file]), 'tier3');
+      assert.equal(riskTier(bare, ['web/a.ts', file]), 'tier3');
+    });
+  }
+  it('a change that edits the policy to raise its own autonomy is tier 3 under the policy it brings', () => {
+    const raised = policyFrom('autonomy:\n  merge: A5\nrisk:\n  tier3: []\n  tier1: [".buildmaster.yml"]\n');
+    assert.equal(riskTier(raised, ['.buildmaster.yml']), 'tier3');
+    assert.equal(autonomyAllows(raised, 'merge', riskTier(raised, ['.buildmaster.yml'])).allowed, false);
+  });
+  it('a rename out of a tier 3 path is tier 3 and touches both lanes (forges list the old and the new path)', () => {
+    assert.equal(riskTier(policy, ['infra/deploy.sh', 'web/deploy.sh']), 'tier3');
+    assert.deepEqual(assignLane(policy, ['api/auth/token.ts', 'web/token.ts']).touched, ['web', 'api']);
+    assert.equal(assignLane(policy, ['api/auth/token.ts', 'web/token.ts']).crossLane, true);
+  });
+});
+
+describe('classification: odd paths are matched exactly', () => {
+  const odd = policyFrom(`
+lanes:
+  - name: web
+    paths: ["web/**"]
+  - name: café
+    paths: ["café/**"]
+default_lane: shared
+risk:
+  tier3: ["infra/**", "**/auth/**", "secrets/déploy.sh"]
+  tier1: ["docs/**", "**/*.md"]
+`);
+  const nfd = (text: string) => text.normalize('NFD');
+  const lanes: [string, string, string][] = [
+    ['a space', 'web/a b.ts', 'web'],
+    ['a leading dash', 'web/-rf', 'web'],
+    ['a top-level leading dash', '-rf', 'shared'],
+    ['glob characters in the name', 'web/[x]*?.ts', 'web'],
+    ['a file named *', '*', 'shared'],
+    ['a dotfile', 'web/.env', 'web'],
+    ['a newline in a directory name', 'web/a\nb/c.ts', 'web'],
+    ['a newline in a file name', 'web/x\n.ts', 'web'],
+    ['a backslash is a character, not a separator', 'web\\a.ts', 'shared'],
+    ['a very deep path', `web/${'d/'.repeat(3000)}x.ts`, 'web'],
+    ['a composed (NFC) lane path', 'café/menu.ts'.normalize('NFC'), 'café'],
+    ['a decomposed (NFD) lane path', nfd('café/menu.ts'), 'café'],
+  ];
+  for (const [name, file, lane] of lanes) it(`lane of ${name}`, () => assert.equal(laneOfFile(odd, file), lane));
+
+  const tiers: [string, string, string][] = [
+    ['a newline under infra/', 'infra/a\nb.sh', 'tier3'],
+    ['a newline directory before auth/', 'api/x\ny/auth/login.ts', 'tier3'],
+    ['a newline directory under auth/', 'api/auth/\n/x.ts', 'tier3'],
+    ['an NFD path against an NFC pattern', nfd('secrets/déploy.sh'), 'tier3'],
+    ['an NFC path against an NFC pattern', 'secrets/déploy.sh', 'tier3'],
+    ['upper case on a case-insensitive file system', 'INFRA/main.tf', 'tier3'],
+    ['a dot directory under infra/', 'infra/.terraform/x', 'tier3'],
+    ['a very deep auth path', `api/${'d/'.repeat(3000)}auth/x.ts`, 'tier3'],
+    ['glob characters in a docs name', 'docs/[draft]*.md', 'tier1'],
+    ['a markdown name with a newline', 'docs/a\nb.md', 'tier1'],
+    ['a backslash name is not under infra/', 'infra\\main.tf', 'tier2'],
+  ];
+  for (const [name, file, tier] of tiers) it(`tier of ${name}`, () => assert.equal(riskTier(odd, [file]), tier));
+
+  it('a `!` pattern is a literal name, never "everything else"', () => {
+    const negated = policyFrom('risk:\n  tier3: []\n  tier1: ["!infra/**"]\n');
+    assert.equal(riskTier(negated, ['web/a.ts']), 'tier2');
+    assert.equal(riskTier(negated, ['!infra/x']), 'tier1');
+  });
 });
 
 describe('autonomy', () => {

@@ -2,6 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { THREE_LANES, change, green, policyFrom, red } from '../support/builders';
 import { World } from '../support/world';
+import { applyOperator } from '../../extension/core/operator';
+import { laneOrder } from '../../extension/core/decide';
 
 describe('decide: attribution per lane, unresolvable incidents, cross-lane changes', () => {
   it('two lanes breaking in one window are two contained incidents, not one cross-lane hold', () => {
@@ -75,7 +77,8 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     for (let i = 0; i < 3; i++) world.open(change(`w${i}`, [`web/${i}.ts`], { checks: [green('test-web')], readySince: i }));
     world.cycle();
     world.merge('w0');
-    world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api')], readySince: 0 }));
+    // A cross-lane change needs every check the policy knows (SPEC §3.1), test-docs included.
+    world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api'), green('test-docs')], readySince: 0 }));
     world.cycle();
     const w1 = world.last.queues.web?.find((q) => q.change === 'w1');
     assert.ok(w1?.reasons.some((r) => r.code === 'lane-reserved'), 'web holds its merges for x1');
@@ -111,4 +114,123 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     assert.equal(incidents.filter((i) => i.status === 'open').length, 0);
     assert.equal(incidents.length, 50);
   });
+});
+
+describe('decide: findings from replaying a real history', () => {
+  /** A world whose web lane broke, with the fix for its incident dispatched. */
+  function brokenWeb() {
+    const world = new World(policyFrom(THREE_LANES));
+    const merged = world.land(change('w1', ['web/a.ts'], { checks: [green('test-web')] }), [red('test-web', '1 failing')]);
+    world.cycle();
+    const incident = `inc-${merged.sha.slice(0, 7)}`;
+    assert.deepEqual(world.kinds('dispatch-fix').map((d) => d.attempt), [1]);
+    return { world, incident };
+  }
+
+  it('a fix that merges this cycle is never re-dispatched in the same cycle (a dispatch resets its branch)', () => {
+    const { world, incident } = brokenWeb();
+    // The worker reported its build failed, yet the fix branch it pushed passes its checks.
+    world.builds.push({ incident, attempt: 1, status: 'failed', error: 'exit 1', updatedAt: world.now });
+    world.open(change('fix1', ['web/a.ts'], { branch: `buildmaster/fix/${incident}`, checks: [green('test-web')] }));
+    world.cycle();
+    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['fix1']);
+    assert.deepEqual(world.kinds('dispatch-fix'), [], 'no attempt 2 while attempt 1 merges');
+  });
+
+  it('a fix is judged by its own required checks, not by another lane’s check that is red on it', () => {
+    const { world, incident } = brokenWeb();
+    world.open(change('fix1', ['web/a.ts'], { branch: `buildmaster/fix/${incident}`, checks: [green('test-web'), red('test-api')] }));
+    world.cycle();
+    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['fix1']);
+    assert.deepEqual(world.kinds('dispatch-fix'), []);
+    assert.equal(world.state.incidents[incident]?.retries, 0, 'a check the fix does not need is no failed attempt');
+  });
+
+  it('an obsolete revert (its incident already repaired by the fix) is withdrawn, and the lane keeps merging', () => {
+    const { world, incident } = brokenWeb();
+    world.open(change('fix1', ['web/a.ts'], { branch: `buildmaster/fix/${incident}`, checks: [green('test-web')] }));
+    world.cycle();
+    world.merge('fix1');
+    world.settle();
+    world.cycle();
+    assert.equal(world.state.incidents[incident]?.status, 'resolved');
+    world.open(change('rev', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, checks: [green('test-web')], readySince: 0 }));
+    world.open(change('w2', ['web/b.ts'], { checks: [green('test-web')] }));
+    world.cycle();
+    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w2']);
+    const revert = world.last.queues.web?.find((q) => q.change === 'rev');
+    assert.deepEqual(revert?.reasons.map((r) => r.code), ['link-withdrawn']);
+  });
+
+  it('a change whose diff is empty on the target, or any merge while the target checkout is dirty, never merges', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.open(change('w1', ['web/a.ts'], { checks: [green('test-web')], emptyOnTarget: true }));
+    world.open(change('a1', ['api/a.ts'], { checks: [green('test-api')] }));
+    world.mergeBlocked = 'main is checked out with uncommitted changes in /repo';
+    world.cycle();
+    assert.deepEqual(world.kinds('merge'), []);
+    assert.deepEqual(world.last.queues.api?.[0]?.reasons.map((r) => r.code), ['merge-blocked']);
+    delete world.mergeBlocked;
+    world.cycle();
+    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['a1']);
+    assert.deepEqual(world.last.queues.web?.[0]?.reasons.map((r) => r.code), ['empty-change']);
+  });
+
+  it('the local forge’s check order leaves out changes that can never merge, so they cannot stop the lane’s next change from being tested', () => {
+    const { world, incident } = brokenWeb();
+    world.state.incidents[incident]!.status = 'resolved';
+    const order = laneOrder(world.policy, [
+      change('rev', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, readySince: 0 }),
+      change('same', ['web/b.ts'], { emptyOnTarget: true, readySince: 1 }),
+      change('w2', ['web/c.ts'], { readySince: 2 }),
+    ], world.state);
+    assert.deepEqual(order.get('web')?.map((c) => c.id), ['w2']);
+  });
+
+  it('a cross-lane change whose lanes’ checks are red on its merge result does not merge ("0 required checks green")', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    world.open(change('x1', ['web/a.ts', 'api/a.ts'], { checks: [red('test-web'), red('test-api'), green('test-docs')] }));
+    world.open(change('s1', ['Makefile'], { checks: [] }));
+    world.cycle();
+    assert.deepEqual(world.kinds('merge'), []);
+    const codes = (id: string) => world.last.queues.shared?.find((q) => q.change === id)?.reasons.map((r) => r.code);
+    assert.deepEqual(codes('x1'), ['check-failing', 'check-failing']);
+    assert.deepEqual(codes('s1'), ['check-missing', 'check-missing', 'check-missing']);
+  });
+});
+
+describe('decide: lanes and changes named like Object’s own properties', () => {
+  it('an operator naming a lane or approval that does not exist gets "unknown", never Object’s own property', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const pause = applyOperator(world.state, { kind: 'pause', lane: name, reason: 'look', by: 'op' }, 1);
+      assert.equal(pause.ok ? 'ok' : pause.code, 'unknown-lane', name);
+      const approve = applyOperator(world.state, { kind: 'approve', id: name, by: 'op' }, 1);
+      assert.equal(approve.ok ? 'ok' : approve.code, 'unknown-approval', name);
+    }
+    assert.equal(Object.hasOwn(Object, 'operatorPaused'), false);
+  });
+
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    it(`a lane named ${name} and a change with that id survive every cycle and a JSON round trip`, () => {
+      const policy = policyFrom(`lanes:\n  - name: "${name}"\n    paths: ["web/**"]\n    checks: ["test-web"]\ndefault_lane: shared\nautonomy:\n  merge: A4\ndispatch:\n  worker: command\n  command: ./fix.sh\n`);
+      const world = new World(policy, ['test-web']);
+      world.open(change(name, ['web/a.ts'], { checks: [green('test-web')] }));
+      world.cycle();
+      assert.equal(Object.hasOwn(world.state.lanes, name), true);
+      assert.deepEqual(world.kinds('merge').map((d) => [d.lane, d.change]), [[name, name]]);
+      assert.deepEqual(Object.keys(world.last.queues), [name, 'shared']);
+      world.merge(name);
+      world.settle([red('test-web')]);
+      world.state = JSON.parse(JSON.stringify(world.state));
+      world.cycle();
+      world.state = structuredClone(world.state);
+      world.cycle();
+      const lane = world.lane(name);
+      assert.equal(lane.name, name);
+      assert.equal(lane.state, 'degraded');
+      assert.equal(world.state.incidents[lane.incident ?? '']?.lanes[0], name);
+      assert.deepEqual(Object.keys(world.state.lanes), [name, 'shared']);
+    });
+  }
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { laneOrder } from '../../core/decide';
 import { assignLane } from '../../core/classify';
-import { FAILED, PASSED, requiredChecksFor, short } from '../../core/gate';
+import { judgeChecks, short } from '../../core/gate';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
@@ -139,13 +139,13 @@ export class LocalForge implements Forge {
       for (const change of changes) change.checks = [];
       return;
     }
-    const targetRuns = this.options.store.checkResult(`commit:${targetSha}`) ?? [];
-    for (const [lane, ordered] of laneOrder(policy, changes)) {
+    const state = this.options.store.data.state;
+    for (const [lane, ordered] of laneOrder(policy, changes, state)) {
       let runs = 0;
       for (const change of ordered) {
         if (change.mergeable === 'conflicting') continue;
         if (!isPending(change.checks)) {
-          if (requiredPass(policy, lane, change.checks, targetRuns).ok) break;
+          if (requiredPass(policy, change, change.checks, state).ok) break;
           continue;
         }
         if (runs >= PRECHECKS_PER_LANE) break;
@@ -153,7 +153,7 @@ export class LocalForge implements Forge {
         const facts = await this.mergeFacts(targetSha, change.headSha);
         this.options.log(`pre-merge checks for ${change.id} (lane ${lane}) on the merge with ${policy.target} ${short(targetSha)}`);
         change.checks = await this.checkTree(policy, facts.tree, targetSha, change.headSha);
-        if (requiredPass(policy, lane, change.checks, targetRuns).ok) break;
+        if (requiredPass(policy, change, change.checks, state).ok) break;
       }
     }
   }
@@ -267,7 +267,7 @@ export class LocalForge implements Forge {
     // Never merge untested: the exact tree that lands must have passed the checks.
     const checks = await this.checkTree(policy, facts.tree, targetSha, change.headSha);
     const lane = decision.lane ?? assignLane(policy, change.files).lane;
-    const verdict = requiredPass(policy, lane, checks, store.checkResult(`commit:${targetSha}`) ?? []);
+    const verdict = requiredPass(policy, change, checks, store.data.state);
     if (!verdict.ok) {
       throw new ForgeRefusal(`${change.id} does not pass ${verdict.failing.join(', ')} on the current ${policy.target} ${short(targetSha)}; it is not merged untested`, 'checks-failed');
     }
@@ -395,19 +395,20 @@ function isPending(checks: readonly CheckRun[]): boolean {
 }
 
 /**
- * The change's required checks (its lane's own plus the shared ones, SPEC §3.1)
- * all pass. A shared check already red on the target is let through (it is
- * another lane's break, and this merge does not make it worse); the lane's own
- * checks always have to pass, so a fix that does not fix is never merged.
+ * The merge guard: the change passes its required checks by the core's one rule
+ * (judgeChecks, the same the gate applies): every lane its paths touch, the
+ * shared checks, everything for a default-lane or cross-lane change; a check is
+ * let through only when it is red because of the open incident of a lane the
+ * change does not touch, as the controller's state records it.
  */
-export function requiredPass(policy: Policy, lane: string, runs: readonly CheckRun[], targetRuns: readonly CheckRun[]): { ok: boolean; failing: string[] } {
-  const own = new Set(policy.lanes.find((l) => l.name === lane)?.checks ?? []);
-  const redOnTarget = new Set(targetRuns.filter((run) => FAILED.has(run.conclusion) && !own.has(run.name)).map((run) => run.name));
-  const failing = requiredChecksFor(policy, lane, runs)
-    .names.filter((name) => !redOnTarget.has(name))
-    .filter((name) => {
-      const run = runs.find((r) => r.name === name);
-      return !run || !PASSED.has(run.conclusion);
-    });
-  return { ok: failing.length === 0, failing };
+export function requiredPass(
+  policy: Policy,
+  change: Pick<Change, 'files' | 'labels'>,
+  runs: readonly CheckRun[],
+  state: Pick<ControllerState, 'incidents'> | undefined,
+): { ok: boolean; failing: string[] } {
+  const judged = judgeChecks(policy, { files: change.files, labels: change.labels, checks: [...runs] }, 'local', state?.incidents ?? {});
+  const failing = judged.verdicts.filter((v) => v.status !== 'passed' && v.status !== 'excused').map((v) => v.name);
+  if (judged.untested) failing.push('(no required check: set `merge.required_checks: []` to merge without checks)');
+  return { ok: judged.pass, failing };
 }
