@@ -18,8 +18,12 @@ const cache = new WeakMap<Policy, { lanes: { name: string; match: Matcher; label
 function compiled(policy: Policy) {
   let entry = cache.get(policy);
   if (!entry) {
-    const glob = (patterns: string[]): Matcher =>
-      patterns.length === 0 ? () => false : picomatch(patterns, { dot: true });
+    const glob = (patterns: string[]): Matcher => {
+      if (patterns.length === 0) return () => false;
+      const match = picomatch(patterns, { dot: true });
+      // picomatch never matches across a line break, so `infra/a<newline>b` would escape `infra/**`: match it as one character.
+      return (path) => match(path.replace(/[\n\r\u2028\u2029]/g, '\uFFFD'));
+    };
     entry = {
       lanes: policy.lanes.map((lane) => ({ name: lane.name, match: glob(lane.paths), labels: lane.labels })),
       tier3: glob(policy.risk.tier3),
