@@ -22,7 +22,7 @@ async function sync(sb: Sandbox, env: NodeJS.ProcessEnv = {}): Promise<{ result:
   return { result, doc: JSON.parse(result.stdout) as SyncDoc };
 }
 
-const merged = (doc: SyncDoc) => doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1]);
+const merged = (doc: SyncDoc): string[] => doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
 const policyOf = (extra = '') => threeLaneFiles(extra)['.buildmaster.yml'] as string;
 
 /** Nothing merged twice: one Build Master merge per change in the target's history. */

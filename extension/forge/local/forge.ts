@@ -92,7 +92,7 @@ export class LocalForge implements Forge {
     const changes = await this.readChanges(policy, targetSha, history);
     await this.runPreMergeChecks(policy, targetSha, changes);
     const targetCommits = await this.readTarget(policy, targetSha, history.slice(0, HISTORY));
-    const mergeBlocked = await this.mergeBlockedReason(policy, targetSha, changes);
+    const mergeBlocked = await this.mergeBlockedReason(policy, targetSha, changes, history);
     return {
       forge: 'local',
       target: policy.target,
@@ -369,9 +369,14 @@ export class LocalForge implements Forge {
    * target that the merge could not update with it (uncommitted changes, git
    * busy in it, an untracked file a ready change would overwrite).
    */
-  private async mergeBlockedReason(policy: Policy, targetSha: string, changes: readonly Change[]): Promise<string | undefined> {
-    const checkouts = await this.targetCheckouts(policy);
+  private async mergeBlockedReason(policy: Policy, targetSha: string, changes: readonly Change[], history: readonly LoggedCommit[]): Promise<string | undefined> {
+    let checkouts = await this.targetCheckouts(policy);
     if (checkouts.length === 0) return undefined;
+    if (checkouts.some((c) => c.dirty)) {
+      let repaired = false;
+      for (const checkout of checkouts.filter((c) => c.dirty)) repaired = (await this.finishCheckoutUpdate(policy, checkout, history)) || repaired;
+      if (repaired) checkouts = await this.targetCheckouts(policy);
+    }
     const ready = changes.filter((c) => c.mergeable !== 'conflicting' && !c.emptyOnTarget && c.checks.every((run) => !FAILED.has(run.conclusion) && run.conclusion !== 'pending'));
     for (const checkout of checkouts) {
       const simple = this.checkoutProblem(policy, checkout);
@@ -383,6 +388,30 @@ export class LocalForge implements Forge {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A checkout left behind its ref by a process killed between moving the ref
+   * and updating the checkout: its index and files are exactly an earlier
+   * target that Build Master's own merges lead from. Finish the update, so the
+   * user's next commit does not silently revert those merges.
+   */
+  private async finishCheckoutUpdate(policy: Policy, checkout: TargetCheckout, history: readonly LoggedCommit[]): Promise<boolean> {
+    const unstaged = await quietGit(checkout.path, ['diff', '--quiet']).then(() => false, () => true);
+    if (unstaged || existsSync(join(checkout.gitDir, 'index.lock'))) return false;
+    const indexTree = (await quietGit(checkout.path, ['write-tree']).catch(() => '')).trim();
+    if (!indexTree) return false;
+    for (let i = 0; i + 1 < history.length; i++) {
+      const merge = history[i] as LoggedCommit;
+      const before = history[i + 1] as LoggedCommit;
+      if (!(await this.trusted(merge))) return false;
+      if (before.tree !== indexTree) continue;
+      const head = history[0] as LoggedCommit;
+      await quietGit(checkout.path, ['read-tree', '-m', '-u', before.sha, head.sha]);
+      this.options.log(`finished updating the checkout of ${policy.target} in ${checkout.path} from ${short(before.sha)} to ${short(head.sha)} (a previous process stopped before it did)`);
+      return true;
+    }
+    return false;
   }
 
   /** A checkout that no merge could update: uncommitted changes, or another git holding its index. */
