@@ -132,8 +132,8 @@ export class LocalForge implements Forge {
     if (own(store.data.merged, id)?.sha === commit.sha) return true;
     const first = commit.parents[0];
     if (!head || !first || !/^[0-9a-f]{40,64}$/.test(head)) return false;
-    const exists = await this.options.repo.revParse(head);
-    if (!exists) return false;
+    // The merge facts are cached by (head, first parent): the proof costs git processes once per commit, not per cycle.
+    if (!own(store.data.facts, factsKey(first, head)) && !(await this.options.repo.revParse(head))) return false;
     const facts = await this.mergeFacts(first, head);
     return !facts.conflict && facts.tree === commit.tree;
   }
@@ -206,7 +206,7 @@ export class LocalForge implements Forge {
   /** Files against the merge base (every path, old and new) and the would-be merge tree, cached: both are immutable for (head, target). */
   private async mergeFacts(targetSha: string, head: string): Promise<{ files: string[]; tree: string; conflict: boolean }> {
     const { store, clock } = this.options;
-    const key = `z:${head}:${targetSha}`;
+    const key = factsKey(targetSha, head);
     const cached = own(store.data.facts, key);
     if (cached?.files && cached.tree) return { files: cached.files, tree: cached.tree, conflict: cached.conflict ?? false };
     const files = paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`]));
@@ -598,6 +598,11 @@ export class LocalForge implements Forge {
 
 /** How Build Master's own commits name their committer (`%cn <%ce>`). */
 const BUILD_MASTER_COMMITTER = `${BUILD_MASTER_IDENTITY.GIT_COMMITTER_NAME} <${BUILD_MASTER_IDENTITY.GIT_COMMITTER_EMAIL}>`;
+
+/** Where the merge facts of (target, head) are cached; `z:` marks paths read exactly (older entries had quoted paths). */
+function factsKey(targetSha: string, head: string): string {
+  return `z:${head}:${targetSha}`;
+}
 
 /** NUL-separated paths as git prints them with -z: exact, never quoted. */
 function paths(out: string): string[] {
