@@ -2,7 +2,7 @@
 // user meets them: odd paths, planted hooks, spoofed trailers, lane wedges,
 // the user's own checkout, and checks added to the policy.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,12 @@ async function sync(sb: Sandbox, env: NodeJS.ProcessEnv = {}): Promise<{ result:
 
 const merged = (doc: SyncDoc): string[] => doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
 const policyOf = (extra = '') => threeLaneFiles(extra)['.buildmaster.yml'] as string;
+
+/** Runs git in the sandbox under Build Master's name, as anyone with write access could. */
+function gitAsBuildMaster(sb: Sandbox, ...args: string[]): string {
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_AUTHOR_NAME: 'Build Master', GIT_AUTHOR_EMAIL: 'build-master@localhost', GIT_COMMITTER_NAME: 'Build Master', GIT_COMMITTER_EMAIL: 'build-master@localhost' };
+  return execFileSync('git', args, { cwd: sb.dir, env, encoding: 'utf8' }).trim();
+}
 
 /** Nothing merged twice: one Build Master merge per change in the target's history. */
 function assertMergedOnce(sb: Sandbox): void {
@@ -142,6 +148,18 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     assertMergedOnce(sb);
   });
 
+  it('a real merge made under Build Master’s name that carries another change’s key does not count that change as merged', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    const docs = sb.branch('agent/docs-x', { 'docs/x.md': 'x\n' });
+    const api = sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
+    sb.git('merge', '--quiet', '--no-ff', '--no-commit', 'agent/docs-x');
+    const trailers = ['Build-Master-Change: agent/docs-x', 'Build-Master-Branch: agent/docs-x', 'Build-Master-Lane: docs', `Build-Master-Key: merge:agent/api-1:${api}`, `Build-Master-Head: ${docs}`].join('\n');
+    gitAsBuildMaster(sb, 'commit', '--quiet', '-m', `Merge agent/docs-x into main (lane docs)\n\n${trailers}`);
+    const { doc } = await sync(sb);
+    assert.deepEqual(merged(doc), ['agent/api-1'], JSON.stringify(doc.actions));
+    assert.equal(sb.git('show', 'main:api/one.txt'), '1', 'the change really landed');
+  });
+
   it('a fix marker or a fix branch name in a hand-merged commit does not mark a repair as merged', async () => {
     sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': 'cat > /dev/null\nexit 1\n' });
     sb.branch('agent/web-bad', { 'web/status': 'bad\n' });
@@ -152,6 +170,12 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     assert.ok(first.doc.decisions.some((d) => d.kind === 'open-incident'), 'web broke: an incident');
     sb.branch('agent/docs-note', { 'docs/note.md': 'unrelated\n' });
     sb.git('merge', '--quiet', '--no-ff', '-m', `Merge branch 'buildmaster/fix/${incident}'\n\nbuildmaster:fix ${incident}`, 'agent/docs-note');
+    // Under Build Master's own name: an empty "merge" of a head main already holds, and a real merge of another branch, both labelled as the fix.
+    const label = (head: string) => [`Build-Master-Change: buildmaster/fix/${incident}`, `Build-Master-Branch: buildmaster/fix/${incident}`, 'Build-Master-Lane: web', `Build-Master-Key: merge:buildmaster/fix/${incident}:${head}`, `Build-Master-Head: ${head}`].join('\n');
+    gitAsBuildMaster(sb, 'commit', '--quiet', '--allow-empty', '-m', `Merge buildmaster/fix/${incident} into main (lane web)\n\n${label(bad)}`);
+    const other = sb.branch('agent/docs-other', { 'docs/other.md': 'other\n' });
+    sb.git('merge', '--quiet', '--no-ff', '--no-commit', 'agent/docs-other');
+    gitAsBuildMaster(sb, 'commit', '--quiet', '-m', `Merge buildmaster/fix/${incident} into main (lane web)\n\n${label(other)}`);
     const second = await sync(sb);
     const transitions = second.doc.decisions.filter((d) => d.kind === 'lane-transition' && d.lane === 'web').map((d) => `${d.from}→${d.to}`);
     assert.ok(!transitions.some((t) => t.endsWith('→recovering')), `a spoofed repair moved web to recovering: ${transitions.join(', ')}`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { laneOrder } from '../../core/decide';
 import { assignLane } from '../../core/classify';
-import { FAILED, PASSED, linkOf, requiredChecksFor, short } from '../../core/gate';
+import { FAILED, PASSED, linkOf, mergeKey, requiredChecksFor, short } from '../../core/gate';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
@@ -124,18 +124,22 @@ export class LocalForge implements Forge {
    * the merge of its first parent with the head it names. Anyone can type a
    * trailer; only a real merge of that head has that tree.
    */
-  private async trusted(commit: LoggedCommit): Promise<boolean> {
+  private async trusted(commit: LoggedCommit): Promise<'store' | 'proof' | false> {
     const { store } = this.options;
     const id = commit.trailers.get('Change');
     const head = commit.trailers.get('Head');
+    const branch = commit.trailers.get('Branch');
     if (!id || commit.committer !== BUILD_MASTER_COMMITTER) return false;
-    if (own(store.data.merged, id)?.sha === commit.sha) return true;
+    if (own(store.data.merged, id)?.sha === commit.sha) return 'store';
+    // In local mode a change is its branch: trailers that disagree were not written by Build Master.
+    if (branch !== undefined && branch !== id) return false;
     const first = commit.parents[0];
     if (!head || !first || !/^[0-9a-f]{40,64}$/.test(head)) return false;
     // The merge facts are cached by (head, first parent): the proof costs git processes once per commit, not per cycle.
     if (!own(store.data.facts, factsKey(first, head)) && !(await this.options.repo.revParse(head))) return false;
     const facts = await this.mergeFacts(first, head);
-    return !facts.conflict && facts.tree === commit.tree;
+    // A head the target already contains proves nothing: its "merge" is any copy of the parent's tree.
+    return !facts.conflict && facts.files.length > 0 && facts.tree === commit.tree ? 'proof' : false;
   }
 
   /** The trusted merge of `branch` at `head` in the history, if any: merged-ness comes from the target, the store only caches it. */
@@ -326,9 +330,12 @@ export class LocalForge implements Forge {
       setOwn(store.data.facts, key, { files, at: clock.now() });
     }
     const checks = this.cachedChecks(policy, `commit:${sha}`, 'not checked: older than Build Master’s record');
-    if (await this.trusted(commit)) {
+    const trust = await this.trusted(commit);
+    if (trust) {
       // Build Master's own merge: its trailers say which change, branch and lane it was.
-      const branch = commit.trailers.get('Branch');
+      let branch = commit.trailers.get('Branch');
+      // Proven by content alone, a repair link also needs the fix or revert branch to hold the merged head.
+      if (trust === 'proof' && branch && linkOf({ branch }) && !(await this.branchHolds(branch, commit.trailers.get('Head') as string))) branch = undefined;
       const lane = commit.trailers.get('Lane');
       const id = commit.trailers.get('Change') as string;
       return { sha, time: commit.time, checks, change: { id, files, title: subject, ...(branch ? { branch } : {}), ...(lane ? { lane } : {}) } };
@@ -362,6 +369,13 @@ export class LocalForge implements Forge {
       else lo = mid;
     }
     this.options.log(lo >= 0 ? `bisection: last green ${short((commits[lo] as TargetCommit).sha)}, first red ${short((commits[hi] as TargetCommit).sha)}` : 'bisection: no green commit in the last 50');
+  }
+
+  /** The branch exists and contains `sha` (its head, or an ancestor of it). */
+  private async branchHolds(branch: string, sha: string): Promise<boolean> {
+    const tip = await this.options.repo.revParse(`refs/heads/${branch}`);
+    if (!tip) return false;
+    return tip === sha || (await quietGit(this.options.repo.root, ['merge-base', '--is-ancestor', sha, tip]).then(() => true, () => false));
   }
 
   /**
@@ -538,7 +552,10 @@ export class LocalForge implements Forge {
   async findMerge(key: string, policy: Policy): Promise<ForgeMergeResult | undefined> {
     const target = await this.targetSha(policy);
     for (const commit of await this.readLog(target, MERGE_HISTORY)) {
-      if (commit.trailers.get('Key') === key && (await this.trusted(commit))) return { sha: commit.sha };
+      const named = commit.trailers.get('Key');
+      // The key must be the one this very merge would carry (its change and head), not text copied from another.
+      if (named !== key || named !== mergeKey({ id: commit.trailers.get('Change') ?? '', headSha: commit.trailers.get('Head') ?? '' })) continue;
+      if (await this.trusted(commit)) return { sha: commit.sha };
     }
     return undefined;
   }
