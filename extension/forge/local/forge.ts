@@ -535,12 +535,14 @@ export class LocalForge implements Forge {
 
   /** Worktrees (the main one included) that have the target branch checked out, their git directories, and whether they are dirty. */
   private async targetCheckouts(policy: Policy): Promise<TargetCheckout[]> {
-    const out = await this.git.raw(['worktree', 'list', '--porcelain', '-z']);
+    // -z (git 2.36+) keeps a path with a line break whole; older git lists one field per line.
+    const zero = await this.git.raw(['worktree', 'list', '--porcelain', '-z']).catch(() => undefined);
+    const blocks = zero !== undefined ? zero.split('\0\0').map((b) => b.split('\0')) : (await this.git.raw(['worktree', 'list', '--porcelain'])).split('\n\n').map((b) => b.split('\n'));
     const found: TargetCheckout[] = [];
-    for (const block of out.split('\0\0')) {
-      const fields = block.split('\0');
+    for (const fields of blocks) {
       const path = fields.find((f) => f.startsWith('worktree '))?.slice('worktree '.length);
-      if (!path || !fields.includes(`branch refs/heads/${policy.target}`) || fields.includes('bare')) continue;
+      // A worktree whose folder is gone (prunable) has no checkout to keep in step.
+      if (!path || !fields.includes(`branch refs/heads/${policy.target}`) || fields.includes('bare') || !existsSync(path)) continue;
       const status = await quietGit(path, ['status', '--porcelain', '--untracked-files=no']);
       const gitDir = (await quietGit(path, ['rev-parse', '--absolute-git-dir'])).trim();
       found.push({ path, gitDir, dirty: status.trim().length > 0 });
