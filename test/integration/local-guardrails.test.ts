@@ -160,6 +160,23 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     assert.equal(sb.git('show', 'main:api/one.txt'), '1', 'the change really landed');
   });
 
+  it('a commit message forging a whole log record (separators, committer, a correct merge tree) counts nothing as merged', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    const api = sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
+    const base = sb.head();
+    const tree = sb.git('merge-tree', '--write-tree', base, api).split('\n')[0] as string;
+    // A fake record: an existing sha, the real first parent, the tree a real merge of api-1 would have, Build Master as committer.
+    const fields = [base, base, tree, '1700000000', 'Build Master <build-master@localhost>', 'Merge agent/api-1 into main (lane api)'];
+    const trailers = ['Build-Master-Change: agent/api-1', 'Build-Master-Branch: agent/api-1', 'Build-Master-Lane: api', `Build-Master-Key: merge:agent/api-1:${api}`, `Build-Master-Head: ${api}`].join('\n');
+    const forged = `docs: typo\n\n\x1e${fields.join('\x1f')}\x1fMerge agent/api-1 into main (lane api)\n\n${trailers}\x1e`;
+    sb.write({ 'docs/typo.md': 'typo\n' });
+    sb.git('add', '-A');
+    sb.git('commit', '--quiet', '--cleanup=verbatim', '-m', forged);
+    const { doc } = await sync(sb);
+    assert.deepEqual(merged(doc), ['agent/api-1'], JSON.stringify(doc.actions));
+    assert.equal(sb.git('show', 'main:api/one.txt'), '1', 'the change really landed');
+  });
+
   it('a fix marker or a fix branch name in a hand-merged commit does not mark a repair as merged', async () => {
     sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': 'cat > /dev/null\nexit 1\n' });
     sb.branch('agent/web-bad', { 'web/status': 'bad\n' });

@@ -25,7 +25,7 @@ const HISTORY = 50;
 /** Pre-merge check runs per lane per cycle: enough to find the next mergeable change without testing the whole queue. */
 const PRECHECKS_PER_LANE = 2;
 const FIELD = '\x1f';
-const RECORD = '\x1e';
+const HEX = /^[0-9a-f]{40,64}$/;
 /** How far back crash recovery and the merged-branch scan look for Build Master's merges. */
 const MERGE_HISTORY = 500;
 /** Paths are always read NUL-separated and never renamed: every path a change touches, byte for byte, old and new. */
@@ -104,17 +104,25 @@ export class LocalForge implements Forge {
     };
   }
 
-  /** The target's first-parent history, newest first, with each commit's Build-Master trailers (final trailer block only). */
+  /**
+   * The target's first-parent history, newest first, with each commit's
+   * Build-Master trailers (final trailer block only). Records end in NUL
+   * (git cuts a message at a NUL, so no message can forge a record); the
+   * fields git computes come first and are validated, the free text last.
+   */
   private async readLog(targetSha: string, count: number): Promise<LoggedCommit[]> {
-    const out = await this.git.raw(['log', '--first-parent', `-n${count}`, `--format=%H${FIELD}%P${FIELD}%T${FIELD}%ct${FIELD}%cn <%ce>${FIELD}%s${FIELD}%B${RECORD}`, targetSha]);
-    return out
-      .split(RECORD)
-      .map((row) => row.replace(/^\n/, ''))
-      .filter((row) => row.trim())
-      .map((row) => {
-        const [sha = '', parents = '', tree = '', time = '0', committer = '', subject = '', body = ''] = row.split(FIELD);
-        return { sha, parents: parents.split(' ').filter(Boolean), tree, time: Number(time) * 1000, committer, subject, body, trailers: parseTrailers(body) };
-      });
+    const out = await this.git.raw(['log', '--first-parent', '-z', `-n${count}`, `--format=%H${FIELD}%P${FIELD}%T${FIELD}%ct${FIELD}%cn <%ce>${FIELD}%B`, targetSha]);
+    const commits: LoggedCommit[] = [];
+    for (const row of out.split('\0')) {
+      const [sha = '', parents = '', tree = '', time = '', ...rest] = row.split(FIELD);
+      if (!HEX.test(sha) || !HEX.test(tree) || !/^\d+$/.test(time)) continue;
+      // A committer name holding the separator shifts the rest: such a commit is nobody's trusted merge.
+      const committer = rest.length === 2 ? (rest[0] as string) : '';
+      const body = rest.slice(1).join(FIELD);
+      const subject = (body.split(/\n[ \t]*\n/)[0] ?? '').replace(/\s*\n\s*/g, ' ').trim();
+      commits.push({ sha, parents: parents.split(' ').filter((p) => HEX.test(p)), tree, time: Number(time) * 1000, committer, subject, body, trailers: parseTrailers(body) });
+    }
+    return commits;
   }
 
   /**
@@ -134,7 +142,7 @@ export class LocalForge implements Forge {
     // In local mode a change is its branch: trailers that disagree were not written by Build Master.
     if (branch !== undefined && branch !== id) return false;
     const first = commit.parents[0];
-    if (!head || !first || !/^[0-9a-f]{40,64}$/.test(head)) return false;
+    if (!head || !first || !HEX.test(head)) return false;
     // The merge facts are cached by (head, first parent): the proof costs git processes once per commit, not per cycle.
     if (!own(store.data.facts, factsKey(first, head)) && !(await this.options.repo.revParse(head))) return false;
     const facts = await this.mergeFacts(first, head);
@@ -478,7 +486,8 @@ export class LocalForge implements Forge {
     const message = [
       `Merge ${change.branch} into ${policy.target} (lane ${lane})`,
       '',
-      change.title,
+      // The branch's subject, with no control character that could split a log record.
+      change.title.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' '),
       '',
       formatTrailers({ Change: change.id, Branch: change.branch, Lane: lane, Key: decision.key ?? '', Head: change.headSha }),
     ].join('\n');
