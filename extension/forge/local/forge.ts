@@ -165,7 +165,8 @@ export class LocalForge implements Forge {
     const out = await this.git.raw([
       'for-each-ref',
       `--no-merged=${targetSha}`,
-      `--format=%(refname)${FIELD}%(objectname)${FIELD}%(subject)${FIELD}%(authorname)${FIELD}%(authordate:unix)`,
+      // git's own fields first; the author's name and the subject last, where a stray separator shifts nothing that matters.
+      `--format=%(refname)${FIELD}%(objectname)${FIELD}%(authordate:unix)${FIELD}%(authorname)${FIELD}%(subject)`,
       'refs/heads/',
     ]);
     const now = clock.now();
@@ -173,8 +174,10 @@ export class LocalForge implements Forge {
     const listed = out
       .split('\n')
       .filter(Boolean)
-      .map((line) => line.split(FIELD) as [string, string, string, string, string])
-      .map(([ref, ...rest]) => [ref.replace(/^refs\/heads\//, ''), ...rest] as [string, string, string, string, string])
+      .map((line) => {
+        const [ref = '', head = '', authoredAt = '0', author = '', ...subject] = line.split(FIELD);
+        return [ref.replace(/^refs\/heads\//, ''), head, subject.join(FIELD), author, authoredAt] as [string, string, string, string, string];
+      })
       .filter(([name]) => name !== policy.target && matches(name));
     const branches: typeof listed = [];
     for (const entry of listed) {
