@@ -96,7 +96,7 @@ export async function openSession(dir: string, options: SessionOptions = {}): Pr
     };
     return { repo, store, policy, policyFile: file, forge, deps };
   }
-  const forge = new LocalForge({ repo, store, clock, log });
+  const forge = new LocalForge({ repo, store, clock, log, ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}) });
   const worker = new CommandWorker(repo, () => forge.targetSha(policy));
   const deps: CycleDeps = {
     policy,

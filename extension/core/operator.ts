@@ -111,15 +111,6 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
   }
 }
 
-/**
- * A record entry named by the operator's text: only the record's own entries,
- * never what `__proto__`, `constructor` or `toString` would reach through the
- * prototype (writing to that would change every object in the process).
- */
-function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
-}
-
 function unknownLane(state: ControllerState, name: string): OperatorResult {
   return { ok: false, code: 'unknown-lane', message: `no lane "${name}"; lanes: ${Object.keys(state.lanes).join(', ')}` };
 }

@@ -1,6 +1,7 @@
 // Every git call Build Master makes goes through here: one simple-git client
 // with a concurrency limit and a timeout, so a hung git never hangs a cycle.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { simpleGit, type SimpleGit } from 'simple-git';
@@ -34,8 +35,38 @@ export function gitEnv(extra: Record<string, string> = {}): Record<string, strin
 /** The only GIT_* variables Build Master sets itself: its identity, and no prompts. */
 const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
 
+let noHooks: string | undefined;
+
+/**
+ * Where Build Master's git calls look for hooks: nowhere anyone can plant one.
+ * `/dev/null` is not a directory, so no hook path under it exists; elsewhere an
+ * empty directory of its own, made once per process.
+ */
+function noHooksDir(): string {
+  noHooks ??= process.platform === 'win32' ? mkdtempSync(join(tmpdir(), 'build-master-no-hooks-')) : '/dev/null';
+  return noHooks;
+}
+
+/**
+ * Configuration every git process Build Master runs is given on its command
+ * line (which wins over any repository config a worker or a branch could
+ * plant): no hooks, no fsmonitor program, paths printed as they are. Diffs
+ * are read with --no-ext-diff/--no-textconv, so no external program runs.
+ */
+export function hardenedConfig(): string[] {
+  return [`core.hooksPath=${noHooksDir()}`, 'core.fsmonitor=false', 'core.quotePath=false'];
+}
+
 export function client(dir: string, env: Record<string, string> = {}): SimpleGit {
-  return simpleGit({ baseDir: dir, maxConcurrentProcesses: 4, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: ALLOWED_GIT_ENV }).env(gitEnv(env));
+  return simpleGit({
+    baseDir: dir,
+    maxConcurrentProcesses: 4,
+    timeout: { block: GIT_TIMEOUT_MS },
+    allowEnvironment: ALLOWED_GIT_ENV,
+    config: hardenedConfig(),
+    // simple-git refuses these keys in `config` unless allowed: here they switch the programs off.
+    unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
+  }).env(gitEnv(env));
 }
 
 /**
@@ -46,7 +77,7 @@ export function client(dir: string, env: Record<string, string> = {}): SimpleGit
  */
 export function quietGit(dir: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    execFile('git', args, { cwd: dir, env: gitEnv(env), timeout: GIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile('git', [...hardenedConfig().flatMap((entry) => ['-c', entry]), ...args], { cwd: dir, env: gitEnv(env), timeout: GIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.trim() || error.message}`));
       else resolvePromise(stdout);
     });

@@ -141,7 +141,7 @@ describe('local mode: crash and resume', function () {
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'the event log is contiguous');
   }
 
-  for (const point of ['before:merge', 'after:merge']) {
+  for (const point of ['before:merge', 'after:update-ref', 'after:record-merge', 'after:merge']) {
     it(`SIGKILL at ${point}: nothing merged twice, no decision lost`, async () => {
       sb = new Sandbox(threeLaneFiles());
       sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
@@ -151,8 +151,10 @@ describe('local mode: crash and resume', function () {
       const after = await runCli(['sync', '--repo', sb.dir, '--json']);
       assert.equal(after.code, 0, after.stderr);
       assert.match(after.stderr, /recovered a stale lock/);
-      if (point === 'after:merge') assert.match(after.stderr + after.stdout, /recovered: agent\/api-1 was merged/);
+      if (point !== 'before:merge') assert.match(after.stderr + after.stdout, /recovered: agent\/api-1 was merged/);
       assert.equal(sb.mergeKeys().length, 1, 'merged exactly once');
+      assert.equal(sb.git('status', '--porcelain', '--untracked-files=no'), '', 'the user’s checkout caught up with the target: HEAD and the index agree');
+      assert.equal(sb.read('api/one.txt'), '1\n');
       const again = await sync(sb);
       assert.deepEqual(lane(again.doc, 'api')?.queue, [], 'nothing left to merge');
       assert.equal(merged(again.doc).length, 0);
@@ -236,9 +238,9 @@ describe('local mode: locking, input errors, operators', function () {
     writeFileSync(join(sb.dir, 'docs/index.md'), '# my unsaved edit\n');
     const before = sb.head();
     const { doc } = await sync(sb);
-    const action = doc.actions.find((a) => a.kind === 'merge');
-    assert.equal(action?.status, 'failed');
-    assert.match(action?.message ?? '', /checked out with uncommitted changes in .*; merging waits/);
+    // The forge reports the block (snapshot.mergeBlocked) and refuses the merge; either way the user reads why.
+    assert.equal(merged(doc).length, 0);
+    assert.match(JSON.stringify(doc), /checked out with uncommitted changes in .*; merging waits/);
     assert.equal(sb.head(), before);
     assert.equal(sb.read('docs/index.md'), '# my unsaved edit\n');
     sb.git('checkout', '--', 'docs/index.md');

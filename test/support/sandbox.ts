@@ -66,6 +66,19 @@ export class Sandbox {
       .map((line) => line.slice('Build-Master-Key: '.length));
   }
 
+  /**
+   * Keys of the merges Build Master itself committed (committer Build Master,
+   * trailer block last): text anyone else wrote into a commit does not count.
+   */
+  ownMergeKeys(): string[] {
+    return this.git('log', '--first-parent', '--format=%cn%x1f%B%x1e', 'main')
+      .split('\x1e')
+      .map((row) => row.trim().split('\x1f'))
+      .filter(([committer]) => committer === 'Build Master')
+      .map(([, body = '']) => /(?:^|\n)Build-Master-Key: (.+)\s*$/.exec(body.trim().split(/\n\s*\n/).pop() ?? '')?.[1] ?? '')
+      .filter(Boolean);
+  }
+
   get stateDir(): string {
     return join(this.dir, '.git', 'buildmaster');
   }

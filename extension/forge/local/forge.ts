@@ -2,18 +2,20 @@
 // merges are commits Build Master makes itself in its own worktree and moves
 // the target branch to with a compare-and-swap. The user's working tree and
 // index are never touched; a clean checkout of the target is fast-forwarded.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { laneOrder } from '../../core/decide';
 import { assignLane } from '../../core/classify';
-import { judgeChecks, short } from '../../core/gate';
+import { FAILED, judgeChecks, linkOf, mergeKey, short } from '../../core/gate';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult } from '../../ports';
 import type { Store } from '../../store/store';
+import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
 
@@ -23,13 +25,38 @@ const HISTORY = 50;
 /** Pre-merge check runs per lane per cycle: enough to find the next mergeable change without testing the whole queue. */
 const PRECHECKS_PER_LANE = 2;
 const FIELD = '\x1f';
-const RECORD = '\x1e';
+const HEX = /^[0-9a-f]{40,64}$/;
+/** How far back crash recovery and the merged-branch scan look for Build Master's merges. */
+const MERGE_HISTORY = 500;
+/** Paths are always read NUL-separated and never renamed: every path a change touches, byte for byte, old and new. */
+const PATHS = ['--no-renames', '--no-ext-diff', '--no-textconv', '--name-only', '-z'];
 
 export interface LocalForgeOptions {
   repo: GitRepo;
   store: Store;
   clock: Clock;
   log: (message: string) => void;
+  /** Crash testing: called at named points of a merge (see BUILDMASTER_TEST_CRASH_AT). */
+  checkpoint?: (point: string) => void;
+}
+
+/** A commit on the target's first-parent history, as `git log` reports it. */
+interface LoggedCommit {
+  sha: string;
+  parents: string[];
+  tree: string;
+  time: number;
+  committer: string;
+  subject: string;
+  body: string;
+  trailers: Map<TrailerName, string>;
+}
+
+/** A checkout of the target branch: a merge must be able to update it too. */
+interface TargetCheckout {
+  path: string;
+  gitDir: string;
+  dirty: boolean;
 }
 
 /** Where a cycle's time goes in the forge (reported by `npm run bench`). */
@@ -61,9 +88,11 @@ export class LocalForge implements Forge {
 
   async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[]): Promise<Snapshot> {
     const targetSha = await this.targetSha(policy);
-    const changes = await this.readChanges(policy, targetSha);
+    const history = await this.readLog(targetSha, MERGE_HISTORY);
+    const changes = await this.readChanges(policy, targetSha, history);
     await this.runPreMergeChecks(policy, targetSha, changes);
-    const targetCommits = await this.readTarget(policy, targetSha);
+    const targetCommits = await this.readTarget(policy, targetSha, history.slice(0, HISTORY));
+    const mergeBlocked = await this.mergeBlockedReason(policy, targetSha, changes, history);
     return {
       forge: 'local',
       target: policy.target,
@@ -71,29 +100,102 @@ export class LocalForge implements Forge {
       targetCommits,
       builds,
       workers: policy.dispatch.command ? ['command'] : [],
+      ...(mergeBlocked ? { mergeBlocked } : {}),
     };
   }
 
-  private async readChanges(policy: Policy, targetSha: string): Promise<Change[]> {
+  /**
+   * The target's first-parent history, newest first, with each commit's
+   * Build-Master trailers (final trailer block only). Records end in NUL
+   * (git cuts a message at a NUL, so no message can forge a record); the
+   * fields git computes come first and are validated, the free text last.
+   */
+  private async readLog(targetSha: string, count: number): Promise<LoggedCommit[]> {
+    const out = await this.git.raw(['log', '--first-parent', '-z', `-n${count}`, `--format=%H${FIELD}%P${FIELD}%T${FIELD}%ct${FIELD}%cn <%ce>${FIELD}%B`, targetSha]);
+    const commits: LoggedCommit[] = [];
+    for (const row of out.split('\0')) {
+      const [sha = '', parents = '', tree = '', time = '', ...rest] = row.split(FIELD);
+      if (!HEX.test(sha) || !HEX.test(tree) || !/^\d+$/.test(time)) continue;
+      // A committer name holding the separator shifts the rest: such a commit is nobody's trusted merge.
+      const committer = rest.length === 2 ? (rest[0] as string) : '';
+      const body = rest.slice(1).join(FIELD);
+      const subject = (body.split(/\n[ \t]*\n/)[0] ?? '').replace(/\s*\n\s*/g, ' ').trim();
+      commits.push({ sha, parents: parents.split(' ').filter((p) => HEX.test(p)), tree, time: Number(time) * 1000, committer, subject, body, trailers: parseTrailers(body) });
+    }
+    return commits;
+  }
+
+  /**
+   * Build Master wrote this merge, proven by its content, not by its text: the
+   * trailers are in the final trailer block, the committer is Build Master, and
+   * either the store recorded this very merge or the commit's tree is exactly
+   * the merge of its first parent with the head it names. Anyone can type a
+   * trailer; only a real merge of that head has that tree.
+   */
+  private async trusted(commit: LoggedCommit): Promise<'store' | 'proof' | false> {
+    const { store } = this.options;
+    const id = commit.trailers.get('Change');
+    const head = commit.trailers.get('Head');
+    const branch = commit.trailers.get('Branch');
+    if (!id || commit.committer !== BUILD_MASTER_COMMITTER) return false;
+    if (own(store.data.merged, id)?.sha === commit.sha) return 'store';
+    // In local mode a change is its branch: trailers that disagree were not written by Build Master.
+    if (branch !== undefined && branch !== id) return false;
+    const first = commit.parents[0];
+    if (!head || !first || !HEX.test(head)) return false;
+    // The merge facts are cached by (head, first parent): the proof costs git processes once per commit, not per cycle.
+    if (!own(store.data.facts, factsKey(first, head)) && !(await this.options.repo.revParse(head))) return false;
+    const facts = await this.mergeFacts(first, head);
+    // A head the target already contains proves nothing: its "merge" is any copy of the parent's tree.
+    return !facts.conflict && facts.files.length > 0 && facts.tree === commit.tree ? 'proof' : false;
+  }
+
+  /** The trusted merge of `branch` at `head` in the history, if any: merged-ness comes from the target, the store only caches it. */
+  private async mergedAt(history: readonly LoggedCommit[], branch: string, head: string): Promise<LoggedCommit | undefined> {
+    for (const commit of history) {
+      if (commit.trailers.get('Head') !== head || (commit.trailers.get('Branch') !== branch && commit.trailers.get('Change') !== branch)) continue;
+      if (await this.trusted(commit)) return commit;
+    }
+    return undefined;
+  }
+
+  private async readChanges(policy: Policy, targetSha: string, history: readonly LoggedCommit[]): Promise<Change[]> {
     const { store, clock } = this.options;
     const matches = picomatch([...policy.local.branches, ...OWN_BRANCHES]);
     const out = await this.git.raw([
       'for-each-ref',
       `--no-merged=${targetSha}`,
-      `--format=%(refname:short)${FIELD}%(objectname)${FIELD}%(subject)${FIELD}%(authorname)${FIELD}%(authordate:unix)`,
+      // git's own fields first; the author's name and the subject last, where a stray separator shifts nothing that matters.
+      `--format=%(refname)${FIELD}%(objectname)${FIELD}%(authordate:unix)${FIELD}%(authorname)${FIELD}%(subject)`,
       'refs/heads/',
     ]);
     const now = clock.now();
-    const branches = out
+    const targetTree = (await this.git.raw(['rev-parse', `${targetSha}^{tree}`])).trim();
+    const listed = out
       .split('\n')
       .filter(Boolean)
-      .map((line) => line.split(FIELD) as [string, string, string, string, string])
-      .filter(([name, head]) => name !== policy.target && matches(name) && store.data.merged[name]?.head !== head);
+      .map((line) => {
+        const [ref = '', head = '', authoredAt = '0', author = '', ...subject] = line.split(FIELD);
+        return [ref.replace(/^refs\/heads\//, ''), head, subject.join(FIELD), author, authoredAt] as [string, string, string, string, string];
+      })
+      .filter(([name]) => name !== policy.target && matches(name));
+    const branches: typeof listed = [];
+    for (const entry of listed) {
+      const [name, head] = entry;
+      if (own(store.data.merged, name)?.head === head) continue;
+      const merge = await this.mergedAt(history, name, head);
+      if (merge) {
+        // Merged but not on record (a crash, a store moved aside): record it now, never decide it again.
+        setOwn(store.data.merged, name, { head, sha: merge.sha, at: now });
+        continue;
+      }
+      branches.push(entry);
+    }
     const changes = await Promise.all(
       branches.map(async ([name, head, subject, author, authoredAt]): Promise<Change> => {
         const facts = await this.mergeFacts(targetSha, head);
-        store.data.seen[name] ??= now;
-        store.data.authored[name] = Number(authoredAt) * 1000;
+        if (own(store.data.seen, name) === undefined) setOwn(store.data.seen, name, now);
+        setOwn(store.data.authored, name, Number(authoredAt) * 1000);
         return {
           id: name,
           title: subject,
@@ -104,28 +206,30 @@ export class LocalForge implements Forge {
           labels: [],
           draft: false,
           reviews: [],
-          checks: store.checkResult(`tree:${facts.tree}`) ?? pendingChecks(policy, 'queued: runs when it reaches the front of its lane'),
+          checks: this.cachedChecks(policy, `tree:${facts.tree}`, 'queued: runs when it reaches the front of its lane'),
           mergeable: facts.conflict ? 'conflicting' : 'mergeable',
-          readySince: store.data.seen[name] as number,
+          readySince: own(store.data.seen, name) as number,
           author,
+          // Merging it would change nothing: an obsolete revert or fix, a change already applied.
+          ...(!facts.conflict && facts.tree === targetTree ? { emptyOnTarget: true } : {}),
         };
       }),
     );
     return changes.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Files against the merge base and the would-be merge tree, cached: both are immutable for (head, target). */
+  /** Files against the merge base (every path, old and new) and the would-be merge tree, cached: both are immutable for (head, target). */
   private async mergeFacts(targetSha: string, head: string): Promise<{ files: string[]; tree: string; conflict: boolean }> {
     const { store, clock } = this.options;
-    const key = `${head}:${targetSha}`;
-    const cached = store.data.facts[key];
+    const key = factsKey(targetSha, head);
+    const cached = own(store.data.facts, key);
     if (cached?.files && cached.tree) return { files: cached.files, tree: cached.tree, conflict: cached.conflict ?? false };
-    const files = (await this.git.raw(['diff', '--name-only', `${targetSha}...${head}`])).split('\n').filter(Boolean);
+    const files = paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`]));
     const merged = (await this.git.raw(['merge-tree', '--write-tree', '--messages', targetSha, head])).split('\n');
     const tree = (merged[0] ?? '').trim();
     // A clean merge prints only the tree; a conflicted one adds the conflicted files and messages.
     const conflict = merged.slice(1).some((line) => line.trim().length > 0 && /CONFLICT|^\d{6} /.test(line));
-    store.data.facts[key] = { files, tree, conflict, at: clock.now() };
+    setOwn(store.data.facts, key, { files, tree, conflict, at: clock.now() });
     return { files, tree, conflict };
   }
 
@@ -158,23 +262,44 @@ export class LocalForge implements Forge {
     }
   }
 
-  private async checkTree(policy: Policy, tree: string, targetSha: string, head: string): Promise<CheckRun[]> {
-    const { repo, store, clock } = this.options;
-    const existing = store.checkResult(`tree:${tree}`);
-    if (existing) return existing;
-    const commit = (await repo.asBuildMaster().raw(['commit-tree', tree, '-p', targetSha, '-p', head, '-m', 'Build Master pre-merge check'])).trim();
-    const runs = await this.timedChecks(policy, commit);
-    store.setCheckResult(`tree:${tree}`, runs, clock.now());
-    await store.save();
-    return runs;
+  /**
+   * The policy's checks as far as results are known for `scope` (a tree or a
+   * commit): each result is keyed by the check's definition too, so a check
+   * added or edited in the policy is pending until it has run on this scope.
+   */
+  private cachedChecks(policy: Policy, scope: string, pendingOutput: string): CheckRun[] {
+    return policy.local.checks.map((check) => this.options.store.checkResult(checkKey(policy, scope, check))?.[0] ?? { name: check.name, conclusion: 'pending' as const, output: pendingOutput });
   }
 
-  private async timedChecks(policy: Policy, commit: string): Promise<CheckRun[]> {
+  /** Runs the checks of `scope` that have no result for their current definition (only those), then returns all of them. */
+  private async checkScope(policy: Policy, scope: string, commit: () => Promise<string>): Promise<CheckRun[]> {
+    const { store, clock } = this.options;
+    const missing = policy.local.checks.filter((check) => !store.checkResult(checkKey(policy, scope, check)));
+    if (missing.length > 0) {
+      const runs = await this.timedChecks(policy, await commit(), missing);
+      for (const check of missing) {
+        const run = runs.find((r) => r.name === check.name);
+        if (run) store.setCheckResult(checkKey(policy, scope, check), [run], clock.now());
+      }
+    }
+    const all = this.cachedChecks(policy, scope, 'not run');
+    // The whole set under the scope's plain key too, for readers of the store (fix prompts, the gate's view of the target).
+    store.setCheckResult(scope, all, clock.now());
+    if (missing.length > 0) await store.save();
+    return all;
+  }
+
+  private async checkTree(policy: Policy, tree: string, targetSha: string, head: string): Promise<CheckRun[]> {
+    const { repo } = this.options;
+    return this.checkScope(policy, `tree:${tree}`, async () => (await repo.asBuildMaster().raw(['commit-tree', tree, '-p', targetSha, '-p', head, '-m', 'Build Master pre-merge check'])).trim());
+  }
+
+  private async timedChecks(policy: Policy, commit: string, checks: Policy['local']['checks']): Promise<CheckRun[]> {
     const started = Date.now();
     let checkMs = 0;
     const runs = await this.options.repo.withReusedWorktree('checks', commit, async (dir) => {
       const from = Date.now();
-      const result = await runChecks(policy.local.checks, dir, policy.local.check_timeout);
+      const result = await runChecks(checks, dir, policy.local.check_timeout);
       checkMs = Date.now() - from;
       return result;
     });
@@ -185,52 +310,54 @@ export class LocalForge implements Forge {
   }
 
   async checkCommit(policy: Policy, sha: string): Promise<CheckRun[]> {
-    const { store, clock } = this.options;
-    const existing = store.checkResult(`commit:${sha}`);
-    if (existing) return existing;
-    const runs = policy.local.checks.length ? await this.timedChecks(policy, sha) : [];
-    store.setCheckResult(`commit:${sha}`, runs, clock.now());
-    await store.save();
-    return runs;
+    if (policy.local.checks.length === 0) {
+      this.options.store.setCheckResult(`commit:${sha}`, [], this.options.clock.now());
+      await this.options.store.save();
+      return [];
+    }
+    return this.checkScope(policy, `commit:${sha}`, async () => sha);
   }
 
-  private async readTarget(policy: Policy, targetSha: string): Promise<TargetCommit[]> {
-    const out = await this.git.raw(['log', '--first-parent', `-n${HISTORY}`, `--format=%H${FIELD}%P${FIELD}%ct${FIELD}%s${FIELD}%B${RECORD}`, targetSha]);
-    const rows = out
-      .split(RECORD)
-      .map((row) => row.replace(/^\n/, ''))
-      .filter((row) => row.trim())
-      .map((row) => row.split(FIELD) as [string, string, string, string, string])
-      .reverse();
+  private async readTarget(policy: Policy, targetSha: string, history: readonly LoggedCommit[]): Promise<TargetCommit[]> {
+    const rows = [...history].reverse();
     // The target's newest commit always has its post-merge checks (a merge made elsewhere included).
-    if (policy.local.checks.length && !this.options.store.checkResult(`commit:${targetSha}`)) {
+    if (policy.local.checks.length && isPending(this.cachedChecks(policy, `commit:${targetSha}`, ''))) {
       this.options.log(`post-merge checks on ${policy.target} ${short(targetSha)}`);
       await this.checkCommit(policy, targetSha);
     }
-    const commits = await Promise.all(rows.map(([sha, parents, time, subject, body]) => this.targetCommit(policy, sha, parents.split(' ').filter(Boolean), Number(time) * 1000, subject, body)));
+    const commits = await Promise.all(rows.map((row) => this.targetCommit(policy, row)));
     await this.bisectIfNeeded(policy, commits);
     return commits;
   }
 
-  private async targetCommit(policy: Policy, sha: string, parents: string[], time: number, subject: string, body: string): Promise<TargetCommit> {
+  private async targetCommit(policy: Policy, commit: LoggedCommit): Promise<TargetCommit> {
     const { store, clock } = this.options;
-    const trailer = (name: string) => new RegExp(`^${name}: (.+)$`, 'm').exec(body)?.[1]?.trim();
-    const key = `files:${sha}`;
-    let files = store.data.facts[key]?.files;
+    const { sha, parents, subject } = commit;
+    const key = `files-z:${sha}`;
+    let files = own(store.data.facts, key)?.files;
     if (!files) {
-      const args = parents[0] ? ['diff', '--name-only', parents[0], sha] : ['show', '--name-only', '--format=', sha];
-      files = (await this.git.raw(args)).split('\n').filter(Boolean);
-      store.data.facts[key] = { files, at: clock.now() };
+      const args = parents[0] ? ['diff-tree', '-r', ...PATHS, parents[0], sha] : ['diff-tree', '-r', '--root', '--no-commit-id', ...PATHS, sha];
+      files = paths(await this.git.raw(args));
+      setOwn(store.data.facts, key, { files, at: clock.now() });
     }
-    const branch = trailer('Build-Master-Branch') ?? /^Merge branch '([^']+)'/.exec(subject)?.[1];
-    const id = trailer('Build-Master-Change') ?? branch ?? short(sha);
-    const lane = trailer('Build-Master-Lane');
-    return {
-      sha,
-      time,
-      checks: store.checkResult(`commit:${sha}`) ?? pendingChecks(policy, 'not checked: older than Build Master’s record'),
-      change: { id, files, title: subject, ...(branch ? { branch } : {}), ...(lane ? { lane } : {}), body },
-    };
+    const checks = this.cachedChecks(policy, `commit:${sha}`, 'not checked: older than Build Master’s record');
+    const trust = await this.trusted(commit);
+    if (trust) {
+      // Build Master's own merge: its trailers say which change, branch and lane it was.
+      let branch = commit.trailers.get('Branch');
+      // Proven by content alone, a repair link also needs the fix or revert branch to hold the merged head.
+      if (trust === 'proof' && branch && linkOf({ branch }) && !(await this.branchHolds(branch, commit.trailers.get('Head') as string))) branch = undefined;
+      const lane = commit.trailers.get('Lane');
+      const id = commit.trailers.get('Change') as string;
+      return { sha, time: commit.time, checks, change: { id, files, title: subject, ...(branch ? { branch } : {}), ...(lane ? { lane } : {}) } };
+    }
+    // Anyone else's commit: its text names a change for attribution only. A
+    // repair link (fix/revert branch) counts only for a real merge of that
+    // branch's head, the documented manual route (`git merge buildmaster/fix/<incident>`).
+    let branch = /^Merge branch '([^']+)'/.exec(subject)?.[1];
+    if (branch && linkOf({ branch }) && (await this.options.repo.revParse(`refs/heads/${branch}`)) !== parents[1]) branch = undefined;
+    const id = branch ?? short(sha);
+    return { sha, time: commit.time, checks, change: { id, files, title: subject, ...(branch ? { branch } : {}) } };
   }
 
   /**
@@ -255,6 +382,88 @@ export class LocalForge implements Forge {
     this.options.log(lo >= 0 ? `bisection: last green ${short((commits[lo] as TargetCommit).sha)}, first red ${short((commits[hi] as TargetCommit).sha)}` : 'bisection: no green commit in the last 50');
   }
 
+  /** The branch exists and contains `sha` (its head, or an ancestor of it). */
+  private async branchHolds(branch: string, sha: string): Promise<boolean> {
+    const tip = await this.options.repo.revParse(`refs/heads/${branch}`);
+    if (!tip) return false;
+    return tip === sha || (await quietGit(this.options.repo.root, ['merge-base', '--is-ancestor', sha, tip]).then(() => true, () => false));
+  }
+
+  /**
+   * Why no merge can land now although the gates may pass: a checkout of the
+   * target that the merge could not update with it (uncommitted changes, git
+   * busy in it, an untracked file a ready change would overwrite).
+   */
+  private async mergeBlockedReason(policy: Policy, targetSha: string, changes: readonly Change[], history: readonly LoggedCommit[]): Promise<string | undefined> {
+    let checkouts = await this.targetCheckouts(policy);
+    if (checkouts.length === 0) return undefined;
+    if (checkouts.some((c) => c.dirty)) {
+      let repaired = false;
+      for (const checkout of checkouts.filter((c) => c.dirty)) repaired = (await this.finishCheckoutUpdate(policy, checkout, history)) || repaired;
+      if (repaired) checkouts = await this.targetCheckouts(policy);
+    }
+    const ready = changes.filter((c) => c.mergeable !== 'conflicting' && !c.emptyOnTarget && c.checks.every((run) => !FAILED.has(run.conclusion) && run.conclusion !== 'pending'));
+    for (const checkout of checkouts) {
+      const simple = this.checkoutProblem(policy, checkout);
+      if (simple) return simple;
+      for (const change of ready) {
+        const facts = await this.mergeFacts(targetSha, change.headSha);
+        const problem = await this.updateProblem(policy, checkout, targetSha, facts.tree, change.id);
+        if (problem) return problem;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * A checkout left behind its ref by a process killed between moving the ref
+   * and updating the checkout: its index and files are exactly an earlier
+   * target that Build Master's own merges lead from. Finish the update, so the
+   * user's next commit does not silently revert those merges.
+   */
+  private async finishCheckoutUpdate(policy: Policy, checkout: TargetCheckout, history: readonly LoggedCommit[]): Promise<boolean> {
+    const unstaged = await quietGit(checkout.path, ['diff', '--quiet']).then(() => false, () => true);
+    if (unstaged || existsSync(join(checkout.gitDir, 'index.lock'))) return false;
+    const indexTree = (await quietGit(checkout.path, ['write-tree']).catch(() => '')).trim();
+    if (!indexTree) return false;
+    for (let i = 0; i + 1 < history.length; i++) {
+      const merge = history[i] as LoggedCommit;
+      const before = history[i + 1] as LoggedCommit;
+      if (!(await this.trusted(merge))) return false;
+      if (before.tree !== indexTree) continue;
+      const head = history[0] as LoggedCommit;
+      await quietGit(checkout.path, ['read-tree', '-m', '-u', before.sha, head.sha]);
+      this.options.log(`finished updating the checkout of ${policy.target} in ${checkout.path} from ${short(before.sha)} to ${short(head.sha)} (a previous process stopped before it did)`);
+      return true;
+    }
+    return false;
+  }
+
+  /** A checkout that no merge could update: uncommitted changes, or another git holding its index. */
+  private checkoutProblem(policy: Policy, checkout: TargetCheckout): string | undefined {
+    if (checkout.dirty) return `${policy.target} is checked out with uncommitted changes in ${checkout.path}; merging waits until that worktree is clean (commit or stash them)`;
+    const lock = join(checkout.gitDir, 'index.lock');
+    if (existsSync(lock)) return `${policy.target} is checked out in ${checkout.path} and git is busy there (${lock} exists); merging waits until it is gone — if no git command is running, delete that file`;
+    return undefined;
+  }
+
+  /** Whether the checkout can move from `from` to `to` without losing anything (git's own dry run). */
+  private async updateProblem(policy: Policy, checkout: TargetCheckout, from: string, to: string, change: string): Promise<string | undefined> {
+    try {
+      await quietGit(checkout.path, ['read-tree', '-m', '-u', '-n', from, to]);
+      return undefined;
+    } catch (error) {
+      const detail = (error as Error).message;
+      const inTheWay = [...detail.matchAll(/(?:file|files) '([^']+)' would be overwritten/g)].map((m) => m[1]);
+      const listed = [...detail.matchAll(/^\t(.+)$/gm)].map((m) => m[1]);
+      const files = [...new Set([...inTheWay, ...listed])];
+      if (files.length) {
+        return `merging ${change} into ${policy.target} would overwrite ${files.map((f) => `"${f}"`).join(', ')}, untracked in ${checkout.path} where ${policy.target} is checked out; merging waits until you move or delete ${files.length === 1 ? 'that file' : 'those files'} (or commit ${files.length === 1 ? 'it' : 'them'} on a branch)`;
+      }
+      return this.checkoutProblem(policy, { ...checkout, dirty: false }) ?? `${policy.target} is checked out in ${checkout.path} and cannot be updated to include ${change}; merging waits (${detail.split('\n').slice(-3).join(' ').trim()})`;
+    }
+  }
+
   async merge(change: Change, decision: Decision, policy: Policy): Promise<ForgeMergeResult> {
     const { repo, store, clock } = this.options;
     const head = await repo.revParse(`refs/heads/${change.branch}`);
@@ -271,20 +480,19 @@ export class LocalForge implements Forge {
     if (!verdict.ok) {
       throw new ForgeRefusal(`${change.id} does not pass ${verdict.failing.join(', ')} on the current ${policy.target} ${short(targetSha)}; it is not merged untested`, 'checks-failed');
     }
+    // The ref and every checkout of it move together or not at all: check first that each can be updated.
     const checkouts = await this.targetCheckouts(policy);
-    const dirty = checkouts.find((c) => c.dirty);
-    if (dirty) {
-      throw new ForgeRefusal(`${policy.target} is checked out with uncommitted changes in ${dirty.path}; merging waits until that worktree is clean`, 'target-dirty');
+    for (const checkout of checkouts) {
+      const problem = this.checkoutProblem(policy, checkout) ?? (await this.updateProblem(policy, checkout, targetSha, facts.tree, change.id));
+      if (problem) throw new ForgeRefusal(problem, checkout.dirty ? 'target-dirty' : 'checkout-blocked');
     }
     const message = [
       `Merge ${change.branch} into ${policy.target} (lane ${lane})`,
       '',
-      change.title,
+      // The branch's subject, with no control character that could split a log record.
+      change.title.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' '),
       '',
-      `Build-Master-Change: ${change.id}`,
-      `Build-Master-Branch: ${change.branch}`,
-      `Build-Master-Lane: ${lane}`,
-      `Build-Master-Key: ${decision.key ?? ''}`,
+      formatTrailers({ Change: change.id, Branch: change.branch, Lane: lane, Key: decision.key ?? '', Head: change.headSha }),
     ].join('\n');
     const parents = policy.merge.method === 'merge' ? ['-p', targetSha, '-p', change.headSha] : ['-p', targetSha];
     const author = policy.merge.method === 'merge' ? {} : await this.authorOf(change.headSha);
@@ -295,15 +503,41 @@ export class LocalForge implements Forge {
     } catch (error) {
       throw new ForgeRefusal(`${policy.target} moved while ${change.id} was merging; it is retried next cycle (${(error as Error).message.trim()})`, 'target-moved');
     }
-    for (const checkout of checkouts) {
-      await quietGit(checkout.path, ['read-tree', '-m', '-u', targetSha, sha])
-        .catch((error: Error) => this.options.log(`could not fast-forward the checkout of ${policy.target} in ${checkout.path}: ${error.message}`));
-    }
-    store.data.merged[change.id] = { head: change.headSha, sha, at: clock.now() };
+    this.options.checkpoint?.('after:update-ref');
+    await this.updateCheckouts(policy, change, checkouts, targetSha, sha);
+    setOwn(store.data.merged, change.id, { head: change.headSha, sha, at: clock.now() });
     await store.save();
+    this.options.checkpoint?.('after:record-merge');
     this.options.log(`merged ${change.id} as ${short(sha)}; post-merge checks on ${policy.target}`);
     await this.checkCommit(policy, sha);
     return { sha };
+  }
+
+  /**
+   * Moves each checkout of the target with its ref. If one cannot be moved
+   * after all (something changed since the dry run), the ref and the checkouts
+   * already moved go back, so HEAD and the index never disagree: a user's next
+   * commit must not silently revert the merge.
+   */
+  private async updateCheckouts(policy: Policy, change: Change, checkouts: readonly TargetCheckout[], from: string, to: string): Promise<void> {
+    const moved: TargetCheckout[] = [];
+    for (const checkout of checkouts) {
+      try {
+        await quietGit(checkout.path, ['read-tree', '-m', '-u', from, to]);
+        moved.push(checkout);
+      } catch (error) {
+        const why = (error as Error).message.trim();
+        for (const done of moved) {
+          await quietGit(done.path, ['read-tree', '-m', '-u', to, from]).catch((undo: Error) => this.options.log(`could not move the checkout in ${done.path} back to ${short(from)}: ${undo.message}`));
+        }
+        const back = await quietGit(this.options.repo.root, ['update-ref', '-m', `build-master: undo merge of ${change.id} (checkout not updatable)`, `refs/heads/${policy.target}`, from, to]).then(
+          () => `${policy.target} was moved back to ${short(from)}`,
+          (undo: Error) => `${policy.target} could not be moved back (${undo.message.trim()})`,
+        );
+        this.options.log(`the checkout of ${policy.target} in ${checkout.path} could not be updated to ${short(to)}: ${why}; ${back}`);
+        throw new ForgeRefusal(`merging ${change.id} was undone: the checkout of ${policy.target} in ${checkout.path} could not be updated (${why}); ${back}; it is retried next cycle`, 'checkout-blocked');
+      }
+    }
   }
 
   private async authorOf(sha: string): Promise<Record<string, string>> {
@@ -311,24 +545,31 @@ export class LocalForge implements Forge {
     return name && email ? { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email } : { GIT_AUTHOR_NAME: BUILD_MASTER_IDENTITY.GIT_AUTHOR_NAME, GIT_AUTHOR_EMAIL: BUILD_MASTER_IDENTITY.GIT_AUTHOR_EMAIL };
   }
 
-  /** Worktrees (the main one included) that have the target branch checked out, and whether they are dirty. */
-  private async targetCheckouts(policy: Policy): Promise<{ path: string; dirty: boolean }[]> {
-    const out = await this.git.raw(['worktree', 'list', '--porcelain']);
-    const found: { path: string; dirty: boolean }[] = [];
-    for (const block of out.split('\n\n')) {
-      const path = /^worktree (.+)$/m.exec(block)?.[1];
-      if (!path || !block.includes(`branch refs/heads/${policy.target}`) || /^bare$/m.test(block)) continue;
+  /** Worktrees (the main one included) that have the target branch checked out, their git directories, and whether they are dirty. */
+  private async targetCheckouts(policy: Policy): Promise<TargetCheckout[]> {
+    // -z (git 2.36+) keeps a path with a line break whole; older git lists one field per line.
+    const zero = await this.git.raw(['worktree', 'list', '--porcelain', '-z']).catch(() => undefined);
+    const blocks = zero !== undefined ? zero.split('\0\0').map((b) => b.split('\0')) : (await this.git.raw(['worktree', 'list', '--porcelain'])).split('\n\n').map((b) => b.split('\n'));
+    const found: TargetCheckout[] = [];
+    for (const fields of blocks) {
+      const path = fields.find((f) => f.startsWith('worktree '))?.slice('worktree '.length);
+      // A worktree whose folder is gone (prunable) has no checkout to keep in step.
+      if (!path || !fields.includes(`branch refs/heads/${policy.target}`) || fields.includes('bare') || !existsSync(path)) continue;
       const status = await quietGit(path, ['status', '--porcelain', '--untracked-files=no']);
-      found.push({ path, dirty: status.trim().length > 0 });
+      const gitDir = (await quietGit(path, ['rev-parse', '--absolute-git-dir'])).trim();
+      found.push({ path, gitDir, dirty: status.trim().length > 0 });
     }
     return found;
   }
 
+  /** A merge Build Master made before a crash, found by its key among its own trusted merges (never by text alone). */
   async findMerge(key: string, policy: Policy): Promise<ForgeMergeResult | undefined> {
-    const out = await this.git.raw(['log', '--first-parent', '-n500', `--format=%H${FIELD}%B${RECORD}`, `refs/heads/${policy.target}`]);
-    for (const row of out.split(RECORD)) {
-      const [sha, body] = row.replace(/^\n/, '').split(FIELD);
-      if (sha && body?.split('\n').some((line) => line.trim() === `Build-Master-Key: ${key}`)) return { sha: sha.trim() };
+    const target = await this.targetSha(policy);
+    for (const commit of await this.readLog(target, MERGE_HISTORY)) {
+      const named = commit.trailers.get('Key');
+      // The key must be the one this very merge would carry (its change and head), not text copied from another.
+      if (named !== key || named !== mergeKey({ id: commit.trailers.get('Change') ?? '', headSha: commit.trailers.get('Head') ?? '' })) continue;
+      if (await this.trusted(commit)) return { sha: commit.sha };
     }
     return undefined;
   }
@@ -356,7 +597,7 @@ export class LocalForge implements Forge {
     if (!head) throw new InputError(`no branch "${change}" in ${this.options.repo.root}; it may have been merged or deleted`);
     const target = await this.targetSha(policy);
     const base = (await this.git.raw(['merge-base', target, head])).trim();
-    const text = await this.git.raw(['diff', '--find-renames', '--no-color', '--no-ext-diff', base, head]);
+    const text = await this.git.raw(['diff', '--find-renames', '--no-color', '--no-ext-diff', '--no-textconv', base, head]);
     return { change, base, head, ...parseUnifiedDiff(text) };
   }
 
@@ -364,7 +605,7 @@ export class LocalForge implements Forge {
     const head = await this.options.repo.revParse(`refs/heads/${change}`);
     if (!head) throw new InputError(`no branch "${change}" in ${this.options.repo.root}`);
     const facts = await this.mergeFacts(await this.targetSha(policy), head);
-    return this.options.store.checkResult(`tree:${facts.tree}`) ?? pendingChecks(policy, 'queued: runs when it reaches the front of its lane');
+    return this.cachedChecks(policy, `tree:${facts.tree}`, 'queued: runs when it reaches the front of its lane');
   }
 
   async fileAt(sha: string, path: string): Promise<string> {
@@ -386,8 +627,36 @@ export class LocalForge implements Forge {
   }
 }
 
-function pendingChecks(policy: Policy, output: string): CheckRun[] {
-  return policy.local.checks.map((check) => ({ name: check.name, conclusion: 'pending' as const, output }));
+/** How Build Master's own commits name their committer (`%cn <%ce>`). */
+const BUILD_MASTER_COMMITTER = `${BUILD_MASTER_IDENTITY.GIT_COMMITTER_NAME} <${BUILD_MASTER_IDENTITY.GIT_COMMITTER_EMAIL}>`;
+
+/** Where the merge facts of (target, head) are cached; `z:` marks paths read exactly (older entries had quoted paths). */
+function factsKey(targetSha: string, head: string): string {
+  return `z:${head}:${targetSha}`;
+}
+
+/** NUL-separated paths as git prints them with -z: exact, never quoted. */
+function paths(out: string): string[] {
+  return out.split('\0').filter(Boolean);
+}
+
+/**
+ * A check's result is keyed by what it ran on and by its definition (name,
+ * command, timeout): adding or editing a check in the policy runs that check
+ * again, and only that one.
+ */
+function checkKey(policy: Policy, scope: string, check: { name: string; run: string }): string {
+  const definition = createHash('sha256').update(JSON.stringify([check.name, check.run, policy.local.check_timeout])).digest('hex').slice(0, 16);
+  return `${scope}:check:${definition}`;
+}
+
+/** A record keyed by user text (a branch named `__proto__` included): own properties only, never the prototype's. */
+function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}
+
+function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function isPending(checks: readonly CheckRun[]): boolean {
