@@ -70,6 +70,8 @@ export interface BuildResult {
   /** The change the build produced (a branch in local mode, a PR or issue on GitHub). */
   change?: string;
   cost?: number;
+  /** The worker reached outside what it was given (refs, git config, hooks): the build fails and a person is asked. */
+  breach?: string;
 }
 
 export interface Worker {
