@@ -38,7 +38,8 @@ export async function snapshot(root: string, commonDir: string, ownWorktrees: st
     const space = line.indexOf(' ');
     if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
   }
-  const config = await git(['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`);
+  // Without GIT's own `-c` settings: those would show as configuration (and hide the real hooks path).
+  const config = await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`);
   const hooksPath = /(?:^|\0|\n)core\.hookspath\n([^\0]*)/i.exec(config)?.[1];
   const files = new Map<string, string>();
   const hooks = hooksPath ? resolve(root, hooksPath) : join(commonDir, 'hooks');

@@ -81,6 +81,7 @@ export class CommandWorker implements Worker {
   async dispatch(spec: BuildSpec, incident: Incident, attempt: number, policy: Policy): Promise<BuildResult> {
     const started = Date.now();
     const command = policy.dispatch.command;
+    let warnings: string[] = [];
     const fail = (error: string, output = '', files: string[] = [], breach?: string): BuildResult => ({
       success: false,
       output,
@@ -89,6 +90,7 @@ export class CommandWorker implements Worker {
       duration_ms: Date.now() - started,
       artifacts: [],
       ...(breach ? { breach } : {}),
+      ...(warnings.length ? { warnings } : {}),
     });
     if (!command) return fail('dispatch.command is not set in .buildmaster.yml');
     const { root, commonDir } = this.repo;
@@ -114,8 +116,8 @@ export class CommandWorker implements Worker {
       });
       const outcome = await runCommand(command, { cwd: dir, env, timeoutMs: spec.timeout, input: spec.prompt, contain: dir });
       const breach = compare(before, await snapshot(root, commonDir, ownWorktrees));
-      const warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in ${path} while the fix command ran (the command, or you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
-      const output = [outcome.output, ...warnings].filter(Boolean).join('\n');
+      warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
+      const output = outcome.output;
       if (isFatal(breach)) {
         const { restored, reported } = await restoreRefs(root, breach, policy.target);
         const what = describeBreach(breach).join('; ');
@@ -138,7 +140,7 @@ export class CommandWorker implements Worker {
       if (files.length === 0) return fail('the fix command changed no files', output);
       // Must not exist: a branch someone set meanwhile is not overwritten.
       await git(['update-ref', '-m', `build-master: fix ${incident.id} attempt ${attempt}`, `refs/heads/${branch}`, final, ZERO]);
-      return { success: true, output, commit_sha: final, files_changed: files, duration_ms: Date.now() - started, artifacts: [], change: branch };
+      return { success: true, output, commit_sha: final, files_changed: files, duration_ms: Date.now() - started, artifacts: [], change: branch, ...(warnings.length ? { warnings } : {}) };
     } finally {
       await this.repo.removeWorktree(dir);
     }
