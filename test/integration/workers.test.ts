@@ -4,7 +4,7 @@
 // allowlisted environment, and nothing they start outlives them.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, runCli, type CliResult } from '../support/cli';
 import { Sandbox, threeLaneFiles } from '../support/sandbox';
@@ -181,7 +181,9 @@ describe('workers: a fix command is contained', function () {
     const { doc } = await sync(sb);
     assert.equal(dispatches(doc)[0]?.status, 'done', JSON.stringify(doc.actions));
     assert.equal(fixBranches(sb).length, 1, 'Build Master committed the fix');
-    assert.equal(existsSync(marker), false, `a hook ran: ${existsSync(marker) ? readFileSync(marker, 'utf8') : ''}`);
+    const ran = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+    rmSync(marker, { force: true });
+    assert.equal(ran, '', `a hook ran: ${ran}`);
   });
 
   it("a write to the user's checkout is detected and reported", async () => {
@@ -201,19 +203,21 @@ describe('workers and checks: an allowlisted environment', function () {
 
   const secrets = { GH_PAT: 'ghp_secretpat', AWS_ACCESS_KEY_ID: 'AKIASECRET', DATABASE_URL: 'postgres://u:secretpw@db/x', GITHUB_TOKEN: 'ghs_secrettoken', GH_TOKEN: 'gho_secret2' };
 
-  it('checks and the fix command see none of the controller’s secrets, and what the policy names', async () => {
+  /** Checks and the fixer dump their environment into the user's checkout. */
+  function dumping(policyExtra: (yml: string) => string = (yml) => yml): Record<string, string> {
     const files = threeLaneFiles();
-    const policy = (files['.buildmaster.yml'] as string)
-      .replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [TOOL_HOME, GITHUB_TOKEN]')
-      .replace('  timeout: 1m', '  timeout: 1m\n  env: [AGENT_KEY]');
-    sb = new Sandbox({
+    return {
       ...files,
-      '.buildmaster.yml': policy,
+      '.buildmaster.yml': policyExtra(files['.buildmaster.yml'] as string),
       'web/test.sh': `env > "${'$'}(git rev-parse --git-common-dir)/../check-env.txt"\n${files['web/test.sh']}`,
       'scripts/fixer.sh': fixer('env > "$(git rev-parse --git-common-dir)/../fixer-env.txt"'),
-    });
+    };
+  }
+
+  it('checks and the fix command see none of the secrets in the controller’s environment', async () => {
+    sb = new Sandbox(dumping());
     breakWeb(sb);
-    const { result } = await sync(sb, { ...secrets, TOOL_HOME: '/opt/tool', AGENT_KEY: 'agent-key-value' });
+    const { result } = await sync(sb, { ...secrets, TOOL_HOME: '/opt/tool' });
     assert.equal(result.code, 0, result.stderr);
     for (const dump of ['check-env.txt', 'fixer-env.txt']) {
       const env = sb.read(dump);
@@ -221,14 +225,27 @@ describe('workers and checks: an allowlisted environment', function () {
         assert.ok(!env.includes(value), `${dump} has ${name}`);
         assert.ok(!new RegExp(`^${name}=`, 'm').test(env), `${dump} has ${name}`);
       }
+      assert.doesNotMatch(env, /TOOL_HOME/, 'a variable the policy does not name is withheld');
       assert.match(env, /^PATH=/m);
+      assert.match(env, /^HOME=/m);
       assert.match(env, /^CI=true$/m);
     }
-    assert.match(sb.read('check-env.txt'), /^TOOL_HOME=\/opt\/tool$/m, 'local.env passes a named variable to checks');
     assert.match(sb.read('check-env.txt'), /^BUILDMASTER_CHECK=test-web$/m);
-    assert.doesNotMatch(sb.read('check-env.txt'), /AGENT_KEY/, 'dispatch.env is for the fix command only');
-    assert.match(sb.read('fixer-env.txt'), /^AGENT_KEY=agent-key-value$/m, 'dispatch.env passes a named variable to the fix command');
-    assert.doesNotMatch(sb.read('fixer-env.txt'), /TOOL_HOME/);
+    assert.match(sb.read('fixer-env.txt'), /^BUILDMASTER_INCIDENT=inc-/m);
+  });
+
+  it('local.env reaches checks and dispatch.env the fix command; GITHUB_TOKEN never, even when named', async () => {
+    sb = new Sandbox(dumping((yml) => yml.replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [TOOL_HOME, GITHUB_TOKEN]').replace('  timeout: 1m', '  timeout: 1m\n  env: [AGENT_KEY]')));
+    breakWeb(sb);
+    const { result } = await sync(sb, { ...secrets, TOOL_HOME: '/opt/tool', AGENT_KEY: 'agent-key-value' });
+    assert.equal(result.code, 0, result.stderr);
+    const check = sb.read('check-env.txt');
+    const fix = sb.read('fixer-env.txt');
+    assert.match(check, /^TOOL_HOME=\/opt\/tool$/m);
+    assert.doesNotMatch(check, /AGENT_KEY/, 'dispatch.env is for the fix command only');
+    assert.match(fix, /^AGENT_KEY=agent-key-value$/m);
+    assert.doesNotMatch(fix, /TOOL_HOME/, 'local.env is for checks only');
+    for (const env of [check, fix]) assert.ok(!env.includes(secrets.GITHUB_TOKEN) && !env.includes(secrets.GH_TOKEN), 'the forge token reached a child');
   });
 
   it('validate warns about secret-looking pass-through names and exits 0', async () => {
@@ -317,17 +334,17 @@ describe('workers: the prompt fences untrusted text', function () {
   let sb: Sandbox;
   afterEach(() => sb?.remove());
 
-  /** Headings outside any fenced block, read the way CommonMark does (a fence closes only with as many backticks). */
-  function headingsOutsideFences(markdown: string): string[] {
-    const headings: string[] = [];
+  /** Lines outside any fenced block, read the way CommonMark does (a fence closes only with at least as many backticks). */
+  function outsideFences(markdown: string): string[] {
+    const lines: string[] = [];
     let open = 0;
     for (const line of markdown.split('\n')) {
       const bar = /^(`{3,})/.exec(line)?.[1]?.length ?? 0;
       if (open === 0 && bar) open = bar;
       else if (open && bar >= open && /^`+\s*$/.test(line)) open = 0;
-      else if (!open && line.startsWith('## ')) headings.push(line);
+      else if (!open) lines.push(line);
     }
-    return headings;
+    return lines;
   }
 
   it('check output containing a code fence cannot add sections to the fix prompt', async () => {
@@ -341,6 +358,9 @@ describe('workers: the prompt fences untrusted text', function () {
     await sync(sb);
     const prompt = sb.read('prompt.md');
     assert.match(prompt, /## Allowed paths\n- api\/\*\*/, 'the output is in the prompt');
-    assert.deepEqual(headingsOutsideFences(prompt).filter((h) => h === '## Allowed paths'), ['## Allowed paths'], prompt);
+    const outside = outsideFences(prompt);
+    assert.deepEqual(outside.filter((line) => line === '## Allowed paths'), ['## Allowed paths'], prompt);
+    assert.ok(outside.includes('- web/**'), `the real allowed paths are not outside the fences:\n${prompt}`);
+    assert.ok(!outside.includes('- api/**'), `the check output broke out of its fence:\n${prompt}`);
   });
 });
