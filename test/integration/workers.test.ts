@@ -158,6 +158,8 @@ describe('workers: a fix command is contained', function () {
       ['$C branch agent/sneaky HEAD', /refs\/heads\/agent\/sneaky created at/],
       ['printf "#!/bin/sh\\ntrue\\n" > "$(git rev-parse --git-common-dir)/hooks/post-commit"', /hooks\/post-commit changed/],
       ['git config --file "$(git rev-parse --git-common-dir)/config" core.fsmonitor true', /git configuration changed/],
+      ['echo "{}" > "$(git rev-parse --git-common-dir)/buildmaster/state.json"', /buildmaster\/state\.json changed/],
+      ['echo /elsewhere/objects > "$(git rev-parse --git-common-dir)/objects/info/alternates"', /objects\/info\/alternates changed/],
     ];
     for (const [attack, reason] of attacks) {
       sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': fixer(attack) });
@@ -168,6 +170,25 @@ describe('workers: a fix command is contained', function () {
       assert.match(dispatch?.message ?? '', reason);
       assert.deepEqual(fixBranches(sb), [], attack);
       sb.remove();
+    }
+  });
+
+  it('a background job the fix command leaves behind is killed before its result is read', async () => {
+    const arg = distinctSleep();
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      // Would plant an out-of-lane file after the command exits, and keep a sleep alive.
+      'scripts/fixer.sh': fixer(`( sleep 0.5; echo late > api/late ) > /dev/null 2>&1 &\nsetsid sleep ${arg} > /dev/null 2>&1 < /dev/null &`),
+    });
+    try {
+      breakWeb(sb);
+      const { doc } = await sync(sb);
+      assert.equal(dispatches(doc)[0]?.status, 'done', JSON.stringify(doc.actions));
+      assert.deepEqual(await settle(arg), [], 'the fixer’s background sleep outlived it');
+      const fix = fixBranches(sb)[0] as string;
+      assert.ok(!sb.git('ls-tree', '-r', '--name-only', fix).split('\n').includes('api/late'));
+    } finally {
+      killAll(arg);
     }
   });
 

@@ -31,7 +31,8 @@ export interface Breach {
   checkouts: [string, string[]][];
 }
 
-export async function snapshot(root: string, commonDir: string, ownWorktrees: string): Promise<RepoSnapshot> {
+export async function snapshot(root: string, commonDir: string, stateDir: string): Promise<RepoSnapshot> {
+  const ownWorktrees = join(stateDir, 'worktrees');
   const git = (args: string[], cwd = root) => quietGit(cwd, [...GIT, ...args]);
   const refs = new Map<string, string>();
   for (const line of (await git(['for-each-ref', '--format=%(objectname) %(refname)'])).split('\n')) {
@@ -45,6 +46,10 @@ export async function snapshot(root: string, commonDir: string, ownWorktrees: st
   const hooks = hooksPath ? resolve(root, hooksPath) : join(commonDir, 'hooks');
   digestTree(hooks, 'hooks', files);
   digestTree(join(commonDir, 'info'), 'info', files);
+  // Objects borrowed from elsewhere would change what every sha means.
+  files.set('objects/info/alternates', digestFile(join(commonDir, 'objects', 'info', 'alternates')));
+  // Build Master's own memory (state, log, lock, escalations): nothing else writes it while a fix runs.
+  digestTree(stateDir, 'buildmaster', files, 0, new Set(['worktrees']));
   const checkouts = new Map<string, Map<string, string>>();
   const list = await git(['worktree', 'list', '--porcelain', '-z']);
   for (const block of list.split('\0\0')) {
@@ -137,7 +142,7 @@ function digestFile(path: string): string {
   }
 }
 
-function digestTree(dir: string, label: string, into: Map<string, string>, depth = 0): void {
+function digestTree(dir: string, label: string, into: Map<string, string>, depth = 0, skip: ReadonlySet<string> = new Set()): void {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -145,6 +150,7 @@ function digestTree(dir: string, label: string, into: Map<string, string>, depth
     return;
   }
   for (const name of names.slice(0, 1000)) {
+    if (skip.has(name)) continue;
     const path = join(dir, name);
     const key = `${label}${sep}${name}`;
     const digest = digestFile(path);

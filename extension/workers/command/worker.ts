@@ -103,9 +103,8 @@ export class CommandWorker implements Worker {
     // Detached: the command is given no branch at all; whatever it commits stays in this worktree's HEAD.
     const dir = await this.repo.addWorktree(`fix-${incident.id}-${attempt}`, ['--detach', base]);
     const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
-    const ownWorktrees = join(this.repo.stateDir, 'worktrees');
     try {
-      const before = await snapshot(root, commonDir, ownWorktrees);
+      const before = await snapshot(root, commonDir, this.repo.stateDir);
       const env = allowlistedEnv(policy.dispatch.env, {
         BUILDMASTER_INCIDENT: incident.id,
         BUILDMASTER_ATTEMPT: String(attempt),
@@ -115,7 +114,7 @@ export class CommandWorker implements Worker {
         CI: 'true',
       });
       const outcome = await runCommand(command, { cwd: dir, env, timeoutMs: spec.timeout, input: spec.prompt, contain: dir });
-      const breach = compare(before, await snapshot(root, commonDir, ownWorktrees));
+      const breach = compare(before, await snapshot(root, commonDir, this.repo.stateDir));
       warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
       const output = outcome.output;
       if (isFatal(breach)) {
