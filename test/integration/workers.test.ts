@@ -330,6 +330,19 @@ describe('checks: nothing they start outlives them', function () {
     assert.equal(sb.mergeKeys().length, 0);
   });
 
+  it("a check that points its checkout's .git at the user's repository cannot make the next reuse touch the user's checkout", async () => {
+    const files = threeLaneFiles();
+    sb = new Sandbox({ ...files, 'docs/test.sh': 'common=$(git rev-parse --git-common-dir)\ntest -s docs/index.md || exit 1\necho "gitdir: $common" > .git\n' });
+    sb.branch('agent/docs-1', { 'docs/more.md': 'more\n' });
+    sb.branch('agent/web-1', { 'web/more.txt': 'more\n' });
+    const before = sb.head();
+    await sync(sb);
+    await sync(sb);
+    assert.equal(sb.git('symbolic-ref', 'HEAD'), 'refs/heads/main', "the user's HEAD was detached");
+    assert.equal(sb.git('status', '--porcelain', '--untracked-files=no'), '', "the user's index or files were rewritten");
+    assert.notEqual(sb.head(), before, 'changes still merged');
+  });
+
   for (const signal of ['SIGKILL', 'SIGTERM', 'SIGINT'] as const) {
     it(`${signal} of build-master sync while a check runs leaves nothing running`, async () => {
       const arg = distinctSleep();
