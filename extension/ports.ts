@@ -70,6 +70,10 @@ export interface BuildResult {
   /** The change the build produced (a branch in local mode, a PR or issue on GitHub). */
   change?: string;
   cost?: number;
+  /** The worker reached outside what it was given (refs, git config, hooks): the build fails and a person is asked. */
+  breach?: string;
+  /** Things seen that do not fail the build but a person should know (files changed in the user's checkout meanwhile). */
+  warnings?: string[];
 }
 
 export interface Worker {

@@ -14,6 +14,7 @@ import { renderDecisions, renderEvents, renderExplain, renderStatus, statusDocum
 import { formatProblem, UsageError, validateFile } from './validate';
 import { initialState } from '../core/decide';
 import { userInfo } from 'node:os';
+import { takeGitHubToken } from '../process/env';
 
 export const EXIT = { ok: 0, failure: 1, badInput: 2, globalHold: 3 } as const;
 
@@ -92,7 +93,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
     switch (command) {
       case 'validate': {
         const outcome = validateFile(repoDir, rest[0]);
-        if (json) io.out(JSON.stringify({ file: outcome.file, valid: outcome.problems.length === 0, problems: outcome.problems }, null, 2));
+        if (!json && outcome.warnings.length) io.err(outcome.warnings.join('\n'));
+        if (json) io.out(JSON.stringify({ file: outcome.file, valid: outcome.problems.length === 0, problems: outcome.problems, warnings: outcome.warnings }, null, 2));
         else if (outcome.problems.length === 0) io.out(outcome.exists ? `${outcome.file}: valid` : `no policy file in ${repoDir}: every key takes its default (valid)`);
         else {
           io.err(outcome.problems.map(formatProblem).join('\n'));
@@ -290,6 +292,8 @@ function crashHook(): RunOptions {
 }
 
 if (require.main === module) {
+  // The token is read once, now, and leaves the environment: nothing this process spawns inherits it.
+  takeGitHubToken();
   run(
     process.argv.slice(2),
     {

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { findPolicyFile, shownPath } from '../controller/session';
+import { envWarnings } from '../core/policy/env';
 import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
 
 export function formatProblem(problem: PolicyProblem): string {
@@ -13,6 +14,8 @@ export interface ValidateOutcome {
   /** False when the repository has no policy file: every key takes its default. */
   exists: boolean;
   problems: PolicyProblem[];
+  /** Not problems: things a valid policy does that deserve a second look (secret-looking pass-through variables). */
+  warnings: string[];
 }
 
 export function validateFile(repo: string, file: string | undefined): ValidateOutcome {
@@ -27,7 +30,8 @@ export function validateFile(repo: string, file: string | undefined): ValidateOu
   }
   const shown = path ? shownPath(path) : join(repo, POLICY_FILES[0]);
   const result = parsePolicy(text, shown);
-  return { file: shown, exists: path !== undefined, problems: result.ok ? [] : result.problems };
+  const warnings = result.ok ? envWarnings(result.policy).map((w) => `${shown}: warning: ${w.message}`) : [];
+  return { file: shown, exists: path !== undefined, problems: result.ok ? [] : result.problems, warnings };
 }
 
 /** Bad input from the user: exit 2 with a message, never a stack trace. */

@@ -159,8 +159,14 @@ async function execute(deps: CycleDeps, decision: Decision, changes: Map<string,
         ...(result.error ? { error: result.error } : {}),
       });
       await store.save();
-      if (!result.success) throw new ForgeRefusal(`fix attempt ${attempt} for ${incident.id} failed: ${result.error ?? 'unknown error'}`, 'build-failed');
-      return result.change ? `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))` : result.output;
+      for (const warning of result.warnings ?? []) deps.log(`fix attempt ${attempt} for ${incident.id}: ${warning}`);
+      if (result.breach) {
+        // Not an ordinary failed fix: the worker did something it was not given. A person looks at it now.
+        await forge.notify('escalate', { ...decision, kind: 'escalate', rationale: `fix attempt ${attempt} for ${incident.id}: ${result.breach}` }, incident, policy);
+      }
+      if (!result.success) throw new ForgeRefusal(`fix attempt ${attempt} for ${incident.id} failed: ${result.error ?? 'unknown error'}${result.warnings?.length ? `; ${result.warnings.join('; ')}` : ''}`, 'build-failed');
+      const warned = result.warnings?.length ? `; ${result.warnings.join('; ')}` : '';
+      return result.change ? `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))${warned}` : `${result.output}${warned}`;
     }
     case 'propose-revert': {
       if (!incident || !decision.sha) throw new Error(`revert needs an incident and a culprit sha`);

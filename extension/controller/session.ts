@@ -12,6 +12,7 @@ import { GitRepo } from '../git/repo';
 import { InputError, systemClock, type Clock, type Forge } from '../ports';
 import { Store } from '../store/store';
 import { CommandWorker, buildPrompt } from '../workers/command/worker';
+import { takeGitHubToken } from '../process/env';
 import { acquireLock, type HeldLock } from './lock';
 import type { CycleDeps } from './cycle';
 import { existsSync, readFileSync } from 'node:fs';
@@ -135,7 +136,7 @@ export async function githubRepository(repo: GitRepo, policy: Policy): Promise<R
 }
 
 async function openGitHubForge(repo: GitRepo, policy: Policy, store: Store, clock: Clock, log: (message: string) => void, options: GitHubSessionOptions): Promise<GitHubForge> {
-  const token = options.token ?? process.env.GITHUB_TOKEN;
+  const token = options.token ?? takeGitHubToken();
   if (!token) {
     throw new InputError('GitHub mode needs a token: sign in from VS Code ("Build Master: Sign In to GitHub"), or set GITHUB_TOKEN for the command line');
   }

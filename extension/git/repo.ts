@@ -1,10 +1,11 @@
 // Every git call Build Master makes goes through here: one simple-git client
 // with a concurrency limit and a timeout, so a hung git never hangs a cycle.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { simpleGit, type SimpleGit } from 'simple-git';
+import { killProcessesIn } from '../process/run';
 
 /** Build Master's own identity for the commits it makes (merges, fixes, reverts). */
 export const BUILD_MASTER_IDENTITY = {
@@ -130,18 +131,40 @@ export class GitRepo {
    * A worktree kept between uses and moved to `commit` each time (checkout and
    * clean are much cheaper than adding and removing a worktree per check run).
    * Only one controller acts at a time (the lock), so one such worktree suffices.
+   * What ran in it before cannot reach the next use: processes still working in
+   * it are killed first, a `.git` link a command rewrote makes it be recreated,
+   * and git is pointed at its own admin directory explicitly, without hooks.
    */
   async withReusedWorktree<T>(name: string, commit: string, work: (dir: string) => Promise<T>): Promise<T> {
     const dir = join(this.stateDir, 'worktrees', name);
+    await killProcessesIn(dir);
     let ready = false;
-    if (existsSync(join(dir, '.git'))) {
-      ready = await quietGit(dir, ['checkout', '--quiet', '--detach', '--force', commit])
-        .then(() => quietGit(dir, ['clean', '-qfdx']))
+    const admin = this.adminDirOf(dir);
+    if (admin) {
+      const git = (args: string[]) => quietGit(dir, ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', `--git-dir=${admin}`, `--work-tree=${dir}`, ...args]);
+      ready = await git(['checkout', '--quiet', '--detach', '--force', commit])
+        .then(() => git(['clean', '-qffdx']))
         .then(() => true)
         .catch(() => false);
     }
     if (!ready) await this.addWorktree(name, ['--detach', commit]);
     return work(dir);
+  }
+
+  /** The admin directory of a worktree Build Master added, if its `.git` link still names it and it names the worktree back. */
+  private adminDirOf(dir: string): string | undefined {
+    try {
+      const link = /^gitdir: (.+)$/m.exec(readFileSync(join(dir, '.git'), 'utf8'))?.[1]?.trim();
+      if (!link) return undefined;
+      const admin = resolve(dir, link);
+      const worktrees = realpathSync(join(this.commonDir, 'worktrees'));
+      if (dirname(realpathSync(admin)) !== worktrees) return undefined;
+      if (readFileSync(join(admin, 'commondir'), 'utf8').trim() !== '../..') return undefined;
+      if (realpathSync(dirname(readFileSync(join(admin, 'gitdir'), 'utf8').trim())) !== realpathSync(dir)) return undefined;
+      return admin;
+    } catch {
+      return undefined;
+    }
   }
 
   async addWorktree(name: string, args: string[]): Promise<string> {

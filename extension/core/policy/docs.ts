@@ -44,7 +44,8 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   dispatch: 'Who writes fixes: a GitHub issue that summons a coding agent, or a local command.',
   'dispatch.worker': '`github-issue` (an issue labelled for the coding agent) or `command` (a local command run in a fresh worktree with the prompt on stdin).',
   'dispatch.label': 'github-issue worker: the label that summons the coding agent.',
-  'dispatch.command': 'command worker: the command to run. It gets the prompt on stdin, a scrubbed environment, and may only write the lane\'s paths.',
+  'dispatch.command': 'command worker: the command to run in its own worktree (detached at the target). It gets the prompt on stdin and an allowlisted environment (`dispatch.env`); only the lane\'s paths may change, every commit from the target to its result is checked, and moving a branch or touching git config or hooks fails the fix.',
+  'dispatch.env': 'Environment variables passed to the fix command beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR), e.g. `[ANTHROPIC_API_KEY]`. Everything else is withheld. Build Master\'s own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.',
   'dispatch.timeout': 'How long a dispatched fix may take before it counts as failed (a duration).',
   hygiene: 'The conductor protocol in GitHub mode: triage, review nudges, stale detection.',
   'hygiene.triage_label': 'The label put on new pull requests that need triage.',
@@ -61,6 +62,7 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'local.checks[]': 'One check: a unique name and a shell command; exit 0 passes.',
   'local.checks[].name': 'The check\'s unique name; lanes refer to it in `checks`.',
   'local.checks[].run': 'The shell command, run in a checkout of the commit under test.',
+  'local.env': 'Environment variables passed to checks beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR, plus CI=true and BUILDMASTER_CHECK), e.g. `[JAVA_HOME, NPM_CONFIG_CACHE]`. Everything else is withheld: checks run the code under test. Build Master\'s own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.',
   'local.check_timeout': 'A check running longer than this is killed and counts as an infrastructure failure (a duration).',
 };
 

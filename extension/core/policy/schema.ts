@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { FAILURE_CLASSES } from '../model';
 import { parseDuration } from './duration';
+import { ENV_NAME } from './env';
 
 export const AUTONOMY_LEVELS = ['A0', 'A1', 'A2', 'A3', 'A4', 'A5'] as const;
 export const MERGE_METHODS = ['merge', 'squash', 'rebase'] as const;
@@ -22,6 +23,15 @@ export const DURATION_KEYS: ReadonlySet<string> = new Set(['page_owner_after', '
 
 const count = (fallback: number) => z.number().int().min(0).default(fallback);
 const strings = (fallback: string[]) => z.array(z.string().min(1)).default(fallback);
+/** Names of environment variables passed through to checks or the fix command. */
+const envNames = z
+  .array(
+    z.string().refine((name) => ENV_NAME.test(name), {
+      params: { kind: 'bad-env-name', hint: 'write the variable\'s name only (letters, digits, _), e.g. NPM_TOKEN; never its value' },
+      error: (issue) => `"${String(issue.input)}" is not an environment variable name`,
+    }),
+  )
+  .default([]);
 const level = (fallback: (typeof AUTONOMY_LEVELS)[number]) => z.enum(AUTONOMY_LEVELS).default(fallback);
 
 const lane = z.strictObject({
@@ -112,6 +122,7 @@ export const policySchema = z
         label: z.string().min(1).default('agent'),
         command: z.string().min(1).optional(),
         timeout: duration('30m'),
+        env: envNames,
       })
       .prefault({}),
     hygiene: z
@@ -137,6 +148,7 @@ export const policySchema = z
         branches: strings(['lane/*', 'agent/*', 'buildmaster/fix/*', 'buildmaster/revert/*']),
         checks: z.array(localCheck).default([]),
         check_timeout: duration('10m'),
+        env: envNames,
       })
       .prefault({}),
   });

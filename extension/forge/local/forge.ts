@@ -299,7 +299,7 @@ export class LocalForge implements Forge {
     let checkMs = 0;
     const runs = await this.options.repo.withReusedWorktree('checks', commit, async (dir) => {
       const from = Date.now();
-      const result = await runChecks(checks, dir, policy.local.check_timeout);
+      const result = await runChecks(checks, dir, policy.local.check_timeout, policy.local.env);
       checkMs = Date.now() - from;
       return result;
     });

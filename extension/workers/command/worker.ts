@@ -1,18 +1,32 @@
-// The command worker (SPEC §5): runs `dispatch.command` in a fresh worktree on
-// buildmaster/fix/<incident>, the prompt on stdin, with a scrubbed environment
-// and a timeout. Build Master commits the result itself (deterministic git,
-// not the agent) and rejects any file outside the lane's write scope.
+// The command worker (SPEC §5): runs `dispatch.command` in a fresh worktree
+// detached at the target, the prompt on stdin, with an allowlisted
+// environment, a timeout and nothing left running after it. Build Master
+// commits what is left uncommitted itself (deterministic git, no hooks), then
+// checks every commit from the target to the result against the lane's write
+// scope, and that the command moved no ref and touched no git configuration or
+// hooks, before the fix branch is set — so the branch only ever names a
+// checked fix.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { laneOfFile } from '../../core/classify';
 import { short } from '../../core/gate';
 import type { Incident } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
 import type { Policy } from '../../core/policy/schema';
+import { fence } from '../../core/trailers';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
-import type { GitRepo } from '../../git/repo';
-import { runCommand, scrubbedEnv } from '../../forge/local/checks';
+import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
+import { allowlistedEnv } from '../../process/env';
+import { runCommand } from '../../process/run';
+import { compare, describeBreach, isFatal, restoreRefs, snapshot } from './containment';
+import { checkRange, describeProblem } from './scope';
 
 const DIFF_LIMIT = 20_000;
+const ZERO = '0000000000000000000000000000000000000000';
+/** Build Master's own git calls on what a command left behind: no hooks, no fsmonitor, exact paths. */
+const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-c', 'core.quotePath=false'];
 
 export function fixBranch(incident: string): string {
   return `buildmaster/fix/${incident}`;
@@ -42,17 +56,16 @@ export async function buildPrompt(repo: GitRepo, incident: Incident, policy: Pol
     `Lane: ${incident.lanes.join(', ') || 'unattributed'}.`,
     '',
     '## Failing check output (tail)',
-    '```',
-    failingOutput.trim() || '(no output captured)',
-    '```',
+    // Untrusted text: fenced so that no backticks in it can close the fence.
+    fence(failingOutput.trim() || '(no output captured)'),
     '',
     suspect ? `## Suspect merge ${short(suspect.sha)}${suspect.change ? ` (${suspect.change})` : ''}` : '## No suspect merge is known',
-    diff ? `\`\`\`diff\n${diff}\n\`\`\`` : '',
+    diff ? fence(diff, 'diff') : '',
     '',
     '## Allowed paths',
     ...scope.globs.map((glob) => `- ${glob}`),
     '',
-    'Change only files under the allowed paths. Do not commit: Build Master commits your changes and opens them as a fix change.',
+    'Change only files under the allowed paths. Do not commit, switch branches or touch git configuration: Build Master commits your changes and opens them as a fix change.',
     '',
   ].join('\n');
 }
@@ -68,48 +81,88 @@ export class CommandWorker implements Worker {
   async dispatch(spec: BuildSpec, incident: Incident, attempt: number, policy: Policy): Promise<BuildResult> {
     const started = Date.now();
     const command = policy.dispatch.command;
-    const fail = (error: string, output = '', files: string[] = []): BuildResult => ({
+    let warnings: string[] = [];
+    const fail = (error: string, output = '', files: string[] = [], breach?: string): BuildResult => ({
       success: false,
       output,
       error,
       files_changed: files,
       duration_ms: Date.now() - started,
       artifacts: [],
+      ...(breach ? { breach } : {}),
+      ...(warnings.length ? { warnings } : {}),
     });
     if (!command) return fail('dispatch.command is not set in .buildmaster.yml');
+    const { root, commonDir } = this.repo;
+    const git = (args: string[], env: Record<string, string> = {}) => quietGit(root, [...SAFE, ...args], env);
     const branch = fixBranch(incident.id);
-    const dir = await this.repo.addWorktree(`fix-${incident.id}-${attempt}`, ['-B', branch, await this.targetSha()]);
+    const base = await this.targetSha();
+    // An earlier attempt's branch is superseded; the branch is set again only to a checked fix.
+    const earlier = await this.repo.revParse(`refs/heads/${branch}`);
+    if (earlier) await git(['update-ref', '-d', `refs/heads/${branch}`, earlier]);
+    // Detached: the command is given no branch at all; whatever it commits stays in this worktree's HEAD.
+    const dir = await this.repo.addWorktree(`fix-${incident.id}-${attempt}`, ['--detach', base]);
+    const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
     try {
-      const env = scrubbedEnv({
+      const before = await snapshot(root, commonDir, this.repo.stateDir);
+      const env = allowlistedEnv(policy.dispatch.env, {
         BUILDMASTER_INCIDENT: incident.id,
         BUILDMASTER_ATTEMPT: String(attempt),
         BUILDMASTER_FAILING_CHECKS: incident.failingChecks.join(','),
         BUILDMASTER_ALLOWED_PATHS: (spec.write_scope ?? []).join(','),
         BUILDMASTER_WORKTREE: dir,
+        CI: 'true',
       });
-      const outcome = await runCommand(command, { cwd: dir, env, timeoutMs: spec.timeout, input: spec.prompt });
-      if (outcome.timedOut) return fail(`the fix command timed out after ${formatDuration(spec.timeout)} (dispatch.timeout) and was killed`, outcome.output);
-      if (outcome.exitCode !== 0) return fail(`the fix command exited with ${outcome.exitCode}`, outcome.output);
-      const git = this.repo.asBuildMaster(dir);
-      await git.raw(['add', '-A']);
-      const files = (await git.raw(['diff', '--cached', '--name-only'])).split('\n').filter(Boolean);
-      if (files.length === 0) return fail('the fix command changed no files', outcome.output);
-      const scope = writeScope(policy, incident);
-      const outside = files.filter((file) => !scope.allows(file));
-      if (outside.length) {
-        await git.raw(['reset', '--hard', 'HEAD']);
-        return fail(`the fix touched files outside its write scope (${scope.globs.join(', ')}): ${outside.join(', ')}`, outcome.output, files);
+      const outcome = await runCommand(command, { cwd: dir, env, timeoutMs: spec.timeout, input: spec.prompt, contain: dir });
+      const breach = compare(before, await snapshot(root, commonDir, this.repo.stateDir));
+      warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
+      const output = outcome.output;
+      if (isFatal(breach)) {
+        const { restored, reported } = await restoreRefs(root, breach, policy.target);
+        const what = describeBreach(breach).join('; ');
+        const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `left for a person to check: ${reported.join(', ')}` : ''].filter(Boolean).join('; ');
+        const message = `the fix command reached outside its worktree: ${what}${undo ? ` (${undo})` : ''}; nothing from this attempt is used`;
+        return fail(message, output, [], message);
       }
-      await git.raw([
-        'commit',
-        '--no-verify',
-        '-m',
-        `Fix ${incident.id} (attempt ${attempt}): ${incident.failingChecks.join(', ')}\n\nbuildmaster:fix ${incident.id}\nBuild-Master-Incident: ${incident.id}`,
-      ]);
-      const sha = (await git.raw(['rev-parse', 'HEAD'])).trim();
-      return { success: true, output: outcome.output, commit_sha: sha, files_changed: files, duration_ms: Date.now() - started, artifacts: [], change: branch };
+      if (outcome.timedOut) return fail(`the fix command timed out after ${formatDuration(spec.timeout)} (dispatch.timeout) and was killed`, output);
+      if (outcome.exitCode !== 0) return fail(`the fix command exited with ${outcome.exitCode}`, output);
+      const head = (await quietGit(root, [...SAFE, `--git-dir=${admin}`, 'rev-parse', '--verify', 'HEAD^{commit}']).catch(() => '')).trim();
+      if (!head) return fail('the fix command left its worktree without a commit checked out', output);
+      const final = await this.commitLeftovers(dir, head, incident, attempt);
+      if (final === base) return fail('the fix command changed no files', output);
+      const scope = writeScope(policy, incident);
+      const problems = await checkRange(root, base, final, scope.allows);
+      const files = (await git(['diff', '--name-only', '-z', '--no-renames', base, final]).catch(() => '')).split('\0').filter(Boolean);
+      if (problems.length) {
+        return fail(`the fix is outside its write scope (${scope.globs.join(', ')}): ${problems.map(describeProblem).join('; ')}; no fix branch was set`, output, files);
+      }
+      if (files.length === 0) return fail('the fix command changed no files', output);
+      // Must not exist: a branch someone set meanwhile is not overwritten.
+      await git(['update-ref', '-m', `build-master: fix ${incident.id} attempt ${attempt}`, `refs/heads/${branch}`, final, ZERO]);
+      return { success: true, output, commit_sha: final, files_changed: files, duration_ms: Date.now() - started, artifacts: [], change: branch, ...(warnings.length ? { warnings } : {}) };
     } finally {
       await this.repo.removeWorktree(dir);
+    }
+  }
+
+  /**
+   * Commits what the command left uncommitted on top of its worktree's HEAD,
+   * through a private index and commit-tree: no hooks, no index or `.git` link
+   * the command could have rewritten. Returns the resulting head.
+   */
+  private async commitLeftovers(dir: string, head: string, incident: Incident, attempt: number): Promise<string> {
+    const scratch = mkdtempSync(join(tmpdir(), 'bm-fix-index-'));
+    try {
+      const env = { GIT_INDEX_FILE: join(scratch, 'index'), ...BUILD_MASTER_IDENTITY };
+      const git = (args: string[]) => quietGit(this.repo.root, [...SAFE, `--git-dir=${this.repo.commonDir}`, `--work-tree=${dir}`, ...args], env);
+      await git(['read-tree', head]);
+      await git(['add', '-A', '--', '.']);
+      const tree = (await git(['write-tree'])).trim();
+      if (tree === (await git(['rev-parse', `${head}^{tree}`])).trim()) return head;
+      const message = `Fix ${incident.id} (attempt ${attempt}): ${incident.failingChecks.join(', ')}\n\nbuildmaster:fix ${incident.id}\nBuild-Master-Incident: ${incident.id}`;
+      return (await git(['commit-tree', tree, '-p', head, '-m', message])).trim();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
     }
   }
 }
