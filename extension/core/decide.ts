@@ -857,6 +857,17 @@ function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
  * their checks to pass, the forge would stop there and never test the change
  * that can merge.
  */
+/**
+ * The change cannot merge before an operator approves it (its tier is above
+ * what autonomy.merge allows, and no approval of this head is approved yet).
+ * The local forge tests the next change in the lane too, so a change waiting
+ * on a person never leaves the rest of its lane untested.
+ */
+export function awaitsOperator(policy: Policy, change: Change, state?: Pick<ControllerState, 'approvals'>): boolean {
+  if (autonomyAllows(policy, 'merge', riskTier(policy, change.files)).allowed) return false;
+  return (state ? own(state.approvals, approvalIdFor(mergeKey(change))) : undefined)?.status !== 'approved';
+}
+
 export function laneOrder(policy: Policy, changes: readonly Change[], state?: Pick<ControllerState, 'incidents'>): Map<string, Change[]> {
   const byId = new Map(changes.map((change) => [change.id, change]));
   const byLane = new Map<string, Classified[]>();

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
-import { laneOrder } from '../../core/decide';
+import { awaitsOperator, laneOrder } from '../../core/decide';
 import { assignLane } from '../../core/classify';
 import { FAILED, judgeChecks, linkOf, mergeKey, short } from '../../core/gate';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
@@ -249,7 +249,7 @@ export class LocalForge implements Forge {
       for (const change of ordered) {
         if (change.mergeable === 'conflicting') continue;
         if (!isPending(change.checks)) {
-          if (requiredPass(policy, change, change.checks, state).ok) break;
+          if (requiredPass(policy, change, change.checks, state).ok && !awaitsOperator(policy, change, state)) break;
           continue;
         }
         if (runs >= PRECHECKS_PER_LANE) break;
@@ -257,7 +257,7 @@ export class LocalForge implements Forge {
         const facts = await this.mergeFacts(targetSha, change.headSha);
         this.options.log(`pre-merge checks for ${change.id} (lane ${lane}) on the merge with ${policy.target} ${short(targetSha)}`);
         change.checks = await this.checkTree(policy, facts.tree, targetSha, change.headSha);
-        if (requiredPass(policy, change, change.checks, state).ok) break;
+        if (requiredPass(policy, change, change.checks, state).ok && !awaitsOperator(policy, change, state)) break;
       }
     }
   }

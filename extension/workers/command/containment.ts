@@ -40,7 +40,7 @@ export async function snapshot(root: string, commonDir: string, stateDir: string
     if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
   }
   // Without GIT's own `-c` settings: those would show as configuration (and hide the real hooks path).
-  const config = await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`);
+  const config = withoutCommandLine(await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`));
   const hooksPath = /(?:^|\0|\n)core\.hookspath\n([^\0]*)/i.exec(config)?.[1];
   const files = new Map<string, string>();
   const hooks = hooksPath ? resolve(root, hooksPath) : join(commonDir, 'hooks');
@@ -66,6 +66,22 @@ export async function snapshot(root: string, commonDir: string, stateDir: string
     checkouts.set(path, state);
   }
   return { refs, config, files, checkouts };
+}
+
+/**
+ * The repository's own configuration: `--show-origin -z` prints `origin\0key\nvalue\0`
+ * pairs, and the `-c` settings Build Master gives every git call come back as
+ * `command line:` entries, which would hide the real hooks path.
+ */
+function withoutCommandLine(listing: string): string {
+  if (listing.startsWith('unreadable:')) return listing;
+  const fields = listing.split('\0');
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if ((fields[i] as string).startsWith('command line:')) continue;
+    kept.push(fields[i] as string, fields[i + 1] as string);
+  }
+  return kept.join('\0');
 }
 
 /** What changed between two snapshots; `given` are the refs the worker may move (none, for a detached worktree). */
