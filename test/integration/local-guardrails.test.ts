@@ -352,3 +352,27 @@ describe('local guardrails: check results follow the policy’s checks', functio
     assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns, 1, 'test-api ran once more: on the merge commit only, never again on the tree it had passed');
   });
 });
+
+describe('local guardrails: a check cannot reach outside its worktree', function () {
+  this.timeout(180_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.remove());
+
+  it('a change whose own check moves the target or plants a hook is refused, and the target is put back', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    // The change rewrites web's check: it "passes" after moving main to the commit under test.
+    sb.branch('agent/web-evil', { 'web/test.sh': 'git update-ref refs/heads/main HEAD\nexit 0\n', 'web/evil.txt': 'evil\n' });
+    sb.branch('agent/api-hook', {
+      'api/test.sh': 'printf "#!/bin/sh\\ntouch /tmp/never\\n" > "$(git rev-parse --git-common-dir)/hooks/post-merge"\nexit 0\n',
+    });
+    const before = sb.head();
+    const { doc, result } = await sync(sb);
+    assert.deepEqual(merged(doc), [], result.stderr);
+    assert.equal(sb.head(), before, 'main is where it was: the move was undone');
+    assert.ok(!sb.git('ls-tree', '-r', '--name-only', 'main').split('\n').includes('web/evil.txt'));
+    assert.match(result.stderr, /a check changed the repository outside its worktree \(refs\/heads\/main moved/);
+    assert.match(result.stderr, /hooks\/post-merge changed/);
+    const web = doc.lanes.find((l) => l.name === 'web')?.queue.find((q) => q.change === 'agent/web-evil');
+    assert.ok(web?.reasons.some((r) => r.code === 'check-failing'), JSON.stringify(web?.reasons));
+  });
+});

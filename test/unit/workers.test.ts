@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { envWarnings, looksLikeSecret } from '../../extension/core/policy/env';
 import { allowlistedEnv } from '../../extension/process/env';
-import { compare, isFatal, type RepoSnapshot } from '../../extension/workers/command/containment';
+import { compare, isFatal, type RepoSnapshot } from '../../extension/process/containment';
 import { linkDestination, scopeProblems } from '../../extension/workers/command/scope';
 
 const web = (file: string) => file.startsWith('web/');

@@ -18,6 +18,7 @@ import type { Store } from '../../store/store';
 import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
+import { checkBreach, compare, describeBreach, isFatal, restoreRefs, snapshot, type Breach } from '../../process/containment';
 
 /** Fix and revert branches are always candidates, whatever `local.branches` says. */
 const OWN_BRANCHES = ['buildmaster/fix/*', 'buildmaster/revert/*'];
@@ -297,16 +298,33 @@ export class LocalForge implements Forge {
   private async timedChecks(policy: Policy, commit: string, checks: Policy['local']['checks']): Promise<CheckRun[]> {
     const started = Date.now();
     let checkMs = 0;
-    const runs = await this.options.repo.withReusedWorktree('checks', commit, async (dir) => {
+    const { repo } = this.options;
+    const runs = await repo.withReusedWorktree('checks', commit, async (dir) => {
+      const before = await snapshot(repo.root, repo.commonDir, repo.stateDir, { checkouts: false });
       const from = Date.now();
       const result = await runChecks(checks, dir, policy.local.check_timeout, policy.local.env);
       checkMs = Date.now() - from;
-      return result;
+      const breach = checkBreach(compare(before, await snapshot(repo.root, repo.commonDir, repo.stateDir, { checkouts: false })), policy.target);
+      return isFatal(breach) ? this.refuseBreach(policy, breach, result) : result;
     });
     this.stats.checkRuns += 1;
     this.stats.checkMs += checkMs;
     this.stats.worktreeMs += Date.now() - started - checkMs;
     return runs;
+  }
+
+  /**
+   * A check reached outside its worktree (moved the target or Build Master's
+   * branches, changed git's config or hooks): the refs are put back, and every
+   * check of this run counts as failed, so the change that did it never merges.
+   */
+  private async refuseBreach(policy: Policy, breach: Breach, runs: CheckRun[]): Promise<CheckRun[]> {
+    const { restored, reported } = await restoreRefs(this.options.repo.root, breach, policy.target);
+    const what = describeBreach(breach).join('; ');
+    const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `not restored: ${reported.join(', ')}` : ''].filter(Boolean).join('; ');
+    const message = `a check changed the repository outside its worktree (${what})${undo ? `; ${undo}` : ''}: every check of this run counts as failed`;
+    this.options.log(message);
+    return runs.map((run) => ({ ...run, conclusion: 'failure' as const, output: `${run.output ?? ''}\nBuild Master: ${message}` }));
   }
 
   async checkCommit(policy: Policy, sha: string): Promise<CheckRun[]> {

@@ -20,7 +20,7 @@ import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
 import { runCommand } from '../../process/run';
-import { compare, describeBreach, isFatal, restoreRefs, snapshot } from './containment';
+import { compare, describeBreach, isFatal, restoreRefs, snapshot } from '../../process/containment';
 import { checkRange, describeProblem } from './scope';
 
 const DIFF_LIMIT = 20_000;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { quietGit } from '../../git/repo';
+import { quietGit } from '../git/repo';
 
 const GIT = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-c', 'core.quotePath=false', '--no-optional-locks'];
 const ZERO = '0000000000000000000000000000000000000000';
@@ -31,7 +31,7 @@ export interface Breach {
   checkouts: [string, string[]][];
 }
 
-export async function snapshot(root: string, commonDir: string, stateDir: string): Promise<RepoSnapshot> {
+export async function snapshot(root: string, commonDir: string, stateDir: string, options: { checkouts?: boolean } = {}): Promise<RepoSnapshot> {
   const ownWorktrees = join(stateDir, 'worktrees');
   const git = (args: string[], cwd = root) => quietGit(cwd, [...GIT, ...args]);
   const refs = new Map<string, string>();
@@ -51,6 +51,7 @@ export async function snapshot(root: string, commonDir: string, stateDir: string
   // Build Master's own memory (state, log, lock, escalations): nothing else writes it while a fix runs.
   digestTree(stateDir, 'buildmaster', files, 0, new Set(['worktrees']));
   const checkouts = new Map<string, Map<string, string>>();
+  if (options.checkouts === false) return { refs, config, files, checkouts };
   const list = await git(['worktree', 'list', '--porcelain', '-z']);
   for (const block of list.split('\0\0')) {
     const fields = block.split('\0');
@@ -106,6 +107,18 @@ export function compare(before: RepoSnapshot, after: RepoSnapshot, given: readon
 /** A breach that fails the fix: refs, configuration or hooks. Checkout changes are reported only (the user may have made them). */
 export function isFatal(breach: Breach): boolean {
   return breach.refs.length > 0 || breach.config || breach.files.length > 0;
+}
+
+/**
+ * What a check must never do: move the target or Build Master's own branches,
+ * or change git's configuration, hooks, alternates or Build Master's state. A
+ * check runs the code under test, so this is the same containment as a fix
+ * command's; other branches are left out because agents move their own
+ * branches all the time while checks run.
+ */
+export function checkBreach(breach: Breach, target: string): Breach {
+  const refs = breach.refs.filter(([name]) => name === `refs/heads/${target}` || name.startsWith('refs/heads/buildmaster/'));
+  return { refs, config: breach.config, files: breach.files, checkouts: [] };
 }
 
 /**
