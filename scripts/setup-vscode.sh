@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the vscode and e2e test tiers need, cached in .vscode-test/
-# (TESTING.md): Debian Chromium, Kerberos headers for code-server's native
+# (docs/testing.md): Debian Chromium, Kerberos headers for code-server's native
 # module, Node 24 from the npm registry, and code-server itself. Idempotent:
 # a second run with everything present takes well under a second.
 set -euo pipefail

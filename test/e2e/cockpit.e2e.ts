@@ -43,6 +43,47 @@ function webview(page: Page): FrameLocator {
   return page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
 }
 
+/**
+ * Waits until `probe` returns something other than undefined or false. The
+ * workbench paints asynchronously (a progress spinner stands in for a badge's
+ * count while a cycle runs, a webview fills in after it loads), so a value is
+ * awaited as a state, never read once.
+ */
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until the locator's text matches; a timeout names what it read last. */
+async function textOf(locator: Locator, expected: RegExp | string, timeoutMs = 30_000): Promise<string> {
+  let last: string | null = null;
+  let problem = '';
+  const matches = (text: string) => (typeof expected === 'string' ? text === expected : expected.test(text));
+  try {
+    return await until(
+      `${String(locator)} to read ${String(expected)}`,
+      async () => {
+        const text = await locator.textContent({ timeout: 5_000 }).catch((error: unknown) => {
+          problem = (error as Error).message.split('\n')[0] ?? '';
+          return null;
+        });
+        if (text === null) return undefined;
+        last = text.trim();
+        return matches(last) ? last : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    const read = last === null ? `it never appeared${problem ? ` (${problem})` : ''}` : `it read ${JSON.stringify(last)}`;
+    throw new assert.AssertionError({ message: `${(error as Error).message}; ${read}`, actual: last, expected, operator: 'match' });
+  }
+}
+
 async function shot(page: Page, name: string): Promise<void> {
   await page.waitForTimeout(300); // let the last paint land
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
@@ -89,15 +130,15 @@ for (const theme of [
       for (const name of ['web', 'api', 'docs', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor();
       await palette(page, 'Build Master: Run One Cycle');
       // After the cycle: web holds agent/web-rename (its pre-merge test fails), shared holds the tier 3 change.
-      const rename = lanes.locator('.monaco-list-row', { hasText: 'agent/web-rename' });
+      const rename = lanes.locator('.monaco-list-row', { hasText: 'agent/web-rename' }).first();
       await rename.waitFor({ timeout: 60_000 });
-      assert.match((await rename.textContent()) ?? '', /test-web/);
+      await textOf(rename, /test-web/);
       const web = lanes.locator('.monaco-list-row', { hasText: /^web/ }).first();
-      assert.match((await web.textContent()) ?? '', /healthy · \d+ queued/);
-      // The pending approval shows as a badge on the container's activity bar icon.
+      await textOf(web, /healthy · \d+ queued/);
+      // The pending approval shows as a badge on the container's activity bar icon. While a cycle
+      // runs, the same badge shows a progress spinner with no text: wait for the count.
       const badge = page.locator('.activitybar .action-item', { has: page.locator('a[aria-label^="Build Master"]') }).locator('.badge-content');
-      await badge.waitFor({ timeout: 10_000 });
-      assert.equal((await badge.textContent())?.trim(), '1');
+      await textOf(badge, '1');
       await shot(page, `${theme.name}-1-lanes`);
     });
 
@@ -105,12 +146,12 @@ for (const theme of [
       await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
       const view = webview(page);
       await view.locator('[data-testid="lane"][data-lane="web"]').waitFor({ timeout: 30_000 });
-      assert.equal(await view.locator('[data-testid="lane"]').count(), 4);
-      assert.equal(await view.locator('[data-testid="lane"][data-lane="web"]').getAttribute('data-state'), 'healthy');
-      assert.match((await view.locator('[data-testid="global-state"]').textContent()) ?? '', /normal|incident-contained/);
-      assert.ok(Number(await view.locator('[data-testid="kpi-merges"] .value').textContent()) >= 1, 'the merges of the first cycle count');
-      assert.equal(await view.locator('[data-testid="approval"]').count(), 1);
-      assert.notEqual((await view.locator('[data-testid="kpi-lead"] .value').textContent())?.trim(), '—', 'lead time from the merged heads');
+      await until('the dashboard to show 4 lanes', async () => (await view.locator('[data-testid="lane"]').count()) === 4);
+      await until('lane web to be healthy', async () => (await view.locator('[data-testid="lane"][data-lane="web"]').getAttribute('data-state')) === 'healthy');
+      await textOf(view.locator('[data-testid="global-state"]'), /normal|incident-contained/);
+      await textOf(view.locator('[data-testid="kpi-merges"] .value'), /^[1-9]\d*$/); // the merges of the first cycle count
+      await until('one approval on the dashboard', async () => (await view.locator('[data-testid="approval"]').count()) === 1);
+      await textOf(view.locator('[data-testid="kpi-lead"] .value'), /^(?!—$)\S/); // a lead time from the merged heads
       await shot(page, `${theme.name}-2-dashboard`);
       await palette(page, 'View: Close All Editors');
     });
@@ -122,8 +163,7 @@ for (const theme of [
         const approvals = sidebarView(page, 'Approvals');
         await approvals.locator('.monaco-list-row', { hasText: 'agent/infra-deploy' }).click();
         const view = webview(page);
-        await view.locator('[data-testid="review-title"]').waitFor({ timeout: 30_000 });
-        assert.match((await view.locator('[data-testid="review-title"]').textContent()) ?? '', /agent\/infra-deploy/);
+        await textOf(view.locator('[data-testid="review-title"]'), /agent\/infra-deploy/);
         await view.locator('[data-testid="file-diff"][data-path="infra/deploy.sh"]').waitFor();
         await shot(page, `${theme.name}-3-review`);
         await view.locator('[data-testid="approve"]').click();
@@ -214,13 +254,11 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     await openContainer(page);
     const lanes = sidebarView(page, 'Lanes');
     await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().waitFor({ timeout: 60_000 });
-    assert.match((await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().textContent()) ?? '', /200 queued/);
+    await textOf(lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first(), /200 queued/);
     await shot(page, 'dark-5-busy-tree');
     await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
     const view = webview(page);
-    const lane = view.locator('[data-testid="lane"]').first();
-    await lane.waitFor({ timeout: 30_000 });
-    assert.match((await lane.textContent()) ?? '', /and 192 more/);
+    await textOf(view.locator('[data-testid="lane"]').first(), /and 192 more/);
     await shot(page, 'dark-6-busy-dashboard');
     await page.close();
   });

@@ -3,6 +3,7 @@
 // their budget, giving up says why, and the cycle continues with what it read.
 // Then restarts: a new process never repeats a comment, label, issue or merge.
 import { strict as assert } from 'node:assert';
+import { rmSync } from 'node:fs';
 import type { FaultKind } from '../support/github/server';
 import { GitHubWorld } from '../support/github/world';
 
@@ -20,52 +21,84 @@ const CALLS: { name: string; method: string; path: RegExp }[] = [
 
 const KINDS: FaultKind[] = ['error500', 'rate-limit', 'rate-limit-429', 'secondary', 'slow', 'drop', 'drop-after'];
 
-describe('GitHub mode: faults and restarts', function () {
-  this.timeout(300_000);
+// Each fault gets a world of its own, copied from one prepared template: a case
+// costs the same wherever it runs in the matrix (one shared world re-read a
+// growing history every cycle, and the matrix outgrew its single timeout on a
+// busy machine), and each case has its own generous timeout.
+describe('GitHub mode: every fault during every kind of call', function () {
+  this.timeout(180_000);
+  const MOVED = 'refs/test/main-moved';
+  let template: string;
+  let world: GitHubWorld | undefined;
+
+  before(() => {
+    // A docs change to merge, a change that will conflict, and the commit that moves main under it.
+    template = GitHubWorld.prepare((origin) => {
+      origin.commit('docs/f', { 'docs/f.md': 'f\n' }, 'docs/f', 'main');
+      origin.commit('docs/c', { 'README.md': 'clash\n' }, 'docs/c', 'main');
+      const moved = origin.commit('main-moved', { 'README.md': 'main moved\n' }, 'main moves', 'main');
+      origin.git(['update-ref', MOVED, moved]);
+      origin.git(['update-ref', '-d', 'refs/heads/main-moved']);
+    });
+  });
+
+  after(() => rmSync(template, { recursive: true, force: true }));
+
+  afterEach(async () => {
+    if (!world) return;
+    const { violations } = world.server;
+    await world.stop();
+    world = undefined;
+    assert.deepEqual(violations, [], 'every response conforms to GitHub’s OpenAPI description');
+  });
+
+  for (const kind of KINDS) {
+    for (const call of CALLS) {
+      it(`${kind} on ${call.name}: nothing merged twice, nothing lost`, async () => {
+        world = await GitHubWorld.start({ from: template });
+        const w = world;
+        // A cycle before the fault, so that the faulted one reads with a warm cache (conditional requests), as a running controller does.
+        await w.cycle();
+        // The docs change to merge, and a conflicting one so that hygiene comments and labels.
+        const pr = w.pullFrom('docs/f');
+        const clash = w.pullFrom('docs/c', { approve: false });
+        w.moveBranch('main', w.origin.git(['rev-parse', MOVED]).trim());
+        w.advance(60_000);
+        w.server.faults = [{ kind, method: call.method, path: call.path, delayMs: 200 }];
+        const before = w.server.requests.length;
+        try {
+          await w.cycle();
+        } catch (error) {
+          // Only a failed read of the pull request list stops a cycle, and it says what failed.
+          assert.equal(call.name, 'list pull requests', `${kind} on ${call.name}: ${(error as Error).message}`);
+        }
+        assert.deepEqual(w.server.faults, [], `the fault was injected: the cycle made a ${call.method} matching ${call.path}`);
+        const cycleRequests = w.server.requests.slice(before);
+        const faulted = cycleRequests.find((r) => r.fault);
+        const hits = faulted ? cycleRequests.filter((r) => r.method === faulted.method && r.path === faulted.path) : [];
+        if (kind !== 'slow' && kind !== 'drop-after') assert.ok(hits.length >= 1 && hits.length <= 4, `${kind} on ${call.name}: ${hits.length} attempts, within the retry budget`);
+        w.server.faults = [];
+        // At least one clean cycle after the fault, as many as a merge needs (at most three).
+        for (let i = 0; i === 0 || (i < 3 && !w.merged(pr)); i += 1) {
+          w.advance(60_000);
+          await w.cycle();
+        }
+        assert.ok(w.merged(pr), `#${pr} merges after ${kind} on ${call.name}`);
+        assert.equal(w.mergesOf(pr), 1, `#${pr} merged exactly once`);
+        assert.ok(w.server.item(clash)?.labels.includes('needs-restack'), `#${clash} labelled after ${kind} on ${call.name}`);
+        assert.equal(w.server.item(clash)?.comments.length, 1, `one restack comment on #${clash} after ${kind} on ${call.name}`);
+      });
+    }
+  }
+});
+
+describe('GitHub mode: retries exhausted, and restarts', function () {
+  this.timeout(180_000);
   let world: GitHubWorld;
 
   afterEach(async () => {
     assert.deepEqual(world.server.violations, [], 'every response conforms to GitHub’s OpenAPI description');
     await world.stop();
-  });
-
-  it('survives every fault during every kind of call: nothing merged twice, nothing lost', async () => {
-    world = await GitHubWorld.start();
-    const opened: number[] = [];
-    let n = 0;
-    for (const kind of KINDS) {
-      for (const call of CALLS) {
-        n += 1;
-        // A docs change to merge, and a conflicting one so that hygiene comments and labels.
-        const pr = world.pull(`docs/f${n}`, { [`docs/f${n}.md`]: `${n}\n` });
-        const clash = world.pull(`docs/c${n}`, { 'README.md': `clash ${n}\n` }, { approve: false });
-        world.server.push('main', { 'README.md': `main ${n}\n` }, `main ${n}`);
-        opened.push(pr);
-        world.server.faults = [{ kind, method: call.method, path: call.path, delayMs: 200 }];
-        const before = world.server.requests.length;
-        try {
-          await world.cycle();
-        } catch (error) {
-          // Only a failed read of the pull request list stops a cycle, and it says what failed.
-          assert.equal(call.name, 'list pull requests', `${kind} on ${call.name}: ${(error as Error).message}`);
-        }
-        const cycleRequests = world.server.requests.slice(before);
-        const faulted = cycleRequests.find((r) => r.fault);
-        const hits = faulted ? cycleRequests.filter((r) => r.method === faulted.method && r.path === faulted.path) : [];
-        if (kind !== 'slow' && kind !== 'drop-after' && hits.length) assert.ok(hits.length <= 4, `${kind} on ${call.name}: ${hits.length} attempts, within the retry budget`);
-        world.server.faults = [];
-        // At least one clean cycle after the fault, as many as a merge needs (at most three).
-        for (let i = 0; i === 0 || (i < 3 && !world.merged(pr)); i += 1) {
-          world.advance(60_000);
-          await world.cycle();
-        }
-        assert.ok(world.merged(pr), `#${pr} merges after ${kind} on ${call.name}`);
-        assert.ok(world.server.item(clash)?.labels.includes('needs-restack'), `#${clash} labelled after ${kind} on ${call.name}`);
-        assert.equal(world.server.item(clash)?.comments.length, 1, `one restack comment on #${clash} after ${kind} on ${call.name}`);
-        world.server.closeItem(clash);
-      }
-    }
-    for (const pr of opened) assert.equal(world.mergesOf(pr), 1, `#${pr} merged exactly once`);
   });
 
   it('gives up with a clear message when retries are exhausted, and the next cycle carries on', async () => {

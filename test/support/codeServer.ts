@@ -1,6 +1,6 @@
 // A real VS Code for tests and the cockpit command: code-server (installed by
 // scripts/setup-vscode.sh into .vscode-test/) on 127.0.0.1 with Node 24, and
-// headless Debian Chromium driven by playwright-core (TESTING.md).
+// headless Debian Chromium driven by playwright-core (docs/testing.md).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -172,7 +172,7 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** The workbench URL that loads an extension in development mode and runs its tests (TESTING.md step 5). */
+/** The workbench URL that loads an extension in development mode and runs its tests (docs/testing.md, "A real VS Code"). */
 export function testUrl(server: RunningCodeServer, workspace: string, extensionPath: string, testsPath: string): string {
   const remote = (path: string) => `vscode-remote://127.0.0.1:${server.port}${path}`;
   const payload = JSON.stringify([

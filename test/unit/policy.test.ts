@@ -1,8 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { defaultPolicy, parsePolicy } from '../../extension/core/policy/parse';
+import { policySchema } from '../../extension/core/policy/schema';
 import { formatDuration, parseDuration } from '../../extension/core/policy/duration';
+
+const ROOT = join(__dirname, '..', '..');
 
 function problems(yaml: string) {
   const result = parsePolicy(yaml, 'p.yml');
@@ -19,7 +24,7 @@ describe('policy: parsing and validation', () => {
     }
   });
 
-  it('gives every SPEC §2 key its documented default', () => {
+  it('gives every key its documented default', () => {
     const policy = defaultPolicy();
     assert.equal(policy.target, 'main');
     assert.equal(policy.default_lane, 'shared');
@@ -43,16 +48,16 @@ describe('policy: parsing and validation', () => {
     assert.equal(policy.local.check_timeout, 10 * 60_000);
   });
 
-  it('accepts the full example of SPEC §2 and §8', () => {
-    const spec = readFileSync(join(__dirname, '../../../shared/docs/SPEC.md'), 'utf8');
-    const blocks = [...spec.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-    assert.ok(blocks.length >= 2, 'SPEC has its yaml examples');
-    const result = parsePolicy(blocks.join('\n'));
+  it('accepts examples/buildmaster.yml, the complete example the README links, and it sets every key', () => {
+    const text = readFileSync(join(ROOT, 'examples', 'buildmaster.yml'), 'utf8');
+    const result = parsePolicy(text);
     assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
     assert.equal(result.policy.lanes.length, 3);
     assert.deepEqual(result.policy.lanes[0]?.checks, ['test-web']);
     assert.equal(result.policy.local.checks.length, 2);
     assert.equal(result.policy.incidents.classify[0]?.class, 'infra');
+    const missing = [...schemaKeys().keys()].filter((key) => !keysSetIn(parseYaml(text)).has(key));
+    assert.deepEqual(missing, [], 'examples/buildmaster.yml says it shows every key');
   });
 
   it('merges a partial eligibility matrix over the defaults', () => {
@@ -133,5 +138,143 @@ describe('policy: durations', () => {
     assert.equal(formatDuration(5_400_000), '1h30m');
     assert.equal(formatDuration(259_200_000), '3d');
     assert.equal(formatDuration(500), '500ms');
+  });
+});
+
+// The policy reference (docs/policy.md) is the user's documentation of every
+// key: it must list exactly the schema's keys, with the schema's defaults, and
+// its examples must be valid policies. Keys are paths (`merge.method`,
+// `lanes[].name`), as in the reference's tables.
+interface SchemaNode {
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  default?: unknown;
+}
+
+/** Every key path of the policy schema, with its JSON-schema node. */
+function schemaKeys(): Map<string, SchemaNode> {
+  const keys = new Map<string, SchemaNode>();
+  const walk = (node: SchemaNode, prefix: string) => {
+    for (const [name, child] of Object.entries(node.properties ?? {})) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      keys.set(path, child);
+      walk(child, path);
+      if (child.items?.properties) walk(child.items, `${path}[]`);
+    }
+  };
+  walk(z.toJSONSchema(policySchema, { io: 'input', unrepresentable: 'any' }) as SchemaNode, '');
+  return keys;
+}
+
+/** The key paths a YAML document sets (list items as `[]`). */
+function keysSetIn(value: unknown, prefix = '', into = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) {
+    for (const item of value) if (item && typeof item === 'object') keysSetIn(item, `${prefix}[]`, into);
+  } else if (value && typeof value === 'object') {
+    for (const [name, child] of Object.entries(value)) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      into.add(path);
+      keysSetIn(child, path, into);
+    }
+  }
+  return into;
+}
+
+interface ReferenceRow {
+  key: string;
+  /** The default as written (YAML), or undefined for "—". */
+  fallback: string | undefined;
+  line: number;
+}
+
+function reference(): { rows: ReferenceRow[]; examples: string[] } {
+  const text = readFileSync(join(ROOT, 'docs', 'policy.md'), 'utf8');
+  const rows: ReferenceRow[] = [];
+  text.split('\n').forEach((line, index) => {
+    const cells = /^\| `([^`]+)` \|([^|]*)\|([^|]*)\|/.exec(line);
+    if (!cells) return;
+    const fallback = (cells[3] as string).trim();
+    rows.push({ key: cells[1] as string, fallback: fallback === '—' ? undefined : fallback.replace(/^`|`$/g, ''), line: index + 1 });
+  });
+  const examples = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  return { rows, examples };
+}
+
+/** The project's own text files: what a fresh clone holds (build output, caches and installs excluded). */
+function sourceFiles(dir: string): string[] {
+  const skip = new Set(['node_modules', '.git', 'dist', 'dist-test', 'out', '.vscode-test', '.tmp', 'artifacts', 'results']);
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return skip.has(entry.name) ? [] : sourceFiles(path);
+    return /\.(ts|mjs|cjs|js|sh|md|json|ya?ml)$|^run$/.test(entry.name) && entry.name !== 'package-lock.json' ? [path] : [];
+  });
+}
+
+/** `a.b.c: value` as nested YAML mappings. */
+function nested(path: string, value: unknown): unknown {
+  return path.split('.').reduceRight<unknown>((inner, name) => ({ [name]: inner }), value);
+}
+
+function at(value: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, name) => (node as Record<string, unknown> | undefined)?.[name], value);
+}
+
+describe('policy: the reference in docs/policy.md', () => {
+  it('documents every key of the schema, once, and no key the schema lacks', () => {
+    const documented = reference().rows.map((row) => row.key);
+    const keys = [...schemaKeys().keys()];
+    const undocumented = keys.filter((key) => !documented.includes(key));
+    assert.deepEqual(undocumented, [], 'add a row to docs/policy.md for each of these keys (type, default, meaning) and show it in an example');
+    const unknown = documented.filter((key) => !keys.includes(key));
+    assert.deepEqual(unknown, [], 'docs/policy.md documents keys the schema does not have');
+    assert.deepEqual(documented.filter((key, i) => documented.indexOf(key) !== i), [], 'a key documented twice');
+  });
+
+  it('states each key\'s default as the schema applies it', () => {
+    const keys = schemaKeys();
+    const defaults = defaultPolicy();
+    for (const row of reference().rows) {
+      const node = keys.get(row.key);
+      if (!node) continue; // reported by the test above
+      const where = `docs/policy.md:${row.line} (${row.key})`;
+      if (row.fallback === undefined) {
+        assert.equal(node.default, undefined, `${where} says there is no default, the schema has ${JSON.stringify(node.default)}`);
+        if (!row.key.includes('[]')) assert.equal(at(defaults, row.key), undefined, `${where} says there is no default`);
+        continue;
+      }
+      const written = parseYaml(row.fallback) as unknown;
+      if (row.key.includes('[]')) {
+        assert.deepEqual(written, node.default, `${where}: documented default`);
+        continue;
+      }
+      // Setting the key to the documented default must give the policy the schema gives without it
+      // (durations and partial mappings go through the same parsing as a user's file).
+      const result = parsePolicy(JSON.stringify(nested(row.key, written)));
+      assert.ok(result.ok, `${where}: the documented default ${row.fallback} is not valid: ${JSON.stringify(!result.ok && result.problems)}`);
+      assert.deepEqual(at(result.policy, row.key), at(defaults, row.key), `${where}: documented default ${row.fallback}`);
+    }
+  });
+
+  it('has examples that are valid policies and together show every key', () => {
+    const { examples } = reference();
+    assert.ok(examples.length >= 10, 'an example per section');
+    const shown = new Set<string>();
+    for (const example of examples) {
+      const result = parsePolicy(example, 'docs/policy.md');
+      assert.ok(result.ok, `example is invalid:\n${example}\n${JSON.stringify(!result.ok && result.problems)}`);
+      keysSetIn(parseYaml(example), '', shown);
+    }
+    const missing = [...schemaKeys().keys()].filter((key) => !shown.has(key));
+    assert.deepEqual(missing, [], 'keys no example in docs/policy.md shows');
+  });
+
+  it('is linked from the README, and nothing in the repository points outside it for documentation', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const link of ['docs/policy.md', 'docs/getting-started-local.md', 'docs/getting-started-github.md', 'docs/testing.md', 'examples/buildmaster.yml']) {
+      assert.ok(readme.includes(`(${link})`), `the README links ${link}`);
+    }
+    // A fresh clone is all there is: no file may read or cite documents beside the repository.
+    const outside = new RegExp(['shared' + '/docs', 'TESTING' + '\\.md', 'SPEC' + '\\.md'].join('|'));
+    assert.deepEqual(sourceFiles(ROOT).filter((file) => outside.test(readFileSync(file, 'utf8'))).map((file) => relative(ROOT, file)), []);
   });
 });

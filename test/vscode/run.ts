@@ -1,4 +1,4 @@
-// npm run test:vscode — the vscode tier (TESTING.md step 5): creates the demo
+// npm run test:vscode — the vscode tier (docs/testing.md): creates the demo
 // repository, starts code-server on 127.0.0.1, opens it in headless Chromium
 // with this extension in development mode and the bundled suites as its tests,
 // and exits with their result.

@@ -13,7 +13,32 @@ const IDENTITY = {
   GIT_COMMITTER_EMAIL: 'noreply@github.com',
 };
 
+/** Reading commands whose output depends only on the objects named, never on refs. */
+const PURE_COMMANDS = new Set(['rev-parse', 'rev-list', 'diff', 'show', 'ls-tree', 'cat-file', 'merge-base', 'merge-tree']);
+
+/**
+ * Whether a command's output can never change: a reading command whose every
+ * revision argument starts with a full object id (`<sha>`, `<sha>^{tree}`,
+ * `<sha>:path`, `<a>...<b>`), so no ref can move under it.
+ */
+function immutable(args: readonly string[]): boolean {
+  if (!PURE_COMMANDS.has(args[0] ?? '')) return false;
+  let paths = false;
+  return args.slice(1).every((arg) => {
+    if (paths) return true;
+    if (arg === '--') return (paths = true);
+    return arg.startsWith('-') || /^[0-9a-f]{40}(?:$|[\^~:.])/.test(arg);
+  });
+}
+
 export class BareRepo {
+  /**
+   * Outputs of immutable reads: the test server answers every request from git,
+   * and a process spawn per repeated read made a cycle's cost grow with the
+   * machine's load (a fork of a large Node process is slow on a busy machine).
+   */
+  private readonly memo = new Map<string, string>();
+
   constructor(readonly dir: string) {}
 
   static init(dir: string, branch = 'main'): BareRepo {
@@ -22,7 +47,10 @@ export class BareRepo {
   }
 
   git(args: string[], options: { input?: string; env?: Record<string, string> } = {}): string {
-    return execFileSync('git', args, {
+    const key = options.input === undefined && options.env === undefined && immutable(args) ? args.join('\0') : undefined;
+    const known = key === undefined ? undefined : this.memo.get(key);
+    if (known !== undefined) return known;
+    const out = execFileSync('git', args, {
       cwd: this.dir,
       encoding: 'utf8',
       input: options.input ?? '',
@@ -30,6 +58,8 @@ export class BareRepo {
       maxBuffer: 64 * 1024 * 1024,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    if (key !== undefined) this.memo.set(key, out);
+    return out;
   }
 
   tryGit(args: string[]): string | undefined {

@@ -3,7 +3,7 @@
 // and Build Master's store), CI that fails a lane's check when the tree holds
 // that lane's BROKEN marker, and a controller session in GitHub mode.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCycle, type CycleReport } from '../../../extension/controller/cycle';
@@ -53,6 +53,15 @@ export function laneCi(sha: string, repo: BareRepo): CiResult[] {
   ];
 }
 
+export interface PullOptions {
+  approve?: boolean;
+  title?: string;
+  body?: string;
+  labels?: string[];
+  draft?: boolean;
+  base?: string;
+}
+
 export class GitHubWorld {
   readonly dir: string;
   readonly origin: BareRepo;
@@ -62,16 +71,33 @@ export class GitHubWorld {
   now = Date.parse('2026-11-21T09:00:00Z');
   logs: string[] = [];
 
-  constructor() {
+  /** A new origin and workspace, or a copy of a prepared template's (no git process runs). */
+  constructor(template?: string) {
     this.dir = mkdtempSync(join(tmpdir(), 'bm-gh-'));
+    this.workspace = join(this.dir, 'work');
+    if (template) {
+      cpSync(template, this.dir, { recursive: true });
+      this.origin = new BareRepo(join(this.dir, 'origin.git'));
+      return;
+    }
     this.origin = BareRepo.init(join(this.dir, 'origin.git'));
     this.origin.commit('main', { 'README.md': '# app\n', 'web/index.js': 'export const web = 1;\n', 'api/server.js': 'export const api = 1;\n', 'docs/guide.md': '# guide\n' }, 'initial');
-    this.workspace = join(this.dir, 'work');
     execFileSync('git', ['clone', '--quiet', this.origin.dir, this.workspace]);
   }
 
-  static async start(options: { extraPolicy?: string; mergeabilityUnknownFirst?: boolean } = {}): Promise<GitHubWorld> {
-    const world = new GitHubWorld();
+  /**
+   * Repositories prepared once for many worlds (`start({ from })` copies them):
+   * a suite that needs a fresh world per case pays for its git setup once. The
+   * caller removes the returned directory when done.
+   */
+  static prepare(setup: (origin: BareRepo) => void = () => undefined): string {
+    const template = new GitHubWorld();
+    setup(template.origin);
+    return template.dir;
+  }
+
+  static async start(options: { extraPolicy?: string; mergeabilityUnknownFirst?: boolean; from?: string } = {}): Promise<GitHubWorld> {
+    const world = new GitHubWorld(options.from);
     world.server = await new GitHubServer({ repo: world.origin, ci: laneCi, now: () => world.now, mergeabilityUnknownFirst: options.mergeabilityUnknownFirst ?? false }).start();
     world.writePolicy(options.extraPolicy ?? '');
     await world.open();
@@ -98,11 +124,22 @@ export class GitHubWorld {
   }
 
   /** Opens an approved pull request from a new branch with `files`. */
-  pull(branch: string, files: Record<string, string | null>, options: { approve?: boolean; title?: string; body?: string; labels?: string[]; draft?: boolean; base?: string } = {}): number {
+  pull(branch: string, files: Record<string, string | null>, options: PullOptions = {}): number {
     this.server.push(branch, files, options.title ?? branch, options.base ?? 'main');
+    return this.pullFrom(branch, options);
+  }
+
+  /** Opens an approved pull request from a branch the origin already has. */
+  pullFrom(branch: string, options: PullOptions = {}): number {
     const number = this.server.openPull({ head: branch, title: options.title ?? branch, body: options.body ?? '', labels: options.labels ?? [], draft: options.draft ?? false, base: options.base ?? 'main' });
     if (options.approve ?? true) this.server.review(number, 'alice', 'APPROVED');
     return number;
+  }
+
+  /** Moves a branch of the origin to a commit it already has, as a push would. */
+  moveBranch(branch: string, sha: string): void {
+    this.origin.git(['update-ref', `refs/heads/${branch}`, sha]);
+    this.server.refsChanged();
   }
 
   /** Commits on main whose subject names a pull request, counted per number. */
