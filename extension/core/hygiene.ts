@@ -51,7 +51,8 @@ export interface HygienePlan {
   sightings: Record<string, number>;
 }
 
-const NOT_READY = new Set(['draft', 'blocking-label', 'approvals-missing', 'changes-requested', 'check-failing', 'check-pending', 'check-missing', 'conflict', 'mergeability-unknown']);
+// What keeps a change from being merge-ready (the lane's state and the global hold do not: they are not the change's).
+const NOT_READY = new Set(['draft', 'blocking-label', 'approvals-missing', 'changes-requested', 'check-failing', 'check-pending', 'check-missing', 'conflict', 'mergeability-unknown', 'no-required-checks', 'link-withdrawn', 'empty-change']);
 
 export function planHygiene(input: HygieneInput): HygienePlan {
   const { policy, now, memory } = input;

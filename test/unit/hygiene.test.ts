@@ -29,6 +29,14 @@ describe('hygiene plan', () => {
     assert.deepEqual(plan.actions.map((a) => `${a.kind}:${a.key.split(':').slice(0, 2).join(':')}`), ['label:ready:#1', 'unlabel:unready:#2', 'comment:unready-note:#2']);
   });
 
+  it('never promotes a change that cannot merge: no required check, a withdrawn repair, an empty change', () => {
+    for (const code of ['no-required-checks', 'link-withdrawn', 'empty-change']) {
+      const c = change('#3', ['docs/c.md'], { headSha: 'c'.repeat(40) });
+      const plan = planHygiene(input({ changes: [{ ...c, updatedAt: 0 }], queues: { docs: [entry('#3', [code])] } }));
+      assert.deepEqual(plan.actions.filter((a) => a.kind === 'label'), [], code);
+    }
+  });
+
   it('nudges a waiting review at most once per window, whatever the number of cycles', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 5 * 60 }), { minLength: 1, maxLength: 40 }), (minutes) => {
