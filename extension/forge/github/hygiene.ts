@@ -6,7 +6,7 @@ import { planHygiene, type HygieneAction, type HygieneIssue } from '../../core/h
 import type { ControllerState, Snapshot } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import type { TendOutcome } from '../../ports';
-import type { Store } from '../../store/store';
+import { dict, type Store } from '../../store/store';
 import { describeGitHubError } from './client';
 import type { GitHubForge } from './forge';
 import { comment, issueFor, markerOf } from './issues';
@@ -15,7 +15,7 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
   const { result, snapshot, policy, now } = input;
   const observed = forge.observed;
   if (!observed) return [];
-  const memory = (store.data.hygiene ??= {});
+  const memory = (store.data.hygiene ??= dict());
   const updated = new Map(observed.pulls.map((p) => [`#${p.number}`, Date.parse(p.updated_at)]));
   const issues: HygieneIssue[] = observed.issues
     .filter((i) => !i.pull_request)
