@@ -12,7 +12,7 @@ import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult } from '../../ports';
+import { ForgeRefusal, InputError, NOT_RUN_YET, type Clock, type Forge, type ForgeMergeResult, type ObserveOptions } from '../../ports';
 import type { Store } from '../../store/store';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
@@ -59,7 +59,11 @@ export class LocalForge implements Forge {
     return sha;
   }
 
-  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[]): Promise<Snapshot> {
+  /** Set by a read-only observe (explain): no check runs, nothing saved. */
+  private readOnly = false;
+
+  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[], options: ObserveOptions = {}): Promise<Snapshot> {
+    this.readOnly = options.readOnly ?? false;
     const targetSha = await this.targetSha(policy);
     const changes = await this.readChanges(policy, targetSha);
     await this.runPreMergeChecks(policy, targetSha, changes);
@@ -135,6 +139,10 @@ export class LocalForge implements Forge {
    * merge order until one change passes: the next to merge is always tested.
    */
   private async runPreMergeChecks(policy: Policy, targetSha: string, changes: Change[]): Promise<void> {
+    if (this.readOnly && policy.local.checks.length > 0) {
+      for (const change of changes) if (isPending(change.checks)) change.checks = pendingChecks(policy, NOT_RUN_YET);
+      return;
+    }
     if (policy.local.checks.length === 0) {
       for (const change of changes) change.checks = [];
       return;
@@ -203,12 +211,12 @@ export class LocalForge implements Forge {
       .map((row) => row.split(FIELD) as [string, string, string, string, string])
       .reverse();
     // The target's newest commit always has its post-merge checks (a merge made elsewhere included).
-    if (policy.local.checks.length && !this.options.store.checkResult(`commit:${targetSha}`)) {
+    if (!this.readOnly && policy.local.checks.length && !this.options.store.checkResult(`commit:${targetSha}`)) {
       this.options.log(`post-merge checks on ${policy.target} ${short(targetSha)}`);
       await this.checkCommit(policy, targetSha);
     }
     const commits = await Promise.all(rows.map(([sha, parents, time, subject, body]) => this.targetCommit(policy, sha, parents.split(' ').filter(Boolean), Number(time) * 1000, subject, body)));
-    await this.bisectIfNeeded(policy, commits);
+    if (!this.readOnly) await this.bisectIfNeeded(policy, commits);
     return commits;
   }
 
