@@ -52,13 +52,21 @@ export interface StoreData {
   merged: Record<string, { head: string; sha: string; at: number }>;
   lastCycle?: LastCycle;
   /** Immutable git facts cached by key: files and merge trees per (head, target), files per commit. */
-  facts: Record<string, { files?: string[]; tree?: string; conflict?: boolean; at: number }>;
+  facts: Record<string, { files?: string[]; tree?: string; conflict?: boolean; at: number; origin?: CommitOrigin }>;
   /** Hygiene actions done (GitHub mode), by key with its window: when each was done. */
   hygiene?: Record<string, number>;
   /** The highest event sequence number handed out: a torn or lost log tail never makes one reused. */
   lastSeq?: number;
   /** GitHub mode: who Build Master is there, and the issues it created (only those carry trusted markers). */
   github?: { login?: string; issues: number[] };
+}
+
+/** GitHub mode: the pull request GitHub says a target commit merged, and whether Build Master merged it. */
+export interface CommitOrigin {
+  pull?: number;
+  branch?: string;
+  /** Merged by Build Master's own user: its trailers are Build Master's. */
+  trusted: boolean;
 }
 
 export interface LogEvent {
