@@ -5,6 +5,9 @@
 // Last, `watch --forge github` through the CLI stays in GitHub mode.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { GitHubWorld } from '../support/github/world';
 
@@ -160,5 +163,18 @@ describe('GitHub mode: watch through the CLI', function () {
     assert.equal(git('branch', '--list', 'agent/local-only').length > 0, true);
     assert.doesNotMatch(git('log', '--format=%s', 'main'), /local-only/);
     assert.deepEqual(world.server.violations, []);
+  });
+
+  it('explain answers while a sync holds the lock, and saves nothing', async () => {
+    world = await GitHubWorld.start();
+    const pr = world.pull('agent/web-one', { 'web/one.js': '1\n' });
+    const stateDir = join(world.workspace, '.git', 'buildmaster');
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, 'lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'sync', since: Date.now() }));
+    const result = await runCli(['explain', String(pr), '--forge', 'github', '--repo', world.workspace], { env: { GITHUB_TOKEN: world.server.token }, timeoutMs: 60_000 });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`#${pr} — agent/web-one`));
+    assert.equal(existsSync(join(stateDir, 'state.json')), false, 'no state saved');
+    assert.equal(world.merged(pr), false);
   });
 });
