@@ -96,9 +96,10 @@ function liveness(owner: LockOwner, host: string): Liveness {
     const now = processStart(owner.pid);
     if (now !== undefined && now !== owner.start) return reused;
   } else {
-    // A lock written without a start time: a process that started after the lock was taken cannot own it.
+    // A lock written without a start time: a process that started after the lock was taken cannot own it
+    // (30 s of room: boot time is read in whole seconds and the wall clock may have been adjusted).
     const started = startedAt(owner.pid);
-    if (started !== undefined && started > owner.since + 2000) return reused;
+    if (started !== undefined && started > owner.since + 30_000) return reused;
   }
   return { live: true };
 }

@@ -203,7 +203,7 @@ export class GitHubForge implements Forge {
         files = await attempt(`reading every file (GitHub listed ${listed.count} of ${total})`, () => this.everyFile(pull, listed.files));
         if (!files) problems.push(`${id} changes more files than GitHub lists; Build Master cannot see every path, so it cannot tell its risk tier or lanes and does not merge it: a person must`);
       }
-      if (files) store.data.facts[`gh-files:${pull.number}:${pull.head.sha}`] = { files, at: now };
+      if (files) store.data.facts[`gh-files-v2:${pull.number}:${pull.head.sha}`] = { files, at: now };
     }
     change.files = files ?? [];
     change.reviews = (reviews ?? []).flatMap((r): Review[] => {
@@ -223,7 +223,7 @@ export class GitHubForge implements Forge {
    * complete (a new push is a new sha).
    */
   private async filesOf(number: number, head: string): Promise<{ files: string[]; count: number; complete: boolean }> {
-    const cached = this.options.store.data.facts[`gh-files:${number}:${head}`]?.files;
+    const cached = this.options.store.data.facts[`gh-files-v2:${number}:${head}`]?.files;
     if (cached) return { files: cached, count: cached.length, complete: true };
     const listed = await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 });
     return { files: [...new Set(listed.flatMap((f) => (f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename])))], count: listed.length, complete: false };
