@@ -439,7 +439,13 @@ export class GitHubForge implements Forge {
   async openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string> {
     const branch = `buildmaster/revert/${incident.id}`;
     const existing = await this.api.pulls.list({ ...this.repo, state: 'all', head: `${this.repo.owner}:${branch}`, per_page: 10 });
-    if (existing.data[0]) return pullId(existing.data[0].number);
+    if (existing.data[0]) {
+      // Only a revert Build Master opened is its revert: anyone can open a pull request from a branch of that name.
+      const owns = await this.ownership();
+      const mine = existing.data.find((pull) => owns({ user: pull.user }));
+      if (mine) return pullId(mine.number);
+      throw new ForgeRefusal(`a pull request from ${branch} that Build Master did not open exists (#${existing.data[0].number} by ${existing.data[0].user?.login ?? 'someone'}); it is not taken for the revert of ${incident.id}: a person must look`, 'revert-conflict');
+    }
     const { data: culprit } = await this.api.repos.getCommit({ ...this.repo, ref: culpritSha });
     const parent = culprit.parents[0]?.sha;
     if (!parent) throw new ForgeRefusal(`${short(culpritSha)} has no parent to revert to; a person must revert it`, 'revert-conflict');
@@ -460,8 +466,13 @@ export class GitHubForge implements Forge {
     try {
       await this.api.git.createRef({ ...this.repo, ref: `refs/heads/${branch}`, sha: commit.data.sha });
     } catch (error) {
-      // Created by an attempt whose answer was lost: the branch is ours, open the PR from it.
       if ((error as { status?: number }).status !== 422) throw error;
+      // The branch exists: created by an attempt whose answer was lost, or pushed by someone else. Open the
+      // pull request from it only when it holds exactly the revert's tree (whoever made it, that content is safe).
+      const { data: tips } = await this.api.repos.listCommits({ ...this.repo, sha: branch, per_page: 1 });
+      if (tips[0]?.commit.tree.sha !== tree.data.sha) {
+        throw new ForgeRefusal(`the branch ${branch} exists and does not hold the revert of ${short(culpritSha)}; Build Master does not open its revert from it: a person must look`, 'revert-conflict');
+      }
     }
     const body = [
       `Reverts ${short(culpritSha)} (${inert(incident.suspects.find((s) => s.sha === culpritSha)?.change ?? 'the culprit merge')}) to repair ${incident.id}.`,
