@@ -12,8 +12,11 @@ export interface ForgeMergeResult {
 
 export interface Forge {
   readonly kind: 'local' | 'github';
-  /** Reads everything decide() needs. May run checks (local mode) but never changes the target. */
-  observe(policy: Policy, state: ControllerState, builds: BuildRecord[]): Promise<Snapshot>;
+  /**
+   * Reads everything decide() needs. May run checks (local mode) but never changes the target.
+   * `readOnly` (explain): run no checks and save nothing; what is not known yet shows as pending.
+   */
+  observe(policy: Policy, state: ControllerState, builds: BuildRecord[], options?: ObserveOptions): Promise<Snapshot>;
   /** Merges a change guarded by its head sha; throws ForgeRefusal when it must wait. */
   merge(change: Change, decision: Decision, policy: Policy): Promise<ForgeMergeResult>;
   /** Finds an earlier merge by its idempotency key (crash recovery); undefined when it never happened. */
@@ -31,6 +34,13 @@ export interface Forge {
   /** After acting: housekeeping the forge does (GitHub's hygiene protocol, SPEC §7). */
   tend?(input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number }): Promise<TendOutcome[]>;
 }
+
+export interface ObserveOptions {
+  readOnly?: boolean;
+}
+
+/** What a read-only observe shows for a check that has not run: explain says the next sync runs it. */
+export const NOT_RUN_YET = 'not run yet: the next sync runs it';
 
 /** One housekeeping action's outcome, logged like any other action. */
 export interface TendOutcome {

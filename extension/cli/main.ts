@@ -1,4 +1,5 @@
 // The build-master command. Thin: parse arguments, call the controller, print.
+import { appendFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { OperatorCommand } from '../core/operator';
@@ -6,13 +7,14 @@ import { operate } from '../controller/operate';
 import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { runCycle } from '../controller/cycle';
-import { lockSession, openSession, PolicyError, type Session } from '../controller/session';
+import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
 import { RepoError } from '../git/repo';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
 import { renderDecisions, renderEvents, renderExplain, renderStatus, statusDocument } from './render';
 import { formatProblem, UsageError, validateFile } from './validate';
-import { initialState } from '../core/decide';
+import { decide, initialState } from '../core/decide';
+import { short } from '../core/gate';
 import { userInfo } from 'node:os';
 import { takeGitHubToken } from '../process/env';
 
@@ -89,7 +91,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
 
   try {
     if (forge !== 'local' && forge !== 'github') throw new UsageError(`--forge must be local or github, not "${forge}"`);
-    const session = async () => openSession(repoDir, { forge, log, ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}) });
+    const sessionOptions: SessionOptions = { forge, log, ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}) };
+    const session = async () => openSession(repoDir, sessionOptions);
     switch (command) {
       case 'validate': {
         const outcome = validateFile(repoDir, rest[0]);
@@ -107,7 +110,10 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       case 'watch': {
         const interval = parseDuration(values.interval ?? '60s');
         if (interval === undefined) throw new UsageError(`--interval "${values.interval}" is not a duration (e.g. 30s, 5m)`);
-        return await watch(await session(), interval, json, io, log, options.stopSignal, values.cycles ? Number(values.cycles) : undefined);
+        const cycles = values.cycles === undefined ? undefined : Number(values.cycles);
+        if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0)) throw new UsageError(`--cycles "${values.cycles}" is not a positive whole number`);
+        // Each cycle reopens the session exactly as the first was opened (same forge, same options).
+        return await watch(await session(), session, interval, json, io, log, options.stopSignal, cycles);
       }
       case 'status': {
         const s = await session();
@@ -120,24 +126,7 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       case 'explain': {
         const given = rest[0];
         if (!given) throw new UsageError('explain needs a change: build-master explain <change>');
-        const s = await session();
-        // Pull requests are `#12`; a bare `12` (no shell quoting needed) names the same one.
-        const id = s.forge.kind === 'github' && /^\d+$/.test(given) ? `#${given}` : given;
-        const lock = await lockSession(s, 'explain', log);
-        try {
-          const report = await runCycle(s.deps, { dryRun: true });
-          for (const [lane, queue] of Object.entries(report.result.queues)) {
-            const index = queue.findIndex((entry) => entry.change === id);
-            if (index < 0) continue;
-            const entry = queue[index] as (typeof queue)[number];
-            print(entry, renderExplain(entry, index + 1, report.result.state.lanes[lane]?.state ?? 'unknown'));
-            return EXIT.ok;
-          }
-          const open = report.snapshotChanges.map((c) => c.id);
-          throw new UsageError(`no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}`);
-        } finally {
-          lock.release();
-        }
+        return await explain(await session(), given, print);
       }
       case 'approve':
       case 'reject':
@@ -194,7 +183,7 @@ async function sync(s: Session, dryRun: boolean, json: boolean, io: Output, log:
   }
 }
 
-async function watch(s: Session, interval: number, json: boolean, io: Output, log: (m: string) => void, stopSignal?: Promise<void>, maxCycles?: number): Promise<number> {
+async function watch(s: Session, reopen: () => Promise<Session>, interval: number, json: boolean, io: Output, log: (m: string) => void, stopSignal?: Promise<void>, maxCycles?: number): Promise<number> {
   let stopping = false;
   let wake: () => void = () => undefined;
   const stop = () => {
@@ -230,7 +219,7 @@ async function watch(s: Session, interval: number, json: boolean, io: Output, lo
       });
       // The policy may have changed between cycles: reopen to pick it up.
       try {
-        const fresh = await openSession(s.repo.root, { log });
+        const fresh = await reopen();
         Object.assign(s, fresh);
       } catch (error) {
         if (!(error instanceof PolicyError)) throw error;
@@ -243,6 +232,53 @@ async function watch(s: Session, interval: number, json: boolean, io: Output, lo
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * Every gate reason for one change, without the controller lock: the stored
+ * state and a read-only look at the forge (no check runs, nothing saved), so
+ * explain never waits on or blocks a running sync. What it cannot know yet
+ * (checks that have not run) it says.
+ */
+async function explain(s: Session, given: string, print: (doc: unknown, text: string) => void): Promise<number> {
+  // Pull requests are `#12`; a bare `12` (no shell quoting needed) names the same one.
+  const id = s.forge.kind === 'github' && /^\d+$/.test(given) ? `#${given}` : given;
+  const now = Date.now();
+  const state = s.store.data.state ?? initialState(s.policy, now);
+  const snapshot = await s.forge.observe(s.policy, state, s.store.data.builds, { readOnly: true });
+  const result = decide(snapshot, state, s.policy, now);
+  for (const [lane, queue] of Object.entries(result.queues)) {
+    const index = queue.findIndex((entry) => entry.change === id);
+    if (index < 0) continue;
+    const entry = queue[index] as (typeof queue)[number];
+    const change = snapshot.changes.find((c) => c.id === id);
+    const unknown: string[] = [];
+    const notRun = (change?.checks ?? []).filter((check) => check.conclusion === 'pending');
+    if (notRun.length) {
+      const names = notRun.map((check) => check.name).join(', ');
+      unknown.push(
+        s.forge.kind === 'local'
+          ? `checks for this head (${short(entry.headSha)}) have not run yet: ${names}; the next sync runs them`
+          : `checks for this head (${short(entry.headSha)}) have not finished: ${names}`,
+      );
+    }
+    const target = snapshot.targetCommits[snapshot.targetCommits.length - 1];
+    if (target && target.checks.some((check) => check.conclusion === 'pending')) unknown.push(`the checks of ${s.policy.target} ${short(target.sha)} have not finished or not run yet`);
+    const blocked = snapshot.mergeBlocked ? [`merging waits: ${snapshot.mergeBlocked}`] : [];
+    const last = s.store.data.lastCycle;
+    const asOf = last ? `as of now (read-only: no check was run); the last sync was cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : 'as of now (read-only: no check was run); no sync has run yet';
+    const text = [
+      renderExplain(entry, index + 1, result.state.lanes[lane]?.state ?? 'unknown'),
+      ...blocked.map((line) => `  ${line}`),
+      ...(unknown.length ? ['', 'not known yet:', ...unknown.map((line) => `  ${line}`)] : []),
+      '',
+      asOf,
+    ].join('\n');
+    print({ ...entry, ...(snapshot.mergeBlocked ? { mergeBlocked: snapshot.mergeBlocked } : {}), unknown, lastCycle: last ? { cycle: last.cycle, at: last.at } : null }, text);
+    return EXIT.ok;
+  }
+  const open = snapshot.changes.map((c) => c.id);
+  throw new UsageError(`no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}`);
 }
 
 function toOperator(command: string, rest: string[], values: { reason?: string | undefined; ack?: boolean | undefined }, by: string): OperatorCommand {
@@ -283,10 +319,18 @@ function sinceOf(text: string): number {
  */
 function crashHook(): RunOptions {
   const point = process.env.BUILDMASTER_TEST_CRASH_AT;
-  if (!point) return {};
+  const barrier = process.env.BUILDMASTER_TEST_LOCK_BARRIER;
+  if (!point && !barrier) return {};
   return {
     checkpoint: (at) => {
       if (at === point) process.kill(process.pid, 'SIGKILL');
+      // Race testing: BUILDMASTER_TEST_LOCK_BARRIER=<file> holds every process just before it takes
+      // the lock (announced in <file>.arrived) until the file exists, so many processes contend for it at the same instant.
+      if (barrier && at === 'before:lock') {
+        appendFileSync(`${barrier}.arrived`, `${process.pid}\n`);
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        while (!existsSync(barrier)) Atomics.wait(pause, 0, 0, 1);
+      }
     },
   };
 }

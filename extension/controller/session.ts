@@ -148,6 +148,7 @@ async function openGitHubForge(repo: GitRepo, policy: Policy, store: Store, cloc
 
 /** Takes the repository's controller lock; the message of a recovered stale lock goes to `log`. */
 export async function lockSession(session: Session, command: string, log: (message: string) => void): Promise<HeldLock> {
+  session.deps.checkpoint?.('before:lock');
   const lock = acquireLock(session.repo.stateDir, command);
   if (lock.recovered) log(lock.recovered);
   try {

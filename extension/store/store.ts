@@ -2,13 +2,13 @@
 // sha, builds, action records (idempotency keys) and an append-only event log.
 // Kept under the repository's git directory: never tracked, survives branch
 // switches, shared by every worktree, the CLI and the editor.
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { TextFile } from 'lowdb/node';
+import { z } from 'zod';
 import type { BuildRecord, BuildStatus, CheckRun, ControllerState, Decision } from '../core/model';
 import type { QueueEntry } from '../core/decide';
-import type { BuildResult } from '../ports';
+import { InputError, type BuildResult } from '../ports';
 
 export type ActionStatus = 'started' | 'done' | 'failed';
 
@@ -52,9 +52,21 @@ export interface StoreData {
   merged: Record<string, { head: string; sha: string; at: number }>;
   lastCycle?: LastCycle;
   /** Immutable git facts cached by key: files and merge trees per (head, target), files per commit. */
-  facts: Record<string, { files?: string[]; tree?: string; conflict?: boolean; at: number }>;
+  facts: Record<string, { files?: string[]; tree?: string; conflict?: boolean; at: number; origin?: CommitOrigin }>;
   /** Hygiene actions done (GitHub mode), by key with its window: when each was done. */
   hygiene?: Record<string, number>;
+  /** The highest event sequence number handed out: a torn or lost log tail never makes one reused. */
+  lastSeq?: number;
+  /** GitHub mode: who Build Master is there, and the issues it created (only those carry trusted markers). */
+  github?: { login?: string; issues: number[] };
+}
+
+/** GitHub mode: the pull request GitHub says a target commit merged, and whether Build Master merged it. */
+export interface CommitOrigin {
+  pull?: number;
+  branch?: string;
+  /** Merged by Build Master's own user: its trailers are Build Master's. */
+  trusted: boolean;
 }
 
 export interface LogEvent {
@@ -79,24 +91,21 @@ const ACTION_LIMIT = 5000;
 
 export class Store {
   private seq: number;
+  private data_: StoreData;
 
   private constructor(
     readonly dir: string,
-    private readonly db: Low<StoreData>,
+    private readonly file: TextFile,
+    data: StoreData,
   ) {
-    this.seq = this.readEvents().reduce((max, e) => Math.max(max, e.seq), 0);
+    this.data_ = data;
+    this.seq = this.lastSeq(this.readEvents());
   }
 
   static async open(dir: string): Promise<Store> {
     mkdirSync(dir, { recursive: true });
-    const db = new Low<StoreData>(new JSONFile(join(dir, 'state.json')), emptyData());
-    try {
-      await db.read();
-    } catch (error) {
-      throw new Error(`the Build Master store ${join(dir, 'state.json')} is not valid JSON (${(error as Error).message}); move it aside to start afresh — the event log in events.jsonl is kept`);
-    }
-    db.data = { ...emptyData(), ...(db.data ?? {}) };
-    return new Store(dir, db);
+    const file = new TextFile(join(dir, 'state.json'));
+    return new Store(dir, file, await readState(file, join(dir, 'state.json')));
   }
 
   /**
@@ -105,39 +114,39 @@ export class Store {
    * read, so a caller that shows them does not read the log a second time.
    */
   async reload(): Promise<LogEvent[]> {
-    await this.db.read();
-    this.db.data = { ...emptyData(), ...(this.db.data ?? {}) };
+    this.data_ = await readState(this.file, join(this.dir, 'state.json'));
     const events = this.readEvents();
-    this.seq = events.reduce((max, e) => Math.max(max, e.seq), 0);
+    this.seq = this.lastSeq(events);
     return events;
   }
 
   get data(): StoreData {
-    return this.db.data;
+    return this.data_;
   }
 
   /** Writes state.json atomically (a temp file renamed over it). */
   async save(): Promise<void> {
     this.prune();
-    await this.db.write();
+    this.data_.lastSeq = Math.max(this.data_.lastSeq ?? 0, this.seq);
+    await this.file.write(JSON.stringify(this.data_, null, 2));
   }
 
   action(key: string): ActionRecord | undefined {
-    return this.db.data.actions[key];
+    return this.data_.actions[key];
   }
 
   /** Records an action's key before it runs, so a crash leaves a trace to resume from. */
   async beginAction(decision: Decision, now: number): Promise<ActionRecord> {
     const key = decision.key as string;
-    const previous = this.db.data.actions[key];
+    const previous = this.data_.actions[key];
     const record: ActionRecord = { key, kind: decision.kind, status: 'started', decision, startedAt: now, attempts: (previous?.attempts ?? 0) + 1 };
-    this.db.data.actions[key] = record;
+    this.data_.actions[key] = record;
     await this.save();
     return record;
   }
 
   async finishAction(key: string, now: number, outcome: { ok: true; result: string } | { ok: false; error: string }): Promise<void> {
-    const record = this.db.data.actions[key];
+    const record = this.data_.actions[key];
     if (!record) return;
     record.finishedAt = now;
     if (outcome.ok) {
@@ -153,40 +162,46 @@ export class Store {
 
   /** Actions that began but never finished: a process died mid-action. */
   unfinishedActions(): ActionRecord[] {
-    return Object.values(this.db.data.actions)
+    return Object.values(this.data_.actions)
       .filter((a) => a.status === 'started')
       .sort((a, b) => a.startedAt - b.startedAt);
   }
 
   checkResult(key: string): CheckRun[] | undefined {
-    return this.db.data.checks[key]?.runs;
+    return this.data_.checks[key]?.runs;
   }
 
   setCheckResult(key: string, runs: CheckRun[], now: number): void {
-    this.db.data.checks[key] = { runs, at: now };
+    this.data_.checks[key] = { runs, at: now };
   }
 
   build(incident: string, attempt: number): StoredBuild | undefined {
-    return this.db.data.builds.find((b) => b.incident === incident && b.attempt === attempt);
+    return this.data_.builds.find((b) => b.incident === incident && b.attempt === attempt);
   }
 
   setBuildStatus(incident: string, attempt: number, status: BuildStatus, now: number, extra: Partial<StoredBuild> = {}): StoredBuild {
     let build = this.build(incident, attempt);
     if (!build) {
       build = { incident, attempt, status, updatedAt: now, history: [] };
-      this.db.data.builds.push(build);
+      this.data_.builds.push(build);
     }
     Object.assign(build, extra, { status, updatedAt: now });
     build.history.push({ status, at: now });
     return build;
   }
 
-  /** Appends events to events.jsonl and flushes them to disk. The log is never rewritten. */
+  /**
+   * Appends events to events.jsonl and flushes them to disk. The log is never
+   * rewritten: a torn last line (a process killed mid-write) is left as it is
+   * and the new events start on a line of their own, numbered after it.
+   */
   append(events: Omit<LogEvent, 'seq'>[]): LogEvent[] {
     if (events.length === 0) return [];
-    const written = events.map((event) => ({ seq: ++this.seq, ...event }));
     const path = join(this.dir, 'events.jsonl');
-    appendFileSync(path, written.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    const tail = readTail(path);
+    this.seq = Math.max(this.seq, tail.lastSeq, this.data_.lastSeq ?? 0);
+    const written = events.map((event) => ({ seq: ++this.seq, ...event }));
+    appendFileSync(path, `${tail.torn ? '\n' : ''}${written.map((e) => `${JSON.stringify(e)}\n`).join('')}`);
     const fd = openSync(path, 'r+');
     try {
       fsyncSync(fd);
@@ -205,14 +220,23 @@ export class Store {
       try {
         events.push(JSON.parse(line) as LogEvent);
       } catch {
-        // A torn last line from a process killed mid-write; every complete line is kept.
+        // A torn line from a process killed mid-write; every complete line is kept.
+        const seq = tornSeq(line);
+        if (seq !== undefined) this.tornMax = Math.max(this.tornMax, seq);
       }
     }
     return events;
   }
 
+  /** The highest sequence number torn lines carried: numbers they used are never handed out again. */
+  private tornMax = 0;
+
+  private lastSeq(events: LogEvent[]): number {
+    return Math.max(this.tornMax, this.data_.lastSeq ?? 0, ...events.map((e) => (typeof e.seq === 'number' ? e.seq : 0)));
+  }
+
   private prune(): void {
-    const data = this.db.data;
+    const data = this.data_;
     const checks = Object.entries(data.checks);
     if (checks.length > CHECK_LIMIT) {
       checks.sort((a, b) => a[1].at - b[1].at);
@@ -237,5 +261,122 @@ export class Store {
 }
 
 function emptyData(): StoreData {
-  return { version: 1, actions: {}, checks: {}, builds: [], seen: {}, authored: {}, merged: {}, facts: {} };
+  return { version: 1, actions: dict(), checks: dict(), builds: [], seen: dict(), authored: dict(), merged: dict(), facts: dict() };
+}
+
+/**
+ * A record keyed by user text (branch, lane, check names): no prototype, so a
+ * branch named `__proto__` or `constructor` is a key like any other.
+ */
+export function dict<T>(entries?: Record<string, T>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  // Object.assign sets each own key, `__proto__` included, as a plain property of a prototype-less object.
+  if (entries) Object.assign(out, entries);
+  return out;
+}
+
+/** The store refuses a state.json it cannot trust; nothing is reset behind the operator's back. */
+export class StoreError extends InputError {}
+
+const record = <T extends z.ZodType>(value: T) => z.record(z.string(), value);
+const objectValue = z.looseObject({});
+const storeSchema = z.looseObject({
+  version: z.literal(1, { error: 'version must be 1' }),
+  state: z
+    .looseObject({
+      global: z.looseObject({ state: z.string(), reason: z.string() }),
+      lanes: record(z.looseObject({ name: z.string(), state: z.string() })),
+      incidents: record(objectValue),
+      approvals: record(objectValue),
+      examinedRed: z.array(z.string()),
+      cycle: z.number(),
+    })
+    .optional(),
+  actions: record(z.looseObject({ key: z.string(), status: z.enum(['started', 'done', 'failed']), decision: objectValue, startedAt: z.number(), attempts: z.number() })).optional(),
+  checks: record(z.looseObject({ runs: z.array(objectValue), at: z.number() })).optional(),
+  builds: z.array(z.looseObject({ incident: z.string(), attempt: z.number(), status: z.string(), history: z.array(objectValue) })).optional(),
+  seen: record(z.number()).optional(),
+  authored: record(z.number()).optional(),
+  merged: record(z.looseObject({ head: z.string(), sha: z.string(), at: z.number() })).optional(),
+  lastCycle: z.looseObject({ at: z.number(), cycle: z.number(), queues: record(z.array(objectValue)), decisions: z.array(objectValue) }).optional(),
+  facts: record(z.looseObject({ at: z.number() })).optional(),
+  hygiene: record(z.number()).optional(),
+  lastSeq: z.number().optional(),
+  github: z.looseObject({ login: z.string().optional(), issues: z.array(z.number()) }).optional(),
+});
+
+/** Reads and validates state.json: absent is a fresh store, anything that is not a valid state is refused. */
+async function readState(file: TextFile, path: string): Promise<StoreData> {
+  const text = await file.read();
+  if (text === null) return emptyData();
+  const refuse = (what: string) =>
+    new StoreError(
+      `the Build Master store ${path} ${what}; Build Master refuses to act rather than forget its state (holds, pauses, approvals, merges). ` +
+        `Restore the file from a backup, or move it aside to start afresh (then re-apply any hold or pause: \`build-master log\` lists them); the event log events.jsonl beside it is kept`,
+    );
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw refuse(`is not valid JSON (${(error as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw refuse(`does not hold a state (it holds ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`})`);
+  }
+  const result = storeSchema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? issue.path.map(String).join('.') : 'the top level';
+    throw refuse(`is not a valid state (at ${where}: ${issue?.message ?? 'invalid'})`);
+  }
+  return normalise(parsed as Partial<StoreData>);
+}
+
+/** Fills what older stores lack, and makes every record keyed by user text prototype-less. */
+function normalise(raw: Partial<StoreData>): StoreData {
+  const data: StoreData = { ...emptyData(), ...raw, version: 1 };
+  data.actions = dict(raw.actions);
+  data.checks = dict(raw.checks);
+  data.seen = dict(raw.seen);
+  data.authored = dict(raw.authored);
+  data.merged = dict(raw.merged);
+  data.facts = dict(raw.facts);
+  if (raw.hygiene) data.hygiene = dict(raw.hygiene);
+  if (raw.state) data.state = { ...raw.state, lanes: dict(raw.state.lanes), incidents: dict(raw.state.incidents), approvals: dict(raw.state.approvals) };
+  if (raw.lastCycle) data.lastCycle = { ...raw.lastCycle, queues: dict(raw.lastCycle.queues) };
+  return data;
+}
+
+/** The sequence number a torn line carried, when its start survived (`{"seq":12,…`). */
+function tornSeq(line: string): number | undefined {
+  const match = /^\s*\{\s*"seq"\s*:\s*(\d+)/.exec(line);
+  return match ? Number(match[1]) : undefined;
+}
+
+const TAIL_BYTES = 64 * 1024;
+
+/** The end of the log: whether its last line is torn, and the highest sequence number near the end. */
+function readTail(path: string): { torn: boolean; lastSeq: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return { torn: false, lastSeq: 0 };
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return { torn: false, lastSeq: 0 };
+    const length = Math.min(size, TAIL_BYTES);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    const text = buffer.toString('utf8');
+    let lastSeq = 0;
+    for (const line of text.split('\n')) {
+      const seq = tornSeq(line);
+      if (seq !== undefined) lastSeq = Math.max(lastSeq, seq);
+    }
+    return { torn: !text.endsWith('\n'), lastSeq };
+  } finally {
+    closeSync(fd);
+  }
 }

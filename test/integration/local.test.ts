@@ -226,6 +226,8 @@ describe('local mode: locking, input errors, operators', function () {
   it('explain names every gate reason of a waiting change', async () => {
     sb = new Sandbox(threeLaneFiles());
     sb.branch('agent/web-red', { 'web/status': 'nope\n' });
+    // explain runs no checks (it must never hold up a sync): the sync runs them, explain reports them.
+    await sync(sb);
     const result = await runCli(['explain', 'agent/web-red', '--repo', sb.dir]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /lane web \(healthy; its files match lane web\), tier2/);

@@ -1,6 +1,6 @@
 // Parses `.buildmaster.yml` keeping source positions, so every problem names
 // its line and column. An invalid file yields no policy: nothing guesses.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { closest } from './suggest';
 import { DURATION_KEYS, duplicateIssues, policySchema, type Policy } from './schema';
@@ -67,7 +67,15 @@ export function parsePolicy(text: string, file = '.buildmaster.yml'): PolicyResu
     };
   }
 
-  const value = withoutNulls(doc.toJS() ?? {});
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (error) {
+    // Aliases that expand exponentially (a "billion laughs" document) are refused by the
+    // YAML library with an exception: a positioned problem, never a stack trace.
+    return { ok: false, problems: [unreadable(doc, error, file, at)] };
+  }
+  const value = withoutNulls(data ?? {});
   const parsed = policySchema.safeParse(value);
   const duplicates = duplicateIssues(value);
   if (parsed.success && duplicates.length === 0) return { ok: true, policy: parsed.data, problems: [] };
@@ -333,6 +341,30 @@ function article(word: string): string {
   if (word === 'object') return 'a mapping';
   if (word === 'array') return 'a list';
   return /^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+/** A document that parses but cannot become data: too many aliases, or anything else the library refuses. */
+function unreadable(doc: Document, error: unknown, file: string, at: At): PolicyProblem {
+  const message = error instanceof Error ? error.message : String(error);
+  let alias: [number, number] | undefined;
+  let aliases = 0;
+  visit(doc, {
+    Alias(_key, node) {
+      aliases += 1;
+      alias ??= node.range ? [node.range[0], node.range[1]] : undefined;
+    },
+  });
+  const where = alias ? at(alias[0], alias[1]) : at(0, 0);
+  if (/alias/i.test(message) || aliases > 0) {
+    return {
+      file,
+      ...where,
+      message: `the policy expands YAML aliases too many times (${aliases} alias(es) in the file, starting here): ${firstLine(message)}`,
+      hint: 'write the values out instead of using anchors (&name) and aliases (*name); a policy needs no aliases',
+      code: 'yaml-aliases',
+    };
+  }
+  return { file, ...where, message: `the policy cannot be read as data: ${firstLine(message)}`, hint: 'simplify the YAML at this position', code: 'yaml-syntax' };
 }
 
 function firstLine(message: string): string {

@@ -9,17 +9,22 @@ import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type TendOutcome } from '../../ports';
+import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type ObserveOptions, type TendOutcome } from '../../ports';
+import { formatTrailers, parseTrailers } from '../../core/trailers';
 import { tendRepository } from './hygiene';
 import type { Store } from '../../store/store';
 import { describeGitHubError, type GitHubClient } from './client';
-import { comment, issueFor } from './issues';
+import { comment, inert, issueFor } from './issues';
 
 /** Target commits read per cycle, and how many of the newest get their checks read. */
 const HISTORY = 30;
 const CHECKED_HISTORY = 10;
 /** Pull requests read at once. */
 const CONCURRENCY = 8;
+/** GitHub lists at most this many files of a pull request; a longer change is read another way. */
+const FILES_CAP = 3000;
+/** Issues Build Master remembers creating (their markers are trusted). */
+const OWN_ISSUES_KEPT = 1000;
 
 export interface RepositoryRef {
   owner: string;
@@ -65,6 +70,42 @@ export class GitHubForge implements Forge {
     return this.options.client.api;
   }
 
+  private login?: Promise<string | undefined>;
+
+  /**
+   * Who Build Master is on GitHub: the token's user (`GET /user`, once per
+   * process and conditional), else the author of something it created earlier.
+   * Undefined when neither is known (an app token before its first write).
+   */
+  async self(): Promise<string | undefined> {
+    this.login ??= this.api.users.getAuthenticated().then(
+      ({ data }) => {
+        this.remember({ login: data.login });
+        return data.login;
+      },
+      (error: unknown) => {
+        // App installation tokens cannot read /user (403): the login learned from its own writes stands in.
+        if ((error as { status?: number }).status !== 403) this.options.log(describeGitHubError(error, 'reading who the token belongs to (GET /user)'));
+        return this.options.store.data.github?.login;
+      },
+    );
+    return (await this.login) ?? this.options.store.data.github?.login;
+  }
+
+  /** Records what Build Master created: its login, and the issue (whose markers are then trusted). */
+  remember(created: { login?: string | undefined; issue?: number }): void {
+    const memory = (this.options.store.data.github ??= { issues: [] });
+    if (created.login) memory.login = created.login;
+    if (created.issue !== undefined && !memory.issues.includes(created.issue)) memory.issues = [...memory.issues, created.issue].slice(-OWN_ISSUES_KEPT);
+  }
+
+  /** Whether Build Master created an issue (or comment): only then are its hidden markers Build Master's. */
+  async ownership(): Promise<(item: { number?: number; user?: { login: string } | null }) => boolean> {
+    const login = await this.self();
+    const issues = new Set(this.options.store.data.github?.issues ?? []);
+    return (item) => (item.number !== undefined && issues.has(item.number)) || (login !== undefined && item.user?.login === login);
+  }
+
   get repository(): RepositoryRef {
     return this.options.repository;
   }
@@ -78,7 +119,7 @@ export class GitHubForge implements Forge {
     return `${this.repo.owner}/${this.repo.repo}`;
   }
 
-  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[]): Promise<Snapshot> {
+  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[], options: ObserveOptions = {}): Promise<Snapshot> {
     const { store, clock, log } = this.options;
     let pulls: PullSimple[];
     try {
@@ -99,8 +140,11 @@ export class GitHubForge implements Forge {
       log(describeGitHubError(error, 'reading open issues (hygiene and fix issues wait for the next cycle)'));
     }
     this.observed = { pulls, issues, targetSha };
-    this.options.client.cache.save();
-    await store.save();
+    // A read-only look (explain) saves nothing: it may run beside a sync that holds the lock.
+    if (!options.readOnly) {
+      this.options.client.cache.save();
+      await store.save();
+    }
     return {
       forge: 'github',
       target: policy.target,
@@ -145,12 +189,22 @@ export class GitHubForge implements Forge {
         return undefined;
       }
     };
-    const [files, detail, reviews, checks] = await Promise.all([
+    const [listed, detail, reviews, checks] = await Promise.all([
       attempt('reading the files', () => this.filesOf(pull.number, pull.head.sha)),
       attempt('reading mergeability', () => this.api.pulls.get({ ...this.repo, pull_number: pull.number })),
       attempt('reading the reviews', () => this.api.paginate(this.api.pulls.listReviews, { ...this.repo, pull_number: pull.number, per_page: 100 })),
       attempt('reading the checks', () => this.checksOf(pull.head.sha)),
     ]);
+    let files = listed?.files;
+    if (listed && !listed.complete && detail) {
+      // GitHub lists at most 3000 files: a longer list must not make the change look smaller (and safer) than it is.
+      const total = detail.data.changed_files;
+      if (listed.count < total || listed.count >= FILES_CAP) {
+        files = await attempt(`reading every file (GitHub listed ${listed.count} of ${total})`, () => this.everyFile(pull, listed.files));
+        if (!files) problems.push(`${id} changes more files than GitHub lists; Build Master cannot see every path, so it cannot tell its risk tier or lanes and does not merge it: a person must`);
+      }
+      if (files) store.data.facts[`gh-files-v2:${pull.number}:${pull.head.sha}`] = { files, at: now };
+    }
     change.files = files ?? [];
     change.reviews = (reviews ?? []).flatMap((r): Review[] => {
       const state = REVIEW_STATES[r.state];
@@ -163,15 +217,39 @@ export class GitHubForge implements Forge {
     return change;
   }
 
-  /** Files of a pull request, cached per head sha (a new push is a new sha). */
-  private async filesOf(number: number, head: string): Promise<string[]> {
-    const { store, clock } = this.options;
-    const key = `gh-files:${number}:${head}`;
-    const cached = store.data.facts[key]?.files;
-    if (cached) return cached;
-    const files = (await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 })).map((f) => f.filename);
-    store.data.facts[key] = { files, at: clock.now() };
-    return files;
+  /**
+   * Files of a pull request, both paths of a rename (the old path matters to
+   * tiers and lanes as much as the new one). Cached per head sha once known
+   * complete (a new push is a new sha).
+   */
+  private async filesOf(number: number, head: string): Promise<{ files: string[]; count: number; complete: boolean }> {
+    const cached = this.options.store.data.facts[`gh-files-v2:${number}:${head}`]?.files;
+    if (cached) return { files: cached, count: cached.length, complete: true };
+    const listed = await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 });
+    return { files: [...new Set(listed.flatMap((f) => (f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename])))], count: listed.length, complete: false };
+  }
+
+  /**
+   * Every path a pull request may touch when GitHub's list is cut short: the
+   * paths whose content differs between the base branch and the head (a
+   * superset of the change's own files, never less), plus those listed.
+   */
+  private async everyFile(pull: PullSimple, listed: string[]): Promise<string[]> {
+    const [base, head] = await Promise.all([this.listTree(pull.base.sha), this.listTree(pull.head.sha)]);
+    if (base.truncated || head.truncated) throw new Error('the repository tree is too large for GitHub to list whole');
+    const paths = new Set(listed);
+    for (const [path, entry] of head.entries) {
+      const before = base.entries.get(path);
+      if (!before || before.sha !== entry.sha || before.mode !== entry.mode) paths.add(path);
+    }
+    for (const path of base.entries.keys()) if (!head.entries.has(path)) paths.add(path);
+    return [...paths];
+  }
+
+  private async listTree(sha: string): Promise<{ entries: Map<string, { sha: string; mode: string }>; truncated: boolean }> {
+    const { data } = await this.api.git.getTree({ ...this.repo, tree_sha: sha, recursive: 'true' });
+    const entries = new Map(data.tree.filter((e) => e.type !== 'tree' && e.path && e.sha).map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]));
+    return { entries, truncated: data.truncated };
   }
 
   /** Check runs and commit statuses of a commit, one result per name (the newest run wins). */
@@ -219,12 +297,11 @@ export class GitHubForge implements Forge {
       at = at.parents[0] ? bySha.get(at.parents[0].sha) : undefined;
     }
     const targetSha = chain[0]?.sha ?? '';
+    const own = new Map(Object.entries(this.options.store.data.merged).map(([change, m]) => [m.sha, change]));
+    const self = await this.self();
     const commits = await mapLimit(chain, CONCURRENCY, async (commit, index): Promise<TargetCommit> => {
       const message = commit.commit.message;
-      const trailer = (name: string) => new RegExp(`^${name}: (.+)$`, 'm').exec(message)?.[1]?.trim();
-      const number = trailer('Build-Master-Change') ?? /^Merge pull request #(\d+)/.exec(message)?.[1] ?? /\(#(\d+)\)\s*$/m.exec(message.split('\n')[0] ?? '')?.[1];
-      const branch = trailer('Build-Master-Branch') ?? /^Merge pull request #\d+ from [^/\s]+\/(\S+)/.exec(message)?.[1];
-      const lane = trailer('Build-Master-Lane');
+      const { id: number, branch, lane } = await this.originOf(commit.sha, message, own, self);
       const checks = index < CHECKED_HISTORY ? await this.checksOf(commit.sha).catch((error: unknown) => {
         this.options.log(describeGitHubError(error, `reading the checks of ${policy.target} ${short(commit.sha)}`));
         return [{ name: 'github', conclusion: 'pending' as const, output: 'checks could not be read this cycle' }];
@@ -234,20 +311,69 @@ export class GitHubForge implements Forge {
         sha: commit.sha,
         time: Date.parse(commit.commit.committer?.date ?? commit.commit.author?.date ?? '') || 0,
         checks,
-        ...(number ? { change: { id: number.startsWith('#') ? number : pullId(Number(number)), files, title: message.split('\n')[0] ?? '', ...(branch ? { branch } : {}), ...(lane ? { lane } : {}), body: message } } : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '', body: message } }),
+        ...(number ? { change: { id: number, files, title: message.split('\n')[0] ?? '', ...(branch ? { branch } : {}), ...(lane ? { lane } : {}), body: message } } : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '', body: message } }),
       };
     });
     return { commits: commits.reverse(), targetSha };
   }
 
-  /** Files a target commit changed, cached forever (a commit never changes). */
+  /**
+   * Which change a target commit merged, and what of its message to believe.
+   * `Build-Master-*` trailers (read from the final trailer block only) count
+   * only on merges Build Master made: recorded in the store, or a pull request
+   * GitHub says was merged as this commit by the token's own user. Anyone can
+   * write a trailer, a "(#12)" or a "Merge pull request #12" line in a commit
+   * they push; only GitHub's record of the pull request names the change.
+   */
+  private async originOf(sha: string, message: string, own: ReadonlyMap<string, string>, self: string | undefined): Promise<{ id?: string; branch?: string; lane?: string }> {
+    const trailers = parseTrailers(message);
+    const trusted = (pull?: number, pullBranch?: string) => {
+      const change = trailers.get('Change');
+      const id = change && pullNumber(change) !== undefined ? pullId(pullNumber(change) as number) : pull !== undefined ? pullId(pull) : undefined;
+      const branch = trailers.get('Branch') ?? pullBranch;
+      const lane = trailers.get('Lane');
+      return { ...(id ? { id } : {}), ...(branch ? { branch } : {}), ...(lane ? { lane } : {}) };
+    };
+    const recorded = own.get(sha);
+    if (recorded !== undefined) return trusted(pullNumber(recorded));
+    const subject = message.split('\n')[0] ?? '';
+    const claims = [trailers.get('Change'), /^Merge pull request #(\d+)/.exec(subject)?.[1], /\(#(\d+)\)\s*$/.exec(subject)?.[1]]
+      .map((claim) => (claim === undefined ? undefined : pullNumber(claim)))
+      .filter((n): n is number => n !== undefined);
+    if (claims.length === 0) return {};
+    const { store, clock } = this.options;
+    const key = `gh-origin:${sha}`;
+    let origin = store.data.facts[key]?.origin;
+    if (!origin) {
+      let found: { pull?: number; branch?: string; trusted: boolean } | undefined = { trusted: false };
+      for (const number of new Set(claims)) {
+        try {
+          const { data } = await this.api.pulls.get({ ...this.repo, pull_number: number });
+          if (data.merged && data.merge_commit_sha === sha) {
+            found = { pull: number, branch: data.head.ref, trusted: self !== undefined && data.merged_by?.login === self };
+            break;
+          }
+        } catch (error) {
+          // No such pull request is an answer; anything else is asked again next cycle.
+          if ((error as { status?: number }).status !== 404) found = undefined;
+        }
+      }
+      if (!found) return {};
+      origin = found;
+      store.data.facts[key] = { origin, at: clock.now() };
+    }
+    if (origin.trusted) return trusted(origin.pull, origin.branch);
+    return origin.pull !== undefined ? { id: pullId(origin.pull), ...(origin.branch ? { branch: origin.branch } : {}) } : {};
+  }
+
+  /** Files a target commit changed (both paths of a rename), cached forever (a commit never changes). */
   private async commitFiles(sha: string): Promise<string[]> {
     const { store, clock } = this.options;
-    const key = `gh-commit:${sha}`;
+    const key = `gh-commit-files:${sha}`;
     const cached = store.data.facts[key]?.files;
     if (cached) return cached;
     const { data } = await this.api.repos.getCommit({ ...this.repo, ref: sha });
-    const files = (data.files ?? []).map((f) => f.filename);
+    const files = [...new Set((data.files ?? []).flatMap((f) => (f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename])))];
     store.data.facts[key] = { files, at: clock.now() };
     return files;
   }
@@ -260,10 +386,7 @@ export class GitHubForge implements Forge {
     const trailers = [
       // A fix linked by its body keeps the link on the target, where recovery is measured from.
       ...(link ? [`buildmaster:${link.kind} ${link.incident}`, ''] : []),
-      `Build-Master-Change: ${change.id}`,
-      `Build-Master-Branch: ${change.branch}`,
-      `Build-Master-Lane: ${lane}`,
-      `Build-Master-Key: ${decision.key ?? ''}`,
+      formatTrailers({ Change: change.id, Branch: change.branch, Lane: lane, Key: decision.key ?? '' }),
     ];
     try {
       const { data } = await this.api.pulls.merge({
@@ -316,7 +439,13 @@ export class GitHubForge implements Forge {
   async openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string> {
     const branch = `buildmaster/revert/${incident.id}`;
     const existing = await this.api.pulls.list({ ...this.repo, state: 'all', head: `${this.repo.owner}:${branch}`, per_page: 10 });
-    if (existing.data[0]) return pullId(existing.data[0].number);
+    if (existing.data[0]) {
+      // Only a revert Build Master opened is its revert: anyone can open a pull request from a branch of that name.
+      const owns = await this.ownership();
+      const mine = existing.data.find((pull) => owns({ user: pull.user }));
+      if (mine) return pullId(mine.number);
+      throw new ForgeRefusal(`a pull request from ${branch} that Build Master did not open exists (#${existing.data[0].number} by ${existing.data[0].user?.login ?? 'someone'}); it is not taken for the revert of ${incident.id}: a person must look`, 'revert-conflict');
+    }
     const { data: culprit } = await this.api.repos.getCommit({ ...this.repo, ref: culpritSha });
     const parent = culprit.parents[0]?.sha;
     if (!parent) throw new ForgeRefusal(`${short(culpritSha)} has no parent to revert to; a person must revert it`, 'revert-conflict');
@@ -332,18 +461,23 @@ export class GitHubForge implements Forge {
       entries.push({ path, mode: (old?.mode ?? '100644') as '100644', type: 'blob', sha: old ? old.sha : null });
     }
     const tree = await this.api.git.createTree({ ...this.repo, base_tree: target.commit.tree.sha, tree: entries });
-    const message = `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${incident.failingChecks.join(', ')}.\n\nbuildmaster:revert ${incident.id}`;
+    const message = `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${inert(incident.failingChecks.join(', '))}.\n\nbuildmaster:revert ${incident.id}`;
     const commit = await this.api.git.createCommit({ ...this.repo, message, tree: tree.data.sha, parents: [target.sha] });
     try {
       await this.api.git.createRef({ ...this.repo, ref: `refs/heads/${branch}`, sha: commit.data.sha });
     } catch (error) {
-      // Created by an attempt whose answer was lost: the branch is ours, open the PR from it.
       if ((error as { status?: number }).status !== 422) throw error;
+      // The branch exists: created by an attempt whose answer was lost, or pushed by someone else. Open the
+      // pull request from it only when it holds exactly the revert's tree (whoever made it, that content is safe).
+      const { data: tips } = await this.api.repos.listCommits({ ...this.repo, sha: branch, per_page: 1 });
+      if (tips[0]?.commit.tree.sha !== tree.data.sha) {
+        throw new ForgeRefusal(`the branch ${branch} exists and does not hold the revert of ${short(culpritSha)}; Build Master does not open its revert from it: a person must look`, 'revert-conflict');
+      }
     }
     const body = [
-      `Reverts ${short(culpritSha)} (${incident.suspects.find((s) => s.sha === culpritSha)?.change ?? 'the culprit merge'}) to repair ${incident.id}.`,
+      `Reverts ${short(culpritSha)} (${inert(incident.suspects.find((s) => s.sha === culpritSha)?.change ?? 'the culprit merge')}) to repair ${incident.id}.`,
       '',
-      `Failing checks on ${policy.target} at ${short(incident.redSha)}: ${incident.failingChecks.join(', ')}.`,
+      `Failing checks on ${policy.target} at ${short(incident.redSha)}: ${inert(incident.failingChecks.join(', '))}.`,
       '',
       `buildmaster:revert ${incident.id}`,
     ].join('\n');
@@ -364,15 +498,16 @@ export class GitHubForge implements Forge {
       labels: ['build-master', 'escalation'],
       body: [
         `**Operation:** ${decision.kind === 'page-owner' ? 'lane paused past page_owner_after' : decision.kind}`,
-        `**${incident ? 'Incident' : 'Change'}:** ${subject}${incident ? `, red at ${short(incident.redSha)}, failing ${incident.failingChecks.join(', ') || 'no named check'}` : ''}`,
-        `**Reason:** ${decision.rationale}`,
+        `**${incident ? 'Incident' : 'Change'}:** ${inert(subject)}${incident ? `, red at ${short(incident.redSha)}, failing ${inert(incident.failingChecks.join(', ')) || 'no named check'}` : ''}`,
+        `**Reason:** ${inert(decision.rationale)}`,
         `**Action required:** repair the lane with a fix pull request (branch \`buildmaster/fix/${subject}\` or \`buildmaster:fix ${subject}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
-        incident ? `\nSuspects: ${incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ') || 'none'}` : '',
+        incident ? `\nSuspects: ${inert(incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ')) || 'none'}` : '',
       ].join('\n'),
     }));
     if (kind === 'page-owner') {
       const owners = policy.owners.length ? policy.owners.join(' ') : 'repository owners (no `owners` in the policy)';
-      await comment(this, issue, `page:${subject}`, `${owners}: ${decision.rationale}`);
+      // The owners are paged on purpose; nothing quoted in the rationale can page anyone else.
+      await comment(this, issue, `page:${subject}`, `${owners}: ${inert(decision.rationale)}`);
     }
   }
 

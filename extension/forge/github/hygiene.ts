@@ -6,16 +6,17 @@ import { planHygiene, type HygieneAction, type HygieneIssue } from '../../core/h
 import type { ControllerState, Snapshot } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import type { TendOutcome } from '../../ports';
-import type { Store } from '../../store/store';
+import { dict, type Store } from '../../store/store';
 import { describeGitHubError } from './client';
-import type { GitHubForge } from './forge';
-import { comment, issueFor, markerOf } from './issues';
+import type { GitHubForge, IssueData } from './forge';
+import { comment, inert, issueFor, markerOf } from './issues';
 
 export async function tendRepository(forge: GitHubForge, store: Store, input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number }): Promise<TendOutcome[]> {
   const { result, snapshot, policy, now } = input;
   const observed = forge.observed;
   if (!observed) return [];
-  const memory = (store.data.hygiene ??= {});
+  const memory = (store.data.hygiene ??= dict());
+  const owns = await forge.ownership();
   const updated = new Map(observed.pulls.map((p) => [`#${p.number}`, Date.parse(p.updated_at)]));
   const issues: HygieneIssue[] = observed.issues
     .filter((i) => !i.pull_request)
@@ -25,7 +26,8 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
       labels: i.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? ''))).filter(Boolean),
       createdAt: Date.parse(i.created_at),
       updatedAt: Date.parse(i.updated_at),
-      own: (i.body ?? '').includes('<!-- build-master:'),
+      // Only issues Build Master created are its own, whatever markers their text carries.
+      own: owns(i),
     }));
   const plan = planHygiene({
     policy,
@@ -56,7 +58,7 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
       outcomes.push({ key: action.key, status: 'failed', message: describeGitHubError(error, `hygiene ${action.kind} (${action.reason})`) });
     }
   }
-  await closeResolved(forge, store, result.state, outcomes, now);
+  await closeResolved(forge, store, result.state, outcomes, now, owns);
   await store.save();
   return outcomes;
 }
@@ -76,7 +78,8 @@ async function perform(forge: GitHubForge, action: HygieneAction, policy: Policy
       }
       return `removed ${action.label} from #${action.number}: ${action.reason}`;
     case 'comment': {
-      const posted = await comment(forge, action.number, action.key, action.body);
+      // Hygiene comments quote gate reasons (check names, outputs): they page nobody.
+      const posted = await comment(forge, action.number, action.key, inert(action.body));
       if (action.addLabel) await forge.api.issues.addLabels({ ...repo, issue_number: action.number, labels: [action.addLabel] });
       return `${posted ? 'commented on' : 'already commented on'} #${action.number}${action.addLabel ? ` and labelled it ${action.addLabel}` : ''}: ${action.reason}`;
     }
@@ -89,12 +92,13 @@ async function perform(forge: GitHubForge, action: HygieneAction, policy: Policy
 }
 
 /** Fix and escalation issues of resolved incidents are closed with a note, once. */
-async function closeResolved(forge: GitHubForge, store: Store, state: ControllerState, outcomes: TendOutcome[], now: number): Promise<void> {
+async function closeResolved(forge: GitHubForge, store: Store, state: ControllerState, outcomes: TendOutcome[], now: number, owns: (issue: IssueData) => boolean): Promise<void> {
   const memory = store.data.hygiene ?? {};
   const resolved = Object.values(state.incidents).filter((i) => i.status === 'resolved');
   if (!resolved.length || !forge.observed) return;
   for (const issue of forge.observed.issues) {
-    if (issue.pull_request) continue;
+    // Someone else's issue quoting a marker is never closed by Build Master.
+    if (issue.pull_request || !owns(issue)) continue;
     // Fix issues are keyed `fix:<incident>#<attempt>`, escalations `escalate:<incident>`.
     const body = issue.body ?? '';
     const incident = resolved.find((i) => body.includes(`<!-- build-master:fix:${i.id}#`) || body.includes(markerOf(`escalate:${i.id}`)));
@@ -102,7 +106,7 @@ async function closeResolved(forge: GitHubForge, store: Store, state: Controller
     const key = `close:#${issue.number}`;
     if (memory[key] !== undefined) continue;
     try {
-      await comment(forge, issue.number, key, `${incident.id} is resolved: ${incident.rationale}`);
+      await comment(forge, issue.number, key, `${incident.id} is resolved: ${inert(incident.rationale)}`);
       await forge.api.issues.update({ ...forge.repository, issue_number: issue.number, state: 'closed' });
       memory[key] = now;
       outcomes.push({ key, status: 'done', message: `closed #${issue.number}: ${incident.id} is resolved` });
@@ -114,7 +118,7 @@ async function closeResolved(forge: GitHubForge, store: Store, state: Controller
 
 /** The digest: global state, each lane's state and open incidents. Posted when it changes. */
 export function digestOf(state: ControllerState): string {
-  const lanes = Object.values(state.lanes).map((l) => `| ${l.name} | ${l.state} | ${l.incident ?? ''} | ${l.reason.replace(/\|/g, '/')} |`);
+  const lanes = Object.values(state.lanes).map((l) => `| ${l.name} | ${l.state} | ${l.incident ?? ''} | ${inert(l.reason).replace(/\|/g, '/')} |`);
   const open = Object.values(state.incidents).filter((i) => i.status === 'open');
   return [
     `**Global:** ${state.global.state} — ${state.global.reason}`,

@@ -13,7 +13,7 @@ import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult } from '../../ports';
+import { ForgeRefusal, InputError, NOT_RUN_YET, type Clock, type Forge, type ForgeMergeResult, type ObserveOptions } from '../../ports';
 import type { Store } from '../../store/store';
 import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
@@ -87,7 +87,11 @@ export class LocalForge implements Forge {
     return sha;
   }
 
-  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[]): Promise<Snapshot> {
+  /** Set by a read-only observe (explain): no check runs, nothing saved. */
+  private readOnly = false;
+
+  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[], options: ObserveOptions = {}): Promise<Snapshot> {
+    this.readOnly = options.readOnly ?? false;
     const targetSha = await this.targetSha(policy);
     const history = await this.readLog(targetSha, MERGE_HISTORY);
     const changes = await this.readChanges(policy, targetSha, history);
@@ -240,6 +244,10 @@ export class LocalForge implements Forge {
    * merge order until one change passes: the next to merge is always tested.
    */
   private async runPreMergeChecks(policy: Policy, targetSha: string, changes: Change[]): Promise<void> {
+    if (this.readOnly && policy.local.checks.length > 0) {
+      for (const change of changes) change.checks = change.checks.map((run) => (run.conclusion === 'pending' ? { ...run, output: NOT_RUN_YET } : run));
+      return;
+    }
     if (policy.local.checks.length === 0) {
       for (const change of changes) change.checks = [];
       return;
@@ -339,12 +347,12 @@ export class LocalForge implements Forge {
   private async readTarget(policy: Policy, targetSha: string, history: readonly LoggedCommit[]): Promise<TargetCommit[]> {
     const rows = [...history].reverse();
     // The target's newest commit always has its post-merge checks (a merge made elsewhere included).
-    if (policy.local.checks.length && isPending(this.cachedChecks(policy, `commit:${targetSha}`, ''))) {
+    if (!this.readOnly && policy.local.checks.length && isPending(this.cachedChecks(policy, `commit:${targetSha}`, ''))) {
       this.options.log(`post-merge checks on ${policy.target} ${short(targetSha)}`);
       await this.checkCommit(policy, targetSha);
     }
     const commits = await Promise.all(rows.map((row) => this.targetCommit(policy, row)));
-    await this.bisectIfNeeded(policy, commits);
+    if (!this.readOnly) await this.bisectIfNeeded(policy, commits);
     return commits;
   }
 
@@ -415,7 +423,8 @@ export class LocalForge implements Forge {
   private async mergeBlockedReason(policy: Policy, targetSha: string, changes: readonly Change[], history: readonly LoggedCommit[]): Promise<string | undefined> {
     let checkouts = await this.targetCheckouts(policy);
     if (checkouts.length === 0) return undefined;
-    if (checkouts.some((c) => c.dirty)) {
+    // A read-only observe (explain, without the lock) never writes a checkout.
+    if (!this.readOnly && checkouts.some((c) => c.dirty)) {
       let repaired = false;
       for (const checkout of checkouts.filter((c) => c.dirty)) repaired = (await this.finishCheckoutUpdate(policy, checkout, history)) || repaired;
       if (repaired) checkouts = await this.targetCheckouts(policy);

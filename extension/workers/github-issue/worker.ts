@@ -9,7 +9,8 @@ import type { Policy } from '../../core/policy/schema';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { describeGitHubError } from '../../forge/github/client';
 import type { GitHubForge } from '../../forge/github/forge';
-import { issueFor } from '../../forge/github/issues';
+import { inert, issueFor } from '../../forge/github/issues';
+import { fence } from '../../core/trailers';
 
 const EXCERPT = 3000;
 
@@ -23,7 +24,7 @@ export class GitHubIssueWorker implements Worker {
     try {
       const excerpt = await this.failingOutput(incident);
       const number = await issueFor(this.forge, `fix:${incident.id}#${attempt}`, () => ({
-        title: `Fix ${incident.failingChecks.join(', ') || 'the target'} on ${policy.target} (${incident.id}, attempt ${attempt})`,
+        title: `Fix ${inert(incident.failingChecks.join(', ')) || 'the target'} on ${policy.target} (${incident.id}, attempt ${attempt})`,
         labels: [policy.dispatch.label, 'build-master'],
         body: issueBody(incident, attempt, policy, spec, excerpt),
       }));
@@ -48,12 +49,17 @@ export class GitHubIssueWorker implements Worker {
   }
 }
 
+/**
+ * The fix issue. The check output is untrusted: it sits in a fence longer than
+ * any run of backticks in it (it cannot close the fence and add sections or
+ * mentions of its own); other quoted names are kept inert (one line, no pings).
+ */
 export function issueBody(incident: Incident, attempt: number, policy: Policy, spec: BuildSpec, excerpt: string): string {
-  const suspects = incident.suspects.map((s) => `- ${s.change ?? short(s.sha)} (${short(s.sha)}${s.lane ? `, lane ${s.lane}` : ''})`);
+  const suspects = incident.suspects.map((s) => `- ${inert(s.change ?? short(s.sha))} (${short(s.sha)}${s.lane ? `, lane ${s.lane}` : ''})`);
   return [
     `Build Master incident **${incident.id}**: \`${policy.target}\` is red at ${short(incident.redSha)}.`,
     '',
-    `- Failing check(s): ${incident.failingChecks.join(', ') || 'none named'}`,
+    `- Failing check(s): ${inert(incident.failingChecks.join(', ')) || 'none named'}`,
     `- Failure class: ${incident.failureClass} (${incident.classRule})`,
     `- Lane: ${incident.lanes.join(', ') || 'unattributed'}`,
     `- Attempt: ${attempt} of ${policy.incidents.fix_retries}`,
@@ -62,9 +68,7 @@ export function issueBody(incident: Incident, attempt: number, policy: Policy, s
     ...(suspects.length ? suspects : ['- none known']),
     '',
     '### Log excerpt',
-    '```',
-    excerpt.trim() || '(no output was reported by the check)',
-    '```',
+    fence(excerpt.trim() || '(no output was reported by the check)'),
     '',
     '### Allowed paths',
     ...(spec.write_scope ?? []).map((glob) => `- \`${glob}\``),

@@ -87,7 +87,7 @@ export class BareRepo {
     try {
       if (parentTree) this.git(['read-tree', parentTree], { env });
       for (const [path, content] of Object.entries(files)) {
-        if (content === null) this.git(['update-index', '--force-remove', path], { env });
+        if (content === null) this.remove(path, env);
         else {
           const blob = this.git(['hash-object', '-w', '--stdin'], { input: content }).trim();
           this.git(['update-index', '--add', '--cacheinfo', `100644,${blob},${path}`], { env });
@@ -106,13 +106,18 @@ export class BareRepo {
     try {
       if (baseTree) this.git(['read-tree', baseTree], { env });
       for (const entry of entries) {
-        if (entry.sha === null) this.git(['update-index', '--force-remove', entry.path], { env });
+        if (entry.sha === null) this.remove(entry.path, env);
         else this.git(['update-index', '--add', '--cacheinfo', `${entry.mode},${entry.sha},${entry.path}`], { env });
       }
       return this.git(['write-tree'], { env }).trim();
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
+  }
+
+  /** Drops a path from the index (`--force-remove` needs a work tree; a zero-mode index entry does not). */
+  private remove(path: string, env: Record<string, string>): void {
+    this.git(['update-index', '--index-info'], { env, input: `0 ${'0'.repeat(40)}\t${path}\n` });
   }
 
   commitTree(tree: string, parents: string[], message: string, author?: { name: string; email: string }): string {

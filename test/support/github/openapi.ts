@@ -45,7 +45,7 @@ function description() {
   ajv.addSchema({ $id: 'gh', components: toJsonSchema(doc.components) });
   const operations: Operation[] = [];
   for (const [template, methods] of Object.entries(doc.paths)) {
-    if (!template.startsWith('/repos/{owner}/{repo}/')) continue;
+    if (!template.startsWith('/repos/{owner}/{repo}/') && template !== '/user') continue;
     const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, (m) => (m === '{path}' ? '(.+)' : '([^/]+)'))}$`);
     for (const [method, op] of Object.entries(methods)) {
       operations.push({ method: method.toUpperCase(), template, pattern, responses: (op as { responses: Operation['responses'] }).responses });

@@ -79,6 +79,8 @@ interface Item {
     merged: boolean;
     mergedAt: string | null;
     mergeCommit: string | null;
+    /** Who merged it: the token's user unless a test says a person did. */
+    mergedBy?: string;
     /** Head sha when closed (the branch may move or go away later). */
     closedHead?: string;
   };
@@ -115,6 +117,10 @@ export class GitHubServer {
   unauthorized = 0;
   faults: Fault[] = [];
   mergeabilityUnknownFirst: boolean;
+  /** Like GitHub, the files of a pull request are listed up to a cap (3000); tests lower it. */
+  filesCap = 3000;
+  /** The user the token authenticates as: Build Master's writes (issues, comments, merges) are made as it. */
+  readonly login = 'build-master[bot]';
   url = '';
   private server?: Server;
   private items = new Map<number, Item>();
@@ -125,7 +131,7 @@ export class GitHubServer {
   /** When each commit's checks were reported: their timestamps stay put, as on GitHub. */
   private checkTimes = new Map<string, string>();
   private commits = new Map<string, Record<string, unknown>>();
-  private diffs = new Map<string, { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }[]>();
+  private diffs = new Map<string, DiffFile[]>();
   private nextNumber = 1;
   private nextId = 1000;
   private remaining = 5000;
@@ -401,6 +407,7 @@ export class GitHubServer {
   // ---- routes ----
 
   private route(method: string, path: string, query: URLSearchParams, body: Record<string, unknown>): Answer {
+    if (method === 'GET' && path === '/user') return { status: 200, body: conform('private-user', { ...this.user(this.login), name: null, email: null, created_at: this.now(), updated_at: this.now() }, this.url) };
     const prefix = `/repos/${this.owner}/${this.name}`;
     if (!path.startsWith(`${prefix}/`)) return notFound();
     const rest = path.slice(prefix.length);
@@ -545,7 +552,7 @@ export class GitHubServer {
       mergeable,
       rebaseable: mergeable,
       mergeable_state: mergeable === null ? 'unknown' : mergeable ? 'clean' : 'dirty',
-      merged_by: pull.merged ? this.user('build-master[bot]') : null,
+      merged_by: pull.merged ? this.user(pull.mergedBy ?? this.login) : null,
       comments: item.comments.length,
       review_comments: 0,
       maintainer_can_modify: false,
@@ -581,7 +588,7 @@ export class GitHubServer {
     const base = String(body.base ?? '');
     if (!this.refs().has(head) || !this.refs().has(base)) return unprocessable('Validation Failed', `the head or base branch does not exist`);
     if (this.pulls().some((p) => p.state === 'open' && p.pull?.head === head && p.pull.base === base)) return unprocessable('Validation Failed', `A pull request already exists for ${this.owner}:${head}.`);
-    const number = this.openPull({ head, base, title: String(body.title ?? head), body: typeof body.body === 'string' ? body.body : '', draft: body.draft === true, user: 'build-master[bot]' });
+    const number = this.openPull({ head, base, title: String(body.title ?? head), body: typeof body.body === 'string' ? body.body : '', draft: body.draft === true, user: this.login });
     return { status: 201, body: this.pullJson(this.must(number), true), headers: { location: this.api(`/pulls/${number}`) } };
   }
 
@@ -602,7 +609,7 @@ export class GitHubServer {
     if (item.pull) item.pull.closedHead = this.refs().get(item.pull.head);
   }
 
-  private diffFiles(base: string, head: string): { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }[] {
+  private diffFiles(base: string, head: string): DiffFile[] {
     const key = `${base}:${head}`;
     const cached = this.diffs.get(key);
     if (cached) return cached;
@@ -612,35 +619,52 @@ export class GitHubServer {
     return files;
   }
 
-  private commitDiff(from: string | undefined, to: string) {
+  /** Like GitHub: renames are detected (status `renamed`, with `previous_filename`). */
+  private commitDiff(from: string | undefined, to: string): DiffFile[] {
     const range = from ? [from, to] : ['4b825dc642cb6eb9a060e54bf8d69288fbee4904', to];
-    const numstat = this.repo.git(['diff', '--numstat', '--no-renames', ...range]).split('\n').filter(Boolean);
-    const status = new Map(
-      this.repo
-        .git(['diff', '--name-status', '--no-renames', ...range])
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => {
-          const [s, file] = line.split('\t') as [string, string];
-          return [file, s.startsWith('A') ? 'added' : s.startsWith('D') ? 'removed' : 'modified'] as const;
-        }),
-    );
+    // -z: paths verbatim (no C quoting); a rename is "R<score>\0old\0new", anything else "<status>\0path".
+    const statuses = this.repo.git(['diff', '--name-status', '-z', '-M', ...range]).split('\0');
+    const entries: { filename: string; previous?: string; status: string }[] = [];
+    for (let i = 0; i < statuses.length - 1; ) {
+      const code = statuses[i] as string;
+      if (!code) break;
+      if (code.startsWith('R') || code.startsWith('C')) {
+        entries.push({ previous: statuses[i + 1] as string, filename: statuses[i + 2] as string, status: code.startsWith('R') ? 'renamed' : 'copied' });
+        i += 3;
+      } else {
+        entries.push({ filename: statuses[i + 1] as string, status: code.startsWith('A') ? 'added' : code.startsWith('D') ? 'removed' : 'modified' });
+        i += 2;
+      }
+    }
+    const counts = new Map<string, { additions: number; deletions: number }>();
+    const numstat = this.repo.git(['diff', '--numstat', '-z', '-M', ...range]).split('\0');
+    for (let i = 0; i < numstat.length - 1; ) {
+      const [add, del, path] = (numstat[i] as string).split('\t') as [string, string, string];
+      if (path === '') {
+        // A rename: the paths follow as two fields.
+        counts.set(numstat[i + 2] as string, { additions: Number(add) || 0, deletions: Number(del) || 0 });
+        i += 3;
+      } else {
+        counts.set(path, { additions: Number(add) || 0, deletions: Number(del) || 0 });
+        i += 1;
+      }
+    }
     const patches = new Map<string, string>();
-    const text = this.repo.git(['diff', '--no-color', '--no-renames', ...range]);
+    const text = this.repo.git(['diff', '--no-color', '-M', ...range]);
     for (const block of text.split(/^diff --git /m).slice(1)) {
-      const file = /^\+\+\+ b\/(.+)$/m.exec(block)?.[1] ?? /^--- a\/(.+)$/m.exec(block)?.[1];
+      const file = /^\+\+\+ b\/(.+)$/m.exec(block)?.[1] ?? /^rename to (.+)$/m.exec(block)?.[1] ?? /^--- a\/(.+)$/m.exec(block)?.[1];
       const hunks = block.indexOf('\n@@');
       if (file && hunks >= 0) patches.set(file, block.slice(hunks + 1).replace(/\n$/, ''));
     }
-    return numstat.map((line) => {
-      const [add, del, filename] = line.split('\t') as [string, string, string];
-      const blob = this.repo.tryGit(['rev-parse', `${to}:${filename}`])?.trim() ?? '0'.repeat(40);
+    return entries.map(({ filename, previous, status }) => {
+      const blob = status === 'removed' ? '0'.repeat(40) : (this.repo.tryGit(['rev-parse', `${to}:${filename}`])?.trim() ?? '0'.repeat(40));
       const patch = patches.get(filename);
-      return { filename, status: status.get(filename) ?? 'modified', additions: Number(add) || 0, deletions: Number(del) || 0, sha: blob, ...(patch ? { patch } : {}) };
+      const { additions, deletions } = counts.get(filename) ?? { additions: 0, deletions: 0 };
+      return { filename, status, additions, deletions, sha: blob, ...(previous ? { previous_filename: previous } : {}), ...(patch ? { patch } : {}) };
     });
   }
 
-  private diffEntry(file: { filename: string; status: string; additions: number; deletions: number; patch?: string; sha: string }): Record<string, unknown> {
+  private diffEntry(file: DiffFile): Record<string, unknown> {
     return conform('diff-entry', { ...file, changes: file.additions + file.deletions, blob_url: `${this.url}/blob`, raw_url: `${this.url}/raw`, contents_url: this.api(`/contents/${file.filename}`) }, this.url);
   }
 
@@ -649,7 +673,7 @@ export class GitHubServer {
     if (!item?.pull) return notFound();
     const head = this.headOf(item);
     const base = this.refs().get(item.pull.base);
-    const files = head && base ? this.diffFiles(base, head) : [];
+    const files = head && base ? this.diffFiles(base, head).slice(0, this.filesCap) : [];
     const { items, link } = this.page(files, query);
     return { status: 200, body: items.map((f) => this.diffEntry(f)), link };
   }
@@ -901,7 +925,7 @@ export class GitHubServer {
   private createIssue(body: Record<string, unknown>): Answer {
     if (typeof body.title !== 'string' || !body.title) return unprocessable('Validation Failed', 'title is required');
     const labels = Array.isArray(body.labels) ? body.labels.map(String) : [];
-    const number = this.openIssue({ title: body.title, body: typeof body.body === 'string' ? body.body : '', labels, user: 'build-master[bot]' });
+    const number = this.openIssue({ title: body.title, body: typeof body.body === 'string' ? body.body : '', labels, user: this.login });
     return { status: 201, body: this.issueJson(this.must(number)), headers: { location: this.api(`/issues/${number}`) } };
   }
 
@@ -936,7 +960,7 @@ export class GitHubServer {
     const item = this.items.get(number);
     if (!item) return notFound();
     if (typeof body.body !== 'string' || !body.body) return unprocessable('Validation Failed', 'body is required');
-    const comment = { id: this.nextId++, body: body.body, user: 'build-master[bot]', at: this.now() };
+    const comment = { id: this.nextId++, body: body.body, user: this.login, at: this.now() };
     item.comments.push(comment);
     item.updatedAt = this.now();
     return { status: 201, body: this.commentJson(item, comment), headers: { location: this.api(`/issues/comments/${comment.id}`) } };
@@ -1043,6 +1067,16 @@ export class GitHubServer {
     this.refsChanged();
     return { status: 201, body: { ref, node_id: `REF_${branch}`, url: this.api(`/git/${ref}`), object: { type: 'commit', sha, url: this.api(`/git/commits/${sha}`) } }, headers: { location: this.api(`/git/${ref}`) } };
   }
+}
+
+interface DiffFile {
+  filename: string;
+  previous_filename?: string;
+  status: string;
+  additions: number;
+  deletions: number;
+  patch?: string;
+  sha: string;
 }
 
 interface Answer {
