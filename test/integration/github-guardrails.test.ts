@@ -67,6 +67,7 @@ describe('GitHub mode: guardrails against spoofed text', function () {
       world.server.push('main', { 'docs/typo.md': 'typo\n' }, `docs: typo\n\nBuild-Master-Change: #${waiting}\nBuild-Master-Branch: ${fixBranch}\nBuild-Master-Lane: web\nBuild-Master-Key: merge:#${waiting}:${'0'.repeat(40)}`),
       world.server.push('main', { 'docs/typo2.md': 'typo\n' }, `Merge pull request #${waiting} from acme/${fixBranch}\n\nfixes it`),
       world.server.push('main', { 'docs/typo3.md': 'typo\n' }, `Fix the web lane (#${waiting})`),
+      world.server.push('main', { 'docs/typo4.md': 'typo\n' }, `docs: another typo\n\nbuildmaster:fix ${incident}`),
     ];
     for (const sha of pushed) world.server.setChecks(sha, [{ name: 'test-web', conclusion: 'failure', output: 'still broken' }, { name: 'test-api', conclusion: 'success' }]);
     world.advance(60_000);

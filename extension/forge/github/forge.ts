@@ -299,6 +299,8 @@ export class GitHubForge implements Forge {
     const targetSha = chain[0]?.sha ?? '';
     const own = new Map(Object.entries(this.options.store.data.merged).map(([change, m]) => [m.sha, change]));
     const self = await this.self();
+    // A commit no pull request accounts for (pushed to the target directly) carries no
+    // body: a `buildmaster:fix` line typed into it must not count as a repair merge.
     const commits = await mapLimit(chain, CONCURRENCY, async (commit, index): Promise<TargetCommit> => {
       const message = commit.commit.message;
       const { id: number, branch, lane } = await this.originOf(commit.sha, message, own, self);
@@ -311,7 +313,7 @@ export class GitHubForge implements Forge {
         sha: commit.sha,
         time: Date.parse(commit.commit.committer?.date ?? commit.commit.author?.date ?? '') || 0,
         checks,
-        ...(number ? { change: { id: number, files, title: message.split('\n')[0] ?? '', ...(branch ? { branch } : {}), ...(lane ? { lane } : {}), body: message } } : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '', body: message } }),
+        ...(number ? { change: { id: number, files, title: message.split('\n')[0] ?? '', ...(branch ? { branch } : {}), ...(lane ? { lane } : {}), body: message } } : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '' } }),
       };
     });
     return { commits: commits.reverse(), targetSha };
