@@ -70,6 +70,32 @@ describe('local guardrails: tier 3 sees every path exactly', function () {
     assert.match(explain.stdout, /tier3/);
   });
 
+  it('a branch with two merge bases cannot hide the undoing of a tier 3 change from its file list', async () => {
+    sb = new Sandbox({ ...threeLaneFiles('merge:\n  method: merge\n'), 'infra/x': 'orig\n' });
+    sb.branch('agent/y', { 'infra/x': 'approved\n' });
+    // agent/x is committed a second later, so git lists it first among the merge bases below.
+    await new Promise((done) => setTimeout(done, 1100));
+    sb.branch('agent/x', { 'web/x': 'x\n' });
+    const first = await sync(sb);
+    assert.deepEqual(merged(first.doc), ['agent/x']);
+    const approval = first.doc.approvals.find((a) => a.change === 'agent/y');
+    assert.ok(approval, 'the infra change asks for approval');
+    assert.equal((await runCli(['approve', approval.id, '--repo', sb.dir])).code, 0);
+    assert.deepEqual(merged((await sync(sb)).doc), ['agent/y']);
+    // agent/h merges both branches (two merge bases with main), then undoes the approved infra change.
+    sb.git('checkout', '--quiet', '-b', 'agent/h', 'agent/x');
+    sb.git('merge', '--quiet', '--no-ff', '--no-edit', 'agent/y');
+    sb.write({ 'infra/x': 'orig\n', 'web/evil': 'evil\n' });
+    sb.git('add', '-A');
+    sb.git('commit', '--quiet', '--amend', '--no-edit');
+    sb.git('checkout', '--quiet', 'main');
+    const { doc } = await sync(sb);
+    assert.deepEqual(merged(doc), [], 'it does not merge on its own');
+    assert.equal(sb.git('show', 'main:infra/x'), 'approved');
+    assert.match(sb.git('merge-base', '--all', 'main', 'agent/h'), /\n/, 'two merge bases');
+    assert.ok(doc.approvals.some((a) => a.change === 'agent/h'), `it waits for a person as tier 3: ${JSON.stringify(doc.approvals)}`);
+  });
+
   it('a path with a space, a quote and a newline lands in its lane', async () => {
     sb = new Sandbox(threeLaneFiles());
     sb.branch('agent/odd', { 'api/we "ird"\nname.txt': 'x\n' });

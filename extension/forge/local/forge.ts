@@ -229,9 +229,12 @@ export class LocalForge implements Forge {
     const key = factsKey(targetSha, head);
     const cached = own(store.data.facts, key);
     if (cached?.files && cached.tree) return { files: cached.files, tree: cached.tree, conflict: cached.conflict ?? false };
-    const files = paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`]));
     const merged = (await this.git.raw(['merge-tree', '--write-tree', '--messages', targetSha, head])).split('\n');
     const tree = (merged[0] ?? '').trim();
+    // What the branch changes (from the merge base) and what merging it would change on the
+    // target (target against the merge tree): with several merge bases `target...head` uses
+    // only the first, so a branch could hide, say, the undoing of a tier 3 change from it.
+    const files = [...new Set([...paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`])), ...paths(await this.git.raw(['diff', ...PATHS, targetSha, tree]))])];
     // A clean merge prints only the tree; a conflicted one adds the conflicted files and messages.
     const conflict = merged.slice(1).some((line) => line.trim().length > 0 && /CONFLICT|^\d{6} /.test(line));
     setOwn(store.data.facts, key, { files, tree, conflict, at: clock.now() });
@@ -659,7 +662,7 @@ const BUILD_MASTER_COMMITTER = `${BUILD_MASTER_IDENTITY.GIT_COMMITTER_NAME} <${B
 
 /** Where the merge facts of (target, head) are cached; `z:` marks paths read exactly (older entries had quoted paths). */
 function factsKey(targetSha: string, head: string): string {
-  return `z:${head}:${targetSha}`;
+  return `z2:${head}:${targetSha}`;
 }
 
 /** NUL-separated paths as git prints them with -z: exact, never quoted. */
