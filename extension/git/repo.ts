@@ -142,6 +142,10 @@ export class GitRepo {
     const admin = this.adminDirOf(dir);
     if (admin) {
       const git = (args: string[]) => quietGit(dir, ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', `--git-dir=${admin}`, `--work-tree=${dir}`, ...args]);
+      // The index and the worktree's own config and sparse-checkout patterns are the last run's:
+      // a skip-worktree or assume-unchanged flag it set would let a file it rewrote survive
+      // `checkout --force`. Drop them, so the checkout is built from the commit alone.
+      for (const stale of ['index', 'info', 'config.worktree']) rmSync(join(admin, stale), { recursive: true, force: true });
       ready = await git(['checkout', '--quiet', '--detach', '--force', commit])
         .then(() => git(['clean', '-qffdx']))
         .then(() => true)

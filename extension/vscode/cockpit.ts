@@ -162,7 +162,9 @@ export class Cockpit implements vscode.Disposable {
     const session = await this.ensureSession();
     if (session) {
       try {
-        this.current = this.build(session, await session.store.reload());
+        // While a cycle runs it owns the store in memory (what it observed is saved with its
+        // record): re-reading state.json then would drop that. Show the memory; the cycle's end refreshes.
+        this.current = this.build(session, this.syncing ? session.store.readEvents() : await session.store.reload());
       } catch (error) {
         this.current.unavailable = (error as Error).message;
       }

@@ -384,6 +384,15 @@ describe('local guardrails: a check cannot reach outside its worktree', function
   let sb: Sandbox;
   afterEach(() => sb?.remove());
 
+  it('a check that marks a file skip-worktree in the reused check worktree cannot make the next change pass', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    // docs' check hides web's test behind skip-worktree and replaces it with `exit 0`.
+    sb.branch('agent/docs-evil', { 'docs/test.sh': 'git update-index --skip-worktree web/test.sh\necho "exit 0" > web/test.sh\ntest -s docs/index.md\n' });
+    sb.branch('agent/web-broken', { 'web/status': 'broken\n' });
+    for (let cycle = 0; cycle < 3; cycle++) await sync(sb);
+    assert.equal(sb.git('show', 'main:web/status'), 'ok', 'the broken web change never merged');
+  });
+
   it('a change whose own check moves the target or plants a hook is refused, and the target is put back', async () => {
     sb = new Sandbox(threeLaneFiles());
     // The change rewrites web's check: it "passes" after moving main to the commit under test.
