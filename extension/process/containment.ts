@@ -127,11 +127,14 @@ export function checkBreach(breach: Breach, target: string): Breach {
  * user's branches, tags, remotes, the stash) are only reported: they may have
  * moved by the user's hand meanwhile, and undoing that could lose work.
  */
-export async function restoreRefs(root: string, breach: Breach, target: string): Promise<{ restored: string[]; reported: string[] }> {
+export async function restoreRefs(root: string, breach: Breach, target: string, options: { created?: boolean } = {}): Promise<{ restored: string[]; reported: string[] }> {
   const restored: string[] = [];
   const reported: string[] = [];
   for (const [name, was, is] of breach.refs) {
-    if (name !== `refs/heads/${target}` && !name.startsWith('refs/heads/buildmaster/')) {
+    // A ref that did not exist before the command ran is its own creation: deleting it
+    // loses nothing of anyone else's, and leaving it would let it merge as a change.
+    const made = options.created === true && was === ZERO;
+    if (!made && name !== `refs/heads/${target}` && !name.startsWith('refs/heads/buildmaster/')) {
       reported.push(name);
       continue;
     }

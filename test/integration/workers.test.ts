@@ -153,6 +153,20 @@ describe('workers: a fix command is contained', function () {
     assert.ok(!onMain(sb).includes('api/evil'), 'nothing merged on a later cycle either');
   });
 
+  it('a branch the fix command creates is deleted, so what it holds never merges as a change of its own', async () => {
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      'scripts/fixer.sh': fixer('echo evil > api/evil; git add -A; c=$($C commit-tree $(git write-tree) -p HEAD -m innocent); git update-ref refs/heads/agent/innocent $c; git reset -q --hard HEAD'),
+    });
+    breakWeb(sb);
+    const { doc } = await sync(sb);
+    assert.equal(dispatches(doc)[0]?.status, 'failed');
+    assert.match(dispatches(doc)[0]?.message ?? '', /refs\/heads\/agent\/innocent created/);
+    assert.equal(sb.git('branch', '--list', 'agent/innocent'), '', 'the branch is gone');
+    await sync(sb);
+    assert.ok(!onMain(sb).includes('api/evil'), 'nothing it made reaches main');
+  });
+
   it('creating a branch, planting a hook or changing git config fails the fix with the reason', async () => {
     const attacks: [string, RegExp][] = [
       ['$C branch agent/sneaky HEAD', /refs\/heads\/agent\/sneaky created at/],

@@ -118,7 +118,7 @@ export class CommandWorker implements Worker {
       warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
       const output = outcome.output;
       if (isFatal(breach)) {
-        const { restored, reported } = await restoreRefs(root, breach, policy.target);
+        const { restored, reported } = await restoreRefs(root, breach, policy.target, { created: true });
         const what = describeBreach(breach).join('; ');
         const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `left for a person to check: ${reported.join(', ')}` : ''].filter(Boolean).join('; ');
         const message = `the fix command reached outside its worktree: ${what}${undo ? ` (${undo})` : ''}; nothing from this attempt is used`;
