@@ -376,6 +376,11 @@ describe('local guardrails: check results follow the policy’s checks', functio
     const third = await sync(sb);
     assert.deepEqual(merged(third.doc), ['agent/api-1'], `the edited check ran again and passed: ${JSON.stringify(third.doc.actions)} ${JSON.stringify(third.doc.lanes)}`);
     assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns, 1, 'test-api ran once more: on the merge commit only, never again on the tree it had passed');
+
+    // The variables a check is given are part of its definition too.
+    writeFileSync(join(sb.dir, '.buildmaster.yml'), policy.replace('run: test ! -f api/one.txt', 'run: test -d api').replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [BM_TEST_VARIABLE]'));
+    await sync(sb);
+    assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns, 2, 'test-api ran again on the target once local.env changed');
   });
 });
 

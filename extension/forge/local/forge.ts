@@ -676,7 +676,7 @@ function paths(out: string): string[] {
  * again, and only that one.
  */
 function checkKey(policy: Policy, scope: string, check: { name: string; run: string }): string {
-  const definition = createHash('sha256').update(JSON.stringify([check.name, check.run, policy.local.check_timeout])).digest('hex').slice(0, 16);
+  const definition = createHash('sha256').update(JSON.stringify([check.name, check.run, policy.local.check_timeout, [...policy.local.env].sort()])).digest('hex').slice(0, 16);
   return `${scope}:check:${definition}`;
 }
 
