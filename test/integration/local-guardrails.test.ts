@@ -319,6 +319,18 @@ describe('local guardrails: the user’s checkout moves with the target or not a
     assert.equal(sb.read('web/new.txt'), 'from the branch\n');
   });
 
+  it('a user’s own staged revert of Build Master’s last merge is left as it is (it is no update a crash left behind)', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    sb.branch('agent/web-a', { 'web/a.txt': 'a\n' });
+    assert.deepEqual(merged((await sync(sb)).doc), ['agent/web-a']);
+    sb.git('revert', '--no-commit', 'HEAD');
+    const staged = sb.git('status', '--porcelain');
+    assert.match(staged, /^D {2}web\/a\.txt$/m);
+    const { result } = await sync(sb);
+    assert.equal(sb.git('status', '--porcelain'), staged, `the staged revert is still there: ${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /finished updating the checkout/);
+  });
+
   it('git busy in the checkout (index.lock): nothing merges until it is gone, and the checkout is never left behind the ref', async () => {
     sb = new Sandbox(threeLaneFiles());
     sb.branch('agent/api-1', { 'api/one.txt': '1\n' });

@@ -3,7 +3,7 @@
 // the target branch to with a compare-and-swap. The user's working tree and
 // index are never touched; a clean checkout of the target is fast-forwarded.
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { awaitsOperator, laneOrder } from '../../core/decide';
@@ -452,6 +452,8 @@ export class LocalForge implements Forge {
    * user's next commit does not silently revert those merges.
    */
   private async finishCheckoutUpdate(policy: Policy, checkout: TargetCheckout, history: readonly LoggedCommit[]): Promise<boolean> {
+    const pending = readCheckoutPending(this.options.repo.stateDir);
+    if (!pending || !pending.paths.includes(checkout.path) || history[0]?.sha !== pending.to || history[1]?.sha !== pending.from) return false;
     const unstaged = await quietGit(checkout.path, ['diff', '--quiet']).then(() => false, () => true);
     if (unstaged || existsSync(join(checkout.gitDir, 'index.lock'))) return false;
     const indexTree = (await quietGit(checkout.path, ['write-tree']).catch(() => '')).trim();
@@ -463,6 +465,7 @@ export class LocalForge implements Forge {
       if (before.tree !== indexTree) continue;
       const head = history[0] as LoggedCommit;
       await quietGit(checkout.path, ['read-tree', '-m', '-u', before.sha, head.sha]);
+      clearCheckoutPending(this.options.repo.stateDir);
       this.options.log(`finished updating the checkout of ${policy.target} in ${checkout.path} from ${short(before.sha)} to ${short(head.sha)} (a previous process stopped before it did)`);
       return true;
     }
@@ -527,14 +530,23 @@ export class LocalForge implements Forge {
     const parents = policy.merge.method === 'merge' ? ['-p', targetSha, '-p', change.headSha] : ['-p', targetSha];
     const author = policy.merge.method === 'merge' ? {} : await this.authorOf(change.headSha);
     const sha = (await repo.asBuildMaster(repo.root, author).raw(['commit-tree', facts.tree, ...parents, '-m', message])).trim();
+    // The checkouts about to move with the ref, written down first: if this process dies between
+    // the two, the next one finishes exactly this update, and never mistakes a user's own staged
+    // work (say, a `git revert --no-commit` of this merge) for one it left unfinished.
+    writeCheckoutPending(repo.stateDir, { from: targetSha, to: sha, paths: checkouts.map((c) => c.path) });
     // Compare-and-swap: the target moves only if it is still where the checks saw it.
     try {
       await quietGit(repo.root, ['update-ref', '-m', `build-master: merge ${change.id}`, `refs/heads/${policy.target}`, sha, targetSha]);
     } catch (error) {
+      clearCheckoutPending(repo.stateDir);
       throw new ForgeRefusal(`${policy.target} moved while ${change.id} was merging; it is retried next cycle (${(error as Error).message.trim()})`, 'target-moved');
     }
     this.options.checkpoint?.('after:update-ref');
-    await this.updateCheckouts(policy, change, checkouts, targetSha, sha);
+    try {
+      await this.updateCheckouts(policy, change, checkouts, targetSha, sha);
+    } finally {
+      clearCheckoutPending(repo.stateDir);
+    }
     setOwn(store.data.merged, change.id, { head: change.headSha, sha, at: clock.now() });
     await store.save();
     this.options.checkpoint?.('after:record-merge');
@@ -687,6 +699,34 @@ function own<T>(record: Record<string, T>, key: string): T | undefined {
 
 function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+interface CheckoutPending {
+  from: string;
+  to: string;
+  paths: string[];
+}
+
+const PENDING_FILE = 'checkout-pending.json';
+
+function writeCheckoutPending(stateDir: string, pending: CheckoutPending): void {
+  mkdirSync(stateDir, { recursive: true });
+  const path = join(stateDir, PENDING_FILE);
+  writeFileSync(`${path}.tmp`, JSON.stringify(pending));
+  renameSync(`${path}.tmp`, path);
+}
+
+function readCheckoutPending(stateDir: string): CheckoutPending | undefined {
+  try {
+    const value = JSON.parse(readFileSync(join(stateDir, PENDING_FILE), 'utf8')) as Partial<CheckoutPending>;
+    return typeof value.from === 'string' && typeof value.to === 'string' && Array.isArray(value.paths) ? { from: value.from, to: value.to, paths: value.paths.map(String) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function clearCheckoutPending(stateDir: string): void {
+  rmSync(join(stateDir, PENDING_FILE), { force: true });
 }
 
 function isPending(checks: readonly CheckRun[]): boolean {
