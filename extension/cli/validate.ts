@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { findPolicyFile, shownPath } from '../controller/session';
 import { envWarnings } from '../core/policy/env';
+import { undefinedCheckWarnings } from '../core/policy/warnings';
 import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
 
 export function formatProblem(problem: PolicyProblem): string {
@@ -30,7 +31,7 @@ export function validateFile(repo: string, file: string | undefined): ValidateOu
   }
   const shown = path ? shownPath(path) : join(repo, POLICY_FILES[0]);
   const result = parsePolicy(text, shown);
-  const warnings = result.ok ? envWarnings(result.policy).map((w) => `${shown}: warning: ${w.message}`) : [];
+  const warnings = result.ok ? [...envWarnings(result.policy).map((w) => w.message), ...undefinedCheckWarnings(result.policy)].map((message) => `${shown}: warning: ${message}`) : [];
   return { file: shown, exists: path !== undefined, problems: result.ok ? [] : result.problems, warnings };
 }
 
