@@ -3,11 +3,22 @@
 // git reads), the hooks and info directories, and the user's checkouts (their
 // HEAD and their changed files). A process running as the user cannot be
 // stopped from writing these; it can be caught, and the refs Build Master acts
-// on put back.
+// on put back. Also the policy in every user checkout (its content and index
+// flags: Build Master reads its rules from there) and the object store (a loose
+// object or pack rewritten in place changes committed content without moving a
+// ref: git does not verify hashes on read).
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { quietGit } from '../git/repo';
+
+/** The files Build Master reads its policy from, in every checkout. */
+export const POLICY_FILES = ['.buildmaster.yml', '.buildmaster.yaml', '.github/buildmaster.yml', '.github/buildmaster.yaml'] as const;
+/** The object store is walked up to this many entries; a store larger than that is checked in its first part only. */
+const OBJECT_WALK_LIMIT = 500_000;
+/** Larger policy files are not kept for restoring (a policy is a few kilobytes). */
+const POLICY_KEEP_BYTES = 1024 * 1024;
 
 const GIT = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-c', 'core.quotePath=false', '--no-optional-locks'];
 const ZERO = '0000000000000000000000000000000000000000';
@@ -20,6 +31,31 @@ export interface RepoSnapshot {
   files: Map<string, string>;
   /** Per user checkout: its HEAD and a digest of each file `git status` lists. */
   checkouts: Map<string, Map<string, string>>;
+  /** Per user checkout and policy file: its content (to restore) and its index entry with flags (`ls-files -v -s`). */
+  policies: Map<string, Map<string, PolicyFileState>>;
+  /** Every entry under the object store: `objects/…` path → kind, size, mtime and inode. */
+  objects: Map<string, string>;
+  /** `sha1` or `sha256`: how a loose object's name is computed from its content. */
+  objectFormat: string;
+  commonDir: string;
+}
+
+export interface PolicyFileState {
+  /** `absent`, `link:<target>` or `file:<mode>`, with a digest of the content read through links. */
+  digest: string;
+  /** The `ls-files -v -s` line (tag letter, mode, blob, stage), or '' when the index has no entry. */
+  index: string;
+  /** What to write back: the link target or the bytes (absent when too big). */
+  link?: string;
+  content?: Buffer;
+}
+
+/** A user checkout's policy file that changed: its checkout, its path, what changed. */
+export interface PolicyBreach {
+  checkout: string;
+  file: string;
+  content: boolean;
+  index: boolean;
 }
 
 export interface Breach {
@@ -29,6 +65,10 @@ export interface Breach {
   files: string[];
   /** Checkout path → paths whose state changed. */
   checkouts: [string, string[]][];
+  /** Policy files changed in a user checkout (content or index flags). */
+  policies: PolicyBreach[];
+  /** Tampering found in the object store: one sentence per object or pack. */
+  objects: string[];
 }
 
 export async function snapshot(root: string, commonDir: string, stateDir: string, options: { checkouts?: boolean } = {}): Promise<RepoSnapshot> {
@@ -48,15 +88,21 @@ export async function snapshot(root: string, commonDir: string, stateDir: string
   digestTree(join(commonDir, 'info'), 'info', files);
   // Objects borrowed from elsewhere would change what every sha means.
   files.set('objects/info/alternates', digestFile(join(commonDir, 'objects', 'info', 'alternates')));
+  // Shallow boundaries hide parents from every history walk.
+  files.set('shallow', digestFile(join(commonDir, 'shallow')));
   // Build Master's own memory (state, log, lock, escalations): nothing else writes it while a fix runs.
   digestTree(stateDir, 'buildmaster', files, 0, new Set(['worktrees']));
+  const objectFormat = (await git(['rev-parse', '--show-object-format']).catch(() => 'sha1')).trim() || 'sha1';
+  const objects = statObjects(join(commonDir, 'objects'));
   const checkouts = new Map<string, Map<string, string>>();
-  if (options.checkouts === false) return { refs, config, files, checkouts };
+  const policies = new Map<string, Map<string, PolicyFileState>>();
   const list = await git(['worktree', 'list', '--porcelain', '-z']);
   for (const block of list.split('\0\0')) {
     const fields = block.split('\0');
     const path = fields.find((f) => f.startsWith('worktree '))?.slice('worktree '.length);
     if (!path || fields.includes('bare') || inside(ownWorktrees, path)) continue;
+    policies.set(path, await policyState(path));
+    if (options.checkouts === false) continue;
     const state = new Map<string, string>();
     state.set('(HEAD)', fields.filter((f) => f.startsWith('HEAD ') || f.startsWith('branch ') || f === 'detached').join(' '));
     const status = await git(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames'], path).catch(() => '');
@@ -66,7 +112,74 @@ export async function snapshot(root: string, commonDir: string, stateDir: string
     }
     checkouts.set(path, state);
   }
-  return { refs, config, files, checkouts };
+  return { refs, config, files, checkouts, policies, objects, objectFormat, commonDir };
+}
+
+/** The policy files of one checkout: content read through links, and the index entry with its skip-worktree/assume-unchanged tag. */
+async function policyState(checkout: string): Promise<Map<string, PolicyFileState>> {
+  const listing = await quietGit(checkout, [...GIT, 'ls-files', '-v', '-s', '-z', '--', ...POLICY_FILES.map((f) => `:(literal)${f}`)]).catch((error: Error) => `unreadable: ${error.message}`);
+  const index = new Map<string, string>();
+  for (const entry of listing.split('\0').filter(Boolean)) {
+    const tab = entry.indexOf('\t');
+    if (tab > 0) index.set(entry.slice(tab + 1), entry.slice(0, tab));
+    else index.set('(index)', entry);
+  }
+  const states = new Map<string, PolicyFileState>();
+  for (const file of POLICY_FILES) {
+    const path = join(checkout, file);
+    let digest = 'absent';
+    let link: string | undefined;
+    let content: Buffer | undefined;
+    try {
+      const stat = lstatSync(path);
+      if (stat.isSymbolicLink()) link = readlinkSync(path);
+      const through = readFileSync(path);
+      if (through.length <= POLICY_KEEP_BYTES && !link) content = through;
+      digest = `${link !== undefined ? `link:${link}` : `file:${stat.mode.toString(8)}`}:${createHash('sha256').update(through).digest('hex')}`;
+    } catch {
+      if (link !== undefined) digest = `link:${link}:dangling`;
+    }
+    states.set(file, { digest, index: index.get(file) ?? '', ...(link !== undefined ? { link } : {}), ...(content ? { content } : {}) });
+  }
+  const unreadable = index.get('(index)');
+  if (unreadable) for (const state of states.values()) state.index = unreadable;
+  return states;
+}
+
+/** Kind, size, mtime and inode of every entry under `objects/` (cheap: one lstat each, bounded). */
+function statObjects(root: string): Map<string, string> {
+  const into = new Map<string, string>();
+  const walk = (dir: string, label: string, depth: number): void => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (into.size >= OBJECT_WALK_LIMIT) return;
+      const path = join(dir, name);
+      const key = `${label}/${name}`;
+      let stat: Stats;
+      try {
+        stat = lstatSync(path);
+      } catch {
+        continue;
+      }
+      // A directory's mtime moves whenever an object is added: only what it is counts.
+      if (stat.isDirectory()) {
+        into.set(key, `dir:${stat.ino}`);
+        if (depth < 3) walk(path, key, depth + 1);
+      } else into.set(key, `${stat.isSymbolicLink() ? 'link' : 'file'}:${stat.size}:${stat.mtimeMs}:${stat.ino}`);
+    }
+  };
+  try {
+    into.set('objects', `dir:${lstatSync(root).ino}:${lstatSync(root).isSymbolicLink()}`);
+  } catch {
+    into.set('objects', 'absent');
+  }
+  walk(root, 'objects', 0);
+  return into;
 }
 
 /**
@@ -101,12 +214,89 @@ export function compare(before: RepoSnapshot, after: RepoSnapshot, given: readon
     const changed = [...new Set([...earlier.keys(), ...state.keys()])].filter((f) => earlier.get(f) !== state.get(f));
     if (changed.length) checkouts.push([path, changed]);
   }
-  return { refs, config: before.config !== after.config, files, checkouts };
+  const policies: PolicyBreach[] = [];
+  for (const [checkout, states] of before.policies) {
+    const later = after.policies.get(checkout);
+    if (!later) continue;
+    for (const [file, was] of states) {
+      const is = later.get(file);
+      if (!is) continue;
+      const content = was.digest !== is.digest;
+      const index = was.index !== is.index;
+      if (content || index) policies.push({ checkout, file, content, index });
+    }
+  }
+  return { refs, config: before.config !== after.config, files, checkouts, policies, objects: [] };
 }
 
-/** A breach that fails the fix: refs, configuration or hooks. Checkout changes are reported only (the user may have made them). */
+/**
+ * `compare`, and the object store looked at too: a pack changed or deleted, a
+ * loose object deleted, or one whose file changed and no longer hashes to its
+ * name, is tampering. New objects are fine; so is an existing loose object git
+ * freshened (its mtime moves, its content still hashes to its name). A new pack
+ * or commit-graph is verified by git itself, since it could shadow an object.
+ */
+export async function examine(before: RepoSnapshot, after: RepoSnapshot, given: readonly string[] = []): Promise<Breach> {
+  const breach = compare(before, after, given);
+  breach.objects = await objectTampering(before, after);
+  return breach;
+}
+
+async function objectTampering(before: RepoSnapshot, after: RepoSnapshot): Promise<string[]> {
+  const found: string[] = [];
+  const root = before.commonDir;
+  const loose = /^objects\/([0-9a-f]{2})\/([0-9a-f]{38}|[0-9a-f]{62})$/;
+  const verifyWithGit: string[] = [];
+  for (const [key, was] of before.objects) {
+    const is = after.objects.get(key);
+    if (is === was) continue;
+    const name = loose.exec(key);
+    if (is === undefined) {
+      found.push(name ? `the loose object ${name[1]}${name[2]} was deleted` : `${key} was deleted`);
+    } else if (name) {
+      if (!looseObjectHolds(join(root, key), `${name[1]}${name[2]}`, after.objectFormat)) found.push(`the loose object ${name[1]}${name[2]} was rewritten: its content no longer hashes to its name`);
+    } else if (was.startsWith('dir:') && is.startsWith('dir:')) {
+      if (was !== is) found.push(`${key} was replaced`);
+    } else if (/^objects\/pack\//.test(key) && !/\.(keep|promisor|mtimes|rev|bitmap)$/.test(key) && key !== 'objects/pack/multi-pack-index') {
+      found.push(`${key} was changed`);
+    } else if (/^objects\/(info\/commit-graph|pack\/multi-pack-index)/.test(key)) {
+      verifyWithGit.push(key);
+    }
+  }
+  for (const [key, is] of after.objects) {
+    if (before.objects.has(key)) continue;
+    const name = loose.exec(key);
+    if (name) {
+      // A new object with the name of content nobody wrote yet would stand in for it when it is written.
+      if (!looseObjectHolds(join(root, key), `${name[1]}${name[2]}`, after.objectFormat)) found.push(`a forged loose object ${name[1]}${name[2]} was added: its content does not hash to its name`);
+    } else if (/^objects\/pack\/.*\.idx$/.test(key) || /^objects\/(info\/commit-graph|pack\/multi-pack-index)/.test(key)) {
+      verifyWithGit.push(key);
+    } else if (is.startsWith('link:')) found.push(`${key} was added as a link`);
+  }
+  for (const key of verifyWithGit) {
+    const args = key.endsWith('.idx') ? ['verify-pack', join(root, key)] : key.includes('multi-pack-index') ? ['multi-pack-index', 'verify'] : ['commit-graph', 'verify'];
+    const ok = await quietGit(root, [...GIT, `--git-dir=${root}`, ...args]).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) found.push(`${key} does not verify (git ${args[0]})`);
+  }
+  return found;
+}
+
+/** Whether a loose object file inflates to content that hashes to its name. */
+function looseObjectHolds(path: string, sha: string, format: string): boolean {
+  try {
+    const content = inflateSync(readFileSync(path));
+    return createHash(format === 'sha256' ? 'sha256' : 'sha1').update(content).digest('hex') === sha;
+  } catch {
+    return false;
+  }
+}
+
+/** A breach that fails the run: refs, configuration, hooks, a user checkout's policy, the object store. Other checkout changes are reported only (the user may have made them). */
 export function isFatal(breach: Breach): boolean {
-  return breach.refs.length > 0 || breach.config || breach.files.length > 0;
+  return breach.refs.length > 0 || breach.config || breach.files.length > 0 || breach.policies.length > 0 || breach.objects.length > 0;
 }
 
 /**
@@ -117,8 +307,71 @@ export function isFatal(breach: Breach): boolean {
  * branches all the time while checks run.
  */
 export function checkBreach(breach: Breach, target: string): Breach {
-  const refs = breach.refs.filter(([name]) => name === `refs/heads/${target}` || name.startsWith('refs/heads/buildmaster/'));
-  return { refs, config: breach.config, files: breach.files, checkouts: [] };
+  const refs = breach.refs.filter(([name]) => name === `refs/heads/${target}` || name.startsWith('refs/heads/buildmaster/') || name.startsWith('refs/replace/'));
+  return { ...breach, refs };
+}
+
+/**
+ * Puts back each changed policy file of a user checkout: its content as it was
+ * before the command ran (what is there now is kept under `<state>/quarantine`
+ * first, so nothing is lost), then its index entry and flags. Returns a
+ * sentence per file: what was restored, or why not.
+ */
+export async function restorePolicies(before: RepoSnapshot, breach: Breach, stateDir: string): Promise<string[]> {
+  const said: string[] = [];
+  for (const { checkout, file, content, index } of breach.policies) {
+    const was = before.policies.get(checkout)?.get(file);
+    if (!was) continue;
+    const path = join(checkout, file);
+    const where = `${file} in ${checkout}`;
+    try {
+      if (content) {
+        keepAside(path, stateDir, file);
+        if (was.digest !== 'absent' && was.link === undefined && !was.content) throw new Error('its earlier content was too big to keep');
+        rmSync(path, { force: true, recursive: true });
+        if (was.link !== undefined) symlinkSync(was.link, path);
+        else if (was.content) {
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileSync(path, was.content, { mode: Number.parseInt(was.digest.split(':')[1] ?? '644', 8) & 0o777 });
+        }
+      }
+      if (index) await restoreIndexEntry(checkout, file, was.index);
+      said.push(`restored ${[content ? 'the content' : '', index ? 'the index entry and flags' : ''].filter(Boolean).join(' and ')} of ${where}`);
+    } catch (error) {
+      said.push(`could not restore ${where}: ${(error as Error).message}`);
+    }
+  }
+  return said;
+}
+
+/** Keeps what a command left in a policy file under the state directory, before the file is put back. */
+function keepAside(path: string, stateDir: string, file: string): void {
+  let bytes: Buffer;
+  try {
+    if (lstatSync(path).isSymbolicLink()) bytes = Buffer.from(`link to ${readlinkSync(path)}\n`);
+    else bytes = readFileSync(path);
+  } catch {
+    return;
+  }
+  const dir = join(stateDir, 'quarantine');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${file.replace(/[\/]/g, '_')}`), bytes);
+}
+
+/** Sets a policy file's index entry back: blob, mode and skip-worktree/assume-unchanged as `ls-files -v -s` showed them. */
+async function restoreIndexEntry(checkout: string, file: string, line: string): Promise<void> {
+  const git = (args: string[]) => quietGit(checkout, [...GIT, 'update-index', ...args]);
+  if (!line) {
+    await git(['--force-remove', '--', file]);
+    return;
+  }
+  const match = /^(\S) (\d+) ([0-9a-f]+) 0$/.exec(line);
+  if (!match) throw new Error(`its index entry was unusual (${line})`);
+  const [, tag, mode, blob] = match as unknown as [string, string, string, string];
+  await git(['--add', '--cacheinfo', `${mode},${blob},${file}`]);
+  const skip = tag.toUpperCase() === 'S';
+  const assume = tag !== tag.toUpperCase();
+  await git([skip ? '--skip-worktree' : '--no-skip-worktree', assume ? '--assume-unchanged' : '--no-assume-unchanged', '--', file]);
 }
 
 /**
@@ -151,6 +404,10 @@ export function describeBreach(breach: Breach): string[] {
     ...breach.refs.map(([name, was, is]) => `${name} ${was === ZERO ? 'created at' : is === ZERO ? 'deleted from' : `moved from ${short(was)} to`} ${was === ZERO ? short(is) : is === ZERO ? short(was) : short(is)}`),
     ...(breach.config ? ['the git configuration changed'] : []),
     ...breach.files.map((file) => `${file} changed`),
+    ...breach.policies.map((p) => `the policy ${p.file} in the checkout ${p.checkout} changed (${[p.content ? 'its content' : '', p.index ? 'its index entry or skip-worktree/assume-unchanged flags' : ''].filter(Boolean).join(' and ')})`),
+    ...(breach.objects.length
+      ? [`the repository's object store was tampered with (${breach.objects.slice(0, 5).join('; ')}${breach.objects.length > 5 ? `; and ${breach.objects.length - 5} more` : ''}): committed content may no longer be what was reviewed; a person must run \`git fsck --full\` before anything else is trusted`]
+      : []),
   ];
 }
 
@@ -186,4 +443,30 @@ function digestTree(dir: string, label: string, into: Map<string, string>, depth
     into.set(key, digest);
     if (digest === 'dir' && depth < 4) digestTree(path, key, into, depth + 1);
   }
+}
+
+const TAMPERED = 'object-store-tampered';
+
+/**
+ * Remembers, across cycles, that the object store was tampered with: content
+ * under any sha may now be wrong, so no merge lands until a person has checked
+ * the repository and removed the mark.
+ */
+export function markTampered(stateDir: string, breach: Breach): void {
+  if (breach.objects.length === 0) return;
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(stateDir, TAMPERED), `${new Date().toISOString()}\n${breach.objects.join('\n')}\n`);
+}
+
+/** Why merging waits for a person, if the object store was found tampered with. */
+export function tamperedReason(stateDir: string): string | undefined {
+  const path = join(stateDir, TAMPERED);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const first = text.split('\n')[1] ?? 'an object changed';
+  return `the repository's object store was tampered with by a check or fix command (${first}); run \`git fsck --full\`, repair or re-clone, then delete ${path}`;
 }
