@@ -312,6 +312,26 @@ export function checkBreach(breach: Breach, target: string): Breach {
 }
 
 /**
+ * Undoes, with a compare-and-swap each, what a command did under
+ * `refs/replace/`: a replacement makes the user's git show other content under
+ * a commit's sha (Build Master's own git ignores them). Returns the breach
+ * without those refs, for `restoreRefs`, and what was undone or not.
+ */
+export async function undoReplacements(root: string, breach: Breach): Promise<{ rest: Breach; undone: string[]; left: string[] }> {
+  const undone: string[] = [];
+  const left: string[] = [];
+  for (const [name, was, is] of breach.refs.filter(([name]) => name.startsWith('refs/replace/'))) {
+    const args = was === ZERO ? ['update-ref', '-d', name, is] : is === ZERO ? ['update-ref', name, was, ZERO] : ['update-ref', name, was, is];
+    const ok = await quietGit(root, [...GIT, ...args]).then(
+      () => true,
+      () => false,
+    );
+    (ok ? undone : left).push(name);
+  }
+  return { rest: { ...breach, refs: breach.refs.filter(([name]) => !name.startsWith('refs/replace/')) }, undone, left };
+}
+
+/**
  * Puts back each changed policy file of a user checkout: its content as it was
  * before the command ran (what is there now is kept under `<state>/quarantine`
  * first, so nothing is lost), then its index entry and flags. Returns a

@@ -18,7 +18,7 @@ import type { Store } from '../../store/store';
 import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
-import { checkBreach, describeBreach, examine, isFatal, markTampered, restorePolicies, restoreRefs, snapshot, tamperedReason, type Breach, type RepoSnapshot } from '../../process/containment';
+import { checkBreach, describeBreach, examine, undoReplacements, isFatal, markTampered, restorePolicies, restoreRefs, snapshot, tamperedReason, type Breach, type RepoSnapshot } from '../../process/containment';
 
 /** Fix and revert branches are always candidates, whatever `local.branches` says. */
 const OWN_BRANCHES = ['buildmaster/fix/*', 'buildmaster/revert/*'];
@@ -332,7 +332,10 @@ export class LocalForge implements Forge {
    */
   private async refuseBreach(policy: Policy, before: RepoSnapshot, breach: Breach, runs: CheckRun[]): Promise<CheckRun[]> {
     const { repo } = this.options;
-    const { restored, reported } = await restoreRefs(repo.root, breach, policy.target);
+    const replaced = await undoReplacements(repo.root, breach);
+    const { restored, reported } = await restoreRefs(repo.root, replaced.rest, policy.target);
+    restored.push(...replaced.undone);
+    reported.push(...replaced.left);
     const policies = await restorePolicies(before, breach, repo.stateDir);
     markTampered(repo.stateDir, breach);
     const what = describeBreach(breach).join('; ');

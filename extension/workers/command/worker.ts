@@ -20,7 +20,7 @@ import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
 import { runCommand } from '../../process/run';
-import { describeBreach, examine, isFatal, markTampered, restorePolicies, restoreRefs, snapshot } from '../../process/containment';
+import { describeBreach, examine, undoReplacements, isFatal, markTampered, restorePolicies, restoreRefs, snapshot } from '../../process/containment';
 import { checkRange, describeProblem } from './scope';
 
 const DIFF_LIMIT = 20_000;
@@ -118,7 +118,10 @@ export class CommandWorker implements Worker {
       warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
       const output = outcome.output;
       if (isFatal(breach)) {
-        const { restored, reported } = await restoreRefs(root, breach, policy.target);
+        const replaced = await undoReplacements(root, breach);
+    const { restored, reported } = await restoreRefs(root, replaced.rest, policy.target);
+    restored.push(...replaced.undone);
+    reported.push(...replaced.left);
         const policies = await restorePolicies(before, breach, this.repo.stateDir);
         markTampered(this.repo.stateDir, breach);
         const what = describeBreach(breach).join('; ');
