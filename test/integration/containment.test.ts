@@ -124,6 +124,16 @@ describe('containment: committed content cannot change without a ref moving', fu
     assert.match(blocked?.message ?? '', /object store was tampered with/);
   });
 
+  it('a check that only adds objects, commits in its worktree and runs git gc is no breach: its change merges', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    // Freshens existing objects (hash-object of committed content), writes new ones, then packs loose objects away.
+    sb.branch('agent/docs-gc', { 'docs/test.sh': evilDocsCheck('git hash-object -w docs/index.md web/test.sh >/dev/null && git -c user.name=c -c user.email=c@l commit -q --allow-empty -m scratch && git gc -q') });
+    const { doc, result } = await sync(sb);
+    assert.doesNotMatch(result.stderr, /outside its worktree/);
+    assert.deepEqual(merged(doc), ['agent/docs-gc'], result.stderr);
+    assert.equal(existsSync(join(sb.stateDir, 'object-store-tampered')), false);
+  });
+
   it('a replacement planted by a check is undone and ignored: the broken change it would let pass never merges', async () => {
     sb = new Sandbox(threeLaneFiles());
     sb.branch('agent/docs-evil', { 'docs/test.sh': evilDocsCheck('git replace -f $(git rev-parse HEAD:web/test.sh) $(echo "exit 0" | git hash-object -w --stdin); rm -f web/test.sh') });

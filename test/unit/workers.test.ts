@@ -81,6 +81,7 @@ describe('containment: what fails a fix', () => {
     policies: new Map([['/repo', new Map([['.buildmaster.yml', { digest: policy, index: policyIndex }]])]]),
     objects: new Map(),
     objectFormat: 'sha1',
+    packIndexes: new Map(),
     commonDir: '/repo/.git',
   });
 
