@@ -134,6 +134,18 @@ describe('containment: committed content cannot change without a ref moving', fu
     assert.equal(existsSync(join(sb.stateDir, 'object-store-tampered')), false);
   });
 
+  it('a check that rewrites a pack in place (same size, same inode) fails: the pack no longer verifies', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    sb.git('gc', '-q');
+    sb.branch('agent/docs-pack', {
+      'docs/test.sh': evilDocsCheck('p=$(ls "$(git rev-parse --git-common-dir)"/objects/pack/*.pack | head -1); chmod u+w "$p"; printf Z | dd of="$p" bs=1 seek=200 conv=notrunc 2>/dev/null'),
+    });
+    const { doc, result } = await sync(sb);
+    assert.match(result.stderr, /object store was tampered with \(objects\/pack\/pack-[0-9a-f]+\.pack does not verify/);
+    assert.deepEqual(merged(doc), []);
+    assert.ok(reasons(doc, 'agent/docs-pack').includes('check-failing'), JSON.stringify(doc.lanes));
+  });
+
   it('a replacement planted by a check is undone and ignored: the broken change it would let pass never merges', async () => {
     sb = new Sandbox(threeLaneFiles());
     sb.branch('agent/docs-evil', { 'docs/test.sh': evilDocsCheck('git replace -f $(git rev-parse HEAD:web/test.sh) $(echo "exit 0" | git hash-object -w --stdin); rm -f web/test.sh') });
