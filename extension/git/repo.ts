@@ -30,11 +30,12 @@ export function gitEnv(extra: Record<string, string> = {}): Record<string, strin
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && PASSED_THROUGH.test(key)) env[key] = value;
   }
-  return { ...env, GIT_TERMINAL_PROMPT: '0', ...extra };
+  // No replace refs: a `refs/replace/*` planted by a check or a fix would change what every sha Build Master reads means.
+  return { ...env, GIT_TERMINAL_PROMPT: '0', GIT_NO_REPLACE_OBJECTS: '1', ...extra };
 }
 
-/** The only GIT_* variables Build Master sets itself: its identity, and no prompts. */
-const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
+/** The only GIT_* variables Build Master sets itself: its identity, no prompts, no replace objects. */
+const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_NO_REPLACE_OBJECTS', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
 
 let noHooks: string | undefined;
 

@@ -73,11 +73,16 @@ describe('environment: an allowlist', () => {
 });
 
 describe('containment: what fails a fix', () => {
-  const snap = (refs: Record<string, string>, files: Record<string, string> = {}, checkout: Record<string, string> = {}): RepoSnapshot => ({
+  const snap = (refs: Record<string, string>, files: Record<string, string> = {}, checkout: Record<string, string> = {}, policy = 'file:644:p', policyIndex = 'H 100644 b 0'): RepoSnapshot => ({
     refs: new Map(Object.entries(refs)),
     config: 'core.bare=false',
     files: new Map(Object.entries(files)),
     checkouts: new Map([['/repo', new Map(Object.entries(checkout))]]),
+    policies: new Map([['/repo', new Map([['.buildmaster.yml', { digest: policy, index: policyIndex }]])]]),
+    objects: new Map(),
+    objectFormat: 'sha1',
+    packIndexes: new Map(),
+    commonDir: '/repo/.git',
   });
 
   it('a moved, created or deleted ref the worker was not given is fatal; its given ref is not', () => {
@@ -93,5 +98,14 @@ describe('containment: what fails a fix', () => {
     const breach = compare(snap({}, {}, { '(HEAD)': 'h' }), snap({}, {}, { '(HEAD)': 'h', 'docs/pwned.md': '?? 1' }));
     assert.deepEqual(breach.checkouts, [['/repo', ['docs/pwned.md']]]);
     assert.equal(isFatal(breach), false);
+  });
+
+  it('a user checkout’s policy whose content or skip-worktree flag changed is fatal, and says which', () => {
+    const content = compare(snap({}), snap({}, {}, {}, 'file:644:q'));
+    assert.deepEqual(content.policies, [{ checkout: '/repo', file: '.buildmaster.yml', content: true, index: false }]);
+    assert.equal(isFatal(content), true);
+    const flag = compare(snap({}), snap({}, {}, {}, 'file:644:p', 'S 100644 b 0'));
+    assert.deepEqual(flag.policies, [{ checkout: '/repo', file: '.buildmaster.yml', content: false, index: true }]);
+    assert.equal(isFatal(flag), true);
   });
 });

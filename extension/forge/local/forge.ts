@@ -18,7 +18,7 @@ import type { Store } from '../../store/store';
 import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
-import { checkBreach, compare, describeBreach, isFatal, restoreRefs, snapshot, type Breach } from '../../process/containment';
+import { checkBreach, describeBreach, examine, undoReplacements, isFatal, markTampered, restorePolicies, restoreRefs, snapshot, tamperedReason, type Breach, type RepoSnapshot } from '../../process/containment';
 
 /** Fix and revert branches are always candidates, whatever `local.branches` says. */
 const OWN_BRANCHES = ['buildmaster/fix/*', 'buildmaster/revert/*'];
@@ -97,7 +97,7 @@ export class LocalForge implements Forge {
     const changes = await this.readChanges(policy, targetSha, history);
     await this.runPreMergeChecks(policy, targetSha, changes);
     const targetCommits = await this.readTarget(policy, targetSha, history.slice(0, HISTORY));
-    const mergeBlocked = await this.mergeBlockedReason(policy, targetSha, changes, history);
+    const mergeBlocked = tamperedReason(this.options.repo.stateDir) ?? (await this.mergeBlockedReason(policy, targetSha, changes, history));
     return {
       forge: 'local',
       target: policy.target,
@@ -311,12 +311,14 @@ export class LocalForge implements Forge {
     let checkMs = 0;
     const { repo } = this.options;
     const runs = await repo.withReusedWorktree('checks', commit, async (dir) => {
-      const before = await snapshot(repo.root, repo.commonDir, repo.stateDir, { checkouts: false });
+      const before = await snapshot(repo.root, repo.commonDir, repo.stateDir);
       const from = Date.now();
       const result = await runChecks(checks, dir, policy.local.check_timeout, policy.local.env);
       checkMs = Date.now() - from;
-      const breach = checkBreach(compare(before, await snapshot(repo.root, repo.commonDir, repo.stateDir, { checkouts: false })), policy.target);
-      return isFatal(breach) ? this.refuseBreach(policy, breach, result) : result;
+      const breach = checkBreach(await examine(before, await snapshot(repo.root, repo.commonDir, repo.stateDir)), policy.target);
+      // The user may be editing their checkout meanwhile: other files changed there are worth a line, not a failure.
+      for (const [path, files] of breach.checkouts) this.options.log(`warning: ${files.length} file(s) changed in the checkout ${path} while checks ran (by a check, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
+      return isFatal(breach) ? this.refuseBreach(policy, before, breach, result) : result;
     });
     this.stats.checkRuns += 1;
     this.stats.checkMs += checkMs;
@@ -326,13 +328,21 @@ export class LocalForge implements Forge {
 
   /**
    * A check reached outside its worktree (moved the target or Build Master's
-   * branches, changed git's config or hooks): the refs are put back, and every
-   * check of this run counts as failed, so the change that did it never merges.
+   * branches, changed git's config or hooks, a checkout's policy, the object
+   * store): the refs and policy files are put back, and every check of this run
+   * counts as failed, so the change that did it never merges. Tampered objects
+   * cannot be put back: merging waits for a person from then on.
    */
-  private async refuseBreach(policy: Policy, breach: Breach, runs: CheckRun[]): Promise<CheckRun[]> {
-    const { restored, reported } = await restoreRefs(this.options.repo.root, breach, policy.target);
+  private async refuseBreach(policy: Policy, before: RepoSnapshot, breach: Breach, runs: CheckRun[]): Promise<CheckRun[]> {
+    const { repo } = this.options;
+    const replaced = await undoReplacements(repo.root, breach);
+    const { restored, reported } = await restoreRefs(repo.root, replaced.rest, policy.target);
+    restored.push(...replaced.undone);
+    reported.push(...replaced.left);
+    const policies = await restorePolicies(before, breach, repo.stateDir);
+    markTampered(repo.stateDir, breach);
     const what = describeBreach(breach).join('; ');
-    const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `not restored: ${reported.join(', ')}` : ''].filter(Boolean).join('; ');
+    const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `not restored: ${reported.join(', ')}` : '', ...policies].filter(Boolean).join('; ');
     const message = `a check changed the repository outside its worktree (${what})${undo ? `; ${undo}` : ''}: every check of this run counts as failed`;
     this.options.log(message);
     return runs.map((run) => ({ ...run, conclusion: 'failure' as const, output: `${run.output ?? ''}\nBuild Master: ${message}` }));

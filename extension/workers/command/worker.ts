@@ -20,7 +20,7 @@ import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
 import { runCommand } from '../../process/run';
-import { compare, describeBreach, isFatal, restoreRefs, snapshot } from '../../process/containment';
+import { describeBreach, examine, undoReplacements, isFatal, markTampered, restorePolicies, restoreRefs, snapshot } from '../../process/containment';
 import { checkRange, describeProblem } from './scope';
 
 const DIFF_LIMIT = 20_000;
@@ -114,13 +114,18 @@ export class CommandWorker implements Worker {
         CI: 'true',
       });
       const outcome = await runCommand(command, { cwd: dir, env, timeoutMs: spec.timeout, input: spec.prompt, contain: dir });
-      const breach = compare(before, await snapshot(root, commonDir, this.repo.stateDir));
+      const breach = await examine(before, await snapshot(root, commonDir, this.repo.stateDir));
       warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
       const output = outcome.output;
       if (isFatal(breach)) {
-        const { restored, reported } = await restoreRefs(root, breach, policy.target, { created: true });
+        const replaced = await undoReplacements(root, breach);
+        const { restored, reported } = await restoreRefs(root, replaced.rest, policy.target, { created: true });
+        restored.push(...replaced.undone);
+        reported.push(...replaced.left);
+        const policies = await restorePolicies(before, breach, this.repo.stateDir);
+        markTampered(this.repo.stateDir, breach);
         const what = describeBreach(breach).join('; ');
-        const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `left for a person to check: ${reported.join(', ')}` : ''].filter(Boolean).join('; ');
+        const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `left for a person to check: ${reported.join(', ')}` : '', ...policies].filter(Boolean).join('; ');
         const message = `the fix command reached outside its worktree: ${what}${undo ? ` (${undo})` : ''}; nothing from this attempt is used`;
         return fail(message, output, [], message);
       }
