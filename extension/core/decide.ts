@@ -385,7 +385,10 @@ function openIncident(
   const attribution = attribute(policy, window, red, failing);
   const classification = classifyFailure(policy, failing);
   const remedy = remedyFor(policy, snapshot, classification.failureClass, attribution.tier, attribution);
-  const id = `inc-${red.sha.slice(0, 7)}${suffix}`;
+  // Seven hex digits can repeat (by chance or by a crafted commit): an id already on record is never overwritten.
+  const base = `inc-${red.sha.slice(0, 7)}${suffix}`;
+  let id = base;
+  for (let n = 2; own(state.incidents, id) !== undefined; n++) id = `${base}r${n}`;
   const noGreen = lastGreenSha === undefined ? '; no green commit on record, so every commit in view is a suspect' : '';
   const rationale =
     `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')} on ${policy.target} at ${short(red.sha)}: ` +

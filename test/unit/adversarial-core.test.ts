@@ -181,3 +181,32 @@ describe('adversarial core: a policy edit removes a lane that holds an open inci
     assert.equal(third.state.incidents[incident]?.status, 'resolved');
   });
 });
+
+describe('adversarial core: an incident id already on record is never overwritten', () => {
+  it('a red commit whose short sha repeats an earlier incident’s opens an incident of its own', () => {
+    const world = new World(policyFrom(THREE_LANES));
+    const earlier = world.land(change('w1', ['web/status'], { checks: [green('test-web')] }), [red('test-web')]);
+    world.cycle();
+    const first = `inc-${earlier.sha.slice(0, 7)}`;
+    world.open(change('f1', ['web/status'], { branch: `buildmaster/fix/${first}`, checks: ALL_GREEN }));
+    world.cycle();
+    world.merge('f1');
+    world.settle();
+    world.cycle();
+    assert.equal(world.state.incidents[first]?.status, 'resolved');
+    // A later break whose commit shares the first seven hex digits (crafted, or chance).
+    world.open(change('w2', ['web/status'], { checks: [green('test-web')] }));
+    world.cycle();
+    const again = world.merge('w2');
+    again.sha = `${earlier.sha.slice(0, 7)}${'f'.repeat(33)}`;
+    world.settle([red('test-web')]);
+    world.cycle();
+    assert.equal(world.state.incidents[first]?.status, 'resolved', 'the earlier record is left as it was');
+    assert.equal(world.state.incidents[first]?.redSha, earlier.sha);
+    const opened = world.kinds('open-incident')[0]?.incident as string;
+    assert.notEqual(opened, first);
+    assert.equal(world.state.incidents[opened]?.status, 'open');
+    assert.equal(world.state.incidents[opened]?.redSha, again.sha);
+    assert.match(opened, /^inc-[0-9a-z]+$/, 'a fix branch can still name it');
+  });
+});
