@@ -283,6 +283,10 @@ function pruneResolved(state: ControllerState): void {
     resolved.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));
     for (const incident of resolved.slice(RESOLVED_KEPT)) drop(state.incidents, incident.id);
   }
+  // An approval of an incident no longer on record could otherwise stand for a later incident that reuses its id.
+  for (const approval of Object.values(state.approvals)) {
+    if (approval.incident !== undefined && own(state.incidents, approval.incident) === undefined) drop(state.approvals, approval.id);
+  }
   const done = Object.values(state.approvals).filter((approval) => approval.status !== 'pending');
   if (done.length > RESOLVED_KEPT) {
     done.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));

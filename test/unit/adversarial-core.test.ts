@@ -210,3 +210,24 @@ describe('adversarial core: an incident id already on record is never overwritte
     assert.match(opened, /^inc-[0-9a-z]+$/, 'a fix branch can still name it');
   });
 });
+
+describe('adversarial core: an approval of a forgotten incident never stands for a later one', () => {
+  it('an approved revert of an incident no longer on record does not revert a new incident under the same id', () => {
+    const world = new World(policyFrom(THREE_LANES.replace('revert: A2', 'revert: A1') + '\neligibility:\n  test: revert\n'));
+    const prefix = 'abcdef0';
+    const forgotten = `inc-${prefix}`;
+    world.state.approvals = recordOf([
+      ['ap-old', { ...approved(`revert:${forgotten}`, 'ap-old'), actionClass: 'revert', kind: 'propose-revert', incident: forgotten }],
+    ]);
+    world.cycle();
+    world.open(change('w1', ['web/status'], { checks: [green('test-web')] }));
+    world.cycle();
+    const broken = world.merge('w1');
+    broken.sha = `${prefix}${'1'.repeat(33)}`;
+    world.settle([red('test-web', '1 failing')]);
+    world.cycle();
+    assert.equal(world.kinds('open-incident')[0]?.incident, forgotten, 'the new incident has the forgotten one’s id');
+    assert.deepEqual(world.kinds('propose-revert'), [], 'the old approval does not revert it');
+    assert.ok(world.kinds('request-approval').some((d) => d.incident === forgotten), 'it asks an operator');
+  });
+});
