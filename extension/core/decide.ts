@@ -2,13 +2,14 @@
 // pure function (SPEC §3). No I/O, no clock, no randomness: the same inputs give
 // the same next state and decisions, which is what replay, simulation and the
 // property tests rely on.
-import { assignLane, riskTier } from './classify';
+import { assignLane, lanesByPath, riskTier } from './classify';
 import { autonomyAllows } from './autonomy';
 import {
   APPROVAL_CODES,
-  approvalIdFor,
+  approvalFor,
   gate,
   judgeChecks,
+  newApprovalId,
   linkOf,
   mergeKey,
   short,
@@ -120,6 +121,8 @@ class Cycle {
   readonly commitIndex = new Map<string, number>();
   /** Fix dispatches decided this cycle, run once the merge plan is known. */
   readonly dispatches: { incident: Incident; attempt: number }[] = [];
+  /** Lanes the state held that the policy no longer names (renamed or removed). */
+  readonly droppedLanes: LaneState[];
 
   constructor(
     readonly snapshot: Snapshot,
@@ -129,6 +132,8 @@ class Cycle {
   ) {
     this.state = structuredClone(previous);
     this.state.cycle += 1;
+    const names = new Set(laneNames(policy));
+    this.droppedLanes = Object.values(this.state.lanes).filter((lane) => !names.has(lane.name));
     syncLanes(this.state, policy, now);
     this.classified = snapshot.changes.map((change) => classify(policy, change));
     snapshot.targetCommits.forEach((commit, index) => this.commitIndex.set(commit.sha, index));
@@ -180,8 +185,7 @@ class Cycle {
     fields: Omit<Decision, 'kind' | 'rationale' | 'key'>,
   ): 'act' | 'waiting' | 'rejected' {
     const verdict = autonomyAllows(this.policy, actionClass, tier);
-    const id = approvalIdFor(key);
-    const approval = own(this.state.approvals, id);
+    const approval = approvalFor(this.state.approvals, key);
     if (verdict.allowed || approval?.status === 'approved') {
       const why = verdict.allowed ? verdict.rationale : `approved by ${approval?.resolvedBy ?? 'an operator'}`;
       this.emit(kind, `${rationale} (${why})`, { ...fields, key });
@@ -200,8 +204,9 @@ class Cycle {
     rationale: string,
     fields: Omit<Decision, 'kind' | 'rationale' | 'key'>,
   ): void {
-    const id = approvalIdFor(key);
-    if (own(this.state.approvals, id)) return;
+    // One approval per action key; an id another key already holds is never taken for this one.
+    if (approvalFor(this.state.approvals, key)) return;
+    const id = newApprovalId(this.state.approvals, key);
     const approval: Approval = {
       id,
       key,
@@ -222,6 +227,7 @@ class Cycle {
 
 export function decide(snapshot: Snapshot, previous: ControllerState, policy: Policy, now: number): DecideResult {
   const cycle = new Cycle(snapshot, previous, policy, now);
+  detachDroppedLanes(cycle);
   settleAwaitedMerges(cycle);
   observeTarget(cycle);
   progressRepairs(cycle);
@@ -233,12 +239,53 @@ export function decide(snapshot: Snapshot, previous: ControllerState, policy: Po
   return { state: cycle.state, decisions: cycle.decisions, outcome: outcomeOf(cycle), queues };
 }
 
+/**
+ * A policy edit renamed or removed lanes. An open incident keeps its record but
+ * holds only the lanes the policy still names (it can neither pause nor excuse
+ * checks in a lane that is gone); one left holding no lane is escalated and ends
+ * like an unattributed one, when its failing checks are green again. An
+ * operator's pause of a vanished lane is reported, never dropped in silence.
+ */
+function detachDroppedLanes(cycle: Cycle): void {
+  const { state } = cycle;
+  for (const lane of cycle.droppedLanes) {
+    if (!lane.operatorPaused) continue;
+    cycle.emit(
+      'escalate',
+      `lane ${lane.name} was paused by an operator (${lane.operatorPaused.reason}) but the policy no longer names it: its pause ended with it, ` +
+        `and its paths now belong to the lanes the policy gives them; to keep them frozen, restore lane ${lane.name} in the policy and pause it again, or pause the lane that now holds them`,
+      { lane: lane.name, key: `escalate:lane-gone:${lane.name}:${lane.operatorPaused.since}` },
+    );
+  }
+  for (const incident of cycle.openIncidents()) {
+    const missing = incident.lanes.filter((name) => own(state.lanes, name) === undefined);
+    if (missing.length === 0) continue;
+    incident.lanes = incident.lanes.filter((name) => own(state.lanes, name) !== undefined);
+    incident.droppedLanes = [...new Set([...(incident.droppedLanes ?? []), ...missing])];
+    const lanes = missing.length > 1 ? `lanes ${missing.join(', ')} are` : `lane ${missing[0]} is`;
+    const now =
+      incident.lanes.length > 0
+        ? `it now holds only lane ${incident.lanes.join(', ')}`
+        : `it now holds no lane: no automated repair runs, and it resolves once ${incident.failingChecks.join(', ')} ${incident.failingChecks.length > 1 ? 'are' : 'is'} green again on ${cycle.policy.target}`;
+    if (incident.lanes.length === 0) incident.escalated = true;
+    cycle.emit(
+      'escalate',
+      `${incident.id}: ${lanes} no longer in the policy (renamed or removed); ${now}; action required: an owner must repair ${incident.failingChecks.join(', ')} on ${cycle.policy.target}, which resolves it`,
+      { incident: incident.id, key: `escalate:${incident.id}:lane-gone:${missing.join(',')}`, ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}) },
+    );
+  }
+}
+
 /** Keeps every open incident and pending approval, and only the most recent resolved ones. */
 function pruneResolved(state: ControllerState): void {
   const resolved = Object.values(state.incidents).filter((incident) => incident.status === 'resolved');
   if (resolved.length > RESOLVED_KEPT) {
     resolved.sort((a, b) => (b.resolvedAt ?? 0) - (a.resolvedAt ?? 0));
     for (const incident of resolved.slice(RESOLVED_KEPT)) drop(state.incidents, incident.id);
+  }
+  // An approval of an incident no longer on record could otherwise stand for a later incident that reuses its id.
+  for (const approval of Object.values(state.approvals)) {
+    if (approval.incident !== undefined && own(state.incidents, approval.incident) === undefined) drop(state.approvals, approval.id);
   }
   const done = Object.values(state.approvals).filter((approval) => approval.status !== 'pending');
   if (done.length > RESOLVED_KEPT) {
@@ -342,7 +389,10 @@ function openIncident(
   const attribution = attribute(policy, window, red, failing);
   const classification = classifyFailure(policy, failing);
   const remedy = remedyFor(policy, snapshot, classification.failureClass, attribution.tier, attribution);
-  const id = `inc-${red.sha.slice(0, 7)}${suffix}`;
+  // Seven hex digits can repeat (by chance or by a crafted commit): an id already on record is never overwritten.
+  const base = `inc-${red.sha.slice(0, 7)}${suffix}`;
+  let id = base;
+  for (let n = 2; own(state.incidents, id) !== undefined; n++) id = `${base}r${n}`;
   const noGreen = lastGreenSha === undefined ? '; no green commit on record, so every commit in view is a suspect' : '';
   const rationale =
     `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')} on ${policy.target} at ${short(red.sha)}: ` +
@@ -413,7 +463,7 @@ function openIncident(
 function dispatchAttempt(cycle: Cycle, incident: Incident, attempt: number): void {
   if (cycle.dispatches.some((queued) => queued.incident.id === incident.id)) return;
   const key = `dispatch:${incident.id}:${attempt}`;
-  const rejected = !autonomyAllows(cycle.policy, 'fix', incident.tier).allowed && own(cycle.state.approvals, approvalIdFor(key))?.status === 'rejected';
+  const rejected = !autonomyAllows(cycle.policy, 'fix', incident.tier).allowed && approvalFor(cycle.state.approvals, key)?.status === 'rejected';
   if (rejected) dispatchNow(cycle, incident, attempt);
   else cycle.dispatches.push({ incident, attempt });
 }
@@ -727,7 +777,7 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     const queue: QueueEntry[] = [];
     let merged: string | undefined;
     for (const entry of ordered) {
-      const touchedLanes = entry.crossLane ? entry.touched.map((name) => own(state.lanes, name)).filter((l): l is LaneState => l !== undefined) : [];
+      const touchedLanes = touchedLanesOf(state, policy, entry);
       const reservedFor = reserved.get(name);
       const result = gate(entry.change, {
         policy,
@@ -782,7 +832,8 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
           sha: entry.change.headSha,
         });
         // The entry was built before the request: name the approval it now waits on.
-        (queue[queue.length - 1] as QueueEntry).approval = approvalIdFor(mergeKey(entry.change));
+        const requested = approvalFor(state.approvals, mergeKey(entry.change));
+        if (requested) (queue[queue.length - 1] as QueueEntry).approval = requested.id;
       }
     }
     if (!merged && queue.length) {
@@ -793,6 +844,16 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     put(queues, name, queue);
   }
   return queues;
+}
+
+/**
+ * Every lane a change lands in: the lanes its files touch by path, whatever a
+ * label or its link says, so a label or a fix's branch name never carries a
+ * change past a lane that does not admit it.
+ */
+function touchedLanesOf(state: ControllerState, policy: Policy, entry: Classified): LaneState[] {
+  const names = new Set([...entry.touched, ...lanesByPath(policy, entry.change.files)]);
+  return [...names].map((name) => own(state.lanes, name)).filter((lane): lane is LaneState => lane !== undefined);
 }
 
 /**
@@ -816,7 +877,7 @@ function reserveForCrossLane(
   const laneIncidents = new Set(cycle.incidentsOfLane(home).map((incident) => incident.id));
   for (const entry of mergeOrder(byLane.get(home) ?? [], byId)) {
     if (!entry.crossLane || entry.link) continue;
-    const touchedLanes = entry.touched.map((name) => own(state.lanes, name)).filter((l): l is LaneState => l !== undefined);
+    const touchedLanes = touchedLanesOf(state, policy, entry);
     const result = gate(entry.change, { policy, snapshot, state, lane, tier: entry.tier, link: entry.link, openChangeIds: open, laneIncidents, touchedLanes });
     if (result.reasons.every((reason) => reason.code === 'awaiting-target-checks' || APPROVAL_CODES.has(reason.code))) {
       for (const name of entry.touched) if (name !== home) reserved.set(name, entry.change.id);
@@ -865,7 +926,7 @@ function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
  */
 export function awaitsOperator(policy: Policy, change: Change, state?: Pick<ControllerState, 'approvals'>): boolean {
   if (autonomyAllows(policy, 'merge', riskTier(policy, change.files)).allowed) return false;
-  return (state ? own(state.approvals, approvalIdFor(mergeKey(change))) : undefined)?.status !== 'approved';
+  return (state ? approvalFor(state.approvals, mergeKey(change)) : undefined)?.status !== 'approved';
 }
 
 export function laneOrder(policy: Policy, changes: readonly Change[], state?: Pick<ControllerState, 'incidents'>): Map<string, Change[]> {

@@ -65,7 +65,7 @@ export interface GateContext {
   openChangeIds: ReadonlySet<string>;
   /** Open incidents this change's lane is handling: their fix and revert changes are admitted. */
   laneIncidents: ReadonlySet<string>;
-  /** For a cross-lane change: the other lanes it touches, which must admit it too. */
+  /** Every lane the change's files touch (and its label's lane): the ones other than `lane` must admit it too. */
   touchedLanes?: readonly LaneState[];
   /** A cross-lane change this lane is holding its merges for, so that it can land. */
   reservedFor?: string;
@@ -237,15 +237,37 @@ export function laneAdmits(
   }
 }
 
+/**
+ * A short id for the approval of an action: FNV-1a over 64 bits, in base 36.
+ * It is only a handle an operator can type: two keys may share an id (a hash
+ * collision, or an id an older version derived), so an approval is always
+ * found through `approvalFor`, which compares the key itself.
+ */
 export function approvalIdFor(key: string): string {
-  // FNV-1a: a short, stable id derived from the action key, so the same action
-  // always asks for the same approval (no randomness in the core).
-  let hash = 0x811c9dc5;
+  let hash = 0xcbf29ce484222325n;
   for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+    hash ^= BigInt(key.charCodeAt(i));
+    hash = BigInt.asUintN(64, hash * 0x100000001b3n);
   }
-  return `ap-${hash.toString(36).padStart(7, '0')}`;
+  return `ap-${hash.toString(36).padStart(13, '0')}`;
+}
+
+/**
+ * The approval of exactly this action: looked up by its id, and accepted only
+ * when its key is the action's key (an approval of another action that happens
+ * to hold the same id never stands in for this one).
+ */
+export function approvalFor(approvals: Readonly<Record<string, Approval>>, key: string): Approval | undefined {
+  const byId = own(approvals, approvalIdFor(key));
+  if (byId?.key === key) return byId;
+  return Object.values(approvals).find((approval) => approval.key === key);
+}
+
+/** A free id for a new approval of `key`: its own id, or, when another key holds that, one derived from `key#2`, `key#3`… */
+export function newApprovalId(approvals: Readonly<Record<string, Approval>>, key: string): string {
+  let id = approvalIdFor(key);
+  for (let n = 2; own(approvals, id) !== undefined; n++) id = approvalIdFor(`${key}#${n}`);
+  return id;
 }
 
 export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
@@ -318,14 +340,22 @@ export function gate(change: Change, context: GateContext): GateResult {
 
   const admits = laneAdmits(lane, tier, link, context.laneIncidents);
   if (!admits.admitted) add('lane-not-admitting', admits.why);
-  if (context.reservedFor && context.reservedFor !== change.id && !link) {
+  // A link counts only where its incident is: a branch named after another lane's incident is an ordinary change here.
+  const incidentLanes = new Set(link ? (own(state.incidents, link.incident)?.status === 'open' ? (own(state.incidents, link.incident)?.lanes ?? []) : []) : []);
+  const repairsHere = link !== undefined && context.laneIncidents.has(link.incident);
+  if (context.reservedFor && context.reservedFor !== change.id && !repairsHere) {
     add('lane-reserved', `lane ${lane.name} is holding its merges until the cross-lane change ${context.reservedFor} lands`);
   }
-  // A cross-lane change lands in every lane it touches: each of them must be healthy and settled.
-  for (const touched of link ? [] : (context.touchedLanes ?? [])) {
-    if (touched.name === lane.name) continue;
-    if (touched.state !== 'healthy') add('lane-not-admitting', `it also touches lane ${touched.name}, which is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`);
-    else if (policy.merge.wait_for_target_green && touched.awaiting) {
+  // A change lands in every lane its files touch: each of them must be healthy and settled. A linked fix
+  // or revert is spared only by the lanes that hold its incident; any other lane (an operator's pause
+  // above all) judges it like any change.
+  const crossLane = lanesByPath(policy, change.files).length > 1;
+  for (const touched of context.touchedLanes ?? []) {
+    if (touched.name === lane.name || incidentLanes.has(touched.name)) continue;
+    if (touched.state !== 'healthy') {
+      const why = touched.operatorPaused ? `was paused by an operator: ${touched.operatorPaused.reason}` : `is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`;
+      add('lane-not-admitting', `it also touches lane ${touched.name}, which ${why}`);
+    } else if (crossLane && policy.merge.wait_for_target_green && touched.awaiting) {
       add('awaiting-target-checks', `it also touches lane ${touched.name}, whose last merge (${touched.awaiting.change}) is still awaiting its target checks`);
     }
   }
@@ -335,7 +365,7 @@ export function gate(change: Change, context: GateContext): GateResult {
   }
 
   const key = mergeKey(change);
-  const approval = own(state.approvals, approvalIdFor(key));
+  const approval = approvalFor(state.approvals, key);
   const autonomy = autonomyAllows(policy, 'merge', tier);
   if (!autonomy.allowed) {
     if (approval?.status === 'approved') notes.push(`approved by ${approval.resolvedBy ?? 'an operator'}`);

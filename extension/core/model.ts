@@ -148,6 +148,8 @@ export interface Incident {
   id: string;
   status: IncidentStatus;
   lanes: string[];
+  /** Lanes it held that a policy edit renamed or removed; it no longer holds them. */
+  droppedLanes?: string[];
   crossLane: boolean;
   unattributed: boolean;
   failureClass: FailureClass;
