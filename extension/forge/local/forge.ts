@@ -91,11 +91,14 @@ export class LocalForge implements Forge {
   private readOnly = false;
 
   async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[], options: ObserveOptions = {}): Promise<Snapshot> {
-    this.readOnly = options.readOnly ?? false;
+    // Once the object store was found tampered with, nothing read from it is trusted:
+    // no check runs (a corrupt object would only make git fail) until a person clears it.
+    this.readOnly = (options.readOnly ?? false) || tamperedReason(this.options.repo.stateDir) !== undefined;
     const targetSha = await this.targetSha(policy);
     const history = await this.readLog(targetSha, MERGE_HISTORY);
     const changes = await this.readChanges(policy, targetSha, history);
     await this.runPreMergeChecks(policy, targetSha, changes);
+    if (tamperedReason(this.options.repo.stateDir) !== undefined) this.readOnly = true;
     const targetCommits = await this.readTarget(policy, targetSha, history.slice(0, HISTORY));
     const mergeBlocked = tamperedReason(this.options.repo.stateDir) ?? (await this.mergeBlockedReason(policy, targetSha, changes, history));
     return {
@@ -264,7 +267,7 @@ export class LocalForge implements Forge {
           if (requiredPass(policy, change, change.checks, state).ok && !awaitsOperator(policy, change, state)) break;
           continue;
         }
-        if (runs >= PRECHECKS_PER_LANE) break;
+        if (runs >= PRECHECKS_PER_LANE || tamperedReason(this.options.repo.stateDir) !== undefined) break;
         runs += 1;
         const facts = await this.mergeFacts(targetSha, change.headSha);
         this.options.log(`pre-merge checks for ${change.id} (lane ${lane}) on the merge with ${policy.target} ${short(targetSha)}`);
