@@ -110,6 +110,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       case 'watch': {
         const interval = parseDuration(values.interval ?? '60s');
         if (interval === undefined) throw new UsageError(`--interval "${values.interval}" is not a duration (e.g. 30s, 5m)`);
+        // A cycle runs git and checks: back to back they would keep the machine (and the lock) busy.
+        if (interval < 1000) throw new UsageError(`--interval ${values.interval} is too short: at least 1s (e.g. 30s, 5m)`);
         const cycles = values.cycles === undefined ? undefined : Number(values.cycles);
         if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0)) throw new UsageError(`--cycles "${values.cycles}" is not a positive whole number`);
         // Each cycle reopens the session exactly as the first was opened (same forge, same options).

@@ -57,3 +57,12 @@ describe('build-master validate (the built CLI)', () => {
     assert.match(unknown.stderr, /unknown command "frobnicate"/);
   });
 });
+
+describe('build-master watch refuses an interval that would spin', () => {
+  it('exits 2 naming the minimum for --interval 0s, before opening anything', async () => {
+    const result = await runCli(['watch', '--interval', '0s', '--repo', tmpdir()]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--interval 0s is too short: at least 1s/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+});

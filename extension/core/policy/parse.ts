@@ -212,7 +212,7 @@ function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file
     }
     default: {
       const found = locate(root, path);
-      return [make('invalid', `${name}: ${issue.message}`, 'see the policy reference in the README', found)];
+      return [make('invalid', `${name}: ${issue.message}`, 'see docs/policy.md for every key', found)];
     }
   }
 }

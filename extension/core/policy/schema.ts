@@ -18,6 +18,23 @@ const duration = (fallback: string) =>
     .transform((text) => parseDuration(text) as number)
     .prefault(fallback);
 
+/** A timeout: a duration of at least a second (`0s` would kill every command the moment it starts). */
+const timeout = (fallback: string) =>
+  z
+    .string()
+    .refine((text) => parseDuration(text) !== undefined, { params: { kind: 'duration' } })
+    .transform((text) => parseDuration(text) as number)
+    .refine((ms) => ms >= 1000, { message: 'a timeout must be at least 1s', params: { kind: 'too-short', hint: 'a timeout under a second kills every command as it starts; write e.g. 30s or 10m' } })
+    .prefault(fallback);
+
+/** Whether git accepts `name` as a branch name (the rules of git check-ref-format, for one branch). */
+export function validBranchName(name: string): boolean {
+  if (!name || name === '@' || name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.')) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/\.\.|@\{|\/\/|[\x00-\x20\x7f~^:?*[\\]/.test(name)) return false;
+  return name.split('/').every((part) => part.length > 0 && !part.startsWith('.') && !part.endsWith('.lock'));
+}
+
 /** Keys whose values are durations; a bare number there gets a duration-specific message. */
 export const DURATION_KEYS: ReadonlySet<string> = new Set(['page_owner_after', 'timeout', 'stale_after', 'nudge_review_after', 'redispatch_rework_after', 'check_timeout']);
 
@@ -79,7 +96,11 @@ const localCheck = z.strictObject({
 
 export const policySchema = z
   .strictObject({
-    target: z.string().min(1).default('main'),
+    target: z
+      .string()
+      .min(1)
+      .refine(validBranchName, { message: 'target is not a name git accepts for a branch', params: { kind: 'bad-branch-name', hint: 'write the branch name as git shows it, e.g. main' } })
+      .default('main'),
     lanes: z.array(lane).default([]),
     default_lane: z.string().min(1).default('shared'),
     risk: z
@@ -121,7 +142,7 @@ export const policySchema = z
         worker: z.enum(WORKERS).default('github-issue'),
         label: z.string().min(1).default('agent'),
         command: z.string().min(1).optional(),
-        timeout: duration('30m'),
+        timeout: timeout('30m'),
         env: envNames,
       })
       .prefault({}),
@@ -147,7 +168,7 @@ export const policySchema = z
       .strictObject({
         branches: strings(['lane/*', 'agent/*', 'buildmaster/fix/*', 'buildmaster/revert/*']),
         checks: z.array(localCheck).default([]),
-        check_timeout: duration('10m'),
+        check_timeout: timeout('10m'),
         env: envNames,
       })
       .prefault({}),
