@@ -13,6 +13,7 @@ import { InputError } from '../ports';
 import { runDemo } from './demo';
 import { renderDecisions, renderEvents, renderExplain, renderStatus, statusDocument } from './render';
 import { formatProblem, UsageError, validateFile } from './validate';
+import { closest } from '../core/policy/suggest';
 import { decide, initialState } from '../core/decide';
 import { short } from '../core/gate';
 import { userInfo } from 'node:os';
@@ -73,7 +74,7 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       },
     });
   } catch (error) {
-    io.err(`build-master: ${(error as Error).message}\n\n${USAGE}`);
+    io.err(`build-master: ${argumentProblem(error as Error & { code?: string }, argv)}\n\n${usageFor(argv)}`);
     return EXIT.badInput;
   }
   const { values, positionals } = parsed;
@@ -281,6 +282,32 @@ async function explain(s: Session, given: string, print: (doc: unknown, text: st
   }
   const open = snapshot.changes.map((c) => c.id);
   throw new UsageError(`no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}`);
+}
+
+const OPTIONS = ['repo', 'forge', 'json', 'dry-run', 'interval', 'reason', 'ack', 'since', 'dir', 'cycles', 'help'];
+
+/**
+ * Node's argument parser speaks of positionals and `--` escapes; say what is
+ * wrong with the option the user typed instead, with the closest real one.
+ */
+function argumentProblem(error: Error & { code?: string }, argv: readonly string[]): string {
+  const option = /'(-{1,2}[^']+)'/.exec(error.message)?.[1];
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+    const guess = closest(option.replace(/^-+/, '').split('=')[0] ?? '', OPTIONS);
+    return `unknown option ${option}${guess ? `; did you mean --${guess}?` : ''}`;
+  }
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    const name = option.split(/[ =]/)[0] ?? option;
+    return /ambiguous/.test(error.message) ? `${name} needs a value, and "${argv[argv.indexOf(name) + 1] ?? ''}" looks like an option; write ${name}=VALUE if you meant it` : `${name} needs a value`;
+  }
+  return error.message;
+}
+
+/** The usage line of the command the user typed, or the whole usage when there is none. */
+function usageFor(argv: readonly string[]): string {
+  const command = argv.find((arg) => !arg.startsWith('-'));
+  const line = command ? USAGE.split('\n').find((l) => l.startsWith(`  ${command} `) || l.trim() === command) : undefined;
+  return line ? `usage: build-master ${line.trim().replace(/\s{2,}/, '    # ')}\n(build-master --help lists every command)` : USAGE;
 }
 
 function toOperator(command: string, rest: string[], values: { reason?: string | undefined; ack?: boolean | undefined }, by: string): OperatorCommand {

@@ -66,3 +66,16 @@ describe('build-master watch refuses an interval that would spin', () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
   });
 });
+
+describe('build-master names a mistyped option and shows its command’s usage', () => {
+  it('suggests the closest option and prints the usage line of the command typed', async () => {
+    const typo = await runCli(['sync', '--dryrun']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /unknown option --dryrun; did you mean --dry-run\?/);
+    assert.match(typo.stderr, /usage: build-master sync \[--dry-run\]/);
+    assert.doesNotMatch(typo.stderr, /positional argument|'-- "/, 'none of the argument parser’s own wording');
+    const value = await runCli(['watch', '--cycles', '-1']);
+    assert.equal(value.code, 2);
+    assert.match(value.stderr, /--cycles needs a value, and "-1" looks like an option/);
+  });
+});

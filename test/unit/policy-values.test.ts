@@ -23,3 +23,14 @@ describe('policy: values that cannot work are refused with their position', () =
     assert.ok(parsePolicy('local:\n  check_timeout: 1s\n', '.buildmaster.yml').ok);
   });
 });
+
+describe('policy: YAML mistakes in the policy’s own words', () => {
+  it('names a second YAML document at its line, without the parser library’s API', () => {
+    const result = parsePolicy('target: main\n---\nlanes: []\n', '.buildmaster.yml');
+    assert.equal(result.ok, false);
+    const problem = !result.ok ? result.problems[0] : undefined;
+    assert.match(problem?.message ?? '', /more than one YAML document/);
+    assert.doesNotMatch(`${problem?.message} ${problem?.hint}`, /parseAllDocuments/);
+    assert.equal(problem?.line, 2);
+  });
+});

@@ -43,7 +43,8 @@ export function parsePolicy(text: string, file = '.buildmaster.yml'): PolicyResu
       problems: doc.errors.map((error) => ({
         file,
         ...at(error.pos[0], error.pos[1]),
-        message: `YAML syntax error: ${firstLine(error.message)}`,
+        // The yaml library's own wording for some errors names its API; say what it means for a policy.
+        message: error.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document (a `---` line starts another); a policy is one document' : `YAML syntax error: ${firstLine(error.message)}`,
         hint: yamlHint(error.code),
         code: 'yaml-syntax',
       })),
@@ -324,6 +325,8 @@ function yamlHint(code: string): string {
       return 'a key is probably missing its colon, or a line is mis-indented';
     case 'TAB_AS_INDENT':
       return 'indent with spaces, not tabs';
+    case 'MULTIPLE_DOCS':
+      return 'remove the `---` line and what follows it, or merge both documents into one';
     default:
       return 'fix the YAML syntax at this position';
   }
