@@ -10,6 +10,7 @@ import { awaitsOperator, laneOrder } from '../../core/decide';
 import { assignLane } from '../../core/classify';
 import { FAILED, judgeChecks, linkOf, mergeKey, short } from '../../core/gate';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
+import { own, put } from '../../core/records';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
@@ -194,7 +195,7 @@ export class LocalForge implements Forge {
       const merge = await this.mergedAt(history, name, head);
       if (merge) {
         // Merged but not on record (a crash, a store moved aside): record it now, never decide it again.
-        setOwn(store.data.merged, name, { head, sha: merge.sha, at: now });
+        put(store.data.merged, name, { head, sha: merge.sha, at: now });
         continue;
       }
       branches.push(entry);
@@ -202,8 +203,8 @@ export class LocalForge implements Forge {
     const changes = await Promise.all(
       branches.map(async ([name, head, subject, author, authoredAt]): Promise<Change> => {
         const facts = await this.mergeFacts(targetSha, head);
-        if (own(store.data.seen, name) === undefined) setOwn(store.data.seen, name, now);
-        setOwn(store.data.authored, name, Number(authoredAt) * 1000);
+        if (own(store.data.seen, name) === undefined) put(store.data.seen, name, now);
+        put(store.data.authored, name, Number(authoredAt) * 1000);
         return {
           id: name,
           title: subject,
@@ -240,7 +241,7 @@ export class LocalForge implements Forge {
     const files = [...new Set([...paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`])), ...paths(await this.git.raw(['diff', ...PATHS, targetSha, tree]))])];
     // A clean merge prints only the tree; a conflicted one adds the conflicted files and messages.
     const conflict = merged.slice(1).some((line) => line.trim().length > 0 && /CONFLICT|^\d{6} /.test(line));
-    setOwn(store.data.facts, key, { files, tree, conflict, at: clock.now() });
+    put(store.data.facts, key, { files, tree, conflict, at: clock.now() });
     return { files, tree, conflict };
   }
 
@@ -380,7 +381,7 @@ export class LocalForge implements Forge {
     if (!files) {
       const args = parents[0] ? ['diff-tree', '-r', ...PATHS, parents[0], sha] : ['diff-tree', '-r', '--root', '--no-commit-id', ...PATHS, sha];
       files = paths(await this.git.raw(args));
-      setOwn(store.data.facts, key, { files, at: clock.now() });
+      put(store.data.facts, key, { files, at: clock.now() });
     }
     const checks = this.cachedChecks(policy, `commit:${sha}`, 'not checked: older than Build Master’s record');
     const trust = await this.trusted(commit);
@@ -560,7 +561,7 @@ export class LocalForge implements Forge {
     } finally {
       clearCheckoutPending(repo.stateDir);
     }
-    setOwn(store.data.merged, change.id, { head: change.headSha, sha, at: clock.now() });
+    put(store.data.merged, change.id, { head: change.headSha, sha, at: clock.now() });
     await store.save();
     this.options.checkpoint?.('after:record-merge');
     this.options.log(`merged ${change.id} as ${short(sha)}; post-merge checks on ${policy.target}`);
@@ -703,15 +704,6 @@ function paths(out: string): string[] {
 function checkKey(policy: Policy, scope: string, check: { name: string; run: string }): string {
   const definition = createHash('sha256').update(JSON.stringify([check.name, check.run, policy.local.check_timeout, [...policy.local.env].sort()])).digest('hex').slice(0, 16);
   return `${scope}:check:${definition}`;
-}
-
-/** A record keyed by user text (a branch named `__proto__` included): own properties only, never the prototype's. */
-function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
-}
-
-function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 interface CheckoutPending {
