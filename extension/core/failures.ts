@@ -3,14 +3,8 @@
 // says, a file and line (what maps it to a lane). Pure text parsing of the
 // common runners' plain output; JUnit XML is read by the shell (reports/junit).
 
-export interface TestFailure {
-  /** Stable identity of the failing test or diagnostic, e.g. `web/app.test.js > header renders`. */
-  id: string;
-  /** Repository-relative path of the file the failure is in, where the runner names it. */
-  file?: string;
-  line?: number;
-  message?: string;
-}
+import type { TestFailure } from './model';
+export type { TestFailure } from './model';
 
 export type FailureParser = 'junit' | 'annotations' | 'tsc' | 'eslint' | 'jest' | 'vitest' | 'mocha' | 'node-test' | 'pytest' | 'go';
 

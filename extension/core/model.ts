@@ -28,6 +28,18 @@ export const CHECK_CONCLUSIONS = [
 ] as const;
 export type CheckConclusion = (typeof CHECK_CONCLUSIONS)[number];
 
+/** One failing test (or diagnostic) of a check, read from JUnit XML, annotations or the runner's output. */
+export interface TestFailure {
+  /** Stable identity of the failing test or diagnostic, e.g. `web/app.test.js > header renders`. */
+  id: string;
+  /** Repository-relative path of the file the failure is in, where the runner names it. */
+  file?: string;
+  line?: number;
+  message?: string;
+  /** It failed, then passed when the check ran again on the same sha. */
+  flaky?: boolean;
+}
+
 export interface CheckRun {
   name: string;
   conclusion: CheckConclusion;
@@ -36,6 +48,18 @@ export interface CheckRun {
   /** The same check on the same sha passed on a re-run (a flaky signal). */
   passedOnRerun?: boolean;
   url?: string;
+  /**
+   * The failing check read down to its failing tests (SPEC §4.1). Absent when
+   * nothing finer than the check is known: the check is then one failure.
+   */
+  failures?: TestFailure[];
+  /**
+   * False when `failures` may miss some (the output was cut, malformed or not
+   * recognised): the check as a whole then counts as failing too.
+   */
+  failuresComplete?: boolean;
+  /** How the failures were read, or why they could not be (shown by explain). */
+  failuresNote?: string;
 }
 
 export type ReviewState = 'approved' | 'changes_requested' | 'commented' | 'dismissed';
@@ -144,6 +168,20 @@ export interface FixAttempt {
   reason?: string;
 }
 
+/**
+ * One entry of an incident's fingerprint: a failing test of a check, or the
+ * check as a whole (`test` absent) when nothing finer is known.
+ */
+export interface FailureMark {
+  check: string;
+  test?: string;
+  file?: string;
+  line?: number;
+  /** The lane the failure maps to, and why (its file under the lane's paths or tests, or the check's owner). */
+  lane?: string;
+  why: string;
+}
+
 export interface Incident {
   id: string;
   status: IncidentStatus;
@@ -156,6 +194,12 @@ export interface Incident {
   classRule: string;
   tier: RiskTier;
   failingChecks: string[];
+  /**
+   * The incident's fingerprint: the failures it covers. It resolves when they
+   * are gone from the target, and a target failure it covers is a known one.
+   * Absent on incidents recorded before fingerprints: `failingChecks` stands in.
+   */
+  failures?: FailureMark[];
   redSha: string;
   lastGreenSha?: string;
   suspects: { sha: string; change?: string; lane?: string }[];
@@ -222,7 +266,19 @@ export interface ControllerState {
   lastGreenSha?: string;
   /** Red target commits already examined, so one break opens one incident. */
   examinedRed: string[];
+  /** Flaky tests seen on the target (failed, then passed on the same sha), keyed by `check > test`. */
+  flakes?: Record<string, FlakeRecord>;
   cycle: number;
+}
+
+export interface FlakeRecord {
+  check: string;
+  test?: string;
+  file?: string;
+  /** Target commits it flaked on, with when it was seen (newest last, bounded). */
+  seen: { sha: string; at: number }[];
+  /** When it was last reported for quarantine. */
+  reportedAt?: number;
 }
 
 export type DecisionKind =
@@ -238,6 +294,7 @@ export type DecisionKind =
   | 'request-approval'
   | 'global-hold'
   | 'global-release'
+  | 'report-flaky'
   | 'outcome';
 
 export interface Decision {

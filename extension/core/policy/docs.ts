@@ -11,6 +11,7 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'lanes[].name': 'The lane\'s unique name, used in the cockpit, the CLI (`pause <lane>`) and incident attribution.',
   'lanes[].paths': 'Glob patterns (picomatch) of the files this lane owns, e.g. `web/**`. At least one. Paths are matched exactly as git reports them: dotfiles match, `\\` is a character (not a separator), a leading `!` is a character (no negation), and names are compared in Unicode NFC. A renamed file counts at its old and its new path.',
   'lanes[].labels': 'Labels that put a change into this lane\'s queue regardless of its paths (GitHub mode). A label never removes a check: the change still needs the checks of every lane its paths touch.',
+  'lanes[].tests': 'Globs of test files that belong to this lane although they live outside its paths (e.g. `e2e/web/**`). A failing test of a shared check maps to the lane whose `tests`, then `paths`, contain its file.',
   'lanes[].checks': 'Checks that belong to this lane: every change touching the lane\'s paths must pass them, and a red one on the target branch is attributed to this lane.',
   default_lane: 'The lane for changes that match no lane. Changes that touch several lanes are cross-lane and merge only when every lane they touch is healthy. A change in the default lane, and a cross-lane change, must pass every check the policy knows (every lane\'s `checks`, the listed `merge.required_checks`, and in local mode every `local.checks` name), unless you declare a lane with this name and `checks` of its own: then those are what it needs.',
   risk: 'Risk tiers by path. Tier 3 always needs a person\'s approval; tier 1 may auto-merge at A3. The policy file itself and CI configuration are always tier 3.',
@@ -63,6 +64,11 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'local.checks[].name': 'The check\'s unique name; lanes refer to it in `checks`.',
   'local.checks[].run': 'The shell command, run in a checkout of the commit under test.',
   'local.env': 'Environment variables passed to checks beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR, plus CI=true and BUILDMASTER_CHECK), e.g. `[JAVA_HOME, NPM_CONFIG_CACHE]`. Everything else is withheld: checks run the code under test. Build Master\'s own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.',
+  'local.checks[].junit': 'A JUnit XML report the check command writes, relative to the checkout. Its failing test cases are the check\'s failures (what maps a shared check\'s break to a lane); without it, the command\'s output is read with the built-in parsers.',
+  'local.rerun_failed': 'Run a failed check once more on the same commit: tests that pass the second time are flaky (counted, never an incident), and a check that passes is flaky as a whole.',
+  'incidents.flaky': 'Flaky tests: a test that fails and then passes on the same commit never opens an incident; it is counted per test.',
+  'incidents.flaky.quarantine_after': 'A test flaky this many times within `window` is reported for quarantine (a hygiene action, governed by `autonomy.hygiene`). 0 turns the report off.',
+  'incidents.flaky.window': 'How far back flaky runs are counted (a duration).',
   'local.check_timeout': 'A check running longer than this is killed and counts as an infrastructure failure (a duration).',
 };
 

@@ -36,7 +36,7 @@ export function validBranchName(name: string): boolean {
 }
 
 /** Keys whose values are durations; a bare number there gets a duration-specific message. */
-export const DURATION_KEYS: ReadonlySet<string> = new Set(['page_owner_after', 'timeout', 'stale_after', 'nudge_review_after', 'redispatch_rework_after', 'check_timeout']);
+export const DURATION_KEYS: ReadonlySet<string> = new Set(['page_owner_after', 'timeout', 'stale_after', 'nudge_review_after', 'redispatch_rework_after', 'check_timeout', 'window']);
 
 const count = (fallback: number) => z.number().int().min(0).default(fallback);
 const strings = (fallback: string[]) => z.array(z.string().min(1)).default(fallback);
@@ -56,6 +56,7 @@ const lane = z.strictObject({
   paths: z.array(z.string().min(1)).min(1),
   labels: strings([]),
   checks: strings([]),
+  tests: strings([]),
 });
 
 const classifyRule = z.strictObject({
@@ -92,6 +93,7 @@ export const DEFAULT_ELIGIBILITY: Record<(typeof FAILURE_CLASSES)[number], (type
 const localCheck = z.strictObject({
   name: z.string().min(1),
   run: z.string().min(1),
+  junit: z.string().min(1).optional(),
 });
 
 export const policySchema = z
@@ -134,6 +136,12 @@ export const policySchema = z
           })
           .prefault({}),
         classify: z.array(classifyRule).default([]),
+        flaky: z
+          .strictObject({
+            quarantine_after: count(3),
+            window: duration('7d'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     eligibility,
@@ -170,6 +178,7 @@ export const policySchema = z
         checks: z.array(localCheck).default([]),
         check_timeout: timeout('10m'),
         env: envNames,
+        rerun_failed: z.boolean().default(false),
       })
       .prefault({}),
   });
