@@ -7,7 +7,7 @@ import { decide, initialState } from '../../extension/core/decide';
 import { applyOperator } from '../../extension/core/operator';
 import { parsePolicy } from '../../extension/core/policy/parse';
 import type { Policy } from '../../extension/core/policy/schema';
-import type { Change, CheckRun, ControllerState, TargetCommit } from '../../extension/core/model';
+import type { Change, CheckRun, ControllerState, TargetCommit, TestFailure } from '../../extension/core/model';
 import { around, exponential, uniform } from './random';
 
 export interface SimParams {
@@ -28,6 +28,12 @@ export interface SimParams {
   devMinutes: number;
   days: number;
   sharedCheck: boolean;
+  /**
+   * With a shared check: its failures name the broken lanes' failing tests
+   * (what JUnit, annotations or the runner's output give), so Build Master can
+   * attribute at test level. False: the shared check says only that it failed.
+   */
+  testLevel: boolean;
   seed: number;
   /** Relative spread of CI durations around D (0.2: ±20%). */
   ciSpread: number;
@@ -48,6 +54,7 @@ export const DEFAULTS: SimParams = {
   devMinutes: 30,
   days: 14,
   sharedCheck: false,
+  testLevel: true,
   seed: 1,
   ciSpread: 0.2,
 };
@@ -91,8 +98,14 @@ export interface StrategyMetrics {
   merges_per_hour: number;
   p50_minutes: number;
   p95_minutes: number;
+  /** Per lane, the share of time its own tests are green on the target, averaged over lanes. */
   target_green_share: number;
+  /** The share of time the whole target is green (every lane's tests). */
+  all_green_share: number;
+  /** Regular merges into a lane whose own tests were red on the target (ground truth). */
   merges_on_red: number;
+  /** Regular merges while any lane's tests were red (with one shared check: while the check was red). */
+  merges_on_any_red: number;
   mttr_minutes: number;
   repairs: number;
   /** Regular merges per hour by lanes that were healthy while another lane was broken. */
@@ -109,6 +122,8 @@ function quantile(values: number[], q: number): number {
 }
 
 const checkName = (params: SimParams, lane: number) => (params.sharedCheck ? 'ci' : `test-l${lane}`);
+/** The failing test a broken lane shows in the shared check. */
+const laneTest = (lane: number): TestFailure => ({ id: `l${lane}/lane.test.ts > lane l${lane} works`, file: `l${lane}/lane.test.ts`, line: 1 });
 
 export function simulationPolicy(params: SimParams): Policy {
   const lanes = Array.from({ length: params.lanes }, (_, i) => `  - name: l${i}\n    paths: ["l${i}/**"]${params.sharedCheck ? '' : `\n    checks: ["test-l${i}"]`}`).join('\n');
@@ -189,10 +204,12 @@ class World {
   readonly mergeTimes: number[] = [];
   mergesByLane: number[];
   mergesOnRed = 0;
+  mergesOnSharedRed = 0;
   regularMerges = 0;
   repairs = 0;
   mttr: number[] = [];
   greenTime: number[];
+  allGreenTime = 0;
   private lastTick = 0;
   healthyExposure = 0;
   /**
@@ -239,9 +256,9 @@ class World {
     const sharedRed = this.broken.some(Boolean);
     const lanes = Array.from({ length: this.params.lanes }, (_, lane) => lane);
     const anyUnhealthy = lanes.some((lane) => !this.healthy(lane));
+    if (!sharedRed) this.allGreenTime += span;
     for (const lane of lanes) {
-      const red = this.params.sharedCheck ? sharedRed : this.broken[lane];
-      if (!red) this.greenTime[lane] = (this.greenTime[lane] as number) + span;
+      if (!this.broken[lane]) this.greenTime[lane] = (this.greenTime[lane] as number) + span;
       if (anyUnhealthy && this.healthy(lane)) this.healthyExposure += span;
     }
     this.lastTick = until;
@@ -309,8 +326,9 @@ class World {
       if (p.trace) this.mergeTimes.push(this.now);
       this.mergesByLane[change.home] = (this.mergesByLane[change.home] as number) + 1;
       this.waits.push(this.now - change.readyAt);
-      const red = p.sharedCheck ? this.broken.some(Boolean) : change.touched.some((lane) => this.broken[lane]);
-      if (red) this.mergesOnRed += 1;
+      // On red: a lane it lands in has failing tests on the target. A shared check red only with other lanes' failures is not that lane's red.
+      if (change.touched.some((lane) => this.broken[lane])) this.mergesOnRed += 1;
+      if (this.broken.some(Boolean)) this.mergesOnSharedRed += 1;
       const lanes = Array.from({ length: p.lanes }, (_, lane) => lane);
       if (lanes.some((lane) => !this.healthy(lane)) && change.touched.every((lane) => this.healthy(lane))) this.healthyMerges += 1;
       if (change.breaks !== undefined) {
@@ -348,7 +366,16 @@ class World {
     if (p.sharedCheck) {
       const red = commit.brokenAfter.some(Boolean);
       const flaky = !red && commit.flaky[0];
-      return [{ name: 'ci', conclusion: red || flaky ? 'failure' : 'success', ...(flaky ? { passedOnRerun: true } : {}), output: red ? '1 failing' : '' }];
+      const failures = p.testLevel && red ? commit.brokenAfter.flatMap((broken, lane) => (broken ? [laneTest(lane)] : [])) : undefined;
+      return [
+        {
+          name: 'ci',
+          conclusion: red || flaky ? 'failure' : 'success',
+          ...(flaky ? { passedOnRerun: true } : {}),
+          output: red ? `${failures?.length ?? 1} failing` : '',
+          ...(failures ? { failures, failuresComplete: true } : {}),
+        },
+      ];
     }
     return commit.brokenAfter.map((red, lane) => {
       const flaky = !red && commit.flaky[lane];
@@ -381,7 +408,9 @@ class World {
       p50_minutes: quantile(this.waits, 0.5),
       p95_minutes: quantile(this.waits, 0.95),
       target_green_share: this.greenTime.reduce((a, b) => a + b, 0) / (this.end * p.lanes),
+      all_green_share: this.allGreenTime / this.end,
       merges_on_red: this.mergesOnRed,
+      merges_on_any_red: this.mergesOnSharedRed,
       mttr_minutes: this.mttr.length ? this.mttr.reduce((a, b) => a + b, 0) / this.mttr.length : 0,
       repairs: this.repairs,
       healthy_during_incident_per_lane_hour: this.healthyExposure > 0 ? this.healthyMerges / (this.healthyExposure / 60) : 0,
@@ -413,7 +442,14 @@ function runBuildMaster(params: SimParams, inspect?: (state: ControllerState, no
       draft: false,
       reviews: [],
       // A failed fix fails its own lane's check; everything else passes pre-merge (p models breaks that slip past it).
-      checks: lanes.map((lane) => ({ name: checkName(params, lane), conclusion: !ready ? 'pending' : !c.good && (params.sharedCheck || lane === c.home) ? 'failure' : 'success' })),
+      checks: lanes.map((lane): CheckRun => {
+        const failed = ready && !c.good && (params.sharedCheck || lane === c.home);
+        return {
+          name: checkName(params, lane),
+          conclusion: !ready ? 'pending' : failed ? 'failure' : 'success',
+          ...(failed && params.sharedCheck && params.testLevel ? { failures: [laneTest(c.home)], failuresComplete: true } : {}),
+        };
+      }),
       mergeable: 'mergeable',
       readySince: ms(c.readyAt),
     };

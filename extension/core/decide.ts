@@ -16,7 +16,8 @@ import {
   type ChangeLink,
   type GateReason,
 } from './gate';
-import { attribute, classifyFailure, commitHealth, failingChecks, remedyFor } from './incident';
+import { covers, describeMark, fingerprintOf, fingerprintVerdict, flakesOf, laneOfMark, markKey, marksOf, newestSettled, presentIn, type Mark } from './fingerprint';
+import { attributeBreaks, classifyFailure, commitHealth, remedyFor, type Break } from './incident';
 import type {
   ActionClass,
   Approval,
@@ -25,6 +26,7 @@ import type {
   CycleOutcome,
   Decision,
   DecisionKind,
+  FlakeRecord,
   HoldTrigger,
   Incident,
   LaneState,
@@ -61,6 +63,9 @@ export interface DecideResult {
 }
 
 const EXAMINED_LIMIT = 500;
+/** Flaky sightings kept per test, and flaky tests kept in the state. */
+const FLAKES_SEEN = 50;
+const FLAKES_KEPT = 500;
 /** Resolved incidents and approvals kept in the state; the event log keeps the whole history. */
 const RESOLVED_KEPT = 50;
 
@@ -309,38 +314,147 @@ function settleAwaitedMerges(cycle: Cycle): void {
   }
 }
 
-/** Reads the target branch: last green, new breaks (incidents), repair merges, recoveries. */
+/** Reads the target branch: last green, flaky tests, failures gone (resolved), new breaks (incidents), repair merges, recoveries. */
 function observeTarget(cycle: Cycle): void {
-  const { snapshot, state, policy } = cycle;
+  const { snapshot, state } = cycle;
   const commits = snapshot.targetCommits;
-  const examined = new Set(state.examinedRed);
-  let lastGreen = state.lastGreenSha !== undefined ? (cycle.commitIndex.get(state.lastGreenSha) ?? -1) : -1;
-
-  commits.forEach((commit, index) => {
+  for (const commit of commits) {
     noteRepairMerge(cycle, commit);
-    const health = commitHealth(commit);
-    if (health === 'green') {
-      lastGreen = index;
-      state.lastGreenSha = commit.sha;
-      return;
-    }
-    if (health !== 'red' || examined.has(commit.sha)) return;
-    examined.add(commit.sha);
-    state.examinedRed.push(commit.sha);
-    const covered = new Set(cycle.openIncidents().flatMap((incident) => incident.failingChecks));
-    const fresh = failingChecks(commit).filter((check) => !covered.has(check.name));
-    if (fresh.length === 0) return; // the same break, still unrepaired
-    const window = commits.slice(lastGreen + 1, index + 1);
-    // Each lane's own failing checks are attributed on their own, so two lanes
-    // breaking in one window are two contained incidents, not one cross-lane one.
-    groupByOwner(policy, fresh).forEach((group, n) => {
-      openIncident(cycle, commit, window, group, lastGreen >= 0 ? commits[lastGreen]?.sha : state.lastGreenSha, n === 0 ? '' : `x${n}`);
-    });
-  });
-  if (state.examinedRed.length > EXAMINED_LIMIT) state.examinedRed = state.examinedRed.slice(-EXAMINED_LIMIT);
-
-  resolveUnattributed(cycle);
+    if (commitHealth(commit) === 'green') state.lastGreenSha = commit.sha;
+  }
+  noteFlakes(cycle);
   verifyRecoveries(cycle);
+  resolveGoneFailures(cycle);
+  openBreaks(cycle);
+  if (state.examinedRed.length > EXAMINED_LIMIT) state.examinedRed = state.examinedRed.slice(-EXAMINED_LIMIT);
+}
+
+/**
+ * Attribution starts from the target's actual failures: the newest settled
+ * run of each check. A failure there that no open incident's fingerprint
+ * covers is new; a failure seen only on older commits (fixed since, or red
+ * under today's tools but green at the head) opens nothing.
+ */
+function openBreaks(cycle: Cycle): void {
+  const { policy, state } = cycle;
+  const commits = cycle.snapshot.targetCommits;
+  const fingerprints = cycle.openIncidents().map((incident) => fingerprintOf(incident));
+  const names = new Set(commits.flatMap((commit) => commit.checks.map((check) => check.name)));
+  const fresh: Mark[] = [];
+  for (const name of names) {
+    const head = newestSettled(commits, name);
+    if (!head) continue;
+    for (const mark of marksOf(head.run)) {
+      // An incomplete report's "and maybe more" is no new break while an open incident already holds failures of that check.
+      const known = fingerprints.some((fingerprint) => covers(fingerprint, mark) || (mark.test === undefined && head.run.failures?.length && fingerprint.some((entry) => entry.check === name)));
+      if (!known) fresh.push(mark);
+    }
+  }
+  if (fresh.length === 0) return;
+  const breaks = attributeBreaks(policy, commits, fresh);
+  const bySha = new Map<string, number>();
+  for (const found of breaks) {
+    const n = bySha.get(found.red.sha) ?? 0;
+    bySha.set(found.red.sha, n + 1);
+    if (!state.examinedRed.includes(found.red.sha)) state.examinedRed.push(found.red.sha);
+    openIncident(cycle, found, n === 0 ? '' : `x${n}`);
+  }
+}
+
+/** Records flaky failures (failed, then passed on the same sha) per test, and reports a test flaky too often for quarantine. */
+function noteFlakes(cycle: Cycle): void {
+  const { policy, state, now } = cycle;
+  const { quarantine_after: limit, window } = policy.incidents.flaky;
+  const flakes = (state.flakes ??= recordOf<FlakeRecord>([]));
+  for (const commit of cycle.snapshot.targetCommits) {
+    for (const run of commit.checks) {
+      for (const mark of flakesOf(run)) {
+        const key = markKey(mark);
+        let record = own(flakes, key);
+        if (!record) {
+          record = { check: mark.check, ...(mark.test !== undefined ? { test: mark.test } : {}), ...(mark.file ? { file: mark.file } : {}), seen: [] };
+          put(flakes, key, record);
+        }
+        if (!record.seen.some((seen) => seen.sha === commit.sha)) record.seen.push({ sha: commit.sha, at: commit.time });
+      }
+    }
+  }
+  for (const [key, record] of Object.entries(flakes)) {
+    record.seen = record.seen.filter((seen) => seen.at >= now - window).slice(-FLAKES_SEEN);
+    if (record.seen.length === 0 && (record.reportedAt === undefined || record.reportedAt < now - window)) {
+      drop(flakes, key);
+      continue;
+    }
+    if (limit === 0 || record.seen.length < limit) continue;
+    if (record.reportedAt !== undefined && record.reportedAt >= now - window) continue;
+    const what = record.test === undefined ? `check ${record.check}` : `test ${record.test} of check ${record.check}${record.file ? ` (${record.file})` : ''}`;
+    const result = cycle.gated(
+      'hygiene',
+      'tier1',
+      `quarantine:${key}:${record.seen[0]?.sha ?? ''}`,
+      'report-flaky',
+      `${what} failed and then passed on the same commit ${record.seen.length} times within ${formatDuration(window)} (quarantine_after ${limit}): report it for quarantine; it never opens an incident`,
+      {},
+    );
+    if (result === 'act') record.reportedAt = now;
+  }
+  const keys = Object.keys(flakes);
+  if (keys.length > FLAKES_KEPT) {
+    const byNewest = keys.sort((a, b) => (own(flakes, b)?.seen.at(-1)?.at ?? 0) - (own(flakes, a)?.seen.at(-1)?.at ?? 0));
+    for (const key of byNewest.slice(FLAKES_KEPT)) drop(flakes, key);
+  }
+}
+
+/**
+ * An incident whose failures are gone from the target is over, whatever
+ * repaired it (its fix, another lane's fix, a person): its lanes go back to
+ * healthy unless another incident holds them. Without this an incident on a
+ * lane that could not fix anything itself would stay open after the target
+ * went green.
+ */
+function resolveGoneFailures(cycle: Cycle): void {
+  const commits = cycle.snapshot.targetCommits;
+  for (const incident of cycle.openIncidents()) {
+    const red = cycle.commitIndex.get(incident.redSha);
+    // At or after the red commit: a re-run that passes on the red commit itself counts too.
+    const verdict = fingerprintVerdict(commits, fingerprintOf(incident), red ?? 0);
+    if (verdict.verdict !== 'gone') continue;
+    resolveIncident(cycle, incident, `${describeFingerprint(incident)} no longer ${fingerprintOf(incident).length > 1 ? 'fail' : 'fails'} on ${cycle.policy.target} at ${short(verdict.sha ?? '')}`);
+  }
+}
+
+function describeFingerprint(incident: Incident): string {
+  const marks = fingerprintOf(incident);
+  const shown = marks.slice(0, 3).map(describeMark).join(', ');
+  return marks.length > 3 ? `${shown} and ${marks.length - 3} more` : shown;
+}
+
+/** Ends an incident; each lane it held is healthy again unless another incident (or an operator's pause) holds it. */
+function resolveIncident(cycle: Cycle, incident: Incident, why: string): void {
+  incident.status = 'resolved';
+  incident.resolvedAt = cycle.now;
+  cycle.emit('resolve-incident', `${incident.id}: ${why}`, { incident: incident.id, ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}) });
+  for (const name of incident.lanes) {
+    const lane = own(cycle.state.lanes, name);
+    if (!lane) continue;
+    const remaining = cycle.incidentsOfLane(name);
+    if (remaining.length) {
+      const next = remaining[0] as Incident;
+      if (lane.incident === incident.id) lane.incident = next.id;
+      if (lane.state === 'recovering' && lane.incident === next.id) {
+        cycle.move(name, 'paused', `${incident.id} is over, but ${next.id} is still open`, { incident: next.id });
+        delete lane.recoveryFrom;
+      }
+      continue;
+    }
+    delete lane.recoveryFrom;
+    if (lane.operatorPaused) {
+      delete lane.incident;
+      continue;
+    }
+    if (lane.state !== 'healthy') cycle.move(name, 'healthy', `${why}: ${incident.id} resolved`);
+    delete lane.incident;
+  }
 }
 
 /** A fix or revert change merged: its lanes start recovering from that commit. */
@@ -366,36 +480,20 @@ function noteRepairMerge(cycle: Cycle, commit: TargetCommit): void {
   }
 }
 
-/** Failing checks grouped by the one lane that lists them; checks no lane (or several lanes) list form one group. */
-function groupByOwner(policy: Policy, failing: ReturnType<typeof failingChecks>): ReturnType<typeof failingChecks>[] {
-  const groups = new Map<string, ReturnType<typeof failingChecks>>();
-  for (const check of failing) {
-    const owners = policy.lanes.filter((lane) => lane.checks.includes(check.name));
-    const key = owners.length === 1 ? `lane:${owners[0]?.name}` : 'shared';
-    groups.set(key, [...(groups.get(key) ?? []), check]);
-  }
-  return [...groups.values()];
-}
-
-function openIncident(
-  cycle: Cycle,
-  red: TargetCommit,
-  window: TargetCommit[],
-  failing: ReturnType<typeof failingChecks>,
-  lastGreenSha: string | undefined,
-  suffix = '',
-): void {
+function openIncident(cycle: Cycle, found: Break, suffix = ''): void {
   const { policy, snapshot, state, now } = cycle;
-  const attribution = attribute(policy, window, red, failing);
+  const { red, attribution, failing } = found;
+  const lastGreenSha = found.clean?.sha;
   const classification = classifyFailure(policy, failing);
   const remedy = remedyFor(policy, snapshot, classification.failureClass, attribution.tier, attribution);
   // Seven hex digits can repeat (by chance or by a crafted commit): an id already on record is never overwritten.
   const base = `inc-${red.sha.slice(0, 7)}${suffix}`;
   let id = base;
   for (let n = 2; own(state.incidents, id) !== undefined; n++) id = `${base}r${n}`;
-  const noGreen = lastGreenSha === undefined ? '; no green commit on record, so every commit in view is a suspect' : '';
+  const noGreen = lastGreenSha === undefined ? '; no commit in view without these failures, so every commit in view is a suspect' : '';
+  const tests = found.marks.filter((mark) => mark.test !== undefined).length;
   const rationale =
-    `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')} on ${policy.target} at ${short(red.sha)}: ` +
+    `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')}${tests ? ` (${tests} failing test(s))` : ''} on ${policy.target} at ${short(red.sha)}: ` +
     `${attribution.rationale}${noGreen}; class ${classification.failureClass} (${classification.rule}); ${remedy.rationale}`;
   const incident: Incident = {
     id,
@@ -406,7 +504,8 @@ function openIncident(
     failureClass: classification.failureClass,
     classRule: classification.rule,
     tier: attribution.tier,
-    failingChecks: failing.map((c) => c.name),
+    failingChecks: [...new Set(found.marks.map((mark) => mark.check))],
+    failures: found.marks,
     redSha: red.sha,
     ...(lastGreenSha ? { lastGreenSha } : {}),
     suspects: attribution.suspects,
@@ -529,6 +628,29 @@ function escalate(cycle: Cycle, incident: Incident, reason: string, why: string)
   });
 }
 
+/**
+ * Why a fix change failed, judged by its own incident: a failure the incident
+ * holds, one in a lane the incident holds, or one the target does not have (the
+ * fix brought it). Another lane's failure already red on the target, known or
+ * not yet attributed, is not the fix's: it never counts as a failed attempt.
+ */
+function fixFailure(cycle: Cycle, incident: Incident, change: Change): string | undefined {
+  const { policy, snapshot } = cycle;
+  const fingerprint = fingerprintOf(incident);
+  for (const verdict of judgeChecks(policy, change, snapshot.forge, cycle.state.incidents).verdicts) {
+    if (verdict.status !== 'failing') continue;
+    const head = newestSettled(snapshot.targetCommits, verdict.name)?.run;
+    const mine = verdict.unknown.find((mark) => {
+      if (covers(fingerprint, mark)) return true;
+      const lane = laneOfMark(policy, mark).lane;
+      if (lane !== undefined && incident.lanes.includes(lane)) return true;
+      return !head || !presentIn(mark, head);
+    });
+    if (mine) return `${verdict.name}${mine.test !== undefined ? ` (${mine.test})` : ''}`;
+  }
+  return undefined;
+}
+
 /** Counts failed fix attempts, re-dispatches, proposes reverts, escalates and pages. */
 function progressRepairs(cycle: Cycle): void {
   const { snapshot, policy, now } = cycle;
@@ -550,9 +672,8 @@ function progressRepairs(cycle: Cycle): void {
 
     for (const entry of cycle.classified) {
       if (entry.link?.incident !== incident.id || entry.link.kind !== 'fix') continue;
-      // Judged as the gate judges it: its required checks, less the known failures of other lanes' incidents.
-      const failed = judgeChecks(policy, entry.change, snapshot.forge, cycle.state.incidents).verdicts.find((verdict) => verdict.status === 'failing');
-      if (failed) count(`fix:${entry.change.id}@${entry.change.headSha}`, `fix change ${entry.change.id} failed check ${failed.name}`);
+      const failed = fixFailure(cycle, incident, entry.change);
+      if (failed) count(`fix:${entry.change.id}@${entry.change.headSha}`, `fix change ${entry.change.id} failed check ${failed}`);
       else {
         const pending = incident.attempts.find((a) => a.outcome === 'pending' && !a.change);
         if (pending) pending.change = entry.change.id;
@@ -604,36 +725,46 @@ function progressRepairs(cycle: Cycle): void {
 }
 
 /**
- * An incident no lane holds (unattributed) has no repair to wait for: it ends
- * when its failing checks are green again on a later target commit. Without
- * this it would stay open, and its checks would count as already broken forever.
+ * A recovering lane is verified by its incident's own failures on the target
+ * at or after the repair merge: gone, the incident resolves (and the lane is
+ * healthy); still there, the lane pauses and the repair counts a retry. A
+ * shared check red for another lane's failures does not hold it back.
  */
-function resolveUnattributed(cycle: Cycle): void {
-  const commits = cycle.snapshot.targetCommits;
-  for (const incident of cycle.openIncidents()) {
-    if (incident.lanes.length > 0) continue;
-    const red = cycle.commitIndex.get(incident.redSha);
-    if (red === undefined) continue;
-    const checks = new Set(incident.failingChecks);
-    const newest = [...commits.slice(red + 1)].reverse().find((commit) => commitHealth(commit, checks) !== 'pending');
-    if (newest && commitHealth(newest, checks) === 'green') {
-      incident.status = 'resolved';
-      incident.resolvedAt = cycle.now;
-      cycle.emit('resolve-incident', `${incident.id}: ${incident.failingChecks.join(', ')} green again at ${short(newest.sha)}`, { incident: incident.id });
-    }
-  }
-}
-
-/** Recovering lanes become healthy once their checks are green at or after the repair; red pauses them. */
 function verifyRecoveries(cycle: Cycle): void {
   const { snapshot, state, policy } = cycle;
   const commits = snapshot.targetCommits;
   for (const lane of Object.values(state.lanes)) {
     if (lane.state !== 'recovering') continue;
     const incident = lane.incident ? own(state.incidents, lane.incident) : undefined;
-    const laneChecks = policy.lanes.find((l) => l.name === lane.name)?.checks ?? [];
-    const relevant = new Set([...(incident?.failingChecks ?? []), ...laneChecks]);
     const from = lane.recoveryFrom !== undefined ? (cycle.commitIndex.get(lane.recoveryFrom) ?? 0) : Math.max(0, commits.length - 1);
+    if (incident && incident.status === 'open') {
+      const verdict = fingerprintVerdict(commits, fingerprintOf(incident), from);
+      if (verdict.verdict === 'pending') continue;
+      if (verdict.verdict === 'gone') {
+        resolveIncident(cycle, incident, `${describeFingerprint(incident)} pass${fingerprintOf(incident).length > 1 ? '' : 'es'} on ${policy.target} at ${short(verdict.sha ?? '')} after the repair: recovery verified`);
+        continue;
+      }
+      const sha = verdict.sha ?? '';
+      const key = `red-after:${sha}`;
+      if (!incident.countedFailures.includes(key)) {
+        incident.countedFailures.push(key);
+        incident.retries += 1;
+      }
+      const merged = [...incident.attempts].reverse().find((a) => a.outcome === 'merged');
+      if (merged) {
+        merged.outcome = 'failed';
+        merged.reason = `${describeMark(verdict.present[0] as Mark)} still failing at ${short(sha)} after the merge`;
+      }
+      cycle.move(
+        lane.name,
+        'paused',
+        `${describeMark(verdict.present[0] as Mark)} still failing at ${short(sha)} after the repair (counts a retry: ${incident.retries} of ${policy.incidents.fix_retries})`,
+      );
+      delete lane.recoveryFrom;
+      continue;
+    }
+    // An operator resumed the lane (or its incident is over): its own checks decide.
+    const relevant = new Set(policy.lanes.find((l) => l.name === lane.name)?.checks ?? []);
     let verdict: { health: 'green' | 'red'; commit: TargetCommit } | undefined;
     for (let i = commits.length - 1; i >= from; i--) {
       const commit = commits[i] as TargetCommit;
@@ -645,49 +776,10 @@ function verifyRecoveries(cycle: Cycle): void {
     }
     if (!verdict) continue;
     if (verdict.health === 'green') {
-      if (incident && incident.status === 'open') {
-        incident.status = 'resolved';
-        incident.resolvedAt = cycle.now;
-        cycle.emit('resolve-incident', `${incident.id}: ${[...relevant].join(', ') || 'target checks'} green at ${short(verdict.commit.sha)} after the repair`, {
-          incident: incident.id,
-          lane: lane.name,
-        });
-      }
-      // Other incidents of this lane whose failing checks are green now were repaired by the same change.
-      for (const other of cycle.incidentsOfLane(lane.name)) {
-        if (!other.failingChecks.every((check) => relevant.has(check))) continue;
-        if (commitHealth(verdict.commit, new Set(other.failingChecks)) !== 'green') continue;
-        other.status = 'resolved';
-        other.resolvedAt = cycle.now;
-        cycle.emit('resolve-incident', `${other.id}: ${other.failingChecks.join(', ')} green at ${short(verdict.commit.sha)} after the repair of ${incident?.id ?? lane.name}`, {
-          incident: other.id,
-          lane: lane.name,
-        });
-      }
-      const remaining = cycle.incidentsOfLane(lane.name);
-      if (remaining.length) {
-        cycle.move(lane.name, 'paused', `${lane.incident ?? 'its incident'} is verified, but ${remaining[0]?.id} is still open`, { incident: remaining[0]?.id });
-        delete lane.recoveryFrom;
-      } else {
-        cycle.move(lane.name, 'healthy', `target checks green at ${short(verdict.commit.sha)}: recovery verified`);
-        delete lane.incident;
-        delete lane.recoveryFrom;
-      }
-    } else if (incident) {
-      const key = `red-after:${verdict.commit.sha}`;
-      if (!incident.countedFailures.includes(key)) {
-        incident.countedFailures.push(key);
-        incident.retries += 1;
-      }
-      const merged = [...incident.attempts].reverse().find((a) => a.outcome === 'merged');
-      if (merged) {
-        merged.outcome = 'failed';
-        merged.reason = `target still red at ${short(verdict.commit.sha)} after the merge`;
-      }
-      cycle.move(lane.name, 'paused', `target checks still red at ${short(verdict.commit.sha)} after the repair (counts a retry: ${incident.retries} of ${policy.incidents.fix_retries})`);
+      cycle.move(lane.name, 'healthy', `target checks green at ${short(verdict.commit.sha)}: recovery verified`);
+      delete lane.incident;
       delete lane.recoveryFrom;
     } else {
-      // An operator resumed a lane whose checks are red: it stays paused until they are green.
       cycle.move(lane.name, 'paused', `resume not verified: target checks red at ${short(verdict.commit.sha)}`);
       delete lane.recoveryFrom;
     }

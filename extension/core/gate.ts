@@ -3,6 +3,7 @@
 // and the review panel all render these same reasons.
 import { autonomyAllows } from './autonomy';
 import { assignLane, lanesByPath } from './classify';
+import { FAILED, PASSED, covers, failedForReal, fingerprintOf, marksOf, type Mark } from './fingerprint';
 import { own } from './records';
 import type { Approval, Change, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
 import type { Policy } from './policy/schema';
@@ -39,8 +40,7 @@ export interface GateReason {
 /** Reasons that only an operator's approval resolves; everything else must pass first. */
 export const APPROVAL_CODES: ReadonlySet<GateCode> = new Set(['needs-approval', 'approval-pending', 'approval-rejected']);
 
-export const FAILED: ReadonlySet<string> = new Set(['failure', 'error', 'cancelled', 'timed_out']);
-export const PASSED: ReadonlySet<string> = new Set(['success', 'skipped', 'neutral']);
+export { FAILED, PASSED };
 
 export type ChangeLink = { incident: string; kind: 'fix' | 'revert' } | undefined;
 
@@ -155,9 +155,10 @@ export type CheckVerdict =
   | { name: string; status: 'passed' }
   | { name: string; status: 'pending' }
   | { name: string; status: 'missing' }
-  | { name: string; status: 'failing'; conclusion: string }
-  /** Red because of another lane's open incident: it does not block this change. */
-  | { name: string; status: 'excused'; conclusion: string; incident: Incident };
+  /** `unknown`: its failures no other lane's open incident accounts for (the reason it blocks). */
+  | { name: string; status: 'failing'; conclusion: string; unknown: Mark[] }
+  /** Red only with failures other lanes' open incidents already hold (known failures): it does not block this change. */
+  | { name: string; status: 'excused'; conclusion: string; incident: Incident; incidents: Incident[] };
 
 export interface ChecksJudgement {
   required: RequiredChecks;
@@ -170,8 +171,12 @@ export interface ChecksJudgement {
 
 /**
  * Judges a change's checks: each required check passed, failing, pending,
- * missing, or excused (red because of the open incident of a lane this change
- * does not touch: that keeps healthy lanes merging while another is broken).
+ * missing, or excused. A red check is excused when every one of its failures
+ * (each failing test, or the check as a whole when nothing finer is known) is
+ * a known failure: one the open incident of a lane this change does not touch
+ * already holds. That keeps healthy lanes merging while another is broken,
+ * and a new failure in the same shared check still stops them. A check that
+ * failed and then passed on a re-run of the same sha is flaky, not failing.
  */
 export function judgeChecks(
   policy: Policy,
@@ -180,32 +185,37 @@ export function judgeChecks(
   incidents: Readonly<Record<string, Incident>>,
 ): ChecksJudgement {
   const required = requiredChecksOf(policy, change, forge);
-  const known = knownFailures(incidents, required.lanes);
+  const others = otherLanesIncidents(incidents, required.lanes);
   const verdicts = required.names.map((name): CheckVerdict => {
     const runs = change.checks.filter((check) => check.name === name);
     if (runs.length === 0) return { name, status: 'missing' };
-    const failed = runs.find((check) => FAILED.has(check.conclusion));
+    const failed = runs.find(failedForReal);
     if (failed) {
-      const incident = known.get(name);
-      return incident ? { name, status: 'excused', conclusion: failed.conclusion, incident } : { name, status: 'failing', conclusion: failed.conclusion };
+      const marks = marksOf(failed);
+      const holders = new Map<string, Incident>();
+      const unknown = marks.filter((mark) => {
+        const holder = others.find((incident) => covers(fingerprintOf(incident), mark));
+        if (holder) holders.set(holder.id, holder);
+        return holder === undefined;
+      });
+      const first = [...holders.values()][0];
+      if (unknown.length === 0 && first) return { name, status: 'excused', conclusion: failed.conclusion, incident: first, incidents: [...holders.values()] };
+      return { name, status: 'failing', conclusion: failed.conclusion, unknown };
     }
     if (runs.some((check) => check.conclusion === 'pending')) return { name, status: 'pending' };
-    const odd = runs.find((check) => !PASSED.has(check.conclusion));
-    if (odd) return { name, status: 'failing', conclusion: odd.conclusion };
+    const odd = runs.find((check) => !PASSED.has(check.conclusion) && !(FAILED.has(check.conclusion) && check.passedOnRerun === true));
+    if (odd) return { name, status: 'failing', conclusion: odd.conclusion, unknown: [{ check: name }] };
     return { name, status: 'passed' };
   });
   const untested = required.names.length === 0 && !required.noneAllowed;
   return { required, verdicts, untested, pass: !untested && verdicts.every((v) => v.status === 'passed' || v.status === 'excused') };
 }
 
-/** Checks red on the target because of the open incident of a lane the change does not touch. */
-function knownFailures(incidents: Readonly<Record<string, Incident>>, lanes: readonly string[]): Map<string, Incident> {
-  const known = new Map<string, Incident>();
-  for (const incident of Object.values(incidents)) {
-    if (incident.status !== 'open' || incident.lanes.length === 0 || incident.lanes.some((lane) => lanes.includes(lane))) continue;
-    for (const check of incident.failingChecks) if (!known.has(check)) known.set(check, incident);
-  }
-  return known;
+/** Open incidents of lanes the change does not touch: their failures are known ones for it. */
+function otherLanesIncidents(incidents: Readonly<Record<string, Incident>>, lanes: readonly string[]): Incident[] {
+  return Object.values(incidents)
+    .filter((incident) => incident.status === 'open' && incident.lanes.length > 0 && !incident.lanes.some((lane) => lanes.includes(lane)))
+    .sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
 }
 
 /** A change is admitted by its lane's state (SPEC §4 table). */
@@ -304,9 +314,10 @@ export function gate(change: Change, context: GateContext): GateResult {
     const name = verdict.name;
     if (verdict.status === 'missing') add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
     else if (verdict.status === 'pending') add('check-pending', `required check "${name}" is still running`);
-    else if (verdict.status === 'failing') add('check-failing', `required check "${name}" is ${verdict.conclusion}`);
+    else if (verdict.status === 'failing') add('check-failing', `required check "${name}" is ${verdict.conclusion}${unknownFailures(verdict.unknown)}`);
     else if (verdict.status === 'excused') {
-      notes.push(`check "${name}" is ${verdict.conclusion}, but it is red on ${policy.target} because of ${verdict.incident.id} in lane ${verdict.incident.lanes.join(', ')}; it does not block this change`);
+      const held = verdict.incidents.map((incident) => `${incident.id} in lane ${incident.lanes.join(', ')}`).join(', ');
+      notes.push(`check "${name}" is ${verdict.conclusion}, but only with failures ${held} already hold${verdict.incidents.length > 1 ? '' : 's'} on ${policy.target}; it does not block this change`);
     }
   }
   if (judged.untested) {
@@ -374,6 +385,14 @@ export function gate(change: Change, context: GateContext): GateResult {
     else add('needs-approval', `${autonomy.rationale}; it needs an operator's approval`);
   }
   return { reasons, notes, requiredChecks: judged.required.names, ...(approval ? { approval } : {}) };
+}
+
+/** The failures of a red check no other lane's incident accounts for, briefly. */
+function unknownFailures(unknown: readonly Mark[]): string {
+  const tests = unknown.filter((mark) => mark.test !== undefined);
+  if (tests.length === 0) return '';
+  const shown = tests.slice(0, 3).map((mark) => mark.test).join(', ');
+  return ` with failing test(s) no other lane's incident holds: ${shown}${tests.length > 3 ? ` and ${tests.length - 3} more` : ''}`;
 }
 
 export function short(sha: string): string {

@@ -1,7 +1,8 @@
 // Incident attribution and classification (SPEC §4.1).
-import { assignLane, maxTier, riskTier } from './classify';
+import { lanesByPath, maxTier, riskTier } from './classify';
+import { describeMark, marksOf, newestSettled, presentIn, settled, toFailureMark, type Mark } from './fingerprint';
 import { FAILED, PASSED, short } from './gate';
-import type { CheckRun, FailureClass, Incident, RiskTier, Snapshot, TargetCommit } from './model';
+import type { CheckRun, FailureClass, FailureMark, Incident, RiskTier, Snapshot, TargetCommit } from './model';
 import { regexOf, type Policy, type Remedy } from './policy/schema';
 
 export type CommitHealth = 'green' | 'red' | 'pending';
@@ -101,53 +102,166 @@ export interface Attribution {
   rationale: string;
 }
 
-/** The lane a merged commit belongs to: recorded at merge, else classified from its files. */
-export function laneOfCommit(policy: Policy, commit: TargetCommit): string | undefined {
-  if (!commit.change) return undefined;
-  return commit.change.lane ?? assignLane(policy, commit.change.files).lane;
+/** A merge between the last clean and the first red commit; its lanes come from every path its diff touches. */
+export interface Suspect {
+  sha: string;
+  change?: string;
+  lanes: string[];
+  files: string[];
 }
 
 /**
- * Suspects are the merges after the last green commit up to the red one. A
- * failing check that a lane lists narrows them to that lane. One lane left is
- * the incident's lane; more is cross-lane; none is unattributed.
+ * Every merge in the window is a suspect, whoever merged it: its lanes are
+ * the lanes its changed paths touch (a lane recorded at merge is not enough, as
+ * a hand merge has none and a cross-lane merge touches several).
  */
-export function attribute(policy: Policy, window: readonly TargetCommit[], red: TargetCommit, failing: readonly CheckRun[]): Attribution {
-  const suspects = window
+export function suspectsIn(policy: Policy, window: readonly TargetCommit[]): Suspect[] {
+  return window
     .filter((commit) => commit.change)
-    .map((commit) => ({ sha: commit.sha, change: commit.change?.id, lane: laneOfCommit(policy, commit), files: commit.change?.files ?? [] }));
-  const owners = new Set<string>();
-  let everyCheckOwned = failing.length > 0;
-  for (const check of failing) {
-    const lanes = policy.lanes.filter((lane) => lane.checks.includes(check.name)).map((lane) => lane.name);
-    if (lanes.length === 0) everyCheckOwned = false;
-    lanes.forEach((lane) => owners.add(lane));
+    .map((commit) => {
+      const files = commit.change?.files ?? [];
+      const lanes = files.length ? lanesByPath(policy, files) : commit.change?.lane ? [commit.change.lane] : [];
+      return { sha: commit.sha, ...(commit.change?.id ? { change: commit.change.id } : {}), lanes, files };
+    });
+}
+
+/**
+ * The suspects one failure narrows to, and the lanes they make the incident's:
+ * a failure in lane L narrows to the suspects that touched L; when none did
+ * (L depends on a lane a suspect changed), it belongs to the lanes the suspects
+ * touched. A failure with no lane leaves every suspect. No suspect at all: the
+ * failure's own lane takes it, if it has one.
+ */
+export function narrow(mark: FailureMark, suspects: readonly Suspect[]): { narrowed: Suspect[]; lanes: string[]; why: string } {
+  const touching = mark.lane ? suspects.filter((s) => s.lanes.includes(mark.lane as string)) : [];
+  let narrowed: Suspect[];
+  let why: string;
+  if (mark.lane && touching.length) {
+    narrowed = touching;
+    why = `${describeMark(mark)} maps to lane ${mark.lane} (${mark.why}); ${touching.length} suspect(s) touched it`;
+  } else if (suspects.length) {
+    narrowed = [...suspects];
+    why = mark.lane
+      ? `${describeMark(mark)} maps to lane ${mark.lane} (${mark.why}), but no suspect touched lane ${mark.lane}: it belongs to the lanes the suspects changed`
+      : `${describeMark(mark)} maps to no lane (${mark.why}): every suspect stays`;
+  } else {
+    narrowed = [];
+    why = mark.lane ? `${describeMark(mark)} maps to lane ${mark.lane} (${mark.why}); no merge is among the suspects, so that lane takes it` : `${describeMark(mark)} maps to no lane and no merge is among the suspects`;
   }
-  let narrowed = suspects;
-  let why = `${suspects.length} merge(s) since the last green commit`;
-  if (everyCheckOwned) {
-    narrowed = suspects.filter((s) => s.lane !== undefined && owners.has(s.lane));
-    why += `; failing check(s) ${failing.map((c) => c.name).join(', ')} belong to lane ${[...owners].join(', ')}`;
+  const lanes = narrowed.length ? [...new Set(narrowed.flatMap((s) => s.lanes))] : mark.lane ? [mark.lane] : [];
+  return { narrowed, lanes, why };
+}
+
+/** One attribution for failures that share a window of suspects. */
+export function attributeMarks(policy: Policy, suspects: readonly Suspect[], marks: readonly FailureMark[], red: Pick<TargetCommit, 'sha'>): Attribution {
+  const narrowedBy = new Map<string, Suspect>();
+  const lanes = new Set<string>();
+  const whys: string[] = [];
+  for (const mark of marks) {
+    const result = narrow(mark, suspects);
+    result.narrowed.forEach((s) => narrowedBy.set(s.sha, s));
+    result.lanes.forEach((lane) => lanes.add(lane));
+    whys.push(result.why);
   }
-  let lanes = [...new Set(narrowed.map((s) => s.lane).filter((l): l is string => l !== undefined))];
-  if (lanes.length === 0 && everyCheckOwned) {
-    // No merge of the owning lane is among the suspects; the check's lane still owns the break.
-    lanes = [...owners];
-    why += '; no merge of that lane is among the suspects, so the lane that owns the check takes the incident';
-  }
-  const tier = maxTier(narrowed.map((s) => riskTier(policy, s.files)));
-  const crossLane = lanes.length > 1;
-  const unattributed = lanes.length === 0;
-  if (crossLane) why += `; suspects span lanes ${lanes.join(', ')}: cross-lane`;
-  if (unattributed) why += `; no suspect merge and no lane owns the failing check at ${short(red.sha)}: unattributed`;
+  const narrowed = suspects.filter((s) => narrowedBy.has(s.sha));
+  const sorted = [...lanes].sort();
+  const crossLane = sorted.length > 1;
+  const unattributed = sorted.length === 0;
+  const shown = whys.length > 3 ? [...whys.slice(0, 3), `and ${whys.length - 3} more failure(s)`] : whys;
+  let why = `${suspects.length} merge(s) since the last clean commit; ${shown.join('; ')}`;
+  if (crossLane) why += `; suspects span lanes ${sorted.join(', ')}: cross-lane`;
+  if (unattributed) why += `; no suspect merge and no lane owns the failures at ${short(red.sha)}: unattributed`;
   return {
-    lanes: lanes.sort(),
+    lanes: sorted,
     crossLane,
     unattributed,
-    suspects: narrowed.map(({ sha, change, lane }) => ({ sha, ...(change ? { change } : {}), ...(lane ? { lane } : {}) })),
-    tier,
+    suspects: narrowed.map(({ sha, change, lanes: touched }) => ({ sha, ...(change ? { change } : {}), ...(touched.length === 1 ? { lane: touched[0] as string } : {}), lanes: touched })),
+    tier: maxTier(narrowed.map((s) => riskTier(policy, s.files))),
     rationale: why,
   };
+}
+
+/**
+ * Suspects are the merges after the last green commit up to the red one; the
+ * failing checks, read down to their tests, narrow them (see `narrow`). One
+ * lane left is the incident's lane; more is cross-lane; none is unattributed.
+ */
+export function attribute(policy: Policy, window: readonly TargetCommit[], red: TargetCommit, failing: readonly CheckRun[]): Attribution {
+  const marks = failing.flatMap(marksOf).map((mark) => toFailureMark(policy, mark));
+  return attributeMarks(policy, suspectsIn(policy, window), marks, red);
+}
+
+/** A break: failures first red at one commit, attributed together. */
+export interface Break {
+  marks: FailureMark[];
+  red: TargetCommit;
+  /** The newest commit before `red` where these failures were absent, when one is in view. */
+  clean?: TargetCommit;
+  attribution: Attribution;
+  /** The failing runs at the red commit (what classification reads). */
+  failing: CheckRun[];
+}
+
+/**
+ * Attributes the failures the target's newest runs show that no open incident
+ * covers. Each failure's window runs from the newest commit where it was
+ * absent to the first commit where it shows; failures whose attributions share
+ * a lane are one break (one cross-lane culprit is one incident, not one per
+ * lane it broke), the rest are breaks of their own.
+ */
+export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[], fresh: readonly Mark[]): Break[] {
+  interface One {
+    mark: FailureMark;
+    red: number;
+    clean: number;
+    suspects: Suspect[];
+    lanes: string[];
+  }
+  const ones: One[] = [];
+  for (const raw of fresh) {
+    const head = newestSettled(commits, raw.check);
+    if (!head) continue;
+    let clean = -1;
+    let red = head.index;
+    for (let i = head.index - 1; i >= 0; i--) {
+      const run = (commits[i] as TargetCommit).checks.find((c) => c.name === raw.check);
+      if (!run || !settled(run)) continue;
+      if (!presentIn(raw, run)) {
+        clean = i;
+        break;
+      }
+      red = i;
+    }
+    const mark = toFailureMark(policy, raw);
+    const suspects = suspectsIn(policy, commits.slice(clean + 1, red + 1));
+    ones.push({ mark, red, clean, suspects, lanes: narrow(mark, suspects).lanes });
+  }
+  // Failures whose lanes overlap are one break; failures with no lane at all are one unattributed break.
+  const groups: One[][] = [];
+  for (const one of ones) {
+    const joined = groups.filter((group) =>
+      group.some((other) => (one.lanes.length === 0 && other.lanes.length === 0) || one.lanes.some((lane) => other.lanes.includes(lane))),
+    );
+    const merged = [...joined.flat(), one];
+    for (const group of joined) groups.splice(groups.indexOf(group), 1);
+    groups.push(merged);
+  }
+  return groups.map((group) => {
+    const red = Math.min(...group.map((one) => one.red));
+    const clean = Math.min(...group.map((one) => one.clean));
+    const bySha = new Map(group.flatMap((one) => one.suspects).map((s) => [s.sha, s]));
+    const suspects = [...bySha.values()].sort((a, b) => commits.findIndex((c) => c.sha === a.sha) - commits.findIndex((c) => c.sha === b.sha));
+    const redCommit = commits[red] as TargetCommit;
+    const checks = new Set(group.map((one) => one.mark.check));
+    const marks = group.map((one) => one.mark);
+    return {
+      marks,
+      red: redCommit,
+      ...(clean >= 0 ? { clean: commits[clean] as TargetCommit } : {}),
+      attribution: attributeMarks(policy, suspects, marks, redCommit),
+      failing: [...checks].map((name) => newestSettled(commits, name)?.run).filter((run): run is CheckRun => run !== undefined),
+    };
+  });
 }
 
 /** What to do about an incident: the eligibility matrix, overridden by tier 3 and a missing worker. */

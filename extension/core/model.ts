@@ -202,7 +202,8 @@ export interface Incident {
   failures?: FailureMark[];
   redSha: string;
   lastGreenSha?: string;
-  suspects: { sha: string; change?: string; lane?: string }[];
+  /** The merges between the last clean and the first red commit that the failures narrow to; `lanes` from each one's diff. */
+  suspects: { sha: string; change?: string; lane?: string; lanes?: string[] }[];
   /** What the eligibility matrix and the tier allow: fix, revert or escalate. */
   remedy: 'fix' | 'quarantine' | 'revert' | 'escalate';
   openedAt: number;

@@ -57,7 +57,7 @@ export function change(id: string, files: string[], extra: Partial<Change> = {})
   };
 }
 
-export function commit(sha: string, checks: CheckRun[], merged?: { id: string; files: string[]; branch?: string }, time = 0): TargetCommit {
+export function commit(sha: string, checks: CheckRun[], merged?: TargetCommit['change'], time = 0): TargetCommit {
   return { sha, checks, time, ...(merged ? { change: merged } : {}) };
 }
 

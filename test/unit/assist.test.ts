@@ -40,11 +40,11 @@ describe('policy language assistance (completion, hover, template)', () => {
   });
 
   it('completes the keys of list items in both indented and compact sequences', () => {
-    const laneKeys = ['checks', 'labels', 'name', 'paths'];
+    const laneKeys = ['checks', 'labels', 'name', 'paths', 'tests'];
     assert.deepEqual(labels('lanes:\n  - |').sort(), laneKeys);
     assert.deepEqual(labels('lanes:\n  - name: web\n    |').sort(), laneKeys);
     assert.deepEqual(labels('lanes:\n- name: web\n  paths: ["web/**"]\n- name: api\n  |').sort(), laneKeys);
-    assert.deepEqual(labels('local:\n  checks:\n    - name: t\n      |').sort(), ['name', 'run']);
+    assert.deepEqual(labels('local:\n  checks:\n    - name: t\n      |').sort(), ['junit', 'name', 'run']);
   });
 
   it('completes enum and boolean values after a key', () => {

@@ -22,12 +22,25 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     assert.equal(world.kinds('dispatch-fix').length, 2);
   });
 
-  it('a lane whose check fails with no suspect of its own still gets its incident (no check is silently covered)', () => {
+  it('a lane whose check fails with no suspect of its own: the failure belongs to the lane the suspect touched, and is never silently covered', () => {
     const world = new World(policyFrom(THREE_LANES));
     world.land(change('w1', ['web/a.ts'], { checks: [green('test-web')] }), [red('test-web'), red('test-docs')]);
     world.cycle();
-    assert.deepEqual(Object.values(world.state.incidents).map((i) => i.lanes[0]).sort(), ['docs', 'web']);
-    assert.equal(world.lane('docs').state, 'degraded');
+    const incidents = Object.values(world.state.incidents);
+    assert.equal(incidents.length, 1, 'one culprit, one incident');
+    assert.deepEqual(incidents[0]?.lanes, ['web']);
+    assert.deepEqual(incidents[0]?.failingChecks.sort(), ['test-docs', 'test-web']);
+    assert.match(incidents[0]?.rationale ?? '', /no suspect touched lane docs/);
+    assert.equal(world.lane('docs').state, 'healthy', 'the dependent lane keeps merging');
+    assert.equal(world.lane('web').state, 'degraded');
+    // test-web passes again but test-docs still fails: the incident holds on.
+    world.commits.push({ sha: 'e'.repeat(40), checks: [green('test-web'), green('test-api'), red('test-docs')], time: 5 });
+    world.cycle();
+    assert.equal(world.state.incidents[incidents[0]!.id]?.status, 'open');
+    world.commits.push({ sha: 'f'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs')], time: 6 });
+    world.cycle();
+    assert.equal(world.state.incidents[incidents[0]!.id]?.status, 'resolved', 'its failures are gone from the target');
+    assert.equal(world.lane('web').state, 'healthy');
   });
 
   it('a second incident in a lane already being repaired pauses it and escalates', () => {

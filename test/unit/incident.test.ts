@@ -40,7 +40,7 @@ describe('incidents: attribution', () => {
     const result = attribute(policy, window, window[2]!, [red('test-api')]);
     assert.deepEqual(result.lanes, ['api']);
     assert.deepEqual(result.suspects.map((s) => s.change), ['a1']);
-    assert.match(result.rationale, /belong to lane api/);
+    assert.match(result.rationale, /check test-api belongs to lane api/);
   });
 
   it('suspects in several lanes with an unowned check: cross-lane', () => {
@@ -50,9 +50,14 @@ describe('incidents: attribution', () => {
     assert.equal(result.crossLane, true);
   });
 
-  it('a cross-lane change among the suspects attributes to the default lane', () => {
+  it('one suspect that touches several lanes is cross-lane, whoever merged it: its lanes come from its diff', () => {
     const window = [commit('1', [red('build')], { id: 'x1', files: ['web/a.ts', 'api/b.ts'] })];
-    assert.deepEqual(attribute(policy, window, window[0]!, [red('build')]).lanes, ['shared']);
+    const result = attribute(policy, window, window[0]!, [red('build')]);
+    assert.deepEqual(result.lanes, ['api', 'web']);
+    assert.equal(result.crossLane, true);
+    // A lane recorded at merge does not narrow it: the diff does.
+    const recorded = [commit('1', [red('test-web')], { id: 'x1', files: ['web/a.ts', 'api/b.ts'], lane: 'shared' })];
+    assert.deepEqual(attribute(policy, recorded, recorded[0]!, [red('test-web')]).lanes, ['api', 'web']);
   });
 
   it('no suspects and no owning lane: unattributed', () => {
@@ -62,10 +67,26 @@ describe('incidents: attribution', () => {
     assert.deepEqual(result.lanes, []);
   });
 
-  it('no suspect of the owning lane: the lane that owns the check takes it', () => {
+  it('no suspect touched the failing lane: the failure belongs to the lanes the suspects changed (a dependent lane)', () => {
     const window = [commit('1', [red('test-docs')], web('w1'))];
     const result = attribute(policy, window, window[0]!, [red('test-docs')]);
-    assert.deepEqual(result.lanes, ['docs']);
+    assert.deepEqual(result.lanes, ['web']);
+    assert.deepEqual(result.suspects.map((s) => s.change), ['w1']);
+    assert.match(result.rationale, /no suspect touched lane docs/);
+  });
+
+  it('no merge among the suspects at all: the lane that owns the check takes it', () => {
+    const window = [commit('1', [red('test-docs')])];
+    assert.deepEqual(attribute(policy, window, window[0]!, [red('test-docs')]).lanes, ['docs']);
+  });
+
+  it('a shared check read down to its tests: each failing test maps to a lane by its file', () => {
+    const window = [commit('1', [], web('w1')), commit('2', [], api('a1'))];
+    const shared = { ...red('build'), failures: [{ id: 'api/a.test.ts > answers', file: 'api/a.test.ts', line: 3 }], failuresComplete: true };
+    const result = attribute(policy, window, window[1]!, [shared]);
+    assert.deepEqual(result.lanes, ['api']);
+    assert.deepEqual(result.suspects.map((s) => s.change), ['a1']);
+    assert.match(result.rationale, /api\/a\.test\.ts is under lane api's paths/);
   });
 
   it('the tier is the highest tier among the narrowed suspects', () => {

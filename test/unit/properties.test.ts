@@ -274,19 +274,22 @@ describe('decide: properties', function () {
     );
   });
 
-  it('a lane becomes healthy only from recovering, with its checks green at or after the repair', () => {
+  it('a lane becomes healthy only when the target shows its incident’s failures gone (after the repair, when it was recovering)', () => {
     fc.assert(
       fc.property(history, (h) =>
         play(h, ({ before, decisions, world }) => {
           for (const t of decisions.filter((d) => d.kind === 'lane-transition' && d.to === 'healthy')) {
             const was = before.lanes[t.lane as string];
-            assert.notEqual(t.from, 'paused', 'paused never jumps to healthy');
-            assert.notEqual(t.from, 'degraded', 'degraded never jumps to healthy');
+            const held = was?.incident ? before.incidents[was.incident] : undefined;
+            // An operator's resume of a lane whose incident is over is verified by the lane's own checks.
+            const incident = held?.status === 'open' ? held : undefined;
             const commits = world.commits;
-            const from = was?.recoveryFrom ? commits.findIndex((c) => c.sha === was.recoveryFrom) : commits.length - 1;
-            const relevant = new Set([...(was?.incident ? (before.incidents[was.incident]?.failingChecks ?? []) : []), `test-${t.lane}`]);
-            const green = commits.slice(Math.max(0, from)).some((c) => commitHealth(c, relevant) === 'green');
-            assert.ok(green, `lane ${t.lane} healthy without a green target check after the repair`);
+            const red = incident ? Math.max(0, commits.findIndex((c) => c.sha === incident.redSha)) : commits.length - 1;
+            const from = was?.recoveryFrom ? commits.findIndex((c) => c.sha === was.recoveryFrom) : was?.state === 'recovering' ? commits.length - 1 : red;
+            const relevant = new Set(incident ? incident.failingChecks : [`test-${t.lane}`]);
+            // The newest commit where those checks finished must have them green.
+            const settledAt = [...commits.slice(Math.max(0, from))].reverse().find((c) => commitHealth(c, relevant) !== 'pending');
+            assert.ok(settledAt && commitHealth(settledAt, relevant) === 'green', `lane ${t.lane} (${t.from}) healthy without its failures gone from the target`);
           }
         }),
       ),
