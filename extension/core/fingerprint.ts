@@ -165,3 +165,19 @@ export function toFailureMark(policy: Policy, mark: Mark): FailureMark {
 export function describeMark(mark: Mark): string {
   return mark.test === undefined ? `${mark.check} (the check as a whole)` : `${mark.check} > ${mark.test}`;
 }
+
+/**
+ * An incident's failing tests as plain lines for a person or a coding agent
+ * (test, file:line, lane and why), at most `limit` of them. Test ids come from
+ * the check's output: callers fence or neutralise them like any log text.
+ */
+export function failureLines(incident: Pick<Incident, 'failures' | 'failingChecks'>, limit = 30): string[] {
+  const marks = incident.failures ?? incident.failingChecks.map((check): FailureMark => ({ check, why: 'nothing finer than the check is known' }));
+  const lines = marks.slice(0, limit).map((mark) => {
+    const where = mark.file ? ` at ${mark.file}${mark.line ? `:${mark.line}` : ''}` : '';
+    const lane = mark.lane ? `lane ${mark.lane}: ${mark.why}` : mark.why;
+    return `${describeMark(mark)}${where} (${lane})`;
+  });
+  if (marks.length > limit) lines.push(`… and ${marks.length - limit} more`);
+  return lines;
+}

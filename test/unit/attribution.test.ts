@@ -2,6 +2,7 @@
 // tests map to lanes, an incident is its failures, and a lane recovers by its
 // own tests while the shared check stays red for another lane.
 import { strict as assert } from 'node:assert';
+import { failureLines } from '../../extension/core/fingerprint';
 import type { CheckRun, TestFailure } from '../../extension/core/model';
 import { change, green, policyFrom } from '../support/builders';
 import { World } from '../support/world';
@@ -185,5 +186,19 @@ describe('attribution: from the head, and until the failures are gone', () => {
     world.cycle();
     assert.equal(world.state.incidents[incident?.id as string]?.status, 'resolved');
     assert.equal(world.lane('web').state, 'healthy');
+  });
+});
+
+describe('attribution: what the fixer and the owner read', () => {
+  it('lists each failing test with its file, line and the lane it maps to, capped', () => {
+    const world = shared();
+    const many = Array.from({ length: 40 }, (_, i) => test(`web/t${i}.test.ts`));
+    world.land(change('w1', ['web/a.ts'], { checks: [ci()] }), [ci(...many)]);
+    world.cycle();
+    const [incident] = open(world);
+    const lines = failureLines(incident!, 30);
+    assert.equal(lines.length, 31);
+    assert.equal(lines[0], "ci > web/t0.test.ts > works at web/t0.test.ts:3 (lane web: web/t0.test.ts is under lane web's paths)");
+    assert.equal(lines[30], '… and 10 more');
   });
 });

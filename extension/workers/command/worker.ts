@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { laneOfFile } from '../../core/classify';
+import { failureLines } from '../../core/fingerprint';
 import { short } from '../../core/gate';
 import type { Incident } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
@@ -54,6 +55,10 @@ export async function buildPrompt(repo: GitRepo, incident: Incident, policy: Pol
     '',
     `The ${policy.target} branch is red at ${short(incident.redSha)}: ${incident.failingChecks.join(', ')} failed (class ${incident.failureClass}).`,
     `Lane: ${incident.lanes.join(', ') || 'unattributed'}.`,
+    '',
+    '## Failing tests',
+    // Test names come from the check's output: fenced like the output itself.
+    fence(failureLines(incident).join('\n')),
     '',
     '## Failing check output (tail)',
     // Untrusted text: fenced so that no backticks in it can close the fence.

@@ -3,6 +3,7 @@
 // request, linked by its branch (`buildmaster/fix/<incident>`) or a marker in
 // its body; decide() merges it first in its lane and counts its failure as a
 // retry. The issue is written once per attempt, whatever restarts happen.
+import { failureLines } from '../../core/fingerprint';
 import { short } from '../../core/gate';
 import type { Incident } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
@@ -66,6 +67,9 @@ export function issueBody(incident: Incident, attempt: number, policy: Policy, s
     '',
     '### Suspect merge(s)',
     ...(suspects.length ? suspects : ['- none known']),
+    '',
+    '### Failing tests',
+    fence(failureLines(incident).join('\n')),
     '',
     '### Log excerpt',
     fence(excerpt.trim() || '(no output was reported by the check)'),
