@@ -24,7 +24,7 @@ export interface Forge {
   /** Opens a change that reverts the culprit merge of an incident. Returns the change id. */
   openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string>;
   /** Tells people: an escalation, a page to owners. Local mode writes it to the escalation log. */
-  notify(kind: 'escalate' | 'page-owner', decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void>;
+  notify(kind: NoticeKind, decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void>;
   /** A change's diff against its merge base with the target (the review panel); InputError for an unknown change. */
   changeDiff(change: string, policy: Policy): Promise<ChangeDiff>;
   /** The latest check results for a change (pre-merge checks in local mode). */
@@ -99,3 +99,6 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 /** Bad input from the user (a missing branch, an unknown change): exit 2, a message, no stack trace. */
 export class InputError extends Error {}
+
+/** What a forge tells people: an escalation, a page of the owners, a flaky test to quarantine. */
+export type NoticeKind = 'escalate' | 'page-owner' | 'report-flaky';

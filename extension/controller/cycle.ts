@@ -39,7 +39,7 @@ export interface CycleReport {
   snapshotChanges: Change[];
 }
 
-const ACTIONS: ReadonlySet<Decision['kind']> = new Set(['merge', 'dispatch-fix', 'propose-revert', 'escalate', 'page-owner']);
+const ACTIONS: ReadonlySet<Decision['kind']> = new Set(['merge', 'dispatch-fix', 'propose-revert', 'escalate', 'page-owner', 'report-flaky']);
 
 export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = {}): Promise<CycleReport> {
   const { store, forge, policy, clock } = deps;
@@ -177,6 +177,9 @@ async function execute(deps: CycleDeps, decision: Decision, changes: Map<string,
     case 'page-owner':
       await forge.notify(decision.kind, decision, incident, policy);
       return decision.kind === 'escalate' ? 'escalation recorded' : `paged ${policy.owners.join(' ') || 'the owners'}`;
+    case 'report-flaky':
+      await forge.notify('report-flaky', decision, undefined, policy);
+      return 'flaky test reported for quarantine';
     default:
       return 'nothing to do';
   }

@@ -9,7 +9,7 @@ import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type ObserveOptions, type TendOutcome } from '../../ports';
+import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions, type TendOutcome } from '../../ports';
 import { formatTrailers, parseTrailers } from '../../core/trailers';
 import { tendRepository } from './hygiene';
 import type { Store } from '../../store/store';
@@ -492,7 +492,16 @@ export class GitHubForge implements Forge {
     return new Map(data.tree.filter((e) => e.type === 'blob' && e.path && e.sha).map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]));
   }
 
-  async notify(kind: 'escalate' | 'page-owner', decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
+  async notify(kind: NoticeKind, decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
+    if (kind === 'report-flaky') {
+      // One issue per flaky test and report (the decision's key carries both); the test's name is check output, made inert.
+      await issueFor(this, `flaky:${decision.key ?? decision.rationale}`, () => ({
+        title: `Flaky test: ${inert(decision.rationale.split(' failed and then passed')[0] ?? 'a test').slice(0, 200)}`,
+        labels: ['build-master', 'flaky'],
+        body: [`**Operation:** report a flaky test for quarantine (autonomy.hygiene)`, `**Reason:** ${inert(decision.rationale)}`, '**Action required:** quarantine or repair the test.'].join('\n'),
+      }));
+      return;
+    }
     const subject = incident?.id ?? decision.change ?? decision.lane ?? 'controller';
     const marker = `escalate:${subject}`;
     const issue = await issueFor(this, marker, () => ({

@@ -14,7 +14,7 @@ import { own, put } from '../../core/records';
 import { commitHealth } from '../../core/incident';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, NOT_RUN_YET, type Clock, type Forge, type ForgeMergeResult, type ObserveOptions } from '../../ports';
+import { ForgeRefusal, InputError, NOT_RUN_YET, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions } from '../../ports';
 import type { Store } from '../../store/store';
 import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
@@ -668,9 +668,14 @@ export class LocalForge implements Forge {
     return this.git.raw(['show', `${sha}:${path}`]).catch(() => '');
   }
 
-  async notify(kind: 'escalate' | 'page-owner', decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
+  async notify(kind: NoticeKind, decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
     const dir = this.options.repo.stateDir;
     mkdirSync(dir, { recursive: true });
+    if (kind === 'report-flaky') {
+      const text = [`## ${new Date(this.options.clock.now()).toISOString()} FLAKY TEST`, `reason: ${decision.rationale}`, 'action required: quarantine or repair the test; it keeps failing and passing on the same commit', ''];
+      appendFileSync(join(dir, 'escalations.md'), `${text.join('\n')}\n\n`);
+      return;
+    }
     const owners = kind === 'page-owner' && policy.owners.length ? ` ${policy.owners.join(' ')}` : '';
     const lines = [
       `## ${new Date(this.options.clock.now()).toISOString()} ${kind === 'escalate' ? 'ESCALATION' : 'PAGE'}${owners}`,
