@@ -60,7 +60,10 @@ function failureOf(testcase: Node, problem: unknown, file: string | undefined, o
   const classname = typeof testcase['@_classname'] === 'string' ? testcase['@_classname'] : undefined;
   const detail = typeof problem === 'string' ? problem : String((problem as Node)['#text'] ?? '');
   const message = typeof problem === 'object' && problem !== null && typeof (problem as Node)['@_message'] === 'string' ? ((problem as Node)['@_message'] as string) : firstLine(detail);
-  const where = file ? { file: relativePath(file, options.root) } : locate(detail, options.root);
+  // A report that names the file (mocha's xunit, vitest) still leaves the line to the stack: take it from a frame in that file.
+  const named = file ? relativePath(file, options.root) : undefined;
+  const frame = locate(detail, options.root);
+  const where = named ? { file: named, ...(frame?.file === named && frame.line ? { line: frame.line } : {}) } : frame;
   const path = where?.file;
   // The file is the most stable part of a test's identity; runners without one have a class name.
   const id = path ? `${path} > ${classname && !looksLikePath(classname) && classname !== 'test' ? `${classname} > ` : ''}${name}` : `${classname ? `${classname} > ` : ''}${name}`;

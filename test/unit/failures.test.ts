@@ -87,7 +87,41 @@ describe('failures from real runner output', function () {
     assert.equal(report.failures[0]?.line, 3);
   });
 
-  it('eslint (stylish): each error with its rule, file and line', () => {
+  it('mocha --reporter xunit: its JUnit-style XML read into the failing tests and their files', () => {
+    const dir = project({
+      'web/header.test.js': "const assert = require('assert');\ndescribe('header', () => { it('renders', () => assert.equal(1, 2)); it('passes', () => {}); });\n",
+      'api/routes.test.js': "describe('routes', () => { it('answers', () => { throw new TypeError('no route'); }); });\n",
+    });
+    dirs.push(dir);
+    const out = join(dir, 'reports', 'junit.xml');
+    spawnSync(process.execPath, [require.resolve('mocha/bin/mocha.js'), '--reporter', 'xunit', '--reporter-option', `output=${out}`, 'web/header.test.js', 'api/routes.test.js'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    const report = failuresFromJUnit(readFileSync(out, 'utf8'), { root: dir });
+    assert.equal(report.failures.length, 2, JSON.stringify(report));
+    assert.ok(report.complete);
+    assert.deepEqual(files(report), ['api/routes.test.js', 'web/header.test.js']);
+    assert.ok(report.failures.some((f) => /renders/.test(f.id) && f.file === 'web/header.test.js' && f.line === 2), JSON.stringify(report.failures));
+  });
+
+  it('eslint, run for real (stylish): each error with its rule, file and line', () => {
+    const dir = project({
+      'eslint.config.mjs': "export default [{ files: ['**/*.js'], rules: { eqeqeq: 'error', 'no-unused-vars': 'error' } }];\n",
+      'web/app.js': 'const unused = 1;\nexport function f(a) {\n  return a == 1;\n}\n',
+      'api/ok.js': 'export const ok = 1;\n',
+    });
+    dirs.push(dir);
+    const output = runReal(dir, [join(dirname(require.resolve('eslint')), '..', 'bin', 'eslint.js'), '--format', 'stylish', '.']);
+    const report = failuresFromOutput(output, { root: dir });
+    assert.equal(report.parser, 'eslint', output);
+    assert.deepEqual(files(report), ['web/app.js']);
+    assert.ok(report.failures.some((f) => f.line === 3 && /eqeqeq/.test(f.id)), JSON.stringify(report.failures));
+    assert.ok(report.failures.some((f) => f.line === 1 && /no-unused-vars/.test(f.id)));
+    assert.ok(report.complete);
+  });
+
+  it('eslint (stylish, captured output): each error with its rule, file and line', () => {
     const report = failuresFromOutput(readFileSync(join(FIXTURES, 'eslint-stylish.txt'), 'utf8'), { root: '/tmp/eslintcap' });
     assert.equal(report.parser, 'eslint');
     assert.equal(report.failures.length, 4);
