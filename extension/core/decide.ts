@@ -351,7 +351,7 @@ function openBreaks(cycle: Cycle): void {
     }
   }
   if (fresh.length === 0) return;
-  const breaks = attributeBreaks(policy, commits, fresh);
+  const breaks = attributeBreaks(policy, commits, fresh, state.lastGreenSha !== undefined ? (cycle.commitIndex.get(state.lastGreenSha) ?? -1) : -1);
   const bySha = new Map<string, number>();
   for (const found of breaks) {
     const n = bySha.get(found.red.sha) ?? 0;

@@ -209,7 +209,7 @@ export interface Break {
  * a lane are one break (one cross-lane culprit is one incident, not one per
  * lane it broke), the rest are breaks of their own.
  */
-export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[], fresh: readonly Mark[]): Break[] {
+export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[], fresh: readonly Mark[], lastGreen = -1): Break[] {
   interface One {
     mark: FailureMark;
     red: number;
@@ -232,6 +232,8 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
       }
       red = i;
     }
+    // A check the last all-green commit did not run yet (new, or not read that far back): that commit still bounds the window.
+    if (clean < 0 && lastGreen >= 0 && lastGreen < red) clean = lastGreen;
     const mark = toFailureMark(policy, raw);
     const suspects = suspectsIn(policy, commits.slice(clean + 1, red + 1));
     ones.push({ mark, red, clean, suspects, lanes: narrow(mark, suspects).lanes });
