@@ -11,11 +11,12 @@ import { lockSession, openSession, PolicyError, type Session, type SessionOption
 import { RepoError } from '../git/repo';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
-import { renderDecisions, renderEvents, renderExplain, renderStatus, statusDocument } from './render';
+import { renderCheckFailures, renderDecisions, renderEvents, renderExplain, renderFlakes, renderIncidentExplain, renderStatus, statusDocument } from './render';
+import { checkFailures, flakesInWindow, isRed } from '../protocol/failures';
 import { formatProblem, UsageError, validateFile } from './validate';
 import { closest } from '../core/policy/suggest';
 import { decide, initialState } from '../core/decide';
-import { short } from '../core/gate';
+import { judgeChecks, short } from '../core/gate';
 import { userInfo } from 'node:os';
 import { takeGitHubToken } from '../process/env';
 
@@ -27,7 +28,7 @@ commands:
   sync [--dry-run]              one cycle: observe, decide, act, record
   watch [--interval 60s]        cycle until SIGINT/SIGTERM (the cycle in flight finishes)
   status                        lanes, incidents, queue, approvals, global state
-  explain <change>              every gate reason for one change
+  explain <change|incident>     every gate reason for one change, or an incident's failing tests
   approve <id>                  approve a pending approval
   reject <id> --reason TEXT     reject a pending approval
   hold --reason TEXT            hold every merge (the kill switch)
@@ -123,13 +124,16 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         const state = s.store.data.state ?? initialState(s.policy, Date.now());
         const last = s.store.data.lastCycle;
         const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? [], { ...(last ? { outcome: last.outcome, at: last.at } : {}) });
-        print(doc, `${renderStatus(doc, Date.now())}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`);
+        const window = s.policy.incidents.flaky.window;
+        const flakes = flakesInWindow(state.flakes, window, Date.now());
+        const flaky = renderFlakes(flakes, window);
+        print({ ...doc, flakes }, `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`);
         return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
       }
       case 'explain': {
         const given = rest[0];
-        if (!given) throw new UsageError('explain needs a change: build-master explain <change>');
-        return await explain(await session(), given, print);
+        if (!given) throw new UsageError('explain needs a change or an incident: build-master explain <change|incident>');
+        return await explain(await session(), given, json, print);
       }
       case 'approve':
       case 'reject':
@@ -243,11 +247,17 @@ async function watch(s: Session, reopen: () => Promise<Session>, interval: numbe
  * explain never waits on or blocks a running sync. What it cannot know yet
  * (checks that have not run) it says.
  */
-async function explain(s: Session, given: string, print: (doc: unknown, text: string) => void): Promise<number> {
+async function explain(s: Session, given: string, json: boolean, print: (doc: unknown, text: string) => void): Promise<number> {
   // Pull requests are `#12`; a bare `12` (no shell quoting needed) names the same one.
   const id = s.forge.kind === 'github' && /^\d+$/.test(given) ? `#${given}` : given;
   const now = Date.now();
   const state = s.store.data.state ?? initialState(s.policy, now);
+  // Incidents are in the stored state: no need to ask the forge.
+  const incident = Object.hasOwn(state.incidents, given) ? state.incidents[given] : undefined;
+  if (incident) {
+    print({ incident }, renderIncidentExplain(incident, now));
+    return EXIT.ok;
+  }
   const snapshot = await s.forge.observe(s.policy, state, s.store.data.builds, { readOnly: true });
   const result = decide(snapshot, state, s.policy, now);
   for (const [lane, queue] of Object.entries(result.queues)) {
@@ -267,21 +277,35 @@ async function explain(s: Session, given: string, print: (doc: unknown, text: st
     }
     const target = snapshot.targetCommits[snapshot.targetCommits.length - 1];
     if (target && target.checks.some((check) => check.conclusion === 'pending')) unknown.push(`the checks of ${s.policy.target} ${short(target.sha)} have not finished or not run yet`);
+    // Its red checks down to the failing tests: which an open incident knows (excused), which nobody does.
+    const open = Object.values(result.state.incidents).filter((i) => i.status === 'open');
+    const verdicts = change ? judgeChecks(s.policy, change, snapshot.forge, result.state.incidents).verdicts : [];
+    const red = (change?.checks ?? []).filter((check) => isRed(check) && entry.requiredChecks.includes(check.name));
+    const checks = red.map((check) => {
+      const verdict = verdicts.find((v) => v.name === check.name);
+      return checkFailures(check, open, verdict?.status === 'excused' ? verdict.incident : undefined, json ? Infinity : undefined);
+    });
+    const failures = renderCheckFailures(checks);
     const blocked = snapshot.mergeBlocked ? [`merging waits: ${snapshot.mergeBlocked}`] : [];
     const last = s.store.data.lastCycle;
     const asOf = last ? `as of now (read-only: no check was run); the last sync was cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : 'as of now (read-only: no check was run); no sync has run yet';
     const text = [
       renderExplain(entry, index + 1, result.state.lanes[lane]?.state ?? 'unknown'),
       ...blocked.map((line) => `  ${line}`),
+      ...(failures ? ['', failures] : []),
       ...(unknown.length ? ['', 'not known yet:', ...unknown.map((line) => `  ${line}`)] : []),
       '',
       asOf,
     ].join('\n');
-    print({ ...entry, ...(snapshot.mergeBlocked ? { mergeBlocked: snapshot.mergeBlocked } : {}), unknown, lastCycle: last ? { cycle: last.cycle, at: last.at } : null }, text);
+    print({ ...entry, ...(snapshot.mergeBlocked ? { mergeBlocked: snapshot.mergeBlocked } : {}), checks, unknown, lastCycle: last ? { cycle: last.cycle, at: last.at } : null }, text);
     return EXIT.ok;
   }
   const open = snapshot.changes.map((c) => c.id);
-  throw new UsageError(`no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}`);
+  const incidents = Object.values(state.incidents).filter((i) => i.status === 'open').map((i) => i.id);
+  throw new UsageError(
+    `no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}` +
+      `${incidents.length ? `; open incidents: ${incidents.slice(0, 20).join(', ')}${incidents.length > 20 ? ', …' : ''}` : ''}`,
+  );
 }
 
 const OPTIONS = ['repo', 'forge', 'json', 'dry-run', 'interval', 'reason', 'ack', 'since', 'dir', 'cycles', 'help'];

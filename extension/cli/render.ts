@@ -1,7 +1,8 @@
 // What the CLI prints: the documented JSON document (SPEC §9) and readable tables.
 import type { QueueEntry } from '../core/decide';
 import { short } from '../core/gate';
-import type { Decision } from '../core/model';
+import type { Decision, FailureMark, Incident } from '../core/model';
+import { FAILURES_SHOWN, incidentFailures, where, type CheckFailures, type FailureView, type FlakeView, type KnownBy } from '../protocol/failures';
 import { formatDuration } from '../core/policy/duration';
 import type { LogEvent } from '../store/store';
 import type { ActionOutcome } from '../controller/cycle';
@@ -90,4 +91,81 @@ export function renderEvents(events: LogEvent[]): string {
       return `${new Date(e.at).toISOString()}  #${e.seq}  ${what}: ${e.message}`;
     })
     .join('\n');
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** One failing test (or the check as a whole) of an incident, on two lines: long test ids stay readable. */
+function markLines(mark: FailureMark): string[] {
+  const at = where(mark.file, mark.line);
+  const lane = mark.lane ? `lane ${mark.lane}: ${mark.why}` : `no lane: ${mark.why}`;
+  return [`    ✗ ${mark.test ?? 'the check as a whole'}`, `      ${at ? `${at} → ` : ''}${lane}`];
+}
+
+/** `explain <incident>`: what broke, where, which tests and why they are this lane's (the first `limit` of them). */
+export function renderIncidentExplain(incident: Incident, now: number, limit = FAILURES_SHOWN): string {
+  const lanes = incident.lanes.length ? `lane ${incident.lanes.join(', ')}` : 'no lane (unattributed)';
+  const out = [
+    `${incident.id} — ${incident.status}, ${incident.failureClass} (${incident.classRule}), ${lanes}${incident.crossLane ? ', cross-lane' : ''}, ${incident.tier}`,
+    `red at ${short(incident.redSha)}${incident.lastGreenSha ? `, last green ${short(incident.lastGreenSha)}` : ''}; open ${formatDuration(Math.max(0, (incident.resolvedAt ?? now) - incident.openedAt))}; remedy ${incident.remedy}, retries ${incident.retries}${incident.escalated ? ', escalated' : ''}`,
+  ];
+  if (incident.suspects.length) out.push(`suspects: ${incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (${s.lane})` : ''}`).join(', ')}`);
+  const view = incidentFailures(incident, limit);
+  out.push('', view.recorded ? `failing tests (${plural(view.total, 'failure')} in ${plural(view.groups.length, 'check')}):` : 'failing checks (no failing tests on record):');
+  for (const group of view.groups) {
+    out.push(`  ${group.check}${group.total > 1 ? ` (${group.total})` : ''}`);
+    for (const mark of group.marks) out.push(...markLines(mark));
+    if (group.marks.length < group.total) out.push(`    … ${group.total - group.marks.length} more in ${group.check}`);
+  }
+  if (view.hidden) out.push(`  and ${view.hidden} more (--json lists them all)`);
+  const attempt = incident.attempts[incident.attempts.length - 1];
+  if (attempt) out.push('', `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}${attempt.reason ? ` — ${attempt.reason}` : ''}`);
+  out.push('', incident.rationale);
+  return out.join('\n');
+}
+
+const knownText = (known: KnownBy) => `${known.incident}${known.lanes.length ? ` (lane ${known.lanes.join(', ')})` : ''}`;
+
+function failureLines(failure: FailureView): string[] {
+  const at = where(failure.file, failure.line);
+  const status = failure.flaky ? 'flaky (passed on a re-run)' : failure.known ? `known: ${knownText(failure.known)}` : 'not known to any open incident';
+  return [`    ✗ ${failure.id}`, `      ${at ? `${at} — ` : ''}${status}`];
+}
+
+/** `explain <change>`: its red checks read down to their failing tests, and which of them an open incident knows. */
+export function renderCheckFailures(checks: CheckFailures[]): string {
+  if (checks.length === 0) return '';
+  const out = ['red checks:'];
+  for (const check of checks) {
+    const verdict =
+      check.status === 'excused' && check.excusedBy
+        ? `excused: red on the target because of ${knownText(check.excusedBy)}`
+        : check.total === 0
+          ? 'blocks this change'
+          : check.unknown
+            ? `blocks this change: ${check.unknown} of ${plural(check.total, 'failure')} not known to any open incident`
+            : 'blocks this change';
+    out.push(`  ${check.check} ${check.conclusion} — ${verdict}`);
+    if (check.wholeCheck) {
+      const why = check.total === 0 ? 'no failing tests could be read' : 'its failing tests may be incomplete';
+      out.push(`    ✗ the check as a whole`, `      ${check.note ?? why}${check.wholeKnown ? ` — known: ${knownText(check.wholeKnown)}` : ''}`);
+    } else if (check.note) out.push(`    (${check.note})`);
+    for (const failure of check.failures) out.push(...failureLines(failure));
+    if (check.hidden) out.push(`    and ${check.hidden} more (--json lists them all)`);
+  }
+  return out.join('\n');
+}
+
+/** `status`: flaky tests counted in the window, those reported for quarantine marked. */
+export function renderFlakes(flakes: FlakeView[], window: number): string {
+  const reported = flakes.filter((f) => f.reportedAt !== undefined);
+  if (reported.length === 0) return '';
+  const shown = reported.slice(0, FAILURES_SHOWN);
+  const out = [`flaky tests reported for quarantine (flaky runs in the last ${formatDuration(window)}):`];
+  for (const flake of shown) {
+    const at = where(flake.file, undefined);
+    out.push(`  ${String(flake.count).padStart(3)}×  ${flake.check} > ${flake.test ?? 'the check as a whole'}${at && !(flake.test ?? '').includes(at) ? `  (${at})` : ''}`);
+  }
+  if (reported.length > shown.length) out.push(`  and ${reported.length - shown.length} more (--json lists them all)`);
+  return out.join('\n');
 }

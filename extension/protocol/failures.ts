@@ -1,0 +1,185 @@
+// Failing tests as the CLI and the cockpit show them: an incident's fingerprint
+// grouped by check, a change's failing checks with which failures an open
+// incident already knows, and flaky tests counted in the policy's window.
+// Pure data shaping (no fs, no vscode): the webviews import it too.
+import type { CheckRun, FailureMark, FlakeRecord, Incident, TestFailure } from '../core/model';
+
+/** How many failures a view lists before "and N more": 500 failing tests must not flood a terminal or a tooltip. */
+export const FAILURES_SHOWN = 20;
+
+/** `file:line`, `file`, or undefined when the runner named no file. */
+export function where(file: string | undefined, line: number | undefined): string | undefined {
+  if (!file) return undefined;
+  return line !== undefined && Number.isInteger(line) && line > 0 ? `${file}:${line}` : file;
+}
+
+/** One check's share of an incident's fingerprint. */
+export interface FailureGroup {
+  check: string;
+  /** The marks shown (the first ones, up to the view's limit). */
+  marks: FailureMark[];
+  /** Every mark of this check in the fingerprint. */
+  total: number;
+}
+
+export interface IncidentFailures {
+  groups: FailureGroup[];
+  /** Marks in the whole fingerprint. */
+  total: number;
+  /** Marks not shown because of the limit. */
+  hidden: number;
+  /** False for incidents recorded before fingerprints: the groups then stand for `failingChecks`. */
+  recorded: boolean;
+}
+
+/** An incident's failures grouped by check, the first `limit` of them shown. */
+export function incidentFailures(incident: Pick<Incident, 'failures' | 'failingChecks' | 'lanes'>, limit = FAILURES_SHOWN): IncidentFailures {
+  const recorded = (incident.failures?.length ?? 0) > 0;
+  const marks: FailureMark[] = recorded
+    ? (incident.failures as FailureMark[])
+    : incident.failingChecks.map((check) => ({
+        check,
+        ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] as string } : {}),
+        why: 'recorded before failing tests were read: the check as a whole',
+      }));
+  const byCheck = new Map<string, FailureMark[]>();
+  for (const mark of marks) {
+    const list = byCheck.get(mark.check);
+    if (list) list.push(mark);
+    else byCheck.set(mark.check, [mark]);
+  }
+  let room = Math.max(0, limit);
+  const groups: FailureGroup[] = [];
+  for (const [check, list] of byCheck) {
+    // A check as a whole says more than any one of its tests: list it first.
+    const ordered = [...list.filter((m) => m.test === undefined), ...list.filter((m) => m.test !== undefined)];
+    const shown = ordered.slice(0, room);
+    room -= shown.length;
+    groups.push({ check, marks: shown, total: list.length });
+  }
+  const shownCount = groups.reduce((n, g) => n + g.marks.length, 0);
+  return { groups, total: marks.length, hidden: marks.length - shownCount, recorded };
+}
+
+/** An open incident that already covers a failure, so it does not block a change of another lane. */
+export interface KnownBy {
+  incident: string;
+  lanes: string[];
+}
+
+/**
+ * The open incident whose fingerprint holds this failure: the same test of the
+ * same check, or the check as a whole. An incident recorded before
+ * fingerprints covers every failure of its failing checks.
+ */
+export function knownBy(incidents: readonly Incident[], check: string, test: string | undefined): KnownBy | undefined {
+  for (const incident of incidents) {
+    if (incident.status !== 'open') continue;
+    const marks = incident.failures ?? [];
+    const covered = marks.length
+      ? marks.some((m) => m.check === check && (m.test === undefined || (test !== undefined && m.test === test)))
+      : incident.failingChecks.includes(check);
+    if (covered) return { incident: incident.id, lanes: incident.lanes };
+  }
+  return undefined;
+}
+
+export interface FailureView extends TestFailure {
+  known?: KnownBy;
+}
+
+/** One red check of a change, read down to its failing tests. */
+export interface CheckFailures {
+  check: string;
+  conclusion: string;
+  /** The gate's verdict: excused checks do not block the change. */
+  status: 'failing' | 'excused';
+  /** For an excused check, the open incident whose known failures excuse it. */
+  excusedBy?: KnownBy;
+  /** The failing tests shown, each with the open incident that knows it, if any. */
+  failures: FailureView[];
+  /** Failing tests in the check. */
+  total: number;
+  /** Failing tests not shown because of the limit. */
+  hidden: number;
+  /** Failing tests (shown or not) no open incident knows. */
+  unknown: number;
+  /**
+   * True when nothing finer than the check is known, or its output may miss
+   * failures: the check as a whole then counts as a failure too.
+   */
+  wholeCheck: boolean;
+  /** With `wholeCheck`: the open incident covering the check as a whole, if any. */
+  wholeKnown?: KnownBy;
+  /** How the failures were read, or why they could not be. */
+  note?: string;
+}
+
+const RED = new Set(['failure', 'error', 'cancelled', 'timed_out']);
+
+/** Whether a check run's conclusion is a red one. */
+export function isRed(run: Pick<CheckRun, 'conclusion'>): boolean {
+  return RED.has(run.conclusion);
+}
+
+export function checkFailures(run: CheckRun, incidents: readonly Incident[], excusedBy?: Pick<Incident, 'id' | 'lanes'>, limit = FAILURES_SHOWN): CheckFailures {
+  const all = run.failures ?? [];
+  const views = all.map((failure): FailureView => {
+    const known = knownBy(incidents, run.name, failure.id);
+    return { ...failure, ...(known ? { known } : {}) };
+  });
+  const wholeCheck = all.length === 0 || run.failuresComplete === false;
+  const wholeKnown = wholeCheck ? knownBy(incidents, run.name, undefined) : undefined;
+  const shown = views.slice(0, Math.max(0, limit));
+  return {
+    check: run.name,
+    conclusion: run.conclusion,
+    status: excusedBy ? 'excused' : 'failing',
+    ...(excusedBy ? { excusedBy: { incident: excusedBy.id, lanes: excusedBy.lanes } } : {}),
+    failures: shown,
+    total: views.length,
+    hidden: views.length - shown.length,
+    unknown: views.filter((v) => !v.known && !v.flaky).length,
+    wholeCheck,
+    ...(wholeKnown ? { wholeKnown } : {}),
+    ...(run.failuresNote ? { note: run.failuresNote } : {}),
+  };
+}
+
+export interface FlakeView {
+  check: string;
+  test?: string;
+  file?: string;
+  /** Flaky runs within the window. */
+  count: number;
+  reportedAt?: number;
+}
+
+/** Flaky tests seen within `window` ms of `now`, most flaky first. */
+export function flakesInWindow(flakes: Readonly<Record<string, FlakeRecord>> | undefined, window: number, now: number): FlakeView[] {
+  return Object.values(flakes ?? {})
+    .map((flake) => ({
+      check: flake.check,
+      ...(flake.test !== undefined ? { test: flake.test } : {}),
+      ...(flake.file !== undefined ? { file: flake.file } : {}),
+      count: flake.seen.filter((s) => s.at >= now - window).length,
+      ...(flake.reportedAt !== undefined ? { reportedAt: flake.reportedAt } : {}),
+    }))
+    .filter((flake) => flake.count > 0 || flake.reportedAt !== undefined)
+    .sort((a, b) => b.count - a.count || a.check.localeCompare(b.check) || (a.test ?? '').localeCompare(b.test ?? ''));
+}
+
+/**
+ * A file path a check reported, as a path inside the repository, or undefined
+ * when it is not one (absolute, climbing out with `..`, or carrying control
+ * characters): check output is untrusted text and must not open files elsewhere.
+ */
+export function repositoryPath(path: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (!path || /[\x00-\x1f\x7f]/.test(path)) return undefined;
+  const normal = path.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+  if (normal.startsWith('/') || /^[A-Za-z]:/.test(normal) || /^[a-z][a-z0-9+.-]*:\/\//i.test(normal)) return undefined;
+  const parts = normal.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0 || parts.includes('..')) return undefined;
+  return parts.join('/');
+}
