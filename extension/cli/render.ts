@@ -25,6 +25,8 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
 const STATE_MARK: Record<string, string> = { healthy: '●', degraded: '◐', paused: '■', recovering: '◑' };
 
 export function renderStatus(doc: StatusDocument, now: number): string {
@@ -45,8 +47,9 @@ export function renderStatus(doc: StatusDocument, now: number): string {
     out.push('', 'incidents:');
     for (const incident of doc.incidents) {
       const attempt = incident.attempts[incident.attempts.length - 1];
+      const tests = incident.failures?.filter((f) => f.test !== undefined).length ?? 0;
       out.push(
-        `  ${incident.id}  ${incident.failureClass}  lanes ${incident.lanes.join(', ') || 'none'}  red at ${short(incident.redSha)}  retries ${incident.retries}` +
+        `  ${incident.id}  ${incident.failureClass}  lanes ${incident.lanes.join(', ') || 'none'}  red at ${short(incident.redSha)}${tests ? `  ${plural(tests, 'failing test')}` : ''}  retries ${incident.retries}` +
           `${attempt ? `  fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}` : ''}${incident.escalated ? '  ESCALATED' : ''}`,
       );
     }
@@ -93,8 +96,6 @@ export function renderEvents(events: LogEvent[]): string {
     .join('\n');
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
 /** One failing test (or the check as a whole) of an incident, on two lines: long test ids stay readable. */
 function markLines(mark: FailureMark): string[] {
   const at = where(mark.file, mark.line);
@@ -117,7 +118,7 @@ export function renderIncidentExplain(incident: Incident, now: number, limit = F
     for (const mark of group.marks) out.push(...markLines(mark));
     if (group.marks.length < group.total) out.push(`    … ${group.total - group.marks.length} more in ${group.check}`);
   }
-  if (view.hidden) out.push(`  and ${view.hidden} more (--json lists them all)`);
+  if (view.hidden) out.push(`  (${view.hidden} not shown: --json lists all ${view.total})`);
   const attempt = incident.attempts[incident.attempts.length - 1];
   if (attempt) out.push('', `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}${attempt.reason ? ` — ${attempt.reason}` : ''}`);
   out.push('', incident.rationale);

@@ -2,6 +2,7 @@
 // grouped by check, a change's failing checks with which failures an open
 // incident already knows, and flaky tests counted in the policy's window.
 // Pure data shaping (no fs, no vscode): the webviews import it too.
+import type { QueueEntry } from '../core/decide';
 import type { CheckRun, FailureMark, FlakeRecord, Incident, TestFailure } from '../core/model';
 
 /** How many failures a view lists before "and N more": 500 failing tests must not flood a terminal or a tooltip. */
@@ -48,15 +49,22 @@ export function incidentFailures(incident: Pick<Incident, 'failures' | 'failingC
     if (list) list.push(mark);
     else byCheck.set(mark.check, [mark]);
   }
+  // Every check gets a line before any check gets a second: a check failing as a whole is never cut for another's tests.
+  const ordered = [...byCheck].map(([check, list]) => ({ check, list: [...list.filter((m) => m.test === undefined), ...list.filter((m) => m.test !== undefined)] }));
+  const quota = ordered.map(() => 0);
   let room = Math.max(0, limit);
-  const groups: FailureGroup[] = [];
-  for (const [check, list] of byCheck) {
-    // A check as a whole says more than any one of its tests: list it first.
-    const ordered = [...list.filter((m) => m.test === undefined), ...list.filter((m) => m.test !== undefined)];
-    const shown = ordered.slice(0, room);
-    room -= shown.length;
-    groups.push({ check, marks: shown, total: list.length });
+  const firsts = ordered.map((group, i) => ({ i, whole: group.list[0]?.test === undefined })).sort((a, b) => Number(b.whole) - Number(a.whole));
+  for (const { i } of firsts) {
+    if (room === 0) break;
+    quota[i] = 1;
+    room--;
   }
+  ordered.forEach((group, i) => {
+    const extra = Math.min(room, group.list.length - (quota[i] ?? 0));
+    quota[i] = (quota[i] ?? 0) + Math.max(0, extra);
+    room -= Math.max(0, extra);
+  });
+  const groups: FailureGroup[] = ordered.map((group, i) => ({ check: group.check, marks: group.list.slice(0, quota[i]), total: group.list.length }));
   const shownCount = groups.reduce((n, g) => n + g.marks.length, 0);
   return { groups, total: marks.length, hidden: marks.length - shownCount, recorded };
 }
@@ -144,6 +152,24 @@ export function checkFailures(run: CheckRun, incidents: readonly Incident[], exc
     ...(wholeKnown ? { wholeKnown } : {}),
     ...(run.failuresNote ? { note: run.failuresNote } : {}),
   };
+}
+
+/**
+ * The change's red required checks down to their failing tests. A red check
+ * the gate did not count against the change (no check-failing reason names
+ * it) is excused, by the open incident of another lane that knows it.
+ */
+export function redChecks(checks: readonly CheckRun[], entry: Pick<QueueEntry, 'lane' | 'requiredChecks' | 'reasons'> | undefined, incidents: readonly Incident[]): CheckFailures[] {
+  const open = incidents.filter((i) => i.status === 'open');
+  return checks
+    .filter((check) => isRed(check) && (!entry || entry.requiredChecks.includes(check.name)))
+    .map((check) => {
+      const blocking = !entry || entry.reasons.some((r) => r.code === 'check-failing' && r.message.includes(`"${check.name}"`));
+      const excusedBy = blocking
+        ? undefined
+        : open.find((i) => i.lanes.length > 0 && !i.lanes.includes(entry?.lane ?? '') && (i.failingChecks.includes(check.name) || (i.failures ?? []).some((f) => f.check === check.name)));
+      return checkFailures(check, open, excusedBy);
+    });
 }
 
 export interface FlakeView {

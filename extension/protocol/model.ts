@@ -6,6 +6,16 @@ import type { Kpis } from '../core/kpi';
 import type { Approval, Incident, LaneStateName, GlobalStateName } from '../core/model';
 import type { ChangeDiff } from '../core/diff';
 import type { CheckRun } from '../core/model';
+import type { CheckFailures } from './failures';
+
+/** Opens a file a failing test names, at its line (the host checks the path is inside the repository). */
+export interface OpenFileRequest {
+  kind: 'openFile';
+  path: string;
+  line?: number;
+  /** The commit the failure was seen on: used when the working tree lacks the file. */
+  sha?: string;
+}
 
 export interface LaneView {
   name: string;
@@ -65,7 +75,8 @@ export type DashboardRequest =
   | { kind: 'pause'; lane: string }
   | { kind: 'resume'; lane: string }
   | { kind: 'start' }
-  | { kind: 'stop' };
+  | { kind: 'stop' }
+  | OpenFileRequest;
 
 export interface ReviewState {
   /** What is being reviewed: an approval, a change, or both. */
@@ -74,6 +85,8 @@ export interface ReviewState {
   diff?: ChangeDiff;
   diffError?: string;
   checks: CheckRun[];
+  /** The change's red required checks read down to their failing tests, with what an open incident knows of them. */
+  failures?: CheckFailures[];
   /** Set once the approval was decided (from this panel or elsewhere). */
   resolved?: { status: 'approved' | 'rejected' | 'merged'; by?: string; reason?: string };
   trusted: boolean;
@@ -83,4 +96,5 @@ export type ReviewRequest =
   | { kind: 'approve' }
   | { kind: 'reject'; reason: string }
   | { kind: 'openDiff'; path: string }
-  | { kind: 'refresh' };
+  | { kind: 'refresh' }
+  | OpenFileRequest;

@@ -4,10 +4,17 @@
 // pending approval, explain and open diff on a change.
 import * as vscode from 'vscode';
 import type { QueueEntry } from '../core/decide';
-import type { Approval, Incident } from '../core/model';
+import type { Approval, FailureMark, Incident } from '../core/model';
 import { formatDuration } from '../core/policy/duration';
+import { incidentFailures, where } from '../protocol/failures';
 import type { ActivityItem, CockpitModel, LaneView } from '../protocol/model';
 import type { Cockpit } from './cockpit';
+import { openFailureCommand } from './openFailure';
+
+/** Failing tests listed under an incident in the tree; the rest are counted. */
+const TREE_FAILURES = 20;
+/** Failing tests in an incident's tooltip: a hover, not a report. */
+const TOOLTIP_FAILURES = 8;
 
 const LANE_ICON: Record<LaneView['state'], [string, string]> = {
   healthy: ['pass-filled', 'testing.iconPassed'],
@@ -103,11 +110,39 @@ export class LanesTree extends ModelTree<LaneNode> {
   }
 }
 
-export class IncidentsTree extends ModelTree<Incident | { incident: Incident; line: string; icon: string }> {
-  getChildren(element?: Incident | { incident: Incident; line: string; icon: string }): (Incident | { incident: Incident; line: string; icon: string })[] {
+/** A row under an incident: one failing test (or check as a whole), a fix attempt or a suspect. */
+export interface IncidentLine {
+  incident: Incident;
+  line: string;
+  icon: string;
+  description?: string;
+  tooltip?: string;
+  failure?: FailureMark;
+}
+
+export type IncidentNode = Incident | IncidentLine;
+
+export class IncidentsTree extends ModelTree<IncidentNode> {
+  getChildren(element?: IncidentNode): IncidentNode[] {
     if (!element) return this.model.incidents;
     if ('line' in element) return [];
-    const lines: { incident: Incident; line: string; icon: string }[] = [];
+    const lines: IncidentLine[] = [];
+    // The fingerprint first: what is failing, where, and why it is this lane's.
+    const failures = incidentFailures(element, TREE_FAILURES);
+    for (const group of failures.groups) {
+      for (const mark of group.marks) {
+        const at = where(mark.file, mark.line);
+        lines.push({
+          incident: element,
+          icon: 'error',
+          line: mark.test ?? `${mark.check}: the check as a whole`,
+          description: [at, mark.lane ? `lane ${mark.lane}` : 'no lane', mark.test ? mark.check : undefined].filter(Boolean).join(' · '),
+          tooltip: failureMarkdown(mark),
+          failure: mark,
+        });
+      }
+    }
+    if (failures.hidden) lines.push({ incident: element, icon: 'ellipsis', line: `and ${failures.hidden} more failing tests`, description: `build-master explain ${element.id}` });
     for (const attempt of element.attempts) {
       lines.push({ incident: element, icon: attempt.outcome === 'merged' ? 'check' : attempt.outcome === 'failed' ? 'error' : 'loading~spin', line: `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` — ${attempt.change}` : ''}${attempt.reason ? ` (${attempt.reason})` : ''}` });
     }
@@ -115,20 +150,29 @@ export class IncidentsTree extends ModelTree<Incident | { incident: Incident; li
     return lines;
   }
 
-  getTreeItem(element: Incident | { incident: Incident; line: string; icon: string }): vscode.TreeItem {
+  getTreeItem(element: IncidentNode): vscode.TreeItem {
     if ('line' in element) {
       const item = new vscode.TreeItem(element.line, vscode.TreeItemCollapsibleState.None);
-      item.iconPath = new vscode.ThemeIcon(element.icon);
+      item.iconPath = element.failure ? new vscode.ThemeIcon(element.icon, new vscode.ThemeColor('testing.iconFailed')) : new vscode.ThemeIcon(element.icon);
+      if (element.description) item.description = element.description;
+      if (element.tooltip) item.tooltip = new vscode.MarkdownString(element.tooltip);
+      if (element.failure?.file) {
+        const command = openFailureCommand(this.model.repo, { path: element.failure.file, ...(element.failure.line !== undefined ? { line: element.failure.line } : {}), sha: element.incident.redSha });
+        if (command) item.command = command;
+        item.contextValue = 'incident.failure';
+      }
       return item;
     }
     const now = this.model.now;
-    const item = new vscode.TreeItem(element.id, element.attempts.length || element.suspects.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    const hasChildren = element.attempts.length > 0 || element.suspects.length > 0 || (element.failures?.length ?? 0) > 0 || element.failingChecks.length > 0;
+    const item = new vscode.TreeItem(element.id, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     item.id = `incident:${element.id}`;
     item.iconPath = new vscode.ThemeIcon(element.escalated ? 'report' : 'flame', new vscode.ThemeColor('testing.iconFailed'));
     const fix = element.attempts.find((a) => a.outcome === 'pending')?.change ?? element.attempts[element.attempts.length - 1]?.change;
     const paused = this.model.lanes.filter((l) => element.lanes.includes(l.name) && l.state === 'paused');
     const pausedFor = paused.length ? ` · paused ${formatDuration(Math.max(0, now - Math.min(...paused.map((l) => l.since))))}` : '';
-    item.description = `${element.lanes.join(', ') || 'unattributed'} · ${element.failureClass} · retries ${element.retries} · open ${formatDuration(Math.max(0, now - element.openedAt))}${pausedFor}${fix ? ` · fix ${fix}` : ''}`;
+    const tests = element.failures?.filter((f) => f.test !== undefined).length ?? 0;
+    item.description = `${element.lanes.join(', ') || 'unattributed'} · ${element.failureClass}${tests ? ` · ${tests} failing test${tests === 1 ? '' : 's'}` : ''} · retries ${element.retries} · open ${formatDuration(Math.max(0, now - element.openedAt))}${pausedFor}${fix ? ` · fix ${fix}` : ''}`;
     item.tooltip = new vscode.MarkdownString(incidentMarkdown(element, now));
     item.contextValue = 'incident';
     return item;
@@ -192,14 +236,40 @@ function activityIcon(event: ActivityItem): string {
 }
 
 function incidentMarkdown(incident: Incident, now: number): string {
+  const failures = incidentFailures(incident, TOOLTIP_FAILURES);
+  const tests = failures.recorded
+    ? [
+        `Failing tests (${failures.total}):`,
+        failures.groups
+          .flatMap((group) => group.marks.map((mark) => `- ${failureLine(mark)}`))
+          .concat(failures.hidden ? [`- and ${failures.hidden} more`] : [])
+          .join('\n'),
+      ]
+    : [];
   return [
     `**${escape(incident.id)}** — ${incident.failureClass} (${escape(incident.classRule)}), ${incident.tier}`,
     '',
-    `Lanes: ${incident.lanes.join(', ') || 'unattributed'} · red at \`${incident.redSha.slice(0, 8)}\` · open ${formatDuration(Math.max(0, now - incident.openedAt))}`,
-    `Failing checks: ${incident.failingChecks.join(', ')}`,
+    `Lanes: ${incident.lanes.map(escape).join(', ') || 'unattributed'} · red at \`${incident.redSha.slice(0, 8)}\` · open ${formatDuration(Math.max(0, now - incident.openedAt))}`,
+    `Failing checks: ${incident.failingChecks.map(escape).join(', ')}`,
+    ...tests,
     `Remedy: ${incident.remedy} · retries ${incident.retries}${incident.escalated ? ' · escalated' : ''}`,
     '',
     escape(incident.rationale),
+  ].join('\n\n');
+}
+
+/** One failing test in markdown: check › test, file:line, the lane and why. */
+function failureLine(mark: FailureMark): string {
+  const at = where(mark.file, mark.line);
+  return `${escape(mark.check)} › ${mark.test ? escape(mark.test) : '*the check as a whole*'}${at ? ` — ${escape(at)}` : ''} → ${mark.lane ? `lane ${escape(mark.lane)}: ` : 'no lane: '}${escape(mark.why)}`;
+}
+
+function failureMarkdown(mark: FailureMark): string {
+  const at = where(mark.file, mark.line);
+  return [
+    `**${mark.test ? escape(mark.test) : 'The check as a whole'}**`,
+    `Check: ${escape(mark.check)}${at ? ` · ${escape(at)}` : ''}`,
+    `${mark.lane ? `Lane **${escape(mark.lane)}**` : 'No lane'}: ${escape(mark.why)}`,
   ].join('\n\n');
 }
 

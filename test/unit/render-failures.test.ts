@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { renderCheckFailures, renderFlakes, renderIncidentExplain } from '../../extension/cli/render';
 import type { CheckRun, FailureMark, FlakeRecord, Incident } from '../../extension/core/model';
-import { checkFailures, flakesInWindow, incidentFailures, knownBy, repositoryPath, where } from '../../extension/protocol/failures';
+import { checkFailures, flakesInWindow, incidentFailures, knownBy, redChecks, repositoryPath, where } from '../../extension/protocol/failures';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 10, 23, 22, 0, 0);
@@ -73,11 +73,11 @@ describe('explain: an incident’s failing tests', () => {
     assert.equal(text.split('\n').filter((l) => l.startsWith('    ✗ ')).length, 20);
     assert.match(text, /failing tests \(500 failures in 1 check\)/);
     assert.match(text, /… 480 more in ci/);
-    assert.match(text, /and 480 more \(--json lists them all\)/);
+    assert.match(text, /\(480 not shown: --json lists all 500\)/);
     assert.ok(text.split('\n').length < 60, `${text.split('\n').length} lines`);
   });
 
-  it('spreads the cap over the checks in order and lists a check as a whole before its tests', () => {
+  it('gives every check a line before any check a second, and lists a check as a whole before its tests', () => {
     const view = incidentFailures(
       {
         lanes: ['web'],
@@ -89,8 +89,8 @@ describe('explain: an incident’s failing tests', () => {
     assert.deepEqual(
       view.groups.map((g) => [g.check, g.marks.map((m) => m.test ?? '(whole)'), g.total]),
       [
-        ['ci', ['(whole)', webMark(1).test, webMark(2).test], 4],
-        ['e2e', [], 1],
+        ['ci', ['(whole)', webMark(1).test], 4],
+        ['e2e', ['e2e/web/login.spec.ts > logs in'], 1],
       ],
     );
     assert.equal(view.hidden, 2);
@@ -186,6 +186,28 @@ describe('explain: a change’s red checks', () => {
     assert.equal(knownBy([whole], 'lint', 'anything'), undefined);
     assert.equal(knownBy([incident('inc-legacy', { failingChecks: ['ci'] })], 'ci', undefined)?.incident, 'inc-legacy');
     assert.equal(knownBy([incident('inc-done', { status: 'resolved', failures: [webMark(1)] })], 'ci', webMark(1).test), undefined);
+  });
+});
+
+describe('review panel: a change’s red checks', () => {
+  const apiIncident = incident('inc-api0001', { lanes: ['api'], failures: [{ check: 'ci', test: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31, lane: 'api', why: "api/users.test.ts is under lane api's paths" }] });
+  const ci: CheckRun = { name: 'ci', conclusion: 'failure', failures: [{ id: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31 }] };
+  const entry = { lane: 'web', requiredChecks: ['ci', 'lint'], reasons: [] };
+
+  it('an excused check (no check-failing reason names it) is excused by the other lane’s open incident that knows it', () => {
+    const [view] = redChecks([ci, { name: 'lint', conclusion: 'success' }, { name: 'docs-build', conclusion: 'failure' }], entry, [apiIncident]);
+    assert.equal(view?.status, 'excused');
+    assert.deepEqual(view?.excusedBy, { incident: 'inc-api0001', lanes: ['api'] });
+  });
+
+  it('a check the gate counts against the change is failing, and green or not-required checks are left out', () => {
+    const views = redChecks([ci, { name: 'lint', conclusion: 'success' }, { name: 'docs-build', conclusion: 'failure' }], { ...entry, reasons: [{ code: 'check-failing', message: 'required check "ci" is failure' }] }, [apiIncident]);
+    assert.deepEqual(views.map((v) => [v.check, v.status]), [['ci', 'failing']]);
+  });
+
+  it('the incident of the change’s own lane does not excuse it', () => {
+    const [view] = redChecks([ci], { ...entry, lane: 'api' }, [apiIncident]);
+    assert.equal(view?.excusedBy, undefined);
   });
 });
 

@@ -6,6 +6,8 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import type { CockpitModel, DashboardRequest, LaneView } from '../../extension/protocol/model';
 import type { Kpis } from '../../extension/core/kpi';
+import type { Incident } from '../../extension/core/model';
+import { FAILURES_SHOWN, incidentFailures, where } from '../../extension/protocol/failures';
 import { Channel, duration, type Notice } from '../shared/channel';
 
 const QUEUE_SHOWN = 8;
@@ -76,6 +78,17 @@ class BuildMasterDashboard extends LitElement {
     th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); vertical-align: top; }
     th { color: var(--vscode-descriptionForeground); font-weight: 600; }
     td.wrap { overflow-wrap: anywhere; }
+    tr.has-failures td { border-bottom: none; }
+    td.failures { padding: 0 8px 8px 24px; }
+    .check-group { margin-top: 4px; }
+    .check-group .check { font-weight: 600; }
+    ul.failures { list-style: none; margin: 2px 0 0; padding: 0; }
+    ul.failures li { display: flex; gap: 6px; align-items: baseline; margin: 3px 0; min-width: 0; }
+    ul.failures li .what { min-width: 0; overflow-wrap: anywhere; }
+    ul.failures .test { font-family: var(--vscode-editor-font-family); }
+    ul.failures .file { font-family: var(--vscode-editor-font-family); white-space: nowrap; }
+    ul.failures vscode-icon { flex: none; }
+    code { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); padding: 0 3px; border-radius: 3px; }
     .empty { color: var(--vscode-descriptionForeground); font-style: italic; }
     .icon-healthy { color: var(--vscode-testing-iconPassed); }
     .icon-degraded, .icon-recovering { color: var(--vscode-editorWarning-foreground); }
@@ -210,11 +223,33 @@ class BuildMasterDashboard extends LitElement {
     if (!model.incidents.length) return html`<p class="empty">No open incidents.</p>`;
     return html`<table>
       <tr><th>Incident</th><th>Lanes</th><th>Class</th><th>Checks</th><th>Retries</th><th>Fix</th><th>Open</th></tr>
-      ${model.incidents.map((i) => html`<tr data-testid="incident">
+      ${model.incidents.map((i) => html`<tr data-testid="incident" data-incident=${i.id} class=${i.failures?.length ? 'has-failures' : ''}>
         <td>${i.id}${i.escalated ? html` <vscode-badge>escalated</vscode-badge>` : nothing}</td>
         <td>${i.lanes.join(', ') || 'unattributed'}</td><td>${i.failureClass}</td><td class="wrap">${i.failingChecks.join(', ')}</td><td>${i.retries}</td>
-        <td class="wrap">${this.fixLink(i.attempts)}</td><td>${duration(model.now - i.openedAt)}</td></tr>`)}
+        <td class="wrap">${this.fixLink(i.attempts)}</td><td>${duration(model.now - i.openedAt)}</td></tr>
+        ${this.renderIncidentFailures(i)}`)}
     </table>`;
+  }
+
+  /** The incident's failing tests under its row: where each is, the lane it maps to and why. */
+  private renderIncidentFailures(incident: Incident): TemplateResult | typeof nothing {
+    const view = incidentFailures(incident, FAILURES_SHOWN);
+    if (!view.recorded) return nothing;
+    return html`<tr data-testid="incident-failures" data-incident=${incident.id}><td colspan="7" class="failures">
+      ${view.groups.map(
+        (group) => html`<div class="check-group"><span class="check">${group.check}</span> <span class="muted">${group.total} failing</span>
+          <ul class="failures">${group.marks.map((mark) => {
+            const at = where(mark.file, mark.line);
+            const file = mark.file;
+            return html`<li data-testid="failure">
+              <vscode-icon name="error" class="icon-paused"></vscode-icon>
+              <span class="what"><span class="test">${mark.test ?? 'the check as a whole'}</span>
+                ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(mark.line !== undefined ? { line: mark.line } : {}), sha: incident.redSha })}>${at}</span>` : nothing}
+                <span class="muted"> → ${mark.lane ? `lane ${mark.lane}` : 'no lane'}: ${mark.why}</span></span></li>`;
+          })}</ul>
+          ${group.marks.length < group.total ? html`<div class="muted" data-testid="failures-more">and ${group.total - group.marks.length} more in ${group.check}: <code>build-master explain ${incident.id} --json</code> lists them all</div>` : nothing}</div>`,
+      )}
+    </td></tr>`;
   }
 
   private renderApprovals(model: CockpitModel): TemplateResult {

@@ -8,6 +8,8 @@ import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { ReviewRequest, ReviewState } from '../../extension/protocol/model';
 import type { FileDiff } from '../../extension/core/diff';
+import type { CheckRun } from '../../extension/core/model';
+import { where, type CheckFailures, type FailureView, type KnownBy } from '../../extension/protocol/failures';
 import { Channel, type Notice } from '../shared/channel';
 
 const CHECK_ICON: Record<string, string> = { success: 'pass-filled', failure: 'error', timed_out: 'watch', cancelled: 'circle-slash', pending: 'clock', queued: 'clock', in_progress: 'loading', neutral: 'circle', skipped: 'debug-step-over' };
@@ -73,6 +75,16 @@ class BuildMasterReview extends LitElement {
     .diff-wrap { overflow-x: auto; border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); margin: 4px 0 10px; }
     .link { color: var(--vscode-textLink-foreground); cursor: pointer; }
     vscode-textarea { width: 100%; max-width: 640px; }
+    .check-failures { margin: 2px 0 8px 22px; }
+    .check-failures .verdict { margin: 2px 0; overflow-wrap: anywhere; }
+    ul.failures { list-style: none; margin: 2px 0 0; padding: 0; }
+    ul.failures li { display: flex; gap: 6px; align-items: baseline; margin: 3px 0; min-width: 0; }
+    ul.failures li .what { min-width: 0; overflow-wrap: anywhere; }
+    ul.failures .test { font-family: var(--vscode-editor-font-family); }
+    ul.failures .file { font-family: var(--vscode-editor-font-family); white-space: nowrap; }
+    ul.failures vscode-icon { flex: none; }
+    .known { color: var(--vscode-descriptionForeground); }
+    .unknown { color: var(--vscode-errorForeground); }
   `;
 
   override render(): TemplateResult {
@@ -90,7 +102,10 @@ class BuildMasterReview extends LitElement {
       ${change ? this.renderGate(change) : nothing}
       <h2>Checks</h2>
       ${review.checks.length
-        ? review.checks.map((c) => html`<div class="check ${c.conclusion}"><vscode-icon name=${CHECK_ICON[c.conclusion] ?? 'circle'}></vscode-icon> ${c.name} <span class="muted">${c.conclusion}${change && !change.requiredChecks.includes(c.name) ? ' · not required for this change' : ''}</span></div>`)
+        ? review.checks.map(
+            (c) => html`<div class="check ${c.conclusion}"><vscode-icon name=${CHECK_ICON[c.conclusion] ?? 'circle'}></vscode-icon> ${c.name} <span class="muted">${c.conclusion}${change && !change.requiredChecks.includes(c.name) ? ' · not required for this change' : ''}</span></div>
+              ${this.renderFailures(c, review.failures?.find((f) => f.check === c.name), diff?.head)}`,
+          )
         : html`<p class="muted">No checks reported.</p>`}
       <h2>Diff ${diff ? html`<span class="muted">${diff.files.length} file(s) · base <code>${diff.base.slice(0, 8)}</code> · head <code>${diff.head.slice(0, 8)}</code></span>` : nothing}</h2>
       ${review.diffError ? html`<p class="notice error">${review.diffError}</p>` : nothing}
@@ -140,6 +155,41 @@ class BuildMasterReview extends LitElement {
       <p class="muted">Required checks: ${change.requiredChecks.join(', ') || 'none'} · ${change.laneRationale}</p>`;
   }
 
+  /** A red check's failing tests: where each is, and whether an open incident already knows it. */
+  private renderFailures(check: CheckRun, view: CheckFailures | undefined, head: string | undefined): TemplateResult | typeof nothing {
+    if (!view) return nothing;
+    const known = (k: KnownBy) => `known: ${k.incident}${k.lanes.length ? ` (lane ${k.lanes.join(', ')})` : ''}`;
+    const verdict =
+      view.status === 'excused' && view.excusedBy
+        ? html`<span class="known">Excused: red on the target because of ${view.excusedBy.incident}${view.excusedBy.lanes.length ? ` in lane ${view.excusedBy.lanes.join(', ')}` : ''}; it does not block this change.</span>`
+        : view.unknown
+          ? html`<span class="unknown">${view.unknown} of ${view.total} failing tests not known to any open incident.</span>`
+          : nothing;
+    return html`<div class="check-failures" data-testid="check-failures" data-check=${check.name}>
+      ${verdict === nothing ? nothing : html`<div class="verdict">${verdict}</div>`}
+      <ul class="failures">
+        ${view.wholeCheck
+          ? html`<li data-testid="failure"><vscode-icon name="error" class="failure"></vscode-icon><span class="what"><span class="test">the check as a whole</span>
+              <span class="muted"> — ${view.note ?? (view.total ? 'its failing tests may be incomplete' : 'no failing tests could be read')}${view.wholeKnown ? ` · ${known(view.wholeKnown)}` : ''}</span></span></li>`
+          : nothing}
+        ${view.failures.map((f) => this.renderFailure(f, head, known))}
+      </ul>
+      ${!view.wholeCheck && view.note ? html`<div class="muted">${view.note}</div>` : nothing}
+      ${view.hidden ? html`<div class="muted" data-testid="failures-more">and ${view.hidden} more: <code>build-master explain ${this.review?.change?.change ?? ''} --json</code> lists them all</div>` : nothing}
+    </div>`;
+  }
+
+  private renderFailure(failure: FailureView, head: string | undefined, known: (k: KnownBy) => string): TemplateResult {
+    const at = where(failure.file, failure.line);
+    const file = failure.file;
+    const status = failure.flaky ? 'flaky: passed on a re-run' : failure.known ? known(failure.known) : 'not known to any open incident';
+    return html`<li data-testid="failure"><vscode-icon name=${failure.flaky ? 'warning' : 'error'} class="failure"></vscode-icon>
+      <span class="what"><span class="test">${failure.id}</span>
+        ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(failure.line !== undefined ? { line: failure.line } : {}), ...(head ? { sha: head } : {}) })}>${at}</span>` : nothing}
+        <span class=${failure.known || failure.flaky ? 'known' : 'unknown'}> — ${status}</span>
+        ${failure.message ? html`<div class="muted">${firstLine(failure.message)}</div>` : nothing}</span></li>`;
+  }
+
   private renderFile(file: FileDiff): TemplateResult {
     return html`<vscode-collapsible open heading=${file.path} description="${file.status} +${file.additions} −${file.deletions}">
       <div class="diff-wrap" data-testid="file-diff" data-path=${file.path}>
@@ -156,6 +206,12 @@ class BuildMasterReview extends LitElement {
       </div>
     </vscode-collapsible>`;
   }
+}
+
+/** A failure message's first line, cut: the check's log has the rest. */
+function firstLine(message: string): string {
+  const line = message.split('\n', 1)[0] ?? '';
+  return line.length > 240 ? `${line.slice(0, 239)}…` : line;
 }
 
 customElements.define('build-master-review', BuildMasterReview);

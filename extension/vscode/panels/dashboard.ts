@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { CockpitModel, DashboardRequest } from '../../protocol/model';
 import type { Cockpit } from '../cockpit';
 import { WebviewHost } from '../webviewHost';
+import { fileOf, openFailureFile } from '../openFailure';
 
 export const DASHBOARD_VIEW_TYPE = 'buildMaster.dashboard';
 
@@ -53,6 +54,9 @@ export class DashboardPanel {
             return;
           case 'stop':
             await vscode.commands.executeCommand('buildMaster.stopController');
+            return;
+          case 'openFile':
+            await openFailureFile(cockpit.repoRoot ?? cockpit.model.repo, fileOf(request));
             return;
         }
       },

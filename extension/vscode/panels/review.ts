@@ -3,10 +3,12 @@
 // subject again reveals it. Restored after a reload from the page's saved subject.
 import * as vscode from 'vscode';
 import type { Approval } from '../../core/model';
+import { redChecks } from '../../protocol/failures';
 import type { ReviewRequest, ReviewState } from '../../protocol/model';
 import type { Cockpit } from '../cockpit';
 import { WebviewHost } from '../webviewHost';
 import { operatorName } from '../operatorName';
+import { fileOf, openFailureFile } from '../openFailure';
 
 export const REVIEW_VIEW_TYPE = 'buildMaster.review';
 
@@ -83,6 +85,7 @@ export class ReviewPanel {
       ...(approval ? { approval } : {}),
       ...(this.last.entry ? { change: this.last.entry } : {}),
       ...(this.diffCache ?? { checks: [] }),
+      failures: redChecks(this.diffCache?.checks ?? [], this.last.entry, model.incidents),
       ...(this.resolved ? { resolved: this.resolved } : {}),
       trusted: model.controller.trusted,
     };
@@ -133,6 +136,9 @@ export class ReviewPanel {
         await vscode.commands.executeCommand('buildMaster.openDiff', { change, path: request.path || undefined });
         return;
       }
+      case 'openFile':
+        await openFailureFile(this.cockpit.repoRoot ?? this.cockpit.model.repo, fileOf(request));
+        return;
       case 'refresh':
         this.diffCache = undefined;
         await this.cockpit.refresh();
