@@ -14,6 +14,18 @@ export function where(file: string | undefined, line: number | undefined): strin
   return line !== undefined && Number.isInteger(line) && line > 0 ? `${file}:${line}` : file;
 }
 
+/**
+ * A test id without the file it starts with (`web/app.test.ts > header > renders`
+ * → `header › renders`), for narrow places that show the file beside it.
+ */
+export function testTitle(id: string): string {
+  for (const separator of [' > ', ' › ', '::']) {
+    const parts = id.split(separator);
+    if (parts.length > 1 && /[/\\]|\.[A-Za-z0-9]+$/.test(parts[0] ?? '')) return parts.slice(1).join(separator === '::' ? '::' : ' › ');
+  }
+  return id;
+}
+
 /** One check's share of an incident's fingerprint. */
 export interface FailureGroup {
   check: string;
@@ -50,12 +62,13 @@ export function incidentFailures(incident: Pick<Incident, 'failures' | 'failingC
     else byCheck.set(mark.check, [mark]);
   }
   // Every check gets a line before any check gets a second: a check failing as a whole is never cut for another's tests.
-  const ordered = [...byCheck].map(([check, list]) => ({ check, list: [...list.filter((m) => m.test === undefined), ...list.filter((m) => m.test !== undefined)] }));
+  // A check failing as a whole leads: it is the widest failure and the one a reader must not miss.
+  const ordered = [...byCheck]
+    .map(([check, list]) => ({ check, list: [...list.filter((m) => m.test === undefined), ...list.filter((m) => m.test !== undefined)] }))
+    .sort((a, b) => Number(b.list[0]?.test === undefined) - Number(a.list[0]?.test === undefined));
   const quota = ordered.map(() => 0);
   let room = Math.max(0, limit);
-  const firsts = ordered.map((group, i) => ({ i, whole: group.list[0]?.test === undefined })).sort((a, b) => Number(b.whole) - Number(a.whole));
-  for (const { i } of firsts) {
-    if (room === 0) break;
+  for (let i = 0; i < ordered.length && room > 0; i++) {
     quota[i] = 1;
     room--;
   }

@@ -6,13 +6,13 @@ import * as vscode from 'vscode';
 import type { QueueEntry } from '../core/decide';
 import type { Approval, FailureMark, Incident } from '../core/model';
 import { formatDuration } from '../core/policy/duration';
-import { incidentFailures, where } from '../protocol/failures';
+import { incidentFailures, testTitle, where } from '../protocol/failures';
 import type { ActivityItem, CockpitModel, LaneView } from '../protocol/model';
 import type { Cockpit } from './cockpit';
 import { openFailureCommand } from './openFailure';
 
 /** Failing tests listed under an incident in the tree; the rest are counted. */
-const TREE_FAILURES = 20;
+const TREE_FAILURES = 10;
 /** Failing tests in an incident's tooltip: a hover, not a report. */
 const TOOLTIP_FAILURES = 8;
 
@@ -127,7 +127,13 @@ export class IncidentsTree extends ModelTree<IncidentNode> {
     if (!element) return this.model.incidents;
     if ('line' in element) return [];
     const lines: IncidentLine[] = [];
-    // The fingerprint first: what is failing, where, and why it is this lane's.
+    // Fix attempts and suspects are few: they lead, so a long fingerprint never pushes them out of sight.
+    for (const attempt of element.attempts) {
+      lines.push({ incident: element, icon: attempt.outcome === 'merged' ? 'check' : attempt.outcome === 'failed' ? 'error' : 'loading~spin', line: `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` — ${attempt.change}` : ''}${attempt.reason ? ` (${attempt.reason})` : ''}` });
+    }
+    for (const suspect of element.suspects) lines.push({ incident: element, icon: 'search', line: `suspect ${suspect.change ?? suspect.sha.slice(0, 8)}${suspect.lane ? ` in ${suspect.lane}` : ''}` });
+    // The fingerprint: what is failing, where, and why it is this lane's. The sidebar is narrow: the
+    // label is the test's own title, the file and line are beside it, the full id is in the tooltip.
     const failures = incidentFailures(element, TREE_FAILURES);
     for (const group of failures.groups) {
       for (const mark of group.marks) {
@@ -135,7 +141,7 @@ export class IncidentsTree extends ModelTree<IncidentNode> {
         lines.push({
           incident: element,
           icon: 'error',
-          line: mark.test ?? `${mark.check}: the check as a whole`,
+          line: mark.test ? testTitle(mark.test) : `${mark.check}: the check as a whole`,
           description: [at, mark.lane ? `lane ${mark.lane}` : 'no lane', mark.test ? mark.check : undefined].filter(Boolean).join(' · '),
           tooltip: failureMarkdown(mark),
           failure: mark,
@@ -143,10 +149,6 @@ export class IncidentsTree extends ModelTree<IncidentNode> {
       }
     }
     if (failures.hidden) lines.push({ incident: element, icon: 'ellipsis', line: `and ${failures.hidden} more failing tests`, description: `build-master explain ${element.id}` });
-    for (const attempt of element.attempts) {
-      lines.push({ incident: element, icon: attempt.outcome === 'merged' ? 'check' : attempt.outcome === 'failed' ? 'error' : 'loading~spin', line: `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` — ${attempt.change}` : ''}${attempt.reason ? ` (${attempt.reason})` : ''}` });
-    }
-    for (const suspect of element.suspects) lines.push({ incident: element, icon: 'search', line: `suspect ${suspect.change ?? suspect.sha.slice(0, 8)}${suspect.lane ? ` in ${suspect.lane}` : ''}` });
     return lines;
   }
 

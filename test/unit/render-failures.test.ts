@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { renderCheckFailures, renderFlakes, renderIncidentExplain } from '../../extension/cli/render';
 import type { CheckRun, FailureMark, FlakeRecord, Incident } from '../../extension/core/model';
-import { checkFailures, flakesInWindow, incidentFailures, knownBy, redChecks, repositoryPath, where } from '../../extension/protocol/failures';
+import { checkFailures, flakesInWindow, incidentFailures, knownBy, redChecks, repositoryPath, testTitle, where } from '../../extension/protocol/failures';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 10, 23, 22, 0, 0);
@@ -242,6 +242,14 @@ describe('file paths from check output', () => {
     assert.equal(where('web/app.test.ts', undefined), 'web/app.test.ts');
     assert.equal(where('web/app.test.ts', 0), 'web/app.test.ts');
     assert.equal(where(undefined, 12), undefined);
+  });
+
+  it('testTitle() drops the file a test id starts with, for the narrow tree; other ids stay whole', () => {
+    assert.equal(testTitle('web/app.test.ts > header > renders'), 'header › renders');
+    assert.equal(testTitle('tests/test_api.py::TestUsers::test_list'), 'TestUsers::test_list');
+    assert.equal(testTitle('header > renders'), 'header > renders');
+    assert.equal(testTitle('TestParse/empty_input'), 'TestParse/empty_input');
+    assert.equal(testTitle('web/app.test.ts'), 'web/app.test.ts');
   });
 
   it('keeps paths inside the repository and refuses ones that climb out, are absolute or carry control characters', () => {

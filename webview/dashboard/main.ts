@@ -7,7 +7,10 @@ import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import type { CockpitModel, DashboardRequest, LaneView } from '../../extension/protocol/model';
 import type { Kpis } from '../../extension/core/kpi';
 import type { Incident } from '../../extension/core/model';
-import { FAILURES_SHOWN, incidentFailures, where } from '../../extension/protocol/failures';
+import { incidentFailures, where } from '../../extension/protocol/failures';
+
+/** Failing tests listed per incident; `build-master explain <incident>` has the rest. */
+const FAILURES_SHOWN = 10;
 import { Channel, duration, type Notice } from '../shared/channel';
 
 const QUEUE_SHOWN = 8;
@@ -243,7 +246,7 @@ class BuildMasterDashboard extends LitElement {
             const file = mark.file;
             return html`<li data-testid="failure">
               <vscode-icon name="error" class="icon-paused"></vscode-icon>
-              <span class="what"><span class="test">${mark.test ?? 'the check as a whole'}</span>
+              <span class="what">${mark.test ? html`<span class="test">${mark.test}</span>` : html`<em>the check as a whole</em>`}
                 ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(mark.line !== undefined ? { line: mark.line } : {}), sha: incident.redSha })}>${at}</span>` : nothing}
                 <span class="muted"> → ${mark.lane ? `lane ${mark.lane}` : 'no lane'}: ${mark.why}</span></span></li>`;
           })}</ul>

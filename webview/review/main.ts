@@ -169,7 +169,7 @@ class BuildMasterReview extends LitElement {
       ${verdict === nothing ? nothing : html`<div class="verdict">${verdict}</div>`}
       <ul class="failures">
         ${view.wholeCheck
-          ? html`<li data-testid="failure"><vscode-icon name="error" class="failure"></vscode-icon><span class="what"><span class="test">the check as a whole</span>
+          ? html`<li data-testid="failure"><vscode-icon name="error" class="failure"></vscode-icon><span class="what"><em>the check as a whole</em>
               <span class="muted"> — ${view.note ?? (view.total ? 'its failing tests may be incomplete' : 'no failing tests could be read')}${view.wholeKnown ? ` · ${known(view.wholeKnown)}` : ''}</span></span></li>`
           : nothing}
         ${view.failures.map((f) => this.renderFailure(f, head, known))}
