@@ -2,7 +2,7 @@
 import type { QueueEntry } from '../core/decide';
 import { short } from '../core/gate';
 import type { Decision, FailureMark, Incident } from '../core/model';
-import { FAILURES_SHOWN, incidentFailures, where, type CheckFailures, type FailureView, type FlakeView, type KnownBy } from '../protocol/failures';
+import { FAILURES_SHOWN, incidentFailures, printable as p, where, type CheckFailures, type FailureView, type FlakeView, type KnownBy } from '../protocol/failures';
 import { formatDuration } from '../core/policy/duration';
 import type { LogEvent } from '../store/store';
 import type { ActionOutcome } from '../controller/cycle';
@@ -99,8 +99,8 @@ export function renderEvents(events: LogEvent[]): string {
 /** One failing test (or the check as a whole) of an incident, on two lines: long test ids stay readable. */
 function markLines(mark: FailureMark): string[] {
   const at = where(mark.file, mark.line);
-  const lane = mark.lane ? `lane ${mark.lane}: ${mark.why}` : `no lane: ${mark.why}`;
-  return [`    ✗ ${mark.test ?? 'the check as a whole'}`, `      ${at ? `${at} → ` : ''}${lane}`];
+  const lane = mark.lane ? `lane ${p(mark.lane)}: ${p(mark.why)}` : `no lane: ${p(mark.why)}`;
+  return [`    ✗ ${mark.test !== undefined ? p(mark.test) : 'the check as a whole'}`, `      ${at ? `${at} → ` : ''}${lane}`];
 }
 
 /** `explain <incident>`: what broke, where, which tests and why they are this lane's (the first `limit` of them). */
@@ -114,14 +114,14 @@ export function renderIncidentExplain(incident: Incident, now: number, limit = F
   const view = incidentFailures(incident, limit);
   out.push('', view.recorded ? `failing tests (${plural(view.total, 'failure')} in ${plural(view.groups.length, 'check')}):` : 'failing checks (no failing tests on record):');
   for (const group of view.groups) {
-    out.push(`  ${group.check}${group.total > 1 ? ` (${group.total})` : ''}`);
+    out.push(`  ${p(group.check)}${group.total > 1 ? ` (${group.total})` : ''}`);
     for (const mark of group.marks) out.push(...markLines(mark));
-    if (group.marks.length < group.total) out.push(`    … ${group.total - group.marks.length} more in ${group.check}`);
+    if (group.marks.length < group.total) out.push(`    … ${group.total - group.marks.length} more in ${p(group.check)}`);
   }
   if (view.hidden) out.push(`  (${view.hidden} not shown: --json lists all ${view.total})`);
   const attempt = incident.attempts[incident.attempts.length - 1];
-  if (attempt) out.push('', `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}${attempt.reason ? ` — ${attempt.reason}` : ''}`);
-  out.push('', incident.rationale);
+  if (attempt) out.push('', `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}${attempt.reason ? ` — ${p(attempt.reason)}` : ''}`);
+  out.push('', p(incident.rationale));
   return out.join('\n');
 }
 
@@ -130,7 +130,7 @@ const knownText = (known: KnownBy) => `${known.incident}${known.lanes.length ? `
 function failureLines(failure: FailureView): string[] {
   const at = where(failure.file, failure.line);
   const status = failure.flaky ? 'flaky (passed on a re-run)' : failure.known ? `known: ${knownText(failure.known)}` : 'not known to any open incident';
-  return [`    ✗ ${failure.id}`, `      ${at ? `${at} — ` : ''}${status}`];
+  return [`    ✗ ${p(failure.id)}`, `      ${at ? `${at} — ` : ''}${status}`];
 }
 
 /** `explain <change>`: its red checks read down to their failing tests, and which of them an open incident knows. */
@@ -146,11 +146,11 @@ export function renderCheckFailures(checks: CheckFailures[]): string {
           : check.unknown
             ? `blocks this change: ${check.unknown} of ${plural(check.total, 'failure')} not known to any open incident`
             : 'blocks this change';
-    out.push(`  ${check.check} ${check.conclusion} — ${verdict}`);
+    out.push(`  ${p(check.check)} ${check.conclusion} — ${verdict}`);
     if (check.wholeCheck) {
       const why = check.total === 0 ? 'no failing tests could be read' : 'its failing tests may be incomplete';
-      out.push(`    ✗ the check as a whole`, `      ${check.note ?? why}${check.wholeKnown ? ` — known: ${knownText(check.wholeKnown)}` : ''}`);
-    } else if (check.note) out.push(`    (${check.note})`);
+      out.push(`    ✗ the check as a whole`, `      ${check.note !== undefined ? p(check.note) : why}${check.wholeKnown ? ` — known: ${knownText(check.wholeKnown)}` : ''}`);
+    } else if (check.note) out.push(`    (${p(check.note)})`);
     for (const failure of check.failures) out.push(...failureLines(failure));
     if (check.hidden) out.push(`    and ${check.hidden} more (--json lists them all)`);
   }
@@ -165,7 +165,7 @@ export function renderFlakes(flakes: FlakeView[], window: number): string {
   const out = [`flaky tests reported for quarantine (flaky runs in the last ${formatDuration(window)}):`];
   for (const flake of shown) {
     const at = where(flake.file, undefined);
-    out.push(`  ${String(flake.count).padStart(3)}×  ${flake.check} > ${flake.test ?? 'the check as a whole'}${at && !(flake.test ?? '').includes(at) ? `  (${at})` : ''}`);
+    out.push(`  ${String(flake.count).padStart(3)}×  ${p(flake.check)} > ${flake.test !== undefined ? p(flake.test) : 'the check as a whole'}${at && !p(flake.test ?? '').includes(at) ? `  (${at})` : ''}`);
   }
   if (reported.length > shown.length) out.push(`  and ${reported.length - shown.length} more (--json lists them all)`);
   return out.join('\n');

@@ -8,10 +8,25 @@ import type { CheckRun, FailureMark, FlakeRecord, Incident, TestFailure } from '
 /** How many failures a view lists before "and N more": 500 failing tests must not flood a terminal or a tooltip. */
 export const FAILURES_SHOWN = 20;
 
+/**
+ * Text from a check's output (test ids, files, messages) as one printable
+ * line: control characters (newlines, terminal escapes) and bidirectional
+ * overrides are written as escapes, so a crafted test name can neither forge
+ * another line of output nor drive the terminal nor reorder what is read.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\t') return ' ';
+    return `\\u{${c.charCodeAt(0).toString(16)}}`;
+  });
+}
+
 /** `file:line`, `file`, or undefined when the runner named no file. */
 export function where(file: string | undefined, line: number | undefined): string | undefined {
   if (!file) return undefined;
-  return line !== undefined && Number.isInteger(line) && line > 0 ? `${file}:${line}` : file;
+  return line !== undefined && Number.isInteger(line) && line > 0 ? `${printable(file)}:${line}` : printable(file);
 }
 
 /**

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { QueueEntry } from '../core/decide';
 import type { Approval, FailureMark, Incident } from '../core/model';
 import { formatDuration } from '../core/policy/duration';
-import { incidentFailures, testTitle, where } from '../protocol/failures';
+import { incidentFailures, printable, testTitle, where } from '../protocol/failures';
 import type { ActivityItem, CockpitModel, LaneView } from '../protocol/model';
 import type { Cockpit } from './cockpit';
 import { openFailureCommand } from './openFailure';
@@ -141,7 +141,7 @@ export class IncidentsTree extends ModelTree<IncidentNode> {
         lines.push({
           incident: element,
           icon: 'error',
-          line: mark.test ? testTitle(mark.test) : `${mark.check}: the check as a whole`,
+          line: printable(mark.test ? testTitle(mark.test) : `${mark.check}: the check as a whole`),
           description: [at, mark.lane ? `lane ${mark.lane}` : 'no lane', mark.test ? mark.check : undefined].filter(Boolean).join(' · '),
           tooltip: failureMarkdown(mark),
           failure: mark,
@@ -263,15 +263,15 @@ function incidentMarkdown(incident: Incident, now: number): string {
 /** One failing test in markdown: check › test, file:line, the lane and why. */
 function failureLine(mark: FailureMark): string {
   const at = where(mark.file, mark.line);
-  return `${escape(mark.check)} › ${mark.test ? escape(mark.test) : '*the check as a whole*'}${at ? ` — ${escape(at)}` : ''} → ${mark.lane ? `lane ${escape(mark.lane)}: ` : 'no lane: '}${escape(mark.why)}`;
+  return `${escape(printable(mark.check))} › ${mark.test ? escape(printable(mark.test)) : '*the check as a whole*'}${at ? ` — ${escape(at)}` : ''} → ${mark.lane ? `lane ${escape(mark.lane)}: ` : 'no lane: '}${escape(printable(mark.why))}`;
 }
 
 function failureMarkdown(mark: FailureMark): string {
   const at = where(mark.file, mark.line);
   return [
-    `**${mark.test ? escape(mark.test) : 'The check as a whole'}**`,
-    `Check: ${escape(mark.check)}${at ? ` · ${escape(at)}` : ''}`,
-    `${mark.lane ? `Lane **${escape(mark.lane)}**` : 'No lane'}: ${escape(mark.why)}`,
+    `**${mark.test ? escape(printable(mark.test)) : 'The check as a whole'}**`,
+    `Check: ${escape(printable(mark.check))}${at ? ` · ${escape(at)}` : ''}`,
+    `${mark.lane ? `Lane **${escape(mark.lane)}**` : 'No lane'}: ${escape(printable(mark.why))}`,
   ].join('\n\n');
 }
 

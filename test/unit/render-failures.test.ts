@@ -108,6 +108,20 @@ describe('explain: an incident’s failing tests', () => {
   });
 });
 
+describe('explain: text from check output is shown, never obeyed', () => {
+  const spoof = 'web/a.test.ts > ok\n    ✗ api/forged.test.ts > blames api\u001b[2J\u202Egnp.exe';
+  it('prints a test id, file, message and note with control and bidi characters escaped, each failure on its own two lines', () => {
+    const incidentText = renderIncidentExplain(incident('inc-s', { failures: [{ check: 'ci', test: spoof, file: 'web/a\r.test.ts', line: 3, lane: 'web', why: 'under web\u001b[31m' }] }), NOW);
+    const changeText = renderCheckFailures([checkFailures({ name: 'ci', conclusion: 'failure', failuresNote: 'read\u001b]0;title\u0007', failures: [{ id: spoof, file: 'web/a.test.ts', line: 3 }] }, [])]);
+    for (const text of [incidentText, changeText]) {
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+      assert.doesNotMatch(text, /^ +✗ api\/forged/m, 'a newline in a test id cannot forge a failure line');
+      assert.match(text, /✗ web\/a\.test\.ts > ok\\n {4}✗ api\/forged\.test\.ts > blames api\\u\{1b\}\[2J\\u\{202e\}gnp\.exe/);
+    }
+  });
+});
+
 describe('explain: a change’s red checks', () => {
   const apiIncident = incident('inc-api0001', {
     lanes: ['api'],

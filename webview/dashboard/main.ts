@@ -7,7 +7,7 @@ import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import type { CockpitModel, DashboardRequest, LaneView } from '../../extension/protocol/model';
 import type { Kpis } from '../../extension/core/kpi';
 import type { Incident } from '../../extension/core/model';
-import { incidentFailures, where } from '../../extension/protocol/failures';
+import { incidentFailures, printable, where } from '../../extension/protocol/failures';
 
 /** Failing tests listed per incident; `build-master explain <incident>` has the rest. */
 const FAILURES_SHOWN = 10;
@@ -246,9 +246,9 @@ class BuildMasterDashboard extends LitElement {
             const file = mark.file;
             return html`<li data-testid="failure">
               <vscode-icon name="error" class="icon-paused"></vscode-icon>
-              <span class="what">${mark.test ? html`<span class="test">${mark.test}</span>` : html`<em>the check as a whole</em>`}
+              <span class="what">${mark.test ? html`<span class="test">${printable(mark.test)}</span>` : html`<em>the check as a whole</em>`}
                 ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(mark.line !== undefined ? { line: mark.line } : {}), sha: incident.redSha })}>${at}</span>` : nothing}
-                <span class="muted"> → ${mark.lane ? `lane ${mark.lane}` : 'no lane'}: ${mark.why}</span></span></li>`;
+                <span class="muted"> → ${mark.lane ? `lane ${mark.lane}` : 'no lane'}: ${printable(mark.why)}</span></span></li>`;
           })}</ul>
           ${group.marks.length < group.total ? html`<div class="muted" data-testid="failures-more">and ${group.total - group.marks.length} more in ${group.check}: <code>build-master explain ${incident.id} --json</code> lists them all</div>` : nothing}</div>`,
       )}

@@ -9,7 +9,7 @@ import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { ReviewRequest, ReviewState } from '../../extension/protocol/model';
 import type { FileDiff } from '../../extension/core/diff';
 import type { CheckRun } from '../../extension/core/model';
-import { where, type CheckFailures, type FailureView, type KnownBy } from '../../extension/protocol/failures';
+import { printable, where, type CheckFailures, type FailureView, type KnownBy } from '../../extension/protocol/failures';
 import { Channel, type Notice } from '../shared/channel';
 
 const CHECK_ICON: Record<string, string> = { success: 'pass-filled', failure: 'error', timed_out: 'watch', cancelled: 'circle-slash', pending: 'clock', queued: 'clock', in_progress: 'loading', neutral: 'circle', skipped: 'debug-step-over' };
@@ -170,11 +170,11 @@ class BuildMasterReview extends LitElement {
       <ul class="failures">
         ${view.wholeCheck
           ? html`<li data-testid="failure"><vscode-icon name="error" class="failure"></vscode-icon><span class="what"><em>the check as a whole</em>
-              <span class="muted"> — ${view.note ?? (view.total ? 'its failing tests may be incomplete' : 'no failing tests could be read')}${view.wholeKnown ? ` · ${known(view.wholeKnown)}` : ''}</span></span></li>`
+              <span class="muted"> — ${view.note !== undefined ? printable(view.note) : (view.total ? 'its failing tests may be incomplete' : 'no failing tests could be read')}${view.wholeKnown ? ` · ${known(view.wholeKnown)}` : ''}</span></span></li>`
           : nothing}
         ${view.failures.map((f) => this.renderFailure(f, head, known))}
       </ul>
-      ${!view.wholeCheck && view.note ? html`<div class="muted">${view.note}</div>` : nothing}
+      ${!view.wholeCheck && view.note ? html`<div class="muted">${printable(view.note)}</div>` : nothing}
       ${view.hidden ? html`<div class="muted" data-testid="failures-more">and ${view.hidden} more: <code>build-master explain ${this.review?.change?.change ?? ''} --json</code> lists them all</div>` : nothing}
     </div>`;
   }
@@ -184,7 +184,7 @@ class BuildMasterReview extends LitElement {
     const file = failure.file;
     const status = failure.flaky ? 'flaky: passed on a re-run' : failure.known ? known(failure.known) : 'not known to any open incident';
     return html`<li data-testid="failure"><vscode-icon name=${failure.flaky ? 'warning' : 'error'} class="failure"></vscode-icon>
-      <span class="what"><span class="test">${failure.id}</span>
+      <span class="what"><span class="test">${printable(failure.id)}</span>
         ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(failure.line !== undefined ? { line: failure.line } : {}), ...(head ? { sha: head } : {}) })}>${at}</span>` : nothing}
         <span class=${failure.known || failure.flaky ? 'known' : 'unknown'}> — ${status}</span>
         ${failure.message ? html`<div class="muted">${firstLine(failure.message)}</div>` : nothing}</span></li>`;
@@ -210,7 +210,7 @@ class BuildMasterReview extends LitElement {
 
 /** A failure message's first line, cut: the check's log has the rest. */
 function firstLine(message: string): string {
-  const line = message.split('\n', 1)[0] ?? '';
+  const line = printable(message.split('\n', 1)[0] ?? '');
   return line.length > 240 ? `${line.slice(0, 239)}…` : line;
 }
 
