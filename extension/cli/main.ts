@@ -277,14 +277,22 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     }
     const target = snapshot.targetCommits[snapshot.targetCommits.length - 1];
     if (target && target.checks.some((check) => check.conclusion === 'pending')) unknown.push(`the checks of ${s.policy.target} ${short(target.sha)} have not finished or not run yet`);
-    // Its red checks down to the failing tests: which an open incident knows (excused), which nobody does.
-    const open = Object.values(result.state.incidents).filter((i) => i.status === 'open');
-    const verdicts = change ? judgeChecks(s.policy, change, snapshot.forge, result.state.incidents).verdicts : [];
-    const red = (change?.checks ?? []).filter((check) => isRed(check) && entry.requiredChecks.includes(check.name));
-    const checks = red.map((check) => {
-      const verdict = verdicts.find((v) => v.name === check.name);
-      return checkFailures(check, open, verdict?.status === 'excused' ? verdict.incident : undefined, json ? Infinity : undefined);
-    });
+    // Its red checks down to the failing tests, as the gate judged them: which another lane's open incident holds (known), which none does.
+    const judged = change ? judgeChecks(s.policy, change, snapshot.forge, result.state.incidents) : undefined;
+    const incidents = Object.values(result.state.incidents);
+    const checks = (change?.checks ?? [])
+      .filter((check) => isRed(check) && entry.requiredChecks.includes(check.name))
+      .map((check) => {
+        const view = checkFailures(check, incidents, judged?.required.lanes ?? [entry.lane], json ? Infinity : undefined);
+        const verdict = judged?.verdicts.find((v) => v.name === check.name);
+        // The gate's verdict is the truth; the view only explains it.
+        if (verdict?.status === 'excused') return { ...view, status: 'excused' as const, excusedBy: { incident: verdict.incident.id, lanes: verdict.incident.lanes } };
+        if (verdict?.status === 'failing' && view.status === 'excused') {
+          const { excusedBy: _dropped, ...failing } = view;
+          return { ...failing, status: 'failing' as const };
+        }
+        return view;
+      });
     const failures = renderCheckFailures(checks);
     const blocked = snapshot.mergeBlocked ? [`merging waits: ${snapshot.mergeBlocked}`] : [];
     const last = s.store.data.lastCycle;

@@ -2,7 +2,7 @@
 import type { QueueEntry } from '../core/decide';
 import { short } from '../core/gate';
 import type { Decision, FailureMark, Incident } from '../core/model';
-import { FAILURES_SHOWN, incidentFailures, printable as p, where, type CheckFailures, type FailureView, type FlakeView, type KnownBy } from '../protocol/failures';
+import { FAILURES_SHOWN, heldBy, incidentFailures, knownText, printable as p, where, type CheckFailures, type FailureView, type FlakeView } from '../protocol/failures';
 import { formatDuration } from '../core/policy/duration';
 import type { LogEvent } from '../store/store';
 import type { ActionOutcome } from '../controller/cycle';
@@ -125,31 +125,27 @@ export function renderIncidentExplain(incident: Incident, now: number, limit = F
   return out.join('\n');
 }
 
-const knownText = (known: KnownBy) => `${known.incident}${known.lanes.length ? ` (lane ${known.lanes.join(', ')})` : ''}`;
-
 function failureLines(failure: FailureView): string[] {
   const at = where(failure.file, failure.line);
-  const status = failure.flaky ? 'flaky (passed on a re-run)' : failure.known ? `known: ${knownText(failure.known)}` : 'not known to any open incident';
+  const status = failure.flaky ? 'flaky (passed on a re-run)' : knownText(failure.known);
   return [`    ✗ ${p(failure.id)}`, `      ${at ? `${at} — ` : ''}${status}`];
 }
 
-/** `explain <change>`: its red checks read down to their failing tests, and which of them an open incident knows. */
+/** `explain <change>`: its red checks read down to their failing tests, and which another lane's open incident holds. */
 export function renderCheckFailures(checks: CheckFailures[]): string {
   if (checks.length === 0) return '';
   const out = ['red checks:'];
   for (const check of checks) {
     const verdict =
       check.status === 'excused' && check.excusedBy
-        ? `excused: red on the target because of ${knownText(check.excusedBy)}`
-        : check.total === 0
-          ? 'blocks this change'
-          : check.unknown
-            ? `blocks this change: ${check.unknown} of ${plural(check.total, 'failure')} not known to any open incident`
-            : 'blocks this change';
+        ? `excused: only failures ${heldBy(check.excusedBy)} already holds`
+        : check.unknown
+          ? `blocks this change: ${check.unknown} of ${plural(check.total, 'failing test')} no other lane's incident holds`
+          : 'blocks this change';
     out.push(`  ${p(check.check)} ${check.conclusion} — ${verdict}`);
     if (check.wholeCheck) {
       const why = check.total === 0 ? 'no failing tests could be read' : 'its failing tests may be incomplete';
-      out.push(`    ✗ the check as a whole`, `      ${check.note !== undefined ? p(check.note) : why}${check.wholeKnown ? ` — known: ${knownText(check.wholeKnown)}` : ''}`);
+      out.push(`    ✗ the check as a whole`, `      ${check.note !== undefined ? p(check.note) : why} — ${knownText(check.wholeKnown)}`);
     } else if (check.note) out.push(`    (${p(check.note)})`);
     for (const failure of check.failures) out.push(...failureLines(failure));
     if (check.hidden) out.push(`    and ${check.hidden} more (--json lists them all)`);

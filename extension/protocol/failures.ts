@@ -97,27 +97,49 @@ export function incidentFailures(incident: Pick<Incident, 'failures' | 'failingC
   return { groups, total: marks.length, hidden: marks.length - shownCount, recorded };
 }
 
-/** An open incident that already covers a failure, so it does not block a change of another lane. */
+/** An open incident whose fingerprint holds a failure. */
 export interface KnownBy {
   incident: string;
   lanes: string[];
+  /**
+   * True when the incident is another lane's: the failure is then a known one
+   * for the change (the gate lets it pass). An incident of the change's own
+   * lane holds it too, but does not excuse it.
+   */
+  excuses: boolean;
 }
 
 /**
- * The open incident whose fingerprint holds this failure: the same test of the
- * same check, or the check as a whole. An incident recorded before
- * fingerprints covers every failure of its failing checks.
+ * Whether an incident's fingerprint holds a failure, as the gate judges it
+ * (core/fingerprint `covers`): the same test of the same check, or the check
+ * as a whole. The check failing as a whole is held only by a whole-check
+ * entry. An incident recorded before fingerprints stands for its whole checks.
  */
-export function knownBy(incidents: readonly Incident[], check: string, test: string | undefined): KnownBy | undefined {
-  for (const incident of incidents) {
-    if (incident.status !== 'open') continue;
-    const marks = incident.failures ?? [];
-    const covered = marks.length
-      ? marks.some((m) => m.check === check && (m.test === undefined || (test !== undefined && m.test === test)))
-      : incident.failingChecks.includes(check);
-    if (covered) return { incident: incident.id, lanes: incident.lanes };
-  }
-  return undefined;
+function holds(incident: Pick<Incident, 'failures' | 'failingChecks'>, check: string, test: string | undefined): boolean {
+  const fingerprint: { check: string; test?: string }[] = incident.failures ?? incident.failingChecks.map((name) => ({ check: name }));
+  return fingerprint.some((entry) => entry.check === check && (entry.test === undefined || entry.test === test));
+}
+
+/**
+ * The open incident that holds a failure: another lane's first (that is the
+ * one that excuses it, oldest first as the gate takes them), else one of the
+ * change's own lanes.
+ */
+export function knownBy(incidents: readonly Incident[], changeLanes: readonly string[], check: string, test: string | undefined): KnownBy | undefined {
+  const open = incidents.filter((i) => i.status === 'open' && holds(i, check, test)).sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
+  const other = open.find((i) => i.lanes.length > 0 && !i.lanes.some((lane) => changeLanes.includes(lane)));
+  if (other) return { incident: other.id, lanes: other.lanes, excuses: true };
+  const own = open[0];
+  return own ? { incident: own.id, lanes: own.lanes, excuses: false } : undefined;
+}
+
+/** An incident and its lanes, for a line of text. */
+export const heldBy = (known: Pick<KnownBy, 'incident' | 'lanes'>): string => `${known.incident}${known.lanes.length ? ` (lane ${known.lanes.join(', ')})` : ''}`;
+
+/** Whether a failure is a known one for the change, in a few words. */
+export function knownText(known: KnownBy | undefined): string {
+  if (!known) return "no other lane's incident holds it";
+  return known.excuses ? `known: ${heldBy(known)}` : `held by ${heldBy(known)}, this change's own lane: not excused`;
 }
 
 export interface FailureView extends TestFailure {
@@ -128,24 +150,24 @@ export interface FailureView extends TestFailure {
 export interface CheckFailures {
   check: string;
   conclusion: string;
-  /** The gate's verdict: excused checks do not block the change. */
+  /** As the gate judges it: excused when every failure is held by another lane's open incident. */
   status: 'failing' | 'excused';
-  /** For an excused check, the open incident whose known failures excuse it. */
-  excusedBy?: KnownBy;
-  /** The failing tests shown, each with the open incident that knows it, if any. */
+  /** For an excused check, the other lane's open incident whose known failures excuse it. */
+  excusedBy?: Pick<KnownBy, 'incident' | 'lanes'>;
+  /** The failing tests shown, each with the open incident that holds it, if any. */
   failures: FailureView[];
   /** Failing tests in the check. */
   total: number;
   /** Failing tests not shown because of the limit. */
   hidden: number;
-  /** Failing tests (shown or not) no open incident knows. */
+  /** Failing tests (shown or not, flaky ones aside) no other lane's open incident holds: why the check blocks. */
   unknown: number;
   /**
-   * True when nothing finer than the check is known, or its output may miss
-   * failures: the check as a whole then counts as a failure too.
+   * True when the check fails as a whole too: nothing finer is known, its list
+   * may miss failures, every listed one was flaky, or it timed out or was cancelled.
    */
   wholeCheck: boolean;
-  /** With `wholeCheck`: the open incident covering the check as a whole, if any. */
+  /** With `wholeCheck`: the open incident holding the check as a whole, if any. */
   wholeKnown?: KnownBy;
   /** How the failures were read, or why they could not be. */
   note?: string;
@@ -153,51 +175,48 @@ export interface CheckFailures {
 
 const RED = new Set(['failure', 'error', 'cancelled', 'timed_out']);
 
-/** Whether a check run's conclusion is a red one. */
-export function isRed(run: Pick<CheckRun, 'conclusion'>): boolean {
-  return RED.has(run.conclusion);
+/** A red check that did not pass on a re-run of the same commit (that one is flaky, not failing). */
+export function isRed(run: Pick<CheckRun, 'conclusion' | 'passedOnRerun'>): boolean {
+  return RED.has(run.conclusion) && run.passedOnRerun !== true;
 }
 
-export function checkFailures(run: CheckRun, incidents: readonly Incident[], excusedBy?: Pick<Incident, 'id' | 'lanes'>, limit = FAILURES_SHOWN): CheckFailures {
-  const all = run.failures ?? [];
-  const views = all.map((failure): FailureView => {
-    const known = knownBy(incidents, run.name, failure.id);
+/**
+ * A change's red check down to its failing tests, judged as the gate judges
+ * it (core/gate `judgeChecks`): a failure is known when an open incident of a
+ * lane the change does not touch holds it; the check is excused when all are.
+ */
+export function checkFailures(run: CheckRun, incidents: readonly Incident[], changeLanes: readonly string[], limit = FAILURES_SHOWN): CheckFailures {
+  const views = (run.failures ?? []).map((failure): FailureView => {
+    const known = knownBy(incidents, changeLanes, run.name, failure.id);
     return { ...failure, ...(known ? { known } : {}) };
   });
-  const wholeCheck = all.length === 0 || run.failuresComplete === false;
-  const wholeKnown = wholeCheck ? knownBy(incidents, run.name, undefined) : undefined;
+  const real = views.filter((v) => v.flaky !== true);
+  // As core/fingerprint marksOf: the check fails as a whole unless its complete list names every real failure.
+  const wholeCheck = real.length === 0 || run.failuresComplete === false || (run.conclusion !== 'failure' && run.conclusion !== 'error');
+  const wholeKnown = wholeCheck ? knownBy(incidents, changeLanes, run.name, undefined) : undefined;
+  const unknown = real.filter((v) => v.known?.excuses !== true).length;
+  const holders = [...real.map((v) => v.known), wholeKnown].filter((k): k is KnownBy => k?.excuses === true);
+  const first = holders[0];
+  const excused = unknown === 0 && (!wholeCheck || wholeKnown?.excuses === true) && first !== undefined;
   const shown = views.slice(0, Math.max(0, limit));
   return {
     check: run.name,
     conclusion: run.conclusion,
-    status: excusedBy ? 'excused' : 'failing',
-    ...(excusedBy ? { excusedBy: { incident: excusedBy.id, lanes: excusedBy.lanes } } : {}),
+    status: excused ? 'excused' : 'failing',
+    ...(excused && first ? { excusedBy: { incident: first.incident, lanes: first.lanes } } : {}),
     failures: shown,
     total: views.length,
     hidden: views.length - shown.length,
-    unknown: views.filter((v) => !v.known && !v.flaky).length,
+    unknown,
     wholeCheck,
     ...(wholeKnown ? { wholeKnown } : {}),
     ...(run.failuresNote ? { note: run.failuresNote } : {}),
   };
 }
 
-/**
- * The change's red required checks down to their failing tests. A red check
- * the gate did not count against the change (no check-failing reason names
- * it) is excused, by the open incident of another lane that knows it.
- */
-export function redChecks(checks: readonly CheckRun[], entry: Pick<QueueEntry, 'lane' | 'requiredChecks' | 'reasons'> | undefined, incidents: readonly Incident[]): CheckFailures[] {
-  const open = incidents.filter((i) => i.status === 'open');
-  return checks
-    .filter((check) => isRed(check) && (!entry || entry.requiredChecks.includes(check.name)))
-    .map((check) => {
-      const blocking = !entry || entry.reasons.some((r) => r.code === 'check-failing' && r.message.includes(`"${check.name}"`));
-      const excusedBy = blocking
-        ? undefined
-        : open.find((i) => i.lanes.length > 0 && !i.lanes.includes(entry?.lane ?? '') && (i.failingChecks.includes(check.name) || (i.failures ?? []).some((f) => f.check === check.name)));
-      return checkFailures(check, open, excusedBy);
-    });
+/** The change's red required checks down to their failing tests (the review panel). */
+export function redChecks(checks: readonly CheckRun[], entry: Pick<QueueEntry, 'lane' | 'requiredChecks'> | undefined, incidents: readonly Incident[]): CheckFailures[] {
+  return checks.filter((check) => isRed(check) && (!entry || entry.requiredChecks.includes(check.name))).map((check) => checkFailures(check, incidents, entry ? [entry.lane] : []));
 }
 
 export interface FlakeView {

@@ -94,15 +94,15 @@ for (const theme of [
       await palette(page, 'View: Close All Editors');
     });
 
-    it('shows in the review panel which of a change’s failing tests an open incident knows', async () => {
+    it('shows in the review panel which of a change’s failing tests an open incident holds, and that its own lane’s does not excuse it', async () => {
       const lanes = sidebarView(page, 'Lanes');
       await lanes.locator('.monaco-list-row', { hasText: 'agent/web-rename' }).first().click();
       const view = webview(page);
       const check = view.locator('[data-testid="check-failures"][data-check="test-web"]');
       await check.waitFor({ timeout: 30_000 });
-      await textOf(check.locator('.verdict'), '1 of 2 failing tests not known to any open incident.');
-      await textOf(check.locator('[data-testid="failure"]', { hasText: LONG_TEST }), /web\/app\.js:1\s+— known: inc-e2eweb1 \(lane web\)/);
-      await textOf(check.locator('[data-testid="failure"]', { hasText: 'reads "Shop"' }), /web\/app\.js:2\s+— not known to any open incident/);
+      await textOf(check.locator('.verdict'), "2 of 2 failing tests no other lane's incident holds.");
+      await textOf(check.locator('[data-testid="failure"]', { hasText: LONG_TEST }), /web\/app\.js:1\s+— held by inc-e2eweb1 \(lane web\), this change's own lane: not excused/);
+      await textOf(check.locator('[data-testid="failure"]', { hasText: 'reads "Shop"' }), /web\/app\.js:2\s+— no other lane's incident holds it/);
       await check.scrollIntoViewIfNeeded();
       const overflow = await view.locator('body').evaluate((body) => body.scrollWidth - body.clientWidth);
       assert.ok(overflow <= 1, `the review panel scrolls sideways by ${overflow}px`);

@@ -54,17 +54,17 @@ describe('explain and status: failing tests', function () {
     assert.equal(doc.incident.failures?.length, WEB_FAILURES);
   });
 
-  it('explain <change> shows its red check down to the tests: which an open incident knows, which none does', async () => {
+  it('explain <change> shows its red check down to the tests: which an open incident holds, and that its own lane’s does not excuse it', async () => {
     const text = await runCli(['explain', 'agent/web-rename', '--repo', repo]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /red checks:\n {2}test-web failure — blocks this change: 1 of 2 failures not known to any open incident/);
-    assert.match(text.stdout, /web\/app\.js:1 — known: inc-e2eweb1 \(lane web\)/);
-    assert.match(text.stdout, /✗ web\/app\.test\.js > title > reads "Shop"\n {6}web\/app\.js:2 — not known to any open incident/);
+    assert.match(text.stdout, /red checks:\n {2}test-web failure — blocks this change: 2 of 2 failing tests no other lane's incident holds/);
+    assert.match(text.stdout, /web\/app\.js:1 — held by inc-e2eweb1 \(lane web\), this change's own lane: not excused/);
+    assert.match(text.stdout, /✗ web\/app\.test\.js > title > reads "Shop"\n {6}web\/app\.js:2 — no other lane's incident holds it/);
     const json = await runCli(['explain', 'agent/web-rename', '--repo', repo, '--json']);
     const doc = JSON.parse(json.stdout) as { checks: CheckFailures[] };
     assert.deepEqual(
-      doc.checks.map((c) => [c.check, c.status, c.total, c.unknown, c.failures.map((f) => f.known?.incident ?? null)]),
-      [['test-web', 'failing', 2, 1, ['inc-e2eweb1', null]]],
+      doc.checks.map((c) => [c.check, c.status, c.total, c.unknown, c.failures.map((f) => (f.known ? [f.known.incident, f.known.excuses] : null))]),
+      [['test-web', 'failing', 2, 2, [['inc-e2eweb1', false], null]]],
     );
   });
 

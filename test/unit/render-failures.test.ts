@@ -112,7 +112,7 @@ describe('explain: text from check output is shown, never obeyed', () => {
   const spoof = 'web/a.test.ts > ok\n    ✗ api/forged.test.ts > blames api\u001b[2J\u202Egnp.exe';
   it('prints a test id, file, message and note with control and bidi characters escaped, each failure on its own two lines', () => {
     const incidentText = renderIncidentExplain(incident('inc-s', { failures: [{ check: 'ci', test: spoof, file: 'web/a\r.test.ts', line: 3, lane: 'web', why: 'under web\u001b[31m' }] }), NOW);
-    const changeText = renderCheckFailures([checkFailures({ name: 'ci', conclusion: 'failure', failuresNote: 'read\u001b]0;title\u0007', failures: [{ id: spoof, file: 'web/a.test.ts', line: 3 }] }, [])]);
+    const changeText = renderCheckFailures([checkFailures({ name: 'ci', conclusion: 'failure', failuresNote: 'read\u001b]0;title\u0007', failures: [{ id: spoof, file: 'web/a.test.ts', line: 3 }] }, [], ['web'])]);
     for (const text of [incidentText, changeText]) {
       // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
@@ -123,6 +123,7 @@ describe('explain: text from check output is shown, never obeyed', () => {
 });
 
 describe('explain: a change’s red checks', () => {
+  // A shared check `ci` red on the target because of api's incident; the change is in lane web.
   const apiIncident = incident('inc-api0001', {
     lanes: ['api'],
     failures: [{ check: 'ci', test: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31, lane: 'api', why: "api/users.test.ts is under lane api's paths" }],
@@ -138,90 +139,105 @@ describe('explain: a change’s red checks', () => {
     failuresNote: 'read from JUnit XML reports/junit.xml',
   };
 
-  it('for a failing check, marks which failures an open incident knows and which no incident does', () => {
-    const view = checkFailures(ci, [apiIncident]);
+  it('for a failing check, marks which failures another lane’s open incident holds and which none does', () => {
+    const view = checkFailures(ci, [apiIncident], ['web']);
     assert.equal(view.status, 'failing');
     assert.equal(view.unknown, 1);
     assert.deepEqual(view.failures.map((f) => f.known?.incident), ['inc-api0001', undefined]);
-    const text = renderCheckFailures([view]);
     assert.equal(
-      text,
+      renderCheckFailures([view]),
       [
         'red checks:',
-        '  ci failure — blocks this change: 1 of 2 failures not known to any open incident',
+        "  ci failure — blocks this change: 1 of 2 failing tests no other lane's incident holds",
         '    (read from JUnit XML reports/junit.xml)',
         '    ✗ api/users.test.ts > lists users',
         '      api/users.test.ts:31 — known: inc-api0001 (lane api)',
         '    ✗ web/app.test.ts > header > renders',
-        '      web/app.test.ts:12 — not known to any open incident',
+        "      web/app.test.ts:12 — no other lane's incident holds it",
       ].join('\n'),
     );
   });
 
-  it('for an excused check, names the open incident whose known failures excuse it', () => {
+  it('a check whose every failure another lane’s incident holds is excused, by that incident', () => {
     const only = { ...ci, failures: ci.failures?.slice(0, 1) ?? [] };
-    const text = renderCheckFailures([checkFailures(only, [apiIncident], apiIncident)]);
-    assert.match(text, /^ {2}ci failure — excused: red on the target because of inc-api0001 \(lane api\)$/m);
+    const view = checkFailures(only, [apiIncident], ['web']);
+    assert.equal(view.status, 'excused');
+    assert.deepEqual(view.excusedBy, { incident: 'inc-api0001', lanes: ['api'] });
+    const text = renderCheckFailures([view]);
+    assert.match(text, /^ {2}ci failure — excused: only failures inc-api0001 \(lane api\) already holds$/m);
     assert.match(text, /api\/users\.test\.ts:31 — known: inc-api0001 \(lane api\)/);
   });
 
-  it('counts the check as a whole, with why, when its failing tests could not be read', () => {
-    const view = checkFailures({ name: 'ci', conclusion: 'failure', failuresComplete: false, failuresNote: 'no known test runner output was recognised; the check is attributed as a whole' }, [apiIncident]);
-    assert.equal(view.wholeCheck, true);
-    assert.equal(view.wholeKnown, undefined, 'a test-level fingerprint does not cover a check whose tests are unknown');
-    const text = renderCheckFailures([view]);
-    assert.match(text, / {4}✗ the check as a whole\n {6}no known test runner output was recognised; the check is attributed as a whole$/);
+  it('the incident of the change’s own lane holds a failure but does not excuse it', () => {
+    const only = { ...ci, failures: ci.failures?.slice(0, 1) ?? [] };
+    const view = checkFailures(only, [apiIncident], ['api']);
+    assert.equal(view.status, 'failing');
+    assert.equal(view.unknown, 1);
+    assert.match(renderCheckFailures([view]), /api\/users\.test\.ts:31 — held by inc-api0001 \(lane api\), this change's own lane: not excused/);
   });
 
-  it('a cut output lists the tests read and the check as a whole too', () => {
-    const view = checkFailures({ ...ci, failuresComplete: false, failuresNote: 'more than 500 failures; the rest are not listed' }, []);
+  it('counts the check as a whole, with why, when its failing tests could not be read; a test-level fingerprint does not hold it', () => {
+    const view = checkFailures({ name: 'ci', conclusion: 'failure', failuresComplete: false, failuresNote: 'no known test runner output was recognised; the check is attributed as a whole' }, [apiIncident], ['web']);
     assert.equal(view.wholeCheck, true);
-    assert.equal(view.unknown, 2);
-    assert.match(renderCheckFailures([view]), /✗ the check as a whole\n {6}more than 500 failures; the rest are not listed\n {4}✗ api\/users/);
+    assert.equal(view.wholeKnown, undefined);
+    assert.equal(view.status, 'failing');
+    assert.match(renderCheckFailures([view]), / {4}✗ the check as a whole\n {6}no known test runner output was recognised; the check is attributed as a whole — no other lane's incident holds it$/);
   });
 
-  it('does not count a flaky failure as unknown, and says it is flaky', () => {
-    const view = checkFailures({ ...ci, failures: [{ id: 'web/clock.test.ts > ticks', file: 'web/clock.test.ts', line: 7, flaky: true }] }, []);
+  it('a cut output lists the tests read and the check as a whole too, which keeps it from being excused', () => {
+    const only = { ...ci, failures: ci.failures?.slice(0, 1) ?? [], failuresComplete: false, failuresNote: 'more than 500 failures; the rest are not listed' };
+    const view = checkFailures(only, [apiIncident], ['web']);
+    assert.equal(view.wholeCheck, true);
     assert.equal(view.unknown, 0);
+    assert.equal(view.status, 'failing', 'the unlisted rest may be anything');
+    assert.match(renderCheckFailures([view]), /✗ the check as a whole\n {6}more than 500 failures; the rest are not listed — no other lane's incident holds it\n {4}✗ api\/users/);
+  });
+
+  it('a timed-out check fails as a whole even with a list, as the gate counts it', () => {
+    assert.equal(checkFailures({ ...ci, conclusion: 'timed_out' }, [apiIncident], ['web']).wholeCheck, true);
+  });
+
+  it('does not count a flaky failure as unknown, says it is flaky, and a check of flaky failures only fails as a whole', () => {
+    const view = checkFailures({ ...ci, failures: [{ id: 'web/clock.test.ts > ticks', file: 'web/clock.test.ts', line: 7, flaky: true }] }, [], ['web']);
+    assert.equal(view.unknown, 0);
+    assert.equal(view.wholeCheck, true);
     assert.match(renderCheckFailures([view]), /web\/clock\.test\.ts:7 — flaky \(passed on a re-run\)/);
   });
 
   it('caps a check’s failures and says how many more', () => {
     const many: CheckRun = { name: 'ci', conclusion: 'failure', failures: Array.from({ length: 300 }, (_, i) => ({ id: `web/t${i}.test.ts > case`, file: `web/t${i}.test.ts`, line: 1 })) };
-    const view = checkFailures(many, []);
+    const view = checkFailures(many, [], ['web']);
     assert.equal(view.failures.length, 20);
     assert.equal(view.unknown, 300, 'the count covers the failures not shown');
     assert.match(renderCheckFailures([view]), /and 280 more \(--json lists them all\)/);
   });
 
-  it('a whole-check mark or an incident recorded before fingerprints covers every failure of its check; resolved ones none', () => {
-    const whole = incident('inc-w', { failures: [{ check: 'ci', lane: 'web', why: 'the check as a whole' }] });
-    assert.equal(knownBy([whole], 'ci', 'anything')?.incident, 'inc-w');
-    assert.equal(knownBy([whole], 'lint', 'anything'), undefined);
-    assert.equal(knownBy([incident('inc-legacy', { failingChecks: ['ci'] })], 'ci', undefined)?.incident, 'inc-legacy');
-    assert.equal(knownBy([incident('inc-done', { status: 'resolved', failures: [webMark(1)] })], 'ci', webMark(1).test), undefined);
+  it('a whole-check entry or an incident recorded before fingerprints holds every failure of its check; a resolved one none', () => {
+    const whole = incident('inc-w', { lanes: ['api'], failures: [{ check: 'ci', lane: 'api', why: 'the check as a whole' }] });
+    assert.deepEqual(knownBy([whole], ['web'], 'ci', 'anything'), { incident: 'inc-w', lanes: ['api'], excuses: true });
+    assert.equal(knownBy([whole], ['web'], 'lint', 'anything'), undefined);
+    assert.equal(knownBy([incident('inc-legacy', { lanes: ['api'], failingChecks: ['ci'] })], ['web'], 'ci', undefined)?.incident, 'inc-legacy');
+    assert.equal(knownBy([incident('inc-done', { status: 'resolved', failures: [webMark(1)] })], [], 'ci', webMark(1).test), undefined);
+  });
+
+  it('prefers the other lane’s incident, the oldest first, over the change’s own', () => {
+    const mark = webMark(1);
+    const own = incident('inc-own', { lanes: ['web'], failures: [mark], openedAt: NOW - 3 * HOUR });
+    const newer = incident('inc-new', { lanes: ['api'], failures: [mark], openedAt: NOW - HOUR });
+    const older = incident('inc-old', { lanes: ['docs'], failures: [mark], openedAt: NOW - 2 * HOUR });
+    assert.equal(knownBy([own, newer, older], ['web'], 'ci', mark.test)?.incident, 'inc-old');
   });
 });
 
 describe('review panel: a change’s red checks', () => {
   const apiIncident = incident('inc-api0001', { lanes: ['api'], failures: [{ check: 'ci', test: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31, lane: 'api', why: "api/users.test.ts is under lane api's paths" }] });
   const ci: CheckRun = { name: 'ci', conclusion: 'failure', failures: [{ id: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31 }] };
-  const entry = { lane: 'web', requiredChecks: ['ci', 'lint'], reasons: [] };
+  const entry = { lane: 'web', requiredChecks: ['ci', 'lint'] };
 
-  it('an excused check (no check-failing reason names it) is excused by the other lane’s open incident that knows it', () => {
-    const [view] = redChecks([ci, { name: 'lint', conclusion: 'success' }, { name: 'docs-build', conclusion: 'failure' }], entry, [apiIncident]);
-    assert.equal(view?.status, 'excused');
-    assert.deepEqual(view?.excusedBy, { incident: 'inc-api0001', lanes: ['api'] });
-  });
-
-  it('a check the gate counts against the change is failing, and green or not-required checks are left out', () => {
-    const views = redChecks([ci, { name: 'lint', conclusion: 'success' }, { name: 'docs-build', conclusion: 'failure' }], { ...entry, reasons: [{ code: 'check-failing', message: 'required check "ci" is failure' }] }, [apiIncident]);
-    assert.deepEqual(views.map((v) => [v.check, v.status]), [['ci', 'failing']]);
-  });
-
-  it('the incident of the change’s own lane does not excuse it', () => {
-    const [view] = redChecks([ci], { ...entry, lane: 'api' }, [apiIncident]);
-    assert.equal(view?.excusedBy, undefined);
+  it('lists the red required checks only, judged for the change’s lane', () => {
+    const views = redChecks([ci, { name: 'lint', conclusion: 'success' }, { name: 'docs-build', conclusion: 'failure' }, { name: 'lint', conclusion: 'failure', passedOnRerun: true }], entry, [apiIncident]);
+    assert.deepEqual(views.map((v) => [v.check, v.status, v.excusedBy?.incident]), [['ci', 'excused', 'inc-api0001']]);
+    assert.deepEqual(redChecks([ci], { ...entry, lane: 'api' }, [apiIncident]).map((v) => v.status), ['failing']);
   });
 });
 

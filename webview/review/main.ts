@@ -9,7 +9,7 @@ import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { ReviewRequest, ReviewState } from '../../extension/protocol/model';
 import type { FileDiff } from '../../extension/core/diff';
 import type { CheckRun } from '../../extension/core/model';
-import { printable, where, type CheckFailures, type FailureView, type KnownBy } from '../../extension/protocol/failures';
+import { heldBy, knownText, printable, where, type CheckFailures, type FailureView } from '../../extension/protocol/failures';
 import { Channel, type Notice } from '../shared/channel';
 
 const CHECK_ICON: Record<string, string> = { success: 'pass-filled', failure: 'error', timed_out: 'watch', cancelled: 'circle-slash', pending: 'clock', queued: 'clock', in_progress: 'loading', neutral: 'circle', skipped: 'debug-step-over' };
@@ -158,35 +158,35 @@ class BuildMasterReview extends LitElement {
   /** A red check's failing tests: where each is, and whether an open incident already knows it. */
   private renderFailures(check: CheckRun, view: CheckFailures | undefined, head: string | undefined): TemplateResult | typeof nothing {
     if (!view) return nothing;
-    const known = (k: KnownBy) => `known: ${k.incident}${k.lanes.length ? ` (lane ${k.lanes.join(', ')})` : ''}`;
     const verdict =
       view.status === 'excused' && view.excusedBy
-        ? html`<span class="known">Excused: red on the target because of ${view.excusedBy.incident}${view.excusedBy.lanes.length ? ` in lane ${view.excusedBy.lanes.join(', ')}` : ''}; it does not block this change.</span>`
+        ? html`<span class="known">Excused: only failures ${heldBy(view.excusedBy)} already holds; it does not block this change.</span>`
         : view.unknown
-          ? html`<span class="unknown">${view.unknown} of ${view.total} failing tests not known to any open incident.</span>`
+          ? html`<span class="unknown">${view.unknown} of ${view.total} failing tests no other lane's incident holds.</span>`
           : nothing;
     return html`<div class="check-failures" data-testid="check-failures" data-check=${check.name}>
       ${verdict === nothing ? nothing : html`<div class="verdict">${verdict}</div>`}
       <ul class="failures">
         ${view.wholeCheck
           ? html`<li data-testid="failure"><vscode-icon name="error" class="failure"></vscode-icon><span class="what"><em>the check as a whole</em>
-              <span class="muted"> — ${view.note !== undefined ? printable(view.note) : (view.total ? 'its failing tests may be incomplete' : 'no failing tests could be read')}${view.wholeKnown ? ` · ${known(view.wholeKnown)}` : ''}</span></span></li>`
+              <span class="muted"> — ${view.note !== undefined ? printable(view.note) : view.total ? 'its failing tests may be incomplete' : 'no failing tests could be read'}</span>
+              <span class=${view.wholeKnown?.excuses ? 'known' : 'unknown'}> — ${knownText(view.wholeKnown)}</span></span></li>`
           : nothing}
-        ${view.failures.map((f) => this.renderFailure(f, head, known))}
+        ${view.failures.map((f) => this.renderFailure(f, head))}
       </ul>
       ${!view.wholeCheck && view.note ? html`<div class="muted">${printable(view.note)}</div>` : nothing}
       ${view.hidden ? html`<div class="muted" data-testid="failures-more">and ${view.hidden} more: <code>build-master explain ${this.review?.change?.change ?? ''} --json</code> lists them all</div>` : nothing}
     </div>`;
   }
 
-  private renderFailure(failure: FailureView, head: string | undefined, known: (k: KnownBy) => string): TemplateResult {
+  private renderFailure(failure: FailureView, head: string | undefined): TemplateResult {
     const at = where(failure.file, failure.line);
     const file = failure.file;
-    const status = failure.flaky ? 'flaky: passed on a re-run' : failure.known ? known(failure.known) : 'not known to any open incident';
+    const status = failure.flaky ? 'flaky: passed on a re-run' : knownText(failure.known);
     return html`<li data-testid="failure"><vscode-icon name=${failure.flaky ? 'warning' : 'error'} class="failure"></vscode-icon>
       <span class="what"><span class="test">${printable(failure.id)}</span>
         ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(failure.line !== undefined ? { line: failure.line } : {}), ...(head ? { sha: head } : {}) })}>${at}</span>` : nothing}
-        <span class=${failure.known || failure.flaky ? 'known' : 'unknown'}> — ${status}</span>
+        <span class=${failure.known?.excuses || failure.flaky ? 'known' : 'unknown'}> — ${status}</span>
         ${failure.message ? html`<div class="muted">${firstLine(failure.message)}</div>` : nothing}</span></li>`;
   }
 
