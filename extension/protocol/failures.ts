@@ -3,6 +3,7 @@
 // incident already knows, and flaky tests counted in the policy's window.
 // Pure data shaping (no fs, no vscode): the webviews import it too.
 import type { QueueEntry } from '../core/decide';
+import { covers, failedForReal, fingerprintOf, marksOf } from '../core/marks';
 import type { CheckRun, FailureMark, FlakeRecord, Incident, TestFailure } from '../core/model';
 
 /** How many failures a view lists before "and N more": 500 failing tests must not flood a terminal or a tooltip. */
@@ -109,15 +110,9 @@ export interface KnownBy {
   excuses: boolean;
 }
 
-/**
- * Whether an incident's fingerprint holds a failure, as the gate judges it
- * (core/fingerprint `covers`): the same test of the same check, or the check
- * as a whole. The check failing as a whole is held only by a whole-check
- * entry. An incident recorded before fingerprints stands for its whole checks.
- */
+/** Whether an incident's fingerprint holds a failure: the gate's own rule (core/marks `covers`). */
 function holds(incident: Pick<Incident, 'failures' | 'failingChecks'>, check: string, test: string | undefined): boolean {
-  const fingerprint: { check: string; test?: string }[] = incident.failures ?? incident.failingChecks.map((name) => ({ check: name }));
-  return fingerprint.some((entry) => entry.check === check && (entry.test === undefined || entry.test === test));
+  return covers(fingerprintOf(incident), test === undefined ? { check } : { check, test });
 }
 
 /**
@@ -173,11 +168,9 @@ export interface CheckFailures {
   note?: string;
 }
 
-const RED = new Set(['failure', 'error', 'cancelled', 'timed_out']);
-
-/** A red check that did not pass on a re-run of the same commit (that one is flaky, not failing). */
-export function isRed(run: Pick<CheckRun, 'conclusion' | 'passedOnRerun'>): boolean {
-  return RED.has(run.conclusion) && run.passedOnRerun !== true;
+/** A red check that did not pass on a re-run of the same commit (that one is flaky, not failing): core/marks `failedForReal`. */
+export function isRed(run: Pick<CheckRun, 'name' | 'conclusion' | 'passedOnRerun'>): boolean {
+  return failedForReal(run as CheckRun);
 }
 
 /**
@@ -191,8 +184,8 @@ export function checkFailures(run: CheckRun, incidents: readonly Incident[], cha
     return { ...failure, ...(known ? { known } : {}) };
   });
   const real = views.filter((v) => v.flaky !== true);
-  // As core/fingerprint marksOf: the check fails as a whole unless its complete list names every real failure.
-  const wholeCheck = real.length === 0 || run.failuresComplete === false || (run.conclusion !== 'failure' && run.conclusion !== 'error');
+  // The gate's rule (core/marks `marksOf`): the check fails as a whole unless its complete list names every real failure.
+  const wholeCheck = marksOf(run).some((mark) => mark.test === undefined);
   const wholeKnown = wholeCheck ? knownBy(incidents, changeLanes, run.name, undefined) : undefined;
   const unknown = real.filter((v) => v.known?.excuses !== true).length;
   const holders = [...real.map((v) => v.known), wholeKnown].filter((k): k is KnownBy => k?.excuses === true);
