@@ -392,7 +392,9 @@ class World {
         const commit = this.commits[i] as SimCommit;
         if (this.now < commit.doneAt) continue;
         const run = this.checksOf(commit)[p.sharedCheck ? 0 : lane];
-        if (run?.conclusion === 'failure') red.add(lane);
+        // A shared check that names its failing tests shows each lane's red on its own, as a lane's own check does.
+        const named = p.sharedCheck && p.testLevel && run?.failures !== undefined;
+        if (run?.conclusion === 'failure' && (!named || run.failures?.some((f) => f.id === laneTest(lane).id))) red.add(lane);
         break;
       }
     }
@@ -509,11 +511,12 @@ function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-m
   const awaiting: (SimCommit | undefined)[] = Array.from({ length: params.lanes }, () => undefined);
   let lastGlobal: SimCommit | undefined;
   let nth = 0;
+  const opaque = params.sharedCheck && !params.testLevel;
   const settled = (c: SimCommit | undefined) => !c || world.now >= c.doneAt;
   const startRepair = (lane: number, attempt: number, n: number) => {
     repairing.set(lane, { attempt, nth: n });
     const key = [lane, n, attempt];
-    const repairs = params.sharedCheck ? Array.from({ length: params.lanes }, (_, i) => i) : [lane];
+    const repairs = opaque ? Array.from({ length: params.lanes }, (_, i) => i) : [lane];
     if (attempt > 2) {
       world.openRepair('revert', repairs, ['human', lane, n], exponential(params.humanMinutes, params.seed, 'human', lane, n), `revert-l${lane}-${n}`);
     } else {
@@ -523,8 +526,9 @@ function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-m
   const tick = () => {
     const red = world.observedRed();
     // Repairs: dispatch on an observed red lane; a failed fix triggers the next attempt.
-    // With one shared check there is one red signal and one repair ("fix the build"), tracked as lane 0.
-    const lanesToRepair = params.sharedCheck ? (red.size ? [0] : []) : [...red];
+    // A shared check that says only pass or fail is one red signal and one repair ("fix the build"), tracked as lane 0;
+    // one that names its failing tests gives the baselines the same per-lane signal Build Master reads.
+    const lanesToRepair = opaque ? (red.size ? [0] : []) : [...red];
     for (const lane of lanesToRepair) {
       if (!repairing.has(lane)) startRepair(lane, 1, nth++);
     }
