@@ -239,7 +239,7 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.ok(landed.includes('agent/ui-2'), `ui merges on: ${landed.join(', ')}`);
     assert.equal(sb.git('show', 'main:core/status'), 'ok');
   });
-  it('a core break with a harmless ui merge in the same window: core’s fix lands, every incident resolves, ui is never left paused', async () => {
+  it('a core break with a harmless ui merge in the same window: core’s fix lands, every incident resolves, ui is never paused and the harmless merge never reverted', async () => {
     sb = new Sandbox(dependentLaneFiles());
     assert.equal((await sync(sb)).result.code, 0, 'a green target on record');
     handMerge(sb, 'agent/core-bad', { 'core/status': 'bad\n' });
@@ -260,6 +260,10 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.deepEqual(laneStates(last), { core: 'healthy', ui: 'healthy', docs: 'healthy', shared: 'healthy' }, 'nothing stays paused');
     assert.equal(last.global.state, 'normal');
     assert.equal(sb.git('show', 'main:core/status'), 'ok');
+    const decisions = docs.flatMap((doc) => doc.decisions);
+    assert.deepEqual(decisions.filter((d) => d.kind === 'lane-transition' && d.lane === 'ui' && d.to === 'paused'), [], 'ui is never paused');
+    assert.deepEqual(decisions.filter((d) => d.kind === 'propose-revert' || (d.kind === 'escalate' && d.lane === 'ui')), [], 'nothing proposes reverting the harmless ui merge');
+    assert.equal(sb.git('show', 'main:ui/readme.txt'), 'harmless', 'the harmless merge stays');
   });
 });
 
