@@ -185,7 +185,7 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.deepEqual(first.doc.decisions.filter((d) => d.kind === 'dispatch-fix').map((d) => d.lane).sort(), ['api', 'web']);
 
     const second = await sync(sb);
-    assert.deepEqual(merged(second.doc).sort(), [`buildmaster/fix/${byLane.api?.id}`, `buildmaster/fix/${byLane.web?.id}`]);
+    assert.deepEqual(merged(second.doc).sort(), [`buildmaster/fix/${byLane.api?.id}`, `buildmaster/fix/${byLane.web?.id}`].sort(), 'each lane’s fix merges in its own lane');
     const third = await sync(sb);
     assert.deepEqual(third.doc.decisions.filter((d) => d.kind === 'resolve-incident').map((d) => d.lane).sort(), ['api', 'web']);
     assert.deepEqual(laneStates(third.doc), { web: 'healthy', api: 'healthy', docs: 'healthy', shared: 'healthy' });
