@@ -296,7 +296,8 @@ describe('attribution: from the head’s actual failures', function () {
     const { result, doc } = await sync(sb);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /bisecting/, 'no green commit on record: it bisects');
-    assert.equal(checksAt(sb, oldBad)['test-web'], 'failure', 'the bisection saw the old web failure');
+    // Only the span back to the nearest commit without api's failure is checked: the old, repaired web break is never reached.
+    assert.equal(checksAt(sb, oldBad)['test-web'], undefined, 'the bisection stops at the nearest commit without the head’s failures');
     assert.equal(checksAt(sb, apiBad)['test-web'], 'success', 'web is green at the head');
     assert.equal(doc.incidents.length, 1, `only the head's failure is an incident: ${JSON.stringify(doc.incidents.map((i) => [i.id, i.lanes, i.failingChecks]))}`);
     const incident = doc.incidents[0] as Incident;
@@ -308,12 +309,10 @@ describe('attribution: from the head’s actual failures', function () {
     assert.deepEqual(doc.decisions.filter((d) => d.kind === 'dispatch-fix').map((d) => d.incident), [incident.id], 'the only fix is api’s');
     assert.deepEqual(fixBranches(sb), [`buildmaster/fix/${incident.id}`]);
   });
-  // BUG (local forge bisection, reported to the integrator): on a first run the bisection is a binary
-  // search over any check's health, which assumes one red streak. With a break, its repair and a new
-  // break in the history it stops at the old break; the repair commit is never checked, so the core's
-  // walk back from the head treats it as still red and takes the old, repaired merge as the only
-  // suspect: here a cross-lane global hold (exit 3) that blames agent/old-both, not agent/web-bad.
-  it.skip('first run, bisecting a history with an old repaired break: the head’s break is blamed on the head’s merge, not the old one', async () => {
+  // A first run bisects for where the head's own failures began. A binary search over any check's
+  // health assumed one red streak: with a break, its repair and a new break in the history it stopped
+  // at the old break and blamed the old, repaired merge (a cross-lane hold) instead of agent/web-bad.
+  it('first run, bisecting a history with an old repaired break: the head’s break is blamed on the head’s merge, not the old one', async () => {
     sb = new Sandbox(threeLaneFiles());
     handMerge(sb, 'agent/old-both', { 'web/status': 'bad\n', 'api/notes.txt': 'x\n' });
     handMerge(sb, 'agent/old-fix', { 'web/status': 'ok\n' });

@@ -12,6 +12,7 @@ import { FAILED, judgeChecks, linkOf, mergeKey, short } from '../../core/gate';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { own, put } from '../../core/records';
 import { commitHealth } from '../../core/incident';
+import { marksOf, presentIn, settled } from '../../core/marks';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import { ForgeRefusal, InputError, NOT_RUN_YET, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions } from '../../ports';
@@ -411,18 +412,43 @@ export class LocalForge implements Forge {
   private async bisectIfNeeded(policy: Policy, commits: TargetCommit[]): Promise<void> {
     const head = commits[commits.length - 1];
     if (!head || policy.local.checks.length === 0 || commitHealth(head) !== 'red') return;
-    if (commits.some((c) => commitHealth(c) === 'green')) return;
-    let lo = -1; // newest known green
-    let hi = commits.length - 1; // oldest known red
-    this.options.log(`${policy.target} is red at ${short(head.sha)} with no green commit on record: bisecting ${commits.length - 1} earlier commit(s)`);
-    while (hi - lo > 1) {
+    // The head's own failures: the search is for where they began, not for any red commit
+    // (an older break, repaired since, is not this one).
+    const marks = head.checks.flatMap(marksOf);
+    const clean = (commit: TargetCommit) =>
+      marks.every((mark) => {
+        const run = commit.checks.find((c) => c.name === mark.check);
+        return run !== undefined && settled(run) && !presentIn(mark, run);
+      });
+    if (commits.some((c) => c !== head && clean(c))) return;
+    this.options.log(`${policy.target} is red at ${short(head.sha)} and no earlier commit on record is without its failures: bisecting ${commits.length - 1} earlier commit(s)`);
+    // Gallop back from the head (1, 2, 4, … commits) to the nearest commit without the head's failures,
+    // then bisect only the span after it: a repaired break further back never moves the boundary.
+    const last = commits.length - 1;
+    let red = last;
+    let found = -1;
+    for (let step = 1; found < 0 && red > 0; step *= 2) {
+      const at = Math.max(0, last - step);
+      const commit = commits[at] as TargetCommit;
+      commit.checks = await this.checkCommit(policy, commit.sha);
+      if (clean(commit)) found = at;
+      else red = at;
+      if (at === 0) break;
+    }
+    let lo = found;
+    let hi = red;
+    while (lo >= 0 && hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
       const commit = commits[mid] as TargetCommit;
       commit.checks = await this.checkCommit(policy, commit.sha);
-      if (commitHealth(commit) === 'red') hi = mid;
-      else lo = mid;
+      if (clean(commit)) lo = mid;
+      else hi = mid;
     }
-    this.options.log(lo >= 0 ? `bisection: last green ${short((commits[lo] as TargetCommit).sha)}, first red ${short((commits[hi] as TargetCommit).sha)}` : 'bisection: no green commit in the last 50');
+    this.options.log(
+      lo >= 0
+        ? `bisection: ${short((commits[lo] as TargetCommit).sha)} is the newest commit without the head's failures; they first show at ${short((commits[hi] as TargetCommit).sha)}`
+        : `bisection: the head's failures show in every one of the last ${commits.length} commits checked`,
+    );
   }
 
   /** The branch exists and contains `sha` (its head, or an ancestor of it). */
