@@ -7,7 +7,8 @@
 import { linkOf, mergeKey, short } from '../../core/gate';
 import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
-import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit } from '../../core/model';
+import { failuresFromOutput } from '../../core/failures';
+import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit, TestFailure } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions, type TendOutcome } from '../../ports';
 import { formatTrailers, parseTrailers } from '../../core/trailers';
@@ -252,30 +253,87 @@ export class GitHubForge implements Forge {
     return { entries, truncated: data.truncated };
   }
 
-  /** Check runs and commit statuses of a commit, one result per name (the newest run wins). */
+  /**
+   * Check runs and commit statuses of a commit, one result per name (the newest
+   * run wins). Every run is listed (`filter: 'all'`), not only the latest of
+   * each name: a check that failed and then passed on a re-run of the same sha
+   * is a flaky signal. A failed check run is read down to its failing tests.
+   */
   async checksOf(sha: string): Promise<CheckRun[]> {
     const [runs, combined] = await Promise.all([
-      this.api.paginate(this.api.checks.listForRef, { ...this.repo, ref: sha, per_page: 100 }),
+      this.api.paginate(this.api.checks.listForRef, { ...this.repo, ref: sha, filter: 'all', per_page: 100 }),
       this.api.repos.getCombinedStatusForRef({ ...this.repo, ref: sha, per_page: 100 }),
     ]);
-    const byName = new Map<string, { run: CheckRun; order: number; failedBefore: boolean }>();
-    const put = (run: CheckRun, order: number) => {
+    const byName = new Map<string, { run: CheckRun; order: number; failedBefore: boolean; source?: CheckRunSource }>();
+    const put = (run: CheckRun, order: number, source?: CheckRunSource) => {
       const previous = byName.get(run.name);
       const failedBefore = (previous?.failedBefore ?? false) || (previous !== undefined && FAILED_CONCLUSIONS.has(previous.run.conclusion));
-      if (!previous || order >= previous.order) byName.set(run.name, { run, order, failedBefore });
+      if (!previous || order >= previous.order) byName.set(run.name, { run, order, failedBefore, ...(source ? { source } : {}) });
       else if (FAILED_CONCLUSIONS.has(run.conclusion)) previous.failedBefore = true;
     };
     for (const run of runs) {
       const conclusion = checkRunConclusion(run.status, run.conclusion);
       const output = [run.output?.title, run.output?.summary, run.output?.text].filter(Boolean).join('\n').slice(-2000);
-      put({ name: run.name, conclusion, ...(output ? { output } : {}), ...(run.html_url ? { url: run.html_url } : {}) }, Date.parse(run.completed_at ?? run.started_at ?? '') || run.id);
+      const source: CheckRunSource = { id: run.id, annotations: run.output?.annotations_count ?? 0, text: [run.output?.summary, run.output?.text].filter(Boolean).join('\n'), completedAt: run.completed_at ?? '' };
+      put({ name: run.name, conclusion, ...(output ? { output } : {}), ...(run.html_url ? { url: run.html_url } : {}) }, Date.parse(run.completed_at ?? run.started_at ?? '') || run.id, source);
     }
     for (const status of combined.data.statuses) {
       const conclusion: CheckConclusion = status.state === 'success' ? 'success' : status.state === 'pending' ? 'pending' : status.state === 'error' ? 'error' : 'failure';
       put({ name: status.context, conclusion, ...(status.description ? { output: status.description } : {}), ...(status.target_url ? { url: status.target_url } : {}) }, Date.parse(status.updated_at) || status.id);
     }
-    // A check that failed and then passed on a re-run of the same sha is a flaky signal.
-    return [...byName.values()].map(({ run, failedBefore }) => (failedBefore && run.conclusion === 'success' ? { ...run, passedOnRerun: true } : run));
+    // A check that failed and then passed on a re-run of the same sha is a flaky signal; when the
+    // re-run failed too, its failures (the newest run's) are the real ones.
+    const results = [...byName.values()].map((entry) => (entry.failedBefore && entry.run.conclusion === 'success' ? { ...entry, run: { ...entry.run, passedOnRerun: true } } : entry));
+    // Only failed check runs cost a read of their annotations, and only so many per commit.
+    const failed = results.filter((entry) => entry.source && FAILED_CONCLUSIONS.has(entry.run.conclusion)).slice(0, ANNOTATED_RUNS);
+    await mapLimit(failed, CONCURRENCY, async (entry) => {
+      Object.assign(entry.run, await this.failuresOf(entry.source as CheckRunSource));
+    });
+    return results.map((entry) => entry.run);
+  }
+
+  /** Failures of completed check runs, by run: annotations do not change once a run is done, so a process reads them once. */
+  private readonly runFailures = new Map<string, Pick<CheckRun, 'failures' | 'failuresComplete' | 'failuresNote'>>();
+
+  /**
+   * A failed check run's failing tests: its `failure` annotations (its
+   * `warning` ones when it has no failure), else its output text read by the
+   * runners' parsers. Incomplete when GitHub holds more annotations than read.
+   */
+  private async failuresOf(source: CheckRunSource): Promise<Pick<CheckRun, 'failures' | 'failuresComplete' | 'failuresNote'>> {
+    const key = `${source.id}:${source.annotations}:${source.completedAt}`;
+    const known = this.runFailures.get(key);
+    if (known) return known;
+    let annotations: Annotation[] = [];
+    let readError: string | undefined;
+    if (source.annotations > 0) {
+      try {
+        let count = 0;
+        annotations = await this.api.paginate(this.api.checks.listAnnotations, { ...this.repo, check_run_id: source.id, per_page: 100 }, (response, done) => {
+          count += response.data.length;
+          if (count >= MAX_ANNOTATIONS) done();
+          return response.data;
+        });
+      } catch (error) {
+        readError = describeGitHubError(error, `reading the annotations of check run ${source.id}`);
+      }
+    }
+    const read = annotations.slice(0, MAX_ANNOTATIONS);
+    let result = failuresFromAnnotations(read, source.annotations);
+    if (!result) {
+      const parsed = failuresFromOutput(source.text);
+      const why = readError ?? (source.annotations > 0 ? 'its annotations name no failure' : 'it has no annotations');
+      const how = `read from the check run's output text (${why})${parsed.parser ? ` by the ${parsed.parser} parser` : ''}`;
+      result = parsed.failures.length
+        ? { failures: parsed.failures, failuresComplete: parsed.complete, failuresNote: parsed.note ? `${how}: ${parsed.note}` : how }
+        : { failuresComplete: false, failuresNote: `${how}: ${parsed.note ?? 'no failing test was found in it; the check is attributed as a whole'}` };
+    }
+    // A read that failed is tried again next time; what was read stays read.
+    if (!readError) {
+      if (this.runFailures.size >= RUN_FAILURES_KEPT) this.runFailures.delete(this.runFailures.keys().next().value as string);
+      this.runFailures.set(key, result);
+    }
+    return result;
   }
 
   private async readTarget(policy: Policy): Promise<{ commits: TargetCommit[]; targetSha: string }> {
@@ -571,6 +629,57 @@ const REVIEW_STATES: Record<string, Review['state'] | undefined> = {
 };
 
 const FAILED_CONCLUSIONS: ReadonlySet<string> = new Set(['failure', 'error', 'cancelled', 'timed_out']);
+
+/** What of a check run its failures are read from. */
+interface CheckRunSource {
+  id: number;
+  /** GitHub's `output.annotations_count`. */
+  annotations: number;
+  /** Its output's summary and text, in full. */
+  text: string;
+  completedAt: string;
+}
+
+type Annotation = Awaited<ReturnType<GitHubClient['api']['checks']['listAnnotations']>>['data'][number];
+
+/** Annotations read per failed check run (five pages); a run with more is marked incomplete. */
+const MAX_ANNOTATIONS = 500;
+/** Failed check runs per commit whose annotations are read. */
+const ANNOTATED_RUNS = 20;
+/** Check runs whose failures a process remembers. */
+const RUN_FAILURES_KEPT = 2000;
+
+/**
+ * A check run's annotations as failures: `failure` ones, else `warning` ones.
+ * The step-level annotations GitHub Actions writes on `.github` ("Process
+ * completed with exit code 1") name no test, and are not failures. Undefined
+ * when no annotation names a failure.
+ */
+export function failuresFromAnnotations(annotations: readonly Annotation[], declared: number): Pick<CheckRun, 'failures' | 'failuresComplete' | 'failuresNote'> | undefined {
+  const named = annotations.filter((a) => a.path && a.path !== '.github');
+  const failing = named.filter((a) => a.annotation_level === 'failure');
+  const chosen = failing.length ? failing : named.filter((a) => a.annotation_level === 'warning');
+  if (chosen.length === 0) return undefined;
+  const failures: TestFailure[] = [];
+  const seen = new Set<string>();
+  for (const annotation of chosen) {
+    const file = annotation.path.replace(/^\.\//, '');
+    const message = (annotation.message ?? '').trim();
+    // The title names the test (or the rule); the line is left out so an edit above it keeps the identity.
+    const what = (annotation.title ?? '').trim() || firstLine(message) || `line ${annotation.start_line}`;
+    const id = `${file} > ${what}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    failures.push({ id, file, ...(annotation.start_line ? { line: annotation.start_line } : {}), ...(message ? { message } : {}) });
+  }
+  const complete = declared <= annotations.length;
+  const how = `read from the check run's ${failing.length ? 'failure' : 'warning'} annotations`;
+  return { failures, failuresComplete: complete, failuresNote: complete ? how : `${how}: GitHub holds ${declared}, ${annotations.length} were read` };
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').map((line) => line.trim()).find(Boolean) ?? '';
+}
 
 function checkRunConclusion(status: string, conclusion: string | null): CheckConclusion {
   if (status !== 'completed' || !conclusion) return 'pending';

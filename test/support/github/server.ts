@@ -21,6 +21,21 @@ export interface CiResult {
   output?: string;
   /** A commit status (the older API) instead of a check run. */
   type?: 'check-run' | 'status';
+  /** A check run's annotations (GET /check-runs/{id}/annotations); `annotations_count` counts them. */
+  annotations?: CiAnnotation[];
+  /**
+   * When the run completed, if not when the commit's checks were reported: several
+   * runs of one name (a re-run) are told apart by it, the newest being the latest.
+   */
+  at?: number;
+}
+
+export interface CiAnnotation {
+  path: string;
+  line: number;
+  level?: 'notice' | 'warning' | 'failure';
+  title?: string;
+  message: string;
 }
 
 export type FaultKind =
@@ -126,6 +141,8 @@ export class GitHubServer {
   private items = new Map<number, Item>();
   private reviews = new Map<number, Review[]>();
   private checks = new Map<string, CiResult[]>();
+  /** Check run ids handed out, to the commit and place of the run (annotations are read by id). */
+  private checkRunsById = new Map<number, { sha: string; index: number }>();
   private mergeable = new Map<string, boolean>();
   /** Diffs are immutable for a (base, head) pair: computed once. */
   /** When each commit's checks were reported: their timestamps stay put, as on GitHub. */
@@ -227,6 +244,15 @@ export class GitHubServer {
   setChecks(sha: string, results: CiResult[]): void {
     this.checks.set(sha, results);
     this.checkTimes.set(sha, this.now());
+  }
+
+  /** Adds a run to a commit's checks: a re-run, newer than every run before it unless `at` says otherwise. */
+  addCheckRun(sha: string, result: CiResult): void {
+    const results = [...this.checksOf(sha)];
+    const reported = Date.parse(this.checkTimes.get(sha) ?? this.now());
+    const latest = Math.max(reported, ...results.map((r) => r.at ?? reported));
+    results.push({ ...result, at: result.at ?? latest + 60_000 });
+    this.checks.set(sha, results);
   }
 
   checksOf(sha: string): CiResult[] {
@@ -425,6 +451,7 @@ export class GitHubServer {
     if (method === 'PUT' && (match = m(/^\/pulls\/(\d+)\/merge$/))) return this.mergePull(Number(match[1]), body);
     if (method === 'GET' && rest === '/commits') return this.listCommits(query);
     if (method === 'GET' && (match = m(/^\/commits\/([^/]+)\/check-runs$/))) return this.checkRuns(match[1] as string, query);
+    if (method === 'GET' && (match = m(/^\/check-runs\/(\d+)\/annotations$/))) return this.annotations(Number(match[1]), query);
     if (method === 'GET' && (match = m(/^\/commits\/([^/]+)\/status$/))) return this.combinedStatus(match[1] as string);
     if (method === 'GET' && (match = m(/^\/commits\/([^/]+)$/))) return this.getCommit(match[1] as string);
     if (method === 'GET' && rest === '/issues') return this.listIssues(query);
@@ -803,18 +830,39 @@ export class GitHubServer {
     return { status: 200, body: this.commitJson(sha, true) };
   }
 
+  /** A check run's id: stable for (commit, place in the commit's runs), whatever `filter` lists. */
+  private checkRunId(sha: string, index: number): number {
+    const id = Number.parseInt(sha.slice(0, 7), 16) * 1000 + index;
+    this.checkRunsById.set(id, { sha, index });
+    return id;
+  }
+
+  /** The commit's check runs; like GitHub, `filter=latest` (the default) lists only the newest run of each name. */
   private checkRuns(ref: string, query: URLSearchParams): Answer {
     const sha = this.refs().get(ref) ?? this.repo.resolve(ref);
     if (!sha) return notFound();
-    const runs = this.checksOf(sha).filter((r) => r.type !== 'status');
+    const filter = query.get('filter') ?? 'latest';
+    if (filter !== 'latest' && filter !== 'all') return unprocessable(`filter must be latest or all, not ${filter}`);
+    const reported = Date.parse(this.checkTimes.get(sha) ?? this.now());
+    const all = this.checksOf(sha)
+      .map((run, index) => ({ run, index, at: run.at ?? reported }))
+      .filter(({ run }) => run.type !== 'status');
+    const newest = new Map<string, number>();
+    for (const { run, at, index } of all) {
+      const best = newest.get(run.name);
+      const bestAt = best === undefined ? -Infinity : (all.find((r) => r.index === best)?.at ?? -Infinity);
+      if (best === undefined || at >= bestAt) newest.set(run.name, index);
+    }
+    const runs = filter === 'all' ? all : all.filter(({ run, index }) => newest.get(run.name) === index);
     const { items, link } = this.page(runs, query);
     return {
       status: 200,
       body: {
         total_count: runs.length,
-        check_runs: items.map((run, i) => {
+        check_runs: items.map(({ run, index, at }) => {
           const done = run.conclusion !== 'pending';
-          const id = Number.parseInt(sha.slice(0, 7), 16) * 10 + i;
+          const id = this.checkRunId(sha, index);
+          const time = new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
           return conform(
             'check-run',
             {
@@ -827,9 +875,9 @@ export class GitHubServer {
               details_url: `${this.url}/runs/${id}`,
               status: done ? 'completed' : 'in_progress',
               conclusion: done ? (run.conclusion === 'error' ? 'failure' : run.conclusion) : null,
-              started_at: this.checkTimes.get(sha) ?? this.now(),
-              completed_at: done ? (this.checkTimes.get(sha) ?? this.now()) : null,
-              output: { title: run.conclusion, summary: run.output ?? '', text: run.output ?? null, annotations_count: 0, annotations_url: `${this.url}/annotations` },
+              started_at: time,
+              completed_at: done ? time : null,
+              output: { title: run.conclusion, summary: run.output ?? '', text: run.output ?? null, annotations_count: run.annotations?.length ?? 0, annotations_url: this.api(`/check-runs/${id}/annotations`) },
               name: run.name,
               check_suite: { id: 1 },
               app: null,
@@ -839,6 +887,36 @@ export class GitHubServer {
           );
         }),
       },
+      link,
+    };
+  }
+
+  /** GET /check-runs/{id}/annotations: a run listed before, paginated as GitHub does. */
+  private annotations(id: number, query: URLSearchParams): Answer {
+    const where = this.checkRunsById.get(id);
+    const run = where ? this.checksOf(where.sha)[where.index] : undefined;
+    if (!where || !run || run.type === 'status') return notFound();
+    const { items, link } = this.page(run.annotations ?? [], query);
+    return {
+      status: 200,
+      body: items.map((a) =>
+        conform(
+          'check-annotation',
+          {
+            path: a.path,
+            start_line: a.line,
+            end_line: a.line,
+            start_column: null,
+            end_column: null,
+            annotation_level: a.level ?? 'failure',
+            title: a.title ?? null,
+            message: a.message,
+            raw_details: null,
+            blob_href: `${this.url}/${this.owner}/${this.name}/blob/${where.sha}/${a.path}`,
+          },
+          this.url,
+        ),
+      ),
       link,
     };
   }
