@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { SUPERVISOR_SOURCE } from './supervisor';
 
-const TAIL = 4000;
+/** Characters of a command's output kept: its tail. */
+export const OUTPUT_TAIL = 4000;
+const TAIL = OUTPUT_TAIL;
 /** How long a supervisor told to kill may take before it is killed itself. */
 const KILL_GRACE_MS = 10_000;
 /** How long output may keep arriving after the command and its processes are gone (an escaped process holding the pipe). */
@@ -17,6 +19,8 @@ export interface CommandOutcome {
   exitCode: number | null;
   timedOut: boolean;
   output: string;
+  /** The command wrote more than the tail kept: `output` is only its end (a parse of it may miss failures). */
+  outputCut: boolean;
   durationMs: number;
 }
 
@@ -97,8 +101,11 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
   const supervisor = startSupervisor();
   const { child } = supervisor;
   let output = '';
+  let written = 0;
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-TAIL * 4);
+    const text = chunk.toString();
+    written += text.length;
+    output = (output + text).slice(-TAIL * 4);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -140,7 +147,7 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
     if (result?.error) output += `\n${result.error}`;
     else if (!result) output += '\nthe command supervisor stopped unexpectedly';
     const exitCode = result && 'exit' in result ? (result.exit ?? null) : null;
-    return { exitCode, timedOut, output: output.slice(-TAIL), durationMs: Date.now() - started };
+    return { exitCode, timedOut, output: output.slice(-TAIL), outputCut: written > TAIL, durationMs: Date.now() - started };
   })();
 }
 

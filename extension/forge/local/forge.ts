@@ -318,7 +318,7 @@ export class LocalForge implements Forge {
     const runs = await repo.withReusedWorktree('checks', commit, async (dir) => {
       const before = await snapshot(repo.root, repo.commonDir, repo.stateDir);
       const from = Date.now();
-      const result = await runChecks(checks, dir, policy.local.check_timeout, policy.local.env);
+      const result = await runChecks(checks, dir, policy.local.check_timeout, policy.local.env, policy.local.rerun_failed);
       checkMs = Date.now() - from;
       const breach = checkBreach(await examine(before, await snapshot(repo.root, repo.commonDir, repo.stateDir)), policy.target);
       // The user may be editing their checkout meanwhile: other files changed there are worth a line, not a failure.
@@ -350,7 +350,8 @@ export class LocalForge implements Forge {
     const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `not restored: ${reported.join(', ')}` : '', ...policies].filter(Boolean).join('; ');
     const message = `a check changed the repository outside its worktree (${what})${undo ? `; ${undo}` : ''}: every check of this run counts as failed`;
     this.options.log(message);
-    return runs.map((run) => ({ ...run, conclusion: 'failure' as const, output: `${run.output ?? ''}\nBuild Master: ${message}` }));
+    // The breach is the failure, whatever the tests said: no test-level failure and no flaky pass stands for it.
+    return runs.map((run) => ({ name: run.name, conclusion: 'failure' as const, output: `${run.output ?? ''}\nBuild Master: ${message}`, failuresComplete: false, failuresNote: 'the check changed the repository outside its worktree: it is attributed as a whole' }));
   }
 
   async checkCommit(policy: Policy, sha: string): Promise<CheckRun[]> {
@@ -729,11 +730,15 @@ function paths(out: string): string[] {
 
 /**
  * A check's result is keyed by what it ran on and by its definition (name,
- * command, timeout): adding or editing a check in the policy runs that check
- * again, and only that one.
+ * command, timeout, environment, where its JUnit report is, whether a failure
+ * runs again): adding or editing a check in the policy runs that check again,
+ * and only that one. `failures` marks results read down to their failing tests.
  */
-function checkKey(policy: Policy, scope: string, check: { name: string; run: string }): string {
-  const definition = createHash('sha256').update(JSON.stringify([check.name, check.run, policy.local.check_timeout, [...policy.local.env].sort()])).digest('hex').slice(0, 16);
+function checkKey(policy: Policy, scope: string, check: { name: string; run: string; junit?: string | undefined }): string {
+  const definition = createHash('sha256')
+    .update(JSON.stringify(['failures', check.name, check.run, policy.local.check_timeout, [...policy.local.env].sort(), check.junit ?? null, policy.local.rerun_failed]))
+    .digest('hex')
+    .slice(0, 16);
   return `${scope}:check:${definition}`;
 }
 
