@@ -109,7 +109,12 @@ describe('local mode: failures at test level', function () {
 
   it('reads the plain output of real tsc and mocha, with paths relative to the repository', async () => {
     sb = new Sandbox({
-      '.buildmaster.yml': policy(check('test-web', `${NODE} ${TSC} --noEmit --pretty false web/types.ts`) + check('mocha-web', `${NODE} ${MOCHA} --no-config web/nav.spec.js`)),
+      '.buildmaster.yml': policy(
+        check('test-web', `${NODE} ${TSC} --noEmit --pretty false web/types.ts`) +
+          check('mocha-web', `${NODE} ${MOCHA} --no-config web/nav.spec.js`) +
+          // A report cut short (a runner killed mid-write): the output is read instead, and the note says why.
+          check('mocha-cut-report', `mkdir -p reports && printf '<testsuites><testsuite name="nav" failures="1"><testcase name="x"' > reports/cut.xml; ${NODE} ${MOCHA} --no-config web/nav.spec.js`, 'reports/cut.xml'),
+      ),
       'web/types.ts': 'export const count: number = "one";\n',
       'web/nav.spec.js': "const assert = require('node:assert');\ndescribe('nav', () => {\n  it('lists three links', () => {\n    assert.equal(2, 3);\n  });\n});\n",
       'api/server.js': 'x\n',
@@ -124,6 +129,9 @@ describe('local mode: failures at test level', function () {
     const mocha = run(runs, 'mocha-web');
     assert.deepEqual(mocha.failures?.map((f) => [f.id, f.file, f.line]), [['web/nav.spec.js > nav > lists three links', 'web/nav.spec.js', 4]]);
     assert.equal(mocha.failuresComplete, true);
+    const cut = run(runs, 'mocha-cut-report');
+    assert.deepEqual(cut.failures, mocha.failures);
+    assert.match(cut.failuresNote ?? '', /^read from the output \(reports\/cut\.xml: the JUnit report is not valid XML \(.*\)\) by the mocha parser$/);
   });
 
   it('never reads a report outside the checkout (.., absolute, symbolic links), nor deletes one there, and the check still fails', async () => {
@@ -179,6 +187,24 @@ describe('local mode: failures at test level', function () {
     assert.deepEqual(web.failures?.map((f) => f.id), ['web/app.test.js > header renders'], 'the tail is still read');
     assert.equal(web.failuresComplete, false);
     assert.match(web.failuresNote ?? '', /the output was longer than the 4000 characters kept, and only its end was read/);
+  });
+
+  it('keeps a bounded number of failures of a bounded size from a report of thousands, and says the list is incomplete', async () => {
+    const gen = `const fs = require('node:fs');
+const cases = Array.from({ length: 2000 }, (_, i) => '<testcase classname="web" name="case ' + i + (i === 0 ? ' ' + 'x'.repeat(5000) : '') + '" file="web/many.test.js"><failure message="' + 'm'.repeat(i === 0 ? 5000 : 3) + '"/></testcase>');
+fs.mkdirSync('reports', { recursive: true });
+fs.writeFileSync('reports/many.xml', '<testsuites><testsuite name="many" failures="2000">' + cases.join('') + '</testsuite></testsuites>');
+process.exit(1);
+`;
+    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', `${NODE} web/gen.js`, 'reports/many.xml')), 'web/gen.js': gen, 'api/server.js': 'x\n' });
+    const head = sb.head();
+    await sync(sb);
+    const web = run(recorded(sb, head), 'test-web');
+    assert.equal(web.failures?.length, 500);
+    assert.equal(web.failuresComplete, false);
+    assert.match(web.failuresNote ?? '', /2000 failures, the first 500 are kept/);
+    assert.ok((web.failures?.[0]?.id.length ?? 0) <= 500 && (web.failures?.[0]?.message?.length ?? 0) <= 1000, 'a huge name or message is cut');
+    assert.ok(readFileSync(join(sb.stateDir, 'state.json')).length < 1_000_000, 'the store stays small');
   });
 
   it('local.rerun_failed: a check that fails once and then passes is flaky: the target is not red, no incident, no lane paused', async () => {

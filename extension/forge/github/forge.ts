@@ -8,6 +8,7 @@ import { linkOf, mergeKey, short } from '../../core/gate';
 import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { failuresFromOutput } from '../../core/failures';
+import { bounded, boundedFailure } from '../../reports/bounded';
 import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit, TestFailure } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions, type TendOutcome } from '../../ports';
@@ -286,7 +287,8 @@ export class GitHubForge implements Forge {
     const results = [...byName.values()].map((entry) => (entry.failedBefore && entry.run.conclusion === 'success' ? { ...entry, run: { ...entry.run, passedOnRerun: true } } : entry));
     // Only failed check runs cost a read of their annotations, and only so many per commit.
     const failed = results.filter((entry) => entry.source && FAILED_CONCLUSIONS.has(entry.run.conclusion)).slice(0, ANNOTATED_RUNS);
-    await mapLimit(failed, CONCURRENCY, async (entry) => {
+    // Few at once: checksOf itself runs for several pull requests at a time.
+    await mapLimit(failed, 4, async (entry) => {
       Object.assign(entry.run, await this.failuresOf(entry.source as CheckRunSource));
     });
     return results.map((entry) => entry.run);
@@ -321,7 +323,7 @@ export class GitHubForge implements Forge {
     const read = annotations.slice(0, MAX_ANNOTATIONS);
     let result = failuresFromAnnotations(read, source.annotations);
     if (!result) {
-      const parsed = failuresFromOutput(source.text);
+      const parsed = bounded(failuresFromOutput(source.text));
       const why = readError ?? (source.annotations > 0 ? 'its annotations name no failure' : 'it has no annotations');
       const how = `read from the check run's output text (${why})${parsed.parser ? ` by the ${parsed.parser} parser` : ''}`;
       result = parsed.failures.length
@@ -670,7 +672,7 @@ export function failuresFromAnnotations(annotations: readonly Annotation[], decl
     const id = `${file} > ${what}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    failures.push({ id, file, ...(annotation.start_line ? { line: annotation.start_line } : {}), ...(message ? { message } : {}) });
+    failures.push(boundedFailure({ id, file, ...(annotation.start_line ? { line: annotation.start_line } : {}), ...(message ? { message } : {}) }));
   }
   const complete = declared <= annotations.length;
   const how = `read from the check run's ${failing.length ? 'failure' : 'warning'} annotations`;

@@ -10,6 +10,7 @@ import type { CheckRun, TestFailure } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
 import { allowlistedEnv } from '../../process/env';
 import { OUTPUT_TAIL, runCommand, type CommandOutcome } from '../../process/run';
+import { bounded } from '../../reports/bounded';
 import { failuresFromJUnit } from '../../reports/junit';
 
 export interface LocalCheck {
@@ -66,8 +67,14 @@ function failuresOf(check: LocalCheck, cwd: string, outcome: CommandOutcome, rep
   let why: string | undefined;
   if (report?.path) {
     const read = readReport(cwd, report.path, check.junit as string);
-    if ('xml' in read) return described(failuresFromJUnit(inCheckout(read.xml, cwd), { root: cwd }), `read from the JUnit report ${check.junit}`);
-    why = read.why;
+    if ('xml' in read) {
+      const junit = failuresFromJUnit(inCheckout(read.xml, cwd), { root: cwd });
+      if (junit.failures.length > 0) return described(junit, `read from the JUnit report ${check.junit}`);
+      // A failed command whose report names no failing test failed elsewhere (a build step, a crash): its output may say where.
+      why = junit.note ? `${check.junit}: ${junit.note.replace(/; the check is attributed as a whole$/, '')}` : `the JUnit report ${check.junit} names no failing test`;
+    } else {
+      why = read.why;
+    }
   } else if (report) {
     why = report.why;
   }
@@ -78,7 +85,8 @@ function failuresOf(check: LocalCheck, cwd: string, outcome: CommandOutcome, rep
   return described(cut, `read from the output${why ? ` (${why})` : ''}`);
 }
 
-function described(report: FailureReport, source: string): Failures {
+function described(parsed: FailureReport, source: string): Failures {
+  const report = bounded(parsed);
   const how = `${source}${report.parser ? ` by the ${report.parser} parser` : ''}`;
   if (report.failures.length === 0) {
     // The check failed: an empty list would say nothing failed, so the check as a whole stands.
