@@ -83,8 +83,7 @@ describe('local mode: failures at test level', function () {
   it('reads the JUnit report the check writes, and runs the check again when `junit` is added to it', async () => {
     sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', NODE_TEST_JUNIT)), 'web/app.test.js': WEB_TEST, 'api/server.js': 'x\n' });
     const head = sb.head();
-    const first = await sync(sb);
-    assert.equal(first.code, 0, first.stderr);
+    await sync(sb);
     const fromOutput = run(recorded(sb, head), 'test-web');
     assert.equal(fromOutput.conclusion, 'failure');
     assert.deepEqual(fromOutput.failures?.map((f) => [f.id, f.file, f.line]), [['web/app.test.js > header renders', 'web/app.test.js', 4]]);
@@ -92,8 +91,7 @@ describe('local mode: failures at test level', function () {
 
     // The same commit, the check now naming its report: a new definition, run again.
     sb.write({ '.buildmaster.yml': policy(check('test-web', NODE_TEST_JUNIT, 'reports/junit.xml')) });
-    const second = await sync(sb);
-    assert.equal(second.code, 0, second.stderr);
+    await sync(sb);
     const fromReport = run(recorded(sb, head), 'test-web');
     assert.equal(fromReport.conclusion, 'failure');
     // The report's stack names the failing assertion's line; the spec output, the test's.
@@ -259,5 +257,24 @@ test('fails once', () => {
     );
     assert.equal(web.failuresComplete, true);
     assert.match(web.failuresNote ?? '', /1 failure\(s\) of the first run passed when run again \(local\.rerun_failed\): flaky/);
+    // What the controller made of it: the flaky test is counted, and only the real failure is an incident's.
+    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as { state: { incidents: Record<string, { failures?: { test?: string }[] }>; flakes?: Record<string, { test?: string }> } };
+    assert.deepEqual(Object.values(state.state.flakes ?? {}).map((f) => f.test), ['web/app.test.js > fails once']);
+    const held = Object.values(state.state.incidents).flatMap((incident) => (incident.failures ?? []).map((f) => f.test));
+    assert.deepEqual(held, ['web/app.test.js > always fails']);
+  });
+
+  it('local.rerun_failed: a change whose pre-merge check fails once and then passes merges', async () => {
+    outside = mkdtempSync(join(tmpdir(), 'bm-flake-'));
+    const flaky = 'if [ -f web/flaky ] && [ ! -f "$FLAKE_DIR/ran" ]; then touch "$FLAKE_DIR/ran"; echo "Error: connection reset"; exit 1; fi; echo ok';
+    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', flaky), '  rerun_failed: true\n  env: [FLAKE_DIR]\n  branches: ["agent/*"]\nautonomy:\n  merge: A4\n'), 'web/index.js': 'x\n', 'api/server.js': 'x\n' });
+    // A green target on record first.
+    await sync(sb, { FLAKE_DIR: outside });
+    sb.branch('agent/web-flaky', { 'web/flaky': 'yes\n' });
+    const result = await sync(sb, { FLAKE_DIR: outside });
+    assert.ok(existsSync(join(outside, 'ran')), 'the pre-merge check failed once');
+    const doc = JSON.parse(result.stdout) as { actions: { kind: string; key: string; status: string }[] };
+    assert.ok(doc.actions.some((a) => a.kind === 'merge' && a.status === 'done' && a.key.includes('agent/web-flaky')), JSON.stringify(doc.actions));
+    assert.ok(sb.log().some((subject) => subject.startsWith('Merge agent/web-flaky into main')), sb.log().join('\n'));
   });
 });

@@ -66,6 +66,7 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     assert.deepEqual(Object.values(world.state()?.incidents ?? {}), [], 'a flaky check opens no incident');
     assert.equal(world.state()?.lanes.web?.state, 'healthy');
     assert.ok(!report.result.decisions.some((d) => d.kind === 'open-incident'));
+    assert.deepEqual(Object.values(world.state()?.flakes ?? {}).map((f) => [f.check, f.test]), [['test-web', undefined]], 'the flaky check is counted');
   });
 
   it('a re-run that failed again is red, with the newest run’s failures', async () => {
@@ -110,6 +111,22 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     assert.equal(checkOf(changeChecks(report, number), 'test-api').failures, undefined, 'a passing check has no failures');
     const read = world.server.requests.slice(from).filter((r) => /\/annotations/.test(r.path));
     assert.equal(read.length, 1, `annotations are read for the failed run only: ${read.map((r) => r.path).join(', ')}`);
+  });
+
+  it('an incident on the target holds the annotated failing tests, mapped to the lane of their files', async () => {
+    world = await GitHubWorld.start();
+    const sha = world.server.push('main', { 'api/handler.js': 'export const handler = 2;\n' }, 'api: handler');
+    world.server.setChecks(sha, [
+      { name: 'test-web', conclusion: 'success' },
+      { name: 'test-api', conclusion: 'failure', output: 'FAIL', annotations: [{ path: 'api/handler.test.js', line: 7, title: 'handler > answers 200', message: 'expected 200, got 500' }] },
+    ]);
+    await world.cycle();
+    const incidents = Object.values(world.state()?.incidents ?? {});
+    assert.equal(incidents.length, 1, JSON.stringify(incidents));
+    assert.deepEqual(
+      incidents[0]?.failures?.map((f) => [f.check, f.test, f.file, f.line, f.lane]),
+      [['test-api', 'api/handler.test.js > handler > answers 200', 'api/handler.test.js', 7, 'api']],
+    );
   });
 
   it('reads warning annotations when a failed run has no failure annotation', async () => {
