@@ -12,19 +12,23 @@ import type { GitHubForge } from '../../extension/forge/github/forge';
 import type { CiAnnotation } from '../support/github/server';
 import { GitHubWorld } from '../support/github/world';
 
-/** Real output of node's test runner (spec reporter) for a test file with one failing test. */
-function nodeTestOutput(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'bm-node-test-'));
+/**
+ * Real output of mocha (spec reporter, --full-trace: absolute paths) for a test file with one failing test,
+ * run in a folder named as a GitHub-hosted runner's workspace is
+ * (`/home/runner/work/<repo>/<repo>`): its stack names files by that path.
+ */
+function mochaOutput(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bm-mocha-'));
   try {
     mkdirSync(join(dir, 'web'));
     writeFileSync(
-      join(dir, 'web', 'app.test.js'),
-      "const test = require('node:test');\nconst assert = require('node:assert');\ntest('header renders', () => assert.equal(1, 1));\ntest('footer links', () => assert.equal('a', 'b'));\n",
+      join(dir, 'web', 'nav.spec.js'),
+      "const assert = require('node:assert');\ndescribe('nav', () => {\n  it('has a home link', () => assert.equal(1, 1));\n  it('lists three links', () => {\n    assert.equal(2, 3);\n  });\n});\n",
     );
     try {
-      execFileSync(process.execPath, ['--test', '--test-reporter=spec', 'web/'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [require.resolve('mocha/bin/mocha.js'), '--no-config', '--full-trace', 'web/nav.spec.js'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
     } catch (error) {
-      return (error as { stdout: string }).stdout;
+      return (error as { stdout: string }).stdout.split(`${dir}/`).join('/home/runner/work/app/app/');
     }
     throw new Error('the failing test passed');
   } finally {
@@ -146,15 +150,17 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     world = await GitHubWorld.start();
     const number = world.pull('agent/web-text', { 'web/app.js': 'export const title = "Home";\n' });
     const head = world.server.headOf(world.server.item(number)!)!;
+    const output = mochaOutput();
+    assert.match(output, /\(\/home\/runner\/work\/app\/app\/web\/nav\.spec\.js:5:\d+\)/, 'the stack names the runner’s path');
     world.server.setChecks(head, [
-      { name: 'test-web', conclusion: 'failure', output: nodeTestOutput() },
+      { name: 'test-web', conclusion: 'failure', output },
       { name: 'test-api', conclusion: 'failure', output: 'Error: the runner lost its network' },
     ]);
     const checks = changeChecks(await world.cycle(), number);
     const web = checkOf(checks, 'test-web');
-    assert.deepEqual(web.failures?.map((f) => [f.id, f.file, f.line]), [['web/app.test.js > footer links', 'web/app.test.js', 4]]);
+    assert.deepEqual(web.failures?.map((f) => [f.id, f.file, f.line]), [['web/nav.spec.js > nav > lists three links', 'web/nav.spec.js', 5]], 'files relative to the repository, not the runner');
     assert.equal(web.failuresComplete, true);
-    assert.match(web.failuresNote ?? '', /output text \(it has no annotations\) by the node-test parser/);
+    assert.match(web.failuresNote ?? '', /output text \(it has no annotations\) by the mocha parser/);
     const api = checkOf(checks, 'test-api');
     assert.equal(api.failures, undefined, 'nothing recognised: the check stands as a whole');
     assert.equal(api.failuresComplete, false);

@@ -323,7 +323,7 @@ export class GitHubForge implements Forge {
     const read = annotations.slice(0, MAX_ANNOTATIONS);
     let result = failuresFromAnnotations(read, source.annotations);
     if (!result) {
-      const parsed = bounded(failuresFromOutput(source.text));
+      const parsed = bounded(failuresFromOutput(inWorkspace(source.text, this.repo.repo)));
       const why = readError ?? (source.annotations > 0 ? 'its annotations name no failure' : 'it has no annotations');
       const how = `read from the check run's output text (${why})${parsed.parser ? ` by the ${parsed.parser} parser` : ''}`;
       result = parsed.failures.length
@@ -677,6 +677,18 @@ export function failuresFromAnnotations(annotations: readonly Annotation[], decl
   const complete = declared <= annotations.length;
   const how = `read from the check run's ${failing.length ? 'failure' : 'warning'} annotations`;
   return { failures, failuresComplete: complete, failuresNote: complete ? how : `${how}: GitHub holds ${declared}, ${annotations.length} were read` };
+}
+
+/**
+ * CI output names files by the runner's absolute path: the checkout of the
+ * repository in the runner's workspace (GitHub-hosted runners, container jobs,
+ * self-hosted `_work`). Those prefixes are dropped, so the parsers see paths
+ * relative to the repository, the ones lanes' globs match.
+ */
+export function inWorkspace(text: string, repo: string): string {
+  const name = repo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const workspace = new RegExp(`(?:file://)?(?:/home/runner/work|/Users/runner/work|/__w|/[^\\s'"()]*?/_work)/${name}/${name}/`, 'g');
+  return text.replace(workspace, '');
 }
 
 function firstLine(text: string): string {
