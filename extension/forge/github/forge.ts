@@ -286,11 +286,14 @@ export class GitHubForge implements Forge {
     // re-run failed too, its failures (the newest run's) are the real ones.
     const results = [...byName.values()].map((entry) => (entry.failedBefore && entry.run.conclusion === 'success' ? { ...entry, run: { ...entry.run, passedOnRerun: true } } : entry));
     // Only failed check runs cost a read of their annotations, and only so many per commit.
-    const failed = results.filter((entry) => entry.source && FAILED_CONCLUSIONS.has(entry.run.conclusion)).slice(0, ANNOTATED_RUNS);
+    const failed = results.filter((entry) => entry.source && FAILED_CONCLUSIONS.has(entry.run.conclusion));
     // Few at once: checksOf itself runs for several pull requests at a time.
-    await mapLimit(failed, 4, async (entry) => {
+    await mapLimit(failed.slice(0, ANNOTATED_RUNS), 4, async (entry) => {
       Object.assign(entry.run, await this.failuresOf(entry.source as CheckRunSource));
     });
+    for (const entry of failed.slice(ANNOTATED_RUNS)) {
+      Object.assign(entry.run, { failuresComplete: false, failuresNote: `not read: more than ${ANNOTATED_RUNS} checks failed on this commit; the check is attributed as a whole` });
+    }
     return results.map((entry) => entry.run);
   }
 
