@@ -127,7 +127,9 @@ describe('GitHub mode: retries exhausted, and restarts', function () {
     await world.cycle();
     world.server.setChecks(world.server.item(culprit)?.pull?.mergeCommit as string, [{ name: 'test-web', conclusion: 'failure', output: 'FAIL' }]);
     const clash = world.pull('docs/clash', { 'README.md': 'clash\n' }, { approve: false });
-    world.server.push('main', { 'README.md': 'moved\n' }, 'main moves');
+    const moved = world.server.push('main', { 'README.md': 'moved\n' }, 'main moves');
+    // web is still broken after main moves on: its check is red at the new head too.
+    world.server.setChecks(moved, [{ name: 'test-web', conclusion: 'failure', output: 'FAIL' }]);
     // GitHub creates the fix issue and the comment, but the answers never arrive.
     world.server.faults = [
       { kind: 'drop-after', method: 'POST', path: /\/issues$/ },

@@ -63,6 +63,12 @@ describe('GitHub mode: the lane lifecycle', function () {
     world.advance(60_000);
     await world.cycle();
     assert.ok(world.merged(api2), 'api merges while web is degraded');
+    // web is still broken on main after the api merge: its check stays red there until the fix lands.
+    world.server.setChecks(world.server.item(api2)?.pull?.mergeCommit as string, [
+      { name: 'test-web', conclusion: 'failure', output: 'FAIL web/break.test.js\n  TypeError: b is not a function' },
+      { name: 'test-api', conclusion: 'success' },
+      { name: 'lint', conclusion: 'success', type: 'status' },
+    ]);
 
     // The coding agent answers with a fix PR linked by its body marker; it merges first in its lane.
     const fix = world.pull('agent/fix-it', { 'web/break.js': 'export const b = () => 1;\n' }, { body: `Fixes the break.\n\nbuildmaster:fix ${incident.id}` });
