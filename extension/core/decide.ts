@@ -494,7 +494,7 @@ function openIncident(cycle: Cycle, found: Break, suffix = ''): void {
   const tests = found.marks.filter((mark) => mark.test !== undefined).length;
   const rationale =
     `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')}${tests ? ` (${tests} failing test(s))` : ''} on ${policy.target} at ${short(red.sha)}: ` +
-    `${attribution.rationale}${noGreen}; class ${classification.failureClass} (${classification.rule}); ${remedy.rationale}`;
+    `${attribution.rationale}${noGreen}; class ${classification.failureClass} (${classification.rule}); ${remedy.rationale}${blindShared(found)}`;
   const incident: Incident = {
     id,
     status: 'open',
@@ -551,6 +551,18 @@ function openIncident(cycle: Cycle, found: Break, suffix = ''): void {
   } else {
     escalate(cycle, incident, remedy.rationale, 'incident');
   }
+}
+
+/**
+ * A shared check (no lane lists it) that failed with no failing test named
+ * cannot tell a second break from this one: say so where the incident is read,
+ * with the fix.
+ */
+function blindShared(found: Break): string {
+  const blind = [...new Set(found.marks.filter((mark) => mark.test === undefined && mark.lane === undefined).map((mark) => mark.check))];
+  if (blind.length === 0) return '';
+  const which = blind.join(', ');
+  return `; ${which} names no failing test, so a later break in ${blind.length > 1 ? 'them' : 'it'} cannot be told apart from this one until ${blind.length > 1 ? 'they are' : 'it is'} green: give ${blind.length > 1 ? 'them' : 'it'} a JUnit report (local.checks[].junit) or output the built-in parsers read, or give each lane its own check`;
 }
 
 /**

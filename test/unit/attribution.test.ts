@@ -202,3 +202,14 @@ describe('attribution: what the fixer and the owner read', () => {
     assert.equal(lines[30], '… and 10 more');
   });
 });
+
+describe('attribution: a shared check that says only pass or fail', () => {
+  it('opens the incident at check level and says that a later break in it cannot be told apart, and how to fix that', () => {
+    const world = shared();
+    world.land(change('w1', ['web/a.ts'], { checks: [ci()] }), [{ name: 'ci', conclusion: 'failure', output: 'something broke' }]);
+    world.cycle();
+    const [incident] = open(world);
+    assert.deepEqual(incident?.lanes, ['web'], 'its suspects decide');
+    assert.match(incident?.rationale ?? '', /ci names no failing test, so a later break in it cannot be told apart .*local\.checks\[\]\.junit/);
+  });
+});
