@@ -218,6 +218,8 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
     lanes: string[];
   }
   const ones: One[] = [];
+  // Failures of one check mostly share a window: its suspects are read once.
+  const windows = new Map<string, Suspect[]>();
   for (const raw of fresh) {
     const head = newestSettled(commits, raw.check);
     if (!head) continue;
@@ -235,7 +237,9 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
     // A check the last all-green commit did not run yet (new, or not read that far back): that commit still bounds the window.
     if (clean < 0 && lastGreen >= 0 && lastGreen < red) clean = lastGreen;
     const mark = toFailureMark(policy, raw);
-    const suspects = suspectsIn(policy, commits.slice(clean + 1, red + 1));
+    const span = `${clean}:${red}`;
+    const suspects = windows.get(span) ?? suspectsIn(policy, commits.slice(clean + 1, red + 1));
+    windows.set(span, suspects);
     ones.push({ mark, red, clean, suspects, lanes: narrow(mark, suspects).lanes });
   }
   // Failures whose lanes overlap are one break; failures with no lane at all are one unattributed break.

@@ -2,6 +2,7 @@
 // tests map to lanes, an incident is its failures, and a lane recovers by its
 // own tests while the shared check stays red for another lane.
 import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
 import { failureLines } from '../../extension/core/fingerprint';
 import type { CheckRun, TestFailure } from '../../extension/core/model';
 import { change, green, policyFrom } from '../support/builders';
@@ -211,5 +212,49 @@ describe('attribution: a shared check that says only pass or fail', () => {
     const [incident] = open(world);
     assert.deepEqual(incident?.lanes, ['web'], 'its suspects decide');
     assert.match(incident?.rationale ?? '', /ci names no failing test, so a later break in it cannot be told apart .*local\.checks\[\]\.junit/);
+  });
+});
+
+describe('attribution: properties of one shared check', function () {
+  this.timeout(180_000);
+  // Random histories: merges per lane, some breaking their lane's test in the shared check, some
+  // repairing one; changes whose own run of the check shows the target's failures plus maybe their own.
+  const LANES = ['web', 'api', 'docs'];
+  const step = fc.record({ lane: fc.nat(2), breaks: fc.boolean(), repairs: fc.boolean(), ownFailure: fc.boolean() });
+
+  it('never merges a change red with a failure of its own lane, and no incident outlives its failures', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 25 }), (steps) => {
+        const world = shared();
+        const broken = new Set<string>();
+        const failing = () => [...broken].map((lane) => test(`${lane}/lane.test.ts`));
+        steps.forEach((s, i) => {
+          const lane = LANES[s.lane] as string;
+          const own = s.ownFailure ? [test(`${lane}/own${i}.test.ts`)] : [];
+          world.open(change(`c${i}`, [`${lane}/f${i}.ts`], { checks: [ci(...failing(), ...own)] }));
+          const result = world.cycle();
+          for (const merge of result.decisions.filter((d) => d.kind === 'merge')) {
+            const merged = world.changes.find((c) => c.id === merge.change);
+            const lanesOf = merged?.files.map((f) => f.split('/')[0]) ?? [];
+            const run = merged?.checks[0];
+            for (const failure of run?.failures ?? []) {
+              assert.ok(!lanesOf.includes(failure.file?.split('/')[0] as string), `${merge.change} merged red with its own lane's ${failure.id}`);
+            }
+            world.merge(merge.change as string);
+            if (s.repairs) broken.delete(lane);
+            if (s.breaks) broken.add(lane);
+            world.settle([ci(...failing())]);
+          }
+          world.changes = world.changes.filter((c) => c.id !== `c${i}`);
+        });
+        // Repair everything by hand: every incident must end.
+        broken.clear();
+        world.commits.push({ sha: 'e'.repeat(40), checks: [ci()], time: world.now, change: { id: 'hand', files: ['README.md'] } });
+        world.cycle();
+        assert.deepEqual(open(world).map((i) => i.id), [], 'an incident whose failures are gone resolves');
+        for (const name of LANES) assert.ok(['healthy'].includes(world.lane(name).state) || world.lane(name).operatorPaused, `${name} is ${world.lane(name).state}`);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
