@@ -71,7 +71,9 @@ const BUILTIN: BuiltinRule[] = [
   {
     failureClass: 'test',
     rule: 'test failure',
-    test: (c) => /test|spec|e2e/i.test(c.name) || /\d+ failing|AssertionError|Tests?:\s+\d+ failed|FAIL\b|assert/i.test(text(c)),
+    // Failing tests read from the check (a JUnit report, annotations, a runner's output) are test failures
+    // unless an earlier rule saw a build, lint or infrastructure failure in its output.
+    test: (c) => /test|spec|e2e/i.test(c.name) || /\d+ failing|AssertionError|Tests?:\s+\d+ failed|FAIL\b|assert/i.test(text(c)) || (c.failures ?? []).some((f) => f.flaky !== true),
   },
 ];
 

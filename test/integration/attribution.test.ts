@@ -437,3 +437,87 @@ describe('attribution: repairs judged by their own incident', function () {
     assert.deepEqual(landed, [], 'neither the fix nor the revert merges');
   });
 });
+
+/** Lanes web and api share one check, `ci`, a real `node --test` run that writes a JUnit report. */
+function sharedCheckFiles(): Record<string, string> {
+  const test = (lane: string) =>
+    `import test from 'node:test';\nimport assert from 'node:assert';\nimport { readFileSync } from 'node:fs';\ntest('${lane} status is ok', () => assert.equal(readFileSync('${lane}/status', 'utf8').trim(), 'ok'));\n`;
+  return {
+    '.buildmaster.yml': `target: main
+lanes:
+  - name: web
+    paths: ["web/**"]
+  - name: api
+    paths: ["api/**"]
+autonomy:
+  merge: A4
+  fix: A2
+  revert: A2
+dispatch:
+  worker: command
+  command: "sh scripts/fixer.sh"
+  timeout: 1m
+local:
+  branches: ["agent/*"]
+  checks:
+    - name: ci
+      run: mkdir -p reports && node --test --test-reporter=junit --test-reporter-destination=reports/junit.xml web/status.test.mjs api/status.test.mjs
+      junit: reports/junit.xml
+  check_timeout: 1m
+`,
+    'web/status': 'ok\n',
+    'web/status.test.mjs': test('web'),
+    'api/status': 'ok\n',
+    'api/status.test.mjs': test('api'),
+    // The fixer repairs the lane it is allowed to write, and only that one.
+    'scripts/fixer.sh': 'cat > /dev/null\ncase "$BUILDMASTER_ALLOWED_PATHS" in *web*) printf "ok\\n" > web/status;; esac\ncase "$BUILDMASTER_ALLOWED_PATHS" in *api*) printf "ok\\n" > api/status;; esac\n',
+  };
+}
+
+describe('attribution: one shared check read down to its failing tests (JUnit)', function () {
+  this.timeout(600_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.remove());
+
+  it('two lanes broken by two merges are two incidents; each lane’s fix is verified by its own test while the check stays red for the other', async () => {
+    sb = new Sandbox(sharedCheckFiles());
+    const first = await sync(sb);
+    assert.equal(first.result.code, 0, first.result.stderr);
+
+    handMerge(sb, 'agent/web-bad', { 'web/status': 'bad\n' });
+    const one = await sync(sb);
+    assert.equal(one.result.code, 0, one.result.stderr);
+    const web = one.doc.incidents.find((i) => i.lanes.includes('web'));
+    assert.ok(web, JSON.stringify(one.doc.incidents));
+    assert.deepEqual(web.lanes, ['web']);
+    assert.equal(lane(one.doc, 'api')?.state, 'healthy', 'one shared check, but only web is broken');
+    const webIncident = allIncidents(sb).find((i) => i.id === web.id) as unknown as { failures: { check: string; test?: string; file?: string; lane?: string }[] };
+    assert.deepEqual(
+      webIncident.failures.map((f) => [f.check, f.file, f.lane]),
+      [['ci', 'web/status.test.mjs', 'web']],
+      'the incident is its failing test, read from the JUnit report',
+    );
+
+    handMerge(sb, 'agent/api-bad', { 'api/status': 'bad\n' });
+    const two = await sync(sb);
+    assert.equal(two.result.code, 0, two.result.stderr);
+    const api = allIncidents(sb).find((i) => i.lanes.includes('api') && i.status === 'open');
+    assert.ok(api, 'a second break in the same check, with a different failing test, is a second incident');
+    assert.equal(allIncidents(sb).filter((i) => i.status === 'open').length, 2);
+    assert.equal(two.doc.global.state, 'incident-contained');
+    assert.ok(merged(two.doc).includes(`buildmaster/fix/${web.id}`), `web's fix merges although ci is red for api: ${JSON.stringify(two.doc.actions)}`);
+
+    const three = await sync(sb);
+    assert.equal(three.result.code, 0, three.result.stderr);
+    const after = Object.fromEntries(allIncidents(sb).map((i) => [i.id, i.status]));
+    assert.equal(after[web.id], 'resolved', 'web recovers by its own test');
+    assert.equal(lane(three.doc, 'web')?.state, 'healthy');
+    assert.equal(allIncidents(sb).find((i) => i.id === web.id)?.retries, 0, "api's red never counted against web's fix");
+
+    // api's fix lands too; then everything is green and every incident is over.
+    for (let i = 0; i < 3 && allIncidents(sb).some((x) => x.status === 'open'); i++) await sync(sb);
+    assert.deepEqual(allIncidents(sb).filter((i) => i.status === 'open').map((i) => i.id), []);
+    const last = await sync(sb);
+    assert.deepEqual(laneStates(last.doc), { web: 'healthy', api: 'healthy', shared: 'healthy' });
+  });
+});

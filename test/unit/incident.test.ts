@@ -120,3 +120,11 @@ describe('incidents: classification', () => {
     });
   }
 });
+
+describe('incidents: classification of failing tests', () => {
+  it('a check read down to failing tests (a JUnit report with no output) is a test failure', () => {
+    const run = { name: 'ci', conclusion: 'failure' as const, failures: [{ id: 'web/a.test.ts > works', file: 'web/a.test.ts' }], failuresComplete: true };
+    assert.equal(classifyFailure(policy, [run]).failureClass, 'test');
+    assert.equal(classifyFailure(policy, [{ ...run, output: 'web/a.ts(1,1): error TS2322: nope' }]).failureClass, 'build', 'a compile error in its output still classifies first');
+  });
+});
