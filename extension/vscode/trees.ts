@@ -8,6 +8,7 @@ import type { Approval, FailureMark, Incident } from '../core/model';
 import { formatDuration } from '../core/policy/duration';
 import { incidentFailures, printable, testTitle, where } from '../protocol/failures';
 import type { ActivityItem, CockpitModel, LaneView } from '../protocol/model';
+import { changeDescription, laneReason, laneRow } from '../protocol/presentation';
 import type { Cockpit } from './cockpit';
 import { openFailureCommand } from './openFailure';
 
@@ -74,13 +75,17 @@ export class LanesTree extends ModelTree<LaneNode> {
     if (node.kind === 'lane') {
       const { lane } = node;
       const hasChildren = lane.queue.length > 0 || lane.incident !== null;
-      const item = new vscode.TreeItem(lane.name, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      // A long name is cut in its middle so the state and count beside it stay in sight.
+      const row = laneRow(lane);
+      const item = new vscode.TreeItem(row.label, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
       // VS Code remembers a row's collapse state by id: an empty lane that gains a queue gets a new id, so it opens expanded.
       item.id = `lane:${lane.name}${hasChildren ? '' : ':empty'}`;
       const [icon, color] = LANE_ICON[lane.state];
       item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
-      item.description = `${lane.state} · ${lane.queue.length} queued${lane.incident ? ` · ${lane.incident.id}` : ''}`;
-      item.tooltip = new vscode.MarkdownString(`**${escape(lane.name)}**: ${lane.state} for ${formatDuration(Math.max(0, now - lane.since))}\n\n${escape(lane.reason)}`);
+      item.description = row.description;
+      // Screen readers (and the e2e tier) get the name whole.
+      item.accessibilityInformation = { label: `${lane.name}, ${row.description}` };
+      item.tooltip = new vscode.MarkdownString(`**${escape(lane.name)}**: ${lane.state} for ${formatDuration(Math.max(0, now - lane.since))}\n\n${escape(laneReason(lane))}`);
       item.contextValue = lane.state === 'paused' || lane.operatorPaused ? 'lane.paused' : 'lane.running';
       return item;
     }
@@ -99,7 +104,7 @@ export class LanesTree extends ModelTree<LaneNode> {
     item.id = `lane:${entry.lane}:change:${entry.change}`;
     const ready = entry.reasons.length === 0;
     item.iconPath = new vscode.ThemeIcon(entry.link ? 'tools' : ready ? 'check' : 'git-pull-request', new vscode.ThemeColor(ready ? 'testing.iconPassed' : 'descriptionForeground'));
-    item.description = `${node.position}. ${ready ? 'ready to merge' : (entry.reasons[0]?.message ?? '')}`;
+    item.description = changeDescription(entry, node.position);
     const reasons = entry.reasons.map((r) => `- \`${r.code}\` ${escape(r.message)}`).join('\n');
     item.tooltip = new vscode.MarkdownString(
       `**${escape(entry.change)}** — ${escape(entry.title)}\n\n${entry.tier}${entry.crossLane ? ', cross-lane' : ''}, position ${node.position} in ${escape(entry.lane)}\n\n${ready ? 'Every gate passes: it merges when it reaches the front of its lane.' : `Why it is not merging:\n\n${reasons}`}`,

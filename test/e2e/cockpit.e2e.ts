@@ -54,7 +54,7 @@ for (const theme of [
       // After the cycle: web holds agent/web-rename (its pre-merge test fails), shared holds the tier 3 change.
       const rename = lanes.locator('.monaco-list-row', { hasText: 'agent/web-rename' }).first();
       await rename.waitFor({ timeout: 60_000 });
-      await textOf(rename, /test-web/);
+      await textOf(rename.locator('.label-description'), /^#\d+ checks? /); // short: the tooltip has the failing check's message
       const web = lanes.locator('.monaco-list-row', { hasText: /^web/ }).first();
       await textOf(web, /healthy · \d+ queued/);
       // The pending approval shows as a badge on the container's activity bar icon. While a cycle
@@ -154,6 +154,13 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
       await shot(page, 'light-failed-empty-welcome');
       throw error;
     });
+    // The welcome text is read whole: its last line is inside the Lanes view, not under the next header.
+    const clipped = await page.locator('.welcome-view-content', { hasText: 'The file is commented' }).evaluate((el) => {
+      const body = el.closest('.pane-body') ?? el;
+      const last = [...el.querySelectorAll('p')].pop() ?? el;
+      return last.getBoundingClientRect().bottom > body.getBoundingClientRect().bottom + 0.5;
+    });
+    assert.ok(!clipped, 'the welcome text is clipped at the bottom of the Lanes view');
     await shot(page, 'light-5-empty-welcome');
     await create.click();
     await page.locator('.tab', { hasText: '.buildmaster.yml' }).waitFor();
@@ -175,8 +182,10 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
     await openContainer(page);
     const lanes = sidebarView(page, 'Lanes');
-    await lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first().waitFor({ timeout: 60_000 });
-    await textOf(lanes.locator('.monaco-list-row', { hasText: 'payments-and-billing' }).first(), /200 queued/);
+    // The row shows the name cut in its middle; its accessible name has it whole.
+    const long = lanes.locator('.monaco-list-row[aria-label^="payments-and-billing-reconciliation"]').first();
+    await long.waitFor({ timeout: 60_000 });
+    await textOf(long, /200 queued/);
     await shot(page, 'dark-5-busy-tree');
     await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
     const view = webview(page);

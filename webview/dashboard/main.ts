@@ -8,6 +8,7 @@ import type { CockpitModel, DashboardRequest, LaneView } from '../../extension/p
 import type { Kpis } from '../../extension/core/kpi';
 import type { Incident } from '../../extension/core/model';
 import { incidentFailures, printable, where } from '../../extension/protocol/failures';
+import { controllerText, laneReason, quietTimeline, sparseChart } from '../../extension/protocol/presentation';
 
 /** Failing tests listed per incident; `build-master explain <incident>` has the rest. */
 const FAILURES_SHOWN = 10;
@@ -81,6 +82,8 @@ class BuildMasterDashboard extends LitElement {
     th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); vertical-align: top; }
     th { color: var(--vscode-descriptionForeground); font-weight: 600; }
     td.wrap { overflow-wrap: anywhere; }
+    /* Ids and buttons are read whole: the free text beside them wraps instead. */
+    td.id, td.nowrap { white-space: nowrap; }
     tr.has-failures td { border-bottom: none; }
     td.failures { padding: 0 8px 8px 24px; }
     .check-group { margin-top: 4px; }
@@ -107,10 +110,10 @@ class BuildMasterDashboard extends LitElement {
         <span class="global ${model.global.state}" data-testid="global-state">${model.global.state}</span>
         <span class="muted">${model.global.reason}</span>
         <span class="spacer"></span>
-        <span class="muted">${model.controller.running ? 'controller running' : 'controller stopped'}${model.controller.trusted ? '' : ' · untrusted workspace'}</span>
+        <span class="muted" data-testid="controller">${controllerText(model.controller, this.busy)}</span>
         ${model.controller.running
           ? html`<vscode-button secondary @click=${() => this.send({ kind: 'stop' })}>Stop</vscode-button>`
-          : html`<vscode-button secondary ?disabled=${!model.controller.trusted || !model.repo} @click=${() => this.send({ kind: 'start' })}>Start</vscode-button>`}
+          : html`<vscode-button secondary ?disabled=${!model.controller.trusted || !model.repo || model.controller.syncing} @click=${() => this.send({ kind: 'start' })}>Start</vscode-button>`}
         <vscode-button ?disabled=${this.busy || model.controller.syncing || !model.controller.trusted || !model.repo} @click=${() => this.send({ kind: 'sync' })}>${this.busy || model.controller.syncing ? 'Running…' : 'Run cycle'}</vscode-button>
       </div>
       <div class="muted">${model.repo ?? ''}${model.repo ? ` · target ${model.target} · ${model.forge} mode` : ''}${model.lastCycle ? ` · cycle ${model.lastCycle.cycle} ${duration(model.now - model.lastCycle.at)} ago: ${model.lastCycle.outcome.rationale}` : model.repo ? ' · no cycle has run yet' : ''}</div>
@@ -153,6 +156,8 @@ class BuildMasterDashboard extends LitElement {
   }
 
   private barChart(kpis: Kpis): TemplateResult {
+    const sparse = sparseChart(kpis, 'activity');
+    if (sparse) return html`<p class="empty" data-testid="chart-empty">${sparse}</p>`;
     const days = kpis.days;
     const max = Math.max(1, ...days.map((d) => d.merges + d.incidents));
     const w = 300 / Math.max(1, days.length);
@@ -168,8 +173,9 @@ class BuildMasterDashboard extends LitElement {
   }
 
   private lineChart(kpis: Kpis): TemplateResult {
+    const sparse = sparseChart(kpis, 'time-to-merge');
+    if (sparse) return html`<p class="empty" data-testid="chart-empty">${sparse}</p>`;
     const points = kpis.days.map((d, i) => [i, d.medianTimeToMerge] as const).filter((p): p is readonly [number, number] => p[1] !== undefined);
-    if (!points.length) return html`<p class="empty">No merges in the window yet.</p>`;
     const max = Math.max(...points.map((p) => p[1]), 1);
     const x = (i: number) => (kpis.days.length > 1 ? (i / (kpis.days.length - 1)) * 296 + 2 : 150);
     const y = (v: number) => 96 - (v / max) * 90;
@@ -181,6 +187,8 @@ class BuildMasterDashboard extends LitElement {
   }
 
   private timeline(kpis: Kpis): TemplateResult {
+    const quiet = quietTimeline(kpis);
+    if (quiet) return html`<p class="empty" data-testid="chart-empty">${quiet}</p>`;
     const { from, to } = kpis.window;
     const span = Math.max(1, to - from);
     const x = (t: number) => ((Math.max(from, t) - from) / span) * 300;
@@ -205,7 +213,7 @@ class BuildMasterDashboard extends LitElement {
           ? html`<vscode-button secondary @click=${() => this.send({ kind: 'resume', lane: lane.name })}>Resume</vscode-button>`
           : html`<vscode-button secondary @click=${() => this.send({ kind: 'pause', lane: lane.name })}>Pause</vscode-button>`}
       </div>
-      <div class="reason">${lane.reason}</div>
+      <div class="reason" data-testid="lane-reason">${laneReason(lane)}</div>
       ${lane.incident ? html`<div><vscode-icon name="flame" class="icon-paused"></vscode-icon> ${lane.incident.id}: ${lane.incident.failureClass}, retries ${lane.incident.retries}${this.fixLink(lane.incident.attempts)}</div>` : nothing}
       ${shown.length
         ? html`<ol class="queue">${shown.map((entry) => html`<li title="${entry.change}: ${entry.reasons.map((r) => r.message).join('; ') || 'ready to merge'}">
@@ -227,7 +235,7 @@ class BuildMasterDashboard extends LitElement {
     return html`<table>
       <tr><th>Incident</th><th>Lanes</th><th>Class</th><th>Checks</th><th>Retries</th><th>Fix</th><th>Open</th></tr>
       ${model.incidents.map((i) => html`<tr data-testid="incident" data-incident=${i.id} class=${i.failures?.length ? 'has-failures' : ''}>
-        <td>${i.id}${i.escalated ? html` <vscode-badge>escalated</vscode-badge>` : nothing}</td>
+        <td class="id">${i.id}${i.escalated ? html` <vscode-badge>escalated</vscode-badge>` : nothing}</td>
         <td>${i.lanes.join(', ') || 'unattributed'}</td><td>${i.failureClass}</td><td class="wrap">${i.failingChecks.join(', ')}</td><td>${i.retries}</td>
         <td class="wrap">${this.fixLink(i.attempts)}</td><td>${duration(model.now - i.openedAt)}</td></tr>
         ${this.renderIncidentFailures(i)}`)}
@@ -260,8 +268,8 @@ class BuildMasterDashboard extends LitElement {
     return html`<table>
       <tr><th>Approval</th><th>Action</th><th>Tier</th><th>Why</th><th></th></tr>
       ${model.approvals.map((a) => html`<tr data-testid="approval">
-        <td>${a.id}</td><td class="wrap">${a.kind} ${a.change ?? a.incident ?? ''}</td><td>${a.tier}</td><td class="wrap">${a.rationale}</td>
-        <td><vscode-button @click=${() => this.send({ kind: 'review', approval: a.id })}>Review</vscode-button></td></tr>`)}
+        <td class="id" data-testid="approval-id">${a.id}</td><td class="wrap">${a.kind} ${a.change ?? a.incident ?? ''}</td><td class="nowrap">${a.tier}</td><td class="wrap">${a.rationale}</td>
+        <td class="nowrap"><vscode-button @click=${() => this.send({ kind: 'review', approval: a.id })}>Review</vscode-button></td></tr>`)}
     </table>`;
   }
 }

@@ -5,7 +5,6 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
-import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { ReviewRequest, ReviewState } from '../../extension/protocol/model';
 import type { FileDiff } from '../../extension/core/diff';
 import type { CheckRun } from '../../extension/core/model';
@@ -47,7 +46,9 @@ class BuildMasterReview extends LitElement {
   static override styles = css`
     :host { display: block; padding: 12px 20px 32px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
     h1 { font-size: 1.4em; margin: 0 0 4px; overflow-wrap: anywhere; }
-    h2 { font-size: 1.05em; font-weight: 600; margin: 20px 0 6px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--vscode-descriptionForeground); }
+    /* Headings carry file names and shas: never change their case. */
+    h2 { font-size: 1.05em; font-weight: 600; margin: 20px 0 6px; color: var(--vscode-descriptionForeground); }
+    h2 .muted { font-weight: normal; }
     .muted { color: var(--vscode-descriptionForeground); }
     .actions { display: flex; gap: 8px; align-items: center; margin: 12px 0; flex-wrap: wrap; }
     .rationale { padding: 8px 12px; border-left: 3px solid var(--vscode-textBlockQuote-border); background: var(--vscode-textBlockQuote-background); overflow-wrap: anywhere; }
@@ -61,8 +62,10 @@ class BuildMasterReview extends LitElement {
     .check { display: flex; gap: 6px; align-items: center; margin: 2px 0; }
     .success { color: var(--vscode-testing-iconPassed); }
     .failure, .timed_out { color: var(--vscode-testing-iconFailed); }
-    .file-head { display: flex; gap: 8px; align-items: center; }
-    .file-head .path { font-family: var(--vscode-editor-font-family); overflow-wrap: anywhere; }
+    details.file { margin: 4px 0 10px; }
+    .file-head { display: flex; gap: 8px; align-items: baseline; padding: 4px 6px; cursor: pointer; background: var(--vscode-editorWidget-background); border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); }
+    .file-head .path { font-family: var(--vscode-editor-font-family); overflow-wrap: anywhere; min-width: 0; }
+    .file-head .status { color: var(--vscode-descriptionForeground); }
     .add-count { color: var(--vscode-gitDecoration-addedResourceForeground); }
     .del-count { color: var(--vscode-gitDecoration-deletedResourceForeground); }
     table.hunk { border-collapse: collapse; width: 100%; font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
@@ -72,7 +75,7 @@ class BuildMasterReview extends LitElement {
     tr.add { background: var(--vscode-diffEditor-insertedLineBackground, rgba(0, 160, 0, 0.15)); }
     tr.del { background: var(--vscode-diffEditor-removedLineBackground, rgba(200, 0, 0, 0.15)); }
     tr.header td { color: var(--vscode-descriptionForeground); background: var(--vscode-editorWidget-background); }
-    .diff-wrap { overflow-x: auto; border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); margin: 4px 0 10px; }
+    .diff-wrap { overflow-x: auto; border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-top: none; }
     .link { color: var(--vscode-textLink-foreground); cursor: pointer; }
     vscode-textarea { width: 100%; max-width: 640px; }
     .check-failures { margin: 2px 0 8px 22px; }
@@ -107,7 +110,7 @@ class BuildMasterReview extends LitElement {
               ${this.renderFailures(c, review.failures?.find((f) => f.check === c.name), diff?.head)}`,
           )
         : html`<p class="muted">No checks reported.</p>`}
-      <h2>Diff ${diff ? html`<span class="muted">${diff.files.length} file(s) · base <code>${diff.base.slice(0, 8)}</code> · head <code>${diff.head.slice(0, 8)}</code></span>` : nothing}</h2>
+      <h2 data-testid="diff-heading">Diff ${diff ? html`<span class="muted">${diff.files.length} file(s) · base <code>${diff.base.slice(0, 8)}</code> · head <code>${diff.head.slice(0, 8)}</code></span>` : nothing}</h2>
       ${review.diffError ? html`<p class="notice error">${review.diffError}</p>` : nothing}
       ${diff ? html`<div class="actions"><vscode-button secondary @click=${() => this.send({ kind: 'openDiff', path: '' })}><vscode-icon name="diff" slot="start"></vscode-icon>Open in diff editor</vscode-button></div>
         ${diff.files.map((f) => this.renderFile(f))}${diff.truncated ? html`<p class="muted">Long files are cut in this view; the diff editor shows them whole.</p>` : nothing}` : nothing}
@@ -190,12 +193,16 @@ class BuildMasterReview extends LitElement {
         ${failure.message ? html`<div class="muted">${firstLine(failure.message)}</div>` : nothing}</span></li>`;
   }
 
+  /** One file: a single header (path, status, counts, open) that folds its hunks. */
   private renderFile(file: FileDiff): TemplateResult {
-    return html`<vscode-collapsible open heading=${file.path} description="${file.status} +${file.additions} −${file.deletions}">
-      <div class="diff-wrap" data-testid="file-diff" data-path=${file.path}>
-        <div class="file-head" style="padding:4px 6px"><span class="path">${file.oldPath ? `${file.oldPath} → ` : ''}${file.path}</span>
-          <span class="add-count">+${file.additions}</span><span class="del-count">−${file.deletions}</span>
-          <span class="link" @click=${() => this.send({ kind: 'openDiff', path: file.path })}>open</span></div>
+    return html`<details class="file" open data-testid="file-diff" data-path=${file.path}>
+      <summary class="file-head" data-testid="file-head"><span class="path">${file.oldPath ? `${file.oldPath} → ` : ''}${file.path}</span>
+        <span class="status">${file.status}</span><span class="add-count">+${file.additions}</span><span class="del-count">−${file.deletions}</span>
+        <span class="link" @click=${(event: Event) => {
+          event.preventDefault(); // opening the diff editor must not fold the file
+          void this.send({ kind: 'openDiff', path: file.path });
+        }}>open</span></summary>
+      <div class="diff-wrap">
         ${file.binary ? html`<p class="muted" style="padding:0 6px">Binary file</p>` : nothing}
         ${file.hunks.length
           ? html`<table class="hunk">${file.hunks.map(
@@ -204,7 +211,7 @@ class BuildMasterReview extends LitElement {
             )}</table>`
           : nothing}
       </div>
-    </vscode-collapsible>`;
+    </details>`;
   }
 }
 
