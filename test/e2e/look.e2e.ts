@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 // How the cockpit looks where the light and dark suites (cockpit.e2e.ts) do not
 // go: the high-contrast theme at 1280×800 and a narrow sidebar, with no cycle
 // yet, three changes in a lane (the demo's web) and 200 with long names. Every
