@@ -452,7 +452,7 @@ function resolveIncident(cycle: Cycle, incident: Incident, why: string): void {
       delete lane.incident;
       continue;
     }
-    if (lane.state !== 'healthy') cycle.move(name, 'healthy', `${why}: ${incident.id} resolved`);
+    if (lane.state !== 'healthy') cycle.move(name, 'healthy', `${incident.id} resolved: ${why}`);
     delete lane.incident;
   }
 }
