@@ -4,7 +4,7 @@
 // timeline shows each step: merges, the incident, the pause, the fix, the recovery.
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { short } from '../core/gate';
 import type { Decision } from '../core/model';
 import { runCycle, type ActionOutcome } from '../controller/cycle';
@@ -156,8 +156,10 @@ export async function runDemo(options: { dir?: string | undefined; json: boolean
       say(`\n⚡ ${note}`);
       timeline.push({ cycle, note, decisions: [], actions: [], lanes: {} });
     }
-    const session = await openSession(dir, { log: (m) => say(`    · ${m}`) });
-    const lock = await lockSession(session, 'demo', (m) => say(`    · ${m}`));
+    // What the cycle does is said under its heading, which can only be written once the cycle is over.
+    const during: string[] = [];
+    const session = await openSession(dir, { log: (m) => during.push(`    · ${m}`) });
+    const lock = await lockSession(session, 'demo', (m) => during.push(`    · ${m}`));
     let report;
     try {
       report = await runCycle(session.deps);
@@ -168,6 +170,7 @@ export async function runDemo(options: { dir?: string | undefined; json: boolean
     const lanes = Object.fromEntries(Object.values(state.lanes).map((lane) => [lane.name, lane.state]));
     timeline.push({ cycle, decisions, actions: report.actions, lanes });
     say(`\ncycle ${cycle} — global ${state.global.state}; lanes: ${Object.entries(lanes).filter(([name]) => name !== 'shared').map(([name, s]) => `${name} ${s}`).join(', ')}`);
+    for (const line of during) say(line);
     const byKey = new Map(report.actions.map((a) => [a.key, a]));
     for (const decision of decisions) {
       const label = ICON[decision.kind];
@@ -187,7 +190,17 @@ export async function runDemo(options: { dir?: string | undefined; json: boolean
     ? 'main broke, web was contained while api and docs kept merging, the fix merged first, and main recovered'
     : 'the demo did not reach recovery within 12 cycles';
   say(`\n${recovered ? '✔' : '✖'} ${summary}`);
-  say(`inspect it: build-master status --repo ${dir}   |   build-master log --repo ${dir}`);
+  const cli = cliCommand();
+  say(`inspect it: ${cli} status --repo ${dir}   |   ${cli} log --repo ${dir}`);
+  say(`(the status also lists lane shared: the default lane, for changes that match no lane's paths and for cross-lane changes)`);
   if (options.json) io.out(JSON.stringify({ dir, recovered, summary, timeline }, null, 2));
   return recovered ? 0 : 1;
+}
+
+/** The command that runs this CLI as typed from the current folder: build-master is seldom on PATH. */
+export function cliCommand(script = process.argv[1], cwd = process.cwd()): string {
+  if (!script || !/\.[cm]?js$/.test(script)) return 'npx build-master';
+  const path = relative(cwd, script);
+  const shown = path.startsWith('..') || isAbsolute(path) ? script : path;
+  return `node ${/^[\w./@+-]+$/.test(shown) ? shown : JSON.stringify(shown)}`;
 }

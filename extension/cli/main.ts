@@ -266,7 +266,8 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     const entry = queue[index] as (typeof queue)[number];
     const change = snapshot.changes.find((c) => c.id === id);
     const unknown: string[] = [];
-    const notRun = (change?.checks ?? []).filter((check) => check.conclusion === 'pending');
+    // A conflicting change's checks are not unknown: they do not run until it is restacked (its gate says so).
+    const notRun = change?.mergeable === 'conflicting' ? [] : (change?.checks ?? []).filter((check) => check.conclusion === 'pending');
     if (notRun.length) {
       const names = notRun.map((check) => check.name).join(', ');
       unknown.push(

@@ -64,6 +64,12 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
     if (!decision.key || !ACTIONS.has(decision.kind)) continue;
     actions.push(await act(deps, decision, byId));
   }
+  const acted = afterMerges(result, actions);
+  if (acted !== result && store.data.lastCycle) {
+    // What `status` shows until the next cycle: the queues as the merges left them.
+    store.data.lastCycle = { ...store.data.lastCycle, queues: acted.queues };
+    await store.save();
+  }
   if (forge.tend) {
     // Housekeeping (GitHub hygiene) after the cycle's own actions; its failures never fail the cycle.
     try {
@@ -77,7 +83,15 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
       store.append([{ at: clock.now(), cycle: result.state.cycle, type: 'error', kind: 'hygiene', message: `hygiene failed: ${(error as Error).message}` }]);
     }
   }
-  return { result, actions, dryRun, snapshotChanges: snapshot.changes };
+  return { result: acted, actions, dryRun, snapshotChanges: snapshot.changes };
+}
+
+/** The cycle's result with the changes it merged out of their queues: a merged change is no longer "ready to merge". */
+function afterMerges(result: DecideResult, actions: readonly ActionOutcome[]): DecideResult {
+  const merged = new Set(actions.filter((a) => a.kind === 'merge' && a.status !== 'failed' && a.decision.change !== undefined).map((a) => a.decision.change as string));
+  if (merged.size === 0) return result;
+  const queues = Object.fromEntries(Object.entries(result.queues).map(([lane, queue]) => [lane, queue.filter((entry) => !merged.has(entry.change))]));
+  return { ...result, queues };
 }
 
 async function act(deps: CycleDeps, decision: Decision, changes: Map<string, Change>): Promise<ActionOutcome> {

@@ -153,7 +153,7 @@ export function requiredChecksOf(policy: Policy, change: Pick<Change, 'files' | 
 
 export type CheckVerdict =
   | { name: string; status: 'passed' }
-  | { name: string; status: 'pending' }
+  | { name: string; status: 'pending'; waiting?: string }
   | { name: string; status: 'missing' }
   /** `unknown`: its failures no other lane's open incident accounts for (the reason it blocks). */
   | { name: string; status: 'failing'; conclusion: string; unknown: Mark[] }
@@ -202,7 +202,12 @@ export function judgeChecks(
       if (unknown.length === 0 && first) return { name, status: 'excused', conclusion: failed.conclusion, incident: first, incidents: [...holders.values()] };
       return { name, status: 'failing', conclusion: failed.conclusion, unknown };
     }
-    if (runs.some((check) => check.conclusion === 'pending')) return { name, status: 'pending' };
+    const pending = runs.filter((check) => check.conclusion === 'pending');
+    if (pending.length > 0) {
+      // Only when no run of it is under way is it "not running", and then say why.
+      const waiting = pending.every((check) => check.waiting !== undefined) ? pending[0]?.waiting : undefined;
+      return waiting === undefined ? { name, status: 'pending' } : { name, status: 'pending', waiting };
+    }
     const odd = runs.find((check) => !PASSED.has(check.conclusion) && !(FAILED.has(check.conclusion) && check.passedOnRerun === true));
     if (odd) return { name, status: 'failing', conclusion: odd.conclusion, unknown: [{ check: name }] };
     return { name, status: 'passed' };
@@ -284,6 +289,18 @@ export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
   return `merge:${change.id}:${change.headSha}`;
 }
 
+/**
+ * Why a change waits behind its lane's last merge. A merge still open is one this
+ * very cycle decided (not made yet: a dry run or explain never makes it), so it
+ * is said as what comes next, not as a merge that happened.
+ */
+function awaitingMessage(lane: string, crossing: boolean, merge: string, context: GateContext, target: string): string {
+  if (context.openChangeIds.has(merge)) {
+    return `${crossing ? `it also touches lane ${lane}, which` : `lane ${lane}`} merges ${merge} first; this change then waits until ${target}'s checks pass with that merge`;
+  }
+  return crossing ? `it also touches lane ${lane}, whose last merge (${merge}) is still awaiting its target checks` : `the last merge in lane ${lane} (${merge}) is still awaiting its target checks`;
+}
+
 export function gate(change: Change, context: GateContext): GateResult {
   const { policy, snapshot, state, lane, tier, link } = context;
   const reasons: GateReason[] = [];
@@ -313,7 +330,7 @@ export function gate(change: Change, context: GateContext): GateResult {
   for (const verdict of judged.verdicts) {
     const name = verdict.name;
     if (verdict.status === 'missing') add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
-    else if (verdict.status === 'pending') add('check-pending', `required check "${name}" is still running`);
+    else if (verdict.status === 'pending') add('check-pending', `required check "${name}" ${verdict.waiting ?? 'is still running'}`);
     else if (verdict.status === 'failing') add('check-failing', `required check "${name}" is ${verdict.conclusion}${unknownFailures(verdict.unknown)}`);
     else if (verdict.status === 'excused') {
       const held = verdict.incidents.map((incident) => `${incident.id} in lane ${incident.lanes.join(', ')}`).join(', ');
@@ -367,12 +384,12 @@ export function gate(change: Change, context: GateContext): GateResult {
       const why = touched.operatorPaused ? `was paused by an operator: ${touched.operatorPaused.reason}` : `is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`;
       add('lane-not-admitting', `it also touches lane ${touched.name}, which ${why}`);
     } else if (crossLane && policy.merge.wait_for_target_green && touched.awaiting) {
-      add('awaiting-target-checks', `it also touches lane ${touched.name}, whose last merge (${touched.awaiting.change}) is still awaiting its target checks`);
+      add('awaiting-target-checks', awaitingMessage(touched.name, true, touched.awaiting.change, context, policy.target));
     }
   }
   if (state.global.state === 'global-hold') add('global-hold', `a global hold is in force: ${state.global.reason}`);
   if (policy.merge.wait_for_target_green && lane.awaiting && lane.awaiting.change !== change.id) {
-    add('awaiting-target-checks', `the last merge in lane ${lane.name} (${lane.awaiting.change}) is still awaiting its target checks`);
+    add('awaiting-target-checks', awaitingMessage(lane.name, false, lane.awaiting.change, context, policy.target));
   }
 
   const key = mergeKey(change);

@@ -60,6 +60,12 @@ export interface CheckRun {
   failuresComplete?: boolean;
   /** How the failures were read, or why they could not be (shown by explain). */
   failuresNote?: string;
+  /**
+   * For a pending check the forge knows is not running: why, as the rest of a
+   * sentence after the check's name ("has not run: it conflicts with main").
+   * Absent, a pending check is taken to be running.
+   */
+  waiting?: string;
 }
 
 export type ReviewState = 'approved' | 'changes_requested' | 'commented' | 'dismissed';

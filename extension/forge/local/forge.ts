@@ -100,6 +100,7 @@ export class LocalForge implements Forge {
     const history = await this.readLog(targetSha, MERGE_HISTORY);
     const changes = await this.readChanges(policy, targetSha, history);
     await this.runPreMergeChecks(policy, targetSha, changes);
+    for (const change of changes) change.checks = change.checks.map((run) => (run.conclusion === 'pending' ? { ...run, waiting: this.whyNotRun(policy, change) } : run));
     if (tamperedReason(this.options.repo.stateDir) !== undefined) this.readOnly = true;
     const targetCommits = await this.readTarget(policy, targetSha, history.slice(0, HISTORY));
     const mergeBlocked = tamperedReason(this.options.repo.stateDir) ?? (await this.mergeBlockedReason(policy, targetSha, changes, history));
@@ -244,6 +245,13 @@ export class LocalForge implements Forge {
     const conflict = merged.slice(1).some((line) => line.trim().length > 0 && /CONFLICT|^\d{6} /.test(line));
     put(store.data.facts, key, { files, tree, conflict, at: clock.now() });
     return { files, tree, conflict };
+  }
+
+  /** Why a change's pending check is not running (nothing runs between syncs): said by the gate instead of "still running". */
+  private whyNotRun(policy: Policy, change: Change): string {
+    if (change.mergeable === 'conflicting') return `has not run: it conflicts with ${policy.target}, and a conflicting change is not tested`;
+    if (this.readOnly) return 'has not run on this head yet: the next sync runs it';
+    return 'is queued: it runs when this change reaches the front of its lane';
   }
 
   /**

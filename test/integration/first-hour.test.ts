@@ -1,0 +1,100 @@
+// What a new user reads in their first hour (issue 12): reasons that describe
+// the state, tables that show what the cycle left. The built CLI on real git repositories.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../support/cli';
+import { Sandbox, threeLaneFiles } from '../support/sandbox';
+
+const REPO_ROOT = join(__dirname, '../..');
+
+describe('first hour: reasons describe the state, not a default', function () {
+  this.timeout(180_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.remove());
+
+  it('a conflicting change says its check was not run because it conflicts, not that it is running', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    sb.branch('agent/clash', { 'web/status': 'clash\n' });
+    sb.write({ 'web/status': 'ok\nmoved on main\n' });
+    sb.commitAll('main moves web/status');
+    for (const run of [['explain', 'agent/clash'], ['sync']]) {
+      const result = await runCli([...run, '--repo', sb.dir]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stdout, /still running/, `${run[0]} says a check runs when none does:\n${result.stdout}`);
+      assert.match(result.stdout, /required check "test-web" has not run: it conf/, 'the table cuts the reason short; explain prints it whole');
+    }
+    const explained = await runCli(['explain', 'agent/clash', '--repo', sb.dir]);
+    assert.match(explained.stdout, /required check "test-web" has not run: it conflicts with main/);
+    assert.match(explained.stdout, /conflict\s+it conflicts with main/);
+    assert.doesNotMatch(explained.stdout, /the next sync runs them/, 'no sync tests a conflicting change');
+  });
+
+  it("a paused lane's change, looked at before any sync, says its check has not run yet (and that the next sync runs it)", async () => {
+    sb = new Sandbox(threeLaneFiles());
+    sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
+    assert.equal((await runCli(['pause', 'api', '--reason', 'release freeze', '--repo', sb.dir])).code, 0);
+    const explained = await runCli(['explain', 'agent/api-1', '--repo', sb.dir]);
+    assert.equal(explained.code, 0, explained.stderr);
+    assert.doesNotMatch(explained.stdout, /still running/);
+    assert.match(explained.stdout, /required check "test-api" has not run on this head yet: the next sync runs it/);
+    assert.match(explained.stdout, /lane api was paused by an operator: release freeze/);
+  });
+
+  it('after sync --dry-run, explain does not speak of a merge that never happened as awaiting its target checks', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    sb.branch('agent/web-1', { 'web/one.txt': '1\n' });
+    sb.branch('agent/web-2', { 'web/two.txt': '2\n' });
+    const dry = await runCli(['sync', '--dry-run', '--repo', sb.dir]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(sb.log(), ['initial'], 'the dry run merged nothing');
+    const explained = await runCli(['explain', 'agent/web-2', '--repo', sb.dir]);
+    assert.equal(explained.code, 0, explained.stderr);
+    assert.doesNotMatch(explained.stdout, /is still awaiting its target checks/, explained.stdout);
+    assert.match(explained.stdout, /awaiting-target-checks\s+lane web merges agent\/web-1 first; this change then waits until main's checks pass with that merge/);
+  });
+});
+
+describe('first hour: what sync and status print is the state after the cycle acted', function () {
+  this.timeout(180_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.remove());
+
+  it('a change the cycle merged is not shown as "ready to merge", by sync nor by status afterwards', async () => {
+    sb = new Sandbox(threeLaneFiles());
+    sb.branch('agent/web-1', { 'web/one.txt': '1\n' });
+    const synced = await runCli(['sync', '--repo', sb.dir]);
+    assert.equal(synced.code, 0, synced.stderr);
+    assert.match(synced.stdout, /merge\s+web\s+agent\/web-1 .*\[done\]/, 'the cycle merged it');
+    assert.match(sb.log()[0] ?? '', /agent\/web-1/);
+    const table = synced.stdout.slice(synced.stdout.indexOf('LANE'));
+    assert.doesNotMatch(table, /agent\/web-1: ready to merge/, table);
+    assert.match(table, /^web\s+● healthy \S+\s+0\s+—\s+—$/m, table);
+    const status = await runCli(['status', '--repo', sb.dir]);
+    assert.doesNotMatch(status.stdout, /agent\/web-1/, status.stdout);
+  });
+
+  it('the demo prints each cycle’s work under its heading, and closes with commands that work as typed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bm-demo-'));
+    try {
+      const demo = await runCli(['demo', '--dir', join(dir, 'repo')], { cwd: REPO_ROOT, timeoutMs: 170_000 });
+      assert.equal(demo.code, 0, demo.stderr);
+      const lines = demo.stdout.split('\n');
+      const firstMerge = lines.findIndex((line) => /· merged agent\/web-footer/.test(line));
+      const firstHeading = lines.findIndex((line) => /^cycle 1 — /.test(line));
+      assert.ok(firstHeading >= 0 && firstMerge > firstHeading, `cycle 1's merge lines come after its heading:\n${demo.stdout}`);
+      const hint = /inspect it: (.+?) {3}\| {3}(.+)$/m.exec(demo.stdout);
+      assert.ok(hint?.[1] && hint[2], demo.stdout);
+      assert.match(demo.stdout, /lane shared/);
+      for (const command of [hint[1], hint[2]]) {
+        const [program, ...args] = command.split(' ');
+        const ran = spawnSync(program as string, args, { cwd: REPO_ROOT, encoding: 'utf8' });
+        assert.equal(ran.status, 0, `"${command}" fails as typed: ${ran.error?.message ?? ran.stderr}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
