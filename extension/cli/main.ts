@@ -7,6 +7,7 @@ import { operate } from '../controller/operate';
 import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { runCycle } from '../controller/cycle';
+import { whyNotAChange } from '../forge/local/forge';
 import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
 import { RepoError } from '../git/repo';
 import { InputError } from '../ports';
@@ -177,13 +178,25 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
   }
 }
 
-async function sync(s: Session, dryRun: boolean, json: boolean, io: Output, log: (m: string) => void): Promise<number> {
+/** What `watch` printed last, so that a cycle that changed nothing prints one line, not the whole table again. */
+interface Shown {
+  state?: string;
+}
+
+async function sync(s: Session, dryRun: boolean, json: boolean, io: Output, log: (m: string) => void, shown?: Shown): Promise<number> {
   const lock = await lockSession(s, dryRun ? 'sync --dry-run' : 'sync', log);
   try {
     const report = await runCycle(s.deps, { dryRun });
     const { state, decisions, queues, outcome } = report.result;
     const doc = statusDocument(state, queues, decisions, { actions: report.actions, outcome, at: Date.now() });
-    io.out(json ? JSON.stringify({ ...doc, dryRun }, null, 2) : `${dryRun ? '(dry run: nothing acted on or recorded)\n' : ''}${renderDecisions(decisions, report.actions)}\n\n${renderStatus(doc, Date.now())}\n\noutcome: ${outcome.kind} — ${outcome.rationale}`);
+    // The table is the state after the cycle acted: a change it merged is no longer queued.
+    const after = statusDocument(state, report.queuesAfter ?? queues, decisions, { actions: report.actions, outcome, at: Date.now() });
+    // The state without the lanes' ages (which change every cycle): what watch compares with what it last printed.
+    const seen = `${renderStatus(after, 0).replace(/^(\S+\s+\S+ \S+) \S+/gm, '$1')}\n${outcome.kind} — ${outcome.rationale}`;
+    const acted = decisions.some((d) => d.kind !== 'wait');
+    if (!json && shown && !acted && shown.state === seen) io.out(`cycle ${state.cycle} at ${new Date().toISOString()}: nothing changed`);
+    else io.out(json ? JSON.stringify({ ...doc, dryRun }, null, 2) : `${dryRun ? '(dry run: nothing acted on or recorded)\n' : ''}${renderDecisions(decisions, report.actions)}\n\n${renderStatus(after, Date.now())}\n\noutcome: ${outcome.kind} — ${outcome.rationale}`);
+    if (shown) shown.state = seen;
     return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
   } finally {
     lock.release();
@@ -205,9 +218,10 @@ async function watch(s: Session, reopen: () => Promise<Session>, interval: numbe
   process.on('SIGTERM', onSignal);
   void stopSignal?.then(stop);
   try {
+    const shown: Shown = {};
     for (let cycle = 0; !stopping && (maxCycles === undefined || cycle < maxCycles); cycle++) {
       try {
-        const code = await sync(s, false, json, io, log);
+        const code = await sync(s, false, json, io, log, shown);
         if (code === EXIT.globalHold) log('global hold in force: nothing merges until an owner runs build-master release --ack');
       } catch (error) {
         if (error instanceof LockedError) log(`${error.message}; skipping this cycle`);
@@ -310,6 +324,10 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     return EXIT.ok;
   }
   const open = snapshot.changes.map((c) => c.id);
+  if (s.forge.kind === 'local') {
+    const why = await whyNotAChange(s.repo, s.policy, id, snapshot.changes.find((c) => c.id === id)?.emptyOnTarget === true);
+    if (why) throw new UsageError(why);
+  }
   const incidents = Object.values(state.incidents).filter((i) => i.status === 'open').map((i) => i.id);
   throw new UsageError(
     `no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}` +

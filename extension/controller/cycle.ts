@@ -37,6 +37,12 @@ export interface CycleReport {
   actions: ActionOutcome[];
   dryRun: boolean;
   snapshotChanges: Change[];
+  /**
+   * The queues as the cycle's actions left them (what it merged is gone): what a
+   * table of the state after the cycle shows. `result.queues` keeps the decided
+   * entries, merged ones too, with the gates that let them merge.
+   */
+  queuesAfter?: DecideResult['queues'];
 }
 
 const ACTIONS: ReadonlySet<Decision['kind']> = new Set(['merge', 'dispatch-fix', 'propose-revert', 'escalate', 'page-owner', 'report-flaky']);
@@ -83,7 +89,7 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
       store.append([{ at: clock.now(), cycle: result.state.cycle, type: 'error', kind: 'hygiene', message: `hygiene failed: ${(error as Error).message}` }]);
     }
   }
-  return { result: acted, actions, dryRun, snapshotChanges: snapshot.changes };
+  return { result, actions, dryRun, snapshotChanges: snapshot.changes, queuesAfter: acted.queues };
 }
 
 /** The cycle's result with the changes it merged out of their queues: a merged change is no longer "ready to merge". */

@@ -631,6 +631,24 @@ function proposeRevert(cycle: Cycle, incident: Incident, why: string): void {
   if (result !== 'waiting') incident.revertProposed = true;
 }
 
+/**
+ * An incident escalated only because no automated repair could be made (no
+ * worker configured, say) is judged again once the policy allows one: its
+ * lanes go back to degraded and the fix is dispatched as for a new incident.
+ * One a repair was ever tried for, or that a second incident escalated, stays.
+ */
+function reconsiderEscalation(cycle: Cycle, incident: Incident): void {
+  if (incident.remedy !== 'escalate' || incident.attempts.length > 0 || incident.lanes.length === 0) return;
+  const now = remedyFor(cycle.policy, cycle.snapshot, incident.failureClass, incident.tier, incident);
+  if (now.remedy !== 'fix' && now.remedy !== 'quarantine') return;
+  const lanes = incident.lanes.map((name) => cycle.lane(name));
+  // A lane paused by an operator or holding another incident is not this incident's to move.
+  if (lanes.some((lane) => lane.operatorPaused || lane.state !== 'paused' || lane.incident !== incident.id)) return;
+  incident.remedy = now.remedy;
+  incident.escalated = false;
+  for (const lane of lanes) cycle.move(lane.name, 'degraded', `${incident.id} (${incident.failureClass}) is eligible for an automated ${now.remedy} again: ${now.rationale}`, { incident: incident.id });
+}
+
 function escalate(cycle: Cycle, incident: Incident, reason: string, why: string): void {
   incident.escalated = true;
   cycle.emit('escalate', `${incident.id}: ${reason}; action required: an owner must repair, revert or acknowledge it`, {
@@ -667,6 +685,7 @@ function fixFailure(cycle: Cycle, incident: Incident, change: Change): string | 
 function progressRepairs(cycle: Cycle): void {
   const { snapshot, policy, now } = cycle;
   for (const incident of cycle.openIncidents()) {
+    reconsiderEscalation(cycle, incident);
     const count = (key: string, reason: string, attempt?: number) => {
       if (incident.countedFailures.includes(key)) return;
       incident.countedFailures.push(key);

@@ -155,7 +155,14 @@ export function narrow(mark: FailureMark, suspects: readonly Suspect[]): { narro
 }
 
 /** One attribution for failures that share a window of suspects. */
-export function attributeMarks(policy: Policy, suspects: readonly Suspect[], marks: readonly FailureMark[], red: Pick<TargetCommit, 'sha'>): Attribution {
+/** A suspect by its change, or, merged outside any change Build Master knows, by its commit and files. */
+function nameSuspect(suspect: Suspect): string {
+  if (suspect.change) return `${suspect.change} (${short(suspect.sha)})`;
+  const files = suspect.files.slice(0, 5).join(', ') + (suspect.files.length > 5 ? `, and ${suspect.files.length - 5} more` : '');
+  return `commit ${short(suspect.sha)} (an unknown merge; files ${files || 'none'})`;
+}
+
+export function attributeMarks(policy: Policy, suspects: readonly Suspect[], marks: readonly FailureMark[], red: Pick<TargetCommit, 'sha'>, cleanKnown = true): Attribution {
   const narrowedBy = new Map<string, Suspect>();
   const lanes = new Set<string>();
   const whys: string[] = [];
@@ -170,7 +177,10 @@ export function attributeMarks(policy: Policy, suspects: readonly Suspect[], mar
   const crossLane = sorted.length > 1;
   const unattributed = sorted.length === 0;
   const shown = whys.length > 3 ? [...whys.slice(0, 3), `and ${whys.length - 3} more failure(s)`] : whys;
-  let why = `${suspects.length} merge(s) since the last clean commit; ${shown.join('; ')}`;
+  // With no clean commit in view (a repository's first commit, say) there is no "since": every commit in view is a suspect.
+  let why = `${cleanKnown ? `${suspects.length} merge(s) since the last clean commit` : `${suspects.length} commit(s) in view, none of them clean`}; ${shown.join('; ')}`;
+  // Name them: a person reading the incident should not need state.json to know which merge to look at.
+  if (narrowed.length) why += `; suspect(s): ${narrowed.map(nameSuspect).join(', ')}`;
   if (crossLane) why += `; suspects span lanes ${sorted.join(', ')}: cross-lane`;
   if (unattributed) why += `; no suspect merge and no lane owns the failures at ${short(red.sha)}: unattributed`;
   return {
@@ -266,10 +276,18 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
       marks,
       red: redCommit,
       ...(clean >= 0 ? { clean: commits[clean] as TargetCommit } : {}),
-      attribution: attributeMarks(policy, suspects, marks, redCommit),
+      attribution: attributeMarks(policy, suspects, marks, redCommit, clean >= 0),
       failing: [...checks].map((name) => newestSettled(commits, name)?.run).filter((run): run is CheckRun => run !== undefined),
     };
   });
+}
+
+/** The policy keys that give this forge a worker: what a person sets to have fixes dispatched. */
+function workerHint(policy: Policy, forge: Snapshot['forge']): string {
+  if (forge === 'local' || policy.dispatch.worker === 'command') {
+    return `set dispatch.worker: command and dispatch.command (the command that runs your coding agent) in the policy; the next sync then dispatches the fix`;
+  }
+  return 'GitHub mode dispatches to the github-issue worker; or set dispatch.worker: command and dispatch.command in the policy';
 }
 
 /** What to do about an incident: the eligibility matrix, overridden by tier 3 and a missing worker. */
@@ -285,7 +303,7 @@ export function remedyFor(
   if (attribution.crossLane) return { remedy: 'escalate', rationale: 'the break spans lanes, so a person must look' };
   if (tier === 'tier3') return { remedy: 'escalate', rationale: 'a tier 3 change is a suspect: never repaired autonomously' };
   if ((matrix === 'fix' || matrix === 'quarantine') && !snapshot.workers.includes(policy.dispatch.worker)) {
-    return { remedy: 'escalate', rationale: `eligibility says ${matrix}, but no ${policy.dispatch.worker} worker is configured here` };
+    return { remedy: 'escalate', rationale: `eligibility says ${matrix}, but no ${policy.dispatch.worker} worker is configured here (${workerHint(policy, snapshot.forge)})` };
   }
   return { remedy: matrix, rationale: `eligibility.${failureClass} is ${matrix}` };
 }

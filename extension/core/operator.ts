@@ -52,11 +52,14 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       const lane = own(state.lanes, command.lane);
       if (!lane) return unknownLane(state, command.lane);
       const from = lane.state;
+      // Pausing a lane an operator already paused replaces the reason: said, so the earlier one is not lost unseen.
+      const earlier = lane.operatorPaused;
       lane.operatorPaused = { reason: command.reason || 'no reason given', since: now };
       lane.state = 'paused';
       lane.since = now;
       lane.reason = `paused by ${command.by}: ${lane.operatorPaused.reason}`;
-      return { ok: true, state, decision: { kind: 'lane-transition', lane: lane.name, from, to: 'paused', rationale: lane.reason } };
+      const replaced = earlier ? `; it was already paused by an operator (${earlier.reason}): that reason is replaced by this one` : '';
+      return { ok: true, state, decision: { kind: 'lane-transition', lane: lane.name, from, to: 'paused', rationale: `${lane.reason}${replaced}` } };
     }
     case 'resume': {
       const lane = own(state.lanes, command.lane);

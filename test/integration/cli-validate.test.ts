@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
+import { Sandbox } from '../support/sandbox';
 
 describe('build-master validate (the built CLI)', () => {
   let dir: string;
@@ -77,5 +78,35 @@ describe('build-master names a mistyped option and shows its command’s usage',
     const value = await runCli(['watch', '--cycles', '-1']);
     assert.equal(value.code, 2);
     assert.match(value.stderr, /--cycles needs a value, and "-1" looks like an option/);
+  });
+});
+
+describe('build-master validate inside a repository: names that match nothing there', function () {
+  this.timeout(60_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.remove());
+
+  it('warns, at its place in the file and with the real name as did-you-mean, of a lane glob, a branch pattern and a target that match nothing; exit 0', async () => {
+    sb = new Sandbox({
+      '.buildmaster.yml': 'target: mian\nlanes:\n  - name: docs\n    paths: ["doc/**"]\n  - name: web\n    paths: ["web/**"]\nlocal:\n  branches: ["agents/*"]\n',
+      'docs/guide.md': '# guide\n',
+      'web/app.js': '1\n',
+    });
+    sb.branch('agent/one', { 'web/two.js': '2\n' });
+    const result = await runCli(['validate'], { cwd: sb.dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /\.buildmaster\.yml: valid/);
+    assert.match(result.stderr, /^\.buildmaster\.yml:1:9: warning: target branch "mian" does not exist in the repository.*\n {4}hint: did you mean "main"\?$/m);
+    assert.match(result.stderr, /^\.buildmaster\.yml:4:13: warning: the path "doc\/\*\*" of lane docs matches no file in the repository.*\n {4}hint: did you mean "docs\/\*\*"\?$/m);
+    assert.match(result.stderr, /^\.buildmaster\.yml:8:14: warning: local\.branches pattern "agents\/\*" matches no branch in the repository.*\n {4}hint: did you mean "agent\/\*"\?/m);
+    assert.doesNotMatch(result.stderr, /web\/\*\*/, 'a glob that matches files is not warned about');
+  });
+
+  it('says nothing of the kind when every name matches, nor of defaults the file does not write', async () => {
+    sb = new Sandbox({ '.buildmaster.yml': 'lanes:\n  - name: web\n    paths: ["web/**"]\nlocal:\n  branches: ["agent/*", "buildmaster/fix/*"]\n', 'web/app.js': '1\n' });
+    sb.branch('agent/one', { 'web/two.js': '2\n' });
+    const result = await runCli(['validate', '--repo', sb.dir]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /warning/, result.stderr);
   });
 });

@@ -430,6 +430,8 @@ export class LocalForge implements Forge {
         return run !== undefined && settled(run) && !presentIn(mark, run);
       });
     if (commits.some((c) => c !== head && clean(c))) return;
+    // The head is the only commit on record (a repository's first, say): there is nothing earlier to search.
+    if (commits.length < 2) return;
     this.options.log(`${policy.target} is red at ${short(head.sha)} and no earlier commit on record is without its failures: bisecting ${commits.length - 1} earlier commit(s)`);
     // Gallop back from the head (1, 2, 4, … commits) to the nearest commit without the head's failures,
     // then bisect only the span after it: a repaired break further back never moves the boundary.
@@ -703,6 +705,22 @@ export class LocalForge implements Forge {
     return this.git.raw(['show', `${sha}:${path}`]).catch(() => '');
   }
 
+  /**
+   * What a person needs to act on an escalation without opening state.json: the
+   * suspects by name (a commit merged outside the queue by its sha) and the tail
+   * of each failing check's output, indented so no line of it reads as a heading.
+   */
+  private incidentEvidence(policy: Policy, incident: Incident): string[] {
+    const suspects = incident.suspects.map((s) => (s.change ? `${s.change} (${short(s.sha)})` : `commit ${short(s.sha)} (merged outside the queue)`));
+    const lines = [`suspects: ${suspects.length ? suspects.join(', ') : 'none known'}`];
+    const runs = this.cachedChecks(policy, `commit:${incident.redSha}`, '').filter((run) => incident.failingChecks.includes(run.name) && run.output);
+    for (const run of runs) {
+      const tail = (run.output ?? '').split('\n').filter((line) => line.trim() !== '').slice(-15);
+      lines.push(`output of ${run.name} at ${short(incident.redSha)} (last ${tail.length} line(s)):`, ...tail.map((line) => `    ${line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?')}`));
+    }
+    return lines;
+  }
+
   async notify(kind: NoticeKind, decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
     const dir = this.options.repo.stateDir;
     mkdirSync(dir, { recursive: true });
@@ -716,6 +734,7 @@ export class LocalForge implements Forge {
       `## ${new Date(this.options.clock.now()).toISOString()} ${kind === 'escalate' ? 'ESCALATION' : 'PAGE'}${owners}`,
       incident ? `incident: ${incident.id} (${incident.failureClass}, lanes ${incident.lanes.join(', ') || 'none'}, red at ${short(incident.redSha)})` : '',
       `reason: ${decision.rationale}`,
+      ...(incident ? this.incidentEvidence(policy, incident) : []),
       'action required: repair the lane with a fix change, revert the culprit, or run `build-master release --ack` / `resume <lane>` once resolved',
       '',
     ].filter((line) => line !== '');
@@ -799,4 +818,28 @@ export function requiredPass(
   const failing = judged.verdicts.filter((v) => v.status !== 'passed' && v.status !== 'excused').map((v) => v.name);
   if (judged.untested) failing.push('(no required check: set `merge.required_checks: []` to merge without checks)');
   return { ok: judged.pass, failing };
+}
+
+/**
+ * Why the branch `name` is not one of the local forge's changes, when it is a
+ * branch at all (explain names it instead of "no open change").
+ */
+export async function whyNotAChange(repo: GitRepo, policy: Policy, name: string, emptyOnTarget: boolean): Promise<string | undefined> {
+  const head = await repo.revParse(`refs/heads/${name}`);
+  if (!head) return undefined;
+  if (name === policy.target) return `"${name}" is the target branch: changes merge into it, it is not one`;
+  const patterns = policy.local.branches;
+  if (!picomatch([...patterns, ...OWN_BRANCHES])(name)) {
+    const folder = name.includes('/') ? `${name.slice(0, name.lastIndexOf('/'))}/*` : name;
+    return (
+      `branch "${name}" is not a change: no local.branches pattern matches it (${patterns.length ? patterns.map((p) => `"${p}"`).join(', ') : 'the list is empty'}); ` +
+      `add one that does to local.branches in the policy, e.g. "${folder}" (a "*" does not cross a "/")`
+    );
+  }
+  const target = await repo.revParse(`refs/heads/${policy.target}`);
+  if (target && (await repo.git.raw(['rev-list', '--count', head, `^${target}`])).trim() === '0') {
+    return `branch "${name}" has nothing to merge: its head ${short(head)} is already in ${policy.target}`;
+  }
+  if (emptyOnTarget) return `branch "${name}" is not queued: merging it would leave ${policy.target} as it is (its changes are already there)`;
+  return undefined;
 }
