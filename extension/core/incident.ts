@@ -157,7 +157,8 @@ export function narrow(mark: FailureMark, suspects: readonly Suspect[]): { narro
 /** One attribution for failures that share a window of suspects. */
 /** A suspect by its change, or, merged outside any change Build Master knows, by its commit and files. */
 function nameSuspect(suspect: Suspect): string {
-  if (suspect.change) return `${suspect.change} (${short(suspect.sha)})`;
+  // A commit no change of ours made is named by its own sha (a commit straight onto the target).
+  if (suspect.change && !suspect.sha.startsWith(suspect.change)) return `${suspect.change} (${short(suspect.sha)})`;
   const files = suspect.files.slice(0, 5).join(', ') + (suspect.files.length > 5 ? `, and ${suspect.files.length - 5} more` : '');
   return `commit ${short(suspect.sha)} (an unknown merge; files ${files || 'none'})`;
 }
