@@ -62,6 +62,10 @@ for (const theme of [
       const incidents = sidebarView(page, 'Incidents');
       const row = incidents.locator('.monaco-list-row', { hasText: 'inc-e2eweb1' }).first();
       await row.waitFor({ timeout: 60_000 });
+      // The Lanes view takes most of the sidebar by default: fold it, as a user reading an incident would,
+      // so the incident's rows are in view (the tree renders only the rows it shows).
+      const folded = [sidebarView(page, 'Lanes').locator('.pane-header').first(), sidebarView(page, 'Approvals').locator('.pane-header').first()];
+      for (const header of folded) if ((await header.getAttribute('aria-expanded')) === 'true') await header.click();
       await textOf(row, /26 failing tests/);
       // The sidebar is narrow: a row is the test's title beside file:line and lane; the full id is in its tooltip.
       const long = incidents.locator('.monaco-list-row', { hasText: LONG_TEST.replace('web/app.test.js > greeting > ', 'greeting › ') }).first();
@@ -72,6 +76,7 @@ for (const theme of [
       await incidents.locator('.monaco-list-row', { hasText: 'checkout › step 1 keeps the basket' }).first().click();
       await editorAt(page, 'app.js', 2);
       await palette(page, 'View: Close All Editors');
+      for (const header of folded) if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
     });
 
     it('shows the failing tests on the dashboard, capped, without breaking the layout, and file:line opens the file', async () => {
