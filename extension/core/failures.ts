@@ -27,6 +27,7 @@ export interface ParseOptions {
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+/** Failures kept per check run; more makes the list incomplete. */
 const MAX_FAILURES = 500;
 
 /** Reads a check's output with the first parser that recognises it. */
@@ -34,7 +35,7 @@ export function failuresFromOutput(output: string, options: ParseOptions = {}): 
   const text = output.replace(ANSI, '').replace(/\r\n?/g, '\n');
   for (const parse of PARSERS) {
     const report = parse(text, options);
-    if (report) return cap(report);
+    if (report) return bounded(report);
   }
   return { failures: [], complete: false, note: 'no known test runner output was recognised; the check is attributed as a whole' };
 }
@@ -56,9 +57,30 @@ export function relativePath(path: string, root?: string): string {
 
 type Parser = (text: string, options: ParseOptions) => FailureReport | undefined;
 
-function cap(report: FailureReport): FailureReport {
-  if (report.failures.length <= MAX_FAILURES) return report;
-  return { ...report, failures: report.failures.slice(0, MAX_FAILURES), complete: false, note: `more than ${MAX_FAILURES} failures; the rest are not listed` };
+/*
+ * What a check's failures may cost in the store: a check is untrusted, and a
+ * report of a hundred thousand failing tests, or a test named with a megabyte,
+ * must not swell state.json. Truncation is deterministic, so an identity stays
+ * the same from one run to the next. Every parser's report goes through it.
+ */
+const MAX_ID = 500;
+const MAX_MESSAGE = 1000;
+
+export function bounded(report: FailureReport): FailureReport {
+  const failures = report.failures.slice(0, MAX_FAILURES).map(boundedFailure);
+  if (report.failures.length <= MAX_FAILURES) return { ...report, failures };
+  const note = `${report.failures.length} failures, the first ${MAX_FAILURES} are kept`;
+  return { ...report, failures, complete: false, note: report.note ? `${report.note}; ${note}` : note };
+}
+
+export function boundedFailure(failure: TestFailure): TestFailure {
+  const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  return {
+    ...failure,
+    id: cut(failure.id, MAX_ID),
+    ...(failure.file !== undefined ? { file: cut(failure.file, MAX_ID) } : {}),
+    ...(failure.message !== undefined ? { message: cut(failure.message, MAX_MESSAGE) } : {}),
+  };
 }
 
 /** The first stack frame in the repository (not node internals or node_modules): where a test failed. */

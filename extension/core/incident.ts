@@ -1,7 +1,7 @@
 // Incident attribution and classification (SPEC §4.1).
 import { lanesByPath, maxTier, riskTier } from './classify';
-import { describeMark, marksOf, newestSettled, presentIn, settled, toFailureMark, type Mark } from './fingerprint';
-import { FAILED, PASSED, short } from './gate';
+import { describeMark, failedForReal, marksOf, newestSettled, presentIn, settled, toFailureMark, type Mark } from './fingerprint';
+import { short } from './gate';
 import type { CheckRun, FailureClass, FailureMark, Incident, RiskTier, Snapshot, TargetCommit } from './model';
 import { regexOf, type Policy, type Remedy } from './policy/schema';
 
@@ -14,13 +14,9 @@ export type CommitHealth = 'green' | 'red' | 'pending';
  */
 export function commitHealth(commit: TargetCommit, only?: ReadonlySet<string>): CommitHealth {
   const checks = only ? commit.checks.filter((c) => only.has(c.name)) : commit.checks;
-  if (checks.some((c) => FAILED.has(c.conclusion) && !c.passedOnRerun)) return 'red';
-  if (checks.some((c) => !PASSED.has(c.conclusion) && !(FAILED.has(c.conclusion) && c.passedOnRerun))) return 'pending';
+  if (checks.some(failedForReal)) return 'red';
+  if (checks.some((c) => !settled(c))) return 'pending';
   return 'green';
-}
-
-export function failingChecks(commit: TargetCommit): CheckRun[] {
-  return commit.checks.filter((c) => FAILED.has(c.conclusion));
 }
 
 export interface Classification {

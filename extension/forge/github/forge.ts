@@ -7,8 +7,7 @@
 import { linkOf, mergeKey, short } from '../../core/gate';
 import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
-import { failuresFromOutput } from '../../core/failures';
-import { bounded, boundedFailure } from '../../reports/bounded';
+import { boundedFailure, failuresFromOutput } from '../../core/failures';
 import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit, TestFailure } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions, type TendOutcome } from '../../ports';
@@ -326,7 +325,7 @@ export class GitHubForge implements Forge {
     const read = annotations.slice(0, MAX_ANNOTATIONS);
     let result = failuresFromAnnotations(read, source.annotations);
     if (!result) {
-      const parsed = bounded(failuresFromOutput(inWorkspace(source.text, this.repo.repo)));
+      const parsed = failuresFromOutput(inWorkspace(source.text, this.repo.repo));
       const why = readError ?? (source.annotations > 0 ? 'its annotations name no failure' : 'it has no annotations');
       const how = `read from the check run's output text (${why})${parsed.parser ? ` by the ${parsed.parser} parser` : ''}`;
       result = parsed.failures.length

@@ -5,12 +5,11 @@
 // failing tests: its JUnit report when it names one, else its output.
 import { realpathSync, rmSync, statSync, readFileSync, lstatSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { failuresFromOutput, type FailureReport } from '../../core/failures';
+import { bounded, failuresFromOutput, type FailureReport } from '../../core/failures';
 import type { CheckRun, TestFailure } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
 import { allowlistedEnv } from '../../process/env';
 import { OUTPUT_TAIL, runCommand, type CommandOutcome } from '../../process/run';
-import { bounded } from '../../reports/bounded';
 import { failuresFromJUnit } from '../../reports/junit';
 
 export interface LocalCheck {
