@@ -12,7 +12,9 @@ const CHANGES = 1000;
 const RUNS = 60;
 
 function build(): { snapshot: Snapshot; policyText: string } {
-  const lanes = Array.from({ length: LANES }, (_, i) => `  - name: lane${i}\n    paths: ["svc${i}/**"]\n    checks: ["test-${i}"]`).join('\n');
+  const lanes = Array.from({ length: LANES }, (_, i) => `  - name: lane${i}\n    paths: ["svc${i}/**"]\n    checks: ["test-${i}"]`).join(
+    '\n',
+  );
   const policyText = `lanes:\n${lanes}\nautonomy:\n  merge: A4\ndispatch:\n  worker: command\n  command: ./fix.sh\n`;
   const changes: Change[] = Array.from({ length: CHANGES }, (_, i) => {
     const lane = i % LANES;
@@ -26,7 +28,10 @@ function build(): { snapshot: Snapshot; policyText: string } {
       labels: i % 17 === 0 ? ['priority'] : [],
       draft: i % 23 === 0,
       reviews: [],
-      checks: [{ name: `test-${lane}`, conclusion: i % 11 === 0 ? 'failure' : i % 7 === 0 ? 'pending' : 'success' }, { name: 'lint', conclusion: 'success' }],
+      checks: [
+        { name: `test-${lane}`, conclusion: i % 11 === 0 ? 'failure' : i % 7 === 0 ? 'pending' : 'success' },
+        { name: 'lint', conclusion: 'success' },
+      ],
       mergeable: i % 29 === 0 ? 'conflicting' : 'mergeable',
       readySince: i,
     };
@@ -34,7 +39,10 @@ function build(): { snapshot: Snapshot; policyText: string } {
   const targetCommits: TargetCommit[] = Array.from({ length: 50 }, (_, i) => ({
     sha: `t${String(i).padStart(39, '0')}`,
     time: i,
-    checks: Array.from({ length: LANES }, (_, l) => ({ name: `test-${l}`, conclusion: i === 49 && l === 3 ? 'failure' : 'success' as const })),
+    checks: Array.from({ length: LANES }, (_, l) => ({
+      name: `test-${l}`,
+      conclusion: i === 49 && l === 3 ? 'failure' : ('success' as const),
+    })),
     change: { id: `m${i}`, files: [`svc${i % LANES}/x.ts`] },
   }));
   return { snapshot: { forge: 'local', target: 'main', changes, targetCommits, builds: [], workers: ['command'] }, policyText };
@@ -68,6 +76,8 @@ const result = {
 };
 console.log('| benchmark | changes | lanes | median ms | p95 ms | target ms | within target |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
-console.log(`| decide() | ${CHANGES} | ${LANES} | ${result.median_ms} | ${result.p95_ms} | ${result.target_ms} | ${result.median_ms <= result.target_ms ? 'yes' : 'NO'} |`);
+console.log(
+  `| decide() | ${CHANGES} | ${LANES} | ${result.median_ms} | ${result.p95_ms} | ${result.target_ms} | ${result.median_ms <= result.target_ms ? 'yes' : 'NO'} |`,
+);
 mkdirSync(join(__dirname, 'results'), { recursive: true });
 writeFileSync(join(__dirname, 'results', 'core.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -27,7 +27,8 @@ async function main(): Promise<void> {
     }
   }
   world.server.refsChanged();
-  for (const lane of LANES) for (let i = 0; i < PER_LANE; i += 1) world.server.openPull({ head: `agent/${lane}-${i}`, title: `${lane} change ${i}` });
+  for (const lane of LANES)
+    for (let i = 0; i < PER_LANE; i += 1) world.server.openPull({ head: `agent/${lane}-${i}`, title: `${lane} change ${i}` });
 
   const measure = async (label: string) => {
     const from = world.server.requests.length;
@@ -35,7 +36,13 @@ async function main(): Promise<void> {
     await world.cycle();
     const ms = performance.now() - started;
     const requests = world.server.requests.slice(from);
-    return { label, requests: requests.length, rateLimited: world.server.rateLimited(requests), notModified: requests.filter((r) => r.status === 304).length, ms };
+    return {
+      label,
+      requests: requests.length,
+      rateLimited: world.server.rateLimited(requests),
+      notModified: requests.filter((r) => r.status === 304).length,
+      ms,
+    };
   };
   const cold = await measure('cold cycle');
   // The cold cycle wrote (the status digest issue): the next one reads that change once.
@@ -51,7 +58,8 @@ async function main(): Promise<void> {
 
   console.log('| cycle | requests | rate-limited (not 304) | 304 | time |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
-  for (const row of [cold, second, idle, restarted]) console.log(`| ${row.label} | ${row.requests} | ${row.rateLimited} | ${row.notModified} | ${(row.ms / 1000).toFixed(2)} s |`);
+  for (const row of [cold, second, idle, restarted])
+    console.log(`| ${row.label} | ${row.requests} | ${row.rateLimited} | ${row.notModified} | ${(row.ms / 1000).toFixed(2)} s |`);
   const result = {
     benchmark: 'github-cycle',
     open_prs: LANES.length * PER_LANE,

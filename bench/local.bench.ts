@@ -61,7 +61,11 @@ async function measure(dir: string, label: string) {
       const started = performance.now();
       const snapshot = await observe(...args);
       observeMs = performance.now() - started;
-      observeChecks = { checkRuns: forge.stats.checkRuns - before.checkRuns, checkMs: forge.stats.checkMs - before.checkMs, worktreeMs: forge.stats.worktreeMs - before.worktreeMs };
+      observeChecks = {
+        checkRuns: forge.stats.checkRuns - before.checkRuns,
+        checkMs: forge.stats.checkMs - before.checkMs,
+        worktreeMs: forge.stats.worktreeMs - before.worktreeMs,
+      };
       candidates = snapshot.changes.length;
       return snapshot;
     };
@@ -72,7 +76,12 @@ async function measure(dir: string, label: string) {
     const checks = forge.stats.checkMs - before.checkMs;
     const worktrees = forge.stats.worktreeMs - before.worktreeMs;
     const d0 = performance.now();
-    decide({ forge: 'local', target: 'main', changes: report.snapshotChanges, targetCommits: [], builds: [], workers: [] }, initialState(session.policy, 0), session.policy, Date.now());
+    decide(
+      { forge: 'local', target: 'main', changes: report.snapshotChanges, targetCommits: [], builds: [], workers: [] },
+      initialState(session.policy, 0),
+      session.policy,
+      Date.now(),
+    );
     const decideMs = performance.now() - d0;
     return {
       label,
@@ -101,13 +110,20 @@ async function main() {
     const cold = await measure(dir, 'cold');
     const warm = await measure(dir, 'second (3 merged)');
     const rows = [cold, warm];
-    console.log('| sync | candidates | merges | total ms | excl. checks ms | check runs | in check commands ms | check worktrees ms | observe git ms | decide ms | act ms |');
+    console.log(
+      '| sync | candidates | merges | total ms | excl. checks ms | check runs | in check commands ms | check worktrees ms | observe git ms | decide ms | act ms |',
+    );
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) {
-      console.log(`| ${r.label} | ${r.candidates} | ${r.merges} | ${r.total_ms} | ${r.excluding_checks_ms} | ${r.check_runs} | ${r.in_check_commands_ms} | ${r.worktree_setup_ms} | ${r.observe_git_ms} | ${r.decide_ms} | ${r.act_ms} |`);
+      console.log(
+        `| ${r.label} | ${r.candidates} | ${r.merges} | ${r.total_ms} | ${r.excluding_checks_ms} | ${r.check_runs} | ${r.in_check_commands_ms} | ${r.worktree_setup_ms} | ${r.observe_git_ms} | ${r.decide_ms} | ${r.act_ms} |`,
+      );
     }
     mkdirSync(join(__dirname, 'results'), { recursive: true });
-    writeFileSync(join(__dirname, 'results', 'local.json'), `${JSON.stringify({ benchmark: 'local-sync', branches: BRANCHES, lanes: LANES.length, runs: rows }, null, 2)}\n`);
+    writeFileSync(
+      join(__dirname, 'results', 'local.json'),
+      `${JSON.stringify({ benchmark: 'local-sync', branches: BRANCHES, lanes: LANES.length, runs: rows }, null, 2)}\n`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

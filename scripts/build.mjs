@@ -42,7 +42,12 @@ const bundles = [
 // Not shipped (.vscodeignore); mocha is resolved from node_modules at run time.
 const suites = readdirSync('test/vscode').filter((f) => f.endsWith('.test.ts'));
 bundles.push(
-  ...['index.ts', ...suites].map((file) => ({ ...node, entryPoints: [`test/vscode/${file}`], outfile: `dist-test/vscode/${file.replace(/\.ts$/, '.js')}`, external: ['vscode', 'mocha'] })),
+  ...['index.ts', ...suites].map((file) => ({
+    ...node,
+    entryPoints: [`test/vscode/${file}`],
+    outfile: `dist-test/vscode/${file.replace(/\.ts$/, '.js')}`,
+    external: ['vscode', 'mocha'],
+  })),
 );
 
 // The cockpit benchmark's in-host part (bench/vscode.bench.ts).

@@ -123,10 +123,17 @@ function quantile(values: number[], q: number): number {
 
 const checkName = (params: SimParams, lane: number) => (params.sharedCheck ? 'ci' : `test-l${lane}`);
 /** The failing test a broken lane shows in the shared check. */
-const laneTest = (lane: number): TestFailure => ({ id: `l${lane}/lane.test.ts > lane l${lane} works`, file: `l${lane}/lane.test.ts`, line: 1 });
+const laneTest = (lane: number): TestFailure => ({
+  id: `l${lane}/lane.test.ts > lane l${lane} works`,
+  file: `l${lane}/lane.test.ts`,
+  line: 1,
+});
 
 export function simulationPolicy(params: SimParams): Policy {
-  const lanes = Array.from({ length: params.lanes }, (_, i) => `  - name: l${i}\n    paths: ["l${i}/**"]${params.sharedCheck ? '' : `\n    checks: ["test-l${i}"]`}`).join('\n');
+  const lanes = Array.from(
+    { length: params.lanes },
+    (_, i) => `  - name: l${i}\n    paths: ["l${i}/**"]${params.sharedCheck ? '' : `\n    checks: ["test-l${i}"]`}`,
+  ).join('\n');
   const text = `lanes:\n${lanes}\nautonomy:\n  merge: A5\n  fix: A2\n  revert: A2\nrisk:\n  tier3: []\n  tier1: []\nincidents:\n  fix_retries: 2\n  failed_fixes_before_revert: 2\n  page_owner_after: 30m\n  global_hold:\n    paused_lanes_at_least: ${params.lanes}\ndispatch:\n  worker: command\n  command: fix\n  timeout: 6h\n`;
   const parsed = parsePolicy(text);
   if (!parsed.ok) throw new Error(`simulation policy invalid: ${parsed.problems.map((p) => p.message).join('; ')}`);
@@ -361,7 +368,9 @@ class World {
   checksOf(commit: SimCommit): CheckRun[] {
     const p = this.params;
     if (this.now < commit.doneAt) {
-      return p.sharedCheck ? [{ name: 'ci', conclusion: 'pending' }] : Array.from({ length: p.lanes }, (_, lane) => ({ name: checkName(p, lane), conclusion: 'pending' as const }));
+      return p.sharedCheck
+        ? [{ name: 'ci', conclusion: 'pending' }]
+        : Array.from({ length: p.lanes }, (_, lane) => ({ name: checkName(p, lane), conclusion: 'pending' as const }));
     }
     if (p.sharedCheck) {
       const red = commit.brokenAfter.some(Boolean);
@@ -379,7 +388,12 @@ class World {
     }
     return commit.brokenAfter.map((red, lane) => {
       const flaky = !red && commit.flaky[lane];
-      return { name: checkName(p, lane), conclusion: red || flaky ? ('failure' as const) : ('success' as const), ...(flaky ? { passedOnRerun: true } : {}), output: red ? '1 failing' : '' };
+      return {
+        name: checkName(p, lane),
+        conclusion: red || flaky ? ('failure' as const) : ('success' as const),
+        ...(flaky ? { passedOnRerun: true } : {}),
+        output: red ? '1 failing' : '',
+      };
     });
   }
 
@@ -461,9 +475,14 @@ function runBuildMaster(params: SimParams, inspect?: (state: ControllerState, no
       forge: 'local' as const,
       target: 'main',
       changes: [...world.open.values()].map(toChange),
-      targetCommits: world.commits.slice(-60).map(
-        (c): TargetCommit => ({ sha: c.sha, time: ms(c.time), checks: world.checksOf(c), change: { id: c.change.id, files: c.change.touched.map((lane) => `l${lane}/${c.change.id}.ts`), branch: c.change.branch } }),
-      ),
+      targetCommits: world.commits
+        .slice(-60)
+        .map((c): TargetCommit => ({
+          sha: c.sha,
+          time: ms(c.time),
+          checks: world.checksOf(c),
+          change: { id: c.change.id, files: c.change.touched.map((lane) => `l${lane}/${c.change.id}.ts`), branch: c.change.branch },
+        })),
       builds: [],
       workers: ['command'],
     };
@@ -483,13 +502,39 @@ function runBuildMaster(params: SimParams, inspect?: (state: ControllerState, no
         const nth = repairsByLane.get(incident.id) ?? repairsByLane.size;
         repairsByLane.set(incident.id, nth);
         const key = [lane, nth, d.attempt ?? 1];
-        world.openRepair('fix', lanes.length ? lanes : [lane], key, exponential(params.fixMinutes, params.seed, 'fix-time', ...key), `buildmaster/fix/${incident.id}`, incident.id);
+        world.openRepair(
+          'fix',
+          lanes.length ? lanes : [lane],
+          key,
+          exponential(params.fixMinutes, params.seed, 'fix-time', ...key),
+          `buildmaster/fix/${incident.id}`,
+          incident.id,
+        );
       } else if (d.kind === 'propose-revert' && incident) {
-        world.openRepair('revert', lanes.length ? lanes : [0], ['revert', incident.id], 10, `buildmaster/revert/${incident.id}`, incident.id);
-      } else if (d.kind === 'escalate' && incident && !revertComing.has(incident.id) && !world.open.has(`buildmaster/revert/${incident.id}`)) {
+        world.openRepair(
+          'revert',
+          lanes.length ? lanes : [0],
+          ['revert', incident.id],
+          10,
+          `buildmaster/revert/${incident.id}`,
+          incident.id,
+        );
+      } else if (
+        d.kind === 'escalate' &&
+        incident &&
+        !revertComing.has(incident.id) &&
+        !world.open.has(`buildmaster/revert/${incident.id}`)
+      ) {
         // A person answers the escalation with a revert of the culprit.
         const broken = lanes.length ? lanes : world.broken.flatMap((b, i) => (b ? [i] : []));
-        world.openRepair('revert', broken, ['human', incident.id], exponential(params.humanMinutes, params.seed, 'human', incident.id), `buildmaster/revert/${incident.id}`, incident.id);
+        world.openRepair(
+          'revert',
+          broken,
+          ['human', incident.id],
+          exponential(params.humanMinutes, params.seed, 'human', incident.id),
+          `buildmaster/revert/${incident.id}`,
+          incident.id,
+        );
       } else if (d.kind === 'global-hold') {
         world.at(world.now + exponential(params.humanMinutes, params.seed, 'ack', world.now), () => {
           const released = applyOperator(state, { kind: 'release', ack: true, by: 'owner' }, ms(world.now));
@@ -518,7 +563,13 @@ function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-m
     const key = [lane, n, attempt];
     const repairs = opaque ? Array.from({ length: params.lanes }, (_, i) => i) : [lane];
     if (attempt > 2) {
-      world.openRepair('revert', repairs, ['human', lane, n], exponential(params.humanMinutes, params.seed, 'human', lane, n), `revert-l${lane}-${n}`);
+      world.openRepair(
+        'revert',
+        repairs,
+        ['human', lane, n],
+        exponential(params.humanMinutes, params.seed, 'human', lane, n),
+        `revert-l${lane}-${n}`,
+      );
     } else {
       world.openRepair('fix', repairs, key, exponential(params.fixMinutes, params.seed, 'fix-time', ...key), `fix-l${lane}-${n}`);
     }
@@ -538,7 +589,9 @@ function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-m
       world.open.delete(change.id);
       if (state) startRepair(change.home, state.attempt + 1, state.nth);
     }
-    const ready = [...world.open.values()].filter((c) => world.now >= c.readyAt && c.good).sort((a, b) => (a.kind === 'regular' ? 1 : 0) - (b.kind === 'regular' ? 1 : 0) || a.readyAt - b.readyAt || a.id.localeCompare(b.id));
+    const ready = [...world.open.values()]
+      .filter((c) => world.now >= c.readyAt && c.good)
+      .sort((a, b) => (a.kind === 'regular' ? 1 : 0) - (b.kind === 'regular' ? 1 : 0) || a.readyAt - b.readyAt || a.id.localeCompare(b.id));
     const anyRed = red.size > 0;
     if (strategy === 'single-queue') {
       if (!settled(lastGlobal)) return;
@@ -565,6 +618,10 @@ function runBaseline(params: SimParams, strategy: Exclude<StrategyName, 'build-m
 }
 
 /** `inspect` sees Build Master's state after every cycle (for investigating a run). */
-export function runStrategy(strategy: StrategyName, params: SimParams, inspect?: (state: ControllerState, now: number) => void): StrategyMetrics {
+export function runStrategy(
+  strategy: StrategyName,
+  params: SimParams,
+  inspect?: (state: ControllerState, now: number) => void,
+): StrategyMetrics {
   return strategy === 'build-master' ? runBuildMaster(params, inspect) : runBaseline(params, strategy);
 }

@@ -32,5 +32,9 @@ export async function run(): Promise<void> {
   }
   const changes = api.cockpit.model.lanes.reduce((n, l) => n + l.queue.length, 0);
   const out = process.env.BUILDMASTER_BENCH_OUT;
-  if (out) writeFileSync(out, JSON.stringify({ changes, lanes: api.cockpit.model.lanes.length, items, refresh, tree, activation_ms: api.activation.ms }));
+  if (out)
+    writeFileSync(
+      out,
+      JSON.stringify({ changes, lanes: api.cockpit.model.lanes.length, items, refresh, tree, activation_ms: api.activation.ms }),
+    );
 }

@@ -93,12 +93,22 @@ const AGENTS: [string, string, string, string][] = [
 ];
 
 /** A tier 3 change (infra/** by the default risk policy): it waits for a person's approval. */
-const NEEDS_APPROVAL: [string, string, string, string] = ['agent/infra-deploy', 'infra/deploy.sh', '#!/bin/sh\necho "deploying the shop"\n', 'Deploy script for the shop'];
+const NEEDS_APPROVAL: [string, string, string, string] = [
+  'agent/infra-deploy',
+  'infra/deploy.sh',
+  '#!/bin/sh\necho "deploying the shop"\n',
+  'Deploy script for the shop',
+];
 
 export async function createDemoRepository(dir: string, options: { withApproval?: boolean } = {}): Promise<void> {
   mkdirSync(dir, { recursive: true });
   if (readdirSync(dir).length) throw new UsageError(`${dir} is not empty; give demo an empty or new --dir`);
-  const git = client(dir, { GIT_AUTHOR_NAME: 'Demo', GIT_AUTHOR_EMAIL: 'demo@localhost', GIT_COMMITTER_NAME: 'Demo', GIT_COMMITTER_EMAIL: 'demo@localhost' });
+  const git = client(dir, {
+    GIT_AUTHOR_NAME: 'Demo',
+    GIT_AUTHOR_EMAIL: 'demo@localhost',
+    GIT_COMMITTER_NAME: 'Demo',
+    GIT_COMMITTER_EMAIL: 'demo@localhost',
+  });
   await git.raw(['init', '--quiet', '--initial-branch=main']);
   for (const [path, content] of Object.entries(FILES)) {
     mkdirSync(join(dir, path, '..'), { recursive: true });
@@ -106,7 +116,16 @@ export async function createDemoRepository(dir: string, options: { withApproval?
   }
   await git.raw(['add', '-A']);
   await git.raw(['commit', '--quiet', '-m', 'Initial shop']);
-  for (const [branch, file, content, subject] of [...AGENTS, ...(options.withApproval ? [NEEDS_APPROVAL] : []), ['agent/web-rename', 'web/app.js', "export const greeting = 'hi there';\nexport const title = 'Shop';\n", 'Friendlier greeting'] as [string, string, string, string]]) {
+  for (const [branch, file, content, subject] of [
+    ...AGENTS,
+    ...(options.withApproval ? [NEEDS_APPROVAL] : []),
+    ['agent/web-rename', 'web/app.js', "export const greeting = 'hi there';\nexport const title = 'Shop';\n", 'Friendlier greeting'] as [
+      string,
+      string,
+      string,
+      string,
+    ],
+  ]) {
     await git.raw(['checkout', '--quiet', '-b', branch, 'main']);
     mkdirSync(join(dir, file, '..'), { recursive: true });
     writeFileSync(join(dir, file), content);
@@ -118,7 +137,12 @@ export async function createDemoRepository(dir: string, options: { withApproval?
 
 /** The break: an agent merges its branch by hand, around the queue, and web's test goes red. */
 async function mergeAroundTheQueue(dir: string): Promise<string> {
-  const git = client(dir, { GIT_AUTHOR_NAME: 'Hasty Agent', GIT_AUTHOR_EMAIL: 'agent@localhost', GIT_COMMITTER_NAME: 'Hasty Agent', GIT_COMMITTER_EMAIL: 'agent@localhost' });
+  const git = client(dir, {
+    GIT_AUTHOR_NAME: 'Hasty Agent',
+    GIT_AUTHOR_EMAIL: 'agent@localhost',
+    GIT_COMMITTER_NAME: 'Hasty Agent',
+    GIT_COMMITTER_EMAIL: 'agent@localhost',
+  });
   await git.raw(['merge', '--quiet', '--no-ff', '-m', "Merge branch 'agent/web-rename'", 'agent/web-rename']);
   return (await git.raw(['rev-parse', 'HEAD'])).trim();
 }
@@ -169,19 +193,31 @@ export async function runDemo(options: { dir?: string | undefined; json: boolean
     const { decisions, state } = report.result;
     const lanes = Object.fromEntries(Object.values(state.lanes).map((lane) => [lane.name, lane.state]));
     timeline.push({ cycle, decisions, actions: report.actions, lanes });
-    say(`\ncycle ${cycle} — global ${state.global.state}; lanes: ${Object.entries(lanes).filter(([name]) => name !== 'shared').map(([name, s]) => `${name} ${s}`).join(', ')}`);
+    say(
+      `\ncycle ${cycle} — global ${state.global.state}; lanes: ${Object.entries(lanes)
+        .filter(([name]) => name !== 'shared')
+        .map(([name, s]) => `${name} ${s}`)
+        .join(', ')}`,
+    );
     for (const line of during) say(line);
     const byKey = new Map(report.actions.map((a) => [a.key, a]));
     for (const decision of decisions) {
       const label = ICON[decision.kind];
       if (!label) continue;
       const action = decision.key ? byKey.get(decision.key) : undefined;
-      const subject = decision.kind === 'lane-transition' ? `${decision.lane}: ${decision.from} → ${decision.to}` : [decision.lane, decision.change ?? decision.incident].filter(Boolean).join(' ');
+      const subject =
+        decision.kind === 'lane-transition'
+          ? `${decision.lane}: ${decision.from} → ${decision.to}`
+          : [decision.lane, decision.change ?? decision.incident].filter(Boolean).join(' ');
       const result = action ? (action.status === 'done' ? ` — ${action.message}` : ` — ${action.status}: ${action.message}`) : '';
       say(`  ${label.padEnd(12)} ${subject}\n      ${decision.rationale}${result}`);
     }
     const open = report.snapshotChanges.length;
-    if (broke && Object.values(state.incidents).some((i) => i.status === 'resolved') && Object.values(state.lanes).every((l) => l.state === 'healthy')) {
+    if (
+      broke &&
+      Object.values(state.incidents).some((i) => i.status === 'resolved') &&
+      Object.values(state.lanes).every((l) => l.state === 'healthy')
+    ) {
       recovered = true;
       if (open === 0 || decisions.every((d) => d.kind !== 'merge')) break;
     }

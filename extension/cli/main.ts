@@ -12,7 +12,16 @@ import { lockSession, openSession, PolicyError, type Session, type SessionOption
 import { RepoError } from '../git/repo';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
-import { renderCheckFailures, renderDecisions, renderEvents, renderExplain, renderFlakes, renderIncidentExplain, renderStatus, statusDocument } from './render';
+import {
+  renderCheckFailures,
+  renderDecisions,
+  renderEvents,
+  renderExplain,
+  renderFlakes,
+  renderIncidentExplain,
+  renderStatus,
+  statusDocument,
+} from './render';
 import { checkFailures, flakesInWindow, isRed } from '../protocol/failures';
 import { formatProblem, UsageError, validateFile } from './validate';
 import { closest } from '../core/policy/suggest';
@@ -100,8 +109,16 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       case 'validate': {
         const outcome = validateFile(repoDir, rest[0]);
         if (!json && outcome.warnings.length) io.err(outcome.warnings.join('\n'));
-        if (json) io.out(JSON.stringify({ file: outcome.file, valid: outcome.problems.length === 0, problems: outcome.problems, warnings: outcome.warnings }, null, 2));
-        else if (outcome.problems.length === 0) io.out(outcome.exists ? `${outcome.file}: valid` : `no policy file in ${repoDir}: every key takes its default (valid)`);
+        if (json)
+          io.out(
+            JSON.stringify(
+              { file: outcome.file, valid: outcome.problems.length === 0, problems: outcome.problems, warnings: outcome.warnings },
+              null,
+              2,
+            ),
+          );
+        else if (outcome.problems.length === 0)
+          io.out(outcome.exists ? `${outcome.file}: valid` : `no policy file in ${repoDir}: every key takes its default (valid)`);
         else {
           io.err(outcome.problems.map(formatProblem).join('\n'));
           io.err(`${outcome.problems.length} problem(s) in ${outcome.file}`);
@@ -116,7 +133,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         // A cycle runs git and checks: back to back they would keep the machine (and the lock) busy.
         if (interval < 1000) throw new UsageError(`--interval ${values.interval} is too short: at least 1s (e.g. 30s, 5m)`);
         const cycles = values.cycles === undefined ? undefined : Number(values.cycles);
-        if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0)) throw new UsageError(`--cycles "${values.cycles}" is not a positive whole number`);
+        if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0))
+          throw new UsageError(`--cycles "${values.cycles}" is not a positive whole number`);
         // Each cycle reopens the session exactly as the first was opened (same forge, same options).
         return await watch(await session(), session, interval, json, io, log, options.stopSignal, cycles);
       }
@@ -124,11 +142,16 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         const s = await session();
         const state = s.store.data.state ?? initialState(s.policy, Date.now());
         const last = s.store.data.lastCycle;
-        const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? [], { ...(last ? { outcome: last.outcome, at: last.at } : {}) });
+        const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? [], {
+          ...(last ? { outcome: last.outcome, at: last.at } : {}),
+        });
         const window = s.policy.incidents.flaky.window;
         const flakes = flakesInWindow(state.flakes, window, Date.now());
         const flaky = renderFlakes(flakes, window);
-        print({ ...doc, flakes }, `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`);
+        print(
+          { ...doc, flakes },
+          `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`,
+        );
         return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
       }
       case 'explain': {
@@ -195,7 +218,12 @@ async function sync(s: Session, dryRun: boolean, json: boolean, io: Output, log:
     const seen = `${renderStatus(after, 0).replace(/^(\S+\s+\S+ \S+) \S+/gm, '$1')}\n${outcome.kind} — ${outcome.rationale}`;
     const acted = decisions.some((d) => d.kind !== 'wait');
     if (!json && shown && !acted && shown.state === seen) io.out(`cycle ${state.cycle} at ${new Date().toISOString()}: nothing changed`);
-    else io.out(json ? JSON.stringify({ ...doc, dryRun }, null, 2) : `${dryRun ? '(dry run: nothing acted on or recorded)\n' : ''}${renderDecisions(decisions, report.actions)}\n\n${renderStatus(after, Date.now())}\n\noutcome: ${outcome.kind} — ${outcome.rationale}`);
+    else
+      io.out(
+        json
+          ? JSON.stringify({ ...doc, dryRun }, null, 2)
+          : `${dryRun ? '(dry run: nothing acted on or recorded)\n' : ''}${renderDecisions(decisions, report.actions)}\n\n${renderStatus(after, Date.now())}\n\noutcome: ${outcome.kind} — ${outcome.rationale}`,
+      );
     if (shown) shown.state = seen;
     return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
   } finally {
@@ -203,7 +231,16 @@ async function sync(s: Session, dryRun: boolean, json: boolean, io: Output, log:
   }
 }
 
-async function watch(s: Session, reopen: () => Promise<Session>, interval: number, json: boolean, io: Output, log: (m: string) => void, stopSignal?: Promise<void>, maxCycles?: number): Promise<number> {
+async function watch(
+  s: Session,
+  reopen: () => Promise<Session>,
+  interval: number,
+  json: boolean,
+  io: Output,
+  log: (m: string) => void,
+  stopSignal?: Promise<void>,
+  maxCycles?: number,
+): Promise<number> {
   let stopping = false;
   let wake: () => void = () => undefined;
   const stop = () => {
@@ -291,7 +328,8 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
       );
     }
     const target = snapshot.targetCommits[snapshot.targetCommits.length - 1];
-    if (target && target.checks.some((check) => check.conclusion === 'pending')) unknown.push(`the checks of ${s.policy.target} ${short(target.sha)} have not finished or not run yet`);
+    if (target && target.checks.some((check) => check.conclusion === 'pending'))
+      unknown.push(`the checks of ${s.policy.target} ${short(target.sha)} have not finished or not run yet`);
     // Its red checks down to the failing tests, as the gate judged them: which another lane's open incident holds (known), which none does.
     const judged = change ? judgeChecks(s.policy, change, snapshot.forge, result.state.incidents) : undefined;
     const incidents = Object.values(result.state.incidents);
@@ -301,7 +339,8 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
         const view = checkFailures(check, incidents, judged?.required.lanes ?? [entry.lane], json ? Infinity : undefined);
         const verdict = judged?.verdicts.find((v) => v.name === check.name);
         // The gate's verdict is the truth; the view only explains it.
-        if (verdict?.status === 'excused') return { ...view, status: 'excused' as const, excusedBy: { incident: verdict.incident.id, lanes: verdict.incident.lanes } };
+        if (verdict?.status === 'excused')
+          return { ...view, status: 'excused' as const, excusedBy: { incident: verdict.incident.id, lanes: verdict.incident.lanes } };
         if (verdict?.status === 'failing' && view.status === 'excused') {
           const { excusedBy: _dropped, ...failing } = view;
           return { ...failing, status: 'failing' as const };
@@ -311,7 +350,9 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     const failures = renderCheckFailures(checks);
     const blocked = snapshot.mergeBlocked ? [`merging waits: ${snapshot.mergeBlocked}`] : [];
     const last = s.store.data.lastCycle;
-    const asOf = last ? `as of now (read-only: no check was run); the last sync was cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : 'as of now (read-only: no check was run); no sync has run yet';
+    const asOf = last
+      ? `as of now (read-only: no check was run); the last sync was cycle ${last.cycle} at ${new Date(last.at).toISOString()}`
+      : 'as of now (read-only: no check was run); no sync has run yet';
     const text = [
       renderExplain(entry, index + 1, result.state.lanes[lane]?.state ?? 'unknown'),
       ...blocked.map((line) => `  ${line}`),
@@ -320,7 +361,16 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
       '',
       asOf,
     ].join('\n');
-    print({ ...entry, ...(snapshot.mergeBlocked ? { mergeBlocked: snapshot.mergeBlocked } : {}), checks, unknown, lastCycle: last ? { cycle: last.cycle, at: last.at } : null }, text);
+    print(
+      {
+        ...entry,
+        ...(snapshot.mergeBlocked ? { mergeBlocked: snapshot.mergeBlocked } : {}),
+        checks,
+        unknown,
+        lastCycle: last ? { cycle: last.cycle, at: last.at } : null,
+      },
+      text,
+    );
     return EXIT.ok;
   }
   const open = snapshot.changes.map((c) => c.id);
@@ -328,7 +378,9 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     const why = await whyNotAChange(s.repo, s.policy, id, snapshot.changes.find((c) => c.id === id)?.emptyOnTarget === true);
     if (why) throw new UsageError(why);
   }
-  const incidents = Object.values(state.incidents).filter((i) => i.status === 'open').map((i) => i.id);
+  const incidents = Object.values(state.incidents)
+    .filter((i) => i.status === 'open')
+    .map((i) => i.id);
   throw new UsageError(
     `no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}` +
       `${incidents.length ? `; open incidents: ${incidents.slice(0, 20).join(', ')}${incidents.length > 20 ? ', …' : ''}` : ''}`,
@@ -349,7 +401,9 @@ function argumentProblem(error: Error & { code?: string }, argv: readonly string
   }
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
     const name = option.split(/[ =]/)[0] ?? option;
-    return /ambiguous/.test(error.message) ? `${name} needs a value, and "${argv[argv.indexOf(name) + 1] ?? ''}" looks like an option; write ${name}=VALUE if you meant it` : `${name} needs a value`;
+    return /ambiguous/.test(error.message)
+      ? `${name} needs a value, and "${argv[argv.indexOf(name) + 1] ?? ''}" looks like an option; write ${name}=VALUE if you meant it`
+      : `${name} needs a value`;
   }
   return error.message;
 }
@@ -361,7 +415,12 @@ function usageFor(argv: readonly string[]): string {
   return line ? `usage: build-master ${line.trim().replace(/\s{2,}/, '    # ')}\n(build-master --help lists every command)` : USAGE;
 }
 
-function toOperator(command: string, rest: string[], values: { reason?: string | undefined; ack?: boolean | undefined }, by: string): OperatorCommand {
+function toOperator(
+  command: string,
+  rest: string[],
+  values: { reason?: string | undefined; ack?: boolean | undefined },
+  by: string,
+): OperatorCommand {
   const need = (what: string) => {
     const value = rest[0];
     if (!value) throw new UsageError(`${command} needs ${what}: build-master ${command} <${what}>`);

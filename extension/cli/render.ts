@@ -2,7 +2,17 @@
 import type { QueueEntry } from '../core/decide';
 import { short } from '../core/gate';
 import type { Decision, FailureMark, Incident } from '../core/model';
-import { FAILURES_SHOWN, heldBy, incidentFailures, knownText, printable as p, where, type CheckFailures, type FailureView, type FlakeView } from '../protocol/failures';
+import {
+  FAILURES_SHOWN,
+  heldBy,
+  incidentFailures,
+  knownText,
+  printable as p,
+  where,
+  type CheckFailures,
+  type FailureView,
+  type FlakeView,
+} from '../protocol/failures';
 import { formatDuration } from '../core/policy/duration';
 import type { LogEvent } from '../store/store';
 import type { ActionOutcome } from '../controller/cycle';
@@ -39,7 +49,13 @@ export function renderStatus(doc: StatusDocument, now: number): string {
       ...doc.lanes.map((lane) => {
         const first = lane.queue[0];
         const next = first ? `${first.change}: ${first.reasons[0]?.message ?? 'ready to merge'}` : '—';
-        return [lane.name, `${STATE_MARK[lane.state] ?? ''} ${lane.state} ${formatDuration(now - lane.since)}`, String(lane.queue.length), lane.incident?.id ?? '—', next];
+        return [
+          lane.name,
+          `${STATE_MARK[lane.state] ?? ''} ${lane.state} ${formatDuration(now - lane.since)}`,
+          String(lane.queue.length),
+          lane.incident?.id ?? '—',
+          next,
+        ];
       }),
     ]),
   );
@@ -56,7 +72,8 @@ export function renderStatus(doc: StatusDocument, now: number): string {
   }
   if (doc.approvals.length) {
     out.push('', 'approvals waiting (build-master approve <id> | reject <id> --reason "…"):');
-    for (const approval of doc.approvals) out.push(`  ${approval.id}  ${approval.kind}  ${approval.change ?? approval.incident ?? ''}  ${approval.rationale}`);
+    for (const approval of doc.approvals)
+      out.push(`  ${approval.id}  ${approval.kind}  ${approval.change ?? approval.incident ?? ''}  ${approval.rationale}`);
   }
   return out.join('\n');
 }
@@ -74,7 +91,10 @@ export function renderDecisions(decisions: Decision[], actions: ActionOutcome[] 
 }
 
 export function renderExplain(entry: QueueEntry, position: number, laneState: string): string {
-  const out = [`${entry.change} — ${entry.title}`, `lane ${entry.lane} (${laneState}; ${entry.laneRationale}), ${entry.tier}${entry.crossLane ? ', cross-lane' : ''}, position ${position} in the lane's merge order`];
+  const out = [
+    `${entry.change} — ${entry.title}`,
+    `lane ${entry.lane} (${laneState}; ${entry.laneRationale}), ${entry.tier}${entry.crossLane ? ', cross-lane' : ''}, position ${position} in the lane's merge order`,
+  ];
   if (entry.link) out.push(`linked ${entry.link.kind} for ${entry.link.incident}`);
   out.push(`required checks: ${entry.requiredChecks.join(', ') || 'none'}`);
   if (entry.reasons.length === 0) out.push('', 'every gate passes: it merges when it reaches the front of its lane');
@@ -90,7 +110,9 @@ export function renderEvents(events: LogEvent[]): string {
   if (events.length === 0) return 'no events';
   return events
     .map((e) => {
-      const what = [e.type === 'action' ? `${e.kind} ${e.status}` : e.kind ?? e.type, e.lane, e.change ?? e.incident].filter(Boolean).join(' ');
+      const what = [e.type === 'action' ? `${e.kind} ${e.status}` : (e.kind ?? e.type), e.lane, e.change ?? e.incident]
+        .filter(Boolean)
+        .join(' ');
       return `${new Date(e.at).toISOString()}  #${e.seq}  ${what}: ${e.message}`;
     })
     .join('\n');
@@ -110,9 +132,15 @@ export function renderIncidentExplain(incident: Incident, now: number, limit = F
     `${incident.id} — ${incident.status}, ${incident.failureClass} (${incident.classRule}), ${lanes}${incident.crossLane ? ', cross-lane' : ''}, ${incident.tier}`,
     `red at ${short(incident.redSha)}${incident.lastGreenSha ? `, last green ${short(incident.lastGreenSha)}` : ''}; open ${formatDuration(Math.max(0, (incident.resolvedAt ?? now) - incident.openedAt))}; remedy ${incident.remedy}, retries ${incident.retries}${incident.escalated ? ', escalated' : ''}`,
   ];
-  if (incident.suspects.length) out.push(`suspects: ${incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (${s.lane})` : ''}`).join(', ')}`);
+  if (incident.suspects.length)
+    out.push(`suspects: ${incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (${s.lane})` : ''}`).join(', ')}`);
   const view = incidentFailures(incident, limit);
-  out.push('', view.recorded ? `failing tests (${plural(view.total, 'failure')} in ${plural(view.groups.length, 'check')}):` : 'failing checks (no failing tests on record):');
+  out.push(
+    '',
+    view.recorded
+      ? `failing tests (${plural(view.total, 'failure')} in ${plural(view.groups.length, 'check')}):`
+      : 'failing checks (no failing tests on record):',
+  );
   for (const group of view.groups) {
     out.push(`  ${p(group.check)}${group.total > 1 ? ` (${group.total})` : ''}`);
     for (const mark of group.marks) out.push(...markLines(mark));
@@ -120,7 +148,11 @@ export function renderIncidentExplain(incident: Incident, now: number, limit = F
   }
   if (view.hidden) out.push(`  (${view.hidden} not shown: --json lists all ${view.total})`);
   const attempt = incident.attempts[incident.attempts.length - 1];
-  if (attempt) out.push('', `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}${attempt.reason ? ` — ${p(attempt.reason)}` : ''}`);
+  if (attempt)
+    out.push(
+      '',
+      `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}${attempt.reason ? ` — ${p(attempt.reason)}` : ''}`,
+    );
   out.push('', p(incident.rationale));
   return out.join('\n');
 }
@@ -161,7 +193,9 @@ export function renderFlakes(flakes: FlakeView[], window: number): string {
   const out = [`flaky tests reported for quarantine (flaky runs in the last ${formatDuration(window)}):`];
   for (const flake of shown) {
     const at = where(flake.file, undefined);
-    out.push(`  ${String(flake.count).padStart(3)}×  ${p(flake.check)} > ${flake.test !== undefined ? p(flake.test) : 'the check as a whole'}${at && !p(flake.test ?? '').includes(at) ? `  (${at})` : ''}`);
+    out.push(
+      `  ${String(flake.count).padStart(3)}×  ${p(flake.check)} > ${flake.test !== undefined ? p(flake.test) : 'the check as a whole'}${at && !p(flake.test ?? '').includes(at) ? `  (${at})` : ''}`,
+    );
   }
   if (reported.length > shown.length) out.push(`  and ${reported.length - shown.length} more (--json lists them all)`);
   return out.join('\n');

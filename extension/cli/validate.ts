@@ -33,10 +33,15 @@ export function validateFile(repo: string, file: string | undefined): ValidateOu
   }
   const shown = path ? shownPath(path) : join(repo, POLICY_FILES[0]);
   const result = parsePolicy(text, shown);
-  const warnings = result.ok ? [...envWarnings(result.policy).map((w) => w.message), ...undefinedCheckWarnings(result.policy)].map((message) => `${shown}: warning: ${message}`) : [];
+  const warnings = result.ok
+    ? [...envWarnings(result.policy).map((w) => w.message), ...undefinedCheckWarnings(result.policy)].map(
+        (message) => `${shown}: warning: ${message}`,
+      )
+    : [];
   const facts = result.ok ? repositoryFacts(repo, result.policy) : undefined;
   if (result.ok && facts) {
-    for (const w of repositoryWarnings(text, result.policy, facts)) warnings.push(`${shown}:${w.line}:${w.column}: warning: ${w.message}\n    hint: ${w.hint}`);
+    for (const w of repositoryWarnings(text, result.policy, facts))
+      warnings.push(`${shown}:${w.line}:${w.column}: warning: ${w.message}\n    hint: ${w.hint}`);
   }
   return { file: shown, exists: path !== undefined, problems: result.ok ? [] : result.problems, warnings };
 }
@@ -46,7 +51,8 @@ export function validateFile(repo: string, file: string | undefined): ValidateOu
  * exist) and the local branches, or undefined outside a git repository.
  */
 function repositoryFacts(repo: string, policy: Policy): RepositoryFacts | undefined {
-  const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 * 1024 * 1024 });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 * 1024 * 1024 });
   try {
     const branches = git('for-each-ref', '--format=%(refname:short)', 'refs/heads').split('\n').filter(Boolean);
     const tree = branches.includes(policy.target) ? `refs/heads/${policy.target}` : 'HEAD';

@@ -45,7 +45,14 @@ export interface CycleReport {
   queuesAfter?: DecideResult['queues'];
 }
 
-const ACTIONS: ReadonlySet<Decision['kind']> = new Set(['merge', 'dispatch-fix', 'propose-revert', 'escalate', 'page-owner', 'report-flaky']);
+const ACTIONS: ReadonlySet<Decision['kind']> = new Set([
+  'merge',
+  'dispatch-fix',
+  'propose-revert',
+  'escalate',
+  'page-owner',
+  'report-flaky',
+]);
 
 export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = {}): Promise<CycleReport> {
   const { store, forge, policy, clock } = deps;
@@ -61,7 +68,13 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
   // Record first: the decisions and the state they lead to, then act on them.
   store.append(result.decisions.map((decision) => eventOf(decision, now, result.state.cycle)));
   store.data.state = result.state;
-  store.data.lastCycle = { at: now, cycle: result.state.cycle, outcome: result.outcome, queues: result.queues, decisions: result.decisions };
+  store.data.lastCycle = {
+    at: now,
+    cycle: result.state.cycle,
+    outcome: result.outcome,
+    queues: result.queues,
+    decisions: result.decisions,
+  };
   await store.save();
 
   const byId = new Map(snapshot.changes.map((change) => [change.id, change]));
@@ -81,12 +94,30 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
     try {
       for (const outcome of await forge.tend({ result, snapshot, policy, now: clock.now() })) {
         const done: ActionOutcome = { ...outcome, kind: 'outcome', decision: { kind: 'outcome', rationale: outcome.message } };
-        store.append([{ at: clock.now(), cycle: result.state.cycle, type: 'action', kind: 'hygiene', key: outcome.key, status: outcome.status, message: outcome.message }]);
+        store.append([
+          {
+            at: clock.now(),
+            cycle: result.state.cycle,
+            type: 'action',
+            kind: 'hygiene',
+            key: outcome.key,
+            status: outcome.status,
+            message: outcome.message,
+          },
+        ]);
         actions.push(done);
       }
     } catch (error) {
       deps.log(`hygiene failed: ${(error as Error).message}`);
-      store.append([{ at: clock.now(), cycle: result.state.cycle, type: 'error', kind: 'hygiene', message: `hygiene failed: ${(error as Error).message}` }]);
+      store.append([
+        {
+          at: clock.now(),
+          cycle: result.state.cycle,
+          type: 'error',
+          kind: 'hygiene',
+          message: `hygiene failed: ${(error as Error).message}`,
+        },
+      ]);
     }
   }
   return { result, actions, dryRun, snapshotChanges: snapshot.changes, queuesAfter: acted.queues };
@@ -94,9 +125,15 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
 
 /** The cycle's result with the changes it merged out of their queues: a merged change is no longer "ready to merge". */
 function afterMerges(result: DecideResult, actions: readonly ActionOutcome[]): DecideResult {
-  const merged = new Set(actions.filter((a) => a.kind === 'merge' && a.status !== 'failed' && a.decision.change !== undefined).map((a) => a.decision.change as string));
+  const merged = new Set(
+    actions
+      .filter((a) => a.kind === 'merge' && a.status !== 'failed' && a.decision.change !== undefined)
+      .map((a) => a.decision.change as string),
+  );
   if (merged.size === 0) return result;
-  const queues = Object.fromEntries(Object.entries(result.queues).map(([lane, queue]) => [lane, queue.filter((entry) => !merged.has(entry.change))]));
+  const queues = Object.fromEntries(
+    Object.entries(result.queues).map(([lane, queue]) => [lane, queue.filter((entry) => !merged.has(entry.change))]),
+  );
   return { ...result, queues };
 }
 
@@ -127,7 +164,18 @@ async function act(deps: CycleDeps, decision: Decision, changes: Map<string, Cha
 
 /** Appends an action's outcome to the event log. */
 function recordAction(store: Store, outcome: ActionOutcome, at: number): void {
-  store.append([{ at, cycle: store.data.state?.cycle, type: 'action', kind: outcome.kind, key: outcome.key, status: outcome.status, message: outcome.message, ...pick(outcome.decision) }]);
+  store.append([
+    {
+      at,
+      cycle: store.data.state?.cycle,
+      type: 'action',
+      kind: outcome.kind,
+      key: outcome.key,
+      status: outcome.status,
+      message: outcome.message,
+      ...pick(outcome.decision),
+    },
+  ]);
 }
 
 async function execute(deps: CycleDeps, decision: Decision, changes: Map<string, Change>): Promise<string> {
@@ -182,11 +230,22 @@ async function execute(deps: CycleDeps, decision: Decision, changes: Map<string,
       for (const warning of result.warnings ?? []) deps.log(`fix attempt ${attempt} for ${incident.id}: ${warning}`);
       if (result.breach) {
         // Not an ordinary failed fix: the worker did something it was not given. A person looks at it now.
-        await forge.notify('escalate', { ...decision, kind: 'escalate', rationale: `fix attempt ${attempt} for ${incident.id}: ${result.breach}` }, incident, policy);
+        await forge.notify(
+          'escalate',
+          { ...decision, kind: 'escalate', rationale: `fix attempt ${attempt} for ${incident.id}: ${result.breach}` },
+          incident,
+          policy,
+        );
       }
-      if (!result.success) throw new ForgeRefusal(`fix attempt ${attempt} for ${incident.id} failed: ${result.error ?? 'unknown error'}${result.warnings?.length ? `; ${result.warnings.join('; ')}` : ''}`, 'build-failed');
+      if (!result.success)
+        throw new ForgeRefusal(
+          `fix attempt ${attempt} for ${incident.id} failed: ${result.error ?? 'unknown error'}${result.warnings?.length ? `; ${result.warnings.join('; ')}` : ''}`,
+          'build-failed',
+        );
       const warned = result.warnings?.length ? `; ${result.warnings.join('; ')}` : '';
-      return result.change ? `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))${warned}` : `${result.output}${warned}`;
+      return result.change
+        ? `fix attempt ${attempt} for ${incident.id} produced ${result.change} (${result.files_changed.length} file(s))${warned}`
+        : `${result.output}${warned}`;
     }
     case 'propose-revert': {
       if (!incident || !decision.sha) throw new Error(`revert needs an incident and a culprit sha`);
@@ -235,7 +294,9 @@ async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
     if (decision.kind === 'dispatch-fix' && decision.incident) {
       const build = store.build(decision.incident, decision.attempt ?? 1);
       if (build && build.status === 'running') {
-        store.setBuildStatus(decision.incident, decision.attempt ?? 1, 'cancelled', clock.now(), { error: 'the process running the build stopped' });
+        store.setBuildStatus(decision.incident, decision.attempt ?? 1, 'cancelled', clock.now(), {
+          error: 'the process running the build stopped',
+        });
       }
     }
     deps.log(`resuming ${record.kind} ${record.key}, interrupted by a stopped process`);
@@ -246,7 +307,15 @@ async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
 }
 
 export function eventOf(decision: Decision, at: number, cycle: number): Omit<LogEvent, 'seq'> {
-  return { at, cycle, type: 'decision', kind: decision.kind, message: decision.rationale, ...pick(decision), ...(decision.key ? { key: decision.key } : {}) };
+  return {
+    at,
+    cycle,
+    type: 'decision',
+    kind: decision.kind,
+    message: decision.rationale,
+    ...pick(decision),
+    ...(decision.key ? { key: decision.key } : {}),
+  };
 }
 
 function pick(decision: Decision): Partial<LogEvent> {

@@ -12,7 +12,12 @@ export interface OperatorOutcome {
   global: GlobalState;
 }
 
-export async function operate(session: Session, command: OperatorCommand, log: (message: string) => void, now = Date.now()): Promise<OperatorOutcome> {
+export async function operate(
+  session: Session,
+  command: OperatorCommand,
+  log: (message: string) => void,
+  now = Date.now(),
+): Promise<OperatorOutcome> {
   const lock = await lockSession(session, command.kind, log);
   try {
     const state = session.store.data.state ?? initialState(session.policy, now);

@@ -130,15 +130,26 @@ export async function githubRepository(repo: GitRepo, policy: Policy): Promise<R
   }
   const parts = slug?.split('/');
   if (!parts || parts.length !== 2 || !parts[0] || !parts[1]) {
-    throw new InputError('GitHub mode needs the repository: set `github.repository: owner/name` in .buildmaster.yml, or GITHUB_REPOSITORY, or an `origin` remote on GitHub');
+    throw new InputError(
+      'GitHub mode needs the repository: set `github.repository: owner/name` in .buildmaster.yml, or GITHUB_REPOSITORY, or an `origin` remote on GitHub',
+    );
   }
   return { owner: parts[0], repo: parts[1] };
 }
 
-async function openGitHubForge(repo: GitRepo, policy: Policy, store: Store, clock: Clock, log: (message: string) => void, options: GitHubSessionOptions): Promise<GitHubForge> {
+async function openGitHubForge(
+  repo: GitRepo,
+  policy: Policy,
+  store: Store,
+  clock: Clock,
+  log: (message: string) => void,
+  options: GitHubSessionOptions,
+): Promise<GitHubForge> {
   const token = options.token ?? takeGitHubToken();
   if (!token) {
-    throw new InputError('GitHub mode needs a token: sign in from VS Code ("Build Master: Sign In to GitHub"), or set GITHUB_TOKEN for the command line');
+    throw new InputError(
+      'GitHub mode needs a token: sign in from VS Code ("Build Master: Sign In to GitHub"), or set GITHUB_TOKEN for the command line',
+    );
   }
   const repository = await githubRepository(repo, policy);
   const baseUrl = options.apiUrl ?? policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';

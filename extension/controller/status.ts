@@ -41,4 +41,3 @@ export function statusDocument(
     ...(extra.at !== undefined ? { at: extra.at } : {}),
   };
 }
-

@@ -16,7 +16,19 @@ import {
   type ChangeLink,
   type GateReason,
 } from './gate';
-import { covers, describeMark, fingerprintOf, fingerprintVerdict, flakesOf, laneOfMark, markKey, marksOf, newestSettled, presentIn, type Mark } from './fingerprint';
+import {
+  covers,
+  describeMark,
+  fingerprintOf,
+  fingerprintVerdict,
+  flakesOf,
+  laneOfMark,
+  markKey,
+  marksOf,
+  newestSettled,
+  presentIn,
+  type Mark,
+} from './fingerprint';
 import { attributeBreaks, classifyFailure, commitHealth, remedyFor, type Break } from './incident';
 import type {
   ActionClass,
@@ -91,7 +103,9 @@ export function laneNames(policy: Policy): string[] {
 }
 
 function syncLanes(state: ControllerState, policy: Policy, now: number): void {
-  state.lanes = recordOf(laneNames(policy).map((name) => [name, own(state.lanes, name) ?? { name, state: 'healthy', since: now, reason: 'new lane' }]));
+  state.lanes = recordOf(
+    laneNames(policy).map((name) => [name, own(state.lanes, name) ?? { name, state: 'healthy', since: now, reason: 'new lane' }]),
+  );
 }
 
 interface Classified {
@@ -276,7 +290,11 @@ function detachDroppedLanes(cycle: Cycle): void {
     cycle.emit(
       'escalate',
       `${incident.id}: ${lanes} no longer in the policy (renamed or removed); ${now}; action required: an owner must repair ${incident.failingChecks.join(', ')} on ${cycle.policy.target}, which resolves it`,
-      { incident: incident.id, key: `escalate:${incident.id}:lane-gone:${missing.join(',')}`, ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}) },
+      {
+        incident: incident.id,
+        key: `escalate:${incident.id}:lane-gone:${missing.join(',')}`,
+        ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}),
+      },
     );
   }
 }
@@ -346,12 +364,21 @@ function openBreaks(cycle: Cycle): void {
     if (!head) continue;
     for (const mark of marksOf(head.run)) {
       // An incomplete report's "and maybe more" is no new break while an open incident already holds failures of that check.
-      const known = fingerprints.some((fingerprint) => covers(fingerprint, mark) || (mark.test === undefined && head.run.failures?.length && fingerprint.some((entry) => entry.check === name)));
+      const known = fingerprints.some(
+        (fingerprint) =>
+          covers(fingerprint, mark) ||
+          (mark.test === undefined && head.run.failures?.length && fingerprint.some((entry) => entry.check === name)),
+      );
       if (!known) fresh.push(mark);
     }
   }
   if (fresh.length === 0) return;
-  const breaks = attributeBreaks(policy, commits, fresh, state.lastGreenSha !== undefined ? (cycle.commitIndex.get(state.lastGreenSha) ?? -1) : -1);
+  const breaks = attributeBreaks(
+    policy,
+    commits,
+    fresh,
+    state.lastGreenSha !== undefined ? (cycle.commitIndex.get(state.lastGreenSha) ?? -1) : -1,
+  );
   const bySha = new Map<string, number>();
   for (const found of breaks) {
     const n = bySha.get(found.red.sha) ?? 0;
@@ -372,7 +399,12 @@ function noteFlakes(cycle: Cycle): void {
         const key = markKey(mark);
         let record = own(flakes, key);
         if (!record) {
-          record = { check: mark.check, ...(mark.test !== undefined ? { test: mark.test } : {}), ...(mark.file ? { file: mark.file } : {}), seen: [] };
+          record = {
+            check: mark.check,
+            ...(mark.test !== undefined ? { test: mark.test } : {}),
+            ...(mark.file ? { file: mark.file } : {}),
+            seen: [],
+          };
           put(flakes, key, record);
         }
         if (!record.seen.some((seen) => seen.sha === commit.sha)) record.seen.push({ sha: commit.sha, at: commit.time });
@@ -387,7 +419,10 @@ function noteFlakes(cycle: Cycle): void {
     }
     if (limit === 0 || record.seen.length < limit) continue;
     if (record.reportedAt !== undefined && record.reportedAt >= now - window) continue;
-    const what = record.test === undefined ? `check ${record.check}` : `test ${record.test} of check ${record.check}${record.file ? ` (${record.file})` : ''}`;
+    const what =
+      record.test === undefined
+        ? `check ${record.check}`
+        : `test ${record.test} of check ${record.check}${record.file ? ` (${record.file})` : ''}`;
     const result = cycle.gated(
       'hygiene',
       'tier1',
@@ -419,7 +454,11 @@ function resolveGoneFailures(cycle: Cycle): void {
     // At or after the red commit: a re-run that passes on the red commit itself counts too.
     const verdict = fingerprintVerdict(commits, fingerprintOf(incident), red ?? 0);
     if (verdict.verdict !== 'gone') continue;
-    resolveIncident(cycle, incident, `${describeFingerprint(incident)} no longer ${fingerprintOf(incident).length > 1 ? 'fail' : 'fails'} on ${cycle.policy.target} at ${short(verdict.sha ?? '')}`);
+    resolveIncident(
+      cycle,
+      incident,
+      `${describeFingerprint(incident)} no longer ${fingerprintOf(incident).length > 1 ? 'fail' : 'fails'} on ${cycle.policy.target} at ${short(verdict.sha ?? '')}`,
+    );
   }
 }
 
@@ -433,7 +472,10 @@ function describeFingerprint(incident: Incident): string {
 function resolveIncident(cycle: Cycle, incident: Incident, why: string): void {
   incident.status = 'resolved';
   incident.resolvedAt = cycle.now;
-  cycle.emit('resolve-incident', `${incident.id}: ${why}`, { incident: incident.id, ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}) });
+  cycle.emit('resolve-incident', `${incident.id}: ${why}`, {
+    incident: incident.id,
+    ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}),
+  });
   for (const name of incident.lanes) {
     const lane = own(cycle.state.lanes, name);
     if (!lane) continue;
@@ -473,10 +515,15 @@ function noteRepairMerge(cycle: Cycle, commit: TargetCommit): void {
   for (const name of incident.lanes) {
     const lane = own(cycle.state.lanes, name);
     if (!lane || lane.operatorPaused || (lane.state !== 'degraded' && lane.state !== 'paused' && lane.state !== 'recovering')) continue;
-    cycle.move(name, 'recovering', `${link.kind} ${commit.change.id} merged as ${short(commit.sha)}; waiting for the target checks to verify it`, {
-      recoveryFrom: commit.sha,
-      incident: incident.id,
-    });
+    cycle.move(
+      name,
+      'recovering',
+      `${link.kind} ${commit.change.id} merged as ${short(commit.sha)}; waiting for the target checks to verify it`,
+      {
+        recoveryFrom: commit.sha,
+        incident: incident.id,
+      },
+    );
   }
 }
 
@@ -527,17 +574,27 @@ function openIncident(cycle: Cycle, found: Break, suffix = ''): void {
     const lane = cycle.lane(name);
     if (lane.state !== 'healthy') {
       second = true;
-      cycle.move(name, 'paused', `a second incident (${id}) while lane ${name} is ${lane.state}${lane.incident ? ` with ${lane.incident}` : ''}`, {
-        incident: lane.incident ?? id,
-      });
+      cycle.move(
+        name,
+        'paused',
+        `a second incident (${id}) while lane ${name} is ${lane.state}${lane.incident ? ` with ${lane.incident}` : ''}`,
+        {
+          incident: lane.incident ?? id,
+        },
+      );
       continue;
     }
     if (incident.remedy === 'fix' || incident.remedy === 'quarantine') {
       cycle.move(name, 'degraded', `${id} (${incident.failureClass}) is eligible for an automated ${incident.remedy}`, { incident: id });
     } else {
-      cycle.move(name, 'paused', `${id} (${incident.failureClass}) needs ${incident.remedy === 'revert' ? 'a revert' : 'a person'}: ${remedy.rationale}`, {
-        incident: id,
-      });
+      cycle.move(
+        name,
+        'paused',
+        `${id} (${incident.failureClass}) needs ${incident.remedy === 'revert' ? 'a revert' : 'a person'}: ${remedy.rationale}`,
+        {
+          incident: id,
+        },
+      );
     }
   }
 
@@ -574,7 +631,8 @@ function blindShared(found: Break): string {
 function dispatchAttempt(cycle: Cycle, incident: Incident, attempt: number): void {
   if (cycle.dispatches.some((queued) => queued.incident.id === incident.id)) return;
   const key = `dispatch:${incident.id}:${attempt}`;
-  const rejected = !autonomyAllows(cycle.policy, 'fix', incident.tier).allowed && approvalFor(cycle.state.approvals, key)?.status === 'rejected';
+  const rejected =
+    !autonomyAllows(cycle.policy, 'fix', incident.tier).allowed && approvalFor(cycle.state.approvals, key)?.status === 'rejected';
   if (rejected) dispatchNow(cycle, incident, attempt);
   else cycle.dispatches.push({ incident, attempt });
 }
@@ -583,7 +641,9 @@ function runDispatches(cycle: Cycle): void {
   const merging = new Set(
     cycle.decisions
       .filter((decision) => decision.kind === 'merge')
-      .flatMap((decision) => cycle.classified.filter((entry) => entry.change.id === decision.change && entry.link).map((entry) => entry.link?.incident)),
+      .flatMap((decision) =>
+        cycle.classified.filter((entry) => entry.change.id === decision.change && entry.link).map((entry) => entry.link?.incident),
+      ),
   );
   for (const { incident, attempt } of cycle.dispatches) {
     if (!merging.has(incident.id)) dispatchNow(cycle, incident, attempt);
@@ -626,7 +686,12 @@ function proposeRevert(cycle: Cycle, incident: Incident, why: string): void {
     `revert:${incident.id}`,
     'propose-revert',
     `${why}: open a change reverting ${culprit.change} (${short(culprit.sha)})`,
-    { incident: incident.id, change: culprit.change as string, sha: culprit.sha, ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}) },
+    {
+      incident: incident.id,
+      change: culprit.change as string,
+      sha: culprit.sha,
+      ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}),
+    },
   );
   if (result !== 'waiting') incident.revertProposed = true;
 }
@@ -646,7 +711,13 @@ function reconsiderEscalation(cycle: Cycle, incident: Incident): void {
   if (lanes.some((lane) => lane.operatorPaused || lane.state !== 'paused' || lane.incident !== incident.id)) return;
   incident.remedy = now.remedy;
   incident.escalated = false;
-  for (const lane of lanes) cycle.move(lane.name, 'degraded', `${incident.id} (${incident.failureClass}) is eligible for an automated ${now.remedy} again: ${now.rationale}`, { incident: incident.id });
+  for (const lane of lanes)
+    cycle.move(
+      lane.name,
+      'degraded',
+      `${incident.id} (${incident.failureClass}) is eligible for an automated ${now.remedy} again: ${now.rationale}`,
+      { incident: incident.id },
+    );
 }
 
 function escalate(cycle: Cycle, incident: Incident, reason: string, why: string): void {
@@ -690,15 +761,22 @@ function progressRepairs(cycle: Cycle): void {
       if (incident.countedFailures.includes(key)) return;
       incident.countedFailures.push(key);
       incident.retries += 1;
-      const record = attempt !== undefined ? incident.attempts.find((a) => a.attempt === attempt) : [...incident.attempts].reverse().find((a) => a.outcome === 'pending');
+      const record =
+        attempt !== undefined
+          ? incident.attempts.find((a) => a.attempt === attempt)
+          : [...incident.attempts].reverse().find((a) => a.outcome === 'pending');
       if (record && record.outcome === 'pending') {
         record.outcome = 'failed';
         record.reason = reason;
       }
-      cycle.emit('outcome', `${incident.id}: fix attempt failed (${reason}); ${incident.retries} of ${policy.incidents.fix_retries} retries used`, {
-        incident: incident.id,
-        ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}),
-      });
+      cycle.emit(
+        'outcome',
+        `${incident.id}: fix attempt failed (${reason}); ${incident.retries} of ${policy.incidents.fix_retries} retries used`,
+        {
+          incident: incident.id,
+          ...(incident.lanes[0] ? { lane: incident.lanes[0] } : {}),
+        },
+      );
     };
 
     for (const entry of cycle.classified) {
@@ -715,9 +793,14 @@ function progressRepairs(cycle: Cycle): void {
       count(`build:${build.attempt}`, `the worker's build ${build.status}${build.error ? `: ${build.error}` : ''}`, build.attempt);
     }
     for (const attempt of incident.attempts) {
-      const hasChange = attempt.change !== undefined || cycle.classified.some((c) => c.link?.incident === incident.id && c.link.kind === 'fix');
+      const hasChange =
+        attempt.change !== undefined || cycle.classified.some((c) => c.link?.incident === incident.id && c.link.kind === 'fix');
       if (attempt.outcome === 'pending' && !hasChange && now - attempt.dispatchedAt > policy.dispatch.timeout) {
-        count(`timeout:${attempt.attempt}`, `no fix change within dispatch.timeout (${formatDuration(policy.dispatch.timeout)})`, attempt.attempt);
+        count(
+          `timeout:${attempt.attempt}`,
+          `no fix change within dispatch.timeout (${formatDuration(policy.dispatch.timeout)})`,
+          attempt.attempt,
+        );
       }
     }
 
@@ -726,13 +809,21 @@ function progressRepairs(cycle: Cycle): void {
     if (repairing && incident.retries >= policy.incidents.fix_retries && !incident.escalated) {
       for (const lane of lanes) {
         if (lane.state === 'degraded' || lane.state === 'recovering') {
-          cycle.move(lane.name, 'paused', `${incident.id}: ${incident.retries} failed fix attempt(s), fix_retries (${policy.incidents.fix_retries}) exhausted`);
+          cycle.move(
+            lane.name,
+            'paused',
+            `${incident.id}: ${incident.retries} failed fix attempt(s), fix_retries (${policy.incidents.fix_retries}) exhausted`,
+          );
         }
       }
       escalate(cycle, incident, `automated fixes exhausted after ${incident.retries} failed attempt(s)`, 'retries');
     }
     if (repairing && incident.retries >= policy.incidents.failed_fixes_before_revert && !incident.revertProposed) {
-      proposeRevert(cycle, incident, `${incident.retries} failed fix change(s) (failed_fixes_before_revert is ${policy.incidents.failed_fixes_before_revert})`);
+      proposeRevert(
+        cycle,
+        incident,
+        `${incident.retries} failed fix change(s) (failed_fixes_before_revert is ${policy.incidents.failed_fixes_before_revert})`,
+      );
     }
     if (repairing && !incident.escalated && incident.retries < policy.incidents.fix_retries) {
       const last = incident.attempts[incident.attempts.length - 1];
@@ -746,11 +837,15 @@ function progressRepairs(cycle: Cycle): void {
     if (paused.length && incident.pagedAt === undefined && now - longest >= policy.incidents.page_owner_after) {
       incident.pagedAt = now;
       const owners = policy.owners.length ? policy.owners.join(' ') : 'the repository owners (no `owners` in the policy)';
-      cycle.emit('page-owner', `lane ${paused.map((l) => l.name).join(', ')} paused for ${formatDuration(now - longest)} (page_owner_after ${formatDuration(policy.incidents.page_owner_after)}): paging ${owners}`, {
-        incident: incident.id,
-        key: `page:${incident.id}`,
-        ...(paused[0] ? { lane: paused[0].name } : {}),
-      });
+      cycle.emit(
+        'page-owner',
+        `lane ${paused.map((l) => l.name).join(', ')} paused for ${formatDuration(now - longest)} (page_owner_after ${formatDuration(policy.incidents.page_owner_after)}): paging ${owners}`,
+        {
+          incident: incident.id,
+          key: `page:${incident.id}`,
+          ...(paused[0] ? { lane: paused[0].name } : {}),
+        },
+      );
     }
   }
 }
@@ -772,7 +867,11 @@ function verifyRecoveries(cycle: Cycle): void {
       const verdict = fingerprintVerdict(commits, fingerprintOf(incident), from);
       if (verdict.verdict === 'pending') continue;
       if (verdict.verdict === 'gone') {
-        resolveIncident(cycle, incident, `${describeFingerprint(incident)} pass${fingerprintOf(incident).length > 1 ? '' : 'es'} on ${policy.target} at ${short(verdict.sha ?? '')} after the repair: recovery verified`);
+        resolveIncident(
+          cycle,
+          incident,
+          `${describeFingerprint(incident)} pass${fingerprintOf(incident).length > 1 ? '' : 'es'} on ${policy.target} at ${short(verdict.sha ?? '')} after the repair: recovery verified`,
+        );
         continue;
       }
       const sha = verdict.sha ?? '';
@@ -822,20 +921,34 @@ function updateGlobal(cycle: Cycle): void {
   const hold = policy.incidents.global_hold;
   const triggers: HoldTrigger[] = [];
   for (const incident of cycle.openIncidents()) {
-    if (incident.unattributed) triggers.push({ key: `unattributed:${incident.id}`, reason: `${incident.id} cannot be attributed to a lane` });
-    else if (incident.crossLane && hold.on_cross_lane) triggers.push({ key: `cross-lane:${incident.id}`, reason: `${incident.id} spans lanes ${incident.lanes.join(', ')}` });
-    if (incident.tier === 'tier3' && hold.on_tier3_incident) triggers.push({ key: `tier3:${incident.id}`, reason: `${incident.id} involves a tier 3 change` });
+    if (incident.unattributed)
+      triggers.push({ key: `unattributed:${incident.id}`, reason: `${incident.id} cannot be attributed to a lane` });
+    else if (incident.crossLane && hold.on_cross_lane)
+      triggers.push({ key: `cross-lane:${incident.id}`, reason: `${incident.id} spans lanes ${incident.lanes.join(', ')}` });
+    if (incident.tier === 'tier3' && hold.on_tier3_incident)
+      triggers.push({ key: `tier3:${incident.id}`, reason: `${incident.id} involves a tier 3 change` });
   }
-  const paused = Object.values(state.lanes).filter((lane) => lane.state === 'paused').map((lane) => lane.name);
+  const paused = Object.values(state.lanes)
+    .filter((lane) => lane.state === 'paused')
+    .map((lane) => lane.name);
   if (hold.paused_lanes_at_least > 0 && paused.length >= hold.paused_lanes_at_least) {
-    triggers.push({ key: `paused-lanes:${paused.sort().join(',')}`, reason: `${paused.length} lanes paused (${paused.join(', ')}), at least ${hold.paused_lanes_at_least}` });
+    triggers.push({
+      key: `paused-lanes:${paused.sort().join(',')}`,
+      reason: `${paused.length} lanes paused (${paused.join(', ')}), at least ${hold.paused_lanes_at_least}`,
+    });
   }
   const current = new Set(state.global.triggers.map((t) => t.key));
   const fresh = triggers.filter((t) => !state.global.acknowledged.includes(t.key) && !current.has(t.key));
   const wasHeld = state.global.state === 'global-hold';
   if (wasHeld || fresh.length) {
     const all = [...state.global.triggers, ...fresh];
-    state.global = { ...state.global, state: 'global-hold', triggers: all, reason: all.map((t) => t.reason).join('; '), since: wasHeld ? state.global.since : now };
+    state.global = {
+      ...state.global,
+      state: 'global-hold',
+      triggers: all,
+      reason: all.map((t) => t.reason).join('; '),
+      since: wasHeld ? state.global.since : now,
+    };
     if (!wasHeld || fresh.length) {
       cycle.emit('global-hold', `global hold: ${fresh.map((t) => t.reason).join('; ')}; only an owner's release --ack ends it`, {
         key: `hold:${fresh.map((t) => t.key).join('+')}`,
@@ -932,13 +1045,19 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
       const blocking = result.reasons.filter((reason) => !APPROVAL_CODES.has(reason.code));
       if (result.reasons.length === 0) {
         merged = entry.change.id;
-        const why = entry.link ? `linked ${entry.link.kind} for ${entry.link.incident}, merged first` : `first eligible change in lane ${name}`;
-        cycle.emit('merge', `${entry.change.id} passes every gate (${result.requiredChecks.length} required check(s) green, ${entry.tier}); ${why}; ${policy.merge.method} guarded by ${short(entry.change.headSha)}`, {
-          lane: name,
-          change: entry.change.id,
-          sha: entry.change.headSha,
-          key: mergeKey(entry.change),
-        });
+        const why = entry.link
+          ? `linked ${entry.link.kind} for ${entry.link.incident}, merged first`
+          : `first eligible change in lane ${name}`;
+        cycle.emit(
+          'merge',
+          `${entry.change.id} passes every gate (${result.requiredChecks.length} required check(s) green, ${entry.tier}); ${why}; ${policy.merge.method} guarded by ${short(entry.change.headSha)}`,
+          {
+            lane: name,
+            change: entry.change.id,
+            sha: entry.change.headSha,
+            key: mergeKey(entry.change),
+          },
+        );
         if (policy.merge.wait_for_target_green) {
           lane.awaiting = { change: entry.change.id, since: cycle.now };
           // A cross-lane change lands in every lane it touches: each waits for its target checks.
@@ -949,11 +1068,18 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
         }
       } else if (blocking.length === 0 && result.reasons.some((reason) => reason.code === 'needs-approval')) {
         const reason = result.reasons.find((r) => r.code === 'needs-approval')?.message ?? '';
-        cycle.requestApproval('merge', entry.tier, mergeKey(entry.change), 'merge', `merge ${entry.change.id} into ${policy.target}: every other gate passes; ${reason}`, {
-          lane: name,
-          change: entry.change.id,
-          sha: entry.change.headSha,
-        });
+        cycle.requestApproval(
+          'merge',
+          entry.tier,
+          mergeKey(entry.change),
+          'merge',
+          `merge ${entry.change.id} into ${policy.target}: every other gate passes; ${reason}`,
+          {
+            lane: name,
+            change: entry.change.id,
+            sha: entry.change.headSha,
+          },
+        );
         // The entry was built before the request: name the approval it now waits on.
         const requested = approvalFor(state.approvals, mergeKey(entry.change));
         if (requested) (queue[queue.length - 1] as QueueEntry).approval = requested.id;
@@ -962,7 +1088,11 @@ function planMerges(cycle: Cycle): Record<string, QueueEntry[]> {
     if (!merged && queue.length) {
       const first = queue[0] as QueueEntry;
       const reason = first.reasons[0];
-      cycle.emit('wait', `lane ${name}: ${queue.length} change(s) waiting; first in order ${first.change}: ${reason ? reason.message : 'no reason'}`, { lane: name, change: first.change });
+      cycle.emit(
+        'wait',
+        `lane ${name}: ${queue.length} change(s) waiting; first in order ${first.change}: ${reason ? reason.message : 'no reason'}`,
+        { lane: name, change: first.change },
+      );
     }
     put(queues, name, queue);
   }
@@ -1001,7 +1131,17 @@ function reserveForCrossLane(
   for (const entry of mergeOrder(byLane.get(home) ?? [], byId)) {
     if (!entry.crossLane || entry.link) continue;
     const touchedLanes = touchedLanesOf(state, policy, entry);
-    const result = gate(entry.change, { policy, snapshot, state, lane, tier: entry.tier, link: entry.link, openChangeIds: open, laneIncidents, touchedLanes });
+    const result = gate(entry.change, {
+      policy,
+      snapshot,
+      state,
+      lane,
+      tier: entry.tier,
+      link: entry.link,
+      openChangeIds: open,
+      laneIncidents,
+      touchedLanes,
+    });
     if (result.reasons.every((reason) => reason.code === 'awaiting-target-checks' || APPROVAL_CODES.has(reason.code))) {
       for (const name of entry.touched) if (name !== home) reserved.set(name, entry.change.id);
       break;
@@ -1029,7 +1169,10 @@ function outcomeOf(cycle: Cycle): DecideResult['outcome'] {
   if (state.global.state === 'global-hold') return { kind: 'global-hold', rationale: state.global.reason };
   const troubled = Object.values(state.lanes).filter((lane) => lane.state !== 'healthy');
   if (troubled.length) {
-    return { kind: 'pause-lane', rationale: `${troubled.map((l) => `${l.name} is ${l.state}: ${l.reason}`).join('; ')}; healthy lanes keep merging` };
+    return {
+      kind: 'pause-lane',
+      rationale: `${troubled.map((l) => `${l.name} is ${l.state}: ${l.reason}`).join('; ')}; healthy lanes keep merging`,
+    };
   }
   return { kind: 'continue', rationale: 'every lane is healthy' };
 }

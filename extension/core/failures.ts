@@ -108,7 +108,12 @@ const tsc: Parser = (text, { root }) => {
   if (failures.length === 0) return undefined;
   const found = /Found (\d+) errors?/.exec(text);
   const complete = !found || Number(found[1]) <= failures.length;
-  return { parser: 'tsc', failures: dedupe(failures), complete, ...(complete ? {} : { note: `tsc reported ${found?.[1]} errors, ${failures.length} are in the output` }) };
+  return {
+    parser: 'tsc',
+    failures: dedupe(failures),
+    complete,
+    ...(complete ? {} : { note: `tsc reported ${found?.[1]} errors, ${failures.length} are in the output` }),
+  };
 };
 
 /** eslint's stylish format: a file line, then `  line:col  error  message  rule` lines. */
@@ -182,15 +187,27 @@ const mocha: Parser = (text, { root }) => {
       if (line.endsWith(':')) break;
     }
     const rest = lines.slice(i + 1).join('\n');
-    const message = rest.split('\n').map((l) => l.trim()).find(Boolean);
+    const message = rest
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean);
     const frame = frameOf(rest, root);
     const id = titles.join(' > ');
     if (!id) continue;
-    failures.push({ id: frame ? `${frame.file} > ${id}` : id, ...(frame ? { file: frame.file, line: frame.line } : {}), ...(message ? { message } : {}) });
+    failures.push({
+      id: frame ? `${frame.file} > ${id}` : id,
+      ...(frame ? { file: frame.file, line: frame.line } : {}),
+      ...(message ? { message } : {}),
+    });
   }
   const expected = Number(summary[1]);
   const complete = failures.length >= expected;
-  return { parser: 'mocha', failures: dedupe(failures), complete, ...(complete ? {} : { note: `mocha reported ${expected} failing, ${failures.length} are in the output` }) };
+  return {
+    parser: 'mocha',
+    failures: dedupe(failures),
+    complete,
+    ...(complete ? {} : { note: `mocha reported ${expected} failing, ${failures.length} are in the output` }),
+  };
 };
 
 /** node --test: TAP (`not ok N - name` with a `location:`) or the spec reporter's failing list. */
@@ -204,7 +221,11 @@ const nodeTest: Parser = (text, { root }) => {
       const file = location ? relativePath(location[1] as string, root) : undefined;
       const error = /error: '(.*)'/.exec(yaml)?.[1];
       const name = (m[2] as string).replace(/ # .*$/, '').trim();
-      failures.push({ id: file ? `${file} > ${name}` : name, ...(file ? { file, line: Number(location?.[2]) } : {}), ...(error ? { message: error } : {}) });
+      failures.push({
+        id: file ? `${file} > ${name}` : name,
+        ...(file ? { file, line: Number(location?.[2]) } : {}),
+        ...(error ? { message: error } : {}),
+      });
     }
     if (failures.length === 0) return undefined;
     const fail = /^# fail (\d+)/m.exec(text);
@@ -243,7 +264,10 @@ const goTest: Parser = (text) => {
     const fail = /^\s*--- FAIL: (\S+) \(/.exec(line);
     if (fail) {
       const where = /^\s+(\S+_test\.go):(\d+): (.*)$/.exec(lines[i + 1] ?? '');
-      pending.push({ id: fail[1] as string, ...(where ? { file: where[1] as string, line: Number(where[2]), message: (where[3] as string).trim() } : {}) });
+      pending.push({
+        id: fail[1] as string,
+        ...(where ? { file: where[1] as string, line: Number(where[2]), message: (where[3] as string).trim() } : {}),
+      });
       continue;
     }
     const pkg = /^FAIL\s+(\S+)\s+[\d.]+s$/.exec(line);
@@ -254,7 +278,9 @@ const goTest: Parser = (text) => {
     }
   }
   failures.push(...pending);
-  return failures.length ? { parser: 'go', failures: dedupe(failures), complete: true, note: 'go test names files without their directory' } : undefined;
+  return failures.length
+    ? { parser: 'go', failures: dedupe(failures), complete: true, note: 'go test names files without their directory' }
+    : undefined;
 };
 
 const PARSERS: Parser[] = [nodeTest, jest, vitest, mocha, pytest, goTest, tsc, eslint];

@@ -42,15 +42,27 @@ export function laneOfMark(policy: Policy, mark: Mark): { lane?: string; why: st
   const owners = policy.lanes.filter((lane) => lane.checks.includes(mark.check));
   const owner = owners.length === 1 ? owners[0] : undefined;
   if (owner) return { lane: owner.name, why: `check ${mark.check} belongs to lane ${owner.name}` };
-  if (mark.file) return { lane: policy.default_lane, why: `${mark.file} is under no lane's paths or tests, so it is the default lane ${policy.default_lane}'s` };
-  return { why: `check ${mark.check} is ${owners.length ? `listed by lanes ${owners.map((l) => l.name).join(', ')}` : 'shared'} and names no failing test` };
+  if (mark.file)
+    return {
+      lane: policy.default_lane,
+      why: `${mark.file} is under no lane's paths or tests, so it is the default lane ${policy.default_lane}'s`,
+    };
+  return {
+    why: `check ${mark.check} is ${owners.length ? `listed by lanes ${owners.map((l) => l.name).join(', ')}` : 'shared'} and names no failing test`,
+  };
 }
 
 export function toFailureMark(policy: Policy, mark: Mark): FailureMark {
   const { lane, why } = laneOfMark(policy, mark);
-  return { check: mark.check, ...(mark.test !== undefined ? { test: mark.test } : {}), ...(mark.file ? { file: mark.file } : {}), ...(mark.line ? { line: mark.line } : {}), ...(lane ? { lane } : {}), why };
+  return {
+    check: mark.check,
+    ...(mark.test !== undefined ? { test: mark.test } : {}),
+    ...(mark.file ? { file: mark.file } : {}),
+    ...(mark.line ? { line: mark.line } : {}),
+    ...(lane ? { lane } : {}),
+    why,
+  };
 }
-
 
 /**
  * An incident's failing tests as plain lines for a person or a coding agent
@@ -58,7 +70,8 @@ export function toFailureMark(policy: Policy, mark: Mark): FailureMark {
  * the check's output: callers fence or neutralise them like any log text.
  */
 export function failureLines(incident: Pick<Incident, 'failures' | 'failingChecks'>, limit = 30): string[] {
-  const marks = incident.failures ?? incident.failingChecks.map((check): FailureMark => ({ check, why: 'nothing finer than the check is known' }));
+  const marks =
+    incident.failures ?? incident.failingChecks.map((check): FailureMark => ({ check, why: 'nothing finer than the check is known' }));
   const lines = marks.slice(0, limit).map((mark) => {
     const where = mark.file ? ` at ${mark.file}${mark.line ? `:${mark.line}` : ''}` : '';
     const lane = mark.lane ? `lane ${mark.lane}: ${mark.why}` : mark.why;

@@ -114,7 +114,11 @@ export interface RequiredChecks {
  * `default_lane` with checks of its own. The gate and the local forge's merge
  * guard both use this one rule.
  */
-export function requiredChecksOf(policy: Policy, change: Pick<Change, 'files' | 'labels' | 'checks'>, forge: Snapshot['forge']): RequiredChecks {
+export function requiredChecksOf(
+  policy: Policy,
+  change: Pick<Change, 'files' | 'labels' | 'checks'>,
+  forge: Snapshot['forge'],
+): RequiredChecks {
   const { owned, byLane } = checkOwnership(policy);
   const byPath = lanesByPath(policy, change.files);
   const assigned = assignLane(policy, change.files, change.labels).lane;
@@ -199,7 +203,8 @@ export function judgeChecks(
         return holder === undefined;
       });
       const first = [...holders.values()][0];
-      if (unknown.length === 0 && first) return { name, status: 'excused', conclusion: failed.conclusion, incident: first, incidents: [...holders.values()] };
+      if (unknown.length === 0 && first)
+        return { name, status: 'excused', conclusion: failed.conclusion, incident: first, incidents: [...holders.values()] };
       return { name, status: 'failing', conclusion: failed.conclusion, unknown };
     }
     const pending = runs.filter((check) => check.conclusion === 'pending');
@@ -237,7 +242,10 @@ export function laneAdmits(
     case 'degraded':
       if (linked && link?.kind === 'fix') return { admitted: true, why: 'it is the lane’s fix change' };
       if (tier === 'tier1') return { admitted: true, why: 'a degraded lane admits tier 1 changes' };
-      return { admitted: false, why: `lane ${lane.name} is degraded (incident ${lane.incident ?? '?'}): it admits only its fix change and tier 1 changes` };
+      return {
+        admitted: false,
+        why: `lane ${lane.name} is degraded (incident ${lane.incident ?? '?'}): it admits only its fix change and tier 1 changes`,
+      };
     case 'paused':
       if (linked) return { admitted: true, why: `it is the lane’s linked ${link?.kind}` };
       return {
@@ -248,7 +256,10 @@ export function laneAdmits(
       };
     case 'recovering':
       if (linked && link?.kind === 'fix') return { admitted: true, why: 'a further fix for the recovering lane' };
-      return { admitted: false, why: `lane ${lane.name} is recovering: it waits for the target checks after the fix before admitting other changes` };
+      return {
+        admitted: false,
+        why: `lane ${lane.name} is recovering: it waits for the target checks after the fix before admitting other changes`,
+      };
   }
 }
 
@@ -298,7 +309,9 @@ function awaitingMessage(lane: string, crossing: boolean, merge: string, context
   if (context.openChangeIds.has(merge)) {
     return `${crossing ? `it also touches lane ${lane}, which` : `lane ${lane}`} merges ${merge} first; this change then waits until ${target}'s checks pass with that merge`;
   }
-  return crossing ? `it also touches lane ${lane}, whose last merge (${merge}) is still awaiting its target checks` : `the last merge in lane ${lane} (${merge}) is still awaiting its target checks`;
+  return crossing
+    ? `it also touches lane ${lane}, whose last merge (${merge}) is still awaiting its target checks`
+    : `the last merge in lane ${lane} (${merge}) is still awaiting its target checks`;
 }
 
 export function gate(change: Change, context: GateContext): GateResult {
@@ -331,10 +344,13 @@ export function gate(change: Change, context: GateContext): GateResult {
     const name = verdict.name;
     if (verdict.status === 'missing') add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
     else if (verdict.status === 'pending') add('check-pending', `required check "${name}" ${verdict.waiting ?? 'is still running'}`);
-    else if (verdict.status === 'failing') add('check-failing', `required check "${name}" is ${verdict.conclusion}${unknownFailures(verdict.unknown)}`);
+    else if (verdict.status === 'failing')
+      add('check-failing', `required check "${name}" is ${verdict.conclusion}${unknownFailures(verdict.unknown)}`);
     else if (verdict.status === 'excused') {
       const held = verdict.incidents.map((incident) => `${incident.id} in lane ${incident.lanes.join(', ')}`).join(', ');
-      notes.push(`check "${name}" is ${verdict.conclusion}, but only with failures ${held} already hold${verdict.incidents.length > 1 ? '' : 's'} on ${policy.target}; it does not block this change`);
+      notes.push(
+        `check "${name}" is ${verdict.conclusion}, but only with failures ${held} already hold${verdict.incidents.length > 1 ? '' : 's'} on ${policy.target}; it does not block this change`,
+      );
     }
   }
   if (judged.untested) {
@@ -355,7 +371,8 @@ export function gate(change: Change, context: GateContext): GateResult {
       );
     }
   }
-  if (change.emptyOnTarget === true) add('empty-change', `merging it would leave ${policy.target} as it is (its changes are already there): it is withdrawn; close it`);
+  if (change.emptyOnTarget === true)
+    add('empty-change', `merging it would leave ${policy.target} as it is (its changes are already there): it is withdrawn; close it`);
   if (snapshot.mergeBlocked) add('merge-blocked', `no merge can land right now: ${snapshot.mergeBlocked}`);
 
   if (change.mergeable === 'conflicting') add('conflict', `it conflicts with ${policy.target}; it needs a restack`);
@@ -369,7 +386,9 @@ export function gate(change: Change, context: GateContext): GateResult {
   const admits = laneAdmits(lane, tier, link, context.laneIncidents);
   if (!admits.admitted) add('lane-not-admitting', admits.why);
   // A link counts only where its incident is: a branch named after another lane's incident is an ordinary change here.
-  const incidentLanes = new Set(link ? (own(state.incidents, link.incident)?.status === 'open' ? (own(state.incidents, link.incident)?.lanes ?? []) : []) : []);
+  const incidentLanes = new Set(
+    link ? (own(state.incidents, link.incident)?.status === 'open' ? (own(state.incidents, link.incident)?.lanes ?? []) : []) : [],
+  );
   const repairsHere = link !== undefined && context.laneIncidents.has(link.incident);
   if (context.reservedFor && context.reservedFor !== change.id && !repairsHere) {
     add('lane-reserved', `lane ${lane.name} is holding its merges until the cross-lane change ${context.reservedFor} lands`);
@@ -381,7 +400,9 @@ export function gate(change: Change, context: GateContext): GateResult {
   for (const touched of context.touchedLanes ?? []) {
     if (touched.name === lane.name || incidentLanes.has(touched.name)) continue;
     if (touched.state !== 'healthy') {
-      const why = touched.operatorPaused ? `was paused by an operator: ${touched.operatorPaused.reason}` : `is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`;
+      const why = touched.operatorPaused
+        ? `was paused by an operator: ${touched.operatorPaused.reason}`
+        : `is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`;
       add('lane-not-admitting', `it also touches lane ${touched.name}, which ${why}`);
     } else if (crossLane && policy.merge.wait_for_target_green && touched.awaiting) {
       add('awaiting-target-checks', awaitingMessage(touched.name, true, touched.awaiting.change, context, policy.target));
@@ -397,8 +418,10 @@ export function gate(change: Change, context: GateContext): GateResult {
   const autonomy = autonomyAllows(policy, 'merge', tier);
   if (!autonomy.allowed) {
     if (approval?.status === 'approved') notes.push(`approved by ${approval.resolvedBy ?? 'an operator'}`);
-    else if (approval?.status === 'rejected') add('approval-rejected', `an operator rejected this merge: ${approval.reason ?? 'no reason given'}`);
-    else if (approval?.status === 'pending') add('approval-pending', `waiting for an operator's approval (${approval.id}): ${autonomy.rationale}`);
+    else if (approval?.status === 'rejected')
+      add('approval-rejected', `an operator rejected this merge: ${approval.reason ?? 'no reason given'}`);
+    else if (approval?.status === 'pending')
+      add('approval-pending', `waiting for an operator's approval (${approval.id}): ${autonomy.rationale}`);
     else add('needs-approval', `${autonomy.rationale}; it needs an operator's approval`);
   }
   return { reasons, notes, requiredChecks: judged.required.names, ...(approval ? { approval } : {}) };
@@ -408,7 +431,10 @@ export function gate(change: Change, context: GateContext): GateResult {
 function unknownFailures(unknown: readonly Mark[]): string {
   const tests = unknown.filter((mark) => mark.test !== undefined);
   if (tests.length === 0) return '';
-  const shown = tests.slice(0, 3).map((mark) => mark.test).join(', ');
+  const shown = tests
+    .slice(0, 3)
+    .map((mark) => mark.test)
+    .join(', ');
   return ` with failing test(s) no other lane's incident holds: ${shown}${tests.length > 3 ? ` and ${tests.length - 3} more` : ''}`;
 }
 

@@ -52,7 +52,20 @@ export interface HygienePlan {
 }
 
 // What keeps a change from being merge-ready (the lane's state and the global hold do not: they are not the change's).
-const NOT_READY = new Set(['draft', 'blocking-label', 'approvals-missing', 'changes-requested', 'check-failing', 'check-pending', 'check-missing', 'conflict', 'mergeability-unknown', 'no-required-checks', 'link-withdrawn', 'empty-change']);
+const NOT_READY = new Set([
+  'draft',
+  'blocking-label',
+  'approvals-missing',
+  'changes-requested',
+  'check-failing',
+  'check-pending',
+  'check-missing',
+  'conflict',
+  'mergeability-unknown',
+  'no-required-checks',
+  'link-withdrawn',
+  'empty-change',
+]);
 
 export function planHygiene(input: HygieneInput): HygienePlan {
   const { policy, now, memory } = input;
@@ -67,7 +80,13 @@ export function planHygiene(input: HygieneInput): HygienePlan {
 
   for (const issue of input.issues) {
     if (issue.labels.length === 0 && !issue.own) {
-      actions.push({ kind: 'label', number: issue.number, label: h.triage_label, key: `triage:#${issue.number}`, reason: `#${issue.number} has no label: ${h.triage_label}` });
+      actions.push({
+        kind: 'label',
+        number: issue.number,
+        label: h.triage_label,
+        key: `triage:#${issue.number}`,
+        reason: `#${issue.number} has no label: ${h.triage_label}`,
+      });
     }
     staleNote(issue.number, issue.labels, issue.updatedAt, issue.own);
   }
@@ -84,24 +103,64 @@ export function planHygiene(input: HygieneInput): HygienePlan {
     if (!change.draft && codes.has('approvals-missing') && !codes.has('changes-requested') && waiting >= h.nudge_review_after) {
       const window = Math.floor(waiting / h.nudge_review_after);
       const key = `nudge:${change.id}:${window}`;
-      if (!done(key)) actions.push({ kind: 'comment', number, key, reason: `${change.id} has waited ${formatDuration(waiting)} for review`, body: `This pull request has waited ${formatDuration(waiting)} for a review (nudge_review_after is ${formatDuration(h.nudge_review_after)}). Reviewers, please take a look.` });
+      if (!done(key))
+        actions.push({
+          kind: 'comment',
+          number,
+          key,
+          reason: `${change.id} has waited ${formatDuration(waiting)} for review`,
+          body: `This pull request has waited ${formatDuration(waiting)} for a review (nudge_review_after is ${formatDuration(h.nudge_review_after)}). Reviewers, please take a look.`,
+        });
     }
 
     if (ready && !has(MERGE_READY)) {
-      actions.push({ kind: 'label', number, label: MERGE_READY, key: `ready:${change.id}:${change.headSha}`, reason: `${change.id} is approved and green` });
+      actions.push({
+        kind: 'label',
+        number,
+        label: MERGE_READY,
+        key: `ready:${change.id}:${change.headSha}`,
+        reason: `${change.id} is approved and green`,
+      });
     }
     if (has(MERGE_READY) && codes.has('check-failing')) {
       const failing = entry?.reasons.filter((r) => r.code === 'check-failing').map((r) => r.message) ?? [];
-      actions.push({ kind: 'unlabel', number, label: MERGE_READY, key: `unready:${change.id}:${change.headSha}`, reason: `${change.id} has a failing check` });
+      actions.push({
+        kind: 'unlabel',
+        number,
+        label: MERGE_READY,
+        key: `unready:${change.id}:${change.headSha}`,
+        reason: `${change.id} has a failing check`,
+      });
       const key = `unready-note:${change.id}:${change.headSha}`;
-      if (!done(key)) actions.push({ kind: 'comment', number, key, reason: `${change.id} lost ${MERGE_READY}`, body: `Removed \`${MERGE_READY}\`: ${failing.join('; ')}.` });
+      if (!done(key))
+        actions.push({
+          kind: 'comment',
+          number,
+          key,
+          reason: `${change.id} lost ${MERGE_READY}`,
+          body: `Removed \`${MERGE_READY}\`: ${failing.join('; ')}.`,
+        });
     }
 
     // Conflicts: label and explain once per head; the label goes when a new head merges cleanly.
     if (change.mergeable === 'conflicting' && !has(NEEDS_RESTACK)) {
-      actions.push({ kind: 'comment', number, key: `restack:${change.id}:${change.headSha}`, reason: `${change.id} conflicts with ${policy.target}`, body: `This pull request conflicts with \`${policy.target}\`: please rebase or merge \`${policy.target}\` into it. Build Master labelled it \`${NEEDS_RESTACK}\` and removes the label once it merges cleanly.`, addLabel: NEEDS_RESTACK, remember: [`restack-added:${change.id}`] });
+      actions.push({
+        kind: 'comment',
+        number,
+        key: `restack:${change.id}:${change.headSha}`,
+        reason: `${change.id} conflicts with ${policy.target}`,
+        body: `This pull request conflicts with \`${policy.target}\`: please rebase or merge \`${policy.target}\` into it. Build Master labelled it \`${NEEDS_RESTACK}\` and removes the label once it merges cleanly.`,
+        addLabel: NEEDS_RESTACK,
+        remember: [`restack-added:${change.id}`],
+      });
     } else if (change.mergeable === 'mergeable' && has(NEEDS_RESTACK) && done(`restack-added:${change.id}`)) {
-      actions.push({ kind: 'unlabel', number, label: NEEDS_RESTACK, key: `restacked:${change.id}:${change.headSha}`, reason: `${change.id} merges cleanly again` });
+      actions.push({
+        kind: 'unlabel',
+        number,
+        label: NEEDS_RESTACK,
+        key: `restacked:${change.id}:${change.headSha}`,
+        reason: `${change.id} merges cleanly again`,
+      });
     }
 
     // needs-rework: after the window, summon the coding agent again (once per window).
@@ -111,7 +170,15 @@ export function planHygiene(input: HygieneInput): HygienePlan {
       if (seen === undefined) sightings[seenKey] = now;
       else if (now - seen >= h.redispatch_rework_after) {
         const key = `rework:${change.id}:${Math.floor((now - seen) / h.redispatch_rework_after)}`;
-        if (!done(key)) actions.push({ kind: 'comment', number, key, reason: `${change.id} has needed rework for ${formatDuration(now - seen)}`, body: `Still \`${NEEDS_REWORK}\` after ${formatDuration(now - seen)}: re-dispatched to the coding agent (\`${policy.dispatch.label}\`).`, addLabel: policy.dispatch.label });
+        if (!done(key))
+          actions.push({
+            kind: 'comment',
+            number,
+            key,
+            reason: `${change.id} has needed rework for ${formatDuration(now - seen)}`,
+            body: `Still \`${NEEDS_REWORK}\` after ${formatDuration(now - seen)}: re-dispatched to the coding agent (\`${policy.dispatch.label}\`).`,
+            addLabel: policy.dispatch.label,
+          });
       }
     }
     staleNote(number, change.labels, change.updatedAt, false);
@@ -128,7 +195,14 @@ export function planHygiene(input: HygieneInput): HygienePlan {
     if (own || labels.includes(STALE) || now - updatedAt < h.stale_after) return;
     const key = `stale:#${number}:${updatedAt}`;
     if (done(key)) return;
-    actions.push({ kind: 'comment', number, key, reason: `#${number} idle for ${formatDuration(now - updatedAt)}`, body: `No activity for ${formatDuration(now - updatedAt)} (stale_after is ${formatDuration(h.stale_after)}). Close it if it is no longer needed.`, addLabel: STALE });
+    actions.push({
+      kind: 'comment',
+      number,
+      key,
+      reason: `#${number} idle for ${formatDuration(now - updatedAt)}`,
+      body: `No activity for ${formatDuration(now - updatedAt)} (stale_after is ${formatDuration(h.stale_after)}). Close it if it is no longer needed.`,
+      addLabel: STALE,
+    });
   }
 }
 

@@ -37,12 +37,17 @@ const BUILTIN: BuiltinRule[] = [
   {
     failureClass: 'infra',
     rule: 'runner or machine failure in the output',
-    test: (c) => /runner (has received a shutdown|lost)|lost communication with the server|No space left on device|ENOSPC|out of memory|Killed\b|ECONNRESET|ETIMEDOUT|check timed out/i.test(text(c)),
+    test: (c) =>
+      /runner (has received a shutdown|lost)|lost communication with the server|No space left on device|ENOSPC|out of memory|Killed\b|ECONNRESET|ETIMEDOUT|check timed out/i.test(
+        text(c),
+      ),
   },
   {
     failureClass: 'ci-config',
     rule: 'invalid CI configuration in the output or check name',
-    test: (c) => /invalid workflow file|\.github\/workflows\/.*(error|invalid)|unknown job|actionlint/i.test(text(c)) || /workflow|ci-config|actionlint/i.test(c.name),
+    test: (c) =>
+      /invalid workflow file|\.github\/workflows\/.*(error|invalid)|unknown job|actionlint/i.test(text(c)) ||
+      /workflow|ci-config|actionlint/i.test(c.name),
   },
   {
     failureClass: 'security',
@@ -52,7 +57,10 @@ const BUILTIN: BuiltinRule[] = [
   {
     failureClass: 'dependency',
     rule: 'dependency resolution failure in the output',
-    test: (c) => /ERESOLVE|npm ERR! 404|Could not resolve dependenc|Cannot find module|ModuleNotFoundError|version solving failed|lock ?file.*(out of date|mismatch)|failed to select a version/i.test(text(c)),
+    test: (c) =>
+      /ERESOLVE|npm ERR! 404|Could not resolve dependenc|Cannot find module|ModuleNotFoundError|version solving failed|lock ?file.*(out of date|mismatch)|failed to select a version/i.test(
+        text(c),
+      ),
   },
   {
     failureClass: 'lint',
@@ -62,14 +70,19 @@ const BUILTIN: BuiltinRule[] = [
   {
     failureClass: 'build',
     rule: 'compile or build failure',
-    test: (c) => /build|compile|tsc/i.test(c.name) || /error TS\d+|compilation failed|SyntaxError|cannot find symbol|error\[E\d+\]|build failed/i.test(text(c)),
+    test: (c) =>
+      /build|compile|tsc/i.test(c.name) ||
+      /error TS\d+|compilation failed|SyntaxError|cannot find symbol|error\[E\d+\]|build failed/i.test(text(c)),
   },
   {
     failureClass: 'test',
     rule: 'test failure',
     // Failing tests read from the check (a JUnit report, annotations, a runner's output) are test failures
     // unless an earlier rule saw a build, lint or infrastructure failure in its output.
-    test: (c) => /test|spec|e2e/i.test(c.name) || /\d+ failing|AssertionError|Tests?:\s+\d+ failed|FAIL\b|assert/i.test(text(c)) || (c.failures ?? []).some((f) => f.flaky !== true),
+    test: (c) =>
+      /test|spec|e2e/i.test(c.name) ||
+      /\d+ failing|AssertionError|Tests?:\s+\d+ failed|FAIL\b|assert/i.test(text(c)) ||
+      (c.failures ?? []).some((f) => f.flaky !== true),
   },
 ];
 
@@ -77,7 +90,9 @@ const BUILTIN: BuiltinRule[] = [
 export function classifyFailure(policy: Policy, checks: readonly CheckRun[]): Classification {
   for (const [index, rule] of policy.incidents.classify.entries()) {
     const pattern = regexOf(rule.match);
-    const checkPattern = rule.check ? regexOf(rule.check.includes('*') ? `/^${rule.check.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$/` : rule.check) : null;
+    const checkPattern = rule.check
+      ? regexOf(rule.check.includes('*') ? `/^${rule.check.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$/` : rule.check)
+      : null;
     for (const check of checks) {
       if (checkPattern && !checkPattern.test(check.name)) continue;
       if (pattern?.test(text(check)) || pattern?.test(check.name)) {
@@ -144,7 +159,9 @@ export function narrow(mark: FailureMark, suspects: readonly Suspect[]): { narro
       : `${describeMark(mark)} maps to no lane (${mark.why}): every suspect stays`;
   } else {
     narrowed = [];
-    why = mark.lane ? `${describeMark(mark)} maps to lane ${mark.lane} (${mark.why}); no merge is among the suspects, so that lane takes it` : `${describeMark(mark)} maps to no lane and no merge is among the suspects`;
+    why = mark.lane
+      ? `${describeMark(mark)} maps to lane ${mark.lane} (${mark.why}); no merge is among the suspects, so that lane takes it`
+      : `${describeMark(mark)} maps to no lane and no merge is among the suspects`;
   }
   const lanes = narrowed.length ? [...new Set(narrowed.flatMap((s) => s.lanes))] : mark.lane ? [mark.lane] : [];
   return { narrowed, lanes, why };
@@ -159,7 +176,13 @@ function nameSuspect(suspect: Suspect): string {
   return `commit ${short(suspect.sha)} (an unknown merge; files ${files || 'none'})`;
 }
 
-export function attributeMarks(policy: Policy, suspects: readonly Suspect[], marks: readonly FailureMark[], red: Pick<TargetCommit, 'sha'>, cleanKnown = true): Attribution {
+export function attributeMarks(
+  policy: Policy,
+  suspects: readonly Suspect[],
+  marks: readonly FailureMark[],
+  red: Pick<TargetCommit, 'sha'>,
+  cleanKnown = true,
+): Attribution {
   const narrowedBy = new Map<string, Suspect>();
   const lanes = new Set<string>();
   const whys: string[] = [];
@@ -184,7 +207,12 @@ export function attributeMarks(policy: Policy, suspects: readonly Suspect[], mar
     lanes: sorted,
     crossLane,
     unattributed,
-    suspects: narrowed.map(({ sha, change, lanes: touched }) => ({ sha, ...(change ? { change } : {}), ...(touched.length === 1 ? { lane: touched[0] as string } : {}), lanes: touched })),
+    suspects: narrowed.map(({ sha, change, lanes: touched }) => ({
+      sha,
+      ...(change ? { change } : {}),
+      ...(touched.length === 1 ? { lane: touched[0] as string } : {}),
+      lanes: touched,
+    })),
     tier: maxTier(narrowed.map((s) => riskTier(policy, s.files))),
     rationale: why,
   };
@@ -265,7 +293,9 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
     const red = Math.min(...group.map((one) => one.red));
     const clean = Math.min(...group.map((one) => one.clean));
     const bySha = new Map(group.flatMap((one) => one.suspects).map((s) => [s.sha, s]));
-    const suspects = [...bySha.values()].sort((a, b) => commits.findIndex((c) => c.sha === a.sha) - commits.findIndex((c) => c.sha === b.sha));
+    const suspects = [...bySha.values()].sort(
+      (a, b) => commits.findIndex((c) => c.sha === a.sha) - commits.findIndex((c) => c.sha === b.sha),
+    );
     const redCommit = commits[red] as TargetCommit;
     const checks = new Set(group.map((one) => one.mark.check));
     const marks = group.map((one) => one.mark);
@@ -300,7 +330,10 @@ export function remedyFor(
   if (attribution.crossLane) return { remedy: 'escalate', rationale: 'the break spans lanes, so a person must look' };
   if (tier === 'tier3') return { remedy: 'escalate', rationale: 'a tier 3 change is a suspect: never repaired autonomously' };
   if ((matrix === 'fix' || matrix === 'quarantine') && !snapshot.workers.includes(policy.dispatch.worker)) {
-    return { remedy: 'escalate', rationale: `eligibility says ${matrix}, but no ${policy.dispatch.worker} worker is configured here (${workerHint(policy, snapshot.forge)})` };
+    return {
+      remedy: 'escalate',
+      rationale: `eligibility says ${matrix}, but no ${policy.dispatch.worker} worker is configured here (${workerHint(policy, snapshot.forge)})`,
+    };
   }
   return { remedy: matrix, rationale: `eligibility.${failureClass} is ${matrix}` };
 }

@@ -73,7 +73,12 @@ export function computeKpis(
   for (const event of events) {
     if (event.type === 'action' && event.kind === 'merge' && event.status === 'done' && event.change) {
       const seenAt = own(seen, event.change);
-      mergePoints.push({ change: event.change, ...(event.lane ? { lane: event.lane } : {}), at: event.at, ...(seenAt !== undefined && seenAt <= event.at ? { timeToMerge: event.at - seenAt } : {}) });
+      mergePoints.push({
+        change: event.change,
+        ...(event.lane ? { lane: event.lane } : {}),
+        at: event.at,
+        ...(seenAt !== undefined && seenAt <= event.at ? { timeToMerge: event.at - seenAt } : {}),
+      });
     } else if (event.type === 'decision' && event.kind === 'open-incident' && event.incident && !spans.has(event.incident)) {
       spans.set(event.incident, { id: event.incident, lanes: event.lane ? [event.lane] : [], openedAt: event.at });
     } else if (event.type === 'decision' && event.kind === 'resolve-incident' && event.incident) {
@@ -96,7 +101,12 @@ export function computeKpis(
   for (let day = Math.floor(from / DAY) * DAY; day <= now; day += DAY) {
     const merges = inWindow.filter((m) => m.at >= day && m.at < day + DAY);
     const ttm = median(merges.flatMap((m) => (m.timeToMerge === undefined ? [] : [m.timeToMerge])));
-    days.push({ day, merges: merges.length, incidents: opened.filter((i) => i.openedAt >= day && i.openedAt < day + DAY).length, ...(ttm !== undefined ? { medianTimeToMerge: ttm } : {}) });
+    days.push({
+      day,
+      merges: merges.length,
+      incidents: opened.filter((i) => i.openedAt >= day && i.openedAt < day + DAY).length,
+      ...(ttm !== undefined ? { medianTimeToMerge: ttm } : {}),
+    });
   }
   return {
     window: { from, to: now },

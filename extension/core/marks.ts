@@ -40,7 +40,12 @@ export function settled(run: CheckRun): boolean {
 export function marksOf(run: CheckRun): Mark[] {
   if (!failedForReal(run)) return [];
   const real = (run.failures ?? []).filter((failure) => failure.flaky !== true);
-  const marks: Mark[] = real.map((failure) => ({ check: run.name, test: failure.id, ...(failure.file ? { file: failure.file } : {}), ...(failure.line ? { line: failure.line } : {}) }));
+  const marks: Mark[] = real.map((failure) => ({
+    check: run.name,
+    test: failure.id,
+    ...(failure.file ? { file: failure.file } : {}),
+    ...(failure.line ? { line: failure.line } : {}),
+  }));
   // Timeouts and cancellations are about the run, not its tests.
   const runLevel = run.conclusion !== 'failure' && run.conclusion !== 'error';
   if (real.length === 0 || run.failuresComplete === false || runLevel) marks.push({ check: run.name });
@@ -51,7 +56,9 @@ export function marksOf(run: CheckRun): Mark[] {
 export function flakesOf(run: CheckRun): Mark[] {
   if (run.passedOnRerun === true) return [{ check: run.name }];
   if (!FAILED.has(run.conclusion)) return [];
-  return (run.failures ?? []).filter((failure: TestFailure) => failure.flaky === true).map((failure) => ({ check: run.name, test: failure.id, ...(failure.file ? { file: failure.file } : {}) }));
+  return (run.failures ?? [])
+    .filter((failure: TestFailure) => failure.flaky === true)
+    .map((failure) => ({ check: run.name, test: failure.id, ...(failure.file ? { file: failure.file } : {}) }));
 }
 
 function dedupe(marks: Mark[]): Mark[] {
@@ -105,7 +112,11 @@ export function newestSettled(commits: readonly TargetCommit[], check: string, f
  * checks, the newest settled run at or after `from` no longer has them. Pending
  * while any of its checks has no settled run there yet.
  */
-export function fingerprintVerdict(commits: readonly TargetCommit[], fingerprint: readonly Mark[], from = 0): { verdict: 'gone' | 'present' | 'pending'; sha?: string; present: Mark[] } {
+export function fingerprintVerdict(
+  commits: readonly TargetCommit[],
+  fingerprint: readonly Mark[],
+  from = 0,
+): { verdict: 'gone' | 'present' | 'pending'; sha?: string; present: Mark[] } {
   const present: Mark[] = [];
   let newest = -1;
   for (const check of new Set(fingerprint.map((mark) => mark.check))) {

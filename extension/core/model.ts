@@ -3,29 +3,10 @@
 
 export type RiskTier = 'tier1' | 'tier2' | 'tier3';
 
-export const FAILURE_CLASSES = [
-  'build',
-  'test',
-  'lint',
-  'ci-config',
-  'flaky',
-  'dependency',
-  'security',
-  'infra',
-  'unknown',
-] as const;
+export const FAILURE_CLASSES = ['build', 'test', 'lint', 'ci-config', 'flaky', 'dependency', 'security', 'infra', 'unknown'] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
-export const CHECK_CONCLUSIONS = [
-  'success',
-  'skipped',
-  'neutral',
-  'failure',
-  'error',
-  'cancelled',
-  'timed_out',
-  'pending',
-] as const;
+export const CHECK_CONCLUSIONS = ['success', 'skipped', 'neutral', 'failure', 'error', 'cancelled', 'timed_out', 'pending'] as const;
 export type CheckConclusion = (typeof CHECK_CONCLUSIONS)[number];
 
 /** One failing test (or diagnostic) of a check, read from JUnit XML, annotations or the runner's output. */

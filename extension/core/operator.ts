@@ -14,13 +14,18 @@ export type OperatorCommand =
 
 export type OperatorResult =
   | { ok: true; state: ControllerState; decision: Decision }
-  | { ok: false; code: 'unknown-lane' | 'unknown-approval' | 'already-resolved' | 'not-held' | 'ack-required' | 'reason-required' | 'not-paused'; message: string };
+  | {
+      ok: false;
+      code: 'unknown-lane' | 'unknown-approval' | 'already-resolved' | 'not-held' | 'ack-required' | 'reason-required' | 'not-paused';
+      message: string;
+    };
 
 export function applyOperator(previous: ControllerState, command: OperatorCommand, now: number): OperatorResult {
   const state = structuredClone(previous);
   switch (command.kind) {
     case 'hold': {
-      if (!command.reason.trim()) return { ok: false, code: 'reason-required', message: 'hold needs a reason: build-master hold --reason "…"' };
+      if (!command.reason.trim())
+        return { ok: false, code: 'reason-required', message: 'hold needs a reason: build-master hold --reason "…"' };
       const trigger = { key: `operator:${now}`, reason: `operator ${command.by}: ${command.reason}` };
       const wasHeld = state.global.state === 'global-hold';
       state.global = {
@@ -35,7 +40,11 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
     case 'release': {
       if (state.global.state !== 'global-hold') return { ok: false, code: 'not-held', message: 'there is no global hold to release' };
       if (!command.ack) {
-        return { ok: false, code: 'ack-required', message: `releasing the hold needs an owner's acknowledgment of: ${state.global.reason}. Run build-master release --ack` };
+        return {
+          ok: false,
+          code: 'ack-required',
+          message: `releasing the hold needs an owner's acknowledgment of: ${state.global.reason}. Run build-master release --ack`,
+        };
       }
       const released = state.global.triggers.map((t) => t.key);
       const reason = state.global.reason;
@@ -46,7 +55,11 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
         triggers: [],
         acknowledged: [...new Set([...state.global.acknowledged, ...released])].slice(-200),
       };
-      return { ok: true, state, decision: { kind: 'global-release', rationale: `${command.by} acknowledged and released the hold (${reason})` } };
+      return {
+        ok: true,
+        state,
+        decision: { kind: 'global-release', rationale: `${command.by} acknowledged and released the hold (${reason})` },
+      };
     }
     case 'pause': {
       const lane = own(state.lanes, command.lane);
@@ -59,7 +72,11 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       lane.since = now;
       lane.reason = `paused by ${command.by}: ${lane.operatorPaused.reason}`;
       const replaced = earlier ? `; it was already paused by an operator (${earlier.reason}): that reason is replaced by this one` : '';
-      return { ok: true, state, decision: { kind: 'lane-transition', lane: lane.name, from, to: 'paused', rationale: `${lane.reason}${replaced}` } };
+      return {
+        ok: true,
+        state,
+        decision: { kind: 'lane-transition', lane: lane.name, from, to: 'paused', rationale: `${lane.reason}${replaced}` },
+      };
     }
     case 'resume': {
       const lane = own(state.lanes, command.lane);
@@ -68,7 +85,12 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
       const from = lane.state;
       delete lane.operatorPaused;
       const incident = lane.incident ? own(state.incidents, lane.incident) : undefined;
-      if (incident?.status === 'open' && !incident.escalated && (incident.remedy === 'fix' || incident.remedy === 'quarantine') && incident.repairMerges.length === 0) {
+      if (
+        incident?.status === 'open' &&
+        !incident.escalated &&
+        (incident.remedy === 'fix' || incident.remedy === 'quarantine') &&
+        incident.repairMerges.length === 0
+      ) {
         lane.state = 'degraded';
         lane.reason = `resumed by ${command.by}; ${incident.id} is still being repaired`;
       } else {
@@ -84,14 +106,17 @@ export function applyOperator(previous: ControllerState, command: OperatorComman
     case 'reject': {
       const approval = own(state.approvals, command.id);
       if (!approval) {
-        const pending = Object.values(state.approvals).filter((a) => a.status === 'pending').map((a) => a.id);
+        const pending = Object.values(state.approvals)
+          .filter((a) => a.status === 'pending')
+          .map((a) => a.id);
         return {
           ok: false,
           code: 'unknown-approval',
           message: `no approval "${command.id}"${pending.length ? `; pending: ${pending.join(', ')}` : '; nothing is pending'} (see build-master status)`,
         };
       }
-      if (approval.status !== 'pending') return { ok: false, code: 'already-resolved', message: `approval ${approval.id} is already ${approval.status}` };
+      if (approval.status !== 'pending')
+        return { ok: false, code: 'already-resolved', message: `approval ${approval.id} is already ${approval.status}` };
       if (command.kind === 'reject' && !command.reason.trim()) {
         return { ok: false, code: 'reason-required', message: `rejecting needs a reason: build-master reject ${approval.id} --reason "…"` };
       }

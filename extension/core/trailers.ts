@@ -29,7 +29,10 @@ export function formatTrailers(fields: Partial<Record<TrailerName, string>>): st
  */
 export function parseTrailers(message: string): Map<TrailerName, string> {
   const found = new Map<TrailerName, string>();
-  const paragraphs = message.replace(/\r\n/g, '\n').trimEnd().split(/\n[ \t]*\n/);
+  const paragraphs = message
+    .replace(/\r\n/g, '\n')
+    .trimEnd()
+    .split(/\n[ \t]*\n/);
   if (paragraphs.length < 2) return found; // a subject alone has no trailer block
   const block = (paragraphs[paragraphs.length - 1] ?? '').split('\n');
   const parsed = block.map((line) => TRAILER_LINE.exec(line));

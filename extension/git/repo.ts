@@ -35,7 +35,14 @@ export function gitEnv(extra: Record<string, string> = {}): Record<string, strin
 }
 
 /** The only GIT_* variables Build Master sets itself: its identity, no prompts, no replace objects. */
-const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_NO_REPLACE_OBJECTS', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
+const ALLOWED_GIT_ENV = [
+  'GIT_TERMINAL_PROMPT',
+  'GIT_NO_REPLACE_OBJECTS',
+  'GIT_AUTHOR_NAME',
+  'GIT_AUTHOR_EMAIL',
+  'GIT_COMMITTER_NAME',
+  'GIT_COMMITTER_EMAIL',
+];
 
 let noHooks: string | undefined;
 
@@ -79,10 +86,15 @@ export function client(dir: string, env: Record<string, string> = {}): SimpleGit
  */
 export function quietGit(dir: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    execFile('git', [...hardenedConfig().flatMap((entry) => ['-c', entry]), ...args], { cwd: dir, env: gitEnv(env), timeout: GIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.trim() || error.message}`));
-      else resolvePromise(stdout);
-    });
+    execFile(
+      'git',
+      [...hardenedConfig().flatMap((entry) => ['-c', entry]), ...args],
+      { cwd: dir, env: gitEnv(env), timeout: GIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.trim() || error.message}`));
+        else resolvePromise(stdout);
+      },
+    );
   });
 }
 
@@ -142,7 +154,16 @@ export class GitRepo {
     let ready = false;
     const admin = this.adminDirOf(dir);
     if (admin) {
-      const git = (args: string[]) => quietGit(dir, ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', `--git-dir=${admin}`, `--work-tree=${dir}`, ...args]);
+      const git = (args: string[]) =>
+        quietGit(dir, [
+          '-c',
+          'core.hooksPath=/dev/null',
+          '-c',
+          'core.fsmonitor=false',
+          `--git-dir=${admin}`,
+          `--work-tree=${dir}`,
+          ...args,
+        ]);
       // The index and the worktree's own config and sparse-checkout patterns are the last run's:
       // a skip-worktree or assume-unchanged flag it set would let a file it rewrote survive
       // `checkout --force`. Drop them, so the checkout is built from the commit alone.

@@ -8,7 +8,18 @@
 // object or pack rewritten in place changes committed content without moving a
 // ref: git does not verify hashes on read).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { quietGit } from '../git/repo';
@@ -75,7 +86,12 @@ export interface Breach {
   objects: string[];
 }
 
-export async function snapshot(root: string, commonDir: string, stateDir: string, options: { checkouts?: boolean } = {}): Promise<RepoSnapshot> {
+export async function snapshot(
+  root: string,
+  commonDir: string,
+  stateDir: string,
+  options: { checkouts?: boolean } = {},
+): Promise<RepoSnapshot> {
   const ownWorktrees = join(stateDir, 'worktrees');
   const git = (args: string[], cwd = root) => quietGit(cwd, [...GIT, ...args]);
   const refs = new Map<string, string>();
@@ -84,7 +100,9 @@ export async function snapshot(root: string, commonDir: string, stateDir: string
     if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
   }
   // Without GIT's own `-c` settings: those would show as configuration (and hide the real hooks path).
-  const config = withoutCommandLine(await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`));
+  const config = withoutCommandLine(
+    await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`),
+  );
   const hooksPath = /(?:^|\0|\n)core\.hookspath\n([^\0]*)/i.exec(config)?.[1];
   const files = new Map<string, string>();
   const hooks = hooksPath ? resolve(root, hooksPath) : join(commonDir, 'hooks');
@@ -150,7 +168,15 @@ function packIndexNames(idx: Buffer, hashBytes: number): string[] | undefined {
 
 /** The policy files of one checkout: content read through links, and the index entry with its skip-worktree/assume-unchanged tag. */
 async function policyState(checkout: string): Promise<Map<string, PolicyFileState>> {
-  const listing = await quietGit(checkout, [...GIT, 'ls-files', '-v', '-s', '-z', '--', ...POLICY_FILES.map((f) => `:(literal)${f}`)]).catch((error: Error) => `unreadable: ${error.message}`);
+  const listing = await quietGit(checkout, [
+    ...GIT,
+    'ls-files',
+    '-v',
+    '-s',
+    '-z',
+    '--',
+    ...POLICY_FILES.map((f) => `:(literal)${f}`),
+  ]).catch((error: Error) => `unreadable: ${error.message}`);
   const index = new Map<string, string>();
   for (const entry of listing.split('\0').filter(Boolean)) {
     const tab = entry.indexOf('\t');
@@ -168,7 +194,10 @@ async function policyState(checkout: string): Promise<Map<string, PolicyFileStat
       if (stat.isSymbolicLink()) link = readlinkSync(path);
       // Read through a link only to a regular file of sane size: a FIFO or /dev/zero must not hang or fill memory.
       const target = statSync(path);
-      const through = target.isFile() && target.size <= 8 * POLICY_KEEP_BYTES ? readFileSync(path) : Buffer.from(`${target.isFile() ? 'big' : 'special'}:${target.size}:${target.mtimeMs}`);
+      const through =
+        target.isFile() && target.size <= 8 * POLICY_KEEP_BYTES
+          ? readFileSync(path)
+          : Buffer.from(`${target.isFile() ? 'big' : 'special'}:${target.size}:${target.mtimeMs}`);
       if (through.length <= POLICY_KEEP_BYTES && !link) content = through;
       digest = `${link !== undefined ? `link:${link}` : `file:${stat.mode.toString(8)}`}:${createHash('sha256').update(through).digest('hex')}`;
     } catch {
@@ -287,7 +316,11 @@ async function objectTampering(before: RepoSnapshot, after: RepoSnapshot): Promi
   const packsToVerify = new Set<string>();
   const graphs = new Set<string>();
   // size:inode of a file entry (`file:size:mtime:ino`): what git's freshening of a pack (a new mtime) leaves alone.
-  const body = (entry: string) => entry.split(':').filter((_, i) => i !== 2).join(':');
+  const body = (entry: string) =>
+    entry
+      .split(':')
+      .filter((_, i) => i !== 2)
+      .join(':');
   for (const [key, was] of before.objects) {
     const is = after.objects.get(key);
     if (is === was) continue;
@@ -299,7 +332,8 @@ async function objectTampering(before: RepoSnapshot, after: RepoSnapshot): Promi
       else if (packed) goneIndexes.add(`objects/pack/${packed[1]}.idx`);
       else if (/^objects\/(info\/commit-graph|pack\/multi-pack-index)/.test(key)) found.push(`${key} was deleted`);
     } else if (name) {
-      if (!looseObjectHolds(join(root, key), `${name[1]}${name[2]}`, after.objectFormat)) found.push(`the loose object ${name[1]}${name[2]} was rewritten: its content no longer hashes to its name`);
+      if (!looseObjectHolds(join(root, key), `${name[1]}${name[2]}`, after.objectFormat))
+        found.push(`the loose object ${name[1]}${name[2]} was rewritten: its content no longer hashes to its name`);
     } else if (was.startsWith('dir:') || is.startsWith('dir:')) {
       found.push(`${key} was replaced`);
     } else if (packed) {
@@ -316,7 +350,8 @@ async function objectTampering(before: RepoSnapshot, after: RepoSnapshot): Promi
     const packed = pack.exec(key);
     if (name) {
       // A new object with the name of content nobody wrote yet would stand in for it when it is written.
-      if (!looseObjectHolds(join(root, key), `${name[1]}${name[2]}`, after.objectFormat)) found.push(`a forged loose object ${name[1]}${name[2]} was added: its content does not hash to its name`);
+      if (!looseObjectHolds(join(root, key), `${name[1]}${name[2]}`, after.objectFormat))
+        found.push(`a forged loose object ${name[1]}${name[2]} was added: its content does not hash to its name`);
     } else if (packed) {
       // A new pack is read before loose objects: one forged entry would shadow committed content.
       packsToVerify.add(`objects/pack/${packed[1]}.idx`);
@@ -337,7 +372,8 @@ async function objectTampering(before: RepoSnapshot, after: RepoSnapshot): Promi
   const hashBytes = after.objectFormat === 'sha256' ? 32 : 20;
   const elsewhere = new Set(packedNow);
   if (goneIndexes.size) {
-    for (const [key, idx] of before.packIndexes) if (!goneIndexes.has(key)) for (const name of packIndexNames(idx, hashBytes) ?? []) elsewhere.add(name);
+    for (const [key, idx] of before.packIndexes)
+      if (!goneIndexes.has(key)) for (const name of packIndexNames(idx, hashBytes) ?? []) elsewhere.add(name);
     // Loose now (a repack loosens what it drops): new ones were verified above, old ones stayed as they were.
     for (const key of after.objects.keys()) {
       const name = loose.exec(key);
@@ -352,10 +388,27 @@ async function objectTampering(before: RepoSnapshot, after: RepoSnapshot): Promi
       continue;
     }
     const lost = names.filter((name) => !elsewhere.has(name));
-    if (lost.length) found.push(`${key.replace(/\.idx$/, '.pack')} was deleted with ${lost.length} object(s) no other pack holds (${lost.slice(0, 3).join(', ')}${lost.length > 3 ? ', …' : ''})`);
+    if (lost.length)
+      found.push(
+        `${key.replace(/\.idx$/, '.pack')} was deleted with ${lost.length} object(s) no other pack holds (${lost.slice(0, 3).join(', ')}${lost.length > 3 ? ', …' : ''})`,
+      );
   }
-  if ([...graphs].some((key) => key.includes('commit-graph')) && !(await git(['commit-graph', 'verify']).then(() => true, () => false))) found.push('objects/info/commit-graph does not verify (git commit-graph verify)');
-  if ([...graphs].some((key) => key.includes('multi-pack-index')) && !(await git(['multi-pack-index', 'verify']).then(() => true, () => false))) found.push('objects/pack/multi-pack-index does not verify (git multi-pack-index verify)');
+  if (
+    [...graphs].some((key) => key.includes('commit-graph')) &&
+    !(await git(['commit-graph', 'verify']).then(
+      () => true,
+      () => false,
+    ))
+  )
+    found.push('objects/info/commit-graph does not verify (git commit-graph verify)');
+  if (
+    [...graphs].some((key) => key.includes('multi-pack-index')) &&
+    !(await git(['multi-pack-index', 'verify']).then(
+      () => true,
+      () => false,
+    ))
+  )
+    found.push('objects/pack/multi-pack-index does not verify (git multi-pack-index verify)');
   return found;
 }
 
@@ -365,7 +418,11 @@ function looseObjectHolds(path: string, sha: string, format: string): boolean {
     const stat = statSync(path);
     if (!stat.isFile() || stat.size > 512 * 1024 * 1024) return false;
     const content = inflateSync(readFileSync(path));
-    return createHash(format === 'sha256' ? 'sha256' : 'sha1').update(content).digest('hex') === sha;
+    return (
+      createHash(format === 'sha256' ? 'sha256' : 'sha1')
+        .update(content)
+        .digest('hex') === sha
+    );
   } catch {
     return false;
   }
@@ -384,7 +441,9 @@ export function isFatal(breach: Breach): boolean {
  * branches all the time while checks run.
  */
 export function checkBreach(breach: Breach, target: string): Breach {
-  const refs = breach.refs.filter(([name]) => name === `refs/heads/${target}` || name.startsWith('refs/heads/buildmaster/') || name.startsWith('refs/replace/'));
+  const refs = breach.refs.filter(
+    ([name]) => name === `refs/heads/${target}` || name.startsWith('refs/heads/buildmaster/') || name.startsWith('refs/replace/'),
+  );
   return { ...breach, refs };
 }
 
@@ -398,7 +457,8 @@ export async function undoReplacements(root: string, breach: Breach): Promise<{ 
   const undone: string[] = [];
   const left: string[] = [];
   for (const [name, was, is] of breach.refs.filter(([name]) => name.startsWith('refs/replace/'))) {
-    const args = was === ZERO ? ['update-ref', '-d', name, is] : is === ZERO ? ['update-ref', name, was, ZERO] : ['update-ref', name, was, is];
+    const args =
+      was === ZERO ? ['update-ref', '-d', name, is] : is === ZERO ? ['update-ref', name, was, ZERO] : ['update-ref', name, was, is];
     const ok = await quietGit(root, [...GIT, ...args]).then(
       () => true,
       () => false,
@@ -424,7 +484,8 @@ export async function restorePolicies(before: RepoSnapshot, breach: Breach, stat
     try {
       if (content) {
         // Never write or delete through a directory a command turned into a link (it could point anywhere).
-        if (file.includes('/') && !isRealDirectoryOrAbsent(join(checkout, dirname(file)))) throw new Error(`${dirname(file)} is no longer a plain directory`);
+        if (file.includes('/') && !isRealDirectoryOrAbsent(join(checkout, dirname(file))))
+          throw new Error(`${dirname(file)} is no longer a plain directory`);
         keepAside(path, stateDir, file);
         if (was.digest !== 'absent' && was.link === undefined && !was.content) throw new Error('its earlier content was too big to keep');
         rmSync(path, { force: true, recursive: true });
@@ -435,7 +496,9 @@ export async function restorePolicies(before: RepoSnapshot, breach: Breach, stat
         }
       }
       if (index) await restoreIndexEntry(checkout, file, was.index);
-      said.push(`restored ${[content ? 'the content' : '', index ? 'the index entry and flags' : ''].filter(Boolean).join(' and ')} of ${where}`);
+      said.push(
+        `restored ${[content ? 'the content' : '', index ? 'the index entry and flags' : ''].filter(Boolean).join(' and ')} of ${where}`,
+      );
     } catch (error) {
       said.push(`could not restore ${where}: ${(error as Error).message}`);
     }
@@ -489,7 +552,12 @@ async function restoreIndexEntry(checkout: string, file: string, line: string): 
  * user's branches, tags, remotes, the stash) are only reported: they may have
  * moved by the user's hand meanwhile, and undoing that could lose work.
  */
-export async function restoreRefs(root: string, breach: Breach, target: string, options: { created?: boolean } = {}): Promise<{ restored: string[]; reported: string[] }> {
+export async function restoreRefs(
+  root: string,
+  breach: Breach,
+  target: string,
+  options: { created?: boolean } = {},
+): Promise<{ restored: string[]; reported: string[] }> {
   const restored: string[] = [];
   const reported: string[] = [];
   for (const [name, was, is] of breach.refs) {
@@ -500,7 +568,8 @@ export async function restoreRefs(root: string, breach: Breach, target: string, 
       reported.push(name);
       continue;
     }
-    const args = was === ZERO ? ['update-ref', '-d', name, is] : ['update-ref', '-m', 'build-master: undo a move by a fix command', name, was, is];
+    const args =
+      was === ZERO ? ['update-ref', '-d', name, is] : ['update-ref', '-m', 'build-master: undo a move by a fix command', name, was, is];
     const ok = await quietGit(root, [...GIT, ...args]).then(
       () => true,
       () => false,
@@ -513,12 +582,20 @@ export async function restoreRefs(root: string, breach: Breach, target: string, 
 export function describeBreach(breach: Breach): string[] {
   const short = (sha: string) => (sha === ZERO ? 'nothing' : sha.slice(0, 7));
   return [
-    ...breach.refs.map(([name, was, is]) => `${name} ${was === ZERO ? 'created at' : is === ZERO ? 'deleted from' : `moved from ${short(was)} to`} ${was === ZERO ? short(is) : is === ZERO ? short(was) : short(is)}`),
+    ...breach.refs.map(
+      ([name, was, is]) =>
+        `${name} ${was === ZERO ? 'created at' : is === ZERO ? 'deleted from' : `moved from ${short(was)} to`} ${was === ZERO ? short(is) : is === ZERO ? short(was) : short(is)}`,
+    ),
     ...(breach.config ? ['the git configuration changed'] : []),
     ...breach.files.map((file) => `${file} changed`),
-    ...breach.policies.map((p) => `the policy ${p.file} in the checkout ${p.checkout} changed (${[p.content ? 'its content' : '', p.index ? 'its index entry or skip-worktree/assume-unchanged flags' : ''].filter(Boolean).join(' and ')})`),
+    ...breach.policies.map(
+      (p) =>
+        `the policy ${p.file} in the checkout ${p.checkout} changed (${[p.content ? 'its content' : '', p.index ? 'its index entry or skip-worktree/assume-unchanged flags' : ''].filter(Boolean).join(' and ')})`,
+    ),
     ...(breach.objects.length
-      ? [`the repository's object store was tampered with (${breach.objects.slice(0, 5).join('; ')}${breach.objects.length > 5 ? `; and ${breach.objects.length - 5} more` : ''}): committed content may no longer be what was reviewed; a person must run \`git fsck --full\` before anything else is trusted`]
+      ? [
+          `the repository's object store was tampered with (${breach.objects.slice(0, 5).join('; ')}${breach.objects.length > 5 ? `; and ${breach.objects.length - 5} more` : ''}): committed content may no longer be what was reviewed; a person must run \`git fsck --full\` before anything else is trusted`,
+        ]
       : []),
   ];
 }

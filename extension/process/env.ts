@@ -9,7 +9,11 @@ import { FORGE_CREDENTIALS, isBaseEnvName } from '../core/policy/env';
  * names, then what Build Master sets itself (BUILDMASTER_*, CI), which wins.
  * Build Master's forge token is never passed, even when named.
  */
-export function allowlistedEnv(named: readonly string[], own: Record<string, string>, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function allowlistedEnv(
+  named: readonly string[],
+  own: Record<string, string>,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(from)) {
     if (value === undefined || FORGE_CREDENTIALS.includes(name)) continue;

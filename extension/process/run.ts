@@ -114,7 +114,13 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
   );
   child.stdin?.on('error', () => undefined);
   child.stdin?.end(options.input ?? '');
-  supervisor.send({ command, cwd: options.cwd, env: { ...options.env, BUILDMASTER_RUN: marker }, marker, ...(options.contain ? { contain: options.contain } : {}) });
+  supervisor.send({
+    command,
+    cwd: options.cwd,
+    env: { ...options.env, BUILDMASTER_RUN: marker },
+    marker,
+    ...(options.contain ? { contain: options.contain } : {}),
+  });
 
   let timedOut = false;
   let force: NodeJS.Timeout | undefined;

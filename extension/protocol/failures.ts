@@ -62,7 +62,10 @@ export interface IncidentFailures {
 }
 
 /** An incident's failures grouped by check, the first `limit` of them shown. */
-export function incidentFailures(incident: Pick<Incident, 'failures' | 'failingChecks' | 'lanes'>, limit = FAILURES_SHOWN): IncidentFailures {
+export function incidentFailures(
+  incident: Pick<Incident, 'failures' | 'failingChecks' | 'lanes'>,
+  limit = FAILURES_SHOWN,
+): IncidentFailures {
   const recorded = (incident.failures?.length ?? 0) > 0;
   const marks: FailureMark[] = recorded
     ? (incident.failures as FailureMark[])
@@ -93,7 +96,11 @@ export function incidentFailures(incident: Pick<Incident, 'failures' | 'failingC
     quota[i] = (quota[i] ?? 0) + Math.max(0, extra);
     room -= Math.max(0, extra);
   });
-  const groups: FailureGroup[] = ordered.map((group, i) => ({ check: group.check, marks: group.list.slice(0, quota[i]), total: group.list.length }));
+  const groups: FailureGroup[] = ordered.map((group, i) => ({
+    check: group.check,
+    marks: group.list.slice(0, quota[i]),
+    total: group.list.length,
+  }));
   const shownCount = groups.reduce((n, g) => n + g.marks.length, 0);
   return { groups, total: marks.length, hidden: marks.length - shownCount, recorded };
 }
@@ -120,8 +127,15 @@ function holds(incident: Pick<Incident, 'failures' | 'failingChecks'>, check: st
  * one that excuses it, oldest first as the gate takes them), else one of the
  * change's own lanes.
  */
-export function knownBy(incidents: readonly Incident[], changeLanes: readonly string[], check: string, test: string | undefined): KnownBy | undefined {
-  const open = incidents.filter((i) => i.status === 'open' && holds(i, check, test)).sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
+export function knownBy(
+  incidents: readonly Incident[],
+  changeLanes: readonly string[],
+  check: string,
+  test: string | undefined,
+): KnownBy | undefined {
+  const open = incidents
+    .filter((i) => i.status === 'open' && holds(i, check, test))
+    .sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
   const other = open.find((i) => i.lanes.length > 0 && !i.lanes.some((lane) => changeLanes.includes(lane)));
   if (other) return { incident: other.id, lanes: other.lanes, excuses: true };
   const own = open[0];
@@ -129,7 +143,8 @@ export function knownBy(incidents: readonly Incident[], changeLanes: readonly st
 }
 
 /** An incident and its lanes, for a line of text. */
-export const heldBy = (known: Pick<KnownBy, 'incident' | 'lanes'>): string => `${known.incident}${known.lanes.length ? ` (lane ${known.lanes.join(', ')})` : ''}`;
+export const heldBy = (known: Pick<KnownBy, 'incident' | 'lanes'>): string =>
+  `${known.incident}${known.lanes.length ? ` (lane ${known.lanes.join(', ')})` : ''}`;
 
 /** Whether a failure is a known one for the change, in a few words. */
 export function knownText(known: KnownBy | undefined): string {
@@ -178,7 +193,12 @@ export function isRed(run: Pick<CheckRun, 'name' | 'conclusion' | 'passedOnRerun
  * it (core/gate `judgeChecks`): a failure is known when an open incident of a
  * lane the change does not touch holds it; the check is excused when all are.
  */
-export function checkFailures(run: CheckRun, incidents: readonly Incident[], changeLanes: readonly string[], limit = FAILURES_SHOWN): CheckFailures {
+export function checkFailures(
+  run: CheckRun,
+  incidents: readonly Incident[],
+  changeLanes: readonly string[],
+  limit = FAILURES_SHOWN,
+): CheckFailures {
   const views = (run.failures ?? []).map((failure): FailureView => {
     const known = knownBy(incidents, changeLanes, run.name, failure.id);
     return { ...failure, ...(known ? { known } : {}) };
@@ -208,8 +228,14 @@ export function checkFailures(run: CheckRun, incidents: readonly Incident[], cha
 }
 
 /** The change's red required checks down to their failing tests (the review panel). */
-export function redChecks(checks: readonly CheckRun[], entry: Pick<QueueEntry, 'lane' | 'requiredChecks'> | undefined, incidents: readonly Incident[]): CheckFailures[] {
-  return checks.filter((check) => isRed(check) && (!entry || entry.requiredChecks.includes(check.name))).map((check) => checkFailures(check, incidents, entry ? [entry.lane] : []));
+export function redChecks(
+  checks: readonly CheckRun[],
+  entry: Pick<QueueEntry, 'lane' | 'requiredChecks'> | undefined,
+  incidents: readonly Incident[],
+): CheckFailures[] {
+  return checks
+    .filter((check) => isRed(check) && (!entry || entry.requiredChecks.includes(check.name)))
+    .map((check) => checkFailures(check, incidents, entry ? [entry.lane] : []));
 }
 
 export interface FlakeView {

@@ -93,8 +93,4 @@ export interface ReviewState {
 }
 
 export type ReviewRequest =
-  | { kind: 'approve' }
-  | { kind: 'reject'; reason: string }
-  | { kind: 'openDiff'; path: string }
-  | { kind: 'refresh' }
-  | OpenFileRequest;
+  { kind: 'approve' } | { kind: 'reject'; reason: string } | { kind: 'openDiff'; path: string } | { kind: 'refresh' } | OpenFileRequest;

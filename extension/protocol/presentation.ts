@@ -49,7 +49,10 @@ const LANE_NAME_MIN = 8;
  * draws the label before the description and cuts the end, so a long name is
  * shortened in the middle (both ends of a name tell lanes apart); the tooltip has it whole.
  */
-export function laneRow(lane: Pick<LaneView, 'name' | 'state' | 'queue'> & { incident: { id: string } | null }): { label: string; description: string } {
+export function laneRow(lane: Pick<LaneView, 'name' | 'state' | 'queue'> & { incident: { id: string } | null }): {
+  label: string;
+  description: string;
+} {
   const description = `${lane.state} · ${lane.queue.length} queued${lane.incident ? ` · ${lane.incident.id}` : ''}`;
   return { label: middleEllipsis(lane.name, Math.max(LANE_NAME_MIN, LANE_ROW_CHARS - description.length)), description };
 }
@@ -86,7 +89,13 @@ export function laneReason(lane: Pick<LaneView, 'state' | 'reason' | 'queue' | '
  * ("Run cycle") is not the controller's loop: say a cycle runs, not that all stopped.
  */
 export function controllerText(controller: Pick<CockpitModel['controller'], 'running' | 'syncing' | 'trusted'>, busy = false): string {
-  const what = controller.running ? (controller.syncing ? 'controller running a cycle' : 'controller running') : controller.syncing || busy ? 'one cycle running' : 'controller stopped';
+  const what = controller.running
+    ? controller.syncing
+      ? 'controller running a cycle'
+      : 'controller running'
+    : controller.syncing || busy
+      ? 'one cycle running'
+      : 'controller stopped';
   return `${what}${controller.trusted ? '' : ' · untrusted workspace'}`;
 }
 

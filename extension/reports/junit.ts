@@ -26,11 +26,21 @@ export function failuresFromJUnit(xml: string, options: ParseOptions = {}): Fail
   try {
     doc = parser.parse(xml, true) as Node;
   } catch (error) {
-    return { parser: 'junit', failures: [], complete: false, note: `the JUnit report is not valid XML (${firstLine((error as Error).message)}); the check is attributed as a whole` };
+    return {
+      parser: 'junit',
+      failures: [],
+      complete: false,
+      note: `the JUnit report is not valid XML (${firstLine((error as Error).message)}); the check is attributed as a whole`,
+    };
   }
   const roots = [doc.testsuites, doc.testsuite].flatMap((value) => (Array.isArray(value) ? value : value ? [value] : [])) as Node[];
   if (roots.length === 0) {
-    return { parser: 'junit', failures: [], complete: false, note: 'the JUnit report has no <testsuites> or <testsuite> element; the check is attributed as a whole' };
+    return {
+      parser: 'junit',
+      failures: [],
+      complete: false,
+      note: 'the JUnit report has no <testsuites> or <testsuite> element; the check is attributed as a whole',
+    };
   }
   const failures: TestFailure[] = [];
   let declared = 0;
@@ -59,15 +69,25 @@ function failureOf(testcase: Node, problem: unknown, file: string | undefined, o
   const name = String(testcase['@_name'] ?? '(unnamed)');
   const classname = typeof testcase['@_classname'] === 'string' ? testcase['@_classname'] : undefined;
   const detail = typeof problem === 'string' ? problem : String((problem as Node)['#text'] ?? '');
-  const message = typeof problem === 'object' && problem !== null && typeof (problem as Node)['@_message'] === 'string' ? ((problem as Node)['@_message'] as string) : firstLine(detail);
+  const message =
+    typeof problem === 'object' && problem !== null && typeof (problem as Node)['@_message'] === 'string'
+      ? ((problem as Node)['@_message'] as string)
+      : firstLine(detail);
   // A report that names the file (mocha's xunit, vitest) still leaves the line to the stack: take it from a frame in that file.
   const named = file ? relativePath(file, options.root) : undefined;
   const frame = locate(detail, options.root);
   const where = named ? { file: named, ...(frame?.file === named && frame.line ? { line: frame.line } : {}) } : frame;
   const path = where?.file;
   // The file is the most stable part of a test's identity; runners without one have a class name.
-  const id = path ? `${path} > ${classname && !looksLikePath(classname) && classname !== 'test' ? `${classname} > ` : ''}${name}` : `${classname ? `${classname} > ` : ''}${name}`;
-  return { id, ...(path ? { file: path } : {}), ...(where && 'line' in where && where.line ? { line: where.line } : {}), ...(message ? { message: message.trim() } : {}) };
+  const id = path
+    ? `${path} > ${classname && !looksLikePath(classname) && classname !== 'test' ? `${classname} > ` : ''}${name}`
+    : `${classname ? `${classname} > ` : ''}${name}`;
+  return {
+    id,
+    ...(path ? { file: path } : {}),
+    ...(where && 'line' in where && where.line ? { line: where.line } : {}),
+    ...(message ? { message: message.trim() } : {}),
+  };
 }
 
 /** Where a failure points: a stack frame (`file:line:col`) or pytest's `path:line: Error` line. */
@@ -84,7 +104,12 @@ function looksLikePath(text: string): boolean {
 }
 
 function firstLine(text: string): string {
-  return text.split('\n').map((line) => line.trim()).find(Boolean) ?? '';
+  return (
+    text
+      .split('\n')
+      .map((line) => line.trim())
+      .find(Boolean) ?? ''
+  );
 }
 
 function dedupe(failures: TestFailure[]): TestFailure[] {

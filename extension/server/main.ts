@@ -1,7 +1,17 @@
 // The language server for `.buildmaster.yml`: the controller's own validator
 // gives the diagnostics (so the editor and the controller never disagree),
 // the schema gives completion and hover.
-import { createConnection, DiagnosticSeverity, CompletionItemKind, InsertTextFormat, MarkupKind, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type Diagnostic } from 'vscode-languageserver/node';
+import {
+  createConnection,
+  DiagnosticSeverity,
+  CompletionItemKind,
+  InsertTextFormat,
+  MarkupKind,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Diagnostic,
+} from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { completionsAt, hoverAt } from '../core/policy/assist';
 import { parsePolicy } from '../core/policy/parse';
@@ -23,7 +33,10 @@ export function diagnosticsOf(text: string, uri: string): Diagnostic[] {
   const result = parsePolicy(text, file);
   if (result.ok) return [];
   return result.problems.map((problem) => ({
-    range: { start: { line: problem.line - 1, character: problem.column - 1 }, end: { line: problem.endLine - 1, character: Math.max(problem.endColumn - 1, problem.column) } },
+    range: {
+      start: { line: problem.line - 1, character: problem.column - 1 },
+      end: { line: problem.endLine - 1, character: Math.max(problem.endColumn - 1, problem.column) },
+    },
     severity: DiagnosticSeverity.Error,
     source: 'build-master',
     code: problem.code,
@@ -39,7 +52,11 @@ documents.onDidChangeContent(({ document }) => {
     document.uri,
     setTimeout(() => {
       pending.delete(document.uri);
-      void connection.sendDiagnostics({ uri: document.uri, version: document.version, diagnostics: diagnosticsOf(document.getText(), document.uri) });
+      void connection.sendDiagnostics({
+        uri: document.uri,
+        version: document.version,
+        diagnostics: diagnosticsOf(document.getText(), document.uri),
+      });
     }, 150),
   );
 });
@@ -67,7 +84,10 @@ connection.onHover(({ textDocument, position }) => {
   if (!document) return null;
   const hover = hoverAt(document.getText(), position.line, position.character);
   if (!hover) return null;
-  return { contents: { kind: MarkupKind.Markdown, value: hover.contents }, range: { start: { line: position.line, character: hover.start }, end: { line: position.line, character: hover.end } } };
+  return {
+    contents: { kind: MarkupKind.Markdown, value: hover.contents },
+    range: { start: { line: position.line, character: hover.start }, end: { line: position.line, character: hover.end } },
+  };
 });
 
 documents.listen(connection);

@@ -139,7 +139,14 @@ export class Store {
   async beginAction(decision: Decision, now: number): Promise<ActionRecord> {
     const key = decision.key as string;
     const previous = this.data_.actions[key];
-    const record: ActionRecord = { key, kind: decision.kind, status: 'started', decision, startedAt: now, attempts: (previous?.attempts ?? 0) + 1 };
+    const record: ActionRecord = {
+      key,
+      kind: decision.kind,
+      status: 'started',
+      decision,
+      startedAt: now,
+      attempts: (previous?.attempts ?? 0) + 1,
+    };
     this.data_.actions[key] = record;
     await this.save();
     return record;
@@ -292,13 +299,25 @@ const storeSchema = z.looseObject({
       cycle: z.number(),
     })
     .optional(),
-  actions: record(z.looseObject({ key: z.string(), status: z.enum(['started', 'done', 'failed']), decision: objectValue, startedAt: z.number(), attempts: z.number() })).optional(),
+  actions: record(
+    z.looseObject({
+      key: z.string(),
+      status: z.enum(['started', 'done', 'failed']),
+      decision: objectValue,
+      startedAt: z.number(),
+      attempts: z.number(),
+    }),
+  ).optional(),
   checks: record(z.looseObject({ runs: z.array(objectValue), at: z.number() })).optional(),
-  builds: z.array(z.looseObject({ incident: z.string(), attempt: z.number(), status: z.string(), history: z.array(objectValue) })).optional(),
+  builds: z
+    .array(z.looseObject({ incident: z.string(), attempt: z.number(), status: z.string(), history: z.array(objectValue) }))
+    .optional(),
   seen: record(z.number()).optional(),
   authored: record(z.number()).optional(),
   merged: record(z.looseObject({ head: z.string(), sha: z.string(), at: z.number() })).optional(),
-  lastCycle: z.looseObject({ at: z.number(), cycle: z.number(), queues: record(z.array(objectValue)), decisions: z.array(objectValue) }).optional(),
+  lastCycle: z
+    .looseObject({ at: z.number(), cycle: z.number(), queues: record(z.array(objectValue)), decisions: z.array(objectValue) })
+    .optional(),
   facts: record(z.looseObject({ at: z.number() })).optional(),
   hygiene: record(z.number()).optional(),
   lastSeq: z.number().optional(),
@@ -321,7 +340,9 @@ async function readState(file: TextFile, path: string): Promise<StoreData> {
     throw refuse(`is not valid JSON (${(error as Error).message})`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw refuse(`does not hold a state (it holds ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`})`);
+    throw refuse(
+      `does not hold a state (it holds ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`})`,
+    );
   }
   const result = storeSchema.safeParse(parsed);
   if (!result.success) {
@@ -342,7 +363,8 @@ function normalise(raw: Partial<StoreData>): StoreData {
   data.merged = dict(raw.merged);
   data.facts = dict(raw.facts);
   if (raw.hygiene) data.hygiene = dict(raw.hygiene);
-  if (raw.state) data.state = { ...raw.state, lanes: dict(raw.state.lanes), incidents: dict(raw.state.incidents), approvals: dict(raw.state.approvals) };
+  if (raw.state)
+    data.state = { ...raw.state, lanes: dict(raw.state.lanes), incidents: dict(raw.state.incidents), approvals: dict(raw.state.approvals) };
   if (raw.lastCycle) data.lastCycle = { ...raw.lastCycle, queues: dict(raw.lastCycle.queues) };
   return data;
 }

@@ -43,7 +43,9 @@ export class GitHubAuth {
       this.log.info(`[auth] signed in to GitHub as ${session.account.label}`);
       return { token: session.accessToken, source: 'vscode-authentication', account: session.account.label };
     } catch (error) {
-      this.log.warn(`[auth] GitHub sign-in through VS Code is not available here (${(error as Error).message}); asking for a token instead`);
+      this.log.warn(
+        `[auth] GitHub sign-in through VS Code is not available here (${(error as Error).message}); asking for a token instead`,
+      );
       return this.setToken();
     }
   }
@@ -55,7 +57,8 @@ export class GitHubAuth {
       prompt: 'A fine-grained or classic token with pull request, contents, checks and issues access. Stored in VS Code SecretStorage.',
       password: true,
       ignoreFocusOut: true,
-      validateInput: (value) => (validToken(value) ? undefined : 'that does not look like a GitHub token (no spaces; ghp_…, github_pat_… or 40 hex characters)'),
+      validateInput: (value) =>
+        validToken(value) ? undefined : 'that does not look like a GitHub token (no spaces; ghp_…, github_pat_… or 40 hex characters)',
     });
     if (!token) return undefined;
     await this.secrets.store(SECRET_KEY, token.trim());

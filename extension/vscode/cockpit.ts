@@ -73,7 +73,8 @@ export class Cockpit implements vscode.Disposable {
     const config = vscode.workspace.getConfiguration('buildMaster');
     const intervalText = config.get<string>('interval', '60s');
     const interval = parseDuration(intervalText);
-    if (interval === undefined || interval < 5_000) this.options.log.warn(`buildMaster.interval "${intervalText}" is not a duration of at least 5s; using 60s`);
+    if (interval === undefined || interval < 5_000)
+      this.options.log.warn(`buildMaster.interval "${intervalText}" is not a duration of at least 5s; using 60s`);
     return {
       forge: config.get<'local' | 'github'>('forge', 'local'),
       interval: interval !== undefined && interval >= 5_000 ? interval : 60_000,
@@ -91,7 +92,9 @@ export class Cockpit implements vscode.Disposable {
 
   startLoop(): void {
     if (!this.trusted) {
-      this.options.log.warn('[controller] not started: this workspace is not trusted; Build Master runs no commands and merges nothing here');
+      this.options.log.warn(
+        '[controller] not started: this workspace is not trusted; Build Master runs no commands and merges nothing here',
+      );
       return;
     }
     this.running = true;
@@ -133,7 +136,11 @@ export class Cockpit implements vscode.Disposable {
       const forge = this.settings().forge;
       // GitHub mode takes the token from VS Code (GITHUB_TOKEN in the environment remains the fallback). It is never logged.
       const token = forge === 'github' ? await this.options.githubToken?.() : undefined;
-      const fresh = await openSession(folder, { forge, ...(token ? { github: { token } } : {}), log: (m) => this.options.log.info(`[controller] ${m}`) });
+      const fresh = await openSession(folder, {
+        forge,
+        ...(token ? { github: { token } } : {}),
+        log: (m) => this.options.log.info(`[controller] ${m}`),
+      });
       if (!this.session || this.session.repo.stateDir !== fresh.repo.stateDir) this.watchStore(fresh.repo.stateDir);
       this.session = fresh;
       this.current.policyProblems = [];
@@ -141,7 +148,13 @@ export class Cockpit implements vscode.Disposable {
       return fresh;
     } catch (error) {
       if (error instanceof PolicyError) {
-        this.current.policyProblems = error.problems.map(({ file, line, column, message, hint }) => ({ file, line, column, message, hint }));
+        this.current.policyProblems = error.problems.map(({ file, line, column, message, hint }) => ({
+          file,
+          line,
+          column,
+          message,
+          hint,
+        }));
         this.current.unavailable = undefined;
         this.session = undefined;
         return undefined;
@@ -189,7 +202,11 @@ export class Cockpit implements vscode.Disposable {
       forge: session.forge.kind,
       target: policy.target,
       global: { state: state.global.state, reason: state.global.reason, since: state.global.since },
-      lanes: doc.lanes.map((lane) => ({ ...lane, state: lane.state as CockpitModel['lanes'][number]['state'], operatorPaused: Boolean(state.lanes[lane.name]?.operatorPaused) })),
+      lanes: doc.lanes.map((lane) => ({
+        ...lane,
+        state: lane.state as CockpitModel['lanes'][number]['state'],
+        operatorPaused: Boolean(state.lanes[lane.name]?.operatorPaused),
+      })),
       incidents: doc.incidents,
       approvals: doc.approvals,
       activity: events.slice(-ACTIVITY_SHOWN).reverse(),
@@ -201,7 +218,13 @@ export class Cockpit implements vscode.Disposable {
   }
 
   private controllerView(): CockpitModel['controller'] {
-    return { running: this.running, syncing: this.syncing !== undefined, trusted: this.trusted, interval: this.settings().interval, ...(this.lastError ? { lastError: this.lastError } : {}) };
+    return {
+      running: this.running,
+      syncing: this.syncing !== undefined,
+      trusted: this.trusted,
+      interval: this.settings().interval,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
   }
 
   private publish(): void {
@@ -237,7 +260,9 @@ export class Cockpit implements vscode.Disposable {
   private async runOnce(options: { dryRun?: boolean }): Promise<CycleReport | undefined> {
     const session = await this.ensureSession();
     if (!session) {
-      const why = this.current.policyProblems.length ? 'the policy file is invalid; fix the problems shown in the editor' : (this.current.unavailable ?? 'no repository');
+      const why = this.current.policyProblems.length
+        ? 'the policy file is invalid; fix the problems shown in the editor'
+        : (this.current.unavailable ?? 'no repository');
       this.options.log.warn(`[controller] cycle skipped: ${why}`);
       this.lastError = why;
       return undefined;
@@ -245,7 +270,9 @@ export class Cockpit implements vscode.Disposable {
     const started = Date.now();
     let lock;
     try {
-      lock = await lockSession(session, options.dryRun ? 'cockpit sync --dry-run' : 'cockpit sync', (m) => this.options.log.info(`[controller] ${m}`));
+      lock = await lockSession(session, options.dryRun ? 'cockpit sync --dry-run' : 'cockpit sync', (m) =>
+        this.options.log.info(`[controller] ${m}`),
+      );
     } catch (error) {
       if (error instanceof LockedError) {
         this.options.log.info(`[controller] ${error.message}; skipping this cycle`);
@@ -256,7 +283,9 @@ export class Cockpit implements vscode.Disposable {
     try {
       const report = await runCycle(session.deps, options);
       const acted = report.actions.filter((a) => a.status === 'done').length;
-      this.options.log.info(`[controller] cycle ${report.result.state.cycle}${options.dryRun ? ' (dry run)' : ''}: ${report.result.outcome.kind}, ${acted} action(s) in ${Date.now() - started} ms`);
+      this.options.log.info(
+        `[controller] cycle ${report.result.state.cycle}${options.dryRun ? ' (dry run)' : ''}: ${report.result.outcome.kind}, ${acted} action(s) in ${Date.now() - started} ms`,
+      );
       for (const action of report.actions) {
         const line = `[controller] ${action.kind} ${action.status}: ${action.message}`;
         if (action.status === 'failed') this.options.log.warn(line);
@@ -277,7 +306,10 @@ export class Cockpit implements vscode.Disposable {
   async operate(command: OperatorCommand): Promise<OperatorOutcome> {
     if (!this.trusted) throw new UntrustedError(command.kind);
     const session = await this.ensureSession();
-    if (!session) throw new Error(this.current.policyProblems.length ? 'the policy file is invalid; fix it first' : (this.current.unavailable ?? 'no repository'));
+    if (!session)
+      throw new Error(
+        this.current.policyProblems.length ? 'the policy file is invalid; fix it first' : (this.current.unavailable ?? 'no repository'),
+      );
     const outcome = await operate(session, command, (m) => this.options.log.info(`[operator] ${m}`));
     this.options.log.info(`[operator] ${command.kind}: ${outcome.decision.rationale}`);
     await this.refresh();
@@ -304,7 +336,9 @@ export class Cockpit implements vscode.Disposable {
 
 export class UntrustedError extends Error {
   constructor(what: string) {
-    super(`Build Master does not ${what} in an untrusted workspace: it would run the repository's check commands. Trust the workspace to enable it.`);
+    super(
+      `Build Master does not ${what} in an untrusted workspace: it would run the repository's check commands. Trust the workspace to enable it.`,
+    );
   }
 }
 

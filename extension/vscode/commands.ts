@@ -59,14 +59,18 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
     'buildMaster.syncDryRun': () => runSync(cockpit, true),
     'buildMaster.startController': () => {
       cockpit.startLoop();
-      if (!cockpit.trusted) void vscode.window.showWarningMessage('Build Master: this workspace is not trusted, so the controller does not run here.');
+      if (!cockpit.trusted)
+        void vscode.window.showWarningMessage('Build Master: this workspace is not trusted, so the controller does not run here.');
     },
     'buildMaster.stopController': () => cockpit.stopLoop(),
     'buildMaster.refresh': () => cockpit.refresh(),
     'buildMaster.openDashboard': () => DashboardPanel.show(cockpit, context.extensionUri, log),
     'buildMaster.openReview': (arg) => {
       const subject = subjectOf(arg);
-      if (!subject) return pickApproval(cockpit).then((approval) => approval && ReviewPanel.show({ approval: approval.id }, cockpit, context.extensionUri, log));
+      if (!subject)
+        return pickApproval(cockpit).then(
+          (approval) => approval && ReviewPanel.show({ approval: approval.id }, cockpit, context.extensionUri, log),
+        );
       return ReviewPanel.show(subject, cockpit, context.extensionUri, log);
     },
     'buildMaster.openDiff': async (arg) => {
@@ -81,29 +85,46 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
       const approval = approvalOf(cockpit, arg) ?? (await pickApproval(cockpit));
       if (!approval) return;
       await cockpit.operate({ kind: 'approve', id: approval.id, by: operatorName() });
-      void vscode.window.showInformationMessage(`Build Master: approved ${approval.id} (${approval.kind} ${approval.change ?? approval.incident ?? ''}); the next cycle acts on it.`);
+      void vscode.window.showInformationMessage(
+        `Build Master: approved ${approval.id} (${approval.kind} ${approval.change ?? approval.incident ?? ''}); the next cycle acts on it.`,
+      );
     },
     'buildMaster.reject': async (arg) => {
       const approval = approvalOf(cockpit, arg) ?? (await pickApproval(cockpit));
       if (!approval) return;
-      const reason = await vscode.window.showInputBox({ title: `Reject ${approval.id}`, prompt: 'Why? The reason is logged and shown to whoever proposed it.', validateInput: (v) => (v.trim() ? undefined : 'a rejection needs a reason') });
+      const reason = await vscode.window.showInputBox({
+        title: `Reject ${approval.id}`,
+        prompt: 'Why? The reason is logged and shown to whoever proposed it.',
+        validateInput: (v) => (v.trim() ? undefined : 'a rejection needs a reason'),
+      });
       if (!reason) return;
       await cockpit.operate({ kind: 'reject', id: approval.id, reason: reason.trim(), by: operatorName() });
     },
     'buildMaster.hold': async () => {
-      const reason = await vscode.window.showInputBox({ title: 'Hold every merge (the kill switch)', prompt: 'Why? Nothing merges until an owner releases the hold.', validateInput: (v) => (v.trim() ? undefined : 'a hold needs a reason') });
+      const reason = await vscode.window.showInputBox({
+        title: 'Hold every merge (the kill switch)',
+        prompt: 'Why? Nothing merges until an owner releases the hold.',
+        validateInput: (v) => (v.trim() ? undefined : 'a hold needs a reason'),
+      });
       if (reason) await cockpit.operate({ kind: 'hold', reason: reason.trim(), by: operatorName() });
     },
     'buildMaster.release': async () => {
       const global = cockpit.model.global;
-      const choice = await vscode.window.showWarningMessage(`Release the global hold? ${global.reason}`, { modal: true, detail: 'As an owner, you acknowledge what caused it; merging resumes in healthy lanes.' }, 'Acknowledge and Release');
+      const choice = await vscode.window.showWarningMessage(
+        `Release the global hold? ${global.reason}`,
+        { modal: true, detail: 'As an owner, you acknowledge what caused it; merging resumes in healthy lanes.' },
+        'Acknowledge and Release',
+      );
       if (choice) await cockpit.operate({ kind: 'release', ack: true, by: operatorName() });
     },
     'buildMaster.pauseLane': async (arg, given) => {
       const lane = laneOf(arg) ?? (await pickLane(cockpit, (l) => l.state !== 'paused'));
       if (!lane) return;
       // A reason passed by a caller (the dashboard, a keybinding) skips the prompt.
-      const reason = typeof given === 'string' ? given : await vscode.window.showInputBox({ title: `Pause lane ${lane}`, prompt: 'Why? (optional)', value: '' });
+      const reason =
+        typeof given === 'string'
+          ? given
+          : await vscode.window.showInputBox({ title: `Pause lane ${lane}`, prompt: 'Why? (optional)', value: '' });
       if (reason === undefined) return;
       await cockpit.operate({ kind: 'pause', lane, reason: reason.trim() || 'paused by an operator', by: operatorName() });
     },
@@ -112,7 +133,12 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
       if (lane) await cockpit.operate({ kind: 'resume', lane, by: operatorName() });
     },
     'buildMaster.showLog': async () => {
-      const lines = [...cockpit.model.activity].reverse().map((e) => `${new Date(e.at).toISOString()}  #${e.seq}  ${[e.type === 'action' ? `${e.kind} ${e.status}` : (e.kind ?? e.type), e.lane, e.change ?? e.incident].filter(Boolean).join(' ')}: ${e.message}`);
+      const lines = [...cockpit.model.activity]
+        .reverse()
+        .map(
+          (e) =>
+            `${new Date(e.at).toISOString()}  #${e.seq}  ${[e.type === 'action' ? `${e.kind} ${e.status}` : (e.kind ?? e.type), e.lane, e.change ?? e.incident].filter(Boolean).join(' ')}: ${e.message}`,
+        );
       const doc = await vscode.workspace.openTextDocument({ language: 'log', content: lines.join('\n') || 'no events yet' });
       await vscode.window.showTextDocument(doc, { preview: true });
     },
@@ -129,7 +155,9 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
         return await handlers[id](...args);
       } catch (error) {
         log.warn(`[command] ${id}: ${(error as Error).message}`);
-        void vscode.window.showErrorMessage(`Build Master: ${(error as Error).message}`, 'Show Log').then((choice) => choice && log.show(true));
+        void vscode.window
+          .showErrorMessage(`Build Master: ${(error as Error).message}`, 'Show Log')
+          .then((choice) => choice && log.show(true));
         return undefined;
       }
     }),
@@ -137,7 +165,10 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
 }
 
 async function runSync(cockpit: Cockpit, dryRun: boolean): Promise<void> {
-  const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: dryRun ? 'Build Master: dry run' : 'Build Master: cycle' }, () => cockpit.sync({ dryRun }));
+  const report = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: dryRun ? 'Build Master: dry run' : 'Build Master: cycle' },
+    () => cockpit.sync({ dryRun }),
+  );
   if (!report) return;
   const done = report.actions.filter((a) => a.status === 'done');
   const failed = report.actions.filter((a) => a.status === 'failed');
@@ -149,7 +180,8 @@ async function runSync(cockpit: Cockpit, dryRun: boolean): Promise<void> {
 function subjectOf(arg: unknown): ReviewSubject | undefined {
   if (!arg || typeof arg !== 'object') return typeof arg === 'string' ? { change: arg } : undefined;
   const node = arg as Partial<LaneNode> & { approval?: unknown; change?: unknown; id?: unknown; key?: unknown };
-  if (node.kind === 'change' && 'entry' in node && node.entry) return node.entry.approval ? { approval: node.entry.approval } : { change: node.entry.change };
+  if (node.kind === 'change' && 'entry' in node && node.entry)
+    return node.entry.approval ? { approval: node.entry.approval } : { change: node.entry.change };
   if (typeof node.key === 'string' && typeof node.id === 'string') return { approval: node.id }; // an Approval
   if (typeof node.approval === 'string') return { approval: node.approval };
   if (typeof node.change === 'string') return { change: node.change };
@@ -209,7 +241,12 @@ async function pickApproval(cockpit: Cockpit): Promise<Approval | undefined> {
     return undefined;
   }
   const pick = await vscode.window.showQuickPick(
-    approvals.map((a) => ({ label: `${a.kind} ${a.change ?? a.incident ?? ''}`, description: `${a.id} · ${a.tier}`, detail: a.rationale, approval: a })),
+    approvals.map((a) => ({
+      label: `${a.kind} ${a.change ?? a.incident ?? ''}`,
+      description: `${a.id} · ${a.tier}`,
+      detail: a.rationale,
+      approval: a,
+    })),
     { title: 'Approval' },
   );
   return pick?.approval;
@@ -222,7 +259,12 @@ async function pickChange(cockpit: Cockpit): Promise<QueueEntry | undefined> {
     return undefined;
   }
   const pick = await vscode.window.showQuickPick(
-    entries.map((e) => ({ label: e.change, description: `${e.lane} · ${e.tier}`, detail: e.reasons[0]?.message ?? 'ready to merge', entry: e })),
+    entries.map((e) => ({
+      label: e.change,
+      description: `${e.lane} · ${e.tier}`,
+      detail: e.reasons[0]?.message ?? 'ready to merge',
+      entry: e,
+    })),
     { title: 'Change', matchOnDescription: true },
   );
   return pick?.entry;
@@ -296,7 +338,10 @@ async function createPolicy(cockpit: Cockpit): Promise<void> {
 }
 
 /** A new (or no) GitHub credential means a new GitHub client: the cockpit reopens its session. */
-async function withNewCredential(context: CommandContext, change: () => Promise<{ source: string } | undefined>): Promise<{ source: string } | undefined> {
+async function withNewCredential(
+  context: CommandContext,
+  change: () => Promise<{ source: string } | undefined>,
+): Promise<{ source: string } | undefined> {
   const credential = await change();
   context.cockpit.forgetSession();
   await context.cockpit.refresh();

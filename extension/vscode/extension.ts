@@ -47,7 +47,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Cockpi
     void vscode.commands.executeCommand('setContext', 'buildMaster.policyInvalid', model.policyProblems.length > 0);
     void vscode.commands.executeCommand('setContext', 'buildMaster.running', model.controller.running);
     void vscode.commands.executeCommand('setContext', 'buildMaster.globalHold', model.global.state === 'global-hold');
-    approvalsView.badge = model.approvals.length ? { value: model.approvals.length, tooltip: `${model.approvals.length} approval(s) waiting` } : undefined;
+    approvalsView.badge = model.approvals.length
+      ? { value: model.approvals.length, tooltip: `${model.approvals.length} approval(s) waiting` }
+      : undefined;
     lanesView.message = model.policyProblems.length
       ? `The policy file is invalid (${model.policyProblems.length} problem(s)): nothing acts until it is fixed.`
       : model.global.state === 'global-hold'
@@ -60,7 +62,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Cockpi
   const validatePolicy = async () => {
     const [file] = await vscode.workspace.findFiles('{.buildmaster.yml,.github/buildmaster.yml}', undefined, 1);
     if (!file) {
-      void vscode.window.showInformationMessage('Build Master: no .buildmaster.yml in this workspace; every key uses its default.', 'Create One').then((c) => c && vscode.commands.executeCommand('buildMaster.createPolicy'));
+      void vscode.window
+        .showInformationMessage('Build Master: no .buildmaster.yml in this workspace; every key uses its default.', 'Create One')
+        .then((c) => c && vscode.commands.executeCommand('buildMaster.createPolicy'));
       return;
     }
     const document = await vscode.workspace.openTextDocument(file);
@@ -68,7 +72,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Cockpi
     const result = parsePolicy(document.getText(), vscode.workspace.asRelativePath(file));
     log.info(`[policy] validated ${file.fsPath}: ${result.problems.length} problem(s)`);
     if (result.ok) void vscode.window.showInformationMessage('Build Master: the policy file is valid.');
-    else void vscode.window.showErrorMessage(`Build Master: ${result.problems.length} problem(s) in the policy file; see the Problems panel.`);
+    else
+      void vscode.window.showErrorMessage(`Build Master: ${result.problems.length} problem(s) in the policy file; see the Problems panel.`);
   };
 
   context.subscriptions.push(

@@ -16,7 +16,10 @@ export interface FailureFile {
 }
 
 /** Where a failure's file opens, or why it cannot. */
-export function failureTarget(root: string | undefined, file: FailureFile): { uri: vscode.Uri; options: vscode.TextDocumentShowOptions } | { problem: string } {
+export function failureTarget(
+  root: string | undefined,
+  file: FailureFile,
+): { uri: vscode.Uri; options: vscode.TextDocumentShowOptions } | { problem: string } {
   const path = repositoryPath(file.path);
   if (!path) return { problem: `"${file.path}" is not a path inside the repository` };
   const line = file.line !== undefined && Number.isInteger(file.line) && file.line > 0 ? file.line - 1 : 0;

@@ -20,17 +20,42 @@ export function createStatusBar(cockpit: Cockpit): vscode.Disposable {
 }
 
 export function statusBarText(model: CockpitModel): { text: string; tooltip: string; background?: string } {
-  if (model.policyProblems.length) return { text: '$(error) Build Master: policy invalid', tooltip: `${model.policyProblems.length} problem(s) in the policy file; nothing acts until it is fixed`, background: 'statusBarItem.errorBackground' };
+  if (model.policyProblems.length)
+    return {
+      text: '$(error) Build Master: policy invalid',
+      tooltip: `${model.policyProblems.length} problem(s) in the policy file; nothing acts until it is fixed`,
+      background: 'statusBarItem.errorBackground',
+    };
   if (model.unavailable) return { text: '$(circle-slash) Build Master', tooltip: model.unavailable };
   const paused = model.lanes.filter((l) => l.state === 'paused').length;
   const degraded = model.lanes.filter((l) => l.state === 'degraded' || l.state === 'recovering').length;
   const queued = model.lanes.reduce((n, l) => n + l.queue.length, 0);
-  const icon = model.controller.syncing ? '$(sync~spin)' : model.global.state === 'global-hold' ? '$(stop-circle)' : model.global.state === 'incident-contained' ? '$(warning)' : '$(pass)';
-  const counts = [`${model.lanes.length - paused - degraded}/${model.lanes.length} healthy`, queued ? `${queued} queued` : '', model.incidents.length ? `${model.incidents.length} incident${model.incidents.length > 1 ? 's' : ''}` : '', model.approvals.length ? `${model.approvals.length} approval${model.approvals.length > 1 ? 's' : ''}` : ''].filter(Boolean);
-  const tooltip = [`Build Master: ${model.global.state} — ${model.global.reason}`, `controller ${model.controller.running ? 'running' : 'stopped'}${model.controller.trusted ? '' : ' (untrusted workspace)'}`, model.lastCycle ? `last cycle ${model.lastCycle.cycle}: ${model.lastCycle.outcome.rationale}` : 'no cycle has run yet', 'Click to open the dashboard'].join('\n');
+  const icon = model.controller.syncing
+    ? '$(sync~spin)'
+    : model.global.state === 'global-hold'
+      ? '$(stop-circle)'
+      : model.global.state === 'incident-contained'
+        ? '$(warning)'
+        : '$(pass)';
+  const counts = [
+    `${model.lanes.length - paused - degraded}/${model.lanes.length} healthy`,
+    queued ? `${queued} queued` : '',
+    model.incidents.length ? `${model.incidents.length} incident${model.incidents.length > 1 ? 's' : ''}` : '',
+    model.approvals.length ? `${model.approvals.length} approval${model.approvals.length > 1 ? 's' : ''}` : '',
+  ].filter(Boolean);
+  const tooltip = [
+    `Build Master: ${model.global.state} — ${model.global.reason}`,
+    `controller ${model.controller.running ? 'running' : 'stopped'}${model.controller.trusted ? '' : ' (untrusted workspace)'}`,
+    model.lastCycle ? `last cycle ${model.lastCycle.cycle}: ${model.lastCycle.outcome.rationale}` : 'no cycle has run yet',
+    'Click to open the dashboard',
+  ].join('\n');
   return {
     text: `${icon} ${model.global.state === 'global-hold' ? 'HOLD' : 'Build Master'} ${counts.join(' · ')}`,
     tooltip,
-    ...(model.global.state === 'global-hold' ? { background: 'statusBarItem.errorBackground' } : model.global.state === 'incident-contained' ? { background: 'statusBarItem.warningBackground' } : {}),
+    ...(model.global.state === 'global-hold'
+      ? { background: 'statusBarItem.errorBackground' }
+      : model.global.state === 'incident-contained'
+        ? { background: 'statusBarItem.warningBackground' }
+        : {}),
   };
 }

@@ -77,7 +77,10 @@ export class LanesTree extends ModelTree<LaneNode> {
       const hasChildren = lane.queue.length > 0 || lane.incident !== null;
       // A long name is cut in its middle so the state and count beside it stay in sight.
       const row = laneRow(lane);
-      const item = new vscode.TreeItem(row.label, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      const item = new vscode.TreeItem(
+        row.label,
+        hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+      );
       // VS Code remembers a row's collapse state by id: an empty lane that gains a queue gets a new id, so it opens expanded.
       item.id = `lane:${lane.name}${hasChildren ? '' : ':empty'}`;
       const [icon, color] = LANE_ICON[lane.state];
@@ -85,7 +88,9 @@ export class LanesTree extends ModelTree<LaneNode> {
       item.description = row.description;
       // Screen readers (and the e2e tier) get the name whole.
       item.accessibilityInformation = { label: `${lane.name}, ${row.description}` };
-      item.tooltip = new vscode.MarkdownString(`**${escape(lane.name)}**: ${lane.state} for ${formatDuration(Math.max(0, now - lane.since))}\n\n${escape(laneReason(lane))}`);
+      item.tooltip = new vscode.MarkdownString(
+        `**${escape(lane.name)}**: ${lane.state} for ${formatDuration(Math.max(0, now - lane.since))}\n\n${escape(laneReason(lane))}`,
+      );
       item.contextValue = lane.state === 'paused' || lane.operatorPaused ? 'lane.paused' : 'lane.running';
       return item;
     }
@@ -103,7 +108,10 @@ export class LanesTree extends ModelTree<LaneNode> {
     const item = new vscode.TreeItem(entry.change, vscode.TreeItemCollapsibleState.None);
     item.id = `lane:${entry.lane}:change:${entry.change}`;
     const ready = entry.reasons.length === 0;
-    item.iconPath = new vscode.ThemeIcon(entry.link ? 'tools' : ready ? 'check' : 'git-pull-request', new vscode.ThemeColor(ready ? 'testing.iconPassed' : 'descriptionForeground'));
+    item.iconPath = new vscode.ThemeIcon(
+      entry.link ? 'tools' : ready ? 'check' : 'git-pull-request',
+      new vscode.ThemeColor(ready ? 'testing.iconPassed' : 'descriptionForeground'),
+    );
     item.description = changeDescription(entry, node.position);
     const reasons = entry.reasons.map((r) => `- \`${r.code}\` ${escape(r.message)}`).join('\n');
     item.tooltip = new vscode.MarkdownString(
@@ -134,9 +142,18 @@ export class IncidentsTree extends ModelTree<IncidentNode> {
     const lines: IncidentLine[] = [];
     // Fix attempts and suspects are few: they lead, so a long fingerprint never pushes them out of sight.
     for (const attempt of element.attempts) {
-      lines.push({ incident: element, icon: attempt.outcome === 'merged' ? 'check' : attempt.outcome === 'failed' ? 'error' : 'loading~spin', line: `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` — ${attempt.change}` : ''}${attempt.reason ? ` (${attempt.reason})` : ''}` });
+      lines.push({
+        incident: element,
+        icon: attempt.outcome === 'merged' ? 'check' : attempt.outcome === 'failed' ? 'error' : 'loading~spin',
+        line: `fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` — ${attempt.change}` : ''}${attempt.reason ? ` (${attempt.reason})` : ''}`,
+      });
     }
-    for (const suspect of element.suspects) lines.push({ incident: element, icon: 'search', line: `suspect ${suspect.change ?? suspect.sha.slice(0, 8)}${suspect.lane ? ` in ${suspect.lane}` : ''}` });
+    for (const suspect of element.suspects)
+      lines.push({
+        incident: element,
+        icon: 'search',
+        line: `suspect ${suspect.change ?? suspect.sha.slice(0, 8)}${suspect.lane ? ` in ${suspect.lane}` : ''}`,
+      });
     // The fingerprint: what is failing, where, and why it is this lane's. The sidebar is narrow: the
     // label is the test's own title, the file and line are beside it, the full id is in the tooltip.
     const failures = incidentFailures(element, TREE_FAILURES);
@@ -153,26 +170,42 @@ export class IncidentsTree extends ModelTree<IncidentNode> {
         });
       }
     }
-    if (failures.hidden) lines.push({ incident: element, icon: 'ellipsis', line: `and ${failures.hidden} more failing tests`, description: `build-master explain ${element.id}` });
+    if (failures.hidden)
+      lines.push({
+        incident: element,
+        icon: 'ellipsis',
+        line: `and ${failures.hidden} more failing tests`,
+        description: `build-master explain ${element.id}`,
+      });
     return lines;
   }
 
   getTreeItem(element: IncidentNode): vscode.TreeItem {
     if ('line' in element) {
       const item = new vscode.TreeItem(element.line, vscode.TreeItemCollapsibleState.None);
-      item.iconPath = element.failure ? new vscode.ThemeIcon(element.icon, new vscode.ThemeColor('testing.iconFailed')) : new vscode.ThemeIcon(element.icon);
+      item.iconPath = element.failure
+        ? new vscode.ThemeIcon(element.icon, new vscode.ThemeColor('testing.iconFailed'))
+        : new vscode.ThemeIcon(element.icon);
       if (element.description) item.description = element.description;
       if (element.tooltip) item.tooltip = new vscode.MarkdownString(element.tooltip);
       if (element.failure?.file) {
-        const command = openFailureCommand(this.model.repo, { path: element.failure.file, ...(element.failure.line !== undefined ? { line: element.failure.line } : {}), sha: element.incident.redSha });
+        const command = openFailureCommand(this.model.repo, {
+          path: element.failure.file,
+          ...(element.failure.line !== undefined ? { line: element.failure.line } : {}),
+          sha: element.incident.redSha,
+        });
         if (command) item.command = command;
         item.contextValue = 'incident.failure';
       }
       return item;
     }
     const now = this.model.now;
-    const hasChildren = element.attempts.length > 0 || element.suspects.length > 0 || (element.failures?.length ?? 0) > 0 || element.failingChecks.length > 0;
-    const item = new vscode.TreeItem(element.id, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    const hasChildren =
+      element.attempts.length > 0 || element.suspects.length > 0 || (element.failures?.length ?? 0) > 0 || element.failingChecks.length > 0;
+    const item = new vscode.TreeItem(
+      element.id,
+      hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+    );
     item.id = `incident:${element.id}`;
     item.iconPath = new vscode.ThemeIcon(element.escalated ? 'report' : 'flame', new vscode.ThemeColor('testing.iconFailed'));
     const fix = element.attempts.find((a) => a.outcome === 'pending')?.change ?? element.attempts[element.attempts.length - 1]?.change;
@@ -192,11 +225,19 @@ export class ApprovalsTree extends ModelTree<Approval> {
   }
 
   getTreeItem(approval: Approval): vscode.TreeItem {
-    const item = new vscode.TreeItem(`${approval.kind} ${approval.change ?? approval.incident ?? ''}`.trim(), vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      `${approval.kind} ${approval.change ?? approval.incident ?? ''}`.trim(),
+      vscode.TreeItemCollapsibleState.None,
+    );
     item.id = `approval:${approval.id}`;
-    item.iconPath = new vscode.ThemeIcon('shield', new vscode.ThemeColor(approval.tier === 'tier3' ? 'problemsWarningIcon.foreground' : 'descriptionForeground'));
+    item.iconPath = new vscode.ThemeIcon(
+      'shield',
+      new vscode.ThemeColor(approval.tier === 'tier3' ? 'problemsWarningIcon.foreground' : 'descriptionForeground'),
+    );
     item.description = `${approval.id} · ${approval.tier}${approval.lane ? ` · ${approval.lane}` : ''}`;
-    item.tooltip = new vscode.MarkdownString(`**${escape(approval.id)}** (${approval.actionClass}, ${approval.tier})\n\n${escape(approval.rationale)}`);
+    item.tooltip = new vscode.MarkdownString(
+      `**${escape(approval.id)}** (${approval.actionClass}, ${approval.tier})\n\n${escape(approval.rationale)}`,
+    );
     item.contextValue = 'approval';
     item.command = { command: 'buildMaster.openReview', title: 'Review', arguments: [{ approval: approval.id }] };
     return item;
@@ -209,7 +250,12 @@ export class ActivityTree extends ModelTree<ActivityItem> {
   }
 
   getTreeItem(event: ActivityItem): vscode.TreeItem {
-    const what = [event.type === 'action' ? `${event.kind} ${event.status}` : (event.kind ?? event.type), event.change ?? event.incident ?? event.approval].filter(Boolean).join(' ');
+    const what = [
+      event.type === 'action' ? `${event.kind} ${event.status}` : (event.kind ?? event.type),
+      event.change ?? event.incident ?? event.approval,
+    ]
+      .filter(Boolean)
+      .join(' ');
     const item = new vscode.TreeItem(what, vscode.TreeItemCollapsibleState.None);
     item.id = `event:${event.seq}`;
     item.iconPath = new vscode.ThemeIcon(activityIcon(event));

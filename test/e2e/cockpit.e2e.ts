@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createDemoRepository } from '../../extension/cli/demo';
 import { largeRepository } from '../support/largeStore';
-import { ROOT, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../support/codeServer';
+import {
+  ROOT,
+  installVsix,
+  launchBrowser,
+  openWorkbench,
+  scratchDir,
+  startCodeServer,
+  type RunningCodeServer,
+} from '../support/codeServer';
 import { ARTIFACTS, VSIX, git, openContainer, palette, shot, sidebarView, textOf, until, webview } from './helpers';
 
 for (const theme of [
@@ -30,14 +38,21 @@ for (const theme of [
       await createDemoRepository(repo, { withApproval: true });
       const extensionsDir = join(work, 'extensions');
       installVsix(VSIX, extensionsDir);
-      server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': theme.label, 'window.zoomLevel': 0 } });
+      server = await startCodeServer({
+        workspace: repo,
+        extensionsDir,
+        settings: { 'workbench.colorTheme': theme.label, 'window.zoomLevel': 0 },
+      });
       browser = await launchBrowser();
       page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
       await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && page) await page.screenshot({ path: join(ARTIFACTS, `${theme.name}-failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`) }).catch(() => undefined);
+      if (this.currentTest?.state === 'failed' && page)
+        await page
+          .screenshot({ path: join(ARTIFACTS, `${theme.name}-failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`) })
+          .catch(() => undefined);
     });
 
     after(async () => {
@@ -59,7 +74,9 @@ for (const theme of [
       await textOf(web, /healthy · \d+ queued/);
       // The pending approval shows as a badge on the container's activity bar icon. While a cycle
       // runs, the same badge shows a progress spinner with no text: wait for the count.
-      const badge = page.locator('.activitybar .action-item', { has: page.locator('a[aria-label^="Build Master"]') }).locator('.badge-content');
+      const badge = page
+        .locator('.activitybar .action-item', { has: page.locator('a[aria-label^="Build Master"]') })
+        .locator('.badge-content');
       await textOf(badge, '1');
       await shot(page, `${theme.name}-1-lanes`);
     });
@@ -69,7 +86,10 @@ for (const theme of [
       const view = webview(page);
       await view.locator('[data-testid="lane"][data-lane="web"]').waitFor({ timeout: 30_000 });
       await until('the dashboard to show 4 lanes', async () => (await view.locator('[data-testid="lane"]').count()) === 4);
-      await until('lane web to be healthy', async () => (await view.locator('[data-testid="lane"][data-lane="web"]').getAttribute('data-state')) === 'healthy');
+      await until(
+        'lane web to be healthy',
+        async () => (await view.locator('[data-testid="lane"][data-lane="web"]').getAttribute('data-state')) === 'healthy',
+      );
       await textOf(view.locator('[data-testid="global-state"]'), /normal|incident-contained/);
       await textOf(view.locator('[data-testid="kpi-merges"] .value'), /^[1-9]\d*$/); // the merges of the first cycle count
       await until('one approval on the dashboard', async () => (await view.locator('[data-testid="approval"]').count()) === 1);
@@ -108,7 +128,10 @@ for (const theme of [
         await view.locator('[data-testid="resolved"]', { hasText: 'Rejected' }).waitFor({ timeout: 30_000 });
         const log = execFileSync('node', [join(ROOT, 'dist', 'cli.js'), 'log', '--json', '--repo', repo], { encoding: 'utf8' });
         const events = (JSON.parse(log) as { events: { type: string; kind?: string; message: string }[] }).events;
-        assert.ok(events.some((e) => e.type === 'operator' && e.kind === 'reject' && e.message.includes('infra review')), 'the rejection and its reason are in the log');
+        assert.ok(
+          events.some((e) => e.type === 'operator' && e.kind === 'reject' && e.message.includes('infra review')),
+          'the rejection and its reason are in the log',
+        );
         assert.ok(!git(repo, 'log', '--format=%(trailers:key=Build-Master-Change,valueonly)', 'main').includes('agent/infra-deploy'));
         await shot(page, `${theme.name}-4-rejected`);
       });
@@ -142,14 +165,23 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     const repo = join(work, 'plain');
     mkdirSync(join(repo, 'frontend'), { recursive: true });
     mkdirSync(join(repo, 'backend'), { recursive: true });
-    execFileSync('sh', ['-c', 'git init -q -b main && echo a > frontend/a.js && echo b > backend/b.go && git add -A && git -c user.name=T -c user.email=t@localhost commit -qm init'], { cwd: repo });
+    execFileSync(
+      'sh',
+      [
+        '-c',
+        'git init -q -b main && echo a > frontend/a.js && echo b > backend/b.go && git add -A && git -c user.name=T -c user.email=t@localhost commit -qm init',
+      ],
+      { cwd: repo },
+    );
     const extensionsDir = join(work, 'ext-plain');
     installVsix(VSIX, extensionsDir);
     server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': 'Default Light Modern' } });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
     await openContainer(page);
-    const create = page.locator('.welcome-view-content a, .welcome-view-content .monaco-button', { hasText: 'Create .buildmaster.yml' }).first();
+    const create = page
+      .locator('.welcome-view-content a, .welcome-view-content .monaco-button', { hasText: 'Create .buildmaster.yml' })
+      .first();
     await create.waitFor({ timeout: 60_000 }).catch(async (error: unknown) => {
       await shot(page, 'light-failed-empty-welcome');
       throw error;
@@ -165,7 +197,8 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
     await create.click();
     await page.locator('.tab', { hasText: '.buildmaster.yml' }).waitFor();
     const lanes = sidebarView(page, 'Lanes');
-    for (const name of ['backend', 'frontend', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 30_000 });
+    for (const name of ['backend', 'frontend', 'shared'])
+      await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 30_000 });
     const written = readFileSync(join(repo, '.buildmaster.yml'), 'utf8');
     assert.match(written, /- name: backend\n {4}paths: \["backend\/\*\*"\]/);
     await shot(page, 'light-6-policy-created');

@@ -85,4 +85,3 @@ export async function shot(page: Page, name: string): Promise<void> {
   await page.waitForTimeout(300); // let the last paint land
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }
-

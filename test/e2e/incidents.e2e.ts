@@ -9,7 +9,15 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createDemoRepository } from '../../extension/cli/demo';
-import { ROOT, installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../support/codeServer';
+import {
+  ROOT,
+  installVsix,
+  launchBrowser,
+  openWorkbench,
+  scratchDir,
+  startCodeServer,
+  type RunningCodeServer,
+} from '../support/codeServer';
 import { ARTIFACTS, VSIX, openContainer, palette, shot, sidebarView, textOf, until, webview } from './helpers';
 import { LONG_TEST, injectIncidentFailures } from './incidentFixture';
 
@@ -41,14 +49,23 @@ for (const theme of [
       injectIncidentFailures(repo);
       const extensionsDir = join(work, 'extensions');
       installVsix(VSIX, extensionsDir);
-      server = await startCodeServer({ workspace: repo, extensionsDir, settings: { 'workbench.colorTheme': theme.label, 'window.zoomLevel': 0 } });
+      server = await startCodeServer({
+        workspace: repo,
+        extensionsDir,
+        settings: { 'workbench.colorTheme': theme.label, 'window.zoomLevel': 0 },
+      });
       browser = await launchBrowser();
       page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
       await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && page) await page.screenshot({ path: join(ARTIFACTS, `${theme.name}-failed-incident-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`) }).catch(() => undefined);
+      if (this.currentTest?.state === 'failed' && page)
+        await page
+          .screenshot({
+            path: join(ARTIFACTS, `${theme.name}-failed-incident-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`),
+          })
+          .catch(() => undefined);
     });
 
     after(async () => {
@@ -64,13 +81,21 @@ for (const theme of [
       await row.waitFor({ timeout: 60_000 });
       // The Lanes view takes most of the sidebar by default: fold it, as a user reading an incident would,
       // so the incident's rows are in view (the tree renders only the rows it shows).
-      const folded = [sidebarView(page, 'Lanes').locator('.pane-header').first(), sidebarView(page, 'Approvals').locator('.pane-header').first()];
+      const folded = [
+        sidebarView(page, 'Lanes').locator('.pane-header').first(),
+        sidebarView(page, 'Approvals').locator('.pane-header').first(),
+      ];
       for (const header of folded) if ((await header.getAttribute('aria-expanded')) === 'true') await header.click();
       await textOf(row, /26 failing tests/);
       // The sidebar is narrow: a row is the test's title beside file:line and lane; the full id is in its tooltip.
-      const long = incidents.locator('.monaco-list-row', { hasText: LONG_TEST.replace('web/app.test.js > greeting > ', 'greeting › ') }).first();
+      const long = incidents
+        .locator('.monaco-list-row', { hasText: LONG_TEST.replace('web/app.test.js > greeting > ', 'greeting › ') })
+        .first();
       await textOf(long, /web\/app\.js:1 · lane web · test-web/);
-      await textOf(incidents.locator('.monaco-list-row', { hasText: 'and 17 more failing tests' }).first(), /build-master explain inc-e2eweb1/);
+      await textOf(
+        incidents.locator('.monaco-list-row', { hasText: 'and 17 more failing tests' }).first(),
+        /build-master explain inc-e2eweb1/,
+      );
       await textOf(incidents.locator('.monaco-list-row', { hasText: 'lint: the check as a whole' }).first(), /lane web$/);
       await shot(page, `${theme.name}-incident-1-tree`);
       await incidents.locator('.monaco-list-row', { hasText: 'checkout › step 1 keeps the basket' }).first().click();
@@ -88,8 +113,14 @@ for (const theme of [
       await until('10 failures listed for inc-e2eweb1', async () => (await failures.locator('[data-testid="failure"]').count()) === 10);
       await textOf(failures.locator('[data-testid="failure"]').first(), /^the check as a whole\s+→ lane web: no known test runner output/);
       await textOf(failures.locator('[data-testid="failures-more"]'), /^and 17 more in test-web/);
-      await textOf(failures.locator('[data-testid="failure"]', { hasText: LONG_TEST }), /web\/app\.js:1\s+→ lane web: web\/app\.js is under lane web's paths/);
-      await textOf(view.locator('[data-testid="incident-failures"][data-incident="inc-e2eapi1"] [data-testid="failure"]'), /api\/server\.js:1\s+→ lane api/);
+      await textOf(
+        failures.locator('[data-testid="failure"]', { hasText: LONG_TEST }),
+        /web\/app\.js:1\s+→ lane web: web\/app\.js is under lane web's paths/,
+      );
+      await textOf(
+        view.locator('[data-testid="incident-failures"][data-incident="inc-e2eapi1"] [data-testid="failure"]'),
+        /api\/server\.js:1\s+→ lane api/,
+      );
       await failures.scrollIntoViewIfNeeded();
       const overflow = await view.locator('body').evaluate((body) => body.scrollWidth - body.clientWidth);
       assert.ok(overflow <= 1, `the dashboard scrolls sideways by ${overflow}px: a long test id broke the layout`);
@@ -106,8 +137,14 @@ for (const theme of [
       const check = view.locator('[data-testid="check-failures"][data-check="test-web"]');
       await check.waitFor({ timeout: 30_000 });
       await textOf(check.locator('.verdict'), "2 of 2 failing tests no other lane's incident holds.");
-      await textOf(check.locator('[data-testid="failure"]', { hasText: LONG_TEST }), /web\/app\.js:1\s+— held by inc-e2eweb1 \(lane web\), this change's own lane: not excused/);
-      await textOf(check.locator('[data-testid="failure"]', { hasText: 'reads "Shop"' }), /web\/app\.js:2\s+— no other lane's incident holds it/);
+      await textOf(
+        check.locator('[data-testid="failure"]', { hasText: LONG_TEST }),
+        /web\/app\.js:1\s+— held by inc-e2eweb1 \(lane web\), this change's own lane: not excused/,
+      );
+      await textOf(
+        check.locator('[data-testid="failure"]', { hasText: 'reads "Shop"' }),
+        /web\/app\.js:2\s+— no other lane's incident holds it/,
+      );
       await check.scrollIntoViewIfNeeded();
       const overflow = await view.locator('body').evaluate((body) => body.scrollWidth - body.clientWidth);
       assert.ok(overflow <= 1, `the review panel scrolls sideways by ${overflow}px`);

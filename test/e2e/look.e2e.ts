@@ -106,12 +106,16 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       await openWorkbench(page, `${server.url}/?folder=${encodeURIComponent(repo)}`);
       await openContainer(page);
       const lanes = sidebarView(page, 'Lanes');
-      for (const name of ['web', 'api', 'docs', 'shared']) await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 60_000 });
+      for (const name of ['web', 'api', 'docs', 'shared'])
+        await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 60_000 });
 
       // No cycle yet: every lane has 0 queued. The Lanes view gets the room, not the empty views below it.
       const height = async (title: string) => (await sidebarView(page, title).boundingBox())?.height ?? 0;
       const [lanesHeight, incidentsHeight, approvalsHeight] = [await height('Lanes'), await height('Incidents'), await height('Approvals')];
-      problems.check(lanesHeight >= 2 * Math.max(incidentsHeight, approvalsHeight), `Lanes is ${lanesHeight} px beside Incidents ${incidentsHeight} px and Approvals ${approvalsHeight} px`);
+      problems.check(
+        lanesHeight >= 2 * Math.max(incidentsHeight, approvalsHeight),
+        `Lanes is ${lanesHeight} px beside Incidents ${incidentsHeight} px and Approvals ${approvalsHeight} px`,
+      );
       problems.check(lanesHeight >= 300, `Lanes is only ${lanesHeight} px tall at 1280×800`);
       await shot(page, 'hc-1-lanes-no-cycle');
 
@@ -119,7 +123,10 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       const rename = lanes.locator('.monaco-list-row', { hasText: 'agent/web-rename' }).first();
       await rename.waitFor({ timeout: 60_000 });
       // Three changes in web: each row's description is short enough to read whole.
-      await until('the change rows to have descriptions', async () => ((await rename.locator('.label-description').textContent()) ?? '').length > 0);
+      await until(
+        'the change rows to have descriptions',
+        async () => ((await rename.locator('.label-description').textContent()) ?? '').length > 0,
+      );
       for (const change of ['agent/web-footer', 'agent/web-header', 'agent/web-rename']) {
         const row = lanes.locator('.monaco-list-row', { hasText: change }).first();
         const description = (await row.locator('.label-description').textContent()) ?? '';
@@ -133,7 +140,10 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       problems.check((await laneRows.count()) === 4, `${await laneRows.count()} lane rows`);
       for (const row of await laneRows.all()) {
         const layout = await rowLayout(row);
-        problems.check(layout.stateVisible, `lane ${layout.label}'s state is cut at a ${NARROW_SIDEBAR} px sidebar: "${layout.description}"`);
+        problems.check(
+          layout.stateVisible,
+          `lane ${layout.label}'s state is cut at a ${NARROW_SIDEBAR} px sidebar: "${layout.description}"`,
+        );
       }
       await shot(page, 'hc-3-lanes-narrow-sidebar');
 
@@ -142,9 +152,13 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       const view = webview(page);
       await view.locator('[data-testid="lane"][data-lane="web"]').waitFor({ timeout: 30_000 });
       await until('one approval on the dashboard', async () => (await view.locator('[data-testid="approval"]').count()) === 1);
-      for (const reason of await view.locator('[data-testid="lane"] .reason').allTextContents()) problems.check(reason.trim() !== 'new lane', 'a lane card reads "new lane"');
+      for (const reason of await view.locator('[data-testid="lane"] .reason').allTextContents())
+        problems.check(reason.trim() !== 'new lane', 'a lane card reads "new lane"');
       const emptyCharts = await view.locator('[data-testid="chart-empty"]').allTextContents();
-      problems.check(emptyCharts.some((t) => /Too young to chart|No merges or incidents/.test(t)), `the merges chart of a one-day-old repository draws instead of saying so: ${JSON.stringify(emptyCharts)}`);
+      problems.check(
+        emptyCharts.some((t) => /Too young to chart|No merges or incidents/.test(t)),
+        `the merges chart of a one-day-old repository draws instead of saying so: ${JSON.stringify(emptyCharts)}`,
+      );
       const id = view.locator('[data-testid="approval"] td').first();
       const idLines = await id.evaluate((el) => {
         const range = document.createRange();
@@ -162,11 +176,12 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       await view.locator('vscode-button', { hasText: 'Run cycle' }).click();
       const seen = await until(
         'the Run cycle button to show Running…',
-        () => header.evaluate((el) => {
-          const button = [...el.querySelectorAll('vscode-button')].find((b) => /Running/.test(b.textContent ?? ''));
-          const controller = [...el.querySelectorAll('span')].find((span) => /controller|cycle running/.test(span.textContent ?? ''));
-          return button ? (controller?.textContent ?? '') : false;
-        }),
+        () =>
+          header.evaluate((el) => {
+            const button = [...el.querySelectorAll('vscode-button')].find((b) => /Running/.test(b.textContent ?? ''));
+            const controller = [...el.querySelectorAll('span')].find((span) => /controller|cycle running/.test(span.textContent ?? ''));
+            return button ? (controller?.textContent ?? '') : false;
+          }),
         30_000,
       ).catch(() => undefined);
       if (seen !== undefined) problems.check(!/stopped/.test(seen), `"${seen}" beside a running cycle`);
@@ -178,8 +193,13 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       const review = webview(page);
       const file = review.locator('[data-testid="file-diff"][data-path="infra/deploy.sh"]');
       await file.waitFor({ timeout: 30_000 });
-      const heading = await review.locator('h2', { hasText: /^diff/i }).evaluate((el) => ({ text: (el as HTMLElement).innerText, transform: getComputedStyle(el).textTransform }));
-      problems.check(/base [0-9a-f]{8} · head [0-9a-f]{8}/.test(heading.text), `the diff heading reads "${heading.text}" (text-transform ${heading.transform})`);
+      const heading = await review
+        .locator('h2', { hasText: /^diff/i })
+        .evaluate((el) => ({ text: (el as HTMLElement).innerText, transform: getComputedStyle(el).textTransform }));
+      problems.check(
+        /base [0-9a-f]{8} · head [0-9a-f]{8}/.test(heading.text),
+        `the diff heading reads "${heading.text}" (text-transform ${heading.transform})`,
+      );
       // Every element that shows the path, inside shadow roots too (a collapsible draws its heading there);
       // innerText applies text-transform, so it is what a person reads.
       const shown = await review.locator('body').evaluate(() => {
@@ -188,14 +208,22 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
         const roots: (Document | ShadowRoot)[] = [document];
         for (let root = roots.pop(); root; root = roots.pop()) {
           for (const el of root.querySelectorAll('*')) {
-            if ([...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && (n.textContent ?? '').toLowerCase().includes('infra/deploy.sh'))) texts.push((el as HTMLElement).innerText);
+            if (
+              [...el.childNodes].some(
+                (n) => n.nodeType === Node.TEXT_NODE && (n.textContent ?? '').toLowerCase().includes('infra/deploy.sh'),
+              )
+            )
+              texts.push((el as HTMLElement).innerText);
             if (el.shadowRoot) roots.push(el.shadowRoot);
           }
         }
         return texts;
       });
       problems.check(shown.length === 1, `the file's path shows ${shown.length} times: ${JSON.stringify(shown)}`);
-      problems.check(shown.every((t) => t.includes('infra/deploy.sh')), `the file's path is upper-cased: ${JSON.stringify(shown)}`);
+      problems.check(
+        shown.every((t) => t.includes('infra/deploy.sh')),
+        `the file's path is upper-cased: ${JSON.stringify(shown)}`,
+      );
       problems.check(!(await overflowsHorizontally(review)), 'the review panel scrolls sideways');
       await shot(page, 'hc-5-review');
       problems.assertNone();
@@ -228,13 +256,17 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       await shot(page, 'hc-6-busy-tree');
       await narrowSidebar(page, NARROW_SIDEBAR);
       layout = await rowLayout(long);
-      problems.check(layout.stateVisible, `at a ${NARROW_SIDEBAR} px sidebar the long lane's state is cut: "${layout.label}" "${layout.description}"`);
+      problems.check(
+        layout.stateVisible,
+        `at a ${NARROW_SIDEBAR} px sidebar the long lane's state is cut: "${layout.label}" "${layout.description}"`,
+      );
       await shot(page, 'hc-7-busy-tree-narrow');
 
       await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
       const view = webview(page);
       await textOf(view.locator('[data-testid="lane"]').first(), /and 192 more/);
-      for (const reason of await view.locator('[data-testid="lane"] .reason').allTextContents()) problems.check(reason.trim() !== 'new lane', 'a lane card reads "new lane"');
+      for (const reason of await view.locator('[data-testid="lane"] .reason').allTextContents())
+        problems.check(reason.trim() !== 'new lane', 'a lane card reads "new lane"');
       problems.check(!(await overflowsHorizontally(view)), 'the dashboard with 200 long-named changes scrolls sideways');
       await shot(page, 'hc-8-busy-dashboard');
       problems.assertNone();

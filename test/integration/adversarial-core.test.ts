@@ -32,7 +32,10 @@ function breakWeb(sb: Sandbox): string {
 /** Three lanes whose worker always fails, so the real fix never comes. */
 function failingWorker(): Record<string, string> {
   const files = threeLaneFiles();
-  return { ...files, '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace('command: "sh scripts/fixer.sh"', 'command: "false"') };
+  return {
+    ...files,
+    '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace('command: "sh scripts/fixer.sh"', 'command: "false"'),
+  };
 }
 
 const PRIME = 0x01000193;
@@ -100,8 +103,14 @@ describe('adversarial core through the CLI', function () {
     const { result, doc } = await sync(sb);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(sb.head(), before, `${branch} did not merge`);
-    assert.ok(doc.approvals.some((a) => a.change === branch && a.id !== approval.id), 'it waits on an approval of its own');
-    assert.ok(reasonsOf(doc, branch).some((r) => r.code === 'needs-approval' || r.code === 'approval-pending'), JSON.stringify(reasonsOf(doc, branch)));
+    assert.ok(
+      doc.approvals.some((a) => a.change === branch && a.id !== approval.id),
+      'it waits on an approval of its own',
+    );
+    assert.ok(
+      reasonsOf(doc, branch).some((r) => r.code === 'needs-approval' || r.code === 'approval-pending'),
+      JSON.stringify(reasonsOf(doc, branch)),
+    );
   });
 
   it('M1: a hand-made branch named after web’s open incident that also writes api does not merge while api is frozen', async () => {
@@ -123,7 +132,10 @@ describe('adversarial core through the CLI', function () {
     assert.equal(sb.head(), before, 'main did not move');
     assert.deepEqual(merged(doc), []);
     const reasons = reasonsOf(doc, `buildmaster/fix/${incident}`);
-    assert.ok(reasons.some((r) => r.code === 'lane-not-admitting' && /touches lane api, which was paused by an operator: freeze/.test(r.message)), JSON.stringify(reasons));
+    assert.ok(
+      reasons.some((r) => r.code === 'lane-not-admitting' && /touches lane api, which was paused by an operator: freeze/.test(r.message)),
+      JSON.stringify(reasons),
+    );
   });
 
   it('M4: renaming one lane with an open incident and removing a frozen one keeps sync working and says what to do', async () => {
@@ -136,7 +148,10 @@ describe('adversarial core through the CLI', function () {
     assert.equal(incident, `inc-${bad.slice(0, 7)}`);
 
     // Lane web renamed to frontend, lane api removed.
-    const policy = sb.read('.buildmaster.yml').replace('name: web', 'name: frontend').replace(/  - name: api\n.*\n.*\n/, '');
+    const policy = sb
+      .read('.buildmaster.yml')
+      .replace('name: web', 'name: frontend')
+      .replace(/  - name: api\n.*\n.*\n/, '');
     assert.doesNotMatch(policy, /name: api/);
     sb.write({ '.buildmaster.yml': policy });
     sb.commitAll('policy: rename web, drop api');
@@ -145,15 +160,25 @@ describe('adversarial core through the CLI', function () {
     assert.ok(first.result.code === 0 || first.result.code === 3, `exit ${first.result.code}: ${first.result.stderr}`);
     const escalations = first.doc.decisions.filter((d) => d.kind === 'escalate');
     assert.ok(
-      escalations.some((d) => d.incident === incident && /lane web is no longer in the policy/.test(d.rationale) && /repair test-web on main/.test(d.rationale)),
+      escalations.some(
+        (d) =>
+          d.incident === incident && /lane web is no longer in the policy/.test(d.rationale) && /repair test-web on main/.test(d.rationale),
+      ),
       JSON.stringify(first.doc.decisions),
     );
-    assert.ok(escalations.some((d) => d.lane === 'api' && /paused by an operator \(freeze\) but the policy no longer names it/.test(d.rationale)), JSON.stringify(escalations));
+    assert.ok(
+      escalations.some((d) => d.lane === 'api' && /paused by an operator \(freeze\) but the policy no longer names it/.test(d.rationale)),
+      JSON.stringify(escalations),
+    );
     assert.deepEqual(first.doc.lanes.map((l) => l.name).sort(), ['docs', 'frontend', 'shared']);
 
     const second = await sync(sb);
     assert.ok(second.result.code === 0 || second.result.code === 3, `exit ${second.result.code}: ${second.result.stderr}`);
-    assert.deepEqual(second.doc.decisions.filter((d) => d.kind === 'escalate' && d.incident === incident), [], 'escalated once');
+    assert.deepEqual(
+      second.doc.decisions.filter((d) => d.kind === 'escalate' && d.incident === incident),
+      [],
+      'escalated once',
+    );
     assert.equal(sb.state().state?.incidents[incident as string]?.status, 'open', 'the incident keeps its record');
 
     // The owner repairs web on main by hand: the incident, holding no lane, resolves on green checks.

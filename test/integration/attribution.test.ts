@@ -44,9 +44,11 @@ const lane = (doc: SyncDoc, name: string) => doc.lanes.find((l) => l.name === na
 const merged = (doc: SyncDoc) => doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1]);
 const entry = (doc: SyncDoc, change: string) => doc.lanes.flatMap((l) => l.queue).find((q) => q.change === change);
 const laneStates = (doc: SyncDoc) => Object.fromEntries(doc.lanes.map((l) => [l.name, l.state]));
-const fixBranches = (sb: Sandbox) => sb.git('branch', '--list', '--format=%(refname:short)', 'buildmaster/fix/*').split('\n').filter(Boolean);
+const fixBranches = (sb: Sandbox) =>
+  sb.git('branch', '--list', '--format=%(refname:short)', 'buildmaster/fix/*').split('\n').filter(Boolean);
 /** Every incident the store holds, open or resolved. */
-const allIncidents = (sb: Sandbox) => Object.values((sb.state().state?.incidents ?? {}) as unknown as Record<string, Incident & { status: string }>);
+const allIncidents = (sb: Sandbox) =>
+  Object.values((sb.state().state?.incidents ?? {}) as unknown as Record<string, Incident & { status: string }>);
 
 /** A branch off main merged by hand (`git merge --no-ff`), around the queue, as anyone with push access can. */
 function handMerge(sb: Sandbox, name: string, files: Record<string, string>): string {
@@ -99,7 +101,8 @@ local:
     'core/test.sh': 'grep -qx ok core/status || { echo "1 failing: core/status is not ok"; exit 1; }\n',
     'ui/status': 'ok\n',
     // The UI build reads the core package: a core break fails it too.
-    'ui/test.sh': 'grep -qx ok core/status || { echo "ui build failed: cannot bundle core"; exit 1; }\ngrep -qx ok ui/status || { echo "1 failing: ui"; exit 1; }\n',
+    'ui/test.sh':
+      'grep -qx ok core/status || { echo "ui build failed: cannot bundle core"; exit 1; }\ngrep -qx ok ui/status || { echo "1 failing: ui"; exit 1; }\n',
     'docs/index.md': '# docs\n',
     'docs/test.sh': 'test -s docs/index.md\n',
     'scripts/fixer.sh': 'cat > /dev/null\nprintf "ok\\n" > core/status\necho fixed core\n',
@@ -120,7 +123,11 @@ describe('attribution: culprits from their diffs, hand merges included', functio
 
     const first = await sync(sb);
     assert.equal(first.result.code, 3, `a cross-lane break holds everything (exit 3): ${first.result.stderr}`);
-    assert.equal(first.doc.incidents.length, 1, `one culprit, one incident: ${JSON.stringify(first.doc.incidents.map((i) => [i.id, i.lanes]))}`);
+    assert.equal(
+      first.doc.incidents.length,
+      1,
+      `one culprit, one incident: ${JSON.stringify(first.doc.incidents.map((i) => [i.id, i.lanes]))}`,
+    );
     const incident = first.doc.incidents[0] as Incident;
     assert.equal(incident.redSha, bad);
     assert.deepEqual(incident.lanes, ['api', 'web']);
@@ -132,11 +139,21 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.match(opened[0]?.rationale ?? '', /the break spans lanes, so a person must look/);
     assert.equal(first.doc.global.state, 'global-hold');
     assert.match(first.doc.global.reason, new RegExp(`${incident.id} spans lanes api, web`));
-    assert.ok(first.doc.decisions.some((d) => d.kind === 'escalate' && d.incident === incident.id), 'a person is asked to look');
-    assert.deepEqual(first.doc.decisions.filter((d) => d.kind === 'dispatch-fix'), [], 'no fix races on one culprit');
+    assert.ok(
+      first.doc.decisions.some((d) => d.kind === 'escalate' && d.incident === incident.id),
+      'a person is asked to look',
+    );
+    assert.deepEqual(
+      first.doc.decisions.filter((d) => d.kind === 'dispatch-fix'),
+      [],
+      'no fix races on one culprit',
+    );
     assert.deepEqual(fixBranches(sb), []);
     assert.deepEqual(merged(first.doc), [], 'nothing merges under a global hold');
-    assert.ok(entry(first.doc, 'agent/docs-1')?.reasons.some((r) => r.code === 'global-hold'), JSON.stringify(entry(first.doc, 'agent/docs-1')));
+    assert.ok(
+      entry(first.doc, 'agent/docs-1')?.reasons.some((r) => r.code === 'global-hold'),
+      JSON.stringify(entry(first.doc, 'agent/docs-1')),
+    );
 
     const status = await runCli(['status', '--repo', sb.dir]);
     assert.equal(status.code, 3, status.stderr);
@@ -147,14 +164,20 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.equal(again.result.code, 3);
     assert.deepEqual(merged(again.doc), []);
     assert.equal(again.doc.incidents.length, 1, 'still one incident');
-    assert.deepEqual(again.doc.decisions.filter((d) => d.kind === 'open-incident' || d.kind === 'dispatch-fix'), []);
+    assert.deepEqual(
+      again.doc.decisions.filter((d) => d.kind === 'open-incident' || d.kind === 'dispatch-fix'),
+      [],
+    );
     assert.equal(sb.git('rev-list', '--count', `${before}..main`), '2', 'main holds only the hand merge (and its branch commit)');
 
     // A person reverts the culprit by hand: the incident is over, but only an owner's release ends the hold.
     sb.git('revert', '--no-edit', '-m', '1', 'HEAD');
     const repaired = await sync(sb);
     assert.equal(repaired.result.code, 3, repaired.result.stderr);
-    assert.ok(repaired.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === incident.id), JSON.stringify(repaired.doc.decisions));
+    assert.ok(
+      repaired.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === incident.id),
+      JSON.stringify(repaired.doc.decisions),
+    );
     assert.deepEqual(repaired.doc.incidents, []);
     assert.deepEqual(laneStates(repaired.doc), { web: 'healthy', api: 'healthy', docs: 'healthy', shared: 'healthy' });
     assert.deepEqual(merged(repaired.doc), []);
@@ -168,7 +191,8 @@ describe('attribution: culprits from their diffs, hand merges included', functio
   it('two hand merges in one window breaking two lanes are two contained incidents, each repaired in its own lane', async () => {
     sb = new Sandbox({
       ...threeLaneFiles(),
-      'scripts/fixer.sh': 'cat > /dev/null\ncase "$BUILDMASTER_FAILING_CHECKS" in\n  *test-api*) printf "ok\\n" > api/status ;;\n  *) printf "ok\\n" > web/status ;;\nesac\n',
+      'scripts/fixer.sh':
+        'cat > /dev/null\ncase "$BUILDMASTER_FAILING_CHECKS" in\n  *test-api*) printf "ok\\n" > api/status ;;\n  *) printf "ok\\n" > web/status ;;\nesac\n',
     });
     const webBad = handMerge(sb, 'agent/web-bad', { 'web/status': 'bad\n' });
     const apiBad = handMerge(sb, 'agent/api-bad', { 'api/status': 'bad\n' });
@@ -182,12 +206,28 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.deepEqual(suspects(byLane.web as Incident), [webBad]);
     assert.deepEqual(suspects(byLane.api as Incident), [apiBad]);
     assert.equal(first.doc.global.state, 'incident-contained');
-    assert.deepEqual(first.doc.decisions.filter((d) => d.kind === 'dispatch-fix').map((d) => d.lane).sort(), ['api', 'web']);
+    assert.deepEqual(
+      first.doc.decisions
+        .filter((d) => d.kind === 'dispatch-fix')
+        .map((d) => d.lane)
+        .sort(),
+      ['api', 'web'],
+    );
 
     const second = await sync(sb);
-    assert.deepEqual(merged(second.doc).sort(), [`buildmaster/fix/${byLane.api?.id}`, `buildmaster/fix/${byLane.web?.id}`].sort(), 'each lane’s fix merges in its own lane');
+    assert.deepEqual(
+      merged(second.doc).sort(),
+      [`buildmaster/fix/${byLane.api?.id}`, `buildmaster/fix/${byLane.web?.id}`].sort(),
+      'each lane’s fix merges in its own lane',
+    );
     const third = await sync(sb);
-    assert.deepEqual(third.doc.decisions.filter((d) => d.kind === 'resolve-incident').map((d) => d.lane).sort(), ['api', 'web']);
+    assert.deepEqual(
+      third.doc.decisions
+        .filter((d) => d.kind === 'resolve-incident')
+        .map((d) => d.lane)
+        .sort(),
+      ['api', 'web'],
+    );
     assert.deepEqual(laneStates(third.doc), { web: 'healthy', api: 'healthy', docs: 'healthy', shared: 'healthy' });
     assert.ok(allIncidents(sb).every((i) => i.retries === 0 && i.status === 'resolved'));
   });
@@ -200,22 +240,36 @@ describe('attribution: culprits from their diffs, hand merges included', functio
 
     const first = await sync(sb);
     assert.equal(first.result.code, 0, first.result.stderr);
-    assert.deepEqual(checksAt(sb, bad), { 'test-core': 'failure', 'test-docs': 'success', 'test-ui': 'failure' }, 'the core break fails ui’s check too');
+    assert.deepEqual(
+      checksAt(sb, bad),
+      { 'test-core': 'failure', 'test-docs': 'success', 'test-ui': 'failure' },
+      'the core break fails ui’s check too',
+    );
     assert.equal(first.doc.incidents.length, 1, `one incident: ${JSON.stringify(first.doc.incidents.map((i) => [i.id, i.lanes]))}`);
     const incident = first.doc.incidents[0] as Incident;
     assert.deepEqual(incident.lanes, ['core'], 'on the lane the culprit touched');
     assert.equal(incident.crossLane, false);
     assert.deepEqual([...incident.failingChecks].sort(), ['test-core', 'test-ui'], 'it holds ui’s failure too');
     const opened = first.doc.decisions.find((d) => d.kind === 'open-incident');
-    assert.match(opened?.rationale ?? '', /test-ui \(the check as a whole\) maps to lane ui \(check test-ui belongs to lane ui\), but no suspect touched lane ui: it belongs to the lanes the suspects changed/);
+    assert.match(
+      opened?.rationale ?? '',
+      /test-ui \(the check as a whole\) maps to lane ui \(check test-ui belongs to lane ui\), but no suspect touched lane ui: it belongs to the lanes the suspects changed/,
+    );
     assert.deepEqual(laneStates(first.doc), { core: 'degraded', ui: 'healthy', docs: 'healthy', shared: 'healthy' });
     assert.equal(first.doc.global.state, 'incident-contained');
     const dispatches = first.doc.decisions.filter((d) => d.kind === 'dispatch-fix');
-    assert.deepEqual(dispatches.map((d) => [d.incident, d.lane]), [[incident.id, 'core']], 'the fixer goes to core, where the break is');
+    assert.deepEqual(
+      dispatches.map((d) => [d.incident, d.lane]),
+      [[incident.id, 'core']],
+      'the fixer goes to core, where the break is',
+    );
     assert.deepEqual(fixBranches(sb), [`buildmaster/fix/${incident.id}`]);
     // ui's check is red on the change only with the failure core's incident holds: a known failure, not a block.
     assert.deepEqual(merged(first.doc), ['agent/ui-1'], 'ui keeps merging while core is broken');
-    assert.ok(entry(first.doc, 'agent/ui-1')?.notes.some((n) => n.includes(`only with failures ${incident.id} in lane core already holds`)), JSON.stringify(entry(first.doc, 'agent/ui-1')));
+    assert.ok(
+      entry(first.doc, 'agent/ui-1')?.notes.some((n) => n.includes(`only with failures ${incident.id} in lane core already holds`)),
+      JSON.stringify(entry(first.doc, 'agent/ui-1')),
+    );
 
     const status = await runCli(['status', '--repo', sb.dir]);
     assert.equal(status.code, 0);
@@ -229,9 +283,16 @@ describe('attribution: culprits from their diffs, hand merges included', functio
 
     const third = await sync(sb);
     assert.equal(third.result.code, 0, third.result.stderr);
-    assert.ok(third.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === incident.id), JSON.stringify(third.doc.decisions));
+    assert.ok(
+      third.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === incident.id),
+      JSON.stringify(third.doc.decisions),
+    );
     assert.deepEqual(third.doc.incidents, [], 'no incident stays open');
-    assert.deepEqual(allIncidents(sb).map((i) => [i.id, i.status]), [[incident.id, 'resolved']], 'only ever one incident');
+    assert.deepEqual(
+      allIncidents(sb).map((i) => [i.id, i.status]),
+      [[incident.id, 'resolved']],
+      'only ever one incident',
+    );
     assert.deepEqual(laneStates(third.doc), { core: 'healthy', ui: 'healthy', docs: 'healthy', shared: 'healthy' }, 'nothing stays paused');
     assert.equal(third.doc.global.state, 'normal');
     const landed = [...merged(second.doc), ...merged(third.doc)];
@@ -250,19 +311,34 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.equal(first.result.code, 0, first.result.stderr);
     const core = first.doc.incidents.find((i) => i.lanes.includes('core'));
     assert.ok(core, JSON.stringify(first.doc.incidents));
-    assert.ok(first.doc.incidents.every((i) => !i.crossLane), 'no global hold');
+    assert.ok(
+      first.doc.incidents.every((i) => !i.crossLane),
+      'no global hold',
+    );
     // With whole-check failures and no check run in between, ui's red may be put on the ui merge
     // (it touched ui); whatever ui holds, it must end when the failures are gone from the target.
     for (let i = 0; i < 4 && (docs.at(-1)?.incidents.length ?? 0) > 0; i++) docs.push((await sync(sb)).doc);
     const last = docs.at(-1) as SyncDoc;
-    assert.deepEqual(last.incidents, [], `every incident resolves: ${JSON.stringify(allIncidents(sb).map((i) => [i.id, i.lanes, i.status]))}`);
+    assert.deepEqual(
+      last.incidents,
+      [],
+      `every incident resolves: ${JSON.stringify(allIncidents(sb).map((i) => [i.id, i.lanes, i.status]))}`,
+    );
     assert.ok(allIncidents(sb).every((i) => i.status === 'resolved'));
     assert.deepEqual(laneStates(last), { core: 'healthy', ui: 'healthy', docs: 'healthy', shared: 'healthy' }, 'nothing stays paused');
     assert.equal(last.global.state, 'normal');
     assert.equal(sb.git('show', 'main:core/status'), 'ok');
     const decisions = docs.flatMap((doc) => doc.decisions);
-    assert.deepEqual(decisions.filter((d) => d.kind === 'lane-transition' && d.lane === 'ui' && d.to === 'paused'), [], 'ui is never paused');
-    assert.deepEqual(decisions.filter((d) => d.kind === 'propose-revert' || (d.kind === 'escalate' && d.lane === 'ui')), [], 'nothing proposes reverting the harmless ui merge');
+    assert.deepEqual(
+      decisions.filter((d) => d.kind === 'lane-transition' && d.lane === 'ui' && d.to === 'paused'),
+      [],
+      'ui is never paused',
+    );
+    assert.deepEqual(
+      decisions.filter((d) => d.kind === 'propose-revert' || (d.kind === 'escalate' && d.lane === 'ui')),
+      [],
+      'nothing proposes reverting the harmless ui merge',
+    );
     assert.equal(sb.git('show', 'main:ui/readme.txt'), 'harmless', 'the harmless merge stays');
   });
 });
@@ -280,7 +356,10 @@ describe('attribution: from the head’s actual failures', function () {
     const { result, doc } = await sync(sb);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(doc.incidents, []);
-    assert.deepEqual(doc.decisions.filter((d) => d.kind === 'open-incident' || d.kind === 'dispatch-fix'), []);
+    assert.deepEqual(
+      doc.decisions.filter((d) => d.kind === 'open-incident' || d.kind === 'dispatch-fix'),
+      [],
+    );
     assert.deepEqual(fixBranches(sb), []);
     assert.equal(doc.global.state, 'normal');
     assert.deepEqual(merged(doc), ['agent/api-1']);
@@ -299,14 +378,22 @@ describe('attribution: from the head’s actual failures', function () {
     // Only the span back to the nearest commit without api's failure is checked: the old, repaired web break is never reached.
     assert.equal(checksAt(sb, oldBad)['test-web'], undefined, 'the bisection stops at the nearest commit without the head’s failures');
     assert.equal(checksAt(sb, apiBad)['test-web'], 'success', 'web is green at the head');
-    assert.equal(doc.incidents.length, 1, `only the head's failure is an incident: ${JSON.stringify(doc.incidents.map((i) => [i.id, i.lanes, i.failingChecks]))}`);
+    assert.equal(
+      doc.incidents.length,
+      1,
+      `only the head's failure is an incident: ${JSON.stringify(doc.incidents.map((i) => [i.id, i.lanes, i.failingChecks]))}`,
+    );
     const incident = doc.incidents[0] as Incident;
     assert.deepEqual(incident.lanes, ['api']);
     assert.deepEqual(incident.failingChecks, ['test-api']);
     assert.equal(incident.redSha, apiBad);
     assert.equal(lane(doc, 'web')?.state, 'healthy');
     assert.equal(lane(doc, 'api')?.state, 'degraded');
-    assert.deepEqual(doc.decisions.filter((d) => d.kind === 'dispatch-fix').map((d) => d.incident), [incident.id], 'the only fix is api’s');
+    assert.deepEqual(
+      doc.decisions.filter((d) => d.kind === 'dispatch-fix').map((d) => d.incident),
+      [incident.id],
+      'the only fix is api’s',
+    );
     assert.deepEqual(fixBranches(sb), [`buildmaster/fix/${incident.id}`]);
   });
   // A first run bisects for where the head's own failures began. A binary search over any check's
@@ -322,7 +409,11 @@ describe('attribution: from the head’s actual failures', function () {
     assert.equal(doc.incidents.length, 1);
     const incident = doc.incidents[0] as Incident & { suspects: { sha: string; change?: string }[] };
     assert.deepEqual(incident.lanes, ['web']);
-    assert.deepEqual(incident.suspects.map((s) => s.sha), [webBad], 'the merge that broke the head is the suspect');
+    assert.deepEqual(
+      incident.suspects.map((s) => s.sha),
+      [webBad],
+      'the merge that broke the head is the suspect',
+    );
   });
 });
 
@@ -336,9 +427,13 @@ describe('attribution: repairs judged by their own incident', function () {
     sb = new Sandbox({
       ...files,
       // test-all is no lane's: every change must pass it (required_checks: all), and it builds web and api together.
-      '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace('  check_timeout: 30s', '    - name: test-all\n      run: sh web/test.sh && sh api/test.sh\n  check_timeout: 30s'),
+      '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace(
+        '  check_timeout: 30s',
+        '    - name: test-all\n      run: sh web/test.sh && sh api/test.sh\n  check_timeout: 30s',
+      ),
       // The fixer can repair api only; for anything else it gives up.
-      'scripts/fixer.sh': 'cat > /dev/null\ncase "$BUILDMASTER_FAILING_CHECKS" in\n  *test-api*) printf "ok\\n" > api/status ;;\n  *) echo "cannot fix $BUILDMASTER_FAILING_CHECKS" >&2; exit 1 ;;\nesac\n',
+      'scripts/fixer.sh':
+        'cat > /dev/null\ncase "$BUILDMASTER_FAILING_CHECKS" in\n  *test-api*) printf "ok\\n" > api/status ;;\n  *) echo "cannot fix $BUILDMASTER_FAILING_CHECKS" >&2; exit 1 ;;\nesac\n',
     });
     handMerge(sb, 'agent/web-bad', { 'web/status': 'bad\n' });
     const first = await sync(sb);
@@ -355,7 +450,10 @@ describe('attribution: repairs judged by their own incident', function () {
     assert.deepEqual(api.lanes, ['api']);
     assert.deepEqual(api.failingChecks, ['test-api']);
     assert.equal(second.doc.incidents.length, 2);
-    assert.ok(second.doc.incidents.every((i) => !i.crossLane), 'each break is contained in its lane');
+    assert.ok(
+      second.doc.incidents.every((i) => !i.crossLane),
+      'each break is contained in its lane',
+    );
     assert.equal(second.doc.global.state, 'incident-contained');
     assert.ok(second.doc.decisions.some((d) => d.kind === 'dispatch-fix' && d.incident === api.id));
     const fix = `buildmaster/fix/${api.id}`;
@@ -364,23 +462,43 @@ describe('attribution: repairs judged by their own incident', function () {
     // api's fix: test-api passes, test-all is still red with web's break, which web's incident holds.
     const third = await sync(sb);
     assert.equal(third.result.code, 0, third.result.stderr);
-    assert.ok(merged(third.doc).includes(fix), `api's fix merges: ${JSON.stringify(third.doc.actions)} ${JSON.stringify(entry(third.doc, fix))}`);
-    assert.ok(entry(third.doc, fix)?.notes.some((n) => n.includes('check "test-all" is failure') && n.includes(`${web.id} in lane web`)), JSON.stringify(entry(third.doc, fix)));
+    assert.ok(
+      merged(third.doc).includes(fix),
+      `api's fix merges: ${JSON.stringify(third.doc.actions)} ${JSON.stringify(entry(third.doc, fix))}`,
+    );
+    assert.ok(
+      entry(third.doc, fix)?.notes.some((n) => n.includes('check "test-all" is failure') && n.includes(`${web.id} in lane web`)),
+      JSON.stringify(entry(third.doc, fix)),
+    );
 
     const fourth = await sync(sb);
-    assert.ok(fourth.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === api.id), 'api recovers while test-all stays red for web');
+    assert.ok(
+      fourth.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === api.id),
+      'api recovers while test-all stays red for web',
+    );
     assert.equal(lane(fourth.doc, 'api')?.state, 'healthy');
-    const outcomes = [first, second, third, fourth].flatMap((s) => s.doc.decisions).filter((d) => d.kind === 'outcome' && d.incident === api.id);
+    const outcomes = [first, second, third, fourth]
+      .flatMap((s) => s.doc.decisions)
+      .filter((d) => d.kind === 'outcome' && d.incident === api.id);
     assert.deepEqual(outcomes, [], 'api’s fix attempt never counted as failed');
     const record = allIncidents(sb).find((i) => i.id === api.id);
     assert.equal(record?.retries, 0);
     assert.deepEqual(record?.countedFailures, []);
-    assert.deepEqual(record?.attempts.map((a) => a.outcome), ['merged']);
-    assert.ok(allIncidents(sb).some((i) => i.id === web.id && i.status === 'open'), 'web’s incident is still open: test-all is still red for it');
+    assert.deepEqual(
+      record?.attempts.map((a) => a.outcome),
+      ['merged'],
+    );
+    assert.ok(
+      allIncidents(sb).some((i) => i.id === web.id && i.status === 'open'),
+      'web’s incident is still open: test-all is still red for it',
+    );
   });
 
   it('a target repaired by hand resolves the incident; the now-unneeded fix is withdrawn and never merges', async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': 'cat > /dev/null\nprintf "ok\\n" > web/status\necho "repaired by the fixer" > web/fixed-by.txt\n' });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      'scripts/fixer.sh': 'cat > /dev/null\nprintf "ok\\n" > web/status\necho "repaired by the fixer" > web/fixed-by.txt\n',
+    });
     sb.branch('agent/web-2', { 'web/two.txt': '2\n' });
     handMerge(sb, 'agent/web-bad', { 'web/status': 'bad\n' });
     const first = await sync(sb);
@@ -397,15 +515,26 @@ describe('attribution: repairs judged by their own incident', function () {
     const second = await sync(sb);
     assert.equal(second.result.code, 0, second.result.stderr);
     const resolved = second.doc.decisions.find((d) => d.kind === 'resolve-incident' && d.incident === incident.id);
-    assert.match(resolved?.rationale ?? '', new RegExp(`test-web \\(the check as a whole\\) no longer fails on main at ${repaired.slice(0, 7)}`));
+    assert.match(
+      resolved?.rationale ?? '',
+      new RegExp(`test-web \\(the check as a whole\\) no longer fails on main at ${repaired.slice(0, 7)}`),
+    );
     assert.deepEqual(second.doc.incidents, []);
-    assert.ok(second.doc.decisions.some((d) => d.kind === 'lane-transition' && d.lane === 'web' && d.from === 'degraded' && d.to === 'healthy'));
+    assert.ok(
+      second.doc.decisions.some((d) => d.kind === 'lane-transition' && d.lane === 'web' && d.from === 'degraded' && d.to === 'healthy'),
+    );
     assert.equal(second.doc.global.state, 'normal');
     assert.ok(!merged(second.doc).includes(fix));
-    assert.ok(entry(second.doc, fix)?.reasons.some((r) => r.code === 'link-withdrawn'), JSON.stringify(entry(second.doc, fix)));
+    assert.ok(
+      entry(second.doc, fix)?.reasons.some((r) => r.code === 'link-withdrawn'),
+      JSON.stringify(entry(second.doc, fix)),
+    );
 
     const explain = await runCli(['explain', fix, '--repo', sb.dir]);
-    assert.match(explain.stdout, new RegExp(`link-withdrawn\\s+it is the fix for ${incident.id}, which is resolved: it is withdrawn and never merges`));
+    assert.match(
+      explain.stdout,
+      new RegExp(`link-withdrawn\\s+it is the fix for ${incident.id}, which is resolved: it is withdrawn and never merges`),
+    );
 
     const landed = [...merged(second.doc)];
     for (let i = 0; i < 2; i++) landed.push(...merged((await sync(sb)).doc));
@@ -428,10 +557,15 @@ describe('attribution: repairs judged by their own incident', function () {
     sb.git('revert', '--no-edit', '-m', '1', 'HEAD');
     const repaired = await sync(sb);
     assert.ok(repaired.doc.decisions.some((d) => d.kind === 'resolve-incident' && d.incident === incident.id));
-    assert.ok(repaired.doc.decisions.some((d) => d.kind === 'lane-transition' && d.lane === 'web' && d.from === 'paused' && d.to === 'healthy'));
+    assert.ok(
+      repaired.doc.decisions.some((d) => d.kind === 'lane-transition' && d.lane === 'web' && d.from === 'paused' && d.to === 'healthy'),
+    );
     assert.equal(repaired.doc.global.state, 'normal');
     for (const change of [`buildmaster/fix/${incident.id}`, revert]) {
-      assert.ok(entry(repaired.doc, change)?.reasons.some((r) => r.code === 'link-withdrawn'), `${change}: ${JSON.stringify(entry(repaired.doc, change))}`);
+      assert.ok(
+        entry(repaired.doc, change)?.reasons.some((r) => r.code === 'link-withdrawn'),
+        `${change}: ${JSON.stringify(entry(repaired.doc, change))}`,
+      );
     }
     const landed = [...merged(repaired.doc), ...merged((await sync(sb)).doc)];
     assert.deepEqual(landed, [], 'neither the fix nor the revert merges');
@@ -470,7 +604,8 @@ local:
     'api/status': 'ok\n',
     'api/status.test.mjs': test('api'),
     // The fixer repairs the lane it is allowed to write, and only that one.
-    'scripts/fixer.sh': 'cat > /dev/null\ncase "$BUILDMASTER_ALLOWED_PATHS" in *web*) printf "ok\\n" > web/status;; esac\ncase "$BUILDMASTER_ALLOWED_PATHS" in *api*) printf "ok\\n" > api/status;; esac\n',
+    'scripts/fixer.sh':
+      'cat > /dev/null\ncase "$BUILDMASTER_ALLOWED_PATHS" in *web*) printf "ok\\n" > web/status;; esac\ncase "$BUILDMASTER_ALLOWED_PATHS" in *api*) printf "ok\\n" > api/status;; esac\n',
   };
 }
 
@@ -491,7 +626,9 @@ describe('attribution: one shared check read down to its failing tests (JUnit)',
     assert.ok(web, JSON.stringify(one.doc.incidents));
     assert.deepEqual(web.lanes, ['web']);
     assert.equal(lane(one.doc, 'api')?.state, 'healthy', 'one shared check, but only web is broken');
-    const webIncident = allIncidents(sb).find((i) => i.id === web.id) as unknown as { failures: { check: string; test?: string; file?: string; lane?: string }[] };
+    const webIncident = allIncidents(sb).find((i) => i.id === web.id) as unknown as {
+      failures: { check: string; test?: string; file?: string; lane?: string }[];
+    };
     assert.deepEqual(
       webIncident.failures.map((f) => [f.check, f.file, f.lane]),
       [['ci', 'web/status.test.mjs', 'web']],
@@ -505,7 +642,10 @@ describe('attribution: one shared check read down to its failing tests (JUnit)',
     assert.ok(api, 'a second break in the same check, with a different failing test, is a second incident');
     assert.equal(allIncidents(sb).filter((i) => i.status === 'open').length, 2);
     assert.equal(two.doc.global.state, 'incident-contained');
-    assert.ok(merged(two.doc).includes(`buildmaster/fix/${web.id}`), `web's fix merges although ci is red for api: ${JSON.stringify(two.doc.actions)}`);
+    assert.ok(
+      merged(two.doc).includes(`buildmaster/fix/${web.id}`),
+      `web's fix merges although ci is red for api: ${JSON.stringify(two.doc.actions)}`,
+    );
 
     const three = await sync(sb);
     assert.equal(three.result.code, 0, three.result.stderr);
@@ -516,7 +656,12 @@ describe('attribution: one shared check read down to its failing tests (JUnit)',
 
     // api's fix lands too; then everything is green and every incident is over.
     for (let i = 0; i < 3 && allIncidents(sb).some((x) => x.status === 'open'); i++) await sync(sb);
-    assert.deepEqual(allIncidents(sb).filter((i) => i.status === 'open').map((i) => i.id), []);
+    assert.deepEqual(
+      allIncidents(sb)
+        .filter((i) => i.status === 'open')
+        .map((i) => i.id),
+      [],
+    );
     const last = await sync(sb);
     assert.deepEqual(laneStates(last.doc), { web: 'healthy', api: 'healthy', shared: 'healthy' });
   });

@@ -17,7 +17,10 @@ describe('build-master validate (the built CLI)', () => {
     const result = await runCli(['validate', '--repo', dir], { cwd: dir });
     assert.equal(result.code, 2);
     assert.equal(result.stdout, '');
-    assert.match(result.stderr, /^\.buildmaster\.yml:2:11: merge\.method is "sqash", expected one of merge, squash, rebase\n {4}hint: did you mean "squash"\?$/m);
+    assert.match(
+      result.stderr,
+      /^\.buildmaster\.yml:2:11: merge\.method is "sqash", expected one of merge, squash, rebase\n {4}hint: did you mean "squash"\?$/m,
+    );
     assert.match(result.stderr, /^\.buildmaster\.yml:4:5: lane "web" has no "paths"$/m);
     assert.match(result.stderr, /2 problem\(s\)/);
   });
@@ -46,7 +49,10 @@ describe('build-master validate (the built CLI)', () => {
     assert.equal(result.code, 2);
     const doc = JSON.parse(result.stdout) as { valid: boolean; problems: { line: number; column: number; code: string }[] };
     assert.equal(doc.valid, false);
-    assert.deepEqual(doc.problems.map((p) => [p.line, p.column, p.code]), [[2, 16, 'negative-count']]);
+    assert.deepEqual(
+      doc.problems.map((p) => [p.line, p.column, p.code]),
+      [[2, 16, 'negative-count']],
+    );
   });
 
   it('names a missing file and an unknown command with exit 2', async () => {
@@ -88,7 +94,8 @@ describe('build-master validate inside a repository: names that match nothing th
 
   it('warns, at its place in the file and with the real name as did-you-mean, of a lane glob, a branch pattern and a target that match nothing; exit 0', async () => {
     sb = new Sandbox({
-      '.buildmaster.yml': 'target: mian\nlanes:\n  - name: docs\n    paths: ["doc/**"]\n  - name: web\n    paths: ["web/**"]\nlocal:\n  branches: ["agents/*"]\n',
+      '.buildmaster.yml':
+        'target: mian\nlanes:\n  - name: docs\n    paths: ["doc/**"]\n  - name: web\n    paths: ["web/**"]\nlocal:\n  branches: ["agents/*"]\n',
       'docs/guide.md': '# guide\n',
       'web/app.js': '1\n',
     });
@@ -96,14 +103,26 @@ describe('build-master validate inside a repository: names that match nothing th
     const result = await runCli(['validate'], { cwd: sb.dir });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /\.buildmaster\.yml: valid/);
-    assert.match(result.stderr, /^\.buildmaster\.yml:1:9: warning: target branch "mian" does not exist in the repository.*\n {4}hint: did you mean "main"\?$/m);
-    assert.match(result.stderr, /^\.buildmaster\.yml:4:13: warning: the path "doc\/\*\*" of lane docs matches no file in the repository.*\n {4}hint: did you mean "docs\/\*\*"\?$/m);
-    assert.match(result.stderr, /^\.buildmaster\.yml:8:14: warning: local\.branches pattern "agents\/\*" matches no branch in the repository.*\n {4}hint: did you mean "agent\/\*"\?/m);
+    assert.match(
+      result.stderr,
+      /^\.buildmaster\.yml:1:9: warning: target branch "mian" does not exist in the repository.*\n {4}hint: did you mean "main"\?$/m,
+    );
+    assert.match(
+      result.stderr,
+      /^\.buildmaster\.yml:4:13: warning: the path "doc\/\*\*" of lane docs matches no file in the repository.*\n {4}hint: did you mean "docs\/\*\*"\?$/m,
+    );
+    assert.match(
+      result.stderr,
+      /^\.buildmaster\.yml:8:14: warning: local\.branches pattern "agents\/\*" matches no branch in the repository.*\n {4}hint: did you mean "agent\/\*"\?/m,
+    );
     assert.doesNotMatch(result.stderr, /web\/\*\*/, 'a glob that matches files is not warned about');
   });
 
   it('says nothing of the kind when every name matches, nor of defaults the file does not write', async () => {
-    sb = new Sandbox({ '.buildmaster.yml': 'lanes:\n  - name: web\n    paths: ["web/**"]\nlocal:\n  branches: ["agent/*", "buildmaster/fix/*"]\n', 'web/app.js': '1\n' });
+    sb = new Sandbox({
+      '.buildmaster.yml': 'lanes:\n  - name: web\n    paths: ["web/**"]\nlocal:\n  branches: ["agent/*", "buildmaster/fix/*"]\n',
+      'web/app.js': '1\n',
+    });
     sb.branch('agent/one', { 'web/two.js': '2\n' });
     const result = await runCli(['validate', '--repo', sb.dir]);
     assert.equal(result.code, 0, result.stderr);

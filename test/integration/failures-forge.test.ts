@@ -81,12 +81,19 @@ describe('local mode: failures at test level', function () {
   });
 
   it('reads the JUnit report the check writes, and runs the check again when `junit` is added to it', async () => {
-    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', NODE_TEST_JUNIT)), 'web/app.test.js': WEB_TEST, 'api/server.js': 'x\n' });
+    sb = new Sandbox({
+      '.buildmaster.yml': policy(check('test-web', NODE_TEST_JUNIT)),
+      'web/app.test.js': WEB_TEST,
+      'api/server.js': 'x\n',
+    });
     const head = sb.head();
     await sync(sb);
     const fromOutput = run(recorded(sb, head), 'test-web');
     assert.equal(fromOutput.conclusion, 'failure');
-    assert.deepEqual(fromOutput.failures?.map((f) => [f.id, f.file, f.line]), [['web/app.test.js > header renders', 'web/app.test.js', 4]]);
+    assert.deepEqual(
+      fromOutput.failures?.map((f) => [f.id, f.file, f.line]),
+      [['web/app.test.js > header renders', 'web/app.test.js', 4]],
+    );
     assert.match(fromOutput.failuresNote ?? '', /read from the output by the node-test parser/);
 
     // The same commit, the check now naming its report: a new definition, run again.
@@ -95,7 +102,10 @@ describe('local mode: failures at test level', function () {
     const fromReport = run(recorded(sb, head), 'test-web');
     assert.equal(fromReport.conclusion, 'failure');
     // The report's stack names the failing assertion's line; the spec output, the test's.
-    assert.deepEqual(fromReport.failures?.map((f) => [f.id, f.file, f.line]), [['web/app.test.js > header renders', 'web/app.test.js', 5]]);
+    assert.deepEqual(
+      fromReport.failures?.map((f) => [f.id, f.file, f.line]),
+      [['web/app.test.js > header renders', 'web/app.test.js', 5]],
+    );
     assert.equal(fromReport.failuresComplete, true);
     assert.equal(fromReport.failuresNote, 'read from the JUnit report reports/junit.xml by the junit parser');
     assert.match(fromReport.failures?.[0]?.message ?? '', /Home/);
@@ -111,31 +121,46 @@ describe('local mode: failures at test level', function () {
         check('test-web', `${NODE} ${TSC} --noEmit --pretty false web/types.ts`) +
           check('mocha-web', `${NODE} ${MOCHA} --no-config web/nav.spec.js`) +
           // A report cut short (a runner killed mid-write): the output is read instead, and the note says why.
-          check('mocha-cut-report', `mkdir -p reports && printf '<testsuites><testsuite name="nav" failures="1"><testcase name="x"' > reports/cut.xml; ${NODE} ${MOCHA} --no-config web/nav.spec.js`, 'reports/cut.xml'),
+          check(
+            'mocha-cut-report',
+            `mkdir -p reports && printf '<testsuites><testsuite name="nav" failures="1"><testcase name="x"' > reports/cut.xml; ${NODE} ${MOCHA} --no-config web/nav.spec.js`,
+            'reports/cut.xml',
+          ),
       ),
       'web/types.ts': 'export const count: number = "one";\n',
-      'web/nav.spec.js': "const assert = require('node:assert');\ndescribe('nav', () => {\n  it('lists three links', () => {\n    assert.equal(2, 3);\n  });\n});\n",
+      'web/nav.spec.js':
+        "const assert = require('node:assert');\ndescribe('nav', () => {\n  it('lists three links', () => {\n    assert.equal(2, 3);\n  });\n});\n",
       'api/server.js': 'x\n',
     });
     const head = sb.head();
     await sync(sb);
     const runs = recorded(sb, head);
     const tsc = run(runs, 'test-web');
-    assert.deepEqual(tsc.failures?.map((f) => [f.file, f.line]), [['web/types.ts', 1]]);
+    assert.deepEqual(
+      tsc.failures?.map((f) => [f.file, f.line]),
+      [['web/types.ts', 1]],
+    );
     assert.match(tsc.failures?.[0]?.id ?? '', /^tsc web\/types\.ts: TS2322/);
     assert.match(tsc.failuresNote ?? '', /by the tsc parser/);
     const mocha = run(runs, 'mocha-web');
-    assert.deepEqual(mocha.failures?.map((f) => [f.id, f.file, f.line]), [['web/nav.spec.js > nav > lists three links', 'web/nav.spec.js', 4]]);
+    assert.deepEqual(
+      mocha.failures?.map((f) => [f.id, f.file, f.line]),
+      [['web/nav.spec.js > nav > lists three links', 'web/nav.spec.js', 4]],
+    );
     assert.equal(mocha.failuresComplete, true);
     const cut = run(runs, 'mocha-cut-report');
     assert.deepEqual(cut.failures, mocha.failures);
-    assert.match(cut.failuresNote ?? '', /^read from the output \(reports\/cut\.xml: the JUnit report is not valid XML \(.*\)\) by the mocha parser$/);
+    assert.match(
+      cut.failuresNote ?? '',
+      /^read from the output \(reports\/cut\.xml: the JUnit report is not valid XML \(.*\)\) by the mocha parser$/,
+    );
   });
 
   it('never reads a report outside the checkout (.., absolute, symbolic links), nor deletes one there, and the check still fails', async () => {
     outside = mkdtempSync(join(tmpdir(), 'bm-outside-'));
     const planted = join(outside, 'planted.xml');
-    const plantedXml = '<testsuites><testsuite name="s" failures="1"><testcase name="planted" classname="x" file="api/planted.test.js"><failure message="planted"/></testcase></testsuite></testsuites>';
+    const plantedXml =
+      '<testsuites><testsuite name="s" failures="1"><testcase name="planted" classname="x" file="api/planted.test.js"><failure message="planted"/></testcase></testsuite></testsuites>';
     writeFileSync(planted, plantedXml);
     sb = new Sandbox({
       '.buildmaster.yml': policy(
@@ -175,14 +200,20 @@ describe('local mode: failures at test level', function () {
 
   it('says the failures are incomplete when the output was longer than the tail kept', async () => {
     sb = new Sandbox({
-      '.buildmaster.yml': policy(check('test-web', `${NODE} -e "console.log('noise '.repeat(1500))"; ${NODE} --test --test-reporter=spec web/`)),
+      '.buildmaster.yml': policy(
+        check('test-web', `${NODE} -e "console.log('noise '.repeat(1500))"; ${NODE} --test --test-reporter=spec web/`),
+      ),
       'web/app.test.js': WEB_TEST,
       'api/server.js': 'x\n',
     });
     const head = sb.head();
     await sync(sb);
     const web = run(recorded(sb, head), 'test-web');
-    assert.deepEqual(web.failures?.map((f) => f.id), ['web/app.test.js > header renders'], 'the tail is still read');
+    assert.deepEqual(
+      web.failures?.map((f) => f.id),
+      ['web/app.test.js > header renders'],
+      'the tail is still read',
+    );
     assert.equal(web.failuresComplete, false);
     assert.match(web.failuresNote ?? '', /the output was longer than the 4000 characters kept, and only its end was read/);
   });
@@ -194,21 +225,31 @@ fs.mkdirSync('reports', { recursive: true });
 fs.writeFileSync('reports/many.xml', '<testsuites><testsuite name="many" failures="2000">' + cases.join('') + '</testsuite></testsuites>');
 process.exit(1);
 `;
-    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', `${NODE} web/gen.js`, 'reports/many.xml')), 'web/gen.js': gen, 'api/server.js': 'x\n' });
+    sb = new Sandbox({
+      '.buildmaster.yml': policy(check('test-web', `${NODE} web/gen.js`, 'reports/many.xml')),
+      'web/gen.js': gen,
+      'api/server.js': 'x\n',
+    });
     const head = sb.head();
     await sync(sb);
     const web = run(recorded(sb, head), 'test-web');
     assert.equal(web.failures?.length, 500);
     assert.equal(web.failuresComplete, false);
     assert.match(web.failuresNote ?? '', /2000 failures, the first 500 are kept/);
-    assert.ok((web.failures?.[0]?.id.length ?? 0) <= 500 && (web.failures?.[0]?.message?.length ?? 0) <= 1000, 'a huge name or message is cut');
+    assert.ok(
+      (web.failures?.[0]?.id.length ?? 0) <= 500 && (web.failures?.[0]?.message?.length ?? 0) <= 1000,
+      'a huge name or message is cut',
+    );
     assert.ok(readFileSync(join(sb.stateDir, 'state.json')).length < 1_000_000, 'the store stays small');
   });
 
   it('local.rerun_failed: a check that fails once and then passes is flaky: the target is not red, no incident, no lane paused', async () => {
     outside = mkdtempSync(join(tmpdir(), 'bm-flake-'));
     const flaky = 'if [ -f "$FLAKE_DIR/ran" ]; then echo ok; else touch "$FLAKE_DIR/ran"; echo "Error: connection reset"; exit 1; fi';
-    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', flaky), '  rerun_failed: true\n  env: [FLAKE_DIR]\n'), 'api/server.js': 'x\n' });
+    sb = new Sandbox({
+      '.buildmaster.yml': policy(check('test-web', flaky), '  rerun_failed: true\n  env: [FLAKE_DIR]\n'),
+      'api/server.js': 'x\n',
+    });
     const head = sb.head();
     const result = await sync(sb, { FLAKE_DIR: outside });
     assert.equal(result.code, 0, result.stderr);
@@ -220,8 +261,17 @@ process.exit(1);
     assert.match(web.output ?? '', /first run \(failed\):\nError: connection reset[\s\S]*run again \(local\.rerun_failed\), passed:\nok/);
     const doc = JSON.parse(result.stdout) as { lanes: { name: string; state: string; incident: unknown }[]; decisions: { kind: string }[] };
     assert.ok(!doc.decisions.some((d) => d.kind === 'open-incident'), JSON.stringify(doc.decisions));
-    assert.deepEqual(doc.lanes.map((l) => [l.name, l.state, l.incident]).filter(([name]) => name === 'web' || name === 'api'), [['web', 'healthy', null], ['api', 'healthy', null]]);
-    assert.ok(doc.lanes.every((l) => l.state === 'healthy'), JSON.stringify(doc.lanes));
+    assert.deepEqual(
+      doc.lanes.map((l) => [l.name, l.state, l.incident]).filter(([name]) => name === 'web' || name === 'api'),
+      [
+        ['web', 'healthy', null],
+        ['api', 'healthy', null],
+      ],
+    );
+    assert.ok(
+      doc.lanes.every((l) => l.state === 'healthy'),
+      JSON.stringify(doc.lanes),
+    );
   });
 
   it('local.rerun_failed: a test that fails once and passes when run again is flaky; the one failing both times is real', async () => {
@@ -242,7 +292,11 @@ test('fails once', () => {
   }
 });
 `;
-    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', NODE_TEST_JUNIT, 'reports/junit.xml'), '  rerun_failed: true\n  env: [FLAKE_DIR]\n'), 'web/app.test.js': tests, 'api/server.js': 'x\n' });
+    sb = new Sandbox({
+      '.buildmaster.yml': policy(check('test-web', NODE_TEST_JUNIT, 'reports/junit.xml'), '  rerun_failed: true\n  env: [FLAKE_DIR]\n'),
+      'web/app.test.js': tests,
+      'api/server.js': 'x\n',
+    });
     const head = sb.head();
     await sync(sb, { FLAKE_DIR: outside });
     const web = run(recorded(sb, head), 'test-web');
@@ -258,23 +312,42 @@ test('fails once', () => {
     assert.equal(web.failuresComplete, true);
     assert.match(web.failuresNote ?? '', /1 failure\(s\) of the first run passed when run again \(local\.rerun_failed\): flaky/);
     // What the controller made of it: the flaky test is counted, and only the real failure is an incident's.
-    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as { state: { incidents: Record<string, { failures?: { test?: string }[] }>; flakes?: Record<string, { test?: string }> } };
-    assert.deepEqual(Object.values(state.state.flakes ?? {}).map((f) => f.test), ['web/app.test.js > fails once']);
+    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as {
+      state: { incidents: Record<string, { failures?: { test?: string }[] }>; flakes?: Record<string, { test?: string }> };
+    };
+    assert.deepEqual(
+      Object.values(state.state.flakes ?? {}).map((f) => f.test),
+      ['web/app.test.js > fails once'],
+    );
     const held = Object.values(state.state.incidents).flatMap((incident) => (incident.failures ?? []).map((f) => f.test));
     assert.deepEqual(held, ['web/app.test.js > always fails']);
   });
 
   it('local.rerun_failed: a change whose pre-merge check fails once and then passes merges', async () => {
     outside = mkdtempSync(join(tmpdir(), 'bm-flake-'));
-    const flaky = 'if [ -f web/flaky ] && [ ! -f "$FLAKE_DIR/ran" ]; then touch "$FLAKE_DIR/ran"; echo "Error: connection reset"; exit 1; fi; echo ok';
-    sb = new Sandbox({ '.buildmaster.yml': policy(check('test-web', flaky), '  rerun_failed: true\n  env: [FLAKE_DIR]\n  branches: ["agent/*"]\nautonomy:\n  merge: A4\n'), 'web/index.js': 'x\n', 'api/server.js': 'x\n' });
+    const flaky =
+      'if [ -f web/flaky ] && [ ! -f "$FLAKE_DIR/ran" ]; then touch "$FLAKE_DIR/ran"; echo "Error: connection reset"; exit 1; fi; echo ok';
+    sb = new Sandbox({
+      '.buildmaster.yml': policy(
+        check('test-web', flaky),
+        '  rerun_failed: true\n  env: [FLAKE_DIR]\n  branches: ["agent/*"]\nautonomy:\n  merge: A4\n',
+      ),
+      'web/index.js': 'x\n',
+      'api/server.js': 'x\n',
+    });
     // A green target on record first.
     await sync(sb, { FLAKE_DIR: outside });
     sb.branch('agent/web-flaky', { 'web/flaky': 'yes\n' });
     const result = await sync(sb, { FLAKE_DIR: outside });
     assert.ok(existsSync(join(outside, 'ran')), 'the pre-merge check failed once');
     const doc = JSON.parse(result.stdout) as { actions: { kind: string; key: string; status: string }[] };
-    assert.ok(doc.actions.some((a) => a.kind === 'merge' && a.status === 'done' && a.key.includes('agent/web-flaky')), JSON.stringify(doc.actions));
-    assert.ok(sb.log().some((subject) => subject.startsWith('Merge agent/web-flaky into main')), sb.log().join('\n'));
+    assert.ok(
+      doc.actions.some((a) => a.kind === 'merge' && a.status === 'done' && a.key.includes('agent/web-flaky')),
+      JSON.stringify(doc.actions),
+    );
+    assert.ok(
+      sb.log().some((subject) => subject.startsWith('Merge agent/web-flaky into main')),
+      sb.log().join('\n'),
+    );
   });
 });

@@ -24,7 +24,11 @@ describe('first hour: reasons describe the state, not a default', function () {
       const result = await runCli([...run, '--repo', sb.dir]);
       assert.equal(result.code, 0, result.stderr);
       assert.doesNotMatch(result.stdout, /still running/, `${run[0]} says a check runs when none does:\n${result.stdout}`);
-      assert.match(result.stdout, /required check "test-web" has not run: it conf/, 'the table cuts the reason short; explain prints it whole');
+      assert.match(
+        result.stdout,
+        /required check "test-web" has not run: it conf/,
+        'the table cuts the reason short; explain prints it whole',
+      );
     }
     const explained = await runCli(['explain', 'agent/clash', '--repo', sb.dir]);
     assert.match(explained.stdout, /required check "test-web" has not run: it conflicts with main/);
@@ -53,7 +57,10 @@ describe('first hour: reasons describe the state, not a default', function () {
     const explained = await runCli(['explain', 'agent/web-2', '--repo', sb.dir]);
     assert.equal(explained.code, 0, explained.stderr);
     assert.doesNotMatch(explained.stdout, /is still awaiting its target checks/, explained.stdout);
-    assert.match(explained.stdout, /awaiting-target-checks\s+lane web merges agent\/web-1 first; this change then waits until main's checks pass with that merge/);
+    assert.match(
+      explained.stdout,
+      /awaiting-target-checks\s+lane web merges agent\/web-1 first; this change then waits until main's checks pass with that merge/,
+    );
   });
 });
 
@@ -70,7 +77,10 @@ describe('first hour: explain of a branch that is not a change says why', functi
     const outside = await runCli(['explain', 'feature/login', '--repo', sb.dir]);
     assert.equal(outside.code, 2);
     assert.doesNotMatch(outside.stderr, /there are no open changes/);
-    assert.match(outside.stderr, /branch "feature\/login" is not a change: no local\.branches pattern matches it \("agent\/\*"\); add one that does to local\.branches in the policy, e\.g\. "feature\/\*"/);
+    assert.match(
+      outside.stderr,
+      /branch "feature\/login" is not a change: no local\.branches pattern matches it \("agent\/\*"\); add one that does to local\.branches in the policy, e\.g\. "feature\/\*"/,
+    );
     const target = await runCli(['explain', 'main', '--repo', sb.dir]);
     assert.match(target.stderr, /"main" is the target branch/);
     const merged = await runCli(['explain', 'agent/done', '--repo', sb.dir]);
@@ -95,12 +105,19 @@ describe('first hour: local mode with no dispatch configured', function () {
     sb.git('merge', '--quiet', '--no-ff', '-m', "Merge branch 'agent/web-bad'", 'agent/web-bad');
     const first = await runCli(['sync', '--repo', sb.dir]);
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /escalate .*no github-issue worker is configured here \(set dispatch\.worker: command and dispatch\.command/);
+    assert.match(
+      first.stdout,
+      /escalate .*no github-issue worker is configured here \(set dispatch\.worker: command and dispatch\.command/,
+    );
     assert.match(first.stdout, /^web\s+■ paused/m);
     assert.match(first.stdout, /open-incident .*suspect\(s\): agent\/web-bad \(\w+\)/, 'the incident names its suspect change');
     const escalations = readFileSync(join(sb.stateDir, 'escalations.md'), 'utf8');
     assert.match(escalations, /^suspects: agent\/web-bad \(\w+\)$/m, escalations);
-    assert.match(escalations, /^output of test-web at \w+ \(last \d+ line\(s\)\):\n(?: {4}.*\n)* {4}AssertionError: web\/status is not ok$/m, escalations);
+    assert.match(
+      escalations,
+      /^output of test-web at \w+ \(last \d+ line\(s\)\):\n(?: {4}.*\n)* {4}AssertionError: web\/status is not ok$/m,
+      escalations,
+    );
 
     sb.write({ '.buildmaster.yml': withDispatch });
     sb.commitAll('policy: dispatch fixes to the local fixer');
@@ -131,7 +148,11 @@ describe('first hour: small untruths', function () {
     const sha = sb.commitAll('straight onto main');
     const result = await runCli(['sync', '--repo', sb.dir]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`open-incident .*suspect\\(s\\): commit ${sha.slice(0, 7)} \\(an unknown merge; files web/notes\\.txt, web/status\\)`), result.stdout);
+    assert.match(
+      result.stdout,
+      new RegExp(`open-incident .*suspect\\(s\\): commit ${sha.slice(0, 7)} \\(an unknown merge; files web/notes\\.txt, web/status\\)`),
+      result.stdout,
+    );
   });
 
   it('pausing a lane an operator already paused says the earlier reason is replaced', async () => {
@@ -141,7 +162,10 @@ describe('first hour: small untruths', function () {
     assert.doesNotMatch(first.stdout, /already paused/);
     const again = await runCli(['pause', 'web', '--reason', 'flaky runner', '--repo', sb.dir]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /paused by \S+: flaky runner; it was already paused by an operator \(release freeze\): that reason is replaced by this one/);
+    assert.match(
+      again.stdout,
+      /paused by \S+: flaky runner; it was already paused by an operator \(release freeze\): that reason is replaced by this one/,
+    );
   });
 
   it('watch prints the table once, then one line per cycle that changed nothing', async () => {

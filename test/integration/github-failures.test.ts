@@ -26,7 +26,11 @@ function mochaOutput(): string {
       "const assert = require('node:assert');\ndescribe('nav', () => {\n  it('has a home link', () => assert.equal(1, 1));\n  it('lists three links', () => {\n    assert.equal(2, 3);\n  });\n});\n",
     );
     try {
-      execFileSync(process.execPath, [require.resolve('mocha/bin/mocha.js'), '--no-config', '--full-trace', 'web/nav.spec.js'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [require.resolve('mocha/bin/mocha.js'), '--no-config', '--full-trace', 'web/nav.spec.js'], {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
     } catch (error) {
       return (error as { stdout: string }).stdout.split(`${dir}/`).join('/home/runner/work/app/app/');
     }
@@ -51,7 +55,8 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     assert.ok(run, `no check ${name} in ${runs.map((r) => r.name).join(', ')}`);
     return run;
   };
-  const changeChecks = (report: Awaited<ReturnType<GitHubWorld['cycle']>>, number: number) => report.snapshotChanges.find((c) => c.id === `#${number}`)?.checks ?? [];
+  const changeChecks = (report: Awaited<ReturnType<GitHubWorld['cycle']>>, number: number) =>
+    report.snapshotChanges.find((c) => c.id === `#${number}`)?.checks ?? [];
 
   it('a check that failed and then passed on a re-run of the same commit is flaky, and the target is not red', async () => {
     world = await GitHubWorld.start();
@@ -70,29 +75,50 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     assert.deepEqual(Object.values(world.state()?.incidents ?? {}), [], 'a flaky check opens no incident');
     assert.equal(world.state()?.lanes.web?.state, 'healthy');
     assert.ok(!report.result.decisions.some((d) => d.kind === 'open-incident'));
-    assert.deepEqual(Object.values(world.state()?.flakes ?? {}).map((f) => [f.check, f.test]), [['test-web', undefined]], 'the flaky check is counted');
+    assert.deepEqual(
+      Object.values(world.state()?.flakes ?? {}).map((f) => [f.check, f.test]),
+      [['test-web', undefined]],
+      'the flaky check is counted',
+    );
   });
 
   it('a re-run that failed again is red, with the newest run’s failures', async () => {
     world = await GitHubWorld.start();
     const sha = world.server.push('main', { 'web/page.js': 'export const page = 2;\n' }, 'web: page two');
     world.server.setChecks(sha, [
-      { name: 'test-web', conclusion: 'failure', annotations: [{ path: 'web/old.test.js', line: 3, title: 'old failure', message: 'expected 1, got 2' }] },
+      {
+        name: 'test-web',
+        conclusion: 'failure',
+        annotations: [{ path: 'web/old.test.js', line: 3, title: 'old failure', message: 'expected 1, got 2' }],
+      },
       { name: 'test-api', conclusion: 'success' },
     ]);
-    world.server.addCheckRun(sha, { name: 'test-web', conclusion: 'failure', annotations: [{ path: 'web/page.test.js', line: 9, title: 'page renders', message: 'expected 200, got 500' }] });
+    world.server.addCheckRun(sha, {
+      name: 'test-web',
+      conclusion: 'failure',
+      annotations: [{ path: 'web/page.test.js', line: 9, title: 'page renders', message: 'expected 200, got 500' }],
+    });
 
     const web = checkOf(await forge().checksOf(sha), 'test-web');
     assert.equal(web.conclusion, 'failure');
     assert.notEqual(web.passedOnRerun, true);
-    assert.deepEqual(web.failures?.map((f) => f.id), ['web/page.test.js > page renders']);
+    assert.deepEqual(
+      web.failures?.map((f) => f.id),
+      ['web/page.test.js > page renders'],
+    );
   });
 
   it('reads a failed check run’s failure annotations as failures with path and line, and only for failed runs', async () => {
     world = await GitHubWorld.start();
     const annotations: CiAnnotation[] = [
       { path: '.github', line: 1, level: 'failure', message: 'Process completed with exit code 1.' },
-      { path: 'web/app.test.js', line: 12, level: 'failure', title: 'app > header renders', message: 'AssertionError: expected "Home" to equal "Start"\n    at web/app.test.js:12:5' },
+      {
+        path: 'web/app.test.js',
+        line: 12,
+        level: 'failure',
+        title: 'app > header renders',
+        message: 'AssertionError: expected "Home" to equal "Start"\n    at web/app.test.js:12:5',
+      },
       { path: './web/nav.test.js', line: 4, level: 'failure', title: 'nav > links', message: 'expected 3 links, got 2' },
       { path: 'web/style.css', line: 2, level: 'warning', title: 'stylelint', message: 'unexpected unit' },
     ];
@@ -100,14 +126,23 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     const head = world.server.headOf(world.server.item(number)!)!;
     world.server.setChecks(head, [
       { name: 'test-web', conclusion: 'failure', output: 'FAIL', annotations },
-      { name: 'test-api', conclusion: 'success', annotations: [{ path: 'api/server.js', line: 1, level: 'warning', message: 'deprecated call' }] },
+      {
+        name: 'test-api',
+        conclusion: 'success',
+        annotations: [{ path: 'api/server.js', line: 1, level: 'warning', message: 'deprecated call' }],
+      },
     ]);
     const from = world.server.requests.length;
 
     const report = await world.cycle();
     const web = checkOf(changeChecks(report, number), 'test-web');
     assert.deepEqual(web.failures, [
-      { id: 'web/app.test.js > app > header renders', file: 'web/app.test.js', line: 12, message: 'AssertionError: expected "Home" to equal "Start"\n    at web/app.test.js:12:5' },
+      {
+        id: 'web/app.test.js > app > header renders',
+        file: 'web/app.test.js',
+        line: 12,
+        message: 'AssertionError: expected "Home" to equal "Start"\n    at web/app.test.js:12:5',
+      },
       { id: 'web/nav.test.js > nav > links', file: 'web/nav.test.js', line: 4, message: 'expected 3 links, got 2' },
     ]);
     assert.equal(web.failuresComplete, true);
@@ -122,7 +157,12 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     const sha = world.server.push('main', { 'api/handler.js': 'export const handler = 2;\n' }, 'api: handler');
     world.server.setChecks(sha, [
       { name: 'test-web', conclusion: 'success' },
-      { name: 'test-api', conclusion: 'failure', output: 'FAIL', annotations: [{ path: 'api/handler.test.js', line: 7, title: 'handler > answers 200', message: 'expected 200, got 500' }] },
+      {
+        name: 'test-api',
+        conclusion: 'failure',
+        output: 'FAIL',
+        annotations: [{ path: 'api/handler.test.js', line: 7, title: 'handler > answers 200', message: 'expected 200, got 500' }],
+      },
     ]);
     await world.cycle();
     const incidents = Object.values(world.state()?.incidents ?? {});
@@ -138,7 +178,14 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     const number = world.pull('agent/web-lint', { 'web/app.js': 'export const title = "Home";\n' });
     const head = world.server.headOf(world.server.item(number)!)!;
     world.server.setChecks(head, [
-      { name: 'test-web', conclusion: 'failure', annotations: [{ path: 'web/app.js', line: 1, level: 'warning', title: 'no-var', message: 'Unexpected var' }, { path: 'web/app.js', line: 1, level: 'notice', message: 'fyi' }] },
+      {
+        name: 'test-web',
+        conclusion: 'failure',
+        annotations: [
+          { path: 'web/app.js', line: 1, level: 'warning', title: 'no-var', message: 'Unexpected var' },
+          { path: 'web/app.js', line: 1, level: 'notice', message: 'fyi' },
+        ],
+      },
       { name: 'test-api', conclusion: 'success' },
     ]);
     const web = checkOf(changeChecks(await world.cycle(), number), 'test-web');
@@ -158,7 +205,11 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     ]);
     const checks = changeChecks(await world.cycle(), number);
     const web = checkOf(checks, 'test-web');
-    assert.deepEqual(web.failures?.map((f) => [f.id, f.file, f.line]), [['web/nav.spec.js > nav > lists three links', 'web/nav.spec.js', 5]], 'files relative to the repository, not the runner');
+    assert.deepEqual(
+      web.failures?.map((f) => [f.id, f.file, f.line]),
+      [['web/nav.spec.js > nav > lists three links', 'web/nav.spec.js', 5]],
+      'files relative to the repository, not the runner',
+    );
     assert.equal(web.failuresComplete, true);
     assert.match(web.failuresNote ?? '', /output text \(it has no annotations\) by the mocha parser/);
     const api = checkOf(checks, 'test-api');
@@ -169,10 +220,19 @@ describe('GitHub mode: failures at test level and re-runs', function () {
 
   it('says the failures are incomplete when GitHub holds more annotations than are read, and reads a bounded number', async () => {
     world = await GitHubWorld.start();
-    const many: CiAnnotation[] = Array.from({ length: 640 }, (_, i) => ({ path: `web/t${i}.test.js`, line: i + 1, level: 'failure', title: `case ${i}`, message: 'failed' }));
+    const many: CiAnnotation[] = Array.from({ length: 640 }, (_, i) => ({
+      path: `web/t${i}.test.js`,
+      line: i + 1,
+      level: 'failure',
+      title: `case ${i}`,
+      message: 'failed',
+    }));
     const number = world.pull('agent/web-many', { 'web/app.js': 'export const title = "Home";\n' });
     const head = world.server.headOf(world.server.item(number)!)!;
-    world.server.setChecks(head, [{ name: 'test-web', conclusion: 'failure', annotations: many }, { name: 'test-api', conclusion: 'success' }]);
+    world.server.setChecks(head, [
+      { name: 'test-web', conclusion: 'failure', annotations: many },
+      { name: 'test-api', conclusion: 'success' },
+    ]);
     const from = world.server.requests.length;
     const web = checkOf(changeChecks(await world.cycle(), number), 'test-web');
     assert.equal(web.failures?.length, 500);

@@ -76,7 +76,8 @@ describe('GitHub mode: every fault during every kind of call', function () {
         const cycleRequests = w.server.requests.slice(before);
         const faulted = cycleRequests.find((r) => r.fault);
         const hits = faulted ? cycleRequests.filter((r) => r.method === faulted.method && r.path === faulted.path) : [];
-        if (kind !== 'slow' && kind !== 'drop-after') assert.ok(hits.length >= 1 && hits.length <= 4, `${kind} on ${call.name}: ${hits.length} attempts, within the retry budget`);
+        if (kind !== 'slow' && kind !== 'drop-after')
+          assert.ok(hits.length >= 1 && hits.length <= 4, `${kind} on ${call.name}: ${hits.length} attempts, within the retry budget`);
         w.server.faults = [];
         // At least one clean cycle after the fault, as many as a merge needs (at most three).
         for (let i = 0; i === 0 || (i < 3 && !w.merged(pr)); i += 1) {
@@ -125,7 +126,9 @@ describe('GitHub mode: retries exhausted, and restarts', function () {
     world = await GitHubWorld.start();
     const culprit = world.pull('agent/web-break', { 'web/break.js': 'b\n' });
     await world.cycle();
-    world.server.setChecks(world.server.item(culprit)?.pull?.mergeCommit as string, [{ name: 'test-web', conclusion: 'failure', output: 'FAIL' }]);
+    world.server.setChecks(world.server.item(culprit)?.pull?.mergeCommit as string, [
+      { name: 'test-web', conclusion: 'failure', output: 'FAIL' },
+    ]);
     const clash = world.pull('docs/clash', { 'README.md': 'clash\n' }, { approve: false });
     const moved = world.server.push('main', { 'README.md': 'moved\n' }, 'main moves');
     // web is still broken after main moves on: its check is red at the new head too.
@@ -174,7 +177,10 @@ describe('GitHub mode: the command line', function () {
       const explain = await runCli(['explain', String(waiting), '--forge', 'github', '--repo', world.workspace], { env });
       assert.equal(explain.code, 0, explain.stderr);
       assert.match(explain.stdout, /0 of 1 required approvals/);
-      assert.ok(!`${sync.stdout}${sync.stderr}${explain.stdout}${explain.stderr}`.includes(world.server.token), 'the token is never printed');
+      assert.ok(
+        !`${sync.stdout}${sync.stderr}${explain.stdout}${explain.stderr}`.includes(world.server.token),
+        'the token is never printed',
+      );
       const without = { ...env, GITHUB_TOKEN: '' };
       const refused = await runCli(['sync', '--forge', 'github', '--repo', world.workspace], { env: without });
       assert.equal(refused.code, 2);

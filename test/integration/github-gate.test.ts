@@ -59,7 +59,8 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     world.advance(60_000);
     await world.cycle();
     assert.ok(world.merged(child), 'the stacked change merges once its parent is merged (GitHub retargets it to main)');
-    for (const n of [draft, blocked, unreviewed, requested, red, pending, conflicting]) assert.equal(world.merged(n), false, `#${n} is not merged`);
+    for (const n of [draft, blocked, unreviewed, requested, red, pending, conflicting])
+      assert.equal(world.merged(n), false, `#${n} is not merged`);
 
     // Fix the conflict with a new push: the label goes, the change merges.
     world.server.push('docs/conflict', { 'README.md': '# app, changed on main\n', 'docs/ok.md': 'ok\n' }, 'restack');
@@ -69,7 +70,11 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     await world.cycle();
     assert.equal(world.server.item(conflicting)?.labels.includes('needs-restack'), false, 'needs-restack removed once it merges cleanly');
     assert.ok(world.merged(conflicting));
-    assert.equal(world.server.item(conflicting)?.comments.filter((c) => c.body.includes('conflicts with')).length, 1, 'one restack comment');
+    assert.equal(
+      world.server.item(conflicting)?.comments.filter((c) => c.body.includes('conflicts with')).length,
+      1,
+      'one restack comment',
+    );
     for (const n of [relented, parent, child, conflicting]) assert.equal(world.mergesOf(n), 1);
   });
 
@@ -95,7 +100,9 @@ describe('GitHub mode: the merge gate and hygiene', function () {
   });
 
   it('tends the repository: triage, review nudges, merge-ready on and off, rework re-dispatch, stale notes and a digest, each once per window', async () => {
-    world = await GitHubWorld.start({ extraPolicy: 'hygiene:\n  nudge_review_after: 30m\n  redispatch_rework_after: 15m\n  stale_after: 3d\n' });
+    world = await GitHubWorld.start({
+      extraPolicy: 'hygiene:\n  nudge_review_after: 30m\n  redispatch_rework_after: 15m\n  stale_after: 3d\n',
+    });
     const issue = world.server.openIssue({ title: 'the docs are wrong' });
     const waiting = world.pull('docs/waiting', { 'docs/w.md': 'w\n' }, { approve: false });
     const rework = world.pull('agent/web-rework', { 'web/r.js': 'r\n' }, { approve: false, labels: ['needs-rework'] });
@@ -125,7 +132,9 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     world.advance(60_000);
     await world.cycle();
     assert.ok(world.server.item(waiting)?.labels.includes('merge-ready'));
-    world.server.setChecks(world.server.headOf(world.server.item(waiting)!)!, [{ name: 'lint', conclusion: 'failure', type: 'status', output: 'eslint failed' }]);
+    world.server.setChecks(world.server.headOf(world.server.item(waiting)!)!, [
+      { name: 'lint', conclusion: 'failure', type: 'status', output: 'eslint failed' },
+    ]);
     world.advance(60_000);
     await world.cycle();
     await world.cycle();

@@ -71,7 +71,11 @@ describe('GitHub mode: the lane lifecycle', function () {
     ]);
 
     // The coding agent answers with a fix PR linked by its body marker; it merges first in its lane.
-    const fix = world.pull('agent/fix-it', { 'web/break.js': 'export const b = () => 1;\n' }, { body: `Fixes the break.\n\nbuildmaster:fix ${incident.id}` });
+    const fix = world.pull(
+      'agent/fix-it',
+      { 'web/break.js': 'export const b = () => 1;\n' },
+      { body: `Fixes the break.\n\nbuildmaster:fix ${incident.id}` },
+    );
     world.advance(60_000);
     await world.cycle();
     assert.ok(world.merged(fix), 'the fix merges');
@@ -81,7 +85,10 @@ describe('GitHub mode: the lane lifecycle', function () {
     state = world.state()!;
     assert.equal(state.lanes.web?.state, 'healthy');
     assert.equal(state.incidents[incident.id]?.status, 'resolved');
-    const path = world.session.store.readEvents().filter((e) => e.kind === 'lane-transition' && e.lane === 'web').map((e) => e.to);
+    const path = world.session.store
+      .readEvents()
+      .filter((e) => e.kind === 'lane-transition' && e.lane === 'web')
+      .map((e) => e.to);
     assert.deepEqual(path, ['degraded', 'recovering', 'healthy']);
     world.advance(60_000);
     await world.cycle();
@@ -97,7 +104,9 @@ describe('GitHub mode: the lane lifecycle', function () {
     assert.ok(world.merged(web) && world.merged(api));
     // The web merge's CI is still running when the api merge turns lint (owned by no lane) red.
     world.server.setChecks(world.server.item(web)?.pull?.mergeCommit as string, [{ name: 'lint', conclusion: 'pending', type: 'status' }]);
-    world.server.setChecks(world.server.item(api)?.pull?.mergeCommit as string, [{ name: 'lint', conclusion: 'failure', output: 'eslint: 3 problems', type: 'status' }]);
+    world.server.setChecks(world.server.item(api)?.pull?.mergeCommit as string, [
+      { name: 'lint', conclusion: 'failure', output: 'eslint: 3 problems', type: 'status' },
+    ]);
     const docs = world.pull('agent/docs', { 'docs/more.md': '# more\n' });
     world.advance(60_000);
     await world.cycle();

@@ -34,7 +34,11 @@ describe('local forge: what a snapshot says', function () {
     sb.git('commit', '--quiet', '-m', 'move deploy');
     sb.git('checkout', '--quiet', 'main');
     const snapshot = await observe(sb);
-    const files = (id: string) => snapshot.changes.find((c) => c.id === id)?.files.slice().sort();
+    const files = (id: string) =>
+      snapshot.changes
+        .find((c) => c.id === id)
+        ?.files.slice()
+        .sort();
     assert.deepEqual(files('agent/accent'), ['infra/déploy.sh']);
     assert.deepEqual(files('agent/odd'), ['api/we "ird"\nname\t.txt', 'web/a b.txt']);
     assert.deepEqual(files('agent/move'), ['infra/deploy.sh', 'web/deploy.sh'], 'a rename touches the old path and the new one');

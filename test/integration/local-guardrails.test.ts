@@ -22,12 +22,19 @@ async function sync(sb: Sandbox, env: NodeJS.ProcessEnv = {}): Promise<{ result:
   return { result, doc: JSON.parse(result.stdout) as SyncDoc };
 }
 
-const merged = (doc: SyncDoc): string[] => doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
+const merged = (doc: SyncDoc): string[] =>
+  doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
 const policyOf = (extra = '') => threeLaneFiles(extra)['.buildmaster.yml'] as string;
 
 /** Runs git in the sandbox under Build Master's name, as anyone with write access could. */
 function gitAsBuildMaster(sb: Sandbox, ...args: string[]): string {
-  const env: NodeJS.ProcessEnv = { ...process.env, GIT_AUTHOR_NAME: 'Build Master', GIT_AUTHOR_EMAIL: 'build-master@localhost', GIT_COMMITTER_NAME: 'Build Master', GIT_COMMITTER_EMAIL: 'build-master@localhost' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 'Build Master',
+    GIT_AUTHOR_EMAIL: 'build-master@localhost',
+    GIT_COMMITTER_NAME: 'Build Master',
+    GIT_COMMITTER_EMAIL: 'build-master@localhost',
+  };
   return execFileSync('git', args, { cwd: sb.dir, env, encoding: 'utf8' }).trim();
 }
 
@@ -51,7 +58,10 @@ describe('local guardrails: tier 3 sees every path exactly', function () {
     assert.deepEqual(merged(doc), []);
     assert.equal(sb.head(), before);
     for (const change of ['agent/deploy', 'agent/newline']) {
-      assert.ok(doc.approvals.some((a) => a.change === change), `tier 3 asks for approval for ${change}: ${JSON.stringify(doc.approvals)}`);
+      assert.ok(
+        doc.approvals.some((a) => a.change === change),
+        `tier 3 asks for approval for ${change}: ${JSON.stringify(doc.approvals)}`,
+      );
     }
   });
 
@@ -65,7 +75,10 @@ describe('local guardrails: tier 3 sees every path exactly', function () {
     const { doc } = await sync(sb);
     assert.deepEqual(merged(doc), []);
     assert.equal(sb.head(), before);
-    assert.ok(doc.approvals.some((a) => a.change === 'agent/move'), `tier 3 asks for approval: ${JSON.stringify(doc.approvals)}`);
+    assert.ok(
+      doc.approvals.some((a) => a.change === 'agent/move'),
+      `tier 3 asks for approval: ${JSON.stringify(doc.approvals)}`,
+    );
     const explain = await runCli(['explain', 'agent/move', '--repo', sb.dir]);
     assert.match(explain.stdout, /tier3/);
   });
@@ -93,7 +106,10 @@ describe('local guardrails: tier 3 sees every path exactly', function () {
     assert.deepEqual(merged(doc), [], 'it does not merge on its own');
     assert.equal(sb.git('show', 'main:infra/x'), 'approved');
     assert.match(sb.git('merge-base', '--all', 'main', 'agent/h'), /\n/, 'two merge bases');
-    assert.ok(doc.approvals.some((a) => a.change === 'agent/h'), `it waits for a person as tier 3: ${JSON.stringify(doc.approvals)}`);
+    assert.ok(
+      doc.approvals.some((a) => a.change === 'agent/h'),
+      `it waits for a person as tier 3: ${JSON.stringify(doc.approvals)}`,
+    );
   });
 
   it('a path with a space, a quote and a newline lands in its lane', async () => {
@@ -119,7 +135,18 @@ describe('local guardrails: Build Master runs no hook or program planted in the 
     const script = join(sb.dir, '.git', 'planted.sh');
     writeFileSync(script, `#!/bin/sh\necho "$0 $*" >> '${marker}'\n`);
     chmodSync(script, 0o755);
-    for (const hook of ['pre-commit', 'prepare-commit-msg', 'commit-msg', 'post-commit', 'post-merge', 'post-checkout', 'post-rewrite', 'reference-transaction', 'pre-auto-gc', 'post-index-change']) {
+    for (const hook of [
+      'pre-commit',
+      'prepare-commit-msg',
+      'commit-msg',
+      'post-commit',
+      'post-merge',
+      'post-checkout',
+      'post-rewrite',
+      'reference-transaction',
+      'pre-auto-gc',
+      'post-index-change',
+    ]) {
       writeFileSync(join(sb.dir, '.git', 'hooks', hook), `#!/bin/sh\necho "${hook}" >> '${marker}'\n`);
       chmodSync(join(sb.dir, '.git', 'hooks', hook), 0o755);
     }
@@ -132,7 +159,10 @@ describe('local guardrails: Build Master runs no hook or program planted in the 
     }
     assert.ok(seen.includes('merge'), `a merge was made: ${seen.join(', ')}`);
     assert.ok(seen.includes('propose-revert'), `a revert commit was made: ${seen.join(', ')}`);
-    assert.ok(sb.mergeKeys().some((key) => key.startsWith('merge:buildmaster/revert/')), 'the revert merged');
+    assert.ok(
+      sb.mergeKeys().some((key) => key.startsWith('merge:buildmaster/revert/')),
+      'the revert merged',
+    );
     assert.equal(existsSync(marker), false, `a planted program ran: ${existsSync(marker) ? readFileSync(marker, 'utf8') : ''}`);
   });
 });
@@ -146,8 +176,21 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     sb = new Sandbox(threeLaneFiles());
     const head = sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
     sb.branch('agent/docs-spoof', { 'docs/spoof.md': 'x\n' });
-    const trailers = [`Build-Master-Change: agent/api-1`, `Build-Master-Branch: agent/api-1`, `Build-Master-Lane: api`, `Build-Master-Key: merge:agent/api-1:${head}`, `Build-Master-Head: ${head}`].join('\n');
-    sb.git('merge', '--quiet', '--no-ff', '-m', `Merge agent/api-1 into main (lane api)\n\nBuild-Master-Key: merge:agent/api-1:${head}\n\n${trailers}`, 'agent/docs-spoof');
+    const trailers = [
+      `Build-Master-Change: agent/api-1`,
+      `Build-Master-Branch: agent/api-1`,
+      `Build-Master-Lane: api`,
+      `Build-Master-Key: merge:agent/api-1:${head}`,
+      `Build-Master-Head: ${head}`,
+    ].join('\n');
+    sb.git(
+      'merge',
+      '--quiet',
+      '--no-ff',
+      '-m',
+      `Merge agent/api-1 into main (lane api)\n\nBuild-Master-Key: merge:agent/api-1:${head}\n\n${trailers}`,
+      'agent/docs-spoof',
+    );
     const first = await sync(sb);
     assert.deepEqual(merged(first.doc), ['agent/api-1'], JSON.stringify(first.doc.actions));
     assert.equal(sb.git('show', 'main:api/one.txt'), '1', 'the change really landed');
@@ -162,7 +205,12 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     sb.git('checkout', '--quiet', '-b', 'agent/docs-spoof');
     sb.write({ 'docs/spoof.md': 'x\n' });
     sb.git('add', '-A');
-    sb.git('commit', '--quiet', '-m', `Build-Master-Key: merge:agent/api-1:${head}\n\nBuild-Master-Change: agent/api-1\nBuild-Master-Head: ${head}\nBuild-Master-Key: merge:agent/api-1:${head}`);
+    sb.git(
+      'commit',
+      '--quiet',
+      '-m',
+      `Build-Master-Key: merge:agent/api-1:${head}\n\nBuild-Master-Change: agent/api-1\nBuild-Master-Head: ${head}\nBuild-Master-Key: merge:agent/api-1:${head}`,
+    );
     sb.git('checkout', '--quiet', 'main');
     assert.equal((await runCli(['pause', 'api', '--reason', 'later', '--repo', sb.dir])).code, 0);
     const first = await sync(sb);
@@ -179,7 +227,13 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     const docs = sb.branch('agent/docs-x', { 'docs/x.md': 'x\n' });
     const api = sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
     sb.git('merge', '--quiet', '--no-ff', '--no-commit', 'agent/docs-x');
-    const trailers = ['Build-Master-Change: agent/docs-x', 'Build-Master-Branch: agent/docs-x', 'Build-Master-Lane: docs', `Build-Master-Key: merge:agent/api-1:${api}`, `Build-Master-Head: ${docs}`].join('\n');
+    const trailers = [
+      'Build-Master-Change: agent/docs-x',
+      'Build-Master-Branch: agent/docs-x',
+      'Build-Master-Lane: docs',
+      `Build-Master-Key: merge:agent/api-1:${api}`,
+      `Build-Master-Head: ${docs}`,
+    ].join('\n');
     gitAsBuildMaster(sb, 'commit', '--quiet', '-m', `Merge agent/docs-x into main (lane docs)\n\n${trailers}`);
     const { doc } = await sync(sb);
     assert.deepEqual(merged(doc), ['agent/api-1'], JSON.stringify(doc.actions));
@@ -193,7 +247,13 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     const tree = sb.git('merge-tree', '--write-tree', base, api).split('\n')[0] as string;
     // A fake record: an existing sha, the real first parent, the tree a real merge of api-1 would have, Build Master as committer.
     const fields = [base, base, tree, '1700000000', 'Build Master <build-master@localhost>', 'Merge agent/api-1 into main (lane api)'];
-    const trailers = ['Build-Master-Change: agent/api-1', 'Build-Master-Branch: agent/api-1', 'Build-Master-Lane: api', `Build-Master-Key: merge:agent/api-1:${api}`, `Build-Master-Head: ${api}`].join('\n');
+    const trailers = [
+      'Build-Master-Change: agent/api-1',
+      'Build-Master-Branch: agent/api-1',
+      'Build-Master-Lane: api',
+      `Build-Master-Key: merge:agent/api-1:${api}`,
+      `Build-Master-Head: ${api}`,
+    ].join('\n');
     const forged = `docs: typo\n\n\x1e${fields.join('\x1f')}\x1fMerge agent/api-1 into main (lane api)\n\n${trailers}\x1e`;
     sb.write({ 'docs/typo.md': 'typo\n' });
     sb.git('add', '-A');
@@ -210,17 +270,43 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
     const bad = sb.head();
     const first = await sync(sb);
     const incident = `inc-${bad.slice(0, 7)}`;
-    assert.ok(first.doc.decisions.some((d) => d.kind === 'open-incident'), 'web broke: an incident');
+    assert.ok(
+      first.doc.decisions.some((d) => d.kind === 'open-incident'),
+      'web broke: an incident',
+    );
     sb.branch('agent/docs-note', { 'docs/note.md': 'unrelated\n' });
-    sb.git('merge', '--quiet', '--no-ff', '-m', `Merge branch 'buildmaster/fix/${incident}'\n\nbuildmaster:fix ${incident}`, 'agent/docs-note');
+    sb.git(
+      'merge',
+      '--quiet',
+      '--no-ff',
+      '-m',
+      `Merge branch 'buildmaster/fix/${incident}'\n\nbuildmaster:fix ${incident}`,
+      'agent/docs-note',
+    );
     // Under Build Master's own name: an empty "merge" of a head main already holds, and a real merge of another branch, both labelled as the fix.
-    const label = (head: string) => [`Build-Master-Change: buildmaster/fix/${incident}`, `Build-Master-Branch: buildmaster/fix/${incident}`, 'Build-Master-Lane: web', `Build-Master-Key: merge:buildmaster/fix/${incident}:${head}`, `Build-Master-Head: ${head}`].join('\n');
-    gitAsBuildMaster(sb, 'commit', '--quiet', '--allow-empty', '-m', `Merge buildmaster/fix/${incident} into main (lane web)\n\n${label(bad)}`);
+    const label = (head: string) =>
+      [
+        `Build-Master-Change: buildmaster/fix/${incident}`,
+        `Build-Master-Branch: buildmaster/fix/${incident}`,
+        'Build-Master-Lane: web',
+        `Build-Master-Key: merge:buildmaster/fix/${incident}:${head}`,
+        `Build-Master-Head: ${head}`,
+      ].join('\n');
+    gitAsBuildMaster(
+      sb,
+      'commit',
+      '--quiet',
+      '--allow-empty',
+      '-m',
+      `Merge buildmaster/fix/${incident} into main (lane web)\n\n${label(bad)}`,
+    );
     const other = sb.branch('agent/docs-other', { 'docs/other.md': 'other\n' });
     sb.git('merge', '--quiet', '--no-ff', '--no-commit', 'agent/docs-other');
     gitAsBuildMaster(sb, 'commit', '--quiet', '-m', `Merge buildmaster/fix/${incident} into main (lane web)\n\n${label(other)}`);
     const second = await sync(sb);
-    const transitions = second.doc.decisions.filter((d) => d.kind === 'lane-transition' && d.lane === 'web').map((d) => `${d.from}→${d.to}`);
+    const transitions = second.doc.decisions
+      .filter((d) => d.kind === 'lane-transition' && d.lane === 'web')
+      .map((d) => `${d.from}→${d.to}`);
     assert.ok(!transitions.some((t) => t.endsWith('→recovering')), `a spoofed repair moved web to recovering: ${transitions.join(', ')}`);
   });
 });
@@ -240,7 +326,10 @@ describe('local guardrails: no lane wedges', function () {
   it('a kill right after the target moved, then a kill during recovery: the lane keeps merging, nothing twice', async () => {
     const hang = join(scratch, 'hang');
     const started = join(scratch, 'started');
-    sb = new Sandbox({ ...threeLaneFiles(), 'api/test.sh': `if [ -f '${hang}' ]; then touch '${started}'; sleep 120; fi\ngrep -qx ok api/status\n` });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      'api/test.sh': `if [ -f '${hang}' ]; then touch '${started}'; sleep 120; fi\ngrep -qx ok api/status\n`,
+    });
     sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
     const killed = await runCli(['sync', '--repo', sb.dir], { env: { BUILDMASTER_TEST_CRASH_AT: 'after:update-ref' } });
     assert.equal(killed.signal, 'SIGKILL', killed.stderr);
@@ -279,7 +368,10 @@ describe('local guardrails: no lane wedges', function () {
   });
 
   it('a branch named __proto__ merges once and does not block its lane', async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), '.buildmaster.yml': policyOf().replace('branches: ["agent/*"]', 'branches: ["agent/*", "__proto__", "constructor"]') });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      '.buildmaster.yml': policyOf().replace('branches: ["agent/*"]', 'branches: ["agent/*", "__proto__", "constructor"]'),
+    });
     sb.branch('__proto__', { 'api/proto.txt': 'p\n' });
     assert.deepEqual(merged((await sync(sb)).doc), ['__proto__']);
     sb.branch('agent/api-2', { 'api/two.txt': '2\n' });
@@ -361,7 +453,11 @@ describe('local guardrails: check results follow the policy’s checks', functio
   it('a check added to the policy runs (only it) before the next merge, and its failure blocks the merge', async () => {
     scratch = mkdtempSync(join(tmpdir(), 'bm-checks-'));
     const runs = join(scratch, 'api-runs');
-    sb = new Sandbox({ ...threeLaneFiles(), '.buildmaster.yml': policyOf().replace('merge: A4', 'merge: A3'), 'api/test.sh': `echo run >> '${runs}'\ngrep -qx ok api/status\n` });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      '.buildmaster.yml': policyOf().replace('merge: A4', 'merge: A3'),
+      'api/test.sh': `echo run >> '${runs}'\ngrep -qx ok api/status\n`,
+    });
     // The policy file is the operator's, outside the target's tree: editing it does not move the target.
     writeFileSync(join(sb.dir, '.git', 'info', 'exclude'), '.buildmaster.yml\n');
     sb.git('rm', '--quiet', '--cached', '.buildmaster.yml');
@@ -373,26 +469,55 @@ describe('local guardrails: check results follow the policy’s checks', functio
     const apiRuns = readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
 
     // test-new passes on main and fails on the change's merge result.
-    const policy = readFileSync(join(sb.dir, '.buildmaster.yml'), 'utf8').replace('  check_timeout: 30s', '    - name: test-new\n      run: test ! -f api/one.txt\n  check_timeout: 30s');
+    const policy = readFileSync(join(sb.dir, '.buildmaster.yml'), 'utf8').replace(
+      '  check_timeout: 30s',
+      '    - name: test-new\n      run: test ! -f api/one.txt\n  check_timeout: 30s',
+    );
     writeFileSync(join(sb.dir, '.buildmaster.yml'), policy);
     assert.equal((await runCli(['approve', approval.id, '--repo', sb.dir])).code, 0);
     const before = sb.head();
     const second = await sync(sb);
     assert.deepEqual(merged(second.doc), [], 'the new required check fails: no merge');
     assert.equal(sb.head(), before);
-    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as { checks: Record<string, { runs: { name: string; conclusion: string }[] }> };
-    assert.ok(Object.values(state.checks).some((c) => c.runs.some((r) => r.name === 'test-new' && r.conclusion === 'failure')), 'test-new ran and failed');
-    assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns, 0, 'only the new check ran: test-api was not run again on the change or the target');
+    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as {
+      checks: Record<string, { runs: { name: string; conclusion: string }[] }>;
+    };
+    assert.ok(
+      Object.values(state.checks).some((c) => c.runs.some((r) => r.name === 'test-new' && r.conclusion === 'failure')),
+      'test-new ran and failed',
+    );
+    assert.equal(
+      readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns,
+      0,
+      'only the new check ran: test-api was not run again on the change or the target',
+    );
 
     writeFileSync(join(sb.dir, '.buildmaster.yml'), policy.replace('run: test ! -f api/one.txt', 'run: test -d api'));
     const third = await sync(sb);
-    assert.deepEqual(merged(third.doc), ['agent/api-1'], `the edited check ran again and passed: ${JSON.stringify(third.doc.actions)} ${JSON.stringify(third.doc.lanes)}`);
-    assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns, 1, 'test-api ran once more: on the merge commit only, never again on the tree it had passed');
+    assert.deepEqual(
+      merged(third.doc),
+      ['agent/api-1'],
+      `the edited check ran again and passed: ${JSON.stringify(third.doc.actions)} ${JSON.stringify(third.doc.lanes)}`,
+    );
+    assert.equal(
+      readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns,
+      1,
+      'test-api ran once more: on the merge commit only, never again on the tree it had passed',
+    );
 
     // The variables a check is given are part of its definition too.
-    writeFileSync(join(sb.dir, '.buildmaster.yml'), policy.replace('run: test ! -f api/one.txt', 'run: test -d api').replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [BM_TEST_VARIABLE]'));
+    writeFileSync(
+      join(sb.dir, '.buildmaster.yml'),
+      policy
+        .replace('run: test ! -f api/one.txt', 'run: test -d api')
+        .replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [BM_TEST_VARIABLE]'),
+    );
     await sync(sb);
-    assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns, 2, 'test-api ran again on the target once local.env changed');
+    assert.equal(
+      readFileSync(runs, 'utf8').split('\n').filter(Boolean).length - apiRuns,
+      2,
+      'test-api ran again on the target once local.env changed',
+    );
   });
 });
 
@@ -404,7 +529,9 @@ describe('local guardrails: a check cannot reach outside its worktree', function
   it('a check that marks a file skip-worktree in the reused check worktree cannot make the next change pass', async () => {
     sb = new Sandbox(threeLaneFiles());
     // docs' check hides web's test behind skip-worktree and replaces it with `exit 0`.
-    sb.branch('agent/docs-evil', { 'docs/test.sh': 'git update-index --skip-worktree web/test.sh\necho "exit 0" > web/test.sh\ntest -s docs/index.md\n' });
+    sb.branch('agent/docs-evil', {
+      'docs/test.sh': 'git update-index --skip-worktree web/test.sh\necho "exit 0" > web/test.sh\ntest -s docs/index.md\n',
+    });
     sb.branch('agent/web-broken', { 'web/status': 'broken\n' });
     for (let cycle = 0; cycle < 3; cycle++) await sync(sb);
     assert.equal(sb.git('show', 'main:web/status'), 'ok', 'the broken web change never merged');
@@ -425,6 +552,9 @@ describe('local guardrails: a check cannot reach outside its worktree', function
     assert.match(result.stderr, /a check changed the repository outside its worktree \(refs\/heads\/main moved/);
     assert.match(result.stderr, /hooks\/post-merge changed/);
     const web = doc.lanes.find((l) => l.name === 'web')?.queue.find((q) => q.change === 'agent/web-evil');
-    assert.ok(web?.reasons.some((r) => r.code === 'check-failing'), JSON.stringify(web?.reasons));
+    assert.ok(
+      web?.reasons.some((r) => r.code === 'check-failing'),
+      JSON.stringify(web?.reasons),
+    );
   });
 });

@@ -8,8 +8,22 @@ import { Sandbox, threeLaneFiles } from '../support/sandbox';
 
 interface SyncDoc {
   global: { state: string; reason: string };
-  lanes: { name: string; state: string; queue: { change: string; reasons: { code: string; message: string }[] }[]; incident: { id: string } | null }[];
-  decisions: { kind: string; lane?: string; change?: string; incident?: string; from?: string; to?: string; approval?: string; rationale: string }[];
+  lanes: {
+    name: string;
+    state: string;
+    queue: { change: string; reasons: { code: string; message: string }[] }[];
+    incident: { id: string } | null;
+  }[];
+  decisions: {
+    kind: string;
+    lane?: string;
+    change?: string;
+    incident?: string;
+    from?: string;
+    to?: string;
+    approval?: string;
+    rationale: string;
+  }[];
   approvals: { id: string; change?: string }[];
   actions: { key: string; kind: string; status: string; message: string }[];
 }
@@ -53,10 +67,17 @@ describe('local mode: the lane lifecycle for real', function () {
     assert.equal(first.doc.actions.find((a) => a.kind === 'dispatch-fix')?.status, 'done');
     assert.ok(sb.git('branch', '--list', 'buildmaster/fix/*').includes(`buildmaster/fix/inc-${bad.slice(0, 7)}`));
     const web2 = lane(first.doc, 'web')?.queue.find((q) => q.change === 'agent/web-2');
-    assert.ok(web2?.reasons.some((r) => r.code === 'lane-not-admitting'), JSON.stringify(web2?.reasons));
+    assert.ok(
+      web2?.reasons.some((r) => r.code === 'lane-not-admitting'),
+      JSON.stringify(web2?.reasons),
+    );
 
     const second = await sync(sb);
-    assert.deepEqual(merged(second.doc).sort(), ['agent/api-2', `buildmaster/fix/inc-${bad.slice(0, 7)}`], 'the fix merges first in web; api keeps going');
+    assert.deepEqual(
+      merged(second.doc).sort(),
+      ['agent/api-2', `buildmaster/fix/inc-${bad.slice(0, 7)}`],
+      'the fix merges first in web; api keeps going',
+    );
 
     const third = await sync(sb);
     const transitions = third.doc.decisions.filter((d) => d.kind === 'lane-transition' && d.lane === 'web').map((d) => `${d.from}→${d.to}`);
@@ -97,7 +118,8 @@ describe('local mode: the lane lifecycle for real', function () {
     sb = new Sandbox({
       ...threeLaneFiles(),
       // Passes pre-merge, fails once merged: the kind of break only post-merge checks catch.
-      'web/test.sh': 'grep -qx ok web/status || exit 1\nif [ -f web/after-merge ] && git log -1 --format=%s | grep -q "^Merge buildmaster/fix"; then echo "fails after merge"; exit 1; fi\n',
+      'web/test.sh':
+        'grep -qx ok web/status || exit 1\nif [ -f web/after-merge ] && git log -1 --format=%s | grep -q "^Merge buildmaster/fix"; then echo "fails after merge"; exit 1; fi\n',
       'scripts/fixer.sh': 'cat > /dev/null\nprintf "ok\\n" > web/status\ntouch web/after-merge\n',
     });
     breakWeb(sb);
@@ -111,7 +133,11 @@ describe('local mode: the lane lifecycle for real', function () {
   });
 
   it('a check that hangs is killed at the timeout, classified infra, and the lane is paused and escalated', async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), '.buildmaster.yml': threeLaneFiles()['.buildmaster.yml']!.replace('check_timeout: 30s', 'check_timeout: 2s'), 'web/test.sh': 'if [ -f web/hang ]; then sleep 60; fi\n' });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      '.buildmaster.yml': threeLaneFiles()['.buildmaster.yml']!.replace('check_timeout: 30s', 'check_timeout: 2s'),
+      'web/test.sh': 'if [ -f web/hang ]; then sleep 60; fi\n',
+    });
     breakWeb(sb, { 'web/hang': 'x\n' });
     const started = Date.now();
     const { doc } = await sync(sb);
@@ -121,7 +147,9 @@ describe('local mode: the lane lifecycle for real', function () {
     assert.equal(lane(doc, 'web')?.state, 'paused');
     assert.ok(doc.decisions.some((d) => d.kind === 'escalate'));
     const checks = sb.state() as unknown as { checks: Record<string, { runs: { name: string; conclusion: string; output: string }[] }> };
-    const run = Object.values(checks.checks).flatMap((c) => c.runs).find((r) => r.conclusion === 'timed_out');
+    const run = Object.values(checks.checks)
+      .flatMap((c) => c.runs)
+      .find((r) => r.conclusion === 'timed_out');
     assert.match(run?.output ?? '', /timed out after 2s/);
   });
 });
@@ -135,10 +163,17 @@ describe('local mode: crash and resume', function () {
   function assertLogMatchesGit(s: Sandbox) {
     const keys = s.mergeKeys();
     assert.equal(new Set(keys).size, keys.length, `a change was merged twice: ${keys.join(', ')}`);
-    const done = s.events().filter((e) => e.type === 'action' && e.kind === 'merge' && e.status === 'done').map((e) => e.key);
+    const done = s
+      .events()
+      .filter((e) => e.type === 'action' && e.kind === 'merge' && e.status === 'done')
+      .map((e) => e.key);
     assert.deepEqual([...new Set(done)].sort(), [...keys].sort());
     const seqs = s.events().map((e) => e.seq);
-    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'the event log is contiguous');
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => i + 1),
+      'the event log is contiguous',
+    );
   }
 
   for (const point of ['before:merge', 'after:update-ref', 'after:record-merge', 'after:merge']) {
@@ -153,7 +188,11 @@ describe('local mode: crash and resume', function () {
       assert.match(after.stderr, /recovered a stale lock/);
       if (point !== 'before:merge') assert.match(after.stderr + after.stdout, /recovered: agent\/api-1 was merged/);
       assert.equal(sb.mergeKeys().length, 1, 'merged exactly once');
-      assert.equal(sb.git('status', '--porcelain', '--untracked-files=no'), '', 'the user’s checkout caught up with the target: HEAD and the index agree');
+      assert.equal(
+        sb.git('status', '--porcelain', '--untracked-files=no'),
+        '',
+        'the user’s checkout caught up with the target: HEAD and the index agree',
+      );
       assert.equal(sb.read('api/one.txt'), '1\n');
       const again = await sync(sb);
       assert.deepEqual(lane(again.doc, 'api')?.queue, [], 'nothing left to merge');
@@ -172,7 +211,10 @@ describe('local mode: crash and resume', function () {
     for (let i = 0; i < 4; i++) await runCli(['sync', '--repo', sb.dir]);
     const data = sb.state();
     const build = data.builds[0];
-    assert.deepEqual(build?.history.map((h) => h.status), ['pending', 'running', 'cancelled', 'pending', 'running', 'completed']);
+    assert.deepEqual(
+      build?.history.map((h) => h.status),
+      ['pending', 'running', 'cancelled', 'pending', 'running', 'completed'],
+    );
     assert.equal(data.builds.length, 1, 'one attempt, not a second');
     assert.equal(data.state?.lanes.web?.state, 'healthy');
     assert.equal(sb.read('web/status'), 'ok\n');
@@ -188,7 +230,10 @@ describe('local mode: locking, input errors, operators', function () {
   it('two syncs at once: one acts, the other exits non-zero saying it is locked', async () => {
     sb = new Sandbox({ ...threeLaneFiles(), 'api/test.sh': 'sleep 2\ngrep -qx ok api/status\n' });
     sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
-    const [a, b] = await Promise.all([runCli(['sync', '--repo', sb.dir]), new Promise<CliResult>((done) => setTimeout(() => void runCli(['sync', '--repo', sb.dir]).then(done), 500))]);
+    const [a, b] = await Promise.all([
+      runCli(['sync', '--repo', sb.dir]),
+      new Promise<CliResult>((done) => setTimeout(() => void runCli(['sync', '--repo', sb.dir]).then(done), 500)),
+    ]);
     const outcomes = [a, b].sort((x, y) => (x.code ?? 0) - (y.code ?? 0));
     assert.equal(outcomes[0]?.code, 0);
     assert.equal(outcomes[1]?.code, 1);

@@ -26,12 +26,17 @@ describe('local mode: the core guardrails end to end', function () {
   it('a cross-lane change that breaks both of its lanes never merges (it needs every touched lane’s checks)', async () => {
     sb = new Sandbox(threeLaneFiles());
     sb.branch('agent/both', { 'web/status': 'bad\n', 'api/status': 'bad\n' });
-    sb.branch('agent/stray', { 'Makefile': 'all:\n', 'web/status': 'bad\n' });
+    sb.branch('agent/stray', { Makefile: 'all:\n', 'web/status': 'bad\n' });
     const before = sb.head();
     const doc = await sync(sb);
     assert.equal(sb.head(), before, 'main did not move');
-    assert.deepEqual(doc.actions.filter((a) => a.kind === 'merge'), []);
-    const both = reasonsOf(doc, 'agent/both').filter((r) => r.code === 'check-failing').map((r) => r.message);
+    assert.deepEqual(
+      doc.actions.filter((a) => a.kind === 'merge'),
+      [],
+    );
+    const both = reasonsOf(doc, 'agent/both')
+      .filter((r) => r.code === 'check-failing')
+      .map((r) => r.message);
     assert.deepEqual(both, ['required check "test-web" is failure', 'required check "test-api" is failure']);
     assert.ok(reasonsOf(doc, 'agent/stray').some((r) => r.code === 'check-failing' && /test-web/.test(r.message)));
   });
@@ -43,7 +48,10 @@ describe('local mode: the core guardrails end to end', function () {
     const before = sb.head();
     const doc = await sync(sb);
     assert.equal(sb.head(), before);
-    assert.ok(doc.decisions.some((d) => d.kind === 'request-approval' && d.change === 'agent/raise'), JSON.stringify(reasonsOf(doc, 'agent/raise')));
+    assert.ok(
+      doc.decisions.some((d) => d.kind === 'request-approval' && d.change === 'agent/raise'),
+      JSON.stringify(reasonsOf(doc, 'agent/raise')),
+    );
     assert.ok(reasonsOf(doc, 'agent/raise').some((r) => r.code === 'needs-approval' || r.code === 'approval-pending'));
   });
 
@@ -53,6 +61,9 @@ describe('local mode: the core guardrails end to end', function () {
     const before = sb.head();
     const doc = await sync(sb);
     assert.equal(sb.head(), before);
-    assert.deepEqual(reasonsOf(doc, 'buildmaster/revert/inc-0000000').map((r) => r.code), ['link-withdrawn']);
+    assert.deepEqual(
+      reasonsOf(doc, 'buildmaster/revert/inc-0000000').map((r) => r.code),
+      ['link-withdrawn'],
+    );
   });
 });

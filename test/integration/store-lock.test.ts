@@ -107,8 +107,14 @@ describe('store integrity (through the CLI)', function () {
         return true;
       }
     });
-    assert.deepEqual(torn, [`{"seq":${top + 1},"at":${torn[0]?.match(/"at":(\d+)/)?.[1]},"type":"operator","kind":"pause","mess`], 'only the torn line is unreadable, alone on its line');
-    const events = lines.filter((line) => !torn.includes(line)).map((line) => JSON.parse(line) as { seq: number; type: string; kind?: string; lane?: string });
+    assert.deepEqual(
+      torn,
+      [`{"seq":${top + 1},"at":${torn[0]?.match(/"at":(\d+)/)?.[1]},"type":"operator","kind":"pause","mess`],
+      'only the torn line is unreadable, alone on its line',
+    );
+    const events = lines
+      .filter((line) => !torn.includes(line))
+      .map((line) => JSON.parse(line) as { seq: number; type: string; kind?: string; lane?: string });
     const pause = events.find((e) => e.type === 'operator' && e.lane === 'api');
     assert.ok(pause, 'the pause after the torn line is in the log');
     assert.ok(pause.seq > top + 1, `the pause has a new sequence number (${pause.seq}), not the torn line's ${top + 1}`);
@@ -116,11 +122,17 @@ describe('store integrity (through the CLI)', function () {
     assert.equal(new Set(seqs).size, seqs.length, 'no sequence number is used twice');
     const log = await runCli(['log', '--repo', sb.dir, '--json']);
     assert.equal(log.code, 0, log.stderr);
-    assert.ok((JSON.parse(log.stdout) as { events: { lane?: string; type: string }[] }).events.some((e) => e.type === 'operator' && e.lane === 'api'));
+    assert.ok(
+      (JSON.parse(log.stdout) as { events: { lane?: string; type: string }[] }).events.some(
+        (e) => e.type === 'operator' && e.lane === 'api',
+      ),
+    );
   });
 
   it('merges branches named __proto__, constructor and toString like any other, once', async () => {
-    const policy = sb.read('.buildmaster.yml').replace('branches: ["agent/*"]', 'branches: ["agent/*", "__proto__", "constructor", "toString"]');
+    const policy = sb
+      .read('.buildmaster.yml')
+      .replace('branches: ["agent/*"]', 'branches: ["agent/*", "__proto__", "constructor", "toString"]');
     sb.write({ '.buildmaster.yml': policy });
     sb.commitAll('policy: odd branch names');
     const names = ['__proto__', 'constructor', 'toString'];
@@ -131,17 +143,28 @@ describe('store integrity (through the CLI)', function () {
     }
     const merges = sb.mergeKeys();
     for (const name of names) {
-      assert.equal(merges.filter((key) => key.startsWith(`merge:${name}:`)).length, 1, `${name} merged exactly once (keys: ${merges.join(', ')})`);
+      assert.equal(
+        merges.filter((key) => key.startsWith(`merge:${name}:`)).length,
+        1,
+        `${name} merged exactly once (keys: ${merges.join(', ')})`,
+      );
       assert.equal(sb.git('show', `main:web/${name}.txt`), name);
     }
-    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as { merged: Record<string, unknown>; seen: Record<string, unknown> };
+    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')) as {
+      merged: Record<string, unknown>;
+      seen: Record<string, unknown>;
+    };
     for (const name of names) {
       assert.ok(Object.prototype.hasOwnProperty.call(state.merged, name), `${name} is recorded as merged`);
       assert.equal(typeof state.seen[name], 'number', `${name}'s first sighting is a time`);
     }
     const status = await runCli(['status', '--repo', sb.dir, '--json']);
     const doc = JSON.parse(status.stdout) as { lanes: { name: string; queue: { change: string }[] }[] };
-    assert.deepEqual(doc.lanes.flatMap((l) => l.queue.map((q) => q.change)), [], 'nothing waits: every odd branch is done');
+    assert.deepEqual(
+      doc.lanes.flatMap((l) => l.queue.map((q) => q.change)),
+      [],
+      'nothing waits: every odd branch is done',
+    );
   });
 });
 
@@ -167,13 +190,20 @@ describe('the controller lock (through the CLI)', function () {
       writeLock(sb, { pid: await deadPid(), since: Date.now() - 5_000 });
       // Every sync waits just before taking the lock until the barrier opens: they contend at one instant.
       const barrier = join(sb.stateDir, `barrier-${round}`);
-      const running = Array.from({ length: 8 }, () => runCli(['sync', '--repo', sb.dir], { env: { BUILDMASTER_TEST_LOCK_BARRIER: barrier } }));
-      const arrived = () => (existsSync(`${barrier}.arrived`) ? readFileSync(`${barrier}.arrived`, 'utf8').split('\n').filter(Boolean).length : 0);
+      const running = Array.from({ length: 8 }, () =>
+        runCli(['sync', '--repo', sb.dir], { env: { BUILDMASTER_TEST_LOCK_BARRIER: barrier } }),
+      );
+      const arrived = () =>
+        existsSync(`${barrier}.arrived`) ? readFileSync(`${barrier}.arrived`, 'utf8').split('\n').filter(Boolean).length : 0;
       await waitFor('eight syncs at the lock', () => arrived() >= 8);
       writeFileSync(barrier, '');
       const results: CliResult[] = await Promise.all(running);
       const recovered = results.filter((r) => /recovered a stale lock/.test(r.stderr));
-      assert.equal(recovered.length, 1, `round ${round + 1}: exactly one sync recovers the stale lock, not ${recovered.length}:\n${results.map((r) => `exit ${r.code}: ${r.stderr.trim()}`).join('\n')}`);
+      assert.equal(
+        recovered.length,
+        1,
+        `round ${round + 1}: exactly one sync recovers the stale lock, not ${recovered.length}:\n${results.map((r) => `exit ${r.code}: ${r.stderr.trim()}`).join('\n')}`,
+      );
       for (const r of results) {
         if (r.code === 0) continue;
         assert.equal(r.code, 1, `round ${round + 1}: exit ${r.code}: ${r.stderr}`);
@@ -232,7 +262,9 @@ describe('explain does not take the controller lock', function () {
     sb = new Sandbox(threeLaneFiles());
     const gate = join(sb.dir, '..', `${sb.dir.split('/').pop()}-gate`);
     // web's check waits for the test to open the gate: the sync holds the lock until then.
-    const policy = sb.read('.buildmaster.yml').replace('run: sh web/test.sh', `run: sh -c 'while [ ! -f ${gate} ]; do sleep 0.05; done; sh web/test.sh'`);
+    const policy = sb
+      .read('.buildmaster.yml')
+      .replace('run: sh web/test.sh', `run: sh -c 'while [ ! -f ${gate} ]; do sleep 0.05; done; sh web/test.sh'`);
     sb.write({ '.buildmaster.yml': policy });
     sb.commitAll('policy: a web check that waits for the test');
     writeFileSync(gate, '');

@@ -29,7 +29,8 @@ function breakWeb(sb: Sandbox, files: Record<string, string> = { 'web/status': '
 
 const dispatches = (doc: SyncDoc) => doc.actions.filter((a) => a.kind === 'dispatch-fix');
 const onMain = (sb: Sandbox) => sb.git('-c', 'core.quotePath=false', 'ls-tree', '-r', '--name-only', 'main').split('\n');
-const fixBranches = (sb: Sandbox) => sb.git('for-each-ref', '--format=%(refname)', 'refs/heads/buildmaster/fix/').split('\n').filter(Boolean);
+const fixBranches = (sb: Sandbox) =>
+  sb.git('for-each-ref', '--format=%(refname)', 'refs/heads/buildmaster/fix/').split('\n').filter(Boolean);
 
 /** A fixer script: reads its prompt, repairs web, then does `extra` (run in its worktree). */
 function fixer(extra: string): string {
@@ -88,14 +89,49 @@ describe('workers: the write scope covers the whole range', function () {
 
   const cases: [string, string, RegExp, string | undefined][] = [
     ['commits an out-of-lane file itself', 'mkdir -p api && echo leak > api/x\n$C add -A && $C commit -qm "fix web"', /"api\/x"/, 'api/x'],
-    ['commits an out-of-lane file and then fixes web uncommitted', 'mkdir -p api && echo leak > api/x && $C add api/x && $C commit -qm sneak\nprintf "ok\\n" > web/status', /"api\/x"/, 'api/x'],
-    ['renames a web file into api', '$C add -A && $C commit -qm fix\nmkdir -p api && git mv web/test.sh api/test2.sh && $C commit -qm move', /"api\/test2.sh"/, 'api/test2.sh'],
+    [
+      'commits an out-of-lane file and then fixes web uncommitted',
+      'mkdir -p api && echo leak > api/x && $C add api/x && $C commit -qm sneak\nprintf "ok\\n" > web/status',
+      /"api\/x"/,
+      'api/x',
+    ],
+    [
+      'renames a web file into api',
+      '$C add -A && $C commit -qm fix\nmkdir -p api && git mv web/test.sh api/test2.sh && $C commit -qm move',
+      /"api\/test2.sh"/,
+      'api/test2.sh',
+    ],
     ['leaves a rename into api uncommitted', 'mkdir -p api && mv web/test.sh api/moved.sh', /"api\/moved.sh"/, 'api/moved.sh'],
-    ['adds a symlink climbing out of the repository', 'ln -s ../../../etc/passwd web/link', /symbolic link "web\/link" -> "..\/..\/..\/etc\/passwd" points outside the repository/, undefined],
-    ['adds a symlink to an absolute path', 'ln -s /etc/passwd web/abs && $C add -A && $C commit -qm link', /symbolic link "web\/abs" -> "\/etc\/passwd" points outside the repository/, undefined],
-    ['adds a symlink into another lane', 'ln -s ../api/status web/peek', /symbolic link "web\/peek" -> "..\/api\/status" points outside the write scope/, undefined],
-    ['resets its head to before the target', '$C add -A && $C commit -qm fix && git reset -q --hard HEAD~2 && printf "ok\\n" > web/status', /does not descend from the target/, undefined],
-    ['commits a non-ASCII out-of-lane path', 'mkdir -p api && echo x > "api/d\u00e9ploy.sh" && $C add -A && $C commit -qm fix', /"api\/déploy.sh"/, 'api/déploy.sh'],
+    [
+      'adds a symlink climbing out of the repository',
+      'ln -s ../../../etc/passwd web/link',
+      /symbolic link "web\/link" -> "..\/..\/..\/etc\/passwd" points outside the repository/,
+      undefined,
+    ],
+    [
+      'adds a symlink to an absolute path',
+      'ln -s /etc/passwd web/abs && $C add -A && $C commit -qm link',
+      /symbolic link "web\/abs" -> "\/etc\/passwd" points outside the repository/,
+      undefined,
+    ],
+    [
+      'adds a symlink into another lane',
+      'ln -s ../api/status web/peek',
+      /symbolic link "web\/peek" -> "..\/api\/status" points outside the write scope/,
+      undefined,
+    ],
+    [
+      'resets its head to before the target',
+      '$C add -A && $C commit -qm fix && git reset -q --hard HEAD~2 && printf "ok\\n" > web/status',
+      /does not descend from the target/,
+      undefined,
+    ],
+    [
+      'commits a non-ASCII out-of-lane path',
+      'mkdir -p api && echo x > "api/d\u00e9ploy.sh" && $C add -A && $C commit -qm fix',
+      /"api\/déploy.sh"/,
+      'api/déploy.sh',
+    ],
   ];
   for (const [title, script, message, path] of cases) {
     it(`a fixer that ${title} is rejected, and main never gets it`, async () => {
@@ -117,7 +153,10 @@ describe('workers: the write scope covers the whole range', function () {
   }
 
   it('a fixer that commits inside its lane is accepted (its own commits count) and merges', async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': fixer('$C add -A && $C commit -qm "fix web" && echo note > web/note.txt') });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      'scripts/fixer.sh': fixer('$C add -A && $C commit -qm "fix web" && echo note > web/note.txt'),
+    });
     breakWeb(sb);
     const first = await sync(sb);
     assert.equal(dispatches(first.doc)[0]?.status, 'done', JSON.stringify(first.doc.actions));
@@ -136,7 +175,9 @@ describe('workers: a fix command is contained', function () {
   it('moving the target branch is refused, undone, escalated, and nothing merges', async () => {
     sb = new Sandbox({
       ...threeLaneFiles(),
-      'scripts/fixer.sh': fixer('mkdir -p api && echo evil > api/evil && $C add -A && $C commit -qm evil && git update-ref refs/heads/main HEAD'),
+      'scripts/fixer.sh': fixer(
+        'mkdir -p api && echo evil > api/evil && $C add -A && $C commit -qm evil && git update-ref refs/heads/main HEAD',
+      ),
     });
     const red = breakWeb(sb);
     const { doc } = await sync(sb);
@@ -156,7 +197,9 @@ describe('workers: a fix command is contained', function () {
   it('a branch the fix command creates is deleted, so what it holds never merges as a change of its own', async () => {
     sb = new Sandbox({
       ...threeLaneFiles(),
-      'scripts/fixer.sh': fixer('echo evil > api/evil; git add -A; c=$($C commit-tree $(git write-tree) -p HEAD -m innocent); git update-ref refs/heads/agent/innocent $c; git reset -q --hard HEAD'),
+      'scripts/fixer.sh': fixer(
+        'echo evil > api/evil; git add -A; c=$($C commit-tree $(git write-tree) -p HEAD -m innocent); git update-ref refs/heads/agent/innocent $c; git reset -q --hard HEAD',
+      ),
     });
     breakWeb(sb);
     const { doc } = await sync(sb);
@@ -192,7 +235,9 @@ describe('workers: a fix command is contained', function () {
     sb = new Sandbox({
       ...threeLaneFiles(),
       // Would plant an out-of-lane file after the command exits, and keep a sleep alive.
-      'scripts/fixer.sh': fixer(`( sleep 0.5; echo late > api/late ) > /dev/null 2>&1 &\nsetsid sleep ${arg} > /dev/null 2>&1 < /dev/null &`),
+      'scripts/fixer.sh': fixer(
+        `( sleep 0.5; echo late > api/late ) > /dev/null 2>&1 &\nsetsid sleep ${arg} > /dev/null 2>&1 < /dev/null &`,
+      ),
     });
     try {
       breakWeb(sb);
@@ -211,7 +256,11 @@ describe('workers: a fix command is contained', function () {
     breakWeb(sb);
     const marker = join(sb.dir, '..', `bm-hook-ran-${process.pid}-${Date.now()}`);
     for (const hook of ['pre-commit', 'post-commit', 'commit-msg']) {
-      execFileSync('sh', ['-c', `printf '#!/bin/sh\\necho ${hook} >> "${marker}"\\n' > .git/hooks/${hook} && chmod +x .git/hooks/${hook}`], { cwd: sb.dir });
+      execFileSync(
+        'sh',
+        ['-c', `printf '#!/bin/sh\\necho ${hook} >> "${marker}"\\n' > .git/hooks/${hook} && chmod +x .git/hooks/${hook}`],
+        { cwd: sb.dir },
+      );
     }
     const { doc } = await sync(sb);
     assert.equal(dispatches(doc)[0]?.status, 'done', JSON.stringify(doc.actions));
@@ -222,7 +271,10 @@ describe('workers: a fix command is contained', function () {
   });
 
   it("a write to the user's checkout is detected and reported", async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), 'scripts/fixer.sh': fixer('echo pwned > "$(git rev-parse --git-common-dir)/../docs/pwned.md"') });
+    sb = new Sandbox({
+      ...threeLaneFiles(),
+      'scripts/fixer.sh': fixer('echo pwned > "$(git rev-parse --git-common-dir)/../docs/pwned.md"'),
+    });
     breakWeb(sb);
     const { doc, result } = await sync(sb);
     const dispatch = dispatches(doc)[0];
@@ -236,7 +288,13 @@ describe('workers and checks: an allowlisted environment', function () {
   let sb: Sandbox;
   afterEach(() => sb?.remove());
 
-  const secrets = { GH_PAT: 'ghp_secretpat', AWS_ACCESS_KEY_ID: 'AKIASECRET', DATABASE_URL: 'postgres://u:secretpw@db/x', GITHUB_TOKEN: 'ghs_secrettoken', GH_TOKEN: 'gho_secret2' };
+  const secrets = {
+    GH_PAT: 'ghp_secretpat',
+    AWS_ACCESS_KEY_ID: 'AKIASECRET',
+    DATABASE_URL: 'postgres://u:secretpw@db/x',
+    GITHUB_TOKEN: 'ghs_secrettoken',
+    GH_TOKEN: 'gho_secret2',
+  };
 
   /** Checks and the fixer dump their environment into the user's checkout. */
   function dumping(policyExtra: (yml: string) => string = (yml) => yml): Record<string, string> {
@@ -270,7 +328,13 @@ describe('workers and checks: an allowlisted environment', function () {
   });
 
   it('local.env reaches checks and dispatch.env the fix command; GITHUB_TOKEN never, even when named', async () => {
-    sb = new Sandbox(dumping((yml) => yml.replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [TOOL_HOME, GITHUB_TOKEN]').replace('  timeout: 1m', '  timeout: 1m\n  env: [AGENT_KEY]')));
+    sb = new Sandbox(
+      dumping((yml) =>
+        yml
+          .replace('  check_timeout: 30s', '  check_timeout: 30s\n  env: [TOOL_HOME, GITHUB_TOKEN]')
+          .replace('  timeout: 1m', '  timeout: 1m\n  env: [AGENT_KEY]'),
+      ),
+    );
     breakWeb(sb);
     const { result } = await sync(sb, { ...secrets, TOOL_HOME: '/opt/tool', AGENT_KEY: 'agent-key-value' });
     assert.equal(result.code, 0, result.stderr);
@@ -280,7 +344,8 @@ describe('workers and checks: an allowlisted environment', function () {
     assert.doesNotMatch(check, /AGENT_KEY/, 'dispatch.env is for the fix command only');
     assert.match(fix, /^AGENT_KEY=agent-key-value$/m);
     assert.doesNotMatch(fix, /TOOL_HOME/, 'local.env is for checks only');
-    for (const env of [check, fix]) assert.ok(!env.includes(secrets.GITHUB_TOKEN) && !env.includes(secrets.GH_TOKEN), 'the forge token reached a child');
+    for (const env of [check, fix])
+      assert.ok(!env.includes(secrets.GITHUB_TOKEN) && !env.includes(secrets.GH_TOKEN), 'the forge token reached a child');
   });
 
   it('validate warns about secret-looking pass-through names and exits 0', async () => {
@@ -311,7 +376,10 @@ describe('checks: nothing they start outlives them', function () {
     const escaped = distinctSleep();
     patterns.push(inGroup, escaped);
     const files = threeLaneFiles();
-    sb = new Sandbox({ ...files, 'docs/test.sh': `sleep ${inGroup} > /dev/null 2>&1 &\nsetsid sleep ${escaped} > /dev/null 2>&1 < /dev/null &\ntest -s docs/index.md\n` });
+    sb = new Sandbox({
+      ...files,
+      'docs/test.sh': `sleep ${inGroup} > /dev/null 2>&1 &\nsetsid sleep ${escaped} > /dev/null 2>&1 < /dev/null &\ntest -s docs/index.md\n`,
+    });
     sb.branch('agent/docs-1', { 'docs/more.md': 'more\n' });
     const { result } = await sync(sb);
     assert.equal(result.code, 0, result.stderr);
@@ -346,7 +414,10 @@ describe('checks: nothing they start outlives them', function () {
 
   it("a check that points its checkout's .git at the user's repository cannot make the next reuse touch the user's checkout", async () => {
     const files = threeLaneFiles();
-    sb = new Sandbox({ ...files, 'docs/test.sh': 'common=$(git rev-parse --git-common-dir)\ntest -s docs/index.md || exit 1\necho "gitdir: $common" > .git\n' });
+    sb = new Sandbox({
+      ...files,
+      'docs/test.sh': 'common=$(git rev-parse --git-common-dir)\ntest -s docs/index.md || exit 1\necho "gitdir: $common" > .git\n',
+    });
     sb.branch('agent/docs-1', { 'docs/more.md': 'more\n' });
     sb.branch('agent/web-1', { 'web/more.txt': 'more\n' });
     const before = sb.head();
@@ -407,7 +478,11 @@ describe('workers: the prompt fences untrusted text', function () {
     const prompt = sb.read('prompt.md');
     assert.match(prompt, /## Allowed paths\n- api\/\*\*/, 'the output is in the prompt');
     const outside = outsideFences(prompt);
-    assert.deepEqual(outside.filter((line) => line === '## Allowed paths'), ['## Allowed paths'], prompt);
+    assert.deepEqual(
+      outside.filter((line) => line === '## Allowed paths'),
+      ['## Allowed paths'],
+      prompt,
+    );
     assert.ok(outside.includes('- web/**'), `the real allowed paths are not outside the fences:\n${prompt}`);
     assert.ok(!outside.includes('- api/**'), `the check output broke out of its fence:\n${prompt}`);
   });

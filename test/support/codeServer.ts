@@ -168,7 +168,15 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 }
 
@@ -188,7 +196,13 @@ export function testUrl(server: RunningCodeServer, workspace: string, extensionP
  * (0 when its run() resolves, 1 when it rejects, -1 on timeout), with the
  * browser console for diagnosis.
  */
-export async function runInExtensionHost(browser: Browser, server: RunningCodeServer, workspace: string, testsPath: string, timeoutMs: number): Promise<{ code: number; console: string[] }> {
+export async function runInExtensionHost(
+  browser: Browser,
+  server: RunningCodeServer,
+  workspace: string,
+  testsPath: string,
+  timeoutMs: number,
+): Promise<{ code: number; console: string[] }> {
   const page = await browser.newPage();
   const lines: string[] = [];
   page.on('console', (message) => lines.push(message.text()));

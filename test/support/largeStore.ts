@@ -13,8 +13,24 @@ import { parsePolicy } from '../../extension/core/policy/parse';
  */
 export function largeRepository(dir: string, size: { lanes: number; changes: number; longNames?: boolean }): void {
   mkdirSync(dir, { recursive: true });
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env: { ...process.env, GIT_AUTHOR_NAME: 'B', GIT_AUTHOR_EMAIL: 'b@localhost', GIT_COMMITTER_NAME: 'B', GIT_COMMITTER_EMAIL: 'b@localhost' } });
-  const lanes = Array.from({ length: size.lanes }, (_, i) => ({ name: size.longNames && i === 0 ? 'payments-and-billing-reconciliation-service-with-a-very-long-lane-name' : `lane-${String(i).padStart(2, '0')}`, paths: [`svc${i}/**`] }));
+  const git = (...args: string[]) =>
+    execFileSync('git', args, {
+      cwd: dir,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'B',
+        GIT_AUTHOR_EMAIL: 'b@localhost',
+        GIT_COMMITTER_NAME: 'B',
+        GIT_COMMITTER_EMAIL: 'b@localhost',
+      },
+    });
+  const lanes = Array.from({ length: size.lanes }, (_, i) => ({
+    name:
+      size.longNames && i === 0
+        ? 'payments-and-billing-reconciliation-service-with-a-very-long-lane-name'
+        : `lane-${String(i).padStart(2, '0')}`,
+    paths: [`svc${i}/**`],
+  }));
   const policyText = stringify({ lanes, local: { branches: ['agent/*'] } });
   writeFileSync(join(dir, '.buildmaster.yml'), policyText);
   git('init', '--quiet', '--initial-branch=main');
@@ -34,7 +50,13 @@ export function largeRepository(dir: string, size: { lanes: number; changes: num
       tier: 'tier2',
       crossLane: false,
       headSha: i.toString(16).padStart(40, '0'),
-      reasons: i % 20 === 0 ? [] : [{ code: 'awaiting-target-checks', message: `lane ${lane} waits for the target checks of its last merge` }, { code: 'check-pending', message: 'required check test is pending' }],
+      reasons:
+        i % 20 === 0
+          ? []
+          : [
+              { code: 'awaiting-target-checks', message: `lane ${lane} waits for the target checks of its last merge` },
+              { code: 'check-pending', message: 'required check test is pending' },
+            ],
       notes: [],
       requiredChecks: ['test'],
       laneRationale: `its files match ${lane}`,
@@ -42,6 +64,18 @@ export function largeRepository(dir: string, size: { lanes: number; changes: num
   }
   const store = join(dir, '.git', 'buildmaster');
   mkdirSync(store, { recursive: true });
-  writeFileSync(join(store, 'state.json'), JSON.stringify({ version: 1, state: { ...state, cycle: 1 }, actions: {}, checks: {}, builds: [], seen: {}, merged: {}, facts: {}, lastCycle: { at: now, cycle: 1, outcome: { kind: 'continue', rationale: 'bench' }, queues, decisions: [] } }));
+  writeFileSync(
+    join(store, 'state.json'),
+    JSON.stringify({
+      version: 1,
+      state: { ...state, cycle: 1 },
+      actions: {},
+      checks: {},
+      builds: [],
+      seen: {},
+      merged: {},
+      facts: {},
+      lastCycle: { at: now, cycle: 1, outcome: { kind: 'continue', rationale: 'bench' }, queues, decisions: [] },
+    }),
+  );
 }
-

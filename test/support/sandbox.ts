@@ -4,7 +4,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-const IDENTITY = { GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@localhost', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@localhost' };
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'Test',
+  GIT_AUTHOR_EMAIL: 'test@localhost',
+  GIT_COMMITTER_NAME: 'Test',
+  GIT_COMMITTER_EMAIL: 'test@localhost',
+};
 
 export class Sandbox {
   readonly dir: string;
@@ -75,7 +80,15 @@ export class Sandbox {
       .split('\x1e')
       .map((row) => row.trim().split('\x1f'))
       .filter(([committer]) => committer === 'Build Master')
-      .map(([, body = '']) => /(?:^|\n)Build-Master-Key: (.+)\s*$/.exec(body.trim().split(/\n\s*\n/).pop() ?? '')?.[1] ?? '')
+      .map(
+        ([, body = '']) =>
+          /(?:^|\n)Build-Master-Key: (.+)\s*$/.exec(
+            body
+              .trim()
+              .split(/\n\s*\n/)
+              .pop() ?? '',
+          )?.[1] ?? '',
+      )
       .filter(Boolean);
   }
 
@@ -83,13 +96,34 @@ export class Sandbox {
     return join(this.dir, '.git', 'buildmaster');
   }
 
-  events(): { seq: number; type: string; kind?: string; key?: string; status?: string; change?: string; lane?: string; message: string; from?: string; to?: string }[] {
+  events(): {
+    seq: number;
+    type: string;
+    kind?: string;
+    key?: string;
+    status?: string;
+    change?: string;
+    lane?: string;
+    message: string;
+    from?: string;
+    to?: string;
+  }[] {
     const path = join(this.stateDir, 'events.jsonl');
     if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
   }
 
-  state(): { state?: { lanes: Record<string, { state: string }>; incidents: Record<string, { status: string; retries: number; escalated: boolean }>; global: { state: string } } ; builds: { incident: string; attempt: number; status: string; history: { status: string }[] }[] } {
+  state(): {
+    state?: {
+      lanes: Record<string, { state: string }>;
+      incidents: Record<string, { status: string; retries: number; escalated: boolean }>;
+      global: { state: string };
+    };
+    builds: { incident: string; attempt: number; status: string; history: { status: string }[] }[];
+  } {
     return JSON.parse(readFileSync(join(this.stateDir, 'state.json'), 'utf8'));
   }
 

@@ -27,7 +27,18 @@ function legacyId(key: string): string {
 const COLLIDING: [string, string] = ['agent/xd9dh', 'agent/x1an90'];
 
 function approved(key: string, id: string): Approval {
-  return { id, key, actionClass: 'merge', kind: 'merge', tier: 'tier3', rationale: 'approved earlier', status: 'approved', createdAt: 0, resolvedAt: 0, resolvedBy: 'ann' };
+  return {
+    id,
+    key,
+    actionClass: 'merge',
+    kind: 'merge',
+    tier: 'tier3',
+    rationale: 'approved earlier',
+    status: 'approved',
+    createdAt: 0,
+    resolvedAt: 0,
+    resolvedBy: 'ann',
+  };
 }
 
 describe('adversarial core: an approval stands only for its own action key', () => {
@@ -39,12 +50,17 @@ describe('adversarial core: an approval stands only for its own action key', () 
     world.cycle();
     world.operator({ kind: 'approve', id: world.kinds('request-approval')[0]?.approval as string, by: 'ann' });
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), [first]);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      [first],
+    );
     world.merge(first);
     world.settle();
     world.cycle();
     // The store as an earlier version wrote it: approvals under their 32-bit ids.
-    world.state.approvals = recordOf(Object.values(world.state.approvals).map((a): [string, Approval] => [legacyId(a.key), { ...a, id: legacyId(a.key) }]));
+    world.state.approvals = recordOf(
+      Object.values(world.state.approvals).map((a): [string, Approval] => [legacyId(a.key), { ...a, id: legacyId(a.key) }]),
+    );
     world.open(change(second, ['infra/deploy.sh'], { branch: second, headSha: 'head', checks: ALL_GREEN }));
     world.cycle();
     assert.deepEqual(world.kinds('merge'), [], 'the colliding change does not merge on the other change’s approval');
@@ -64,7 +80,10 @@ describe('adversarial core: an approval stands only for its own action key', () 
     world.cycle();
     assert.deepEqual(world.kinds('merge'), []);
     const queued = world.last.queues.shared?.find((q) => q.change === victim.id);
-    assert.ok(queued?.reasons.some((r) => r.code === 'needs-approval' || r.code === 'approval-pending'), JSON.stringify(queued?.reasons));
+    assert.ok(
+      queued?.reasons.some((r) => r.code === 'needs-approval' || r.code === 'approval-pending'),
+      JSON.stringify(queued?.reasons),
+    );
     const own = world.kinds('request-approval')[0]?.approval as string;
     assert.notEqual(own, id, 'the id another key holds is not reused');
     assert.equal(world.state.approvals[id]?.key, 'merge:agent/other:other-head', 'the other approval is left as it was');
@@ -75,7 +94,10 @@ describe('adversarial core: an approval stands only for its own action key', () 
     assert.deepEqual(Object.keys(world.state.approvals).sort(), [id, own].sort());
     world.operator({ kind: 'approve', id: own, by: 'ann' });
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), [victim.id]);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      [victim.id],
+    );
   });
 
   it('property: no tier 3 change merges unless an approval with exactly its key is approved', () => {
@@ -89,20 +111,29 @@ describe('adversarial core: an approval stands only for its own action key', () 
     });
     const changeArb = fc.record({ id: fc.constantFrom(...ids), headSha: fc.constantFrom(...heads) });
     fc.assert(
-      fc.property(fc.array(approvalArb, { maxLength: 6 }), fc.uniqueArray(changeArb, { maxLength: 3, selector: (c) => c.id }), (approvals, changes) => {
-        const state: ControllerState = initialState(TIER3, 0);
-        for (const a of approvals) {
-          const id = approvalIdFor(a.idOf);
-          state.approvals[id] = { ...approved(a.key, id), status: a.status };
-        }
-        const open: Change[] = changes.map((c) => change(c.id, ['infra/x.sh'], { branch: c.id, headSha: c.headSha, checks: ALL_GREEN }));
-        const result = decide(snapshot({ changes: open, targetCommits: [{ sha: 'r'.repeat(40), checks: ALL_GREEN, time: 0 }] }), state, TIER3, 1000);
-        for (const merge of result.decisions.filter((d) => d.kind === 'merge')) {
-          const merged = open.find((c) => c.id === merge.change) as Change;
-          const ok = Object.values(state.approvals).some((a) => a.key === mergeKey(merged) && a.status === 'approved');
-          assert.ok(ok, `${merged.id} merged without an approved approval of ${mergeKey(merged)}`);
-        }
-      }),
+      fc.property(
+        fc.array(approvalArb, { maxLength: 6 }),
+        fc.uniqueArray(changeArb, { maxLength: 3, selector: (c) => c.id }),
+        (approvals, changes) => {
+          const state: ControllerState = initialState(TIER3, 0);
+          for (const a of approvals) {
+            const id = approvalIdFor(a.idOf);
+            state.approvals[id] = { ...approved(a.key, id), status: a.status };
+          }
+          const open: Change[] = changes.map((c) => change(c.id, ['infra/x.sh'], { branch: c.id, headSha: c.headSha, checks: ALL_GREEN }));
+          const result = decide(
+            snapshot({ changes: open, targetCommits: [{ sha: 'r'.repeat(40), checks: ALL_GREEN, time: 0 }] }),
+            state,
+            TIER3,
+            1000,
+          );
+          for (const merge of result.decisions.filter((d) => d.kind === 'merge')) {
+            const merged = open.find((c) => c.id === merge.change) as Change;
+            const ok = Object.values(state.approvals).some((a) => a.key === mergeKey(merged) && a.status === 'approved');
+            assert.ok(ok, `${merged.id} merged without an approved approval of ${mergeKey(merged)}`);
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -126,9 +157,13 @@ describe('adversarial core: a fix-named branch never passes a lane that does not
     world.open(change('sneaky', ['web/status', 'api/status2'], { branch: `buildmaster/fix/${incident}`, checks: ALL_GREEN }));
     world.cycle();
     assert.deepEqual(world.kinds('merge'), []);
-    const entry = Object.values(world.last.queues).flat().find((q) => q.change === 'sneaky');
+    const entry = Object.values(world.last.queues)
+      .flat()
+      .find((q) => q.change === 'sneaky');
     assert.ok(
-      entry?.reasons.some((r) => r.code === 'lane-not-admitting' && /touches lane api, which was paused by an operator: code freeze/.test(r.message)),
+      entry?.reasons.some(
+        (r) => r.code === 'lane-not-admitting' && /touches lane api, which was paused by an operator: code freeze/.test(r.message),
+      ),
       JSON.stringify(entry?.reasons),
     );
   });
@@ -137,7 +172,10 @@ describe('adversarial core: a fix-named branch never passes a lane that does not
     const { world, incident } = brokenWebFrozenApi();
     world.open(change('fix', ['web/status'], { branch: `buildmaster/fix/${incident}`, checks: ALL_GREEN }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['fix']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['fix'],
+    );
   });
 
   it('a label that assigns a change to a healthy lane does not carry its files past a frozen lane', () => {
@@ -146,7 +184,10 @@ describe('adversarial core: a fix-named branch never passes a lane that does not
     world.open(change('labelled', ['docs/x.md', 'api/status2'], { labels: ['docs'], checks: ALL_GREEN }));
     world.cycle();
     assert.deepEqual(world.kinds('merge'), []);
-    assert.ok(world.last.queues.docs?.[0]?.reasons.some((r) => r.code === 'lane-not-admitting' && /lane api/.test(r.message)), JSON.stringify(world.last.queues.docs));
+    assert.ok(
+      world.last.queues.docs?.[0]?.reasons.some((r) => r.code === 'lane-not-admitting' && /lane api/.test(r.message)),
+      JSON.stringify(world.last.queues.docs),
+    );
   });
 });
 
@@ -155,7 +196,8 @@ describe('adversarial core: a policy edit removes a lane that holds an open inci
     const { world, incident } = brokenWebFrozenApi();
     // web renamed to frontend, api removed.
     const edited = policyFrom(THREE_LANES.replace('name: web', 'name: frontend').replace(/  - name: api\n.*\n.*\n/, ''));
-    const run = () => decide(snapshot({ changes: world.changes, targetCommits: world.commits }), world.state, edited, (world.now += 60_000));
+    const run = () =>
+      decide(snapshot({ changes: world.changes, targetCommits: world.commits }), world.state, edited, (world.now += 60_000));
     const first = run();
     world.state = first.state;
     const escalations = first.decisions.filter((d) => d.kind === 'escalate');
@@ -172,7 +214,11 @@ describe('adversarial core: a policy edit removes a lane that holds an open inci
 
     const second = run();
     world.state = second.state;
-    assert.deepEqual(second.decisions.filter((d) => d.kind === 'escalate'), [], 'escalated once');
+    assert.deepEqual(
+      second.decisions.filter((d) => d.kind === 'escalate'),
+      [],
+      'escalated once',
+    );
 
     world.open(change('w2', ['web/status'], { checks: ALL_GREEN }));
     world.merge('w2');
@@ -228,6 +274,9 @@ describe('adversarial core: an approval of a forgotten incident never stands for
     world.cycle();
     assert.equal(world.kinds('open-incident')[0]?.incident, forgotten, 'the new incident has the forgotten one’s id');
     assert.deepEqual(world.kinds('propose-revert'), [], 'the old approval does not revert it');
-    assert.ok(world.kinds('request-approval').some((d) => d.incident === forgotten), 'it asks an operator');
+    assert.ok(
+      world.kinds('request-approval').some((d) => d.incident === forgotten),
+      'it asks an operator',
+    );
   });
 });

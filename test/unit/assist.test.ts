@@ -26,14 +26,22 @@ describe('policy language assistance (completion, hover, template)', () => {
     walk(policyOutline());
     assert.deepEqual(missing, []);
     // and no documentation for keys that do not exist (a renamed key would leave a stale entry)
-    const stale = Object.keys(POLICY_DOCS).filter((path) => !path.endsWith('[]') && !keyAt(path.replace(/\[\]/g, '.[]').split('.').filter(Boolean)));
+    const stale = Object.keys(POLICY_DOCS).filter(
+      (path) => !path.endsWith('[]') && !keyAt(path.replace(/\[\]/g, '.[]').split('.').filter(Boolean)),
+    );
     assert.deepEqual(stale, []);
   });
 
   it('completes top-level keys at the root and nested keys by indentation', () => {
     assert.ok(labels('|').includes('lanes'));
     assert.ok(labels('tar|').includes('target'));
-    assert.deepEqual(labels('merge:\n  |').sort(), ['blocking_labels', 'method', 'required_approvals', 'required_checks', 'wait_for_target_green']);
+    assert.deepEqual(labels('merge:\n  |').sort(), [
+      'blocking_labels',
+      'method',
+      'required_approvals',
+      'required_checks',
+      'wait_for_target_green',
+    ]);
     assert.deepEqual(labels('incidents:\n  global_hold:\n    |').sort(), ['on_cross_lane', 'on_tier3_incident', 'paused_lanes_at_least']);
     // back out to the parent mapping when the indentation says so
     assert.ok(labels('incidents:\n  global_hold:\n    on_cross_lane: true\n  |').includes('fix_retries'));
@@ -78,7 +86,10 @@ describe('policy language assistance (completion, hover, template)', () => {
     const text = policyTemplate(['web', 'api', 'node_modules', '.github', 'docs']);
     const result = parsePolicy(text);
     assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
-    assert.deepEqual(result.policy.lanes.map((l) => l.name), ['web', 'api', 'docs']);
+    assert.deepEqual(
+      result.policy.lanes.map((l) => l.name),
+      ['web', 'api', 'docs'],
+    );
     assert.deepEqual(result.policy.lanes[0]?.paths, ['web/**']);
     const empty = parsePolicy(policyTemplate([]));
     assert.ok(empty.ok);

@@ -36,7 +36,9 @@ dispatch:
 const test = (file: string, name = 'works'): TestFailure => ({ id: `${file} > ${name}`, file, line: 3 });
 /** The shared check, red with these failing tests (a complete report), or green with none. */
 const ci = (...failures: TestFailure[]): CheckRun =>
-  failures.length ? { name: 'ci', conclusion: 'failure', output: `${failures.length} failing`, failures, failuresComplete: true } : green('ci');
+  failures.length
+    ? { name: 'ci', conclusion: 'failure', output: `${failures.length} failing`, failures, failuresComplete: true }
+    : green('ci');
 
 function shared(): World {
   return new World(policyFrom(SHARED), ['ci']);
@@ -51,12 +53,18 @@ describe('attribution: one shared check, failures read down to tests', () => {
     world.cycle();
     const [incident] = open(world);
     assert.deepEqual(incident?.lanes, ['web']);
-    assert.deepEqual(incident?.failures?.map((f) => [f.test, f.lane]), [['web/a.test.ts > works', 'web']]);
+    assert.deepEqual(
+      incident?.failures?.map((f) => [f.test, f.lane]),
+      [['web/a.test.ts > works', 'web']],
+    );
     assert.equal(world.lane('api').state, 'healthy');
     // An api change whose run of the shared check is red only with web's known failure merges.
     world.open(change('a1', ['api/x.ts'], { checks: [ci(test('web/a.test.ts'))] }));
     const result = world.cycle();
-    assert.ok(result.decisions.some((d) => d.kind === 'merge' && d.change === 'a1'), JSON.stringify(result.queues.api));
+    assert.ok(
+      result.decisions.some((d) => d.kind === 'merge' && d.change === 'a1'),
+      JSON.stringify(result.queues.api),
+    );
     const note = result.queues.api?.find((q) => q.change === 'a1')?.notes.join(' ') ?? '';
     assert.match(note, /only with failures .* already holds/);
   });
@@ -83,13 +91,19 @@ describe('attribution: one shared check, failures read down to tests', () => {
     assert.equal(incidents.length, 2, 'a second break with different failing tests is a second incident');
     const web = incidents.find((i) => i.lanes.includes('web'));
     const api = incidents.find((i) => i.lanes.includes('api'));
-    assert.deepEqual(api?.suspects.map((s) => s.change), ['a1'], 'the api break is attributed on its own, to the api merge');
+    assert.deepEqual(
+      api?.suspects.map((s) => s.change),
+      ['a1'],
+      'the api break is attributed on its own, to the api merge',
+    );
     assert.equal(world.lane('web').state, 'degraded');
     assert.equal(world.lane('api').state, 'degraded');
     assert.equal(world.state.global.state, 'incident-contained');
 
     // web's fix merges; the shared check stays red, but only with api's test.
-    world.land(change('fix-web', ['web/a.ts'], { branch: `buildmaster/fix/${web?.id}`, checks: [ci(test('api/x.test.ts'))] }), [ci(test('api/x.test.ts'))]);
+    world.land(change('fix-web', ['web/a.ts'], { branch: `buildmaster/fix/${web?.id}`, checks: [ci(test('api/x.test.ts'))] }), [
+      ci(test('api/x.test.ts')),
+    ]);
     world.cycle();
     assert.equal(world.state.incidents[web?.id as string]?.status, 'resolved', 'web recovers by its own tests');
     assert.equal(world.lane('web').state, 'healthy');
@@ -118,7 +132,13 @@ describe('attribution: one shared check, failures read down to tests', () => {
     world.cycle();
     assert.equal(world.state.incidents[web?.id as string]?.retries, 0);
     world.changes = world.changes.filter((c) => c.id !== 'fix-web');
-    world.open(change('fix-web', ['web/a.ts'], { branch: `buildmaster/fix/${web?.id}`, headSha: 'f'.repeat(40), checks: [ci(test('web/a.test.ts'), test('api/x.test.ts'))] }));
+    world.open(
+      change('fix-web', ['web/a.ts'], {
+        branch: `buildmaster/fix/${web?.id}`,
+        headSha: 'f'.repeat(40),
+        checks: [ci(test('web/a.test.ts'), test('api/x.test.ts'))],
+      }),
+    );
     const result = world.cycle();
     assert.equal(world.state.incidents[web?.id as string]?.retries, 1);
     assert.match(result.decisions.find((d) => d.kind === 'outcome')?.rationale ?? '', /failed check ci \(web\/a\.test\.ts > works\)/);
@@ -126,11 +146,20 @@ describe('attribution: one shared check, failures read down to tests', () => {
 
   it('an incomplete report falls back to the check as a whole, and says so in the fingerprint', () => {
     const world = shared();
-    const cut: CheckRun = { name: 'ci', conclusion: 'failure', failures: [test('web/a.test.ts')], failuresComplete: false, failuresNote: 'output cut' };
+    const cut: CheckRun = {
+      name: 'ci',
+      conclusion: 'failure',
+      failures: [test('web/a.test.ts')],
+      failuresComplete: false,
+      failuresNote: 'output cut',
+    };
     world.land(change('w1', ['web/a.ts'], { checks: [ci()] }), [cut]);
     world.cycle();
     const [incident] = open(world);
-    assert.ok(incident?.failures?.some((f) => f.test === undefined && f.check === 'ci'), 'the whole check is part of the fingerprint');
+    assert.ok(
+      incident?.failures?.some((f) => f.test === undefined && f.check === 'ci'),
+      'the whole check is part of the fingerprint',
+    );
     assert.deepEqual(incident?.lanes, ['web']);
   });
 });
@@ -138,7 +167,12 @@ describe('attribution: one shared check, failures read down to tests', () => {
 describe('attribution: flaky tests', () => {
   it('a test that failed and then passed on the same sha opens no incident and pauses nothing; too many flakes are reported for quarantine', () => {
     const world = shared();
-    const flaky = (sha: string): CheckRun => ({ name: 'ci', conclusion: 'success', passedOnRerun: true, failures: [{ ...test('web/a.test.ts'), flaky: true }] });
+    const flaky = (sha: string): CheckRun => ({
+      name: 'ci',
+      conclusion: 'success',
+      passedOnRerun: true,
+      failures: [{ ...test('web/a.test.ts'), flaky: true }],
+    });
     for (let i = 0; i < 3; i++) {
       world.land(change(`w${i}`, ['web/a.ts'], { checks: [ci()] }), [flaky(`s${i}`)]);
       world.cycle();
@@ -156,11 +190,19 @@ describe('attribution: flaky tests', () => {
 
   it('in a red check, the flaky tests are counted and only the real failures open the incident', () => {
     const world = shared();
-    const run: CheckRun = { name: 'ci', conclusion: 'failure', failuresComplete: true, failures: [{ ...test('docs/d.test.ts'), flaky: true }, test('api/x.test.ts')] };
+    const run: CheckRun = {
+      name: 'ci',
+      conclusion: 'failure',
+      failuresComplete: true,
+      failures: [{ ...test('docs/d.test.ts'), flaky: true }, test('api/x.test.ts')],
+    };
     world.land(change('a1', ['api/x.ts'], { checks: [ci()] }), [run]);
     world.cycle();
     const [incident] = open(world);
-    assert.deepEqual(incident?.failures?.map((f) => f.test), ['api/x.test.ts > works']);
+    assert.deepEqual(
+      incident?.failures?.map((f) => f.test),
+      ['api/x.test.ts > works'],
+    );
     assert.equal(world.lane('docs').state, 'healthy');
     assert.ok(Object.values(world.state.flakes ?? {}).some((f) => f.test === 'docs/d.test.ts > works'));
   });
@@ -211,7 +253,10 @@ describe('attribution: a shared check that says only pass or fail', () => {
     world.cycle();
     const [incident] = open(world);
     assert.deepEqual(incident?.lanes, ['web'], 'its suspects decide');
-    assert.match(incident?.rationale ?? '', /ci names no failing test, so a later break in it cannot be told apart .*local\.checks\[\]\.junit/);
+    assert.match(
+      incident?.rationale ?? '',
+      /ci names no failing test, so a later break in it cannot be told apart .*local\.checks\[\]\.junit/,
+    );
   });
 });
 
@@ -238,7 +283,10 @@ describe('attribution: properties of one shared check', function () {
             const lanesOf = merged?.files.map((f) => f.split('/')[0]) ?? [];
             const run = merged?.checks[0];
             for (const failure of run?.failures ?? []) {
-              assert.ok(!lanesOf.includes(failure.file?.split('/')[0] as string), `${merge.change} merged red with its own lane's ${failure.id}`);
+              assert.ok(
+                !lanesOf.includes(failure.file?.split('/')[0] as string),
+                `${merge.change} merged red with its own lane's ${failure.id}`,
+              );
             }
             world.merge(merge.change as string);
             if (s.repairs) broken.delete(lane);
@@ -251,8 +299,16 @@ describe('attribution: properties of one shared check', function () {
         broken.clear();
         world.commits.push({ sha: 'e'.repeat(40), checks: [ci()], time: world.now, change: { id: 'hand', files: ['README.md'] } });
         world.cycle();
-        assert.deepEqual(open(world).map((i) => i.id), [], 'an incident whose failures are gone resolves');
-        for (const name of LANES) assert.ok(['healthy'].includes(world.lane(name).state) || world.lane(name).operatorPaused, `${name} is ${world.lane(name).state}`);
+        assert.deepEqual(
+          open(world).map((i) => i.id),
+          [],
+          'an incident whose failures are gone resolves',
+        );
+        for (const name of LANES)
+          assert.ok(
+            ['healthy'].includes(world.lane(name).state) || world.lane(name).operatorPaused,
+            `${name} is ${world.lane(name).state}`,
+          );
       }),
       { numRuns: 200 },
     );

@@ -65,7 +65,11 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     world.commits.push({ sha: 'c'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), red('build')], time: 2 });
     world.cycle();
     assert.equal(world.state.incidents[incident!.id]?.status, 'open', 'still red: still open');
-    world.commits.push({ sha: 'd'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), green('build')], time: 3 });
+    world.commits.push({
+      sha: 'd'.repeat(40),
+      checks: [green('test-web'), green('test-api'), green('test-docs'), green('build')],
+      time: 3,
+    });
     world.cycle();
     assert.equal(world.state.incidents[incident!.id]?.status, 'resolved');
     assert.equal(world.state.global.state, 'global-hold', 'the hold itself still needs an owner’s release');
@@ -81,7 +85,10 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api')] }));
     world.cycle();
     const entry = world.last.queues.shared?.find((q) => q.change === 'x1');
-    assert.ok(entry?.reasons.some((r) => r.code === 'lane-not-admitting' && /also touches lane web, which is degraded/.test(r.message)), JSON.stringify(entry?.reasons));
+    assert.ok(
+      entry?.reasons.some((r) => r.code === 'lane-not-admitting' && /also touches lane web, which is degraded/.test(r.message)),
+      JSON.stringify(entry?.reasons),
+    );
     assert.equal(world.kinds('merge').length, 0);
   });
 
@@ -91,13 +98,22 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     world.cycle();
     world.merge('w0');
     // A cross-lane change needs every check the policy knows (SPEC §3.1), test-docs included.
-    world.open(change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api'), green('test-docs')], readySince: 0 }));
+    world.open(
+      change('x1', ['web/b.ts', 'api/b.ts'], { checks: [green('test-web'), green('test-api'), green('test-docs')], readySince: 0 }),
+    );
     world.cycle();
     const w1 = world.last.queues.web?.find((q) => q.change === 'w1');
-    assert.ok(w1?.reasons.some((r) => r.code === 'lane-reserved'), 'web holds its merges for x1');
+    assert.ok(
+      w1?.reasons.some((r) => r.code === 'lane-reserved'),
+      'web holds its merges for x1',
+    );
     world.settle();
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['x1'], 'web does not merge in the same cycle as x1');
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['x1'],
+      'web does not merge in the same cycle as x1',
+    );
     world.merge('x1');
     world.cycle();
     assert.equal(world.lane('web').awaiting?.change, 'x1');
@@ -105,7 +121,10 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     assert.equal(world.kinds('merge').length, 0);
     world.settle();
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w1'],
+    );
   });
 
   it('keeps only the most recent resolved incidents in the state', () => {
@@ -136,7 +155,10 @@ describe('decide: findings from replaying a real history', () => {
     const merged = world.land(change('w1', ['web/a.ts'], { checks: [green('test-web')] }), [red('test-web', '1 failing')]);
     world.cycle();
     const incident = `inc-${merged.sha.slice(0, 7)}`;
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => d.attempt), [1]);
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => d.attempt),
+      [1],
+    );
     return { world, incident };
   }
 
@@ -146,7 +168,10 @@ describe('decide: findings from replaying a real history', () => {
     world.builds.push({ incident, attempt: 1, status: 'failed', error: 'exit 1', updatedAt: world.now });
     world.open(change('fix1', ['web/a.ts'], { branch: `buildmaster/fix/${incident}`, checks: [green('test-web')] }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['fix1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['fix1'],
+    );
     assert.deepEqual(world.kinds('dispatch-fix'), [], 'no attempt 2 while attempt 1 merges');
   });
 
@@ -154,7 +179,10 @@ describe('decide: findings from replaying a real history', () => {
     const { world, incident } = brokenWeb();
     world.open(change('fix1', ['web/a.ts'], { branch: `buildmaster/fix/${incident}`, checks: [green('test-web'), red('test-api')] }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['fix1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['fix1'],
+    );
     assert.deepEqual(world.kinds('dispatch-fix'), []);
     assert.equal(world.state.incidents[incident]?.retries, 0, 'a check the fix does not need is no failed attempt');
   });
@@ -170,9 +198,15 @@ describe('decide: findings from replaying a real history', () => {
     world.open(change('rev', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, checks: [green('test-web')], readySince: 0 }));
     world.open(change('w2', ['web/b.ts'], { checks: [green('test-web')] }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w2']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w2'],
+    );
     const revert = world.last.queues.web?.find((q) => q.change === 'rev');
-    assert.deepEqual(revert?.reasons.map((r) => r.code), ['link-withdrawn']);
+    assert.deepEqual(
+      revert?.reasons.map((r) => r.code),
+      ['link-withdrawn'],
+    );
   });
 
   it('a change whose diff is empty on the target, or any merge while the target checkout is dirty, never merges', () => {
@@ -182,22 +216,38 @@ describe('decide: findings from replaying a real history', () => {
     world.mergeBlocked = 'main is checked out with uncommitted changes in /repo';
     world.cycle();
     assert.deepEqual(world.kinds('merge'), []);
-    assert.deepEqual(world.last.queues.api?.[0]?.reasons.map((r) => r.code), ['merge-blocked']);
+    assert.deepEqual(
+      world.last.queues.api?.[0]?.reasons.map((r) => r.code),
+      ['merge-blocked'],
+    );
     delete world.mergeBlocked;
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['a1']);
-    assert.deepEqual(world.last.queues.web?.[0]?.reasons.map((r) => r.code), ['empty-change']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['a1'],
+    );
+    assert.deepEqual(
+      world.last.queues.web?.[0]?.reasons.map((r) => r.code),
+      ['empty-change'],
+    );
   });
 
   it('the local forge’s check order leaves out changes that can never merge, so they cannot stop the lane’s next change from being tested', () => {
     const { world, incident } = brokenWeb();
     world.state.incidents[incident]!.status = 'resolved';
-    const order = laneOrder(world.policy, [
-      change('rev', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, readySince: 0 }),
-      change('same', ['web/b.ts'], { emptyOnTarget: true, readySince: 1 }),
-      change('w2', ['web/c.ts'], { readySince: 2 }),
-    ], world.state);
-    assert.deepEqual(order.get('web')?.map((c) => c.id), ['w2']);
+    const order = laneOrder(
+      world.policy,
+      [
+        change('rev', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, readySince: 0 }),
+        change('same', ['web/b.ts'], { emptyOnTarget: true, readySince: 1 }),
+        change('w2', ['web/c.ts'], { readySince: 2 }),
+      ],
+      world.state,
+    );
+    assert.deepEqual(
+      order.get('web')?.map((c) => c.id),
+      ['w2'],
+    );
   });
 
   it('a cross-lane change whose lanes’ checks are red on its merge result does not merge ("0 required checks green")', () => {
@@ -226,12 +276,17 @@ describe('decide: lanes and changes named like Object’s own properties', () =>
 
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
     it(`a lane named ${name} and a change with that id survive every cycle and a JSON round trip`, () => {
-      const policy = policyFrom(`lanes:\n  - name: "${name}"\n    paths: ["web/**"]\n    checks: ["test-web"]\ndefault_lane: shared\nautonomy:\n  merge: A4\ndispatch:\n  worker: command\n  command: ./fix.sh\n`);
+      const policy = policyFrom(
+        `lanes:\n  - name: "${name}"\n    paths: ["web/**"]\n    checks: ["test-web"]\ndefault_lane: shared\nautonomy:\n  merge: A4\ndispatch:\n  worker: command\n  command: ./fix.sh\n`,
+      );
       const world = new World(policy, ['test-web']);
       world.open(change(name, ['web/a.ts'], { checks: [green('test-web')] }));
       world.cycle();
       assert.equal(Object.hasOwn(world.state.lanes, name), true);
-      assert.deepEqual(world.kinds('merge').map((d) => [d.lane, d.change]), [[name, name]]);
+      assert.deepEqual(
+        world.kinds('merge').map((d) => [d.lane, d.change]),
+        [[name, name]],
+      );
       assert.deepEqual(Object.keys(world.last.queues), [name, 'shared']);
       world.merge(name);
       world.settle([red('test-web')]);

@@ -28,8 +28,15 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     assert.equal(world.lane('web').state, 'degraded');
     assert.equal(world.lane('web').incident, incident);
     assert.equal(world.state.incidents[incident]?.failureClass, 'test');
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => [d.incident, d.attempt, d.key]), [[incident, 1, `dispatch:${incident}:1`]]);
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['a1'], 'api merges, web does not');
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => [d.incident, d.attempt, d.key]),
+      [[incident, 1, `dispatch:${incident}:1`]],
+    );
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['a1'],
+      'api merges, web does not',
+    );
     assert.equal(world.state.global.state, 'incident-contained');
     assert.equal(world.last.outcome.kind, 'pause-lane');
     const w2 = world.last.queues.web?.find((q) => q.change === 'w2');
@@ -42,7 +49,11 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     world.open(fixFor(incident));
     world.open(change('w2', ['web/b.ts'], { checks: [green('test-web')], readySince: 0 }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['fix1'], 'the fix merges first');
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['fix1'],
+      'the fix merges first',
+    );
     world.merge('fix1');
     world.cycle();
     assert.equal(world.lane('web').state, 'recovering');
@@ -52,7 +63,11 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     assert.equal(world.lane('web').state, 'healthy');
     assert.equal(world.state.incidents[incident]?.status, 'resolved');
     assert.equal(world.state.global.state, 'normal');
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w2'], 'the lane merges again once healthy');
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w2'],
+      'the lane merges again once healthy',
+    );
   });
 
   it('recovering → paused when the target is still red after the fix, counting a retry, then re-dispatches', () => {
@@ -65,7 +80,10 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     world.cycle();
     assert.equal(world.lane('web').state, 'paused');
     assert.equal(world.state.incidents[incident]?.retries, 1);
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => d.attempt), [2]);
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => d.attempt),
+      [2],
+    );
   });
 
   it('degraded → paused when fix retries are exhausted; escalates and proposes a revert', () => {
@@ -75,7 +93,10 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     world.cycle();
     assert.equal(world.state.incidents[incident]?.retries, 1);
     assert.equal(world.lane('web').state, 'degraded');
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => d.attempt), [2]);
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => d.attempt),
+      [2],
+    );
     world.changes[0] = { ...world.changes[0]!, headSha: 'f2' };
     world.cycle();
     assert.equal(world.state.incidents[incident]?.retries, 2);
@@ -96,7 +117,11 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     world.open(change('rv', ['web/a.ts'], { branch: `buildmaster/revert/${incident}`, checks: [green('test-web')] }));
     world.open(change('w3', ['web/c.ts'], { checks: [green('test-web')], labels: ['priority'] }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['rv'], 'only the linked revert is admitted');
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['rv'],
+      'only the linked revert is admitted',
+    );
     world.merge('rv');
     world.cycle();
     assert.equal(world.lane('web').state, 'recovering');
@@ -135,7 +160,10 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     world.builds.push({ incident, attempt: 1, status: 'failed', error: 'exit 1', updatedAt: world.now });
     world.cycle();
     assert.equal(world.state.incidents[incident]?.retries, 1);
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => d.attempt), [2]);
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => d.attempt),
+      [2],
+    );
   });
 
   it('healthy → paused with an escalation for an ineligible class', () => {
@@ -190,7 +218,10 @@ describe('decide: global state', () => {
     const approval = world.kinds('request-approval')[0]?.approval as string;
     world.operator({ kind: 'approve', id: approval, by: 'ann' });
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w1'],
+    );
     world.merge('w1');
     world.settle([red('test-web')]);
     world.open(change('a1', ['api/x.ts'], { checks: [green('test-api')] }));
@@ -204,7 +235,10 @@ describe('decide: global state', () => {
     world.operator({ kind: 'release', ack: true, by: 'ann' });
     world.cycle();
     assert.equal(world.state.global.state, 'incident-contained');
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['a1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['a1'],
+    );
   });
 
   it('a cross-lane incident holds everything', () => {
@@ -273,7 +307,10 @@ describe('decide: merging', () => {
     world.open(change('top', ['web/2.ts'], { checks: [green('test-web')], stackParent: 'bottom', base: 'agent/bottom', readySince: 0 }));
     world.open(change('bottom', ['web/1.ts'], { checks: [green('test-web')], readySince: 9 }));
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['bottom']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['bottom'],
+    );
     assert.equal(world.last.queues.web?.find((q) => q.change === 'top')?.reasons[0]?.code, 'stack-parent-open');
   });
 
@@ -288,7 +325,10 @@ describe('decide: merging', () => {
     assert.equal(world.last.queues.web?.[0]?.reasons[0]?.code, 'awaiting-target-checks');
     world.settle();
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w2']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w2'],
+    );
   });
 
   it('retries a merge that did not happen (the change is still open next cycle)', () => {
@@ -296,7 +336,10 @@ describe('decide: merging', () => {
     world.open(change('w1', ['web/1.ts'], { checks: [green('test-web')] }));
     world.cycle();
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w1'],
+    );
   });
 
   it('asks for approval once, merges when approved, and reports a rejection', () => {
@@ -312,9 +355,15 @@ describe('decide: merging', () => {
     world.operator({ kind: 'reject', id: second as string, reason: 'needs design review', by: 'ann' });
     world.operator({ kind: 'approve', id: first as string, by: 'ann' });
     world.cycle();
-    assert.deepEqual(world.kinds('merge').map((d) => d.change), ['w1']);
+    assert.deepEqual(
+      world.kinds('merge').map((d) => d.change),
+      ['w1'],
+    );
     const w2 = world.last.queues.web?.find((q) => q.change === 'w2');
-    assert.deepEqual(w2?.reasons.map((r) => r.code), ['awaiting-target-checks', 'approval-rejected']);
+    assert.deepEqual(
+      w2?.reasons.map((r) => r.code),
+      ['awaiting-target-checks', 'approval-rejected'],
+    );
     assert.match(w2?.reasons[1]?.message ?? '', /needs design review/);
   });
 
@@ -337,7 +386,10 @@ describe('decide: merging', () => {
     assert.equal(request?.incident, incident);
     world.operator({ kind: 'approve', id: request?.approval as string, by: 'ann' });
     world.cycle();
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => d.attempt), [1]);
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => d.attempt),
+      [1],
+    );
   });
 });
 

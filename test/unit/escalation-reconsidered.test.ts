@@ -33,7 +33,10 @@ describe('decide: an escalation for want of a worker', () => {
     assert.equal(world.lane('web').state, 'degraded');
     assert.equal(world.state.incidents[incident]?.remedy, 'fix');
     assert.equal(world.state.incidents[incident]?.escalated, false);
-    assert.deepEqual(world.kinds('dispatch-fix').map((d) => [d.incident, d.attempt]), [[incident, 1]]);
+    assert.deepEqual(
+      world.kinds('dispatch-fix').map((d) => [d.incident, d.attempt]),
+      [[incident, 1]],
+    );
   });
 
   it('leaves an escalation the eligibility matrix chose, and a lane an operator paused', () => {

@@ -23,7 +23,11 @@ function project(files: Record<string, string>): string {
 
 /** Runs a real runner and returns everything it printed (stdout then stderr). */
 function runReal(dir: string, args: string[]): string {
-  const result = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir, NO_COLOR: '1' } });
+  const result = spawnSync(process.execPath, args, {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: dir, NO_COLOR: '1' },
+  });
   return `${result.stdout}${result.stderr}`;
 }
 
@@ -51,8 +55,10 @@ describe('failures from real runner output', function () {
 
   it('mocha (spec reporter): the title path of each failing test and the file its stack points at', () => {
     const dir = project({
-      'web/header.test.js': "const assert = require('assert');\ndescribe('header', () => { it('renders', () => assert.equal(1, 2)); it('passes', () => {}); });\n",
-      'api/routes.test.js': "describe('routes', () => { describe('GET /', () => { it('answers', () => { throw new TypeError('no route'); }); }); });\n",
+      'web/header.test.js':
+        "const assert = require('assert');\ndescribe('header', () => { it('renders', () => assert.equal(1, 2)); it('passes', () => {}); });\n",
+      'api/routes.test.js':
+        "describe('routes', () => { describe('GET /', () => { it('answers', () => { throw new TypeError('no route'); }); }); });\n",
     });
     dirs.push(dir);
     const output = runReal(dir, [require.resolve('mocha/bin/mocha.js'), '--reporter', 'spec', 'web/header.test.js', 'api/routes.test.js']);
@@ -65,7 +71,8 @@ describe('failures from real runner output', function () {
 
   it('node --test (TAP and spec reporters): failing tests, not the suites around them', () => {
     const dir = project({
-      'web/a.test.mjs': "import test from 'node:test';\nimport assert from 'node:assert';\ntest('adds', () => assert.equal(1 + 1, 3));\ntest('ok', () => {});\ntest.describe('suite', () => { test('inner fails', () => { throw new Error('boom'); }); });\n",
+      'web/a.test.mjs':
+        "import test from 'node:test';\nimport assert from 'node:assert';\ntest('adds', () => assert.equal(1 + 1, 3));\ntest('ok', () => {});\ntest.describe('suite', () => { test('inner fails', () => { throw new Error('boom'); }); });\n",
     });
     dirs.push(dir);
     for (const reporter of ['tap', 'spec']) {
@@ -78,7 +85,8 @@ describe('failures from real runner output', function () {
 
   it('node --test-reporter=junit: JUnit XML read into the same failures', () => {
     const dir = project({
-      'api/b.test.mjs': "import test from 'node:test';\nimport assert from 'node:assert';\ntest('status is ok', () => assert.equal('bad', 'ok'));\ntest('fine', () => {});\n",
+      'api/b.test.mjs':
+        "import test from 'node:test';\nimport assert from 'node:assert';\ntest('status is ok', () => assert.equal('bad', 'ok'));\ntest('fine', () => {});\n",
     });
     dirs.push(dir);
     const xml = spawnSync(process.execPath, ['--test', '--test-reporter=junit', 'api/b.test.mjs'], { cwd: dir, encoding: 'utf8' }).stdout;
@@ -89,20 +97,36 @@ describe('failures from real runner output', function () {
 
   it('mocha --reporter xunit: its JUnit-style XML read into the failing tests and their files', () => {
     const dir = project({
-      'web/header.test.js': "const assert = require('assert');\ndescribe('header', () => { it('renders', () => assert.equal(1, 2)); it('passes', () => {}); });\n",
+      'web/header.test.js':
+        "const assert = require('assert');\ndescribe('header', () => { it('renders', () => assert.equal(1, 2)); it('passes', () => {}); });\n",
       'api/routes.test.js': "describe('routes', () => { it('answers', () => { throw new TypeError('no route'); }); });\n",
     });
     dirs.push(dir);
     const out = join(dir, 'reports', 'junit.xml');
-    spawnSync(process.execPath, [require.resolve('mocha/bin/mocha.js'), '--reporter', 'xunit', '--reporter-option', `output=${out}`, 'web/header.test.js', 'api/routes.test.js'], {
-      cwd: dir,
-      encoding: 'utf8',
-    });
+    spawnSync(
+      process.execPath,
+      [
+        require.resolve('mocha/bin/mocha.js'),
+        '--reporter',
+        'xunit',
+        '--reporter-option',
+        `output=${out}`,
+        'web/header.test.js',
+        'api/routes.test.js',
+      ],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
     const report = failuresFromJUnit(readFileSync(out, 'utf8'), { root: dir });
     assert.equal(report.failures.length, 2, JSON.stringify(report));
     assert.ok(report.complete);
     assert.deepEqual(files(report), ['api/routes.test.js', 'web/header.test.js']);
-    assert.ok(report.failures.some((f) => /renders/.test(f.id) && f.file === 'web/header.test.js' && f.line === 2), JSON.stringify(report.failures));
+    assert.ok(
+      report.failures.some((f) => /renders/.test(f.id) && f.file === 'web/header.test.js' && f.line === 2),
+      JSON.stringify(report.failures),
+    );
   });
 
   it('eslint, run for real (stylish): each error with its rule, file and line', () => {
@@ -116,7 +140,10 @@ describe('failures from real runner output', function () {
     const report = failuresFromOutput(output, { root: dir });
     assert.equal(report.parser, 'eslint', output);
     assert.deepEqual(files(report), ['web/app.js']);
-    assert.ok(report.failures.some((f) => f.line === 3 && /eqeqeq/.test(f.id)), JSON.stringify(report.failures));
+    assert.ok(
+      report.failures.some((f) => f.line === 3 && /eqeqeq/.test(f.id)),
+      JSON.stringify(report.failures),
+    );
     assert.ok(report.failures.some((f) => f.line === 1 && /no-unused-vars/.test(f.id)));
     assert.ok(report.complete);
   });
@@ -143,7 +170,9 @@ describe('failures from real runner output', function () {
   });
 
   it('truncated output is read as far as it goes and says it is incomplete', () => {
-    const dir = project({ 'web/many.test.js': `describe('many', () => {\n${Array.from({ length: 12 }, (_, i) => `  it('case ${i}', () => { throw new Error('e${i}'); });`).join('\n')}\n});\n` });
+    const dir = project({
+      'web/many.test.js': `describe('many', () => {\n${Array.from({ length: 12 }, (_, i) => `  it('case ${i}', () => { throw new Error('e${i}'); });`).join('\n')}\n});\n`,
+    });
     dirs.push(dir);
     const output = runReal(dir, [require.resolve('mocha/bin/mocha.js'), '--reporter', 'spec', 'web/many.test.js']);
     const cut = output.slice(0, output.indexOf('7) many'));

@@ -5,7 +5,18 @@ import type { Change, ControllerState, Incident, LaneState } from '../../extensi
 import type { Policy } from '../../extension/core/policy/schema';
 import { THREE_LANES, change, green, pending, policyFrom, red, snapshot } from '../support/builders';
 
-function codes(c: Change, options: { policy?: Policy; forge?: 'local' | 'github'; state?: ControllerState; lane?: Partial<LaneState>; tier?: 'tier1' | 'tier2' | 'tier3'; open?: string[]; mergeBlocked?: string } = {}): GateCode[] {
+function codes(
+  c: Change,
+  options: {
+    policy?: Policy;
+    forge?: 'local' | 'github';
+    state?: ControllerState;
+    lane?: Partial<LaneState>;
+    tier?: 'tier1' | 'tier2' | 'tier3';
+    open?: string[];
+    mergeBlocked?: string;
+  } = {},
+): GateCode[] {
   return reasons(c, options).map((r) => r.code);
 }
 
@@ -16,7 +27,11 @@ function reasons(c: Change, options: Parameters<typeof codes>[1] = {}): GateReas
   const lane = { ...(state.lanes[laneName] as LaneState), ...options.lane };
   const result = gate(c, {
     policy,
-    snapshot: snapshot({ forge: options.forge ?? 'local', changes: [c], ...(options.mergeBlocked ? { mergeBlocked: options.mergeBlocked } : {}) }),
+    snapshot: snapshot({
+      forge: options.forge ?? 'local',
+      changes: [c],
+      ...(options.mergeBlocked ? { mergeBlocked: options.mergeBlocked } : {}),
+    }),
     state,
     lane,
     tier: options.tier ?? 'tier2',
@@ -52,7 +67,17 @@ describe('merge gate', () => {
   }
 
   it('passes skipped and neutral checks', () => {
-    assert.deepEqual(codes(ok({ checks: [{ name: 'test-web', conclusion: 'skipped' }, { name: 'x', conclusion: 'neutral' }] })), []);
+    assert.deepEqual(
+      codes(
+        ok({
+          checks: [
+            { name: 'test-web', conclusion: 'skipped' },
+            { name: 'x', conclusion: 'neutral' },
+          ],
+        }),
+      ),
+      [],
+    );
   });
 
   it('does not require another lane’s check, even when it fails on the change', () => {
@@ -61,7 +86,10 @@ describe('merge gate', () => {
 
   it('requires only the listed shared checks when required_checks is a list', () => {
     const policy = policyFrom(`${THREE_LANES}\nmerge:\n  required_checks: ["lint"]\n`);
-    assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts'], labels: [], checks: [green('build')] }, 'local').names, ['test-web', 'lint']);
+    assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts'], labels: [], checks: [green('build')] }, 'local').names, [
+      'test-web',
+      'lint',
+    ]);
     assert.deepEqual(codes(ok({ checks: [green('test-web'), red('build')] }), { policy }), ['check-missing']);
   });
 
@@ -90,20 +118,39 @@ describe('merge gate', () => {
     });
     it('a change that touches no lane’s paths needs every check the policy knows, and a silent one is missing', () => {
       const stray = change('x', ['Makefile'], { checks: [green('test-web')] });
-      assert.deepEqual(reasons(stray, { lane: { name: 'shared' } }).map((r) => `${r.code} ${r.message}`), [
-        'check-missing required check "test-api" has not reported on x-head',
-        'check-missing required check "test-docs" has not reported on x-head',
-      ]);
+      assert.deepEqual(
+        reasons(stray, { lane: { name: 'shared' } }).map((r) => `${r.code} ${r.message}`),
+        [
+          'check-missing required check "test-api" has not reported on x-head',
+          'check-missing required check "test-docs" has not reported on x-head',
+        ],
+      );
     });
     it('a lane named like default_lane with its own checks is what a default-lane change needs', () => {
-      const policy = policyFrom(`${THREE_LANES.replace('lanes:\n', 'lanes:\n  - name: shared\n    paths: ["shared/**"]\n    checks: ["test-shared"]\n')}`);
+      const policy = policyFrom(
+        `${THREE_LANES.replace('lanes:\n', 'lanes:\n  - name: shared\n    paths: ["shared/**"]\n    checks: ["test-shared"]\n')}`,
+      );
       assert.deepEqual(requiredChecksOf(policy, { files: ['Makefile'], labels: [], checks: [] }, 'github').names, ['test-shared']);
-      assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts', 'api/b.ts'], labels: [], checks: [] }, 'github').names, ['test-shared', 'test-web', 'test-api']);
+      assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts', 'api/b.ts'], labels: [], checks: [] }, 'github').names, [
+        'test-shared',
+        'test-web',
+        'test-api',
+      ]);
     });
     it('in local mode every `local.checks` name is known: a default-lane change needs them all', () => {
       const policy = policyFrom(`${THREE_LANES}local:\n  checks:\n    - { name: unit, run: "true" }\n    - { name: lint, run: "true" }\n`);
-      assert.deepEqual(requiredChecksOf(policy, { files: ['Makefile'], labels: [], checks: [] }, 'local').names, ['test-web', 'test-api', 'test-docs', 'unit', 'lint']);
-      assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts'], labels: [], checks: [] }, 'local').names, ['test-web', 'unit', 'lint']);
+      assert.deepEqual(requiredChecksOf(policy, { files: ['Makefile'], labels: [], checks: [] }, 'local').names, [
+        'test-web',
+        'test-api',
+        'test-docs',
+        'unit',
+        'lint',
+      ]);
+      assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts'], labels: [], checks: [] }, 'local').names, [
+        'test-web',
+        'unit',
+        'lint',
+      ]);
     });
     it('a label puts a change in a lane but never routes it around the checks of the lanes its paths touch', () => {
       const policy = policyFrom(THREE_LANES.replace('checks: ["test-web"]', 'checks: ["test-web"]\n    labels: ["lane:web"]'));
@@ -124,7 +171,9 @@ describe('merge gate', () => {
       assert.deepEqual(codes(cross, { lane: { name: 'shared' }, state: withIncident(['web'], ['test-web']) }), ['check-failing']);
       const stray = change('x', ['Makefile'], { checks: [red('test-web'), green('test-api'), green('test-docs')] });
       assert.deepEqual(codes(stray, { lane: { name: 'shared' }, state: withIncident(['web'], ['test-web']) }), []);
-      assert.deepEqual(codes(stray, { lane: { name: 'shared' }, state: withIncident(['web'], ['test-web'], 'resolved') }), ['check-failing']);
+      assert.deepEqual(codes(stray, { lane: { name: 'shared' }, state: withIncident(['web'], ['test-web'], 'resolved') }), [
+        'check-failing',
+      ]);
     });
   });
 
@@ -154,17 +203,26 @@ describe('merge gate', () => {
   });
 
   describe('reviews (GitHub mode)', () => {
-    const at = (reviewer: string, state: 'approved' | 'changes_requested' | 'commented', t: number) => ({ reviewer, state, submittedAt: t });
+    const at = (reviewer: string, state: 'approved' | 'changes_requested' | 'commented', t: number) => ({
+      reviewer,
+      state,
+      submittedAt: t,
+    });
     it('needs the required approvals', () => assert.deepEqual(codes(ok(), { forge: 'github' }), ['approvals-missing']));
     it('counts the latest review of each reviewer', () => {
       assert.deepEqual(codes(ok({ reviews: [at('ann', 'changes_requested', 1), at('ann', 'approved', 2)] }), { forge: 'github' }), []);
-      assert.deepEqual(codes(ok({ reviews: [at('ann', 'approved', 1), at('ann', 'changes_requested', 2)] }), { forge: 'github' }), ['approvals-missing', 'changes-requested']);
+      assert.deepEqual(codes(ok({ reviews: [at('ann', 'approved', 1), at('ann', 'changes_requested', 2)] }), { forge: 'github' }), [
+        'approvals-missing',
+        'changes-requested',
+      ]);
     });
     it('ignores comments when finding the latest review', () => {
       assert.deepEqual(codes(ok({ reviews: [at('ann', 'approved', 1), at('ann', 'commented', 2)] }), { forge: 'github' }), []);
     });
     it('blocks on an outstanding change request even with enough approvals', () => {
-      assert.deepEqual(codes(ok({ reviews: [at('ann', 'approved', 1), at('bob', 'changes_requested', 2)] }), { forge: 'github' }), ['changes-requested']);
+      assert.deepEqual(codes(ok({ reviews: [at('ann', 'approved', 1), at('bob', 'changes_requested', 2)] }), { forge: 'github' }), [
+        'changes-requested',
+      ]);
     });
     it('does not apply in local mode', () => assert.deepEqual(codes(ok(), { forge: 'local' }), []));
   });
@@ -208,7 +266,9 @@ describe('merge gate', () => {
     const state = initialState(policy, 0);
     state.global = { ...state.global, state: 'global-hold', reason: 'operator' };
     state.incidents['inc-1'] = { id: 'inc-1', status: 'open', lanes: ['web'], failingChecks: ['test-web'] } as Incident;
-    assert.deepEqual(codes(ok({ branch: 'buildmaster/fix/inc-1' }), { state, lane: { state: 'paused', incident: 'inc-1' } }), ['global-hold']);
+    assert.deepEqual(codes(ok({ branch: 'buildmaster/fix/inc-1' }), { state, lane: { state: 'paused', incident: 'inc-1' } }), [
+      'global-hold',
+    ]);
   });
 
   it('waits while the lane’s last merge awaits its target checks', () => {
@@ -225,19 +285,19 @@ describe('merge gate', () => {
   });
 
   it('reports every failing criterion, not just the first', () => {
-    assert.deepEqual(codes(ok({ draft: true, labels: ['needs-rework'], checks: [red('test-web')], mergeable: 'conflicting' }), { tier: 'tier3' }), [
-      'draft',
-      'blocking-label',
-      'check-failing',
-      'conflict',
-      'needs-approval',
-    ]);
+    assert.deepEqual(
+      codes(ok({ draft: true, labels: ['needs-rework'], checks: [red('test-web')], mergeable: 'conflicting' }), { tier: 'tier3' }),
+      ['draft', 'blocking-label', 'check-failing', 'conflict', 'needs-approval'],
+    );
   });
 
   it('links fix and revert changes by branch or body marker', () => {
     assert.deepEqual(linkOf({ branch: 'buildmaster/fix/inc-abc1234', body: '' }), { kind: 'fix', incident: 'inc-abc1234' });
     assert.deepEqual(linkOf({ branch: 'buildmaster/fix/inc-abc1234-2', body: '' }), { kind: 'fix', incident: 'inc-abc1234' });
-    assert.deepEqual(linkOf({ branch: 'feature/x', body: 'Repairs it.\n<!-- buildmaster:revert inc-77 -->' }), { kind: 'revert', incident: 'inc-77' });
+    assert.deepEqual(linkOf({ branch: 'feature/x', body: 'Repairs it.\n<!-- buildmaster:revert inc-77 -->' }), {
+      kind: 'revert',
+      incident: 'inc-77',
+    });
     assert.equal(linkOf({ branch: 'agent/fix-things', body: 'fixes inc-1' }), undefined);
   });
 });

@@ -9,31 +9,70 @@ import { change, policyFrom } from '../support/builders';
 const MINUTE = 60_000;
 
 function entry(id: string, codes: string[]): QueueEntry {
-  return { change: id, title: id, lane: 'docs', tier: 'tier1', crossLane: false, headSha: 'a'.repeat(40), reasons: codes.map((code) => ({ code: code as QueueEntry['reasons'][number]['code'], message: code })), notes: [], requiredChecks: [], laneRationale: '' };
+  return {
+    change: id,
+    title: id,
+    lane: 'docs',
+    tier: 'tier1',
+    crossLane: false,
+    headSha: 'a'.repeat(40),
+    reasons: codes.map((code) => ({ code: code as QueueEntry['reasons'][number]['code'], message: code })),
+    notes: [],
+    requiredChecks: [],
+    laneRationale: '',
+  };
 }
 
-function input(extra: Partial<HygieneInput> = {}, yaml = 'lanes: [{name: docs, paths: ["docs/**"]}]\nhygiene:\n  nudge_review_after: 30m\n'): HygieneInput {
+function input(
+  extra: Partial<HygieneInput> = {},
+  yaml = 'lanes: [{name: docs, paths: ["docs/**"]}]\nhygiene:\n  nudge_review_after: 30m\n',
+): HygieneInput {
   return { policy: policyFrom(yaml), now: 0, issues: [], changes: [], queues: {}, memory: {}, digest: '', ...extra };
 }
 
 describe('hygiene plan', () => {
   it('labels unlabelled issues for triage, but never Build Master’s own', () => {
-    const plan = planHygiene(input({ issues: [{ number: 1, title: 'a', labels: [], createdAt: 0, updatedAt: 0, own: false }, { number: 2, title: 'b', labels: [], createdAt: 0, updatedAt: 0, own: true }] }));
-    assert.deepEqual(plan.actions.map((a) => a.key), ['triage:#1']);
+    const plan = planHygiene(
+      input({
+        issues: [
+          { number: 1, title: 'a', labels: [], createdAt: 0, updatedAt: 0, own: false },
+          { number: 2, title: 'b', labels: [], createdAt: 0, updatedAt: 0, own: true },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      plan.actions.map((a) => a.key),
+      ['triage:#1'],
+    );
   });
 
   it('promotes approved green changes to merge-ready and takes the label off with a comment on a red check', () => {
     const ready = change('#1', ['docs/a.md'], { headSha: 'a'.repeat(40) });
     const red = change('#2', ['docs/b.md'], { headSha: 'b'.repeat(40), labels: ['merge-ready'] });
-    const plan = planHygiene(input({ changes: [{ ...ready, updatedAt: 0 }, { ...red, updatedAt: 0 }], queues: { docs: [entry('#1', ['needs-approval']), entry('#2', ['check-failing'])] } }));
-    assert.deepEqual(plan.actions.map((a) => `${a.kind}:${a.key.split(':').slice(0, 2).join(':')}`), ['label:ready:#1', 'unlabel:unready:#2', 'comment:unready-note:#2']);
+    const plan = planHygiene(
+      input({
+        changes: [
+          { ...ready, updatedAt: 0 },
+          { ...red, updatedAt: 0 },
+        ],
+        queues: { docs: [entry('#1', ['needs-approval']), entry('#2', ['check-failing'])] },
+      }),
+    );
+    assert.deepEqual(
+      plan.actions.map((a) => `${a.kind}:${a.key.split(':').slice(0, 2).join(':')}`),
+      ['label:ready:#1', 'unlabel:unready:#2', 'comment:unready-note:#2'],
+    );
   });
 
   it('never promotes a change that cannot merge: no required check, a withdrawn repair, an empty change', () => {
     for (const code of ['no-required-checks', 'link-withdrawn', 'empty-change']) {
       const c = change('#3', ['docs/c.md'], { headSha: 'c'.repeat(40) });
       const plan = planHygiene(input({ changes: [{ ...c, updatedAt: 0 }], queues: { docs: [entry('#3', [code])] } }));
-      assert.deepEqual(plan.actions.filter((a) => a.kind === 'label'), [], code);
+      assert.deepEqual(
+        plan.actions.filter((a) => a.kind === 'label'),
+        [],
+        code,
+      );
     }
   });
 
@@ -58,7 +97,9 @@ describe('hygiene plan', () => {
   });
 
   it('plans but does not allow acting below A2', () => {
-    const plan = planHygiene(input({ issues: [{ number: 1, title: 'a', labels: [], createdAt: 0, updatedAt: 0, own: false }] }, 'autonomy:\n  hygiene: A1\n'));
+    const plan = planHygiene(
+      input({ issues: [{ number: 1, title: 'a', labels: [], createdAt: 0, updatedAt: 0, own: false }] }, 'autonomy:\n  hygiene: A1\n'),
+    );
     assert.equal(plan.allowed, false);
     assert.match(plan.rationale, /A1/);
     assert.equal(plan.actions.length, 1);

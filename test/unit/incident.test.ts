@@ -32,14 +32,20 @@ describe('incidents: attribution', () => {
     const result = attribute(policy, window, window[1]!, [red('build')]);
     assert.deepEqual(result.lanes, ['web']);
     assert.equal(result.crossLane, false);
-    assert.deepEqual(result.suspects.map((s) => s.change), ['w1', 'w2']);
+    assert.deepEqual(
+      result.suspects.map((s) => s.change),
+      ['w1', 'w2'],
+    );
   });
 
   it('a failing check that a lane lists narrows the suspects to that lane', () => {
     const window = [commit('1', [], web('w1')), commit('2', [], api('a1')), commit('3', [red('test-api')], web('w2'))];
     const result = attribute(policy, window, window[2]!, [red('test-api')]);
     assert.deepEqual(result.lanes, ['api']);
-    assert.deepEqual(result.suspects.map((s) => s.change), ['a1']);
+    assert.deepEqual(
+      result.suspects.map((s) => s.change),
+      ['a1'],
+    );
     assert.match(result.rationale, /check test-api belongs to lane api/);
   });
 
@@ -71,7 +77,10 @@ describe('incidents: attribution', () => {
     const window = [commit('1', [red('test-docs')], web('w1'))];
     const result = attribute(policy, window, window[0]!, [red('test-docs')]);
     assert.deepEqual(result.lanes, ['web']);
-    assert.deepEqual(result.suspects.map((s) => s.change), ['w1']);
+    assert.deepEqual(
+      result.suspects.map((s) => s.change),
+      ['w1'],
+    );
     assert.match(result.rationale, /no suspect touched lane docs/);
   });
 
@@ -82,10 +91,17 @@ describe('incidents: attribution', () => {
 
   it('a shared check read down to its tests: each failing test maps to a lane by its file', () => {
     const window = [commit('1', [], web('w1')), commit('2', [], api('a1'))];
-    const shared = { ...red('build'), failures: [{ id: 'api/a.test.ts > answers', file: 'api/a.test.ts', line: 3 }], failuresComplete: true };
+    const shared = {
+      ...red('build'),
+      failures: [{ id: 'api/a.test.ts > answers', file: 'api/a.test.ts', line: 3 }],
+      failuresComplete: true,
+    };
     const result = attribute(policy, window, window[1]!, [shared]);
     assert.deepEqual(result.lanes, ['api']);
-    assert.deepEqual(result.suspects.map((s) => s.change), ['a1']);
+    assert.deepEqual(
+      result.suspects.map((s) => s.change),
+      ['a1'],
+    );
     assert.match(result.rationale, /api\/a\.test\.ts is under lane api's paths/);
   });
 
@@ -123,8 +139,17 @@ describe('incidents: classification', () => {
 
 describe('incidents: classification of failing tests', () => {
   it('a check read down to failing tests (a JUnit report with no output) is a test failure', () => {
-    const run = { name: 'ci', conclusion: 'failure' as const, failures: [{ id: 'web/a.test.ts > works', file: 'web/a.test.ts' }], failuresComplete: true };
+    const run = {
+      name: 'ci',
+      conclusion: 'failure' as const,
+      failures: [{ id: 'web/a.test.ts > works', file: 'web/a.test.ts' }],
+      failuresComplete: true,
+    };
     assert.equal(classifyFailure(policy, [run]).failureClass, 'test');
-    assert.equal(classifyFailure(policy, [{ ...run, output: 'web/a.ts(1,1): error TS2322: nope' }]).failureClass, 'build', 'a compile error in its output still classifies first');
+    assert.equal(
+      classifyFailure(policy, [{ ...run, output: 'web/a.ts(1,1): error TS2322: nope' }]).failureClass,
+      'build',
+      'a compile error in its output still classifies first',
+    );
   });
 });

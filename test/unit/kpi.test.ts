@@ -37,8 +37,14 @@ describe('KPIs from the event log', () => {
     assert.equal(kpis.mttr, 3 * H);
     assert.equal(kpis.changeFailureRate, 2 / 3);
     assert.equal(kpis.greenShare, 1 - (6 * H) / (14 * DAY));
-    assert.equal(kpis.days.reduce((n, d) => n + d.merges, 0), 3);
-    assert.equal(kpis.days.reduce((n, d) => n + d.incidents, 0), 2);
+    assert.equal(
+      kpis.days.reduce((n, d) => n + d.merges, 0),
+      3,
+    );
+    assert.equal(
+      kpis.days.reduce((n, d) => n + d.incidents, 0),
+      2,
+    );
   });
 
   it('counts overlapping incidents once and an open incident up to now in the green share', () => {

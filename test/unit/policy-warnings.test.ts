@@ -19,6 +19,11 @@ local:
 
   it('says nothing without local checks (GitHub mode: CI reports them) or when every name is defined', () => {
     assert.deepEqual(undefinedCheckWarnings(policyFrom('lanes:\n  - {name: web, paths: ["web/**"], checks: ["ci"]}\n')), []);
-    assert.deepEqual(undefinedCheckWarnings(policyFrom('lanes:\n  - {name: web, paths: ["web/**"], checks: ["t"]}\nlocal:\n  checks:\n    - {name: t, run: "true"}\n')), []);
+    assert.deepEqual(
+      undefinedCheckWarnings(
+        policyFrom('lanes:\n  - {name: web, paths: ["web/**"], checks: ["t"]}\nlocal:\n  checks:\n    - {name: t, run: "true"}\n'),
+      ),
+      [],
+    );
   });
 });

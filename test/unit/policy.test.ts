@@ -68,29 +68,213 @@ describe('policy: parsing and validation', () => {
   });
 
   const cases: { name: string; yaml: string; code: string; line: number; column: number; message: RegExp; hint: RegExp }[] = [
-    { name: 'unknown top-level key', yaml: 'target: main\nlane:\n  - x\n', code: 'unknown-key', line: 2, column: 1, message: /unknown key "lane"/, hint: /did you mean "lanes"/ },
-    { name: 'unknown nested key', yaml: 'merge:\n  methd: squash\n', code: 'unknown-key', line: 2, column: 3, message: /unknown key "methd" in merge/, hint: /did you mean "method"/ },
-    { name: 'unknown key with no close match', yaml: 'merge:\n  zzzzzz: 1\n', code: 'unknown-key', line: 2, column: 3, message: /zzzzzz/, hint: /allowed keys here: method, required_approvals/ },
-    { name: 'bad enum', yaml: 'merge:\n  method: sqash\n', code: 'bad-enum', line: 2, column: 11, message: /merge.method is "sqash", expected one of merge, squash, rebase/, hint: /did you mean "squash"/ },
-    { name: 'bad autonomy level', yaml: 'autonomy:\n  fix: a2\n', code: 'bad-enum', line: 2, column: 8, message: /autonomy.fix/, hint: /did you mean "A2"/ },
-    { name: 'bad eligibility', yaml: 'eligibility:\n  test: fixx\n', code: 'bad-enum', line: 2, column: 9, message: /eligibility.test/, hint: /did you mean "fix"/ },
-    { name: 'unknown failure class', yaml: 'eligibility:\n  tests: fix\n', code: 'unknown-key', line: 2, column: 3, message: /unknown key "tests"/, hint: /did you mean "test"/ },
-    { name: 'wrong type: string for number', yaml: 'merge:\n  required_approvals: two\n', code: 'bad-type', line: 2, column: 23, message: /must be a number, got "two"/, hint: /whole number/ },
-    { name: 'wrong type: fraction', yaml: 'incidents:\n  fix_retries: 1.5\n', code: 'bad-type', line: 2, column: 16, message: /fix_retries must be a whole number/, hint: /whole number/ },
-    { name: 'wrong type: scalar for list', yaml: 'owners: "@me"\n', code: 'bad-type', line: 1, column: 9, message: /owners must be a list/, hint: /write a list/ },
-    { name: 'wrong type: boolean', yaml: 'merge:\n  wait_for_target_green: sometimes\n', code: 'bad-type', line: 2, column: 26, message: /must be a boolean/, hint: /true or false/ },
-    { name: 'required_checks neither all nor list', yaml: 'merge:\n  required_checks: some\n', code: 'bad-type', line: 2, column: 20, message: /"all" or a list/, hint: /required_checks: all/ },
-    { name: 'bad duration', yaml: 'incidents:\n  page_owner_after: 30 minutes\n', code: 'bad-duration', line: 2, column: 21, message: /not a duration/, hint: /30m/ },
-    { name: 'bare number duration', yaml: 'dispatch:\n  timeout: 30\n', code: 'bad-duration', line: 2, column: 12, message: /dispatch.timeout is 30, which is not a duration/, hint: /30m/ },
-    { name: 'negative count', yaml: 'incidents:\n  fix_retries: -1\n', code: 'negative-count', line: 2, column: 16, message: /fix_retries is -1, it must be 0 or more/, hint: /negative/ },
-    { name: 'lane without a name', yaml: 'lanes:\n  - paths: ["a/**"]\n', code: 'missing-key', line: 2, column: 5, message: /lane 1 has no "name"/, hint: /name: web/ },
-    { name: 'lane without paths', yaml: 'lanes:\n  - name: web\n', code: 'missing-key', line: 2, column: 5, message: /lane "web" has no "paths"/, hint: /paths:/ },
-    { name: 'lane with empty paths', yaml: 'lanes:\n  - name: web\n    paths: []\n', code: 'empty-list', line: 3, column: 12, message: /lane "web" has an empty "paths" list/, hint: /paths:/ },
-    { name: 'duplicate lane names', yaml: 'lanes:\n  - name: web\n    paths: [a]\n  - name: web\n    paths: [b]\n', code: 'duplicate-lane', line: 4, column: 11, message: /duplicate lane name "web" \(lane 1/, hint: /unique/ },
-    { name: 'classify rule with bad regex', yaml: 'incidents:\n  classify:\n    - match: "/([/"\n      class: infra\n', code: 'bad-regex', line: 3, column: 14, message: /not a valid regular expression/, hint: /pattern/ },
-    { name: 'classify rule with bad class', yaml: 'incidents:\n  classify:\n    - match: boom\n      class: explosion\n', code: 'bad-enum', line: 4, column: 14, message: /class is "explosion"/, hint: /use one of|did you mean/ },
-    { name: 'YAML syntax error', yaml: 'lanes: [\n', code: 'yaml-syntax', line: 2, column: 1, message: /YAML syntax error/, hint: /indentation|syntax/ },
-    { name: 'duplicate YAML key', yaml: 'target: main\ntarget: dev\n', code: 'yaml-syntax', line: 2, column: 1, message: /unique/, hint: /once/ },
+    {
+      name: 'unknown top-level key',
+      yaml: 'target: main\nlane:\n  - x\n',
+      code: 'unknown-key',
+      line: 2,
+      column: 1,
+      message: /unknown key "lane"/,
+      hint: /did you mean "lanes"/,
+    },
+    {
+      name: 'unknown nested key',
+      yaml: 'merge:\n  methd: squash\n',
+      code: 'unknown-key',
+      line: 2,
+      column: 3,
+      message: /unknown key "methd" in merge/,
+      hint: /did you mean "method"/,
+    },
+    {
+      name: 'unknown key with no close match',
+      yaml: 'merge:\n  zzzzzz: 1\n',
+      code: 'unknown-key',
+      line: 2,
+      column: 3,
+      message: /zzzzzz/,
+      hint: /allowed keys here: method, required_approvals/,
+    },
+    {
+      name: 'bad enum',
+      yaml: 'merge:\n  method: sqash\n',
+      code: 'bad-enum',
+      line: 2,
+      column: 11,
+      message: /merge.method is "sqash", expected one of merge, squash, rebase/,
+      hint: /did you mean "squash"/,
+    },
+    {
+      name: 'bad autonomy level',
+      yaml: 'autonomy:\n  fix: a2\n',
+      code: 'bad-enum',
+      line: 2,
+      column: 8,
+      message: /autonomy.fix/,
+      hint: /did you mean "A2"/,
+    },
+    {
+      name: 'bad eligibility',
+      yaml: 'eligibility:\n  test: fixx\n',
+      code: 'bad-enum',
+      line: 2,
+      column: 9,
+      message: /eligibility.test/,
+      hint: /did you mean "fix"/,
+    },
+    {
+      name: 'unknown failure class',
+      yaml: 'eligibility:\n  tests: fix\n',
+      code: 'unknown-key',
+      line: 2,
+      column: 3,
+      message: /unknown key "tests"/,
+      hint: /did you mean "test"/,
+    },
+    {
+      name: 'wrong type: string for number',
+      yaml: 'merge:\n  required_approvals: two\n',
+      code: 'bad-type',
+      line: 2,
+      column: 23,
+      message: /must be a number, got "two"/,
+      hint: /whole number/,
+    },
+    {
+      name: 'wrong type: fraction',
+      yaml: 'incidents:\n  fix_retries: 1.5\n',
+      code: 'bad-type',
+      line: 2,
+      column: 16,
+      message: /fix_retries must be a whole number/,
+      hint: /whole number/,
+    },
+    {
+      name: 'wrong type: scalar for list',
+      yaml: 'owners: "@me"\n',
+      code: 'bad-type',
+      line: 1,
+      column: 9,
+      message: /owners must be a list/,
+      hint: /write a list/,
+    },
+    {
+      name: 'wrong type: boolean',
+      yaml: 'merge:\n  wait_for_target_green: sometimes\n',
+      code: 'bad-type',
+      line: 2,
+      column: 26,
+      message: /must be a boolean/,
+      hint: /true or false/,
+    },
+    {
+      name: 'required_checks neither all nor list',
+      yaml: 'merge:\n  required_checks: some\n',
+      code: 'bad-type',
+      line: 2,
+      column: 20,
+      message: /"all" or a list/,
+      hint: /required_checks: all/,
+    },
+    {
+      name: 'bad duration',
+      yaml: 'incidents:\n  page_owner_after: 30 minutes\n',
+      code: 'bad-duration',
+      line: 2,
+      column: 21,
+      message: /not a duration/,
+      hint: /30m/,
+    },
+    {
+      name: 'bare number duration',
+      yaml: 'dispatch:\n  timeout: 30\n',
+      code: 'bad-duration',
+      line: 2,
+      column: 12,
+      message: /dispatch.timeout is 30, which is not a duration/,
+      hint: /30m/,
+    },
+    {
+      name: 'negative count',
+      yaml: 'incidents:\n  fix_retries: -1\n',
+      code: 'negative-count',
+      line: 2,
+      column: 16,
+      message: /fix_retries is -1, it must be 0 or more/,
+      hint: /negative/,
+    },
+    {
+      name: 'lane without a name',
+      yaml: 'lanes:\n  - paths: ["a/**"]\n',
+      code: 'missing-key',
+      line: 2,
+      column: 5,
+      message: /lane 1 has no "name"/,
+      hint: /name: web/,
+    },
+    {
+      name: 'lane without paths',
+      yaml: 'lanes:\n  - name: web\n',
+      code: 'missing-key',
+      line: 2,
+      column: 5,
+      message: /lane "web" has no "paths"/,
+      hint: /paths:/,
+    },
+    {
+      name: 'lane with empty paths',
+      yaml: 'lanes:\n  - name: web\n    paths: []\n',
+      code: 'empty-list',
+      line: 3,
+      column: 12,
+      message: /lane "web" has an empty "paths" list/,
+      hint: /paths:/,
+    },
+    {
+      name: 'duplicate lane names',
+      yaml: 'lanes:\n  - name: web\n    paths: [a]\n  - name: web\n    paths: [b]\n',
+      code: 'duplicate-lane',
+      line: 4,
+      column: 11,
+      message: /duplicate lane name "web" \(lane 1/,
+      hint: /unique/,
+    },
+    {
+      name: 'classify rule with bad regex',
+      yaml: 'incidents:\n  classify:\n    - match: "/([/"\n      class: infra\n',
+      code: 'bad-regex',
+      line: 3,
+      column: 14,
+      message: /not a valid regular expression/,
+      hint: /pattern/,
+    },
+    {
+      name: 'classify rule with bad class',
+      yaml: 'incidents:\n  classify:\n    - match: boom\n      class: explosion\n',
+      code: 'bad-enum',
+      line: 4,
+      column: 14,
+      message: /class is "explosion"/,
+      hint: /use one of|did you mean/,
+    },
+    {
+      name: 'YAML syntax error',
+      yaml: 'lanes: [\n',
+      code: 'yaml-syntax',
+      line: 2,
+      column: 1,
+      message: /YAML syntax error/,
+      hint: /indentation|syntax/,
+    },
+    {
+      name: 'duplicate YAML key',
+      yaml: 'target: main\ntarget: dev\n',
+      code: 'yaml-syntax',
+      line: 2,
+      column: 1,
+      message: /unique/,
+      hint: /once/,
+    },
     { name: 'not a mapping', yaml: '- a\n- b\n', code: 'not-a-mapping', line: 1, column: 1, message: /mapping/, hint: /target: main/ },
   ];
 
@@ -107,7 +291,9 @@ describe('policy: parsing and validation', () => {
   }
 
   it('reports every problem at once, in source order, and yields no policy', () => {
-    const result = parsePolicy('merge:\n  method: sqash\n  required_approvals: -2\nlanes:\n  - name: a\n    paths: [x]\n  - name: a\n    paths: [y]\nbogus: 1\n');
+    const result = parsePolicy(
+      'merge:\n  method: sqash\n  required_approvals: -2\nlanes:\n  - name: a\n    paths: [x]\n  - name: a\n    paths: [y]\nbogus: 1\n',
+    );
     assert.equal(result.ok, false);
     assert.deepEqual(
       result.problems.map((p) => p.code),
@@ -224,13 +410,21 @@ describe('policy: the reference in docs/policy.md', () => {
     const documented = reference().rows.map((row) => row.key);
     const keys = [...schemaKeys().keys()];
     const undocumented = keys.filter((key) => !documented.includes(key));
-    assert.deepEqual(undocumented, [], 'add a row to docs/policy.md for each of these keys (type, default, meaning) and show it in an example');
+    assert.deepEqual(
+      undocumented,
+      [],
+      'add a row to docs/policy.md for each of these keys (type, default, meaning) and show it in an example',
+    );
     const unknown = documented.filter((key) => !keys.includes(key));
     assert.deepEqual(unknown, [], 'docs/policy.md documents keys the schema does not have');
-    assert.deepEqual(documented.filter((key, i) => documented.indexOf(key) !== i), [], 'a key documented twice');
+    assert.deepEqual(
+      documented.filter((key, i) => documented.indexOf(key) !== i),
+      [],
+      'a key documented twice',
+    );
   });
 
-  it('states each key\'s default as the schema applies it', () => {
+  it("states each key's default as the schema applies it", () => {
     const keys = schemaKeys();
     const defaults = defaultPolicy();
     for (const row of reference().rows) {
@@ -250,7 +444,10 @@ describe('policy: the reference in docs/policy.md', () => {
       // Setting the key to the documented default must give the policy the schema gives without it
       // (durations and partial mappings go through the same parsing as a user's file).
       const result = parsePolicy(JSON.stringify(nested(row.key, written)));
-      assert.ok(result.ok, `${where}: the documented default ${row.fallback} is not valid: ${JSON.stringify(!result.ok && result.problems)}`);
+      assert.ok(
+        result.ok,
+        `${where}: the documented default ${row.fallback} is not valid: ${JSON.stringify(!result.ok && result.problems)}`,
+      );
       assert.deepEqual(at(result.policy, row.key), at(defaults, row.key), `${where}: documented default ${row.fallback}`);
     }
   });
@@ -270,11 +467,22 @@ describe('policy: the reference in docs/policy.md', () => {
 
   it('is linked from the README, and nothing in the repository points outside it for documentation', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    for (const link of ['docs/policy.md', 'docs/getting-started-local.md', 'docs/getting-started-github.md', 'docs/testing.md', 'examples/buildmaster.yml']) {
+    for (const link of [
+      'docs/policy.md',
+      'docs/getting-started-local.md',
+      'docs/getting-started-github.md',
+      'docs/testing.md',
+      'examples/buildmaster.yml',
+    ]) {
       assert.ok(readme.includes(`(${link})`), `the README links ${link}`);
     }
     // A fresh clone is all there is: no file may read or cite documents beside the repository.
     const outside = new RegExp(['shared' + '/docs', 'TESTING' + '\\.md', 'SPEC' + '\\.md'].join('|'));
-    assert.deepEqual(sourceFiles(ROOT).filter((file) => outside.test(readFileSync(file, 'utf8'))).map((file) => relative(ROOT, file)), []);
+    assert.deepEqual(
+      sourceFiles(ROOT)
+        .filter((file) => outside.test(readFileSync(file, 'utf8')))
+        .map((file) => relative(ROOT, file)),
+      [],
+    );
   });
 });

@@ -12,7 +12,18 @@ import { changeDescription, controllerText, laneReason, laneRow, middleEllipsis,
 const LONG = 'payments-and-billing-reconciliation-service-with-a-very-long-lane-name';
 
 function entry(change: string, reasons: GateReason[] = []): QueueEntry {
-  return { change, title: change, lane: 'web', tier: 'tier1', crossLane: false, headSha: 'a'.repeat(40), reasons, notes: [], requiredChecks: ['ci'], laneRationale: 'its files match web' };
+  return {
+    change,
+    title: change,
+    lane: 'web',
+    tier: 'tier1',
+    crossLane: false,
+    headSha: 'a'.repeat(40),
+    reasons,
+    notes: [],
+    requiredChecks: ['ci'],
+    laneRationale: 'its files match web',
+  };
 }
 
 const pending: GateReason = { code: 'check-pending', message: 'required check "ci" is still running' };
@@ -25,7 +36,12 @@ function day(merges: number, incidents = 0, medianTimeToMerge?: number): Kpis['d
 describe('cockpit presentation', () => {
   describe('lane rows in a narrow sidebar', () => {
     it('keeps the state and count beside a long lane name by cutting the name in its middle', () => {
-      const row = laneRow({ name: LONG, state: 'paused', queue: Array.from({ length: 200 }, (_, i) => entry(`c${i}`)), incident: { id: 'inc-7' } });
+      const row = laneRow({
+        name: LONG,
+        state: 'paused',
+        queue: Array.from({ length: 200 }, (_, i) => entry(`c${i}`)),
+        incident: { id: 'inc-7' },
+      });
       assert.equal(row.description, 'paused · 200 queued · inc-7');
       assert.ok([...row.label].length <= 12, `label ${row.label}`);
       assert.ok(row.label.startsWith('paym') && row.label.endsWith('me') && row.label.includes('…'), row.label);
@@ -33,18 +49,25 @@ describe('cockpit presentation', () => {
     });
 
     it('leaves a short lane name whole', () => {
-      assert.deepEqual(laneRow({ name: 'web', state: 'healthy', queue: [entry('a')], incident: null }), { label: 'web', description: 'healthy · 1 queued' });
+      assert.deepEqual(laneRow({ name: 'web', state: 'healthy', queue: [entry('a')], incident: null }), {
+        label: 'web',
+        description: 'healthy · 1 queued',
+      });
     });
 
     it('cuts any name to at most the budget, keeping both ends, and never cuts a name that fits', () => {
       fc.assert(
-        fc.property(fc.string({ minLength: 0, maxLength: 120, unit: 'grapheme-composite' }), fc.integer({ min: 3, max: 40 }), (name, max) => {
-          const cut = middleEllipsis(name, max);
-          const chars = [...name];
-          if (chars.length <= max) return cut === name;
-          const out = [...cut];
-          return out.length === max && cut.startsWith(chars[0] ?? '') && cut.endsWith(chars[chars.length - 1] ?? '') && cut.includes('…');
-        }),
+        fc.property(
+          fc.string({ minLength: 0, maxLength: 120, unit: 'grapheme-composite' }),
+          fc.integer({ min: 3, max: 40 }),
+          (name, max) => {
+            const cut = middleEllipsis(name, max);
+            const chars = [...name];
+            if (chars.length <= max) return cut === name;
+            const out = [...cut];
+            return out.length === max && cut.startsWith(chars[0] ?? '') && cut.endsWith(chars[chars.length - 1] ?? '') && cut.includes('…');
+          },
+        ),
       );
     });
   });
@@ -63,12 +86,18 @@ describe('cockpit presentation', () => {
     it('replace the core default "new lane" with what is true of the lane now', () => {
       const lane = { state: 'healthy' as const, reason: 'new lane', incident: null };
       assert.equal(laneReason({ ...lane, queue: [] }), 'no incident; nothing queued');
-      assert.equal(laneReason({ ...lane, queue: [entry('a'), entry('b', [pending]), entry('c', [failing])] }), 'no incident; 3 queued: 1 ready to merge, 2 waiting');
+      assert.equal(
+        laneReason({ ...lane, queue: [entry('a'), entry('b', [pending]), entry('c', [failing])] }),
+        'no incident; 3 queued: 1 ready to merge, 2 waiting',
+      );
       for (const queue of [[], [entry('a')], [entry('a', [pending])]]) assert.notEqual(laneReason({ ...lane, queue }), 'new lane');
     });
 
     it('keep the reason of a real transition', () => {
-      assert.equal(laneReason({ state: 'paused', reason: 'inc-3 is attributed to this lane', incident: null, queue: [entry('a')] }), 'inc-3 is attributed to this lane');
+      assert.equal(
+        laneReason({ state: 'paused', reason: 'inc-3 is attributed to this lane', incident: null, queue: [entry('a')] }),
+        'inc-3 is attributed to this lane',
+      );
     });
   });
 

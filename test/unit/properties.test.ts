@@ -25,7 +25,15 @@ const ALWAYS_TIER3 = new Set(['.buildmaster.yml', '.github/workflows/ci.yml']);
 
 /** The lanes a change's paths touch, read from the test's own policy text (not from the code under test). */
 function lanesOf(files: readonly string[]): string[] {
-  const lanes = files.map((file) => (file.startsWith('web/') ? 'web' : file.startsWith('api/') || file.startsWith('infra/') ? 'api' : file.startsWith('docs/') ? 'docs' : 'shared'));
+  const lanes = files.map((file) =>
+    file.startsWith('web/')
+      ? 'web'
+      : file.startsWith('api/') || file.startsWith('infra/')
+        ? 'api'
+        : file.startsWith('docs/')
+          ? 'docs'
+          : 'shared',
+  );
   return [...new Set(lanes)];
 }
 
@@ -59,7 +67,18 @@ dispatch:
 `;
 
 type Step =
-  | { kind: 'open'; lane: number; file: number; checks: number; draft: boolean; fixOf: number; spread: number; reportAll: boolean; empty: boolean; stale: boolean }
+  | {
+      kind: 'open';
+      lane: number;
+      file: number;
+      checks: number;
+      draft: boolean;
+      fixOf: number;
+      spread: number;
+      reportAll: boolean;
+      empty: boolean;
+      stale: boolean;
+    }
   | { kind: 'block'; blocked: boolean }
   | { kind: 'execute'; fraction: number }
   | { kind: 'settle'; failing: number }
@@ -91,7 +110,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 /** Histories that break lanes and repair them: fixes, failed builds and settles, so repairs race their own merges. */
 const repairStep: fc.Arbitrary<Step> = fc.oneof(
-  { arbitrary: step.filter((st) => st.kind === 'open').map((st) => ({ ...st, fixOf: Math.abs(st.kind === 'open' ? st.fixOf : 0) }) as Step), weight: 4 },
+  {
+    arbitrary: step.filter((st) => st.kind === 'open').map((st) => ({ ...st, fixOf: Math.abs(st.kind === 'open' ? st.fixOf : 0) }) as Step),
+    weight: 4,
+  },
   { arbitrary: fc.record({ kind: fc.constant('settle' as const), failing: fc.integer({ min: -1, max: 3 }) }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('build' as const), fail: fc.boolean(), pick: fc.nat(10) }), weight: 3 },
   { arbitrary: step, weight: 2 },
@@ -138,10 +160,14 @@ function play(h: { autonomy: string; paused: number; wait: boolean; steps: Step[
         const own = FILES[lane]?.[s.file % (FILES[lane]?.length ?? 1)] as string;
         const other = LANES[(LANES.indexOf(lane) + 1) % LANES.length] as string;
         const stray = STRAY[s.file % STRAY.length] as string;
-        const files = s.spread === 3 ? [own, FILES[other]?.[0] as string] : s.spread === 4 ? [stray] : s.spread === 5 ? [own, stray] : [own];
+        const files =
+          s.spread === 3 ? [own, FILES[other]?.[0] as string] : s.spread === 4 ? [stray] : s.spread === 5 ? [own, stray] : [own];
         const touched = lanesOf(files);
         const names = s.reportAll ? CHECKS : [...touched.filter((l) => l !== 'shared').map((l) => `test-${l}`), 'build'];
-        const checks: CheckRun[] = names.map((name, i) => ({ name, conclusion: s.checks === i ? 'failure' : s.checks === 8 ? 'pending' : 'success' }));
+        const checks: CheckRun[] = names.map((name, i) => ({
+          name,
+          conclusion: s.checks === i ? 'failure' : s.checks === 8 ? 'pending' : 'success',
+        }));
         // A stale link names an incident that is resolved (or one never opened here).
         const resolved = Object.values(world.state.incidents).find((i) => i.status === 'resolved');
         const linked = s.stale ? (resolved?.id ?? 'inc-zzzzzzz') : incident?.id;
@@ -174,12 +200,19 @@ function play(h: { autonomy: string; paused: number; wait: boolean; steps: Step[
         const pending = Object.values(world.state.approvals).filter((a) => a.status === 'pending');
         const approval = pending[s.pick % Math.max(1, pending.length)];
         const command =
-          s.op === 0 ? { kind: 'hold' as const, reason: 'freeze', by: 'op' }
-          : s.op === 1 ? { kind: 'release' as const, ack: true, by: 'op' }
-          : s.op === 2 ? { kind: 'pause' as const, lane, reason: 'look', by: 'op' }
-          : s.op === 3 ? { kind: 'resume' as const, lane, by: 'op' }
-          : s.op === 4 && approval ? { kind: 'approve' as const, id: approval.id, by: 'op' }
-          : approval ? { kind: 'reject' as const, id: approval.id, reason: 'no', by: 'op' } : undefined;
+          s.op === 0
+            ? { kind: 'hold' as const, reason: 'freeze', by: 'op' }
+            : s.op === 1
+              ? { kind: 'release' as const, ack: true, by: 'op' }
+              : s.op === 2
+                ? { kind: 'pause' as const, lane, reason: 'look', by: 'op' }
+                : s.op === 3
+                  ? { kind: 'resume' as const, lane, by: 'op' }
+                  : s.op === 4 && approval
+                    ? { kind: 'approve' as const, id: approval.id, by: 'op' }
+                    : approval
+                      ? { kind: 'reject' as const, id: approval.id, reason: 'no', by: 'op' }
+                      : undefined;
         if (command) {
           const result = applyOperator(world.state, command, world.now);
           if (result.ok) world.state = result.state;
@@ -187,7 +220,9 @@ function play(h: { autonomy: string; paused: number; wait: boolean; steps: Step[
         break;
       }
       case 'build': {
-        const attempts = Object.values(world.state.incidents).flatMap((i) => i.attempts.map((a) => ({ incident: i.id, attempt: a.attempt })));
+        const attempts = Object.values(world.state.incidents).flatMap((i) =>
+          i.attempts.map((a) => ({ incident: i.id, attempt: a.attempt })),
+        );
         const target = attempts[s.pick % Math.max(1, attempts.length)];
         if (target) world.builds.push({ ...target, status: s.fail ? 'failed' : 'completed', updatedAt: world.now });
         break;
@@ -229,7 +264,10 @@ describe('decide: properties', function () {
       fc.property(history, (h) =>
         play(h, ({ before, after, decisions }) => {
           if (before.global.state === 'global-hold' || after.global.state === 'global-hold') {
-            assert.deepEqual(decisions.filter((d) => d.kind === 'merge'), []);
+            assert.deepEqual(
+              decisions.filter((d) => d.kind === 'merge'),
+              [],
+            );
           }
         }),
       ),
@@ -284,12 +322,24 @@ describe('decide: properties', function () {
             // An operator's resume of a lane whose incident is over is verified by the lane's own checks.
             const incident = held?.status === 'open' ? held : undefined;
             const commits = world.commits;
-            const red = incident ? Math.max(0, commits.findIndex((c) => c.sha === incident.redSha)) : commits.length - 1;
-            const from = was?.recoveryFrom ? commits.findIndex((c) => c.sha === was.recoveryFrom) : was?.state === 'recovering' ? commits.length - 1 : red;
+            const red = incident
+              ? Math.max(
+                  0,
+                  commits.findIndex((c) => c.sha === incident.redSha),
+                )
+              : commits.length - 1;
+            const from = was?.recoveryFrom
+              ? commits.findIndex((c) => c.sha === was.recoveryFrom)
+              : was?.state === 'recovering'
+                ? commits.length - 1
+                : red;
             const relevant = new Set(incident ? incident.failingChecks : [`test-${t.lane}`]);
             // The newest commit where those checks finished must have them green.
             const settledAt = [...commits.slice(Math.max(0, from))].reverse().find((c) => commitHealth(c, relevant) !== 'pending');
-            assert.ok(settledAt && commitHealth(settledAt, relevant) === 'green', `lane ${t.lane} (${t.from}) healthy without its failures gone from the target`);
+            assert.ok(
+              settledAt && commitHealth(settledAt, relevant) === 'green',
+              `lane ${t.lane} (${t.from}) healthy without its failures gone from the target`,
+            );
           }
         }),
       ),
@@ -316,7 +366,8 @@ describe('decide: properties', function () {
               if (runs.every((run) => run.conclusion === 'success')) continue;
               // Only a failure the target already has because of another lane's open incident is let through.
               const excuse = Object.values(after.incidents).find(
-                (i) => i.status === 'open' && i.failingChecks.includes(name) && i.lanes.length > 0 && !i.lanes.some((l) => lanes.includes(l)),
+                (i) =>
+                  i.status === 'open' && i.failingChecks.includes(name) && i.lanes.length > 0 && !i.lanes.some((l) => lanes.includes(l)),
               );
               assert.ok(
                 excuse && runs.every((run) => run.conclusion !== 'pending'),
@@ -337,7 +388,11 @@ describe('decide: properties', function () {
           for (const merge of decisions.filter((d) => d.kind === 'merge')) {
             const c = world.changes.find((x) => x.id === merge.change);
             if (!c || !c.files.some((file) => ALWAYS_TIER3.has(file))) continue;
-            assert.equal(before.approvals[approvalIdFor(mergeKey(c))]?.status, 'approved', `${c.id} (${c.files.join(', ')}) merged without approval`);
+            assert.equal(
+              before.approvals[approvalIdFor(mergeKey(c))]?.status,
+              'approved',
+              `${c.id} (${c.files.join(', ')}) merged without approval`,
+            );
           }
         }),
       ),
@@ -355,7 +410,8 @@ describe('decide: properties', function () {
             assert.equal(world.mergeBlocked, undefined, `${c.id} merged while merging is blocked`);
             assert.notEqual(c.emptyOnTarget, true, `${c.id} merged with an empty diff`);
             const link = linkOf(c);
-            if (link) assert.equal(after.incidents[link.incident]?.status, 'open', `${c.id} merged for ${link.incident}, which is not open`);
+            if (link)
+              assert.equal(after.incidents[link.incident]?.status, 'open', `${c.id} merged for ${link.incident}, which is not open`);
           }
         }),
       ),
@@ -412,7 +468,12 @@ describe('decide: names like Object’s own properties', function () {
     | { kind: 'roundtrip'; json: boolean };
 
   const namedStep: fc.Arbitrary<NamedStep> = fc.oneof(
-    fc.record({ kind: fc.constant('open' as const), lanes: fc.uniqueArray(fc.nat(3), { minLength: 1, maxLength: 2 }), id: fc.nat(4), failing: fc.boolean() }),
+    fc.record({
+      kind: fc.constant('open' as const),
+      lanes: fc.uniqueArray(fc.nat(3), { minLength: 1, maxLength: 2 }),
+      id: fc.nat(4),
+      failing: fc.boolean(),
+    }),
     fc.record({ kind: fc.constant('merge' as const) }),
     fc.record({ kind: fc.constant('settle' as const), failing: fc.integer({ min: -1, max: 2 }) }),
     fc.record({ kind: fc.constant('pause' as const), lane: fc.nat(3), resume: fc.boolean() }),
@@ -441,7 +502,9 @@ dispatch:
 `);
     let state = decide(snapshot(), initialState(policy, 0), policy, 0).state;
     let changes: ReturnType<typeof change>[] = [];
-    const commits: TargetCommit[] = [{ sha: sha('root'), checks: ['t0', 't1', 't2'].map((name) => ({ name, conclusion: 'success' })), time: 0 }];
+    const commits: TargetCommit[] = [
+      { sha: sha('root'), checks: ['t0', 't1', 't2'].map((name) => ({ name, conclusion: 'success' })), time: 0 },
+    ];
     let merges: string[] = [];
     let n = 0;
     const out: string[] = [];
@@ -451,7 +514,10 @@ dispatch:
           const id = pool[s.id] as string;
           if (changes.some((c) => c.id === id)) break;
           const files = s.lanes.map((l) => (l === 3 ? 'stray/file' : `p${l}/file`));
-          const checks: CheckRun[] = ['t0', 't1', 't2'].map((name, i) => ({ name, conclusion: s.failing && i === s.lanes[0] ? 'failure' : 'success' }));
+          const checks: CheckRun[] = ['t0', 't1', 't2'].map((name, i) => ({
+            name,
+            conclusion: s.failing && i === s.lanes[0] ? 'failure' : 'success',
+          }));
           changes.push(change(id, files, { checks, readySince: index, headSha: sha(`h${index}`) }));
           break;
         }
@@ -461,7 +527,12 @@ dispatch:
             if (!c) continue;
             changes = changes.filter((x) => x !== c);
             n += 1;
-            commits.push({ sha: sha(`m${n}`), checks: ['t0', 't1', 't2'].map((name) => ({ name, conclusion: 'pending' })), time: index, change: { id: c.id, files: c.files, branch: c.branch } });
+            commits.push({
+              sha: sha(`m${n}`),
+              checks: ['t0', 't1', 't2'].map((name) => ({ name, conclusion: 'pending' })),
+              time: index,
+              change: { id: c.id, files: c.files, branch: c.branch },
+            });
           }
           break;
         case 'settle': {
@@ -470,7 +541,11 @@ dispatch:
           break;
         }
         case 'pause': {
-          const result = applyOperator(state, s.resume ? { kind: 'resume', lane: lane(s.lane), by: 'op' } : { kind: 'pause', lane: lane(s.lane), reason: 'look', by: 'op' }, index);
+          const result = applyOperator(
+            state,
+            s.resume ? { kind: 'resume', lane: lane(s.lane), by: 'op' } : { kind: 'pause', lane: lane(s.lane), reason: 'look', by: 'op' },
+            index,
+          );
           out.push(JSON.stringify(result.ok ? result.decision : result.message));
           if (result.ok) state = result.state;
           break;
@@ -479,7 +554,12 @@ dispatch:
           state = s.json ? JSON.parse(JSON.stringify(state)) : structuredClone(state);
           break;
       }
-      const result = decide(snapshot({ changes: structuredClone(changes), targetCommits: structuredClone(commits) }), state, policy, 1000 + index);
+      const result = decide(
+        snapshot({ changes: structuredClone(changes), targetCommits: structuredClone(commits) }),
+        state,
+        policy,
+        1000 + index,
+      );
       state = result.state;
       merges = result.decisions.filter((d) => d.kind === 'merge').map((d) => d.change as string);
       out.push(JSON.stringify({ decisions: result.decisions, queues: result.queues, outcome: result.outcome, state }));

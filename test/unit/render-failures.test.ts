@@ -4,7 +4,16 @@
 import { strict as assert } from 'node:assert';
 import { renderCheckFailures, renderFlakes, renderIncidentExplain } from '../../extension/cli/render';
 import type { CheckRun, FailureMark, FlakeRecord, Incident } from '../../extension/core/model';
-import { checkFailures, flakesInWindow, incidentFailures, knownBy, redChecks, repositoryPath, testTitle, where } from '../../extension/protocol/failures';
+import {
+  checkFailures,
+  flakesInWindow,
+  incidentFailures,
+  knownBy,
+  redChecks,
+  repositoryPath,
+  testTitle,
+  where,
+} from '../../extension/protocol/failures';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 10, 23, 22, 0, 0);
@@ -50,7 +59,15 @@ describe('explain: an incident’s failing tests', () => {
     const text = renderIncidentExplain(
       incident('inc-a1b2c3d', {
         failingChecks: ['ci', 'lint'],
-        failures: [webMark(1), { check: 'lint', lane: 'web', why: 'no known test runner output was recognised; the check is attributed as a whole to lane web, which owns it' }, webMark(2)],
+        failures: [
+          webMark(1),
+          {
+            check: 'lint',
+            lane: 'web',
+            why: 'no known test runner output was recognised; the check is attributed as a whole to lane web, which owns it',
+          },
+          webMark(2),
+        ],
       }),
       NOW,
     );
@@ -82,7 +99,19 @@ describe('explain: an incident’s failing tests', () => {
       {
         lanes: ['web'],
         failingChecks: ['ci', 'e2e'],
-        failures: [webMark(1), webMark(2), webMark(3), { check: 'e2e', test: 'e2e/web/login.spec.ts > logs in', file: 'e2e/web/login.spec.ts', lane: 'web', why: "e2e/web/login.spec.ts is under lane web's tests" }, { check: 'ci', lane: 'web', why: 'the output was cut; the check as a whole' }],
+        failures: [
+          webMark(1),
+          webMark(2),
+          webMark(3),
+          {
+            check: 'e2e',
+            test: 'e2e/web/login.spec.ts > logs in',
+            file: 'e2e/web/login.spec.ts',
+            lane: 'web',
+            why: "e2e/web/login.spec.ts is under lane web's tests",
+          },
+          { check: 'ci', lane: 'web', why: 'the output was cut; the check as a whole' },
+        ],
       },
       3,
     );
@@ -98,11 +127,29 @@ describe('explain: an incident’s failing tests', () => {
 
   it('explains an incident recorded before fingerprints by its failing checks', () => {
     const text = renderIncidentExplain(incident('inc-old', { failingChecks: ['test-web'] }), NOW);
-    assert.match(text, /failing checks \(no failing tests on record\):\n {2}test-web\n {4}✗ the check as a whole\n {6}lane web: recorded before failing tests were read/);
+    assert.match(
+      text,
+      /failing checks \(no failing tests on record\):\n {2}test-web\n {4}✗ the check as a whole\n {6}lane web: recorded before failing tests were read/,
+    );
   });
 
   it('says so when a failure maps to no lane', () => {
-    const text = renderIncidentExplain(incident('inc-un', { lanes: [], unattributed: true, failures: [{ check: 'ci', test: 'tools/gen.test.ts > builds', file: 'tools/gen.test.ts', line: 4, why: 'tools/gen.test.ts is under no lane’s paths or tests' }] }), NOW);
+    const text = renderIncidentExplain(
+      incident('inc-un', {
+        lanes: [],
+        unattributed: true,
+        failures: [
+          {
+            check: 'ci',
+            test: 'tools/gen.test.ts > builds',
+            file: 'tools/gen.test.ts',
+            line: 4,
+            why: 'tools/gen.test.ts is under no lane’s paths or tests',
+          },
+        ],
+      }),
+      NOW,
+    );
     assert.match(text, /no lane \(unattributed\)/);
     assert.match(text, /tools\/gen\.test\.ts:4 → no lane: tools\/gen\.test\.ts is under no lane’s paths or tests/);
   });
@@ -111,8 +158,24 @@ describe('explain: an incident’s failing tests', () => {
 describe('explain: text from check output is shown, never obeyed', () => {
   const spoof = 'web/a.test.ts > ok\n    ✗ api/forged.test.ts > blames api\u001b[2J\u202Egnp.exe';
   it('prints a test id, file, message and note with control and bidi characters escaped, each failure on its own two lines', () => {
-    const incidentText = renderIncidentExplain(incident('inc-s', { failures: [{ check: 'ci', test: spoof, file: 'web/a\r.test.ts', line: 3, lane: 'web', why: 'under web\u001b[31m' }] }), NOW);
-    const changeText = renderCheckFailures([checkFailures({ name: 'ci', conclusion: 'failure', failuresNote: 'read\u001b]0;title\u0007', failures: [{ id: spoof, file: 'web/a.test.ts', line: 3 }] }, [], ['web'])]);
+    const incidentText = renderIncidentExplain(
+      incident('inc-s', {
+        failures: [{ check: 'ci', test: spoof, file: 'web/a\r.test.ts', line: 3, lane: 'web', why: 'under web\u001b[31m' }],
+      }),
+      NOW,
+    );
+    const changeText = renderCheckFailures([
+      checkFailures(
+        {
+          name: 'ci',
+          conclusion: 'failure',
+          failuresNote: 'read\u001b]0;title\u0007',
+          failures: [{ id: spoof, file: 'web/a.test.ts', line: 3 }],
+        },
+        [],
+        ['web'],
+      ),
+    ]);
     for (const text of [incidentText, changeText]) {
       // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
@@ -126,7 +189,16 @@ describe('explain: a change’s red checks', () => {
   // A shared check `ci` red on the target because of api's incident; the change is in lane web.
   const apiIncident = incident('inc-api0001', {
     lanes: ['api'],
-    failures: [{ check: 'ci', test: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31, lane: 'api', why: "api/users.test.ts is under lane api's paths" }],
+    failures: [
+      {
+        check: 'ci',
+        test: 'api/users.test.ts > lists users',
+        file: 'api/users.test.ts',
+        line: 31,
+        lane: 'api',
+        why: "api/users.test.ts is under lane api's paths",
+      },
+    ],
   });
   const ci: CheckRun = {
     name: 'ci',
@@ -143,7 +215,10 @@ describe('explain: a change’s red checks', () => {
     const view = checkFailures(ci, [apiIncident], ['web']);
     assert.equal(view.status, 'failing');
     assert.equal(view.unknown, 1);
-    assert.deepEqual(view.failures.map((f) => f.known?.incident), ['inc-api0001', undefined]);
+    assert.deepEqual(
+      view.failures.map((f) => f.known?.incident),
+      ['inc-api0001', undefined],
+    );
     assert.equal(
       renderCheckFailures([view]),
       [
@@ -173,24 +248,47 @@ describe('explain: a change’s red checks', () => {
     const view = checkFailures(only, [apiIncident], ['api']);
     assert.equal(view.status, 'failing');
     assert.equal(view.unknown, 1);
-    assert.match(renderCheckFailures([view]), /api\/users\.test\.ts:31 — held by inc-api0001 \(lane api\), this change's own lane: not excused/);
+    assert.match(
+      renderCheckFailures([view]),
+      /api\/users\.test\.ts:31 — held by inc-api0001 \(lane api\), this change's own lane: not excused/,
+    );
   });
 
   it('counts the check as a whole, with why, when its failing tests could not be read; a test-level fingerprint does not hold it', () => {
-    const view = checkFailures({ name: 'ci', conclusion: 'failure', failuresComplete: false, failuresNote: 'no known test runner output was recognised; the check is attributed as a whole' }, [apiIncident], ['web']);
+    const view = checkFailures(
+      {
+        name: 'ci',
+        conclusion: 'failure',
+        failuresComplete: false,
+        failuresNote: 'no known test runner output was recognised; the check is attributed as a whole',
+      },
+      [apiIncident],
+      ['web'],
+    );
     assert.equal(view.wholeCheck, true);
     assert.equal(view.wholeKnown, undefined);
     assert.equal(view.status, 'failing');
-    assert.match(renderCheckFailures([view]), / {4}✗ the check as a whole\n {6}no known test runner output was recognised; the check is attributed as a whole — no other lane's incident holds it$/);
+    assert.match(
+      renderCheckFailures([view]),
+      / {4}✗ the check as a whole\n {6}no known test runner output was recognised; the check is attributed as a whole — no other lane's incident holds it$/,
+    );
   });
 
   it('a cut output lists the tests read and the check as a whole too, which keeps it from being excused', () => {
-    const only = { ...ci, failures: ci.failures?.slice(0, 1) ?? [], failuresComplete: false, failuresNote: 'more than 500 failures; the rest are not listed' };
+    const only = {
+      ...ci,
+      failures: ci.failures?.slice(0, 1) ?? [],
+      failuresComplete: false,
+      failuresNote: 'more than 500 failures; the rest are not listed',
+    };
     const view = checkFailures(only, [apiIncident], ['web']);
     assert.equal(view.wholeCheck, true);
     assert.equal(view.unknown, 0);
     assert.equal(view.status, 'failing', 'the unlisted rest may be anything');
-    assert.match(renderCheckFailures([view]), /✗ the check as a whole\n {6}more than 500 failures; the rest are not listed — no other lane's incident holds it\n {4}✗ api\/users/);
+    assert.match(
+      renderCheckFailures([view]),
+      /✗ the check as a whole\n {6}more than 500 failures; the rest are not listed — no other lane's incident holds it\n {4}✗ api\/users/,
+    );
   });
 
   it('a timed-out check fails as a whole even with a list, as the gate counts it', () => {
@@ -198,14 +296,22 @@ describe('explain: a change’s red checks', () => {
   });
 
   it('does not count a flaky failure as unknown, says it is flaky, and a check of flaky failures only fails as a whole', () => {
-    const view = checkFailures({ ...ci, failures: [{ id: 'web/clock.test.ts > ticks', file: 'web/clock.test.ts', line: 7, flaky: true }] }, [], ['web']);
+    const view = checkFailures(
+      { ...ci, failures: [{ id: 'web/clock.test.ts > ticks', file: 'web/clock.test.ts', line: 7, flaky: true }] },
+      [],
+      ['web'],
+    );
     assert.equal(view.unknown, 0);
     assert.equal(view.wholeCheck, true);
     assert.match(renderCheckFailures([view]), /web\/clock\.test\.ts:7 — flaky \(passed on a re-run\)/);
   });
 
   it('caps a check’s failures and says how many more', () => {
-    const many: CheckRun = { name: 'ci', conclusion: 'failure', failures: Array.from({ length: 300 }, (_, i) => ({ id: `web/t${i}.test.ts > case`, file: `web/t${i}.test.ts`, line: 1 })) };
+    const many: CheckRun = {
+      name: 'ci',
+      conclusion: 'failure',
+      failures: Array.from({ length: 300 }, (_, i) => ({ id: `web/t${i}.test.ts > case`, file: `web/t${i}.test.ts`, line: 1 })),
+    };
     const view = checkFailures(many, [], ['web']);
     assert.equal(view.failures.length, 20);
     assert.equal(view.unknown, 300, 'the count covers the failures not shown');
@@ -216,7 +322,10 @@ describe('explain: a change’s red checks', () => {
     const whole = incident('inc-w', { lanes: ['api'], failures: [{ check: 'ci', lane: 'api', why: 'the check as a whole' }] });
     assert.deepEqual(knownBy([whole], ['web'], 'ci', 'anything'), { incident: 'inc-w', lanes: ['api'], excuses: true });
     assert.equal(knownBy([whole], ['web'], 'lint', 'anything'), undefined);
-    assert.equal(knownBy([incident('inc-legacy', { lanes: ['api'], failingChecks: ['ci'] })], ['web'], 'ci', undefined)?.incident, 'inc-legacy');
+    assert.equal(
+      knownBy([incident('inc-legacy', { lanes: ['api'], failingChecks: ['ci'] })], ['web'], 'ci', undefined)?.incident,
+      'inc-legacy',
+    );
     assert.equal(knownBy([incident('inc-done', { status: 'resolved', failures: [webMark(1)] })], [], 'ci', webMark(1).test), undefined);
   });
 
@@ -230,22 +339,64 @@ describe('explain: a change’s red checks', () => {
 });
 
 describe('review panel: a change’s red checks', () => {
-  const apiIncident = incident('inc-api0001', { lanes: ['api'], failures: [{ check: 'ci', test: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31, lane: 'api', why: "api/users.test.ts is under lane api's paths" }] });
-  const ci: CheckRun = { name: 'ci', conclusion: 'failure', failures: [{ id: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31 }] };
+  const apiIncident = incident('inc-api0001', {
+    lanes: ['api'],
+    failures: [
+      {
+        check: 'ci',
+        test: 'api/users.test.ts > lists users',
+        file: 'api/users.test.ts',
+        line: 31,
+        lane: 'api',
+        why: "api/users.test.ts is under lane api's paths",
+      },
+    ],
+  });
+  const ci: CheckRun = {
+    name: 'ci',
+    conclusion: 'failure',
+    failures: [{ id: 'api/users.test.ts > lists users', file: 'api/users.test.ts', line: 31 }],
+  };
   const entry = { lane: 'web', requiredChecks: ['ci', 'lint'] };
 
   it('lists the red required checks only, judged for the change’s lane', () => {
-    const views = redChecks([ci, { name: 'lint', conclusion: 'success' }, { name: 'docs-build', conclusion: 'failure' }, { name: 'lint', conclusion: 'failure', passedOnRerun: true }], entry, [apiIncident]);
-    assert.deepEqual(views.map((v) => [v.check, v.status, v.excusedBy?.incident]), [['ci', 'excused', 'inc-api0001']]);
-    assert.deepEqual(redChecks([ci], { ...entry, lane: 'api' }, [apiIncident]).map((v) => v.status), ['failing']);
+    const views = redChecks(
+      [
+        ci,
+        { name: 'lint', conclusion: 'success' },
+        { name: 'docs-build', conclusion: 'failure' },
+        { name: 'lint', conclusion: 'failure', passedOnRerun: true },
+      ],
+      entry,
+      [apiIncident],
+    );
+    assert.deepEqual(
+      views.map((v) => [v.check, v.status, v.excusedBy?.incident]),
+      [['ci', 'excused', 'inc-api0001']],
+    );
+    assert.deepEqual(
+      redChecks([ci], { ...entry, lane: 'api' }, [apiIncident]).map((v) => v.status),
+      ['failing'],
+    );
   });
 });
 
 describe('status: flaky tests', () => {
   const flakes: Record<string, FlakeRecord> = {
-    'ci > web/clock.test.ts > ticks': { check: 'ci', test: 'web/clock.test.ts > ticks', file: 'web/clock.test.ts', seen: [{ sha: 'a', at: NOW - 9 * 24 * HOUR }, { sha: 'b', at: NOW - 2 * HOUR }, { sha: 'c', at: NOW - HOUR }, { sha: 'd', at: NOW - 60_000 }], reportedAt: NOW - 60_000 },
+    'ci > web/clock.test.ts > ticks': {
+      check: 'ci',
+      test: 'web/clock.test.ts > ticks',
+      file: 'web/clock.test.ts',
+      seen: [
+        { sha: 'a', at: NOW - 9 * 24 * HOUR },
+        { sha: 'b', at: NOW - 2 * HOUR },
+        { sha: 'c', at: NOW - HOUR },
+        { sha: 'd', at: NOW - 60_000 },
+      ],
+      reportedAt: NOW - 60_000,
+    },
     'ci > api/retry.test.ts > backs off': { check: 'ci', test: 'api/retry.test.ts > backs off', seen: [{ sha: 'e', at: NOW - HOUR }] },
-    'e2e': { check: 'e2e', seen: [{ sha: 'f', at: NOW - 30 * 24 * HOUR }] },
+    e2e: { check: 'e2e', seen: [{ sha: 'f', at: NOW - 30 * 24 * HOUR }] },
   };
 
   it('counts flaky runs within the window only, most flaky first', () => {
@@ -261,8 +412,17 @@ describe('status: flaky tests', () => {
 
   it('lists the tests reported for quarantine with their count in the window, and nothing when none was reported', () => {
     const view = flakesInWindow(flakes, 7 * 24 * HOUR, NOW);
-    assert.equal(renderFlakes(view, 7 * 24 * HOUR), 'flaky tests reported for quarantine (flaky runs in the last 7d):\n    3×  ci > web/clock.test.ts > ticks');
-    assert.equal(renderFlakes(view.filter((f) => f.reportedAt === undefined), 7 * 24 * HOUR), '');
+    assert.equal(
+      renderFlakes(view, 7 * 24 * HOUR),
+      'flaky tests reported for quarantine (flaky runs in the last 7d):\n    3×  ci > web/clock.test.ts > ticks',
+    );
+    assert.equal(
+      renderFlakes(
+        view.filter((f) => f.reportedAt === undefined),
+        7 * 24 * HOUR,
+      ),
+      '',
+    );
   });
 });
 
@@ -287,7 +447,18 @@ describe('file paths from check output', () => {
     assert.equal(repositoryPath('./web//app.test.ts'), 'web/app.test.ts');
     assert.equal(repositoryPath('web\\app.test.ts'), 'web/app.test.ts');
     assert.equal(repositoryPath('web/a b/ünïcode test.ts'), 'web/a b/ünïcode test.ts');
-    for (const bad of ['../secrets.txt', 'web/../../etc/passwd', '/etc/passwd', 'C:\\Windows\\win.ini', 'file:///etc/passwd', 'web/app\u0000.ts', 'web/app\n.ts', '', '.', './']) {
+    for (const bad of [
+      '../secrets.txt',
+      'web/../../etc/passwd',
+      '/etc/passwd',
+      'C:\\Windows\\win.ini',
+      'file:///etc/passwd',
+      'web/app\u0000.ts',
+      'web/app\n.ts',
+      '',
+      '.',
+      './',
+    ]) {
       assert.equal(repositoryPath(bad), undefined, JSON.stringify(bad));
     }
   });

@@ -29,7 +29,11 @@ describe('repositoryWarnings', () => {
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]?.message ?? '', /"\*\*\/\*\.gen\.ts" of lane gen matches no file/);
     assert.match(warnings[0]?.hint ?? '', /globs relative to the repository root/);
-    assert.deepEqual(warn('lanes:\n  - name: web\n    paths: ["web/**"]\n', ['web/a'], ['trunk']), [], 'the default target and branches are not the file’s to answer for');
+    assert.deepEqual(
+      warn('lanes:\n  - name: web\n    paths: ["web/**"]\n', ['web/a'], ['trunk']),
+      [],
+      'the default target and branches are not the file’s to answer for',
+    );
   });
 
   it('matches paths as the lanes do: a dotfile folder and a name with spaces count', () => {

@@ -24,7 +24,10 @@ describe('simulation benchmark', function () {
       const params = { ...DEFAULTS, days: 1, seed: 7 };
       assert.deepEqual(JSON.stringify(runStrategy(strategy, params)), JSON.stringify(runStrategy(strategy, params)), strategy);
     }
-    assert.notDeepEqual(runStrategy('build-master', { ...DEFAULTS, days: 1, seed: 7 }), runStrategy('build-master', { ...DEFAULTS, days: 1, seed: 8 }));
+    assert.notDeepEqual(
+      runStrategy('build-master', { ...DEFAULTS, days: 1, seed: 7 }),
+      runStrategy('build-master', { ...DEFAULTS, days: 1, seed: 8 }),
+    );
   });
 
   for (const strategy of STRATEGIES) {
@@ -34,7 +37,10 @@ describe('simulation benchmark', function () {
       // The first change is ready after its pre-merge CI (D); then one merge each time the last one's post-merge CI (D) ends.
       assert.ok(Math.abs((times[0] ?? 0) - 30) < 0.01, `first merge at ${times[0]}`);
       const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
-      assert.ok(gaps.every((gap) => Math.abs(gap - 30) < 1e-6), `gaps ${gaps.slice(0, 5).join(', ')}`);
+      assert.ok(
+        gaps.every((gap) => Math.abs(gap - 30) < 1e-6),
+        `gaps ${gaps.slice(0, 5).join(', ')}`,
+      );
       assert.equal(times.length, Math.floor((24 * 60 - (times[0] as number)) / 30) + 1);
       assert.equal(result.merges_on_red, 0);
       assert.equal(result.target_green_share, 1);

@@ -47,21 +47,52 @@ describe('write scope: symbolic links', () => {
     );
     assert.deepEqual(
       problems.map((p) => `${p.kind} ${'path' in p ? p.path : ''} ${'commit' in p ? p.commit : ''}`),
-      ['outside-scope api/x c1', 'outside-scope api/gone c2', 'symlink-outside-repository web/out c2', 'symlink-outside-scope web/peek c2', 'submodule web/sub c3'],
+      [
+        'outside-scope api/x c1',
+        'outside-scope api/gone c2',
+        'symlink-outside-repository web/out c2',
+        'symlink-outside-scope web/peek c2',
+        'submodule web/sub c3',
+      ],
     );
   });
 });
 
 describe('environment: an allowlist', () => {
-  const given = { PATH: '/bin', HOME: '/home/u', LC_ALL: 'C', GH_PAT: 'x', AWS_ACCESS_KEY_ID: 'x', DATABASE_URL: 'x', GITHUB_TOKEN: 't', GH_TOKEN: 't', TOOL_HOME: '/opt', SSH_AUTH_SOCK: '/tmp/agent' };
+  const given = {
+    PATH: '/bin',
+    HOME: '/home/u',
+    LC_ALL: 'C',
+    GH_PAT: 'x',
+    AWS_ACCESS_KEY_ID: 'x',
+    DATABASE_URL: 'x',
+    GITHUB_TOKEN: 't',
+    GH_TOKEN: 't',
+    TOOL_HOME: '/opt',
+    SSH_AUTH_SOCK: '/tmp/agent',
+  };
 
   it('passes the base variables and the named ones, never the forge token, and Build Master’s own win', () => {
     assert.deepEqual(allowlistedEnv([], { CI: 'true' }, given), { PATH: '/bin', HOME: '/home/u', LC_ALL: 'C', CI: 'true' });
-    assert.deepEqual(allowlistedEnv(['TOOL_HOME', 'GITHUB_TOKEN', 'GH_TOKEN'], { PATH: '/own' }, given), { PATH: '/own', HOME: '/home/u', LC_ALL: 'C', TOOL_HOME: '/opt' });
+    assert.deepEqual(allowlistedEnv(['TOOL_HOME', 'GITHUB_TOKEN', 'GH_TOKEN'], { PATH: '/own' }, given), {
+      PATH: '/own',
+      HOME: '/home/u',
+      LC_ALL: 'C',
+      TOOL_HOME: '/opt',
+    });
   });
 
   it('validate warns about secret-looking names and the forge token, not ordinary ones', () => {
-    for (const name of ['GH_PAT', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'DATABASE_URL', 'NPM_TOKEN', 'SSH_AUTH_SOCK', 'OPENAI_API_KEY']) assert.ok(looksLikeSecret(name), name);
+    for (const name of [
+      'GH_PAT',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'DATABASE_URL',
+      'NPM_TOKEN',
+      'SSH_AUTH_SOCK',
+      'OPENAI_API_KEY',
+    ])
+      assert.ok(looksLikeSecret(name), name);
     for (const name of ['JAVA_HOME', 'GOPATH', 'NODE_ENV', 'CARGO_HOME']) assert.ok(!looksLikeSecret(name), name);
     const warnings = envWarnings({ local: { env: ['JAVA_HOME', 'NPM_TOKEN'] }, dispatch: { env: ['GITHUB_TOKEN'] } });
     assert.deepEqual(
@@ -73,7 +104,13 @@ describe('environment: an allowlist', () => {
 });
 
 describe('containment: what fails a fix', () => {
-  const snap = (refs: Record<string, string>, files: Record<string, string> = {}, checkout: Record<string, string> = {}, policy = 'file:644:p', policyIndex = 'H 100644 b 0'): RepoSnapshot => ({
+  const snap = (
+    refs: Record<string, string>,
+    files: Record<string, string> = {},
+    checkout: Record<string, string> = {},
+    policy = 'file:644:p',
+    policyIndex = 'H 100644 b 0',
+  ): RepoSnapshot => ({
     refs: new Map(Object.entries(refs)),
     config: 'core.bare=false',
     files: new Map(Object.entries(files)),
@@ -94,7 +131,12 @@ describe('containment: what fails a fix', () => {
   });
 
   it('a planted hook is fatal; a changed file in the user’s checkout is reported, not fatal', () => {
-    assert.equal(isFatal(compare(snap({}, { 'hooks/pre-commit.sample': 'x' }), snap({}, { 'hooks/pre-commit.sample': 'x', 'hooks/post-commit': 'y' }))), true);
+    assert.equal(
+      isFatal(
+        compare(snap({}, { 'hooks/pre-commit.sample': 'x' }), snap({}, { 'hooks/pre-commit.sample': 'x', 'hooks/post-commit': 'y' })),
+      ),
+      true,
+    );
     const breach = compare(snap({}, {}, { '(HEAD)': 'h' }), snap({}, {}, { '(HEAD)': 'h', 'docs/pwned.md': '?? 1' }));
     assert.deepEqual(breach.checkouts, [['/repo', ['docs/pwned.md']]]);
     assert.equal(isFatal(breach), false);

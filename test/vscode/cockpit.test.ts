@@ -62,7 +62,10 @@ describe('cockpit in a real VS Code', function () {
     const cockpit = await api();
     await cockpit.cockpit.refresh();
     const before = laneItems(cockpit);
-    assert.deepEqual(before.map(({ item }) => item.label), ['web', 'api', 'docs', 'shared']);
+    assert.deepEqual(
+      before.map(({ item }) => item.label),
+      ['web', 'api', 'docs', 'shared'],
+    );
     for (const { item } of before) assert.match(String(item.description), /^healthy · 0 queued/);
     const mainBefore = git('rev-parse', 'main');
 
@@ -70,7 +73,9 @@ describe('cockpit in a real VS Code', function () {
     const model = await until('a cycle', () => cockpit.cockpit.model.lastCycle && cockpit.cockpit.model);
 
     // Merges committed by Build Master (the author stays the change's), with its trailers: real git.
-    const merged = git('log', '--format=%cn|%(trailers:key=Build-Master-Change,valueonly)', `${mainBefore}..main`).split('\n').filter(Boolean);
+    const merged = git('log', '--format=%cn|%(trailers:key=Build-Master-Change,valueonly)', `${mainBefore}..main`)
+      .split('\n')
+      .filter(Boolean);
     assert.ok(merged.length >= 1, 'the sync merged at least one change');
     for (const line of merged) assert.match(line, /^Build Master\|agent\//);
 
@@ -89,7 +94,10 @@ describe('cockpit in a real VS Code', function () {
     assert.ok(approval, `an approval for the tier 3 change: ${JSON.stringify(model.approvals)}`);
     const shared = lanes.find(({ item }) => item.label === 'shared');
     assert.ok(shared);
-    const infra = cockpit.lanes.getChildren(shared.node).map((node) => cockpit.lanes.getTreeItem(node)).find((i) => i.label === 'agent/infra-deploy');
+    const infra = cockpit.lanes
+      .getChildren(shared.node)
+      .map((node) => cockpit.lanes.getTreeItem(node))
+      .find((i) => i.label === 'agent/infra-deploy');
     assert.equal(infra?.contextValue, 'change.approval');
   });
 
@@ -98,12 +106,18 @@ describe('cockpit in a real VS Code', function () {
     const approval = cockpit.cockpit.model.approvals.find((a) => a.change === 'agent/infra-deploy');
     assert.ok(approval);
     await vscode.commands.executeCommand('buildMaster.approve', approval.id);
-    assert.equal(cockpit.cockpit.model.approvals.some((a) => a.id === approval.id), false);
+    assert.equal(
+      cockpit.cockpit.model.approvals.some((a) => a.id === approval.id),
+      false,
+    );
     await vscode.commands.executeCommand('buildMaster.sync');
     const subjects = git('log', '--format=%(trailers:key=Build-Master-Change,valueonly)', 'main').split('\n');
     assert.ok(subjects.includes('agent/infra-deploy'), 'the approved tier 3 change is on main');
     const events = cockpit.cockpit.model.activity;
-    assert.ok(events.some((e) => e.type === 'operator' && e.kind === 'approve' && e.approval === approval.id), 'the approval is in the log');
+    assert.ok(
+      events.some((e) => e.type === 'operator' && e.kind === 'approve' && e.approval === approval.id),
+      'the approval is in the log',
+    );
   });
 
   it('opens a change in the native diff editor: the merge base on the left, the branch on the right', async () => {
@@ -147,7 +161,7 @@ describe('cockpit in a real VS Code', function () {
     await until('the controller to stop', () => (cockpit.cockpit.model.controller.running ? undefined : true));
   });
 
-  it('shows the validator\'s diagnostics at their positions, and completes and documents keys', async () => {
+  it("shows the validator's diagnostics at their positions, and completes and documents keys", async () => {
     const dir = join(workspaceDir(), 'fixtures', 'broken');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, '.buildmaster.yml');
@@ -166,9 +180,14 @@ describe('cockpit in a real VS Code', function () {
     ]);
     assert.match(diagnostics.find((d) => d.code === 'bad-enum')?.message ?? '', /did you mean "squash"/);
 
-    const completions = await vscode.commands.executeCommand<vscode.CompletionList>('vscode.executeCompletionItemProvider', uri, new vscode.Position(1, 10));
+    const completions = await vscode.commands.executeCommand<vscode.CompletionList>(
+      'vscode.executeCompletionItemProvider',
+      uri,
+      new vscode.Position(1, 10),
+    );
     const labels = completions.items.map((i) => (typeof i.label === 'string' ? i.label : i.label.label));
-    for (const value of ['merge', 'squash', 'rebase']) assert.ok(labels.includes(value), `completes ${value}: ${labels.slice(0, 20).join(', ')}`);
+    for (const value of ['merge', 'squash', 'rebase'])
+      assert.ok(labels.includes(value), `completes ${value}: ${labels.slice(0, 20).join(', ')}`);
 
     const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(3, 5));
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
@@ -198,6 +217,9 @@ describe('cockpit in a real VS Code', function () {
     }
     const fixed = await cockpit.cockpit.refresh();
     assert.equal(fixed.policyProblems.length, 0);
-    assert.deepEqual(fixed.lanes.map((l) => l.name), ['web', 'api', 'docs', 'shared']);
+    assert.deepEqual(
+      fixed.lanes.map((l) => l.name),
+      ['web', 'api', 'docs', 'shared'],
+    );
   });
 });

@@ -33,16 +33,39 @@ async function runPass(pass: Pass): Promise<{ passed: number; failed: number }> 
   const browser = await launchBrowser();
   const started = Date.now();
   try {
-    const { code, console: lines } = await runInExtensionHost(browser, server, workspace, join(ROOT, 'dist-test', 'vscode', 'index.js'), 10 * 60_000);
+    const { code, console: lines } = await runInExtensionHost(
+      browser,
+      server,
+      workspace,
+      join(ROOT, 'dist-test', 'vscode', 'index.js'),
+      10 * 60_000,
+    );
     process.stdout.write(`\n  ${pass.name}\n`);
     if (!existsSync(report)) {
-      process.stdout.write(`no test report was written (exit ${code}); browser console:\n${lines.slice(-60).join('\n')}\n--- code-server output ---\n${server.output().slice(-4000)}\n`);
+      process.stdout.write(
+        `no test report was written (exit ${code}); browser console:\n${lines.slice(-60).join('\n')}\n--- code-server output ---\n${server.output().slice(-4000)}\n`,
+      );
       return { passed: 0, failed: 1 };
     }
-    const { results } = JSON.parse(readFileSync(report, 'utf8')) as { results: { title: string; state: string; error?: string; ms?: number }[] };
-    for (const r of results) process.stdout.write(`${r.state === 'passed' ? '  ✔' : '  ✖'} ${r.title}${r.ms && r.ms > 75 ? ` (${r.ms}ms)` : ''}\n${r.error ? `${r.error.split('\n').slice(0, 8).map((l) => `      ${l}`).join('\n')}\n` : ''}`);
+    const { results } = JSON.parse(readFileSync(report, 'utf8')) as {
+      results: { title: string; state: string; error?: string; ms?: number }[];
+    };
+    for (const r of results)
+      process.stdout.write(
+        `${r.state === 'passed' ? '  ✔' : '  ✖'} ${r.title}${r.ms && r.ms > 75 ? ` (${r.ms}ms)` : ''}\n${
+          r.error
+            ? `${r.error
+                .split('\n')
+                .slice(0, 8)
+                .map((l) => `      ${l}`)
+                .join('\n')}\n`
+            : ''
+        }`,
+      );
     const passed = results.filter((r) => r.state === 'passed').length;
-    process.stdout.write(`  ${passed} passing, ${results.length - passed} failing (${((Date.now() - started) / 1000).toFixed(1)} s in code-server)\n`);
+    process.stdout.write(
+      `  ${passed} passing, ${results.length - passed} failing (${((Date.now() - started) / 1000).toFixed(1)} s in code-server)\n`,
+    );
     if (code === -1) process.stdout.write('timed out after 10 minutes\n');
     // A run that reports no failure but did not exit 0 (or ran nothing) still fails the tier.
     const failed = results.length - passed;

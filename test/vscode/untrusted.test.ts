@@ -14,7 +14,10 @@ describe('untrusted workspace', function () {
     assert.ok(extension);
     const api = extension.isActive ? extension.exports : await extension.activate();
     const model = await api.cockpit.refresh();
-    assert.deepEqual(model.lanes.map((l) => l.name), ['web', 'api', 'docs', 'shared']);
+    assert.deepEqual(
+      model.lanes.map((l) => l.name),
+      ['web', 'api', 'docs', 'shared'],
+    );
     assert.equal(model.controller.trusted, false);
     const dir = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath as string;
     const before = execFileSync('git', ['rev-parse', 'main'], { cwd: dir, encoding: 'utf8' });

@@ -141,7 +141,12 @@ export function cursorContext(text: string, line: number, character: number): Cu
   const valueMatch = /^(\s*)(-\s+)?([A-Za-z0-9_-]+)\s*:\s*(?:\[?\s*(?:[^,\]]*,\s*)*)?["']?([^"',\]\s]*)$/.exec(before);
   if (valueMatch) {
     const indent = (valueMatch[1] as string).length + (valueMatch[2]?.length ?? 0);
-    return { parents: parentsAbove(lines, line, indent, Boolean(valueMatch[2])), mode: 'value', key: valueMatch[3] as string, prefix: valueMatch[4] as string };
+    return {
+      parents: parentsAbove(lines, line, indent, Boolean(valueMatch[2])),
+      mode: 'value',
+      key: valueMatch[3] as string,
+      prefix: valueMatch[4] as string,
+    };
   }
   const keyMatch = /^(\s*)(-\s+)?([A-Za-z0-9_-]*)$/.exec(before);
   const indent = keyMatch ? (keyMatch[1] as string).length + (keyMatch[2]?.length ?? 0) : indentOf(before);
@@ -161,7 +166,13 @@ export function completionsAt(text: string, line: number, character: number): Co
   const context = cursorContext(text, line, character);
   if (context.mode === 'value') {
     const info = keyAt([...context.parents, context.key as string]);
-    return (info?.values ?? []).map((value) => ({ label: value, kind: 'value', detail: `${info?.path}`, doc: valueDoc(info as KeyInfo, value), insert: value }));
+    return (info?.values ?? []).map((value) => ({
+      label: value,
+      kind: 'value',
+      detail: `${info?.path}`,
+      doc: valueDoc(info as KeyInfo, value),
+      insert: value,
+    }));
   }
   return keysInside(context.parents).map((info) => ({
     label: info.key,

@@ -2,27 +2,37 @@
 // Paths use `[]` for an array's items (`lanes[].paths`). The schema supplies
 // types, enum values and defaults; this file supplies the words (SPEC §2, §6, §8).
 
-const LEVELS = 'A0 manual (propose only) · A1 assisted (each action needs approval) · A2 guarded · A3 auto-merge tier 1 · A4 auto-merge tier 1–2 · A5 everything within policy. Tier 3 always needs a person.';
+const LEVELS =
+  'A0 manual (propose only) · A1 assisted (each action needs approval) · A2 guarded · A3 auto-merge tier 1 · A4 auto-merge tier 1–2 · A5 everything within policy. Tier 3 always needs a person.';
 
 export const POLICY_DOCS: Readonly<Record<string, string>> = {
   target: 'The branch changes merge into. Build Master never pushes to it directly: only merges that passed the gate move it.',
-  lanes: 'Lanes group changes by the paths they touch. Order matters: the first lane whose paths match a file wins. A broken lane is isolated while healthy lanes keep merging.',
+  lanes:
+    'Lanes group changes by the paths they touch. Order matters: the first lane whose paths match a file wins. A broken lane is isolated while healthy lanes keep merging.',
   'lanes[]': 'One lane: a name, the paths it owns, and the target-branch checks that belong to it.',
-  'lanes[].name': 'The lane\'s unique name, used in the cockpit, the CLI (`pause <lane>`) and incident attribution.',
-  'lanes[].paths': 'Glob patterns (picomatch) of the files this lane owns, e.g. `web/**`. At least one. Paths are matched exactly as git reports them: dotfiles match, `\\` is a character (not a separator), a leading `!` is a character (no negation), and names are compared in Unicode NFC. A renamed file counts at its old and its new path.',
-  'lanes[].labels': 'Labels that put a change into this lane\'s queue regardless of its paths (GitHub mode). A label never removes a check: the change still needs the checks of every lane its paths touch.',
-  'lanes[].tests': 'Globs of test files that belong to this lane although they live outside its paths (e.g. `e2e/web/**`). A failing test of a shared check maps to the lane whose `tests`, then `paths`, contain its file.',
-  'lanes[].checks': 'Checks that belong to this lane: every change touching the lane\'s paths must pass them, and a red one on the target branch is attributed to this lane.',
-  default_lane: 'The lane for changes that match no lane. Changes that touch several lanes are cross-lane and merge only when every lane they touch is healthy. A change in the default lane, and a cross-lane change, must pass every check the policy knows (every lane\'s `checks`, the listed `merge.required_checks`, and in local mode every `local.checks` name), unless you declare a lane with this name and `checks` of its own: then those are what it needs.',
-  risk: 'Risk tiers by path. Tier 3 always needs a person\'s approval; tier 1 may auto-merge at A3. The policy file itself and CI configuration are always tier 3.',
-  'risk.tier3': 'Globs of high-risk files (infrastructure, auth, CI workflows). A change touching one is tier 3: never merged or repaired without approval. These add to a built-in list that no policy can remove: the policy file (`.buildmaster.yml`, `.github/buildmaster.yml`) and CI configuration (`.github/workflows/**`, `.github/actions/**`, `CODEOWNERS`, `.gitlab-ci.yml`, `.circleci/**`, `Jenkinsfile`, `azure-pipelines.yml`, `.buildkite/**`, `.travis.yml`, `bitbucket-pipelines.yml`, `.drone.yml`, `.woodpecker*`, `appveyor.yml`), so a change that edits the policy to raise its own autonomy never merges on its own. Tier 3 matching ignores case (a case-insensitive file system reads `INFRA/` as `infra/`); a renamed file counts at its old and its new path.',
+  'lanes[].name': "The lane's unique name, used in the cockpit, the CLI (`pause <lane>`) and incident attribution.",
+  'lanes[].paths':
+    'Glob patterns (picomatch) of the files this lane owns, e.g. `web/**`. At least one. Paths are matched exactly as git reports them: dotfiles match, `\\` is a character (not a separator), a leading `!` is a character (no negation), and names are compared in Unicode NFC. A renamed file counts at its old and its new path.',
+  'lanes[].labels':
+    "Labels that put a change into this lane's queue regardless of its paths (GitHub mode). A label never removes a check: the change still needs the checks of every lane its paths touch.",
+  'lanes[].tests':
+    'Globs of test files that belong to this lane although they live outside its paths (e.g. `e2e/web/**`). A failing test of a shared check maps to the lane whose `tests`, then `paths`, contain its file.',
+  'lanes[].checks':
+    "Checks that belong to this lane: every change touching the lane's paths must pass them, and a red one on the target branch is attributed to this lane.",
+  default_lane:
+    "The lane for changes that match no lane. Changes that touch several lanes are cross-lane and merge only when every lane they touch is healthy. A change in the default lane, and a cross-lane change, must pass every check the policy knows (every lane's `checks`, the listed `merge.required_checks`, and in local mode every `local.checks` name), unless you declare a lane with this name and `checks` of its own: then those are what it needs.",
+  risk: "Risk tiers by path. Tier 3 always needs a person's approval; tier 1 may auto-merge at A3. The policy file itself and CI configuration are always tier 3.",
+  'risk.tier3':
+    'Globs of high-risk files (infrastructure, auth, CI workflows). A change touching one is tier 3: never merged or repaired without approval. These add to a built-in list that no policy can remove: the policy file (`.buildmaster.yml`, `.github/buildmaster.yml`) and CI configuration (`.github/workflows/**`, `.github/actions/**`, `CODEOWNERS`, `.gitlab-ci.yml`, `.circleci/**`, `Jenkinsfile`, `azure-pipelines.yml`, `.buildkite/**`, `.travis.yml`, `bitbucket-pipelines.yml`, `.drone.yml`, `.woodpecker*`, `appveyor.yml`), so a change that edits the policy to raise its own autonomy never merges on its own. Tier 3 matching ignores case (a case-insensitive file system reads `INFRA/` as `infra/`); a renamed file counts at its old and its new path.',
   'risk.tier1': 'Globs of low-risk files (docs, tests). A change touching only these is tier 1.',
   merge: 'How and when a change may merge.',
   'merge.method': 'How changes land: `merge` (a merge commit), `squash` (one commit) or `rebase` (GitHub rebases; local mode squashes).',
-  'merge.required_approvals': 'Approving reviews a pull request needs (the latest review of each reviewer counts). Not used in local mode, which has no reviews.',
-  'merge.required_checks': 'The checks no lane lists that every change must pass: `all` (every such check reported, and in local mode every `local.checks` name) or a list of names. A change always needs the `checks` of every lane its paths touch; a default-lane or cross-lane change needs every check the policy knows (see `default_lane`). A check red only because of another lane\'s open incident does not block. Nothing merges with no required check at all, unless you write `required_checks: []`: that explicitly lets changes no check judges merge.',
+  'merge.required_approvals':
+    'Approving reviews a pull request needs (the latest review of each reviewer counts). Not used in local mode, which has no reviews.',
+  'merge.required_checks':
+    "The checks no lane lists that every change must pass: `all` (every such check reported, and in local mode every `local.checks` name) or a list of names. A change always needs the `checks` of every lane its paths touch; a default-lane or cross-lane change needs every check the policy knows (see `default_lane`). A check red only because of another lane's open incident does not block. Nothing merges with no required check at all, unless you write `required_checks: []`: that explicitly lets changes no check judges merge.",
   'merge.blocking_labels': 'Labels that keep a change from merging.',
-  'merge.wait_for_target_green': 'Serialize each lane: its next merge waits until the last one\'s target-branch checks are green.',
+  'merge.wait_for_target_green': "Serialize each lane: its next merge waits until the last one's target-branch checks are green.",
   autonomy: `What Build Master may do on its own, per action class. ${LEVELS}`,
   'autonomy.merge': `Merging changes. ${LEVELS}`,
   'autonomy.fix': `Dispatching repairs to a worker. ${LEVELS}`,
@@ -37,16 +47,19 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'incidents.global_hold.on_tier3_incident': 'Hold everything when an incident touches tier 3 files.',
   'incidents.global_hold.on_cross_lane': 'Hold everything when an incident spans several lanes.',
   'incidents.classify': 'Extra failure-classification rules, checked before the built-in ones.',
-  'incidents.classify[]': 'A rule: when a failing check\'s output matches, the failure has this class.',
+  'incidents.classify[]': "A rule: when a failing check's output matches, the failure has this class.",
   'incidents.classify[].match': 'Text matched case-insensitively, or `/regex/flags`.',
   'incidents.classify[].class': 'The failure class the rule assigns.',
   'incidents.classify[].check': 'Only apply the rule to this check.',
   eligibility: 'Which remedy each failure class gets: `fix` (dispatch a worker), `quarantine`, `revert` or `escalate` (ask a person).',
   dispatch: 'Who writes fixes: a GitHub issue that summons a coding agent, or a local command.',
-  'dispatch.worker': '`github-issue` (an issue labelled for the coding agent) or `command` (a local command run in a fresh worktree with the prompt on stdin).',
+  'dispatch.worker':
+    '`github-issue` (an issue labelled for the coding agent) or `command` (a local command run in a fresh worktree with the prompt on stdin).',
   'dispatch.label': 'github-issue worker: the label that summons the coding agent.',
-  'dispatch.command': 'command worker: the command to run in its own worktree (detached at the target). It gets the prompt on stdin and an allowlisted environment (`dispatch.env`); only the lane\'s paths may change, every commit from the target to its result is checked, and moving a branch or touching git config or hooks fails the fix.',
-  'dispatch.env': 'Environment variables passed to the fix command beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR), e.g. `[ANTHROPIC_API_KEY]`. Everything else is withheld. Build Master\'s own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.',
+  'dispatch.command':
+    "command worker: the command to run in its own worktree (detached at the target). It gets the prompt on stdin and an allowlisted environment (`dispatch.env`); only the lane's paths may change, every commit from the target to its result is checked, and moving a branch or touching git config or hooks fails the fix.",
+  'dispatch.env':
+    "Environment variables passed to the fix command beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR), e.g. `[ANTHROPIC_API_KEY]`. Everything else is withheld. Build Master's own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.",
   'dispatch.timeout': 'How long a dispatched fix may take before it counts as failed (a duration).',
   hygiene: 'The conductor protocol in GitHub mode: triage, review nudges, stale detection.',
   'hygiene.triage_label': 'The label put on new pull requests that need triage.',
@@ -54,20 +67,26 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'hygiene.nudge_review_after': 'Nudge reviewers of a ready pull request after this long (a duration).',
   'hygiene.redispatch_rework_after': 'Re-dispatch a `needs-rework` pull request to its agent after this long (a duration).',
   owners: 'People paged and mentioned when a lane stays paused or a hold needs acknowledging (e.g. `@octocat`).',
-  github: 'GitHub mode (`--forge github`): which repository, through which API. The token comes from VS Code\'s GitHub sign-in, the stored token, or `GITHUB_TOKEN`; never from this file.',
+  github:
+    "GitHub mode (`--forge github`): which repository, through which API. The token comes from VS Code's GitHub sign-in, the stored token, or `GITHUB_TOKEN`; never from this file.",
   'github.repository': 'The repository as `owner/name`. Default: `GITHUB_REPOSITORY`, else the `origin` remote of this clone.',
-  'github.api_url': 'The REST API base URL, for GitHub Enterprise Server (`https://github.example.com/api/v3`). Default: `GITHUB_API_URL`, else `https://api.github.com`.',
+  'github.api_url':
+    'The REST API base URL, for GitHub Enterprise Server (`https://github.example.com/api/v3`). Default: `GITHUB_API_URL`, else `https://api.github.com`.',
   local: 'Local mode: branches of this repository are the changes; checks are commands.',
   'local.branches': 'Glob patterns of branches that are merge candidates.',
   'local.checks': 'Check commands run on the would-be merge commit (pre-merge) and on the target after each merge (post-merge).',
   'local.checks[]': 'One check: a unique name and a shell command; exit 0 passes.',
-  'local.checks[].name': 'The check\'s unique name; lanes refer to it in `checks`.',
+  'local.checks[].name': "The check's unique name; lanes refer to it in `checks`.",
   'local.checks[].run': 'The shell command, run in a checkout of the commit under test.',
-  'local.env': 'Environment variables passed to checks beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR, plus CI=true and BUILDMASTER_CHECK), e.g. `[JAVA_HOME, NPM_CONFIG_CACHE]`. Everything else is withheld: checks run the code under test. Build Master\'s own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.',
-  'local.checks[].junit': 'A JUnit XML report the check command writes, relative to the checkout. Its failing test cases are the check\'s failures (what maps a shared check\'s break to a lane); without it, the command\'s output is read with the built-in parsers.',
-  'local.rerun_failed': 'Run a failed check once more on the same commit: tests that pass the second time are flaky (counted, never an incident), and a check that passes is flaky as a whole.',
+  'local.env':
+    "Environment variables passed to checks beyond the basic ones (PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR, plus CI=true and BUILDMASTER_CHECK), e.g. `[JAVA_HOME, NPM_CONFIG_CACHE]`. Everything else is withheld: checks run the code under test. Build Master's own GitHub token (GITHUB_TOKEN, GH_TOKEN) is never passed; `validate` warns about names that look like secrets.",
+  'local.checks[].junit':
+    "A JUnit XML report the check command writes, relative to the checkout. Its failing test cases are the check's failures (what maps a shared check's break to a lane); without it, the command's output is read with the built-in parsers.",
+  'local.rerun_failed':
+    'Run a failed check once more on the same commit: tests that pass the second time are flaky (counted, never an incident), and a check that passes is flaky as a whole.',
   'incidents.flaky': 'Flaky tests: a test that fails and then passes on the same commit never opens an incident; it is counted per test.',
-  'incidents.flaky.quarantine_after': 'A test flaky this many times within `window` is reported for quarantine (a hygiene action, governed by `autonomy.hygiene`). 0 turns the report off.',
+  'incidents.flaky.quarantine_after':
+    'A test flaky this many times within `window` is reported for quarantine (a hygiene action, governed by `autonomy.hygiene`). 0 turns the report off.',
   'incidents.flaky.window': 'How far back flaky runs are counted (a duration).',
   'local.check_timeout': 'A check running longer than this is killed and counts as an infrastructure failure (a duration).',
 };

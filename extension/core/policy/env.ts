@@ -23,7 +23,9 @@ export function isBaseEnvName(name: string): boolean {
 
 /** A name that usually holds a credential (GH_PAT, AWS_SECRET_ACCESS_KEY, DATABASE_URL, NPM_TOKEN, …). */
 export function looksLikeSecret(name: string): boolean {
-  return /TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|AUTH|(^|_)PAT$|(^|_)KEY$|_URL$|DSN$|COOKIE|SESSION|SSH_AUTH_SOCK/i.test(name);
+  return /TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|AUTH|(^|_)PAT$|(^|_)KEY$|_URL$|DSN$|COOKIE|SESSION|SSH_AUTH_SOCK/i.test(
+    name,
+  );
 }
 
 export interface EnvWarning {
@@ -41,7 +43,11 @@ export function envWarnings(policy: { local: { env: readonly string[] }; dispatc
       if (FORGE_CREDENTIALS.includes(name)) {
         warnings.push({ key, name, message: `${key} names ${name}, Build Master's own forge token: it is never passed to ${who}` });
       } else if (looksLikeSecret(name)) {
-        warnings.push({ key, name, message: `${key} passes ${name} to ${who}; it looks like a secret, and every command ${who === 'checks' ? 'a change under test runs' : 'the fixer runs'} can read it` });
+        warnings.push({
+          key,
+          name,
+          message: `${key} passes ${name} to ${who}; it looks like a secret, and every command ${who === 'checks' ? 'a change under test runs' : 'the fixer runs'} can read it`,
+        });
       }
     }
   };

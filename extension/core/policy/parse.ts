@@ -44,7 +44,10 @@ export function parsePolicy(text: string, file = '.buildmaster.yml'): PolicyResu
         file,
         ...at(error.pos[0], error.pos[1]),
         // The yaml library's own wording for some errors names its API; say what it means for a policy.
-        message: error.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document (a `---` line starts another); a policy is one document' : `YAML syntax error: ${firstLine(error.message)}`,
+        message:
+          error.code === 'MULTIPLE_DOCS'
+            ? 'the file holds more than one YAML document (a `---` line starts another); a policy is one document'
+            : `YAML syntax error: ${firstLine(error.message)}`,
         hint: yamlHint(error.code),
         code: 'yaml-syntax',
       })),
@@ -142,27 +145,15 @@ function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file
       if (given === undefined) {
         const last = path[path.length - 1];
         const owner = describeOwner(path.slice(0, -1), value);
-        return [
-          make(
-            'missing-key',
-            `${owner} has no "${String(last)}"`,
-            missingHint(String(last)),
-            found,
-          ),
-        ];
+        return [make('missing-key', `${owner} has no "${String(last)}"`, missingHint(String(last)), found)];
       }
       if (DURATION_KEYS.has(String(path[path.length - 1])) && typeof given === 'number') {
-        return [make('bad-duration', `${name} is ${given}, which is not a duration (no unit)`, `add a unit, e.g. ${given}m or ${given}s`, found)];
+        return [
+          make('bad-duration', `${name} is ${given}, which is not a duration (no unit)`, `add a unit, e.g. ${given}m or ${given}s`, found),
+        ];
       }
       const expected = issue.expected === 'int' ? 'a whole number' : article(issue.expected);
-      return [
-        make(
-          'bad-type',
-          `${name} must be ${expected}, got ${describeValue(given)}`,
-          typeHint(issue.expected, path),
-          found,
-        ),
-      ];
+      return [make('bad-type', `${name} must be ${expected}, got ${describeValue(given)}`, typeHint(issue.expected, path), found)];
     }
     case 'invalid_union': {
       const found = locate(root, path);
@@ -179,18 +170,20 @@ function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file
       const found = locate(root, path);
       if (issue.origin === 'array') {
         const owner = describeOwner(path.slice(0, -1), value);
-        return [make('empty-list', `${owner} has an empty "${String(path[path.length - 1])}" list`, missingHint(String(path[path.length - 1])), found)];
+        return [
+          make(
+            'empty-list',
+            `${owner} has an empty "${String(path[path.length - 1])}" list`,
+            missingHint(String(path[path.length - 1])),
+            found,
+          ),
+        ];
       }
       if (issue.origin === 'string') {
         return [make('empty-value', `${name} must not be empty`, 'give it a value or remove the key to use the default', found)];
       }
       return [
-        make(
-          'negative-count',
-          `${name} is ${String(valueAt(value, path))}, it must be 0 or more`,
-          'counts cannot be negative',
-          found,
-        ),
+        make('negative-count', `${name} is ${String(valueAt(value, path))}, it must be 0 or more`, 'counts cannot be negative', found),
       ];
     }
     case 'custom': {
@@ -207,7 +200,9 @@ function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file
         ];
       }
       if (params.kind === 'regex') {
-        return [make('bad-regex', `${name} is not a valid regular expression`, 'write plain text, or /pattern/flags with a valid pattern', found)];
+        return [
+          make('bad-regex', `${name} is not a valid regular expression`, 'write plain text, or /pattern/flags with a valid pattern', found),
+        ];
       }
       return [make(params.kind ?? 'invalid', issue.message, params.hint ?? 'fix the value', found)];
     }
@@ -276,7 +271,10 @@ function valueAt(value: unknown, path: Segment[]): unknown {
 
 function keyPath(path: Segment[]): string {
   if (path.length === 0) return 'the policy';
-  return path.reduce<string>((text, segment) => (typeof segment === 'number' ? `${text}[${segment}]` : text ? `${text}.${String(segment)}` : String(segment)), '');
+  return path.reduce<string>(
+    (text, segment) => (typeof segment === 'number' ? `${text}[${segment}]` : text ? `${text}.${String(segment)}` : String(segment)),
+    '',
+  );
 }
 
 function describeOwner(path: Segment[], value: unknown): string {
@@ -367,7 +365,13 @@ function unreadable(doc: Document, error: unknown, file: string, at: At): Policy
       code: 'yaml-aliases',
     };
   }
-  return { file, ...where, message: `the policy cannot be read as data: ${firstLine(message)}`, hint: 'simplify the YAML at this position', code: 'yaml-syntax' };
+  return {
+    file,
+    ...where,
+    message: `the policy cannot be read as data: ${firstLine(message)}`,
+    hint: 'simplify the YAML at this position',
+    code: 'yaml-syntax',
+  };
 }
 
 function firstLine(message: string): string {

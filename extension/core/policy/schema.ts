@@ -24,7 +24,10 @@ const timeout = (fallback: string) =>
     .string()
     .refine((text) => parseDuration(text) !== undefined, { params: { kind: 'duration' } })
     .transform((text) => parseDuration(text) as number)
-    .refine((ms) => ms >= 1000, { message: 'a timeout must be at least 1s', params: { kind: 'too-short', hint: 'a timeout under a second kills every command as it starts; write e.g. 30s or 10m' } })
+    .refine((ms) => ms >= 1000, {
+      message: 'a timeout must be at least 1s',
+      params: { kind: 'too-short', hint: 'a timeout under a second kills every command as it starts; write e.g. 30s or 10m' },
+    })
     .prefault(fallback);
 
 /** Whether git accepts `name` as a branch name (the rules of git check-ref-format, for one branch). */
@@ -36,7 +39,15 @@ export function validBranchName(name: string): boolean {
 }
 
 /** Keys whose values are durations; a bare number there gets a duration-specific message. */
-export const DURATION_KEYS: ReadonlySet<string> = new Set(['page_owner_after', 'timeout', 'stale_after', 'nudge_review_after', 'redispatch_rework_after', 'check_timeout', 'window']);
+export const DURATION_KEYS: ReadonlySet<string> = new Set([
+  'page_owner_after',
+  'timeout',
+  'stale_after',
+  'nudge_review_after',
+  'redispatch_rework_after',
+  'check_timeout',
+  'window',
+]);
 
 const count = (fallback: number) => z.number().int().min(0).default(fallback);
 const strings = (fallback: string[]) => z.array(z.string().min(1)).default(fallback);
@@ -44,7 +55,7 @@ const strings = (fallback: string[]) => z.array(z.string().min(1)).default(fallb
 const envNames = z
   .array(
     z.string().refine((name) => ENV_NAME.test(name), {
-      params: { kind: 'bad-env-name', hint: 'write the variable\'s name only (letters, digits, _), e.g. NPM_TOKEN; never its value' },
+      params: { kind: 'bad-env-name', hint: "write the variable's name only (letters, digits, _), e.g. NPM_TOKEN; never its value" },
       error: (issue) => `"${String(issue.input)}" is not an environment variable name`,
     }),
   )
@@ -96,92 +107,92 @@ const localCheck = z.strictObject({
   junit: z.string().min(1).optional(),
 });
 
-export const policySchema = z
-  .strictObject({
-    target: z
-      .string()
-      .min(1)
-      .refine(validBranchName, { message: 'target is not a name git accepts for a branch', params: { kind: 'bad-branch-name', hint: 'write the branch name as git shows it, e.g. main' } })
-      .default('main'),
-    lanes: z.array(lane).default([]),
-    default_lane: z.string().min(1).default('shared'),
-    risk: z
-      .strictObject({
-        tier3: strings(['infra/**', '**/auth/**', '.github/workflows/**']),
-        tier1: strings(['docs/**', '**/*.md']),
-      })
-      .prefault({}),
-    merge: z
-      .strictObject({
-        method: z.enum(MERGE_METHODS).default('squash'),
-        required_approvals: count(1),
-        required_checks: z.union([z.literal('all'), z.array(z.string().min(1))]).default('all'),
-        blocking_labels: strings(['do-not-merge', 'needs-rework', 'needs-restack']),
-        wait_for_target_green: z.boolean().default(true),
-      })
-      .prefault({}),
-    autonomy: z
-      .strictObject({ merge: level('A3'), fix: level('A2'), revert: level('A1'), hygiene: level('A4') })
-      .prefault({}),
-    incidents: z
-      .strictObject({
-        fix_retries: count(2),
-        failed_fixes_before_revert: count(2),
-        page_owner_after: duration('30m'),
-        global_hold: z
-          .strictObject({
-            paused_lanes_at_least: count(3),
-            on_tier3_incident: z.boolean().default(true),
-            on_cross_lane: z.boolean().default(true),
-          })
-          .prefault({}),
-        classify: z.array(classifyRule).default([]),
-        flaky: z
-          .strictObject({
-            quarantine_after: count(3),
-            window: duration('7d'),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
-    eligibility,
-    dispatch: z
-      .strictObject({
-        worker: z.enum(WORKERS).default('github-issue'),
-        label: z.string().min(1).default('agent'),
-        command: z.string().min(1).optional(),
-        timeout: timeout('30m'),
-        env: envNames,
-      })
-      .prefault({}),
-    hygiene: z
-      .strictObject({
-        triage_label: z.string().min(1).default('needs-triage'),
-        stale_after: duration('3d'),
-        nudge_review_after: duration('30m'),
-        redispatch_rework_after: duration('15m'),
-      })
-      .prefault({}),
-    owners: strings([]),
-    github: z
-      .strictObject({
-        repository: z
-          .string()
-          .regex(/^[\w.-]+\/[\w.-]+$/, 'must be "owner/name"')
-          .optional(),
-        api_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://github.example.com/api/v3' }).optional(),
-      })
-      .prefault({}),
-    local: z
-      .strictObject({
-        branches: strings(['lane/*', 'agent/*', 'buildmaster/fix/*', 'buildmaster/revert/*']),
-        checks: z.array(localCheck).default([]),
-        check_timeout: timeout('10m'),
-        env: envNames,
-        rerun_failed: z.boolean().default(false),
-      })
-      .prefault({}),
-  });
+export const policySchema = z.strictObject({
+  target: z
+    .string()
+    .min(1)
+    .refine(validBranchName, {
+      message: 'target is not a name git accepts for a branch',
+      params: { kind: 'bad-branch-name', hint: 'write the branch name as git shows it, e.g. main' },
+    })
+    .default('main'),
+  lanes: z.array(lane).default([]),
+  default_lane: z.string().min(1).default('shared'),
+  risk: z
+    .strictObject({
+      tier3: strings(['infra/**', '**/auth/**', '.github/workflows/**']),
+      tier1: strings(['docs/**', '**/*.md']),
+    })
+    .prefault({}),
+  merge: z
+    .strictObject({
+      method: z.enum(MERGE_METHODS).default('squash'),
+      required_approvals: count(1),
+      required_checks: z.union([z.literal('all'), z.array(z.string().min(1))]).default('all'),
+      blocking_labels: strings(['do-not-merge', 'needs-rework', 'needs-restack']),
+      wait_for_target_green: z.boolean().default(true),
+    })
+    .prefault({}),
+  autonomy: z.strictObject({ merge: level('A3'), fix: level('A2'), revert: level('A1'), hygiene: level('A4') }).prefault({}),
+  incidents: z
+    .strictObject({
+      fix_retries: count(2),
+      failed_fixes_before_revert: count(2),
+      page_owner_after: duration('30m'),
+      global_hold: z
+        .strictObject({
+          paused_lanes_at_least: count(3),
+          on_tier3_incident: z.boolean().default(true),
+          on_cross_lane: z.boolean().default(true),
+        })
+        .prefault({}),
+      classify: z.array(classifyRule).default([]),
+      flaky: z
+        .strictObject({
+          quarantine_after: count(3),
+          window: duration('7d'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  eligibility,
+  dispatch: z
+    .strictObject({
+      worker: z.enum(WORKERS).default('github-issue'),
+      label: z.string().min(1).default('agent'),
+      command: z.string().min(1).optional(),
+      timeout: timeout('30m'),
+      env: envNames,
+    })
+    .prefault({}),
+  hygiene: z
+    .strictObject({
+      triage_label: z.string().min(1).default('needs-triage'),
+      stale_after: duration('3d'),
+      nudge_review_after: duration('30m'),
+      redispatch_rework_after: duration('15m'),
+    })
+    .prefault({}),
+  owners: strings([]),
+  github: z
+    .strictObject({
+      repository: z
+        .string()
+        .regex(/^[\w.-]+\/[\w.-]+$/, 'must be "owner/name"')
+        .optional(),
+      api_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://github.example.com/api/v3' }).optional(),
+    })
+    .prefault({}),
+  local: z
+    .strictObject({
+      branches: strings(['lane/*', 'agent/*', 'buildmaster/fix/*', 'buildmaster/revert/*']),
+      checks: z.array(localCheck).default([]),
+      check_timeout: timeout('10m'),
+      env: envNames,
+      rerun_failed: z.boolean().default(false),
+    })
+    .prefault({}),
+});
 
 /** Name clashes zod cannot see; checked on the raw value so they show beside every other problem. */
 export function duplicateIssues(value: unknown): z.core.$ZodIssue[] {

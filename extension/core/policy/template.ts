@@ -5,11 +5,13 @@
 const IGNORED = new Set(['node_modules', 'dist', 'build', 'out', 'target', 'vendor', 'coverage']);
 
 export function policyTemplate(topLevelFolders: readonly string[], target = 'main'): string {
-  const lanes = topLevelFolders
-    .filter((name) => !name.startsWith('.') && !IGNORED.has(name) && /^[A-Za-z0-9_.-]+$/.test(name))
-    .slice(0, 8);
+  const lanes = topLevelFolders.filter((name) => !name.startsWith('.') && !IGNORED.has(name) && /^[A-Za-z0-9_.-]+$/.test(name)).slice(0, 8);
   const laneLines = lanes.length
-    ? lanes.flatMap((name) => [`  - name: ${name}`, `    paths: ["${name}/**"]`, '    checks: []            # target-branch checks that belong to this lane'])
+    ? lanes.flatMap((name) => [
+        `  - name: ${name}`,
+        `    paths: ["${name}/**"]`,
+        '    checks: []            # target-branch checks that belong to this lane',
+      ])
     : ['  - name: app', '    paths: ["src/**"]', '    checks: []'];
   return [
     '# Build Master policy. Every key has a safe default; delete what you do not need.',

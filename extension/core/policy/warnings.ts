@@ -19,12 +19,16 @@ export function undefinedCheckWarnings(policy: Policy): string[] {
   const warnings: string[] = [];
   for (const lane of policy.lanes) {
     for (const name of lane.checks.filter((check) => !defined.has(check))) {
-      warnings.push(`lane ${lane.name} lists the check "${name}", which no local.checks entry defines: in local mode it never reports, so changes in lane ${lane.name} wait on it; define it under local.checks or remove it`);
+      warnings.push(
+        `lane ${lane.name} lists the check "${name}", which no local.checks entry defines: in local mode it never reports, so changes in lane ${lane.name} wait on it; define it under local.checks or remove it`,
+      );
     }
   }
   if (Array.isArray(policy.merge.required_checks)) {
     for (const name of policy.merge.required_checks.filter((check) => !defined.has(check))) {
-      warnings.push(`merge.required_checks lists "${name}", which no local.checks entry defines: in local mode it never reports; define it under local.checks or remove it`);
+      warnings.push(
+        `merge.required_checks lists "${name}", which no local.checks entry defines: in local mode it never reports; define it under local.checks or remove it`,
+      );
     }
   }
   return warnings;
@@ -74,7 +78,8 @@ export function repositoryWarnings(text: string, policy: Policy, facts: Reposito
 
   policy.lanes.forEach((lane, laneIndex) => {
     // The lane's own matcher (classify's), one pattern at a time.
-    const matches = (pattern: string) => (file: string) => laneOfFile({ ...policy, lanes: [{ ...lane, paths: [pattern] }] }, file) === lane.name;
+    const matches = (pattern: string) => (file: string) =>
+      laneOfFile({ ...policy, lanes: [{ ...lane, paths: [pattern] }] }, file) === lane.name;
     lane.paths.forEach((pattern, pathIndex) => {
       if (facts.files.some(matches(pattern))) return;
       const suggestion = closestPattern(pattern, facts.files, matches);
@@ -96,30 +101,43 @@ export function repositoryWarnings(text: string, policy: Policy, facts: Reposito
     push(
       ['local', 'branches', index],
       `local.branches pattern "${pattern}" matches no branch in the repository: no branch is a change until one does`,
-      near ? `did you mean "${near}"? (branches here: ${listed(others)})` : `branches here: ${listed(others)}; a pattern like "agent/*" matches agent/one, not agent/one/two`,
+      near
+        ? `did you mean "${near}"? (branches here: ${listed(others)})`
+        : `branches here: ${listed(others)}; a pattern like "agent/*" matches agent/one, not agent/one/two`,
     );
   });
 
   if (facts.branches.length > 0 && !facts.branches.includes(policy.target)) {
     const near = closest(policy.target, facts.branches);
-    push(['target'], `target branch "${policy.target}" does not exist in the repository: nothing can merge into it`, near ? `did you mean "${near}"?` : `branches here: ${listed(facts.branches)}`);
+    push(
+      ['target'],
+      `target branch "${policy.target}" does not exist in the repository: nothing can merge into it`,
+      near ? `did you mean "${near}"?` : `branches here: ${listed(facts.branches)}`,
+    );
   }
   return warnings.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-const listed = (names: readonly string[]) => (names.length === 0 ? 'none' : names.length > 8 ? `${names.slice(0, 8).join(', ')}, …` : names.join(', '));
+const listed = (names: readonly string[]) =>
+  names.length === 0 ? 'none' : names.length > 8 ? `${names.slice(0, 8).join(', ')}, …` : names.join(', ');
 
 /**
  * The pattern with its literal leading folders replaced by the nearest real
  * ones (`doc/**` → `docs/**`), when that one matches something.
  */
-function closestPattern(pattern: string, names: readonly string[], matches: (pattern: string) => (name: string) => boolean): string | undefined {
+function closestPattern(
+  pattern: string,
+  names: readonly string[],
+  matches: (pattern: string) => (name: string) => boolean,
+): string | undefined {
   const segments = pattern.split('/');
   const literal = segments.findIndex((segment) => /[*?[\]{}()!+@]/.test(segment));
   const depth = literal < 0 ? segments.length : literal;
   if (depth === 0) return undefined;
   const prefix = segments.slice(0, depth).join('/');
-  const prefixes = [...new Set(names.map((name) => name.split('/').slice(0, depth).join('/')).filter((p) => p.split('/').length === depth))];
+  const prefixes = [
+    ...new Set(names.map((name) => name.split('/').slice(0, depth).join('/')).filter((p) => p.split('/').length === depth)),
+  ];
   const near = closest(prefix, prefixes);
   if (near === undefined) return undefined;
   const candidate = [near, ...segments.slice(depth)].join('/');

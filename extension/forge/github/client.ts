@@ -89,21 +89,29 @@ export interface GitHubClient {
 export function createClient(options: ClientOptions): GitHubClient {
   const maxWait = options.maxRateLimitWait ?? 60;
   const base = options.retryAfterBaseMs ?? 1000;
-  const limitHandler = (kind: string) => (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-    if (retryCount < 2 && retryAfter <= maxWait) {
-      options.log(`GitHub ${kind} on ${request.method} ${request.url}: retrying in ${retryAfter}s (attempt ${retryCount + 2} of 3)`);
-      return true;
-    }
-    options.log(`GitHub ${kind} on ${request.method} ${request.url}: giving up (${retryCount + 1} attempt(s); the limit resets in ${retryAfter}s)`);
-    return false;
-  };
+  const limitHandler =
+    (kind: string) => (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+      if (retryCount < 2 && retryAfter <= maxWait) {
+        options.log(`GitHub ${kind} on ${request.method} ${request.url}: retrying in ${retryAfter}s (attempt ${retryCount + 2} of 3)`);
+        return true;
+      }
+      options.log(
+        `GitHub ${kind} on ${request.method} ${request.url}: giving up (${retryCount + 1} attempt(s); the limit resets in ${retryAfter}s)`,
+      );
+      return false;
+    };
   const api = new GitHubOctokit({
     baseUrl: options.baseUrl.replace(/\/$/, ''),
     auth: options.token,
     userAgent: 'build-master',
     // Octokit's own logging goes to our log (it never includes the token).
     // A 304 is an answer from the cache, not an error worth a line.
-    log: { debug: () => undefined, info: () => undefined, warn: (m: string) => options.log(m), error: (m: string) => (/ - 304 with id /.test(m) ? undefined : options.log(m)) },
+    log: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (m: string) => options.log(m),
+      error: (m: string) => (/ - 304 with id /.test(m) ? undefined : options.log(m)),
+    },
     throttle: {
       onRateLimit: limitHandler('rate limit'),
       onSecondaryRateLimit: limitHandler('secondary rate limit'),
@@ -134,12 +142,23 @@ export function createClient(options: ClientOptions): GitHubClient {
       const response = await request(requestOptions);
       const etag = response.headers.etag;
       // A copy: pagination normalises (mutates) the data it is handed.
-      if (etag) options.cache.set(key, { etag, data: structuredClone(response.data), ...(response.headers.link ? { link: response.headers.link } : {}), at: Date.now() });
+      if (etag)
+        options.cache.set(key, {
+          etag,
+          data: structuredClone(response.data),
+          ...(response.headers.link ? { link: response.headers.link } : {}),
+          at: Date.now(),
+        });
       return response;
     } catch (error) {
       if ((error as { status?: number }).status === 304 && cached) {
         cached.at = Date.now();
-        return { status: 200, url, headers: { etag: cached.etag, ...(cached.link ? { link: cached.link } : {}) }, data: structuredClone(cached.data) } as Awaited<ReturnType<typeof request>>;
+        return {
+          status: 200,
+          url,
+          headers: { etag: cached.etag, ...(cached.link ? { link: cached.link } : {}) },
+          data: structuredClone(cached.data),
+        } as Awaited<ReturnType<typeof request>>;
       }
       throw error;
     }
@@ -152,7 +171,10 @@ export function describeGitHubError(error: unknown, what: string): string {
   const e = error as { status?: number; message?: string; response?: { headers?: Record<string, string> } };
   const status = e.status;
   if (status === 401) return `${what}: GitHub rejected the token (401 Bad credentials); sign in again or set GITHUB_TOKEN`;
-  if ((status === 403 || status === 429) && (e.response?.headers?.['x-ratelimit-remaining'] === '0' || /rate limit/i.test(e.message ?? ''))) {
+  if (
+    (status === 403 || status === 429) &&
+    (e.response?.headers?.['x-ratelimit-remaining'] === '0' || /rate limit/i.test(e.message ?? ''))
+  ) {
     const reset = Number(e.response?.headers?.['x-ratelimit-reset']);
     const when = Number.isFinite(reset) && reset > 0 ? ` (resets at ${new Date(reset * 1000).toISOString()})` : '';
     return `${what}: GitHub's rate limit is exhausted${when}; Build Master retried and gave up, the next cycle tries again`;

@@ -8,9 +8,30 @@ import { linkOf, mergeKey, short } from '../../core/gate';
 import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { boundedFailure, failuresFromOutput } from '../../core/failures';
-import type { BuildRecord, Change, CheckConclusion, CheckRun, ControllerState, Decision, Incident, Review, Snapshot, TargetCommit, TestFailure } from '../../core/model';
+import type {
+  BuildRecord,
+  Change,
+  CheckConclusion,
+  CheckRun,
+  ControllerState,
+  Decision,
+  Incident,
+  Review,
+  Snapshot,
+  TargetCommit,
+  TestFailure,
+} from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions, type TendOutcome } from '../../ports';
+import {
+  ForgeRefusal,
+  InputError,
+  type Clock,
+  type Forge,
+  type ForgeMergeResult,
+  type NoticeKind,
+  type ObserveOptions,
+  type TendOutcome,
+} from '../../ports';
 import { formatTrailers, parseTrailers } from '../../core/trailers';
 import { tendRepository } from './hygiene';
 import type { Store } from '../../store/store';
@@ -86,7 +107,8 @@ export class GitHubForge implements Forge {
       },
       (error: unknown) => {
         // App installation tokens cannot read /user (403): the login learned from its own writes stands in.
-        if ((error as { status?: number }).status !== 403) this.options.log(describeGitHubError(error, 'reading who the token belongs to (GET /user)'));
+        if ((error as { status?: number }).status !== 403)
+          this.options.log(describeGitHubError(error, 'reading who the token belongs to (GET /user)'));
         return this.options.store.data.github?.login;
       },
     );
@@ -97,7 +119,8 @@ export class GitHubForge implements Forge {
   remember(created: { login?: string | undefined; issue?: number }): void {
     const memory = (this.options.store.data.github ??= { issues: [] });
     if (created.login) memory.login = created.login;
-    if (created.issue !== undefined && !memory.issues.includes(created.issue)) memory.issues = [...memory.issues, created.issue].slice(-OWN_ISSUES_KEPT);
+    if (created.issue !== undefined && !memory.issues.includes(created.issue))
+      memory.issues = [...memory.issues, created.issue].slice(-OWN_ISSUES_KEPT);
   }
 
   /** Whether Build Master created an issue (or comment): only then are its hidden markers Build Master's. */
@@ -193,7 +216,9 @@ export class GitHubForge implements Forge {
     const [listed, detail, reviews, checks] = await Promise.all([
       attempt('reading the files', () => this.filesOf(pull.number, pull.head.sha)),
       attempt('reading mergeability', () => this.api.pulls.get({ ...this.repo, pull_number: pull.number })),
-      attempt('reading the reviews', () => this.api.paginate(this.api.pulls.listReviews, { ...this.repo, pull_number: pull.number, per_page: 100 })),
+      attempt('reading the reviews', () =>
+        this.api.paginate(this.api.pulls.listReviews, { ...this.repo, pull_number: pull.number, per_page: 100 }),
+      ),
       attempt('reading the checks', () => this.checksOf(pull.head.sha)),
     ]);
     let files = listed?.files;
@@ -202,7 +227,10 @@ export class GitHubForge implements Forge {
       const total = detail.data.changed_files;
       if (listed.count < total || listed.count >= FILES_CAP) {
         files = await attempt(`reading every file (GitHub listed ${listed.count} of ${total})`, () => this.everyFile(pull, listed.files));
-        if (!files) problems.push(`${id} changes more files than GitHub lists; Build Master cannot see every path, so it cannot tell its risk tier or lanes and does not merge it: a person must`);
+        if (!files)
+          problems.push(
+            `${id} changes more files than GitHub lists; Build Master cannot see every path, so it cannot tell its risk tier or lanes and does not merge it: a person must`,
+          );
       }
       if (files) store.data.facts[`gh-files-v2:${pull.number}:${pull.head.sha}`] = { files, at: now };
     }
@@ -213,7 +241,13 @@ export class GitHubForge implements Forge {
     });
     change.checks = checks ?? [];
     const mergeable = detail?.data.mergeable;
-    change.mergeable = problems.length ? 'unknown' : mergeable === true ? 'mergeable' : mergeable === false || detail?.data.mergeable_state === 'dirty' ? 'conflicting' : 'unknown';
+    change.mergeable = problems.length
+      ? 'unknown'
+      : mergeable === true
+        ? 'mergeable'
+        : mergeable === false || detail?.data.mergeable_state === 'dirty'
+          ? 'conflicting'
+          : 'unknown';
     if (problems.length) log(`${problems.join('; ')}; ${id} waits for the next cycle`);
     return change;
   }
@@ -227,7 +261,17 @@ export class GitHubForge implements Forge {
     const cached = this.options.store.data.facts[`gh-files-v2:${number}:${head}`]?.files;
     if (cached) return { files: cached, count: cached.length, complete: true };
     const listed = await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 });
-    return { files: [...new Set(listed.flatMap((f) => (f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename])))], count: listed.length, complete: false };
+    return {
+      files: [
+        ...new Set(
+          listed.flatMap((f) =>
+            f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename],
+          ),
+        ),
+      ],
+      count: listed.length,
+      complete: false,
+    };
   }
 
   /**
@@ -249,7 +293,11 @@ export class GitHubForge implements Forge {
 
   private async listTree(sha: string): Promise<{ entries: Map<string, { sha: string; mode: string }>; truncated: boolean }> {
     const { data } = await this.api.git.getTree({ ...this.repo, tree_sha: sha, recursive: 'true' });
-    const entries = new Map(data.tree.filter((e) => e.type !== 'tree' && e.path && e.sha).map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]));
+    const entries = new Map(
+      data.tree
+        .filter((e) => e.type !== 'tree' && e.path && e.sha)
+        .map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]),
+    );
     return { entries, truncated: data.truncated };
   }
 
@@ -274,16 +322,36 @@ export class GitHubForge implements Forge {
     for (const run of runs) {
       const conclusion = checkRunConclusion(run.status, run.conclusion);
       const output = [run.output?.title, run.output?.summary, run.output?.text].filter(Boolean).join('\n').slice(-2000);
-      const source: CheckRunSource = { id: run.id, annotations: run.output?.annotations_count ?? 0, text: [run.output?.summary, run.output?.text].filter(Boolean).join('\n'), completedAt: run.completed_at ?? '' };
-      put({ name: run.name, conclusion, ...(output ? { output } : {}), ...(run.html_url ? { url: run.html_url } : {}) }, Date.parse(run.completed_at ?? run.started_at ?? '') || run.id, source);
+      const source: CheckRunSource = {
+        id: run.id,
+        annotations: run.output?.annotations_count ?? 0,
+        text: [run.output?.summary, run.output?.text].filter(Boolean).join('\n'),
+        completedAt: run.completed_at ?? '',
+      };
+      put(
+        { name: run.name, conclusion, ...(output ? { output } : {}), ...(run.html_url ? { url: run.html_url } : {}) },
+        Date.parse(run.completed_at ?? run.started_at ?? '') || run.id,
+        source,
+      );
     }
     for (const status of combined.data.statuses) {
-      const conclusion: CheckConclusion = status.state === 'success' ? 'success' : status.state === 'pending' ? 'pending' : status.state === 'error' ? 'error' : 'failure';
-      put({ name: status.context, conclusion, ...(status.description ? { output: status.description } : {}), ...(status.target_url ? { url: status.target_url } : {}) }, Date.parse(status.updated_at) || status.id);
+      const conclusion: CheckConclusion =
+        status.state === 'success' ? 'success' : status.state === 'pending' ? 'pending' : status.state === 'error' ? 'error' : 'failure';
+      put(
+        {
+          name: status.context,
+          conclusion,
+          ...(status.description ? { output: status.description } : {}),
+          ...(status.target_url ? { url: status.target_url } : {}),
+        },
+        Date.parse(status.updated_at) || status.id,
+      );
     }
     // A check that failed and then passed on a re-run of the same sha is a flaky signal; when the
     // re-run failed too, its failures (the newest run's) are the real ones.
-    const results = [...byName.values()].map((entry) => (entry.failedBefore && entry.run.conclusion === 'success' ? { ...entry, run: { ...entry.run, passedOnRerun: true } } : entry));
+    const results = [...byName.values()].map((entry) =>
+      entry.failedBefore && entry.run.conclusion === 'success' ? { ...entry, run: { ...entry.run, passedOnRerun: true } } : entry,
+    );
     // Only failed check runs cost a read of their annotations, and only so many per commit.
     const failed = results.filter((entry) => entry.source && FAILED_CONCLUSIONS.has(entry.run.conclusion));
     // Few at once: checksOf itself runs for several pull requests at a time.
@@ -291,7 +359,10 @@ export class GitHubForge implements Forge {
       Object.assign(entry.run, await this.failuresOf(entry.source as CheckRunSource));
     });
     for (const entry of failed.slice(ANNOTATED_RUNS)) {
-      Object.assign(entry.run, { failuresComplete: false, failuresNote: `not read: more than ${ANNOTATED_RUNS} checks failed on this commit; the check is attributed as a whole` });
+      Object.assign(entry.run, {
+        failuresComplete: false,
+        failuresNote: `not read: more than ${ANNOTATED_RUNS} checks failed on this commit; the check is attributed as a whole`,
+      });
     }
     return results.map((entry) => entry.run);
   }
@@ -313,11 +384,15 @@ export class GitHubForge implements Forge {
     if (source.annotations > 0) {
       try {
         let count = 0;
-        annotations = await this.api.paginate(this.api.checks.listAnnotations, { ...this.repo, check_run_id: source.id, per_page: 100 }, (response, done) => {
-          count += response.data.length;
-          if (count >= MAX_ANNOTATIONS) done();
-          return response.data;
-        });
+        annotations = await this.api.paginate(
+          this.api.checks.listAnnotations,
+          { ...this.repo, check_run_id: source.id, per_page: 100 },
+          (response, done) => {
+            count += response.data.length;
+            if (count >= MAX_ANNOTATIONS) done();
+            return response.data;
+          },
+        );
       } catch (error) {
         readError = describeGitHubError(error, `reading the annotations of check run ${source.id}`);
       }
@@ -330,7 +405,10 @@ export class GitHubForge implements Forge {
       const how = `read from the check run's output text (${why})${parsed.parser ? ` by the ${parsed.parser} parser` : ''}`;
       result = parsed.failures.length
         ? { failures: parsed.failures, failuresComplete: parsed.complete, failuresNote: parsed.note ? `${how}: ${parsed.note}` : how }
-        : { failuresComplete: false, failuresNote: `${how}: ${parsed.note ?? 'no failing test was found in it; the check is attributed as a whole'}` };
+        : {
+            failuresComplete: false,
+            failuresNote: `${how}: ${parsed.note ?? 'no failing test was found in it; the check is attributed as a whole'}`,
+          };
     }
     // A read that failed is tried again next time; what was read stays read.
     if (!readError) {
@@ -346,7 +424,9 @@ export class GitHubForge implements Forge {
       listed = (await this.api.repos.listCommits({ ...this.repo, sha: policy.target, per_page: 100 })).data;
     } catch (error) {
       if ((error as { status?: number }).status === 404 || (error as { status?: number }).status === 422) {
-        throw new InputError(`the target branch "${policy.target}" does not exist in ${this.slug}; create it or set \`target:\` in .buildmaster.yml`);
+        throw new InputError(
+          `the target branch "${policy.target}" does not exist in ${this.slug}; create it or set \`target:\` in .buildmaster.yml`,
+        );
       }
       throw new Error(describeGitHubError(error, `reading ${policy.target} of ${this.slug}`));
     }
@@ -366,16 +446,30 @@ export class GitHubForge implements Forge {
     const commits = await mapLimit(chain, CONCURRENCY, async (commit, index): Promise<TargetCommit> => {
       const message = commit.commit.message;
       const { id: number, branch, lane } = await this.originOf(commit.sha, message, own, self);
-      const checks = index < CHECKED_HISTORY ? await this.checksOf(commit.sha).catch((error: unknown) => {
-        this.options.log(describeGitHubError(error, `reading the checks of ${policy.target} ${short(commit.sha)}`));
-        return [{ name: 'github', conclusion: 'pending' as const, output: 'checks could not be read this cycle' }];
-      }) : [{ name: 'history', conclusion: 'pending' as const, output: 'older than the commits Build Master reads checks for' }];
+      const checks =
+        index < CHECKED_HISTORY
+          ? await this.checksOf(commit.sha).catch((error: unknown) => {
+              this.options.log(describeGitHubError(error, `reading the checks of ${policy.target} ${short(commit.sha)}`));
+              return [{ name: 'github', conclusion: 'pending' as const, output: 'checks could not be read this cycle' }];
+            })
+          : [{ name: 'history', conclusion: 'pending' as const, output: 'older than the commits Build Master reads checks for' }];
       const files = await this.commitFiles(commit.sha).catch(() => [] as string[]);
       return {
         sha: commit.sha,
         time: Date.parse(commit.commit.committer?.date ?? commit.commit.author?.date ?? '') || 0,
         checks,
-        ...(number ? { change: { id: number, files, title: message.split('\n')[0] ?? '', ...(branch ? { branch } : {}), ...(lane ? { lane } : {}), body: message } } : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '' } }),
+        ...(number
+          ? {
+              change: {
+                id: number,
+                files,
+                title: message.split('\n')[0] ?? '',
+                ...(branch ? { branch } : {}),
+                ...(lane ? { lane } : {}),
+                body: message,
+              },
+            }
+          : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '' } }),
       };
     });
     return { commits: commits.reverse(), targetSha };
@@ -389,11 +483,17 @@ export class GitHubForge implements Forge {
    * write a trailer, a "(#12)" or a "Merge pull request #12" line in a commit
    * they push; only GitHub's record of the pull request names the change.
    */
-  private async originOf(sha: string, message: string, own: ReadonlyMap<string, string>, self: string | undefined): Promise<{ id?: string; branch?: string; lane?: string }> {
+  private async originOf(
+    sha: string,
+    message: string,
+    own: ReadonlyMap<string, string>,
+    self: string | undefined,
+  ): Promise<{ id?: string; branch?: string; lane?: string }> {
     const trailers = parseTrailers(message);
     const trusted = (pull?: number, pullBranch?: string) => {
       const change = trailers.get('Change');
-      const id = change && pullNumber(change) !== undefined ? pullId(pullNumber(change) as number) : pull !== undefined ? pullId(pull) : undefined;
+      const id =
+        change && pullNumber(change) !== undefined ? pullId(pullNumber(change) as number) : pull !== undefined ? pullId(pull) : undefined;
       const branch = trailers.get('Branch') ?? pullBranch;
       const lane = trailers.get('Lane');
       return { ...(id ? { id } : {}), ...(branch ? { branch } : {}), ...(lane ? { lane } : {}) };
@@ -437,7 +537,13 @@ export class GitHubForge implements Forge {
     const cached = store.data.facts[key]?.files;
     if (cached) return cached;
     const { data } = await this.api.repos.getCommit({ ...this.repo, ref: sha });
-    const files = [...new Set((data.files ?? []).flatMap((f) => (f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename])))];
+    const files = [
+      ...new Set(
+        (data.files ?? []).flatMap((f) =>
+          f.previous_filename && f.previous_filename !== f.filename ? [f.previous_filename, f.filename] : [f.filename],
+        ),
+      ),
+    ];
     store.data.facts[key] = { files, at: clock.now() };
     return files;
   }
@@ -470,8 +576,13 @@ export class GitHubForge implements Forge {
     } catch (error) {
       const status = (error as { status?: number }).status;
       const message = (error as { response?: { data?: { message?: string } } }).response?.data?.message ?? (error as Error).message;
-      if (status === 409) throw new ForgeRefusal(`${change.id} moved after its checks ran (GitHub: ${message}); it is checked again next cycle`, 'head-moved');
-      if (status === 405) throw new ForgeRefusal(`GitHub refused to merge ${change.id}: ${message}; it is checked again next cycle`, 'not-mergeable');
+      if (status === 409)
+        throw new ForgeRefusal(
+          `${change.id} moved after its checks ran (GitHub: ${message}); it is checked again next cycle`,
+          'head-moved',
+        );
+      if (status === 405)
+        throw new ForgeRefusal(`GitHub refused to merge ${change.id}: ${message}; it is checked again next cycle`, 'not-mergeable');
       // No answer (a dropped connection): GitHub may have merged it. Ask before calling it failed.
       const earlier = await this.findMerge(decision.key ?? mergeKey(change), policy).catch(() => undefined);
       if (earlier) {
@@ -508,7 +619,10 @@ export class GitHubForge implements Forge {
       const owns = await this.ownership();
       const mine = existing.data.find((pull) => owns({ user: pull.user }));
       if (mine) return pullId(mine.number);
-      throw new ForgeRefusal(`a pull request from ${branch} that Build Master did not open exists (#${existing.data[0].number} by ${existing.data[0].user?.login ?? 'someone'}); it is not taken for the revert of ${incident.id}: a person must look`, 'revert-conflict');
+      throw new ForgeRefusal(
+        `a pull request from ${branch} that Build Master did not open exists (#${existing.data[0].number} by ${existing.data[0].user?.login ?? 'someone'}); it is not taken for the revert of ${incident.id}: a person must look`,
+        'revert-conflict',
+      );
     }
     const { data: culprit } = await this.api.repos.getCommit({ ...this.repo, ref: culpritSha });
     const parent = culprit.parents[0]?.sha;
@@ -519,7 +633,10 @@ export class GitHubForge implements Forge {
     for (const file of culprit.files ?? []) {
       const path = file.filename;
       if (now?.get(path)?.sha !== after?.get(path)?.sha) {
-        throw new ForgeRefusal(`reverting ${short(culpritSha)} for ${incident.id} conflicts: ${path} changed again on ${policy.target} after it; a person must revert it`, 'revert-conflict');
+        throw new ForgeRefusal(
+          `reverting ${short(culpritSha)} for ${incident.id} conflicts: ${path} changed again on ${policy.target} after it; a person must revert it`,
+          'revert-conflict',
+        );
       }
       const old = before?.get(path);
       entries.push({ path, mode: (old?.mode ?? '100644') as '100644', type: 'blob', sha: old ? old.sha : null });
@@ -535,7 +652,10 @@ export class GitHubForge implements Forge {
       // pull request from it only when it holds exactly the revert's tree (whoever made it, that content is safe).
       const { data: tips } = await this.api.repos.listCommits({ ...this.repo, sha: branch, per_page: 1 });
       if (tips[0]?.commit.tree.sha !== tree.data.sha) {
-        throw new ForgeRefusal(`the branch ${branch} exists and does not hold the revert of ${short(culpritSha)}; Build Master does not open its revert from it: a person must look`, 'revert-conflict');
+        throw new ForgeRefusal(
+          `the branch ${branch} exists and does not hold the revert of ${short(culpritSha)}; Build Master does not open its revert from it: a person must look`,
+          'revert-conflict',
+        );
       }
     }
     const body = [
@@ -545,13 +665,24 @@ export class GitHubForge implements Forge {
       '',
       `buildmaster:revert ${incident.id}`,
     ].join('\n');
-    const pull = await this.api.pulls.create({ ...this.repo, head: branch, base: policy.target, title: `Revert ${short(culpritSha)} for ${incident.id}`, body, request: { retries: 0 } });
+    const pull = await this.api.pulls.create({
+      ...this.repo,
+      head: branch,
+      base: policy.target,
+      title: `Revert ${short(culpritSha)} for ${incident.id}`,
+      body,
+      request: { retries: 0 },
+    });
     return pullId(pull.data.number);
   }
 
   private async treeOf(sha: string): Promise<Map<string, { sha: string; mode: string }>> {
     const { data } = await this.api.git.getTree({ ...this.repo, tree_sha: sha, recursive: 'true' });
-    return new Map(data.tree.filter((e) => e.type === 'blob' && e.path && e.sha).map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]));
+    return new Map(
+      data.tree
+        .filter((e) => e.type === 'blob' && e.path && e.sha)
+        .map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]),
+    );
   }
 
   async notify(kind: NoticeKind, decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
@@ -560,7 +691,11 @@ export class GitHubForge implements Forge {
       await issueFor(this, `flaky:${decision.key ?? decision.rationale}`, () => ({
         title: `Flaky test: ${inert(decision.rationale.split(' failed and then passed')[0] ?? 'a test').slice(0, 200)}`,
         labels: ['build-master', 'flaky'],
-        body: [`**Operation:** report a flaky test for quarantine (autonomy.hygiene)`, `**Reason:** ${inert(decision.rationale)}`, '**Action required:** quarantine or repair the test.'].join('\n'),
+        body: [
+          `**Operation:** report a flaky test for quarantine (autonomy.hygiene)`,
+          `**Reason:** ${inert(decision.rationale)}`,
+          '**Action required:** quarantine or repair the test.',
+        ].join('\n'),
       }));
       return;
     }
@@ -574,7 +709,9 @@ export class GitHubForge implements Forge {
         `**${incident ? 'Incident' : 'Change'}:** ${inert(subject)}${incident ? `, red at ${short(incident.redSha)}, failing ${inert(incident.failingChecks.join(', ')) || 'no named check'}` : ''}`,
         `**Reason:** ${inert(decision.rationale)}`,
         `**Action required:** repair the lane with a fix pull request (branch \`buildmaster/fix/${subject}\` or \`buildmaster:fix ${subject}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
-        incident ? `\nSuspects: ${inert(incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ')) || 'none'}` : '',
+        incident
+          ? `\nSuspects: ${inert(incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ')) || 'none'}`
+          : '',
       ].join('\n'),
     }));
     if (kind === 'page-owner') {
@@ -659,7 +796,10 @@ const RUN_FAILURES_KEPT = 2000;
  * completed with exit code 1") name no test, and are not failures. Undefined
  * when no annotation names a failure.
  */
-export function failuresFromAnnotations(annotations: readonly Annotation[], declared: number): Pick<CheckRun, 'failures' | 'failuresComplete' | 'failuresNote'> | undefined {
+export function failuresFromAnnotations(
+  annotations: readonly Annotation[],
+  declared: number,
+): Pick<CheckRun, 'failures' | 'failuresComplete' | 'failuresNote'> | undefined {
   const named = annotations.filter((a) => a.path && a.path !== '.github');
   const failing = named.filter((a) => a.annotation_level === 'failure');
   const chosen = failing.length ? failing : named.filter((a) => a.annotation_level === 'warning');
@@ -674,11 +814,17 @@ export function failuresFromAnnotations(annotations: readonly Annotation[], decl
     const id = `${file} > ${what}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    failures.push(boundedFailure({ id, file, ...(annotation.start_line ? { line: annotation.start_line } : {}), ...(message ? { message } : {}) }));
+    failures.push(
+      boundedFailure({ id, file, ...(annotation.start_line ? { line: annotation.start_line } : {}), ...(message ? { message } : {}) }),
+    );
   }
   const complete = declared <= annotations.length;
   const how = `read from the check run's ${failing.length ? 'failure' : 'warning'} annotations`;
-  return { failures, failuresComplete: complete, failuresNote: complete ? how : `${how}: GitHub holds ${declared}, ${annotations.length} were read` };
+  return {
+    failures,
+    failuresComplete: complete,
+    failuresNote: complete ? how : `${how}: GitHub holds ${declared}, ${annotations.length} were read`,
+  };
 }
 
 /**
@@ -694,7 +840,12 @@ export function inWorkspace(text: string, repo: string): string {
 }
 
 function firstLine(text: string): string {
-  return text.split('\n').map((line) => line.trim()).find(Boolean) ?? '';
+  return (
+    text
+      .split('\n')
+      .map((line) => line.trim())
+      .find(Boolean) ?? ''
+  );
 }
 
 function checkRunConclusion(status: string, conclusion: string | null): CheckConclusion {

@@ -11,7 +11,11 @@ import { describeGitHubError } from './client';
 import type { GitHubForge, IssueData } from './forge';
 import { comment, inert, issueFor, markerOf } from './issues';
 
-export async function tendRepository(forge: GitHubForge, store: Store, input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number }): Promise<TendOutcome[]> {
+export async function tendRepository(
+  forge: GitHubForge,
+  store: Store,
+  input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number },
+): Promise<TendOutcome[]> {
   const { result, snapshot, policy, now } = input;
   const observed = forge.observed;
   if (!observed) return [];
@@ -34,7 +38,9 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
     now,
     issues,
     // Changes merged in this cycle are done: no label or nudge for them.
-    changes: snapshot.changes.filter((c) => store.data.merged[c.id]?.head !== c.headSha).map((c) => ({ ...c, updatedAt: updated.get(c.id) ?? now })),
+    changes: snapshot.changes
+      .filter((c) => store.data.merged[c.id]?.head !== c.headSha)
+      .map((c) => ({ ...c, updatedAt: updated.get(c.id) ?? now })),
     queues: result.queues,
     memory,
     digest: digestOf(result.state),
@@ -55,7 +61,11 @@ export async function tendRepository(forge: GitHubForge, store: Store, input: { 
       for (const key of [action.key, ...(action.remember ?? [])]) memory[key] = now;
       outcomes.push({ key: action.key, status: 'done', message });
     } catch (error) {
-      outcomes.push({ key: action.key, status: 'failed', message: describeGitHubError(error, `hygiene ${action.kind} (${action.reason})`) });
+      outcomes.push({
+        key: action.key,
+        status: 'failed',
+        message: describeGitHubError(error, `hygiene ${action.kind} (${action.reason})`),
+      });
     }
   }
   await closeResolved(forge, store, result.state, outcomes, now, owns);
@@ -84,7 +94,11 @@ async function perform(forge: GitHubForge, action: HygieneAction, policy: Policy
       return `${posted ? 'commented on' : 'already commented on'} #${action.number}${action.addLabel ? ` and labelled it ${action.addLabel}` : ''}: ${action.reason}`;
     }
     case 'digest': {
-      const number = await issueFor(forge, 'status-digest', () => ({ title: 'Build Master status', labels: ['build-master'], body: `The status of the ${policy.target} lanes, posted by Build Master when it changes.` }));
+      const number = await issueFor(forge, 'status-digest', () => ({
+        title: 'Build Master status',
+        labels: ['build-master'],
+        body: `The status of the ${policy.target} lanes, posted by Build Master when it changes.`,
+      }));
       await comment(forge, number, action.key, action.body);
       return `posted the status digest on #${number}`;
     }
@@ -92,7 +106,14 @@ async function perform(forge: GitHubForge, action: HygieneAction, policy: Policy
 }
 
 /** Fix and escalation issues of resolved incidents are closed with a note, once. */
-async function closeResolved(forge: GitHubForge, store: Store, state: ControllerState, outcomes: TendOutcome[], now: number, owns: (issue: IssueData) => boolean): Promise<void> {
+async function closeResolved(
+  forge: GitHubForge,
+  store: Store,
+  state: ControllerState,
+  outcomes: TendOutcome[],
+  now: number,
+  owns: (issue: IssueData) => boolean,
+): Promise<void> {
   const memory = store.data.hygiene ?? {};
   const resolved = Object.values(state.incidents).filter((i) => i.status === 'resolved');
   if (!resolved.length || !forge.observed) return;
@@ -118,7 +139,9 @@ async function closeResolved(forge: GitHubForge, store: Store, state: Controller
 
 /** The digest: global state, each lane's state and open incidents. Posted when it changes. */
 export function digestOf(state: ControllerState): string {
-  const lanes = Object.values(state.lanes).map((l) => `| ${l.name} | ${l.state} | ${l.incident ?? ''} | ${inert(l.reason).replace(/\|/g, '/')} |`);
+  const lanes = Object.values(state.lanes).map(
+    (l) => `| ${l.name} | ${l.state} | ${l.incident ?? ''} | ${inert(l.reason).replace(/\|/g, '/')} |`,
+  );
   const open = Object.values(state.incidents).filter((i) => i.status === 'open');
   return [
     `**Global:** ${state.global.state} — ${state.global.reason}`,
@@ -127,6 +150,8 @@ export function digestOf(state: ControllerState): string {
     '| --- | --- | --- | --- |',
     ...lanes,
     '',
-    open.length ? `**Open incidents:** ${open.map((i) => `${i.id} (${i.failureClass}, ${i.lanes.join(', ') || 'unattributed'})`).join('; ')}` : '**Open incidents:** none',
+    open.length
+      ? `**Open incidents:** ${open.map((i) => `${i.id} (${i.failureClass}, ${i.lanes.join(', ') || 'unattributed'})`).join('; ')}`
+      : '**Open incidents:** none',
   ].join('\n');
 }

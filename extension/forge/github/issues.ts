@@ -42,7 +42,13 @@ export async function issueFor(forge: GitHubForge, key: string, make: () => NewI
   }
   const issue = make();
   try {
-    const { data } = await forge.api.issues.create({ ...forge.repository, title: issue.title, body: `${issue.body}\n\n${marker}`, labels: issue.labels, request: { retries: 0 } });
+    const { data } = await forge.api.issues.create({
+      ...forge.repository,
+      title: issue.title,
+      body: `${issue.body}\n\n${marker}`,
+      labels: issue.labels,
+      request: { retries: 0 },
+    });
     forge.remember({ login: data.user?.login, issue: data.number });
     mine.set(key, data.number);
     return data.number;
@@ -69,14 +75,22 @@ export async function comment(forge: GitHubForge, number: number, key: string, t
   const marker = markerOf(key);
   const login = await forge.self();
   // A marker in someone else's comment is not Build Master's (when who Build Master is is not known yet, any counts).
-  const posted = (comments: { body?: string; user?: { login: string } | null }[]) => comments.some((c) => (c.body ?? '').includes(marker) && (login === undefined || c.user?.login === login));
+  const posted = (comments: { body?: string; user?: { login: string } | null }[]) =>
+    comments.some((c) => (c.body ?? '').includes(marker) && (login === undefined || c.user?.login === login));
   const comments = await forge.api.paginate(forge.api.issues.listComments, { ...forge.repository, issue_number: number, per_page: 100 });
   if (posted(comments)) return false;
   try {
-    const { data } = await forge.api.issues.createComment({ ...forge.repository, issue_number: number, body: `${text}\n\n${marker}`, request: { retries: 0 } });
+    const { data } = await forge.api.issues.createComment({
+      ...forge.repository,
+      issue_number: number,
+      body: `${text}\n\n${marker}`,
+      request: { retries: 0 },
+    });
     forge.remember({ login: data.user?.login });
   } catch (error) {
-    const again = await forge.api.paginate(forge.api.issues.listComments, { ...forge.repository, issue_number: number, per_page: 100 }).catch(() => []);
+    const again = await forge.api
+      .paginate(forge.api.issues.listComments, { ...forge.repository, issue_number: number, per_page: 100 })
+      .catch(() => []);
     if (!posted(again)) throw error;
   }
   return true;

@@ -29,7 +29,13 @@ const FIRST_RUN_TAIL = 2000;
  * `rerunFailed` (`local.rerun_failed`): a failed check runs once more on the
  * same checkout, and what passes the second time is flaky.
  */
-export async function runChecks(checks: readonly LocalCheck[], cwd: string, timeoutMs: number, named: readonly string[] = [], rerunFailed = false): Promise<CheckRun[]> {
+export async function runChecks(
+  checks: readonly LocalCheck[],
+  cwd: string,
+  timeoutMs: number,
+  named: readonly string[] = [],
+  rerunFailed = false,
+): Promise<CheckRun[]> {
   const runs: CheckRun[] = [];
   for (const check of checks) {
     const first = await runOnce(check, cwd, timeoutMs, named);
@@ -70,7 +76,9 @@ function failuresOf(check: LocalCheck, cwd: string, outcome: CommandOutcome, rep
       const junit = failuresFromJUnit(inCheckout(read.xml, cwd), { root: cwd });
       if (junit.failures.length > 0) return described(junit, `read from the JUnit report ${check.junit}`);
       // A failed command whose report names no failing test failed elsewhere (a build step, a crash): its output may say where.
-      why = junit.note ? `${check.junit}: ${junit.note.replace(/; the check is attributed as a whole$/, '')}` : `the JUnit report ${check.junit} names no failing test`;
+      why = junit.note
+        ? `${check.junit}: ${junit.note.replace(/; the check is attributed as a whole$/, '')}`
+        : `the JUnit report ${check.junit} names no failing test`;
     } else {
       why = read.why;
     }
@@ -79,7 +87,16 @@ function failuresOf(check: LocalCheck, cwd: string, outcome: CommandOutcome, rep
   }
   const parsed = failuresFromOutput(inCheckout(outcome.output, cwd), { root: cwd });
   const cut = outcome.outputCut
-    ? { ...parsed, complete: false, note: [`the output was longer than the ${OUTPUT_TAIL} characters kept, and only its end was read: failures before it may be missing`, parsed.note].filter(Boolean).join('; ') }
+    ? {
+        ...parsed,
+        complete: false,
+        note: [
+          `the output was longer than the ${OUTPUT_TAIL} characters kept, and only its end was read: failures before it may be missing`,
+          parsed.note,
+        ]
+          .filter(Boolean)
+          .join('; '),
+      }
     : parsed;
   return described(cut, `read from the output${why ? ` (${why})` : ''}`);
 }
@@ -117,7 +134,11 @@ function rerun(first: CheckRun, second: CheckRun): CheckRun {
     };
   }
   if (second.conclusion !== 'failure') {
-    return { ...first, output, failuresNote: `${first.failuresNote ?? 'the first run failed'}; the run again ${second.conclusion === 'timed_out' ? 'timed out' : `ended ${second.conclusion}`}, so nothing is known of flakiness` };
+    return {
+      ...first,
+      output,
+      failuresNote: `${first.failuresNote ?? 'the first run failed'}; the run again ${second.conclusion === 'timed_out' ? 'timed out' : `ended ${second.conclusion}`}, so nothing is known of flakiness`,
+    };
   }
   const again = new Set((second.failures ?? []).map((failure) => failure.id));
   const gone = second.failuresComplete ? (first.failures ?? []).filter((failure) => !again.has(failure.id)) : [];
@@ -125,9 +146,20 @@ function rerun(first: CheckRun, second: CheckRun): CheckRun {
   const note = [
     second.failuresNote,
     gone.length ? `${gone.length} failure(s) of the first run passed when run again (local.rerun_failed): flaky` : '',
-    !second.failuresComplete && first.failures?.length ? 'the run again was not read completely, so no failure of the first run is called flaky' : '',
-  ].filter(Boolean).join('; ');
-  return { name: first.name, conclusion: 'failure', output, ...(failures.length ? { failures } : {}), failuresComplete: second.failuresComplete ?? false, failuresNote: note };
+    !second.failuresComplete && first.failures?.length
+      ? 'the run again was not read completely, so no failure of the first run is called flaky'
+      : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return {
+    name: first.name,
+    conclusion: 'failure',
+    output,
+    ...(failures.length ? { failures } : {}),
+    failuresComplete: second.failuresComplete ?? false,
+    failuresNote: note,
+  };
 }
 
 type LocatedReport = { path: string; why?: undefined } | { path?: undefined; why: string };
@@ -135,8 +167,10 @@ type LocatedReport = { path: string; why?: undefined } | { path?: undefined; why
 /** Where a check's JUnit report is, refused when its name leads out of the checkout. */
 function locateReport(cwd: string, junit: string): LocatedReport {
   const untrusted = 'a check is untrusted code, so Build Master reads its report only from inside the checkout';
-  if (isAbsolute(junit) || /^[A-Za-z]:[\\/]/.test(junit)) return { why: `the JUnit report path "${junit}" is absolute and not read (${untrusted}); write it relative to the checkout` };
-  if (junit.split(/[\\/]+/).includes('..')) return { why: `the JUnit report path "${junit}" leads out of the checkout with ".." and is not read (${untrusted})` };
+  if (isAbsolute(junit) || /^[A-Za-z]:[\\/]/.test(junit))
+    return { why: `the JUnit report path "${junit}" is absolute and not read (${untrusted}); write it relative to the checkout` };
+  if (junit.split(/[\\/]+/).includes('..'))
+    return { why: `the JUnit report path "${junit}" leads out of the checkout with ".." and is not read (${untrusted})` };
   return { path: join(cwd, junit) };
 }
 
@@ -144,7 +178,9 @@ function locateReport(cwd: string, junit: string): LocatedReport {
 function inside(cwd: string, path: string): { real: string } | { why: string } {
   const root = realpathSync(cwd);
   const real = realpathSync(path);
-  return real === root || real.startsWith(`${root}${sep}`) ? { real } : { why: `resolves to ${real}, outside the checkout, through a symbolic link` };
+  return real === root || real.startsWith(`${root}${sep}`)
+    ? { real }
+    : { why: `resolves to ${real}, outside the checkout, through a symbolic link` };
 }
 
 /** Removes a stale report, never anything outside the checkout (a directory on the way may be a link out of it). */
@@ -169,13 +205,19 @@ function readReport(cwd: string, path: string, junit: string): { xml: string } |
     where = inside(cwd, path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { why: code === 'ENOENT' ? `the check wrote no JUnit report at ${junit}` : `the JUnit report ${junit} could not be read (${code ?? (error as Error).message})` };
+    return {
+      why:
+        code === 'ENOENT'
+          ? `the check wrote no JUnit report at ${junit}`
+          : `the JUnit report ${junit} could not be read (${code ?? (error as Error).message})`,
+    };
   }
   if ('why' in where) return { why: `the JUnit report ${junit} ${where.why}, and is not read (${untrusted})` };
   try {
     const stat = statSync(where.real);
     if (!stat.isFile()) return { why: `the JUnit report ${junit} is not a file` };
-    if (stat.size > MAX_REPORT_BYTES) return { why: `the JUnit report ${junit} is larger than ${MAX_REPORT_BYTES / 1024 / 1024} MB and is not read` };
+    if (stat.size > MAX_REPORT_BYTES)
+      return { why: `the JUnit report ${junit} is larger than ${MAX_REPORT_BYTES / 1024 / 1024} MB and is not read` };
     return { xml: readFileSync(where.real, 'utf8') };
   } catch (error) {
     return { why: `the JUnit report ${junit} could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };

@@ -15,12 +15,34 @@ import { commitHealth } from '../../core/incident';
 import { marksOf, presentIn, settled } from '../../core/marks';
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
-import { ForgeRefusal, InputError, NOT_RUN_YET, type Clock, type Forge, type ForgeMergeResult, type NoticeKind, type ObserveOptions } from '../../ports';
+import {
+  ForgeRefusal,
+  InputError,
+  NOT_RUN_YET,
+  type Clock,
+  type Forge,
+  type ForgeMergeResult,
+  type NoticeKind,
+  type ObserveOptions,
+} from '../../ports';
 import type { Store } from '../../store/store';
 import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
-import { checkBreach, describeBreach, examine, undoReplacements, isFatal, markTampered, restorePolicies, restoreRefs, snapshot, tamperedReason, type Breach, type RepoSnapshot } from '../../process/containment';
+import {
+  checkBreach,
+  describeBreach,
+  examine,
+  undoReplacements,
+  isFatal,
+  markTampered,
+  restorePolicies,
+  restoreRefs,
+  snapshot,
+  tamperedReason,
+  type Breach,
+  type RepoSnapshot,
+} from '../../process/containment';
 
 /** Fix and revert branches are always candidates, whatever `local.branches` says. */
 const OWN_BRANCHES = ['buildmaster/fix/*', 'buildmaster/revert/*'];
@@ -84,7 +106,9 @@ export class LocalForge implements Forge {
   async targetSha(policy: Policy): Promise<string> {
     const sha = await this.options.repo.revParse(`refs/heads/${policy.target}`);
     if (!sha) {
-      throw new InputError(`the target branch "${policy.target}" does not exist in ${this.options.repo.root}; create it or set \`target:\` in .buildmaster.yml`);
+      throw new InputError(
+        `the target branch "${policy.target}" does not exist in ${this.options.repo.root}; create it or set \`target:\` in .buildmaster.yml`,
+      );
     }
     return sha;
   }
@@ -100,7 +124,10 @@ export class LocalForge implements Forge {
     const history = await this.readLog(targetSha, MERGE_HISTORY);
     const changes = await this.readChanges(policy, targetSha, history);
     await this.runPreMergeChecks(policy, targetSha, changes);
-    for (const change of changes) change.checks = change.checks.map((run) => (run.conclusion === 'pending' ? { ...run, waiting: this.whyNotRun(policy, change) } : run));
+    for (const change of changes)
+      change.checks = change.checks.map((run) =>
+        run.conclusion === 'pending' ? { ...run, waiting: this.whyNotRun(policy, change) } : run,
+      );
     if (tamperedReason(this.options.repo.stateDir) !== undefined) this.readOnly = true;
     const targetCommits = await this.readTarget(policy, targetSha, history.slice(0, HISTORY));
     const mergeBlocked = tamperedReason(this.options.repo.stateDir) ?? (await this.mergeBlockedReason(policy, targetSha, changes, history));
@@ -122,7 +149,14 @@ export class LocalForge implements Forge {
    * fields git computes come first and are validated, the free text last.
    */
   private async readLog(targetSha: string, count: number): Promise<LoggedCommit[]> {
-    const out = await this.git.raw(['log', '--first-parent', '-z', `-n${count}`, `--format=%H${FIELD}%P${FIELD}%T${FIELD}%ct${FIELD}%cn <%ce>${FIELD}%B`, targetSha]);
+    const out = await this.git.raw([
+      'log',
+      '--first-parent',
+      '-z',
+      `-n${count}`,
+      `--format=%H${FIELD}%P${FIELD}%T${FIELD}%ct${FIELD}%cn <%ce>${FIELD}%B`,
+      targetSha,
+    ]);
     const commits: LoggedCommit[] = [];
     for (const row of out.split('\0')) {
       const [sha = '', parents = '', tree = '', time = '', ...rest] = row.split(FIELD);
@@ -131,7 +165,16 @@ export class LocalForge implements Forge {
       const committer = rest.length === 2 ? (rest[0] as string) : '';
       const body = rest.slice(1).join(FIELD);
       const subject = (body.split(/\n[ \t]*\n/)[0] ?? '').replace(/\s*\n\s*/g, ' ').trim();
-      commits.push({ sha, parents: parents.split(' ').filter((p) => HEX.test(p)), tree, time: Number(time) * 1000, committer, subject, body, trailers: parseTrailers(body) });
+      commits.push({
+        sha,
+        parents: parents.split(' ').filter((p) => HEX.test(p)),
+        tree,
+        time: Number(time) * 1000,
+        committer,
+        subject,
+        body,
+        trailers: parseTrailers(body),
+      });
     }
     return commits;
   }
@@ -164,7 +207,8 @@ export class LocalForge implements Forge {
   /** The trusted merge of `branch` at `head` in the history, if any: merged-ness comes from the target, the store only caches it. */
   private async mergedAt(history: readonly LoggedCommit[], branch: string, head: string): Promise<LoggedCommit | undefined> {
     for (const commit of history) {
-      if (commit.trailers.get('Head') !== head || (commit.trailers.get('Branch') !== branch && commit.trailers.get('Change') !== branch)) continue;
+      if (commit.trailers.get('Head') !== head || (commit.trailers.get('Branch') !== branch && commit.trailers.get('Change') !== branch))
+        continue;
       if (await this.trusted(commit)) return commit;
     }
     return undefined;
@@ -187,7 +231,13 @@ export class LocalForge implements Forge {
       .filter(Boolean)
       .map((line) => {
         const [ref = '', head = '', authoredAt = '0', author = '', ...subject] = line.split(FIELD);
-        return [ref.replace(/^refs\/heads\//, ''), head, subject.join(FIELD), author, authoredAt] as [string, string, string, string, string];
+        return [ref.replace(/^refs\/heads\//, ''), head, subject.join(FIELD), author, authoredAt] as [
+          string,
+          string,
+          string,
+          string,
+          string,
+        ];
       })
       .filter(([name]) => name !== policy.target && matches(name));
     const branches: typeof listed = [];
@@ -240,7 +290,12 @@ export class LocalForge implements Forge {
     // What the branch changes (from the merge base) and what merging it would change on the
     // target (target against the merge tree): with several merge bases `target...head` uses
     // only the first, so a branch could hide, say, the undoing of a tier 3 change from it.
-    const files = [...new Set([...paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`])), ...paths(await this.git.raw(['diff', ...PATHS, targetSha, tree]))])];
+    const files = [
+      ...new Set([
+        ...paths(await this.git.raw(['diff', ...PATHS, `${targetSha}...${head}`])),
+        ...paths(await this.git.raw(['diff', ...PATHS, targetSha, tree])),
+      ]),
+    ];
     // A clean merge prints only the tree; a conflicted one adds the conflicted files and messages.
     const conflict = merged.slice(1).some((line) => line.trim().length > 0 && /CONFLICT|^\d{6} /.test(line));
     put(store.data.facts, key, { files, tree, conflict, at: clock.now() });
@@ -249,7 +304,8 @@ export class LocalForge implements Forge {
 
   /** Why a change's pending check is not running (nothing runs between syncs): said by the gate instead of "still running". */
   private whyNotRun(policy: Policy, change: Change): string {
-    if (change.mergeable === 'conflicting') return `has not run: it conflicts with ${policy.target}, and a conflicting change is not tested`;
+    if (change.mergeable === 'conflicting')
+      return `has not run: it conflicts with ${policy.target}, and a conflicting change is not tested`;
     if (this.readOnly) return 'has not run on this head yet: the next sync runs it';
     return 'is queued: it runs when this change reaches the front of its lane';
   }
@@ -261,7 +317,8 @@ export class LocalForge implements Forge {
    */
   private async runPreMergeChecks(policy: Policy, targetSha: string, changes: Change[]): Promise<void> {
     if (this.readOnly && policy.local.checks.length > 0) {
-      for (const change of changes) change.checks = change.checks.map((run) => (run.conclusion === 'pending' ? { ...run, output: NOT_RUN_YET } : run));
+      for (const change of changes)
+        change.checks = change.checks.map((run) => (run.conclusion === 'pending' ? { ...run, output: NOT_RUN_YET } : run));
       return;
     }
     if (policy.local.checks.length === 0) {
@@ -293,7 +350,14 @@ export class LocalForge implements Forge {
    * added or edited in the policy is pending until it has run on this scope.
    */
   private cachedChecks(policy: Policy, scope: string, pendingOutput: string): CheckRun[] {
-    return policy.local.checks.map((check) => this.options.store.checkResult(checkKey(policy, scope, check))?.[0] ?? { name: check.name, conclusion: 'pending' as const, output: pendingOutput });
+    return policy.local.checks.map(
+      (check) =>
+        this.options.store.checkResult(checkKey(policy, scope, check))?.[0] ?? {
+          name: check.name,
+          conclusion: 'pending' as const,
+          output: pendingOutput,
+        },
+    );
   }
 
   /** Runs the checks of `scope` that have no result for their current definition (only those), then returns all of them. */
@@ -316,7 +380,9 @@ export class LocalForge implements Forge {
 
   private async checkTree(policy: Policy, tree: string, targetSha: string, head: string): Promise<CheckRun[]> {
     const { repo } = this.options;
-    return this.checkScope(policy, `tree:${tree}`, async () => (await repo.asBuildMaster().raw(['commit-tree', tree, '-p', targetSha, '-p', head, '-m', 'Build Master pre-merge check'])).trim());
+    return this.checkScope(policy, `tree:${tree}`, async () =>
+      (await repo.asBuildMaster().raw(['commit-tree', tree, '-p', targetSha, '-p', head, '-m', 'Build Master pre-merge check'])).trim(),
+    );
   }
 
   private async timedChecks(policy: Policy, commit: string, checks: Policy['local']['checks']): Promise<CheckRun[]> {
@@ -330,7 +396,10 @@ export class LocalForge implements Forge {
       checkMs = Date.now() - from;
       const breach = checkBreach(await examine(before, await snapshot(repo.root, repo.commonDir, repo.stateDir)), policy.target);
       // The user may be editing their checkout meanwhile: other files changed there are worth a line, not a failure.
-      for (const [path, files] of breach.checkouts) this.options.log(`warning: ${files.length} file(s) changed in the checkout ${path} while checks ran (by a check, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
+      for (const [path, files] of breach.checkouts)
+        this.options.log(
+          `warning: ${files.length} file(s) changed in the checkout ${path} while checks ran (by a check, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`,
+        );
       return isFatal(breach) ? this.refuseBreach(policy, before, breach, result) : result;
     });
     this.stats.checkRuns += 1;
@@ -355,11 +424,23 @@ export class LocalForge implements Forge {
     const policies = await restorePolicies(before, breach, repo.stateDir);
     markTampered(repo.stateDir, breach);
     const what = describeBreach(breach).join('; ');
-    const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `not restored: ${reported.join(', ')}` : '', ...policies].filter(Boolean).join('; ');
+    const undo = [
+      restored.length ? `restored ${restored.join(', ')}` : '',
+      reported.length ? `not restored: ${reported.join(', ')}` : '',
+      ...policies,
+    ]
+      .filter(Boolean)
+      .join('; ');
     const message = `a check changed the repository outside its worktree (${what})${undo ? `; ${undo}` : ''}: every check of this run counts as failed`;
     this.options.log(message);
     // The breach is the failure, whatever the tests said: no test-level failure and no flaky pass stands for it.
-    return runs.map((run) => ({ name: run.name, conclusion: 'failure' as const, output: `${run.output ?? ''}\nBuild Master: ${message}`, failuresComplete: false, failuresNote: 'the check changed the repository outside its worktree: it is attributed as a whole' }));
+    return runs.map((run) => ({
+      name: run.name,
+      conclusion: 'failure' as const,
+      output: `${run.output ?? ''}\nBuild Master: ${message}`,
+      failuresComplete: false,
+      failuresNote: 'the check changed the repository outside its worktree: it is attributed as a whole',
+    }));
   }
 
   async checkCommit(policy: Policy, sha: string): Promise<CheckRun[]> {
@@ -389,7 +470,9 @@ export class LocalForge implements Forge {
     const key = `files-z:${sha}`;
     let files = own(store.data.facts, key)?.files;
     if (!files) {
-      const args = parents[0] ? ['diff-tree', '-r', ...PATHS, parents[0], sha] : ['diff-tree', '-r', '--root', '--no-commit-id', ...PATHS, sha];
+      const args = parents[0]
+        ? ['diff-tree', '-r', ...PATHS, parents[0], sha]
+        : ['diff-tree', '-r', '--root', '--no-commit-id', ...PATHS, sha];
       files = paths(await this.git.raw(args));
       put(store.data.facts, key, { files, at: clock.now() });
     }
@@ -399,10 +482,16 @@ export class LocalForge implements Forge {
       // Build Master's own merge: its trailers say which change, branch and lane it was.
       let branch = commit.trailers.get('Branch');
       // Proven by content alone, a repair link also needs the fix or revert branch to hold the merged head.
-      if (trust === 'proof' && branch && linkOf({ branch }) && !(await this.branchHolds(branch, commit.trailers.get('Head') as string))) branch = undefined;
+      if (trust === 'proof' && branch && linkOf({ branch }) && !(await this.branchHolds(branch, commit.trailers.get('Head') as string)))
+        branch = undefined;
       const lane = commit.trailers.get('Lane');
       const id = commit.trailers.get('Change') as string;
-      return { sha, time: commit.time, checks, change: { id, files, title: subject, ...(branch ? { branch } : {}), ...(lane ? { lane } : {}) } };
+      return {
+        sha,
+        time: commit.time,
+        checks,
+        change: { id, files, title: subject, ...(branch ? { branch } : {}), ...(lane ? { lane } : {}) },
+      };
     }
     // Anyone else's commit: its text names a change for attribution only. A
     // repair link (fix/revert branch) counts only for a real merge of that
@@ -432,7 +521,9 @@ export class LocalForge implements Forge {
     if (commits.some((c) => c !== head && clean(c))) return;
     // The head is the only commit on record (a repository's first, say): there is nothing earlier to search.
     if (commits.length < 2) return;
-    this.options.log(`${policy.target} is red at ${short(head.sha)} and no earlier commit on record is without its failures: bisecting ${commits.length - 1} earlier commit(s)`);
+    this.options.log(
+      `${policy.target} is red at ${short(head.sha)} and no earlier commit on record is without its failures: bisecting ${commits.length - 1} earlier commit(s)`,
+    );
     // Gallop back from the head (1, 2, 4, … commits) to the nearest commit without the head's failures,
     // then bisect only the span after it: a repaired break further back never moves the boundary.
     const last = commits.length - 1;
@@ -466,7 +557,13 @@ export class LocalForge implements Forge {
   private async branchHolds(branch: string, sha: string): Promise<boolean> {
     const tip = await this.options.repo.revParse(`refs/heads/${branch}`);
     if (!tip) return false;
-    return tip === sha || (await quietGit(this.options.repo.root, ['merge-base', '--is-ancestor', sha, tip]).then(() => true, () => false));
+    return (
+      tip === sha ||
+      (await quietGit(this.options.repo.root, ['merge-base', '--is-ancestor', sha, tip]).then(
+        () => true,
+        () => false,
+      ))
+    );
   }
 
   /**
@@ -474,16 +571,27 @@ export class LocalForge implements Forge {
    * target that the merge could not update with it (uncommitted changes, git
    * busy in it, an untracked file a ready change would overwrite).
    */
-  private async mergeBlockedReason(policy: Policy, targetSha: string, changes: readonly Change[], history: readonly LoggedCommit[]): Promise<string | undefined> {
+  private async mergeBlockedReason(
+    policy: Policy,
+    targetSha: string,
+    changes: readonly Change[],
+    history: readonly LoggedCommit[],
+  ): Promise<string | undefined> {
     let checkouts = await this.targetCheckouts(policy);
     if (checkouts.length === 0) return undefined;
     // A read-only observe (explain, without the lock) never writes a checkout.
     if (!this.readOnly && checkouts.some((c) => c.dirty)) {
       let repaired = false;
-      for (const checkout of checkouts.filter((c) => c.dirty)) repaired = (await this.finishCheckoutUpdate(policy, checkout, history)) || repaired;
+      for (const checkout of checkouts.filter((c) => c.dirty))
+        repaired = (await this.finishCheckoutUpdate(policy, checkout, history)) || repaired;
       if (repaired) checkouts = await this.targetCheckouts(policy);
     }
-    const ready = changes.filter((c) => c.mergeable !== 'conflicting' && !c.emptyOnTarget && c.checks.every((run) => !FAILED.has(run.conclusion) && run.conclusion !== 'pending'));
+    const ready = changes.filter(
+      (c) =>
+        c.mergeable !== 'conflicting' &&
+        !c.emptyOnTarget &&
+        c.checks.every((run) => !FAILED.has(run.conclusion) && run.conclusion !== 'pending'),
+    );
     for (const checkout of checkouts) {
       const simple = this.checkoutProblem(policy, checkout);
       if (simple) return simple;
@@ -504,8 +612,12 @@ export class LocalForge implements Forge {
    */
   private async finishCheckoutUpdate(policy: Policy, checkout: TargetCheckout, history: readonly LoggedCommit[]): Promise<boolean> {
     const pending = readCheckoutPending(this.options.repo.stateDir);
-    if (!pending || !pending.paths.includes(checkout.path) || history[0]?.sha !== pending.to || history[1]?.sha !== pending.from) return false;
-    const unstaged = await quietGit(checkout.path, ['diff', '--quiet']).then(() => false, () => true);
+    if (!pending || !pending.paths.includes(checkout.path) || history[0]?.sha !== pending.to || history[1]?.sha !== pending.from)
+      return false;
+    const unstaged = await quietGit(checkout.path, ['diff', '--quiet']).then(
+      () => false,
+      () => true,
+    );
     if (unstaged || existsSync(join(checkout.gitDir, 'index.lock'))) return false;
     const indexTree = (await quietGit(checkout.path, ['write-tree']).catch(() => '')).trim();
     if (!indexTree) return false;
@@ -517,7 +629,9 @@ export class LocalForge implements Forge {
       const head = history[0] as LoggedCommit;
       await quietGit(checkout.path, ['read-tree', '-m', '-u', before.sha, head.sha]);
       clearCheckoutPending(this.options.repo.stateDir);
-      this.options.log(`finished updating the checkout of ${policy.target} in ${checkout.path} from ${short(before.sha)} to ${short(head.sha)} (a previous process stopped before it did)`);
+      this.options.log(
+        `finished updating the checkout of ${policy.target} in ${checkout.path} from ${short(before.sha)} to ${short(head.sha)} (a previous process stopped before it did)`,
+      );
       return true;
     }
     return false;
@@ -525,14 +639,22 @@ export class LocalForge implements Forge {
 
   /** A checkout that no merge could update: uncommitted changes, or another git holding its index. */
   private checkoutProblem(policy: Policy, checkout: TargetCheckout): string | undefined {
-    if (checkout.dirty) return `${policy.target} is checked out with uncommitted changes in ${checkout.path}; merging waits until that worktree is clean (commit or stash them)`;
+    if (checkout.dirty)
+      return `${policy.target} is checked out with uncommitted changes in ${checkout.path}; merging waits until that worktree is clean (commit or stash them)`;
     const lock = join(checkout.gitDir, 'index.lock');
-    if (existsSync(lock)) return `${policy.target} is checked out in ${checkout.path} and git is busy there (${lock} exists); merging waits until it is gone — if no git command is running, delete that file`;
+    if (existsSync(lock))
+      return `${policy.target} is checked out in ${checkout.path} and git is busy there (${lock} exists); merging waits until it is gone — if no git command is running, delete that file`;
     return undefined;
   }
 
   /** Whether the checkout can move from `from` to `to` without losing anything (git's own dry run). */
-  private async updateProblem(policy: Policy, checkout: TargetCheckout, from: string, to: string, change: string): Promise<string | undefined> {
+  private async updateProblem(
+    policy: Policy,
+    checkout: TargetCheckout,
+    from: string,
+    to: string,
+    change: string,
+  ): Promise<string | undefined> {
     try {
       await quietGit(checkout.path, ['read-tree', '-m', '-u', '-n', from, to]);
       return undefined;
@@ -544,7 +666,10 @@ export class LocalForge implements Forge {
       if (files.length) {
         return `merging ${change} into ${policy.target} would overwrite ${files.map((f) => `"${f}"`).join(', ')}, untracked in ${checkout.path} where ${policy.target} is checked out; merging waits until you move or delete ${files.length === 1 ? 'that file' : 'those files'} (or commit ${files.length === 1 ? 'it' : 'them'} on a branch)`;
       }
-      return this.checkoutProblem(policy, { ...checkout, dirty: false }) ?? `${policy.target} is checked out in ${checkout.path} and cannot be updated to include ${change}; merging waits (${detail.split('\n').slice(-3).join(' ').trim()})`;
+      return (
+        this.checkoutProblem(policy, { ...checkout, dirty: false }) ??
+        `${policy.target} is checked out in ${checkout.path} and cannot be updated to include ${change}; merging waits (${detail.split('\n').slice(-3).join(' ').trim()})`
+      );
     }
   }
 
@@ -552,7 +677,10 @@ export class LocalForge implements Forge {
     const { repo, store, clock } = this.options;
     const head = await repo.revParse(`refs/heads/${change.branch}`);
     if (head !== change.headSha) {
-      throw new ForgeRefusal(`${change.id} moved from ${short(change.headSha)} to ${head ? short(head) : 'nothing'} after its checks ran; it is checked again next cycle`, 'head-moved');
+      throw new ForgeRefusal(
+        `${change.id} moved from ${short(change.headSha)} to ${head ? short(head) : 'nothing'} after its checks ran; it is checked again next cycle`,
+        'head-moved',
+      );
     }
     const targetSha = await this.targetSha(policy);
     const facts = await this.mergeFacts(targetSha, change.headSha);
@@ -562,12 +690,16 @@ export class LocalForge implements Forge {
     const lane = decision.lane ?? assignLane(policy, change.files).lane;
     const verdict = requiredPass(policy, change, checks, store.data.state);
     if (!verdict.ok) {
-      throw new ForgeRefusal(`${change.id} does not pass ${verdict.failing.join(', ')} on the current ${policy.target} ${short(targetSha)}; it is not merged untested`, 'checks-failed');
+      throw new ForgeRefusal(
+        `${change.id} does not pass ${verdict.failing.join(', ')} on the current ${policy.target} ${short(targetSha)}; it is not merged untested`,
+        'checks-failed',
+      );
     }
     // The ref and every checkout of it move together or not at all: check first that each can be updated.
     const checkouts = await this.targetCheckouts(policy);
     for (const checkout of checkouts) {
-      const problem = this.checkoutProblem(policy, checkout) ?? (await this.updateProblem(policy, checkout, targetSha, facts.tree, change.id));
+      const problem =
+        this.checkoutProblem(policy, checkout) ?? (await this.updateProblem(policy, checkout, targetSha, facts.tree, change.id));
       if (problem) throw new ForgeRefusal(problem, checkout.dirty ? 'target-dirty' : 'checkout-blocked');
     }
     const message = [
@@ -590,7 +722,10 @@ export class LocalForge implements Forge {
       await quietGit(repo.root, ['update-ref', '-m', `build-master: merge ${change.id}`, `refs/heads/${policy.target}`, sha, targetSha]);
     } catch (error) {
       clearCheckoutPending(repo.stateDir);
-      throw new ForgeRefusal(`${policy.target} moved while ${change.id} was merging; it is retried next cycle (${(error as Error).message.trim()})`, 'target-moved');
+      throw new ForgeRefusal(
+        `${policy.target} moved while ${change.id} was merging; it is retried next cycle (${(error as Error).message.trim()})`,
+        'target-moved',
+      );
     }
     this.options.checkpoint?.('after:update-ref');
     try {
@@ -612,7 +747,13 @@ export class LocalForge implements Forge {
    * already moved go back, so HEAD and the index never disagree: a user's next
    * commit must not silently revert the merge.
    */
-  private async updateCheckouts(policy: Policy, change: Change, checkouts: readonly TargetCheckout[], from: string, to: string): Promise<void> {
+  private async updateCheckouts(
+    policy: Policy,
+    change: Change,
+    checkouts: readonly TargetCheckout[],
+    from: string,
+    to: string,
+  ): Promise<void> {
     const moved: TargetCheckout[] = [];
     for (const checkout of checkouts) {
       try {
@@ -621,28 +762,45 @@ export class LocalForge implements Forge {
       } catch (error) {
         const why = (error as Error).message.trim();
         for (const done of moved) {
-          await quietGit(done.path, ['read-tree', '-m', '-u', to, from]).catch((undo: Error) => this.options.log(`could not move the checkout in ${done.path} back to ${short(from)}: ${undo.message}`));
+          await quietGit(done.path, ['read-tree', '-m', '-u', to, from]).catch((undo: Error) =>
+            this.options.log(`could not move the checkout in ${done.path} back to ${short(from)}: ${undo.message}`),
+          );
         }
-        const back = await quietGit(this.options.repo.root, ['update-ref', '-m', `build-master: undo merge of ${change.id} (checkout not updatable)`, `refs/heads/${policy.target}`, from, to]).then(
+        const back = await quietGit(this.options.repo.root, [
+          'update-ref',
+          '-m',
+          `build-master: undo merge of ${change.id} (checkout not updatable)`,
+          `refs/heads/${policy.target}`,
+          from,
+          to,
+        ]).then(
           () => `${policy.target} was moved back to ${short(from)}`,
           (undo: Error) => `${policy.target} could not be moved back (${undo.message.trim()})`,
         );
         this.options.log(`the checkout of ${policy.target} in ${checkout.path} could not be updated to ${short(to)}: ${why}; ${back}`);
-        throw new ForgeRefusal(`merging ${change.id} was undone: the checkout of ${policy.target} in ${checkout.path} could not be updated (${why}); ${back}; it is retried next cycle`, 'checkout-blocked');
+        throw new ForgeRefusal(
+          `merging ${change.id} was undone: the checkout of ${policy.target} in ${checkout.path} could not be updated (${why}); ${back}; it is retried next cycle`,
+          'checkout-blocked',
+        );
       }
     }
   }
 
   private async authorOf(sha: string): Promise<Record<string, string>> {
     const [name, email] = (await this.git.raw(['log', '-1', '--format=%an%x1f%ae', sha])).trim().split(FIELD);
-    return name && email ? { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email } : { GIT_AUTHOR_NAME: BUILD_MASTER_IDENTITY.GIT_AUTHOR_NAME, GIT_AUTHOR_EMAIL: BUILD_MASTER_IDENTITY.GIT_AUTHOR_EMAIL };
+    return name && email
+      ? { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email }
+      : { GIT_AUTHOR_NAME: BUILD_MASTER_IDENTITY.GIT_AUTHOR_NAME, GIT_AUTHOR_EMAIL: BUILD_MASTER_IDENTITY.GIT_AUTHOR_EMAIL };
   }
 
   /** Worktrees (the main one included) that have the target branch checked out, their git directories, and whether they are dirty. */
   private async targetCheckouts(policy: Policy): Promise<TargetCheckout[]> {
     // -z (git 2.36+) keeps a path with a line break whole; older git lists one field per line.
     const zero = await this.git.raw(['worktree', 'list', '--porcelain', '-z']).catch(() => undefined);
-    const blocks = zero !== undefined ? zero.split('\0\0').map((b) => b.split('\0')) : (await this.git.raw(['worktree', 'list', '--porcelain'])).split('\n\n').map((b) => b.split('\n'));
+    const blocks =
+      zero !== undefined
+        ? zero.split('\0\0').map((b) => b.split('\0'))
+        : (await this.git.raw(['worktree', 'list', '--porcelain'])).split('\n\n').map((b) => b.split('\n'));
     const found: TargetCheckout[] = [];
     for (const fields of blocks) {
       const path = fields.find((f) => f.startsWith('worktree '))?.slice('worktree '.length);
@@ -661,7 +819,8 @@ export class LocalForge implements Forge {
     for (const commit of await this.readLog(target, MERGE_HISTORY)) {
       const named = commit.trailers.get('Key');
       // The key must be the one this very merge would carry (its change and head), not text copied from another.
-      if (named !== key || named !== mergeKey({ id: commit.trailers.get('Change') ?? '', headSha: commit.trailers.get('Head') ?? '' })) continue;
+      if (named !== key || named !== mergeKey({ id: commit.trailers.get('Change') ?? '', headSha: commit.trailers.get('Head') ?? '' }))
+        continue;
       if (await this.trusted(commit)) return { sha: commit.sha };
     }
     return undefined;
@@ -676,9 +835,17 @@ export class LocalForge implements Forge {
     try {
       const git = repo.asBuildMaster(dir);
       await git.raw(['revert', '--no-commit', ...(parents.length > 2 ? ['-m', '1'] : []), culpritSha]).catch((error: Error) => {
-        throw new ForgeRefusal(`reverting ${short(culpritSha)} for ${incident.id} conflicts with ${policy.target}: ${error.message.trim()}; a person must revert it`, 'revert-conflict');
+        throw new ForgeRefusal(
+          `reverting ${short(culpritSha)} for ${incident.id} conflicts with ${policy.target}: ${error.message.trim()}; a person must revert it`,
+          'revert-conflict',
+        );
       });
-      await git.raw(['commit', '--allow-empty', '-m', `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${incident.failingChecks.join(', ')}.\n\nbuildmaster:revert ${incident.id}`]);
+      await git.raw([
+        'commit',
+        '--allow-empty',
+        '-m',
+        `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${incident.failingChecks.join(', ')}.\n\nbuildmaster:revert ${incident.id}`,
+      ]);
     } finally {
       await repo.removeWorktree(dir);
     }
@@ -711,12 +878,22 @@ export class LocalForge implements Forge {
    * of each failing check's output, indented so no line of it reads as a heading.
    */
   private incidentEvidence(policy: Policy, incident: Incident): string[] {
-    const suspects = incident.suspects.map((s) => (s.change ? `${s.change} (${short(s.sha)})` : `commit ${short(s.sha)} (merged outside the queue)`));
+    const suspects = incident.suspects.map((s) =>
+      s.change ? `${s.change} (${short(s.sha)})` : `commit ${short(s.sha)} (merged outside the queue)`,
+    );
     const lines = [`suspects: ${suspects.length ? suspects.join(', ') : 'none known'}`];
-    const runs = this.cachedChecks(policy, `commit:${incident.redSha}`, '').filter((run) => incident.failingChecks.includes(run.name) && run.output);
+    const runs = this.cachedChecks(policy, `commit:${incident.redSha}`, '').filter(
+      (run) => incident.failingChecks.includes(run.name) && run.output,
+    );
     for (const run of runs) {
-      const tail = (run.output ?? '').split('\n').filter((line) => line.trim() !== '').slice(-15);
-      lines.push(`output of ${run.name} at ${short(incident.redSha)} (last ${tail.length} line(s)):`, ...tail.map((line) => `    ${line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?')}`));
+      const tail = (run.output ?? '')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .slice(-15);
+      lines.push(
+        `output of ${run.name} at ${short(incident.redSha)} (last ${tail.length} line(s)):`,
+        ...tail.map((line) => `    ${line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?')}`),
+      );
     }
     return lines;
   }
@@ -725,14 +902,21 @@ export class LocalForge implements Forge {
     const dir = this.options.repo.stateDir;
     mkdirSync(dir, { recursive: true });
     if (kind === 'report-flaky') {
-      const text = [`## ${new Date(this.options.clock.now()).toISOString()} FLAKY TEST`, `reason: ${decision.rationale}`, 'action required: quarantine or repair the test; it keeps failing and passing on the same commit', ''];
+      const text = [
+        `## ${new Date(this.options.clock.now()).toISOString()} FLAKY TEST`,
+        `reason: ${decision.rationale}`,
+        'action required: quarantine or repair the test; it keeps failing and passing on the same commit',
+        '',
+      ];
       appendFileSync(join(dir, 'escalations.md'), `${text.join('\n')}\n\n`);
       return;
     }
     const owners = kind === 'page-owner' && policy.owners.length ? ` ${policy.owners.join(' ')}` : '';
     const lines = [
       `## ${new Date(this.options.clock.now()).toISOString()} ${kind === 'escalate' ? 'ESCALATION' : 'PAGE'}${owners}`,
-      incident ? `incident: ${incident.id} (${incident.failureClass}, lanes ${incident.lanes.join(', ') || 'none'}, red at ${short(incident.redSha)})` : '',
+      incident
+        ? `incident: ${incident.id} (${incident.failureClass}, lanes ${incident.lanes.join(', ') || 'none'}, red at ${short(incident.redSha)})`
+        : '',
       `reason: ${decision.rationale}`,
       ...(incident ? this.incidentEvidence(policy, incident) : []),
       'action required: repair the lane with a fix change, revert the culprit, or run `build-master release --ack` / `resume <lane>` once resolved',
@@ -763,7 +947,17 @@ function paths(out: string): string[] {
  */
 function checkKey(policy: Policy, scope: string, check: { name: string; run: string; junit?: string | undefined }): string {
   const definition = createHash('sha256')
-    .update(JSON.stringify(['failures', check.name, check.run, policy.local.check_timeout, [...policy.local.env].sort(), check.junit ?? null, policy.local.rerun_failed]))
+    .update(
+      JSON.stringify([
+        'failures',
+        check.name,
+        check.run,
+        policy.local.check_timeout,
+        [...policy.local.env].sort(),
+        check.junit ?? null,
+        policy.local.rerun_failed,
+      ]),
+    )
     .digest('hex')
     .slice(0, 16);
   return `${scope}:check:${definition}`;
@@ -787,7 +981,9 @@ function writeCheckoutPending(stateDir: string, pending: CheckoutPending): void 
 function readCheckoutPending(stateDir: string): CheckoutPending | undefined {
   try {
     const value = JSON.parse(readFileSync(join(stateDir, PENDING_FILE), 'utf8')) as Partial<CheckoutPending>;
-    return typeof value.from === 'string' && typeof value.to === 'string' && Array.isArray(value.paths) ? { from: value.from, to: value.to, paths: value.paths.map(String) } : undefined;
+    return typeof value.from === 'string' && typeof value.to === 'string' && Array.isArray(value.paths)
+      ? { from: value.from, to: value.to, paths: value.paths.map(String) }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -840,6 +1036,7 @@ export async function whyNotAChange(repo: GitRepo, policy: Policy, name: string,
   if (target && (await repo.git.raw(['rev-list', '--count', head, `^${target}`])).trim() === '0') {
     return `branch "${name}" has nothing to merge: its head ${short(head)} is already in ${policy.target}`;
   }
-  if (emptyOnTarget) return `branch "${name}" is not queued: merging it would leave ${policy.target} as it is (its changes are already there)`;
+  if (emptyOnTarget)
+    return `branch "${name}" is not queued: merging it would leave ${policy.target} as it is (its changes are already there)`;
   return undefined;
 }

@@ -36,7 +36,13 @@ export class ReviewPanel {
     return new ReviewPanel(panel, subject, cockpit, extensionUri, log);
   }
 
-  static restore(panel: vscode.WebviewPanel, subject: ReviewSubject, cockpit: Cockpit, extensionUri: vscode.Uri, log: vscode.LogOutputChannel): void {
+  static restore(
+    panel: vscode.WebviewPanel,
+    subject: ReviewSubject,
+    cockpit: Cockpit,
+    extensionUri: vscode.Uri,
+    log: vscode.LogOutputChannel,
+  ): void {
     new ReviewPanel(panel, subject, cockpit, extensionUri, log);
   }
 
@@ -48,7 +54,14 @@ export class ReviewPanel {
     private readonly log: vscode.LogOutputChannel,
   ) {
     panel.title = titleOf(subject);
-    this.host = new WebviewHost<ReviewState, ReviewRequest>({ panel, extensionUri, script: 'review', title: panel.title, log, onRequest: (request) => this.handle(request) });
+    this.host = new WebviewHost<ReviewState, ReviewRequest>({
+      panel,
+      extensionUri,
+      script: 'review',
+      title: panel.title,
+      log,
+      onRequest: (request) => this.handle(request),
+    });
     ReviewPanel.open.set(keyOf(subject), this);
     this.subscription = cockpit.onDidChange(() => void this.update());
     this.host.onDidDispose(() => {
@@ -74,12 +87,20 @@ export class ReviewPanel {
     const changeId = this.changeId() ?? approval?.change;
     const lane = model.lanes.find((l) => l.queue.some((e) => e.change === changeId));
     const entry = (lane?.queue.find((e) => e.change === changeId) ?? this.last.entry) as ReviewState['change'];
-    this.last = { ...(approval ? { approval } : {}), ...(entry ? { entry: { ...entry, ...(lane ? { laneState: lane.state } : {}) } } : {}) };
+    this.last = {
+      ...(approval ? { approval } : {}),
+      ...(entry ? { entry: { ...entry, ...(lane ? { laneState: lane.state } : {}) } } : {}),
+    };
     if (changeId && !this.diffCache) this.diffCache = await this.loadDiff(changeId);
     if (approval && !this.approval() && !this.resolved) {
       // Decided elsewhere (the CLI, another window): show how, from the stored state.
       const stored = (await this.cockpit.openedSession())?.store.data.state?.approvals[approval.id];
-      if (stored && stored.status !== 'pending') this.resolved = { status: stored.status, ...(stored.resolvedBy ? { by: stored.resolvedBy } : {}), ...(stored.reason ? { reason: stored.reason } : {}) };
+      if (stored && stored.status !== 'pending')
+        this.resolved = {
+          status: stored.status,
+          ...(stored.resolvedBy ? { by: stored.resolvedBy } : {}),
+          ...(stored.reason ? { reason: stored.reason } : {}),
+        };
     }
     const state: ReviewState = {
       ...(approval ? { approval } : {}),
@@ -96,7 +117,10 @@ export class ReviewPanel {
     const session = await this.cockpit.openedSession();
     if (!session) return { diffError: 'no repository session: see the Build Master log', checks: [] };
     try {
-      const [diff, checks] = await Promise.all([session.forge.changeDiff(change, session.policy), session.forge.changeChecks(change, session.policy)]);
+      const [diff, checks] = await Promise.all([
+        session.forge.changeDiff(change, session.policy),
+        session.forge.changeChecks(change, session.policy),
+      ]);
       return { diff, checks };
     } catch (error) {
       return { diffError: (error as Error).message, checks: [] };
@@ -108,7 +132,8 @@ export class ReviewPanel {
       case 'approve':
       case 'reject': {
         const approval = this.approval();
-        if (!approval) throw new Error('there is no pending approval for this change any more (it was decided elsewhere, or the change left the queue)');
+        if (!approval)
+          throw new Error('there is no pending approval for this change any more (it was decided elsewhere, or the change left the queue)');
         const by = operatorName();
         if (request.kind === 'reject') {
           if (!request.reason.trim()) throw new Error('a rejection needs a reason: say what should change');
@@ -121,8 +146,13 @@ export class ReviewPanel {
         this.resolved = { status: 'approved', by };
         await this.update();
         // Apply it now rather than at the next interval: the person is watching.
-        const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Build Master: applying approval ${approval.id}` }, () => this.cockpit.sync());
-        const merged = report?.actions.find((a) => a.kind === 'merge' && a.status === 'done' && (a.decision.change === approval.change || a.key === approval.key));
+        const report = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: `Build Master: applying approval ${approval.id}` },
+          () => this.cockpit.sync(),
+        );
+        const merged = report?.actions.find(
+          (a) => a.kind === 'merge' && a.status === 'done' && (a.decision.change === approval.change || a.key === approval.key),
+        );
         if (merged) {
           this.resolved = { status: 'merged', by };
           await this.update();

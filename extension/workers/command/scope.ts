@@ -89,12 +89,21 @@ export async function checkRange(gitDir: string, base: string, head: string, all
   const touched: TouchedPath[] = [];
   for (const record of log.split('\x01').filter(Boolean)) {
     const end = record.indexOf('\0');
-    const [commit = '', ...parents] = record.slice(0, end < 0 ? undefined : end).trim().split(' ');
+    const [commit = '', ...parents] = record
+      .slice(0, end < 0 ? undefined : end)
+      .trim()
+      .split(' ');
     if (parents.length !== 1) {
       problems.push({ kind: 'merge-commit', commit });
       continue;
     }
-    const tokens = end < 0 ? [] : record.slice(end + 1).replace(/^\n/, '').split('\0');
+    const tokens =
+      end < 0
+        ? []
+        : record
+            .slice(end + 1)
+            .replace(/^\n/, '')
+            .split('\0');
     for (let i = 0; i + 1 < tokens.length; i += 2) {
       const meta = (tokens[i] as string).replace(/^:/, '').split(' ');
       const path = tokens[i + 1] as string;

@@ -21,7 +21,16 @@ import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
 import { runCommand } from '../../process/run';
-import { describeBreach, examine, undoReplacements, isFatal, markTampered, restorePolicies, restoreRefs, snapshot } from '../../process/containment';
+import {
+  describeBreach,
+  examine,
+  undoReplacements,
+  isFatal,
+  markTampered,
+  restorePolicies,
+  restoreRefs,
+  snapshot,
+} from '../../process/containment';
 import { checkRange, describeProblem } from './scope';
 
 const DIFF_LIMIT = 20_000;
@@ -48,7 +57,12 @@ export function writeScope(policy: Policy, incident: Incident): { globs: string[
 /** The prompt a coding agent receives: what broke, where, the suspect's diff, what it may touch. */
 export async function buildPrompt(repo: GitRepo, incident: Incident, policy: Policy, failingOutput: string): Promise<string> {
   const suspect = [...incident.suspects].reverse().find((s) => s.change) ?? incident.suspects[incident.suspects.length - 1];
-  const diff = suspect ? (await repo.git.raw(['show', '--stat', '--patch', '--format=commit %H%nAuthor: %an%n%n%B', suspect.sha]).catch(() => '')).slice(0, DIFF_LIMIT) : '';
+  const diff = suspect
+    ? (await repo.git.raw(['show', '--stat', '--patch', '--format=commit %H%nAuthor: %an%n%n%B', suspect.sha]).catch(() => '')).slice(
+        0,
+        DIFF_LIMIT,
+      )
+    : '';
   const scope = writeScope(policy, incident);
   return [
     `# Build Master incident ${incident.id}`,
@@ -120,7 +134,10 @@ export class CommandWorker implements Worker {
       });
       const outcome = await runCommand(command, { cwd: dir, env, timeoutMs: spec.timeout, input: spec.prompt, contain: dir });
       const breach = await examine(before, await snapshot(root, commonDir, this.repo.stateDir));
-      warnings = breach.checkouts.map(([path, files]) => `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`);
+      warnings = breach.checkouts.map(
+        ([path, files]) =>
+          `warning: ${files.length} file(s) changed in the checkout ${path} while the fix command ran (by the command, or by you): ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}`,
+      );
       const output = outcome.output;
       if (isFatal(breach)) {
         const replaced = await undoReplacements(root, breach);
@@ -130,11 +147,18 @@ export class CommandWorker implements Worker {
         const policies = await restorePolicies(before, breach, this.repo.stateDir);
         markTampered(this.repo.stateDir, breach);
         const what = describeBreach(breach).join('; ');
-        const undo = [restored.length ? `restored ${restored.join(', ')}` : '', reported.length ? `left for a person to check: ${reported.join(', ')}` : '', ...policies].filter(Boolean).join('; ');
+        const undo = [
+          restored.length ? `restored ${restored.join(', ')}` : '',
+          reported.length ? `left for a person to check: ${reported.join(', ')}` : '',
+          ...policies,
+        ]
+          .filter(Boolean)
+          .join('; ');
         const message = `the fix command reached outside its worktree: ${what}${undo ? ` (${undo})` : ''}; nothing from this attempt is used`;
         return fail(message, output, [], message);
       }
-      if (outcome.timedOut) return fail(`the fix command timed out after ${formatDuration(spec.timeout)} (dispatch.timeout) and was killed`, output);
+      if (outcome.timedOut)
+        return fail(`the fix command timed out after ${formatDuration(spec.timeout)} (dispatch.timeout) and was killed`, output);
       if (outcome.exitCode !== 0) return fail(`the fix command exited with ${outcome.exitCode}`, output);
       const head = (await quietGit(root, [...SAFE, `--git-dir=${admin}`, 'rev-parse', '--verify', 'HEAD^{commit}']).catch(() => '')).trim();
       if (!head) return fail('the fix command left its worktree without a commit checked out', output);
@@ -144,12 +168,25 @@ export class CommandWorker implements Worker {
       const problems = await checkRange(root, base, final, scope.allows);
       const files = (await git(['diff', '--name-only', '-z', '--no-renames', base, final]).catch(() => '')).split('\0').filter(Boolean);
       if (problems.length) {
-        return fail(`the fix is outside its write scope (${scope.globs.join(', ')}): ${problems.map(describeProblem).join('; ')}; no fix branch was set`, output, files);
+        return fail(
+          `the fix is outside its write scope (${scope.globs.join(', ')}): ${problems.map(describeProblem).join('; ')}; no fix branch was set`,
+          output,
+          files,
+        );
       }
       if (files.length === 0) return fail('the fix command changed no files', output);
       // Must not exist: a branch someone set meanwhile is not overwritten.
       await git(['update-ref', '-m', `build-master: fix ${incident.id} attempt ${attempt}`, `refs/heads/${branch}`, final, ZERO]);
-      return { success: true, output, commit_sha: final, files_changed: files, duration_ms: Date.now() - started, artifacts: [], change: branch, ...(warnings.length ? { warnings } : {}) };
+      return {
+        success: true,
+        output,
+        commit_sha: final,
+        files_changed: files,
+        duration_ms: Date.now() - started,
+        artifacts: [],
+        change: branch,
+        ...(warnings.length ? { warnings } : {}),
+      };
     } finally {
       await this.repo.removeWorktree(dir);
     }
@@ -164,7 +201,8 @@ export class CommandWorker implements Worker {
     const scratch = mkdtempSync(join(tmpdir(), 'bm-fix-index-'));
     try {
       const env = { GIT_INDEX_FILE: join(scratch, 'index'), ...BUILD_MASTER_IDENTITY };
-      const git = (args: string[]) => quietGit(this.repo.root, [...SAFE, `--git-dir=${this.repo.commonDir}`, `--work-tree=${dir}`, ...args], env);
+      const git = (args: string[]) =>
+        quietGit(this.repo.root, [...SAFE, `--git-dir=${this.repo.commonDir}`, `--work-tree=${dir}`, ...args], env);
       await git(['read-tree', head]);
       await git(['add', '-A', '--', '.']);
       const tree = (await git(['write-tree'])).trim();

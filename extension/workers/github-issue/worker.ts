@@ -37,7 +37,14 @@ export class GitHubIssueWorker implements Worker {
         artifacts: [`#${number}`],
       };
     } catch (error) {
-      return { success: false, output: '', error: describeGitHubError(error, `opening the fix issue for ${incident.id}`), files_changed: [], duration_ms: Date.now() - started, artifacts: [] };
+      return {
+        success: false,
+        output: '',
+        error: describeGitHubError(error, `opening the fix issue for ${incident.id}`),
+        files_changed: [],
+        duration_ms: Date.now() - started,
+        artifacts: [],
+      };
     }
   }
 
@@ -56,7 +63,9 @@ export class GitHubIssueWorker implements Worker {
  * mentions of its own); other quoted names are kept inert (one line, no pings).
  */
 export function issueBody(incident: Incident, attempt: number, policy: Policy, spec: BuildSpec, excerpt: string): string {
-  const suspects = incident.suspects.map((s) => `- ${inert(s.change ?? short(s.sha))} (${short(s.sha)}${s.lane ? `, lane ${s.lane}` : ''})`);
+  const suspects = incident.suspects.map(
+    (s) => `- ${inert(s.change ?? short(s.sha))} (${short(s.sha)}${s.lane ? `, lane ${s.lane}` : ''})`,
+  );
   return [
     `Build Master incident **${incident.id}**: \`${policy.target}\` is red at ${short(incident.redSha)}.`,
     '',

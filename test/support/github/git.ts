@@ -72,7 +72,12 @@ export class BareRepo {
 
   refs(): Map<string, string> {
     const out = this.git(['for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads/']);
-    return new Map(out.split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]));
+    return new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(' ') as [string, string]),
+    );
   }
 
   /** The commit a ref or sha names, or undefined. */

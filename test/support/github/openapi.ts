@@ -48,7 +48,12 @@ function description() {
     if (!template.startsWith('/repos/{owner}/{repo}/') && template !== '/user') continue;
     const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, (m) => (m === '{path}' ? '(.+)' : '([^/]+)'))}$`);
     for (const [method, op] of Object.entries(methods)) {
-      operations.push({ method: method.toUpperCase(), template, pattern, responses: (op as { responses: Operation['responses'] }).responses });
+      operations.push({
+        method: method.toUpperCase(),
+        template,
+        pattern,
+        responses: (op as { responses: Operation['responses'] }).responses,
+      });
     }
   }
   // Literal segments win over parameters (`/commits/{ref}/status` over `/commits/{ref}`), as on GitHub's router.
@@ -97,7 +102,10 @@ export function validateResponse(method: string, path: string, status: number, b
   const name = `${method} ${op.template}`;
   const schema = responseSchema(op, status);
   if (schema === null) return { operation: name, status, errors: [`status ${status} is not documented for this operation`] };
-  if (!schema) return body === undefined || body === '' ? undefined : { operation: name, status, errors: ['the operation documents no body for this status'] };
+  if (!schema)
+    return body === undefined || body === ''
+      ? undefined
+      : { operation: name, status, errors: ['the operation documents no body for this status'] };
   const { ajv, validators } = description();
   const key = `${name} ${status}`;
   let validate = validators.get(key);
@@ -106,7 +114,11 @@ export function validateResponse(method: string, path: string, status: number, b
     validators.set(key, validate);
   }
   if (validate(body)) return undefined;
-  return { operation: name, status, errors: (validate.errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`) };
+  return {
+    operation: name,
+    status,
+    errors: (validate.errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`),
+  };
 }
 
 /**
@@ -163,7 +175,11 @@ function fill(schema: Schema, value: unknown, base: string, depth: number): unkn
       }
       for (const [key, v] of Object.entries(out)) {
         const prop = s.properties?.[key];
-        if (prop && v !== null && typeof v === 'object') out[key] = Array.isArray(v) && resolve(prop).items ? v.map((item) => fill(resolve(prop).items as Schema, item, base, depth + 1)) : fill(prop, v, base, depth + 1);
+        if (prop && v !== null && typeof v === 'object')
+          out[key] =
+            Array.isArray(v) && resolve(prop).items
+              ? v.map((item) => fill(resolve(prop).items as Schema, item, base, depth + 1))
+              : fill(prop, v, base, depth + 1);
       }
       return out;
     }

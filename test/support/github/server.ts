@@ -39,15 +39,7 @@ export interface CiAnnotation {
 }
 
 export type FaultKind =
-  | 'error500'
-  | 'rate-limit'
-  | 'rate-limit-429'
-  | 'secondary'
-  | 'slow'
-  | 'drop'
-  | 'drop-after'
-  | 'conflict'
-  | 'not-mergeable';
+  'error500' | 'rate-limit' | 'rate-limit-429' | 'secondary' | 'slow' | 'drop' | 'drop-after' | 'conflict' | 'not-mergeable';
 
 export interface Fault {
   kind: FaultKind;
@@ -202,13 +194,29 @@ export class GitHubServer {
   push(branch: string, files: Record<string, string | null>, message = `change ${branch}`, from = 'main'): string {
     const sha = this.repo.commit(branch, files, message, from);
     this.refsChanged();
-    for (const item of this.items.values()) if (item.pull && item.state === 'open' && item.pull.head === branch) item.updatedAt = this.now();
+    for (const item of this.items.values())
+      if (item.pull && item.state === 'open' && item.pull.head === branch) item.updatedAt = this.now();
     return sha;
   }
 
-  openPull(input: { head: string; base?: string; title?: string; body?: string; draft?: boolean; labels?: string[]; user?: string }): number {
+  openPull(input: {
+    head: string;
+    base?: string;
+    title?: string;
+    body?: string;
+    draft?: boolean;
+    labels?: string[];
+    user?: string;
+  }): number {
     const item = this.createItem(input.title ?? input.head, input.body ?? null, input.user ?? 'agent-bot', input.labels ?? []);
-    item.pull = { head: input.head, base: input.base ?? 'main', draft: input.draft ?? false, merged: false, mergedAt: null, mergeCommit: null };
+    item.pull = {
+      head: input.head,
+      base: input.base ?? 'main',
+      draft: input.draft ?? false,
+      merged: false,
+      mergedAt: null,
+      mergeCommit: null,
+    };
     return item.number;
   }
 
@@ -288,7 +296,18 @@ export class GitHubServer {
 
   private createItem(title: string, body: string | null, user: string, labels: string[]): Item {
     const at = this.now();
-    const item: Item = { number: this.nextNumber++, title, body, user, labels: [...labels], state: 'open', createdAt: at, updatedAt: at, closedAt: null, comments: [] };
+    const item: Item = {
+      number: this.nextNumber++,
+      title,
+      body,
+      user,
+      labels: [...labels],
+      state: 'open',
+      createdAt: at,
+      updatedAt: at,
+      closedAt: null,
+      comments: [],
+    };
     this.items.set(item.number, item);
     return item;
   }
@@ -308,7 +327,8 @@ export class GitHubServer {
     const method = req.method ?? 'GET';
     const path = decodeURIComponent(url.pathname);
     const conditional = typeof req.headers['if-none-match'] === 'string';
-    const log = (status: number, fault?: FaultKind) => this.requests.push({ method, path, status, conditional, ...(fault ? { fault } : {}) });
+    const log = (status: number, fault?: FaultKind) =>
+      this.requests.push({ method, path, status, conditional, ...(fault ? { fault } : {}) });
 
     const fault = this.takeFault(method, path);
     if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1500));
@@ -406,25 +426,50 @@ export class GitHubServer {
       case 'rate-limit':
         return {
           status: 403,
-          body: { message: 'API rate limit exceeded for user ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api' },
+          body: {
+            message: 'API rate limit exceeded for user ID 1.',
+            documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+          },
           headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + wait) },
         };
       case 'rate-limit-429':
         return {
           status: 429,
-          body: { message: 'API rate limit exceeded for user ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api' },
-          headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + wait), 'retry-after': String(wait) },
+          body: {
+            message: 'API rate limit exceeded for user ID 1.',
+            documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+          },
+          headers: {
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + wait),
+            'retry-after': String(wait),
+          },
         };
       case 'secondary':
         return {
           status: 403,
-          body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits' },
+          body: {
+            message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+            documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+          },
           headers: { 'retry-after': String(wait), 'x-ratelimit-reset': String(nowSec + 3600) },
         };
       case 'conflict':
-        return { status: 409, body: { message: 'Head branch was modified. Review and try the merge again.', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request' } };
+        return {
+          status: 409,
+          body: {
+            message: 'Head branch was modified. Review and try the merge again.',
+            documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+          },
+        };
       case 'not-mergeable':
-        return { status: 405, body: { message: 'Pull Request is not mergeable', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request' } };
+        return {
+          status: 405,
+          body: {
+            message: 'Pull Request is not mergeable',
+            documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+          },
+        };
       default:
         return { status: 500, body: { message: 'Server Error' } };
     }
@@ -433,7 +478,15 @@ export class GitHubServer {
   // ---- routes ----
 
   private route(method: string, path: string, query: URLSearchParams, body: Record<string, unknown>): Answer {
-    if (method === 'GET' && path === '/user') return { status: 200, body: conform('private-user', { ...this.user(this.login), name: null, email: null, created_at: this.now(), updated_at: this.now() }, this.url) };
+    if (method === 'GET' && path === '/user')
+      return {
+        status: 200,
+        body: conform(
+          'private-user',
+          { ...this.user(this.login), name: null, email: null, created_at: this.now(), updated_at: this.now() },
+          this.url,
+        ),
+      };
     const prefix = `/repos/${this.owner}/${this.name}`;
     if (!path.startsWith(`${prefix}/`)) return notFound();
     const rest = path.slice(prefix.length);
@@ -465,9 +518,11 @@ export class GitHubServer {
       if (method === 'POST') return this.createComment(Number(match[1]), body);
     }
     if (method === 'POST' && (match = m(/^\/issues\/(\d+)\/labels$/))) return this.addLabels(Number(match[1]), body);
-    if (method === 'DELETE' && (match = m(/^\/issues\/(\d+)\/labels\/(.+)$/))) return this.removeLabel(Number(match[1]), match[2] as string);
+    if (method === 'DELETE' && (match = m(/^\/issues\/(\d+)\/labels\/(.+)$/)))
+      return this.removeLabel(Number(match[1]), match[2] as string);
     if (method === 'GET' && (match = m(/^\/contents\/(.+)$/))) return this.contents(match[1] as string, query.get('ref') ?? 'main');
-    if (method === 'GET' && (match = m(/^\/git\/trees\/([^/]+)$/))) return this.getTree(match[1] as string, query.get('recursive') !== null);
+    if (method === 'GET' && (match = m(/^\/git\/trees\/([^/]+)$/)))
+      return this.getTree(match[1] as string, query.get('recursive') !== null);
     if (method === 'POST' && rest === '/git/trees') return this.createTree(body);
     if (method === 'POST' && rest === '/git/commits') return this.createCommit(body);
     if (method === 'POST' && rest === '/git/refs') return this.createRef(body);
@@ -491,13 +546,36 @@ export class GitHubServer {
 
   private buildUser(login: string): Record<string, unknown> {
     const id = [...login].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000, 7);
-    return conform('simple-user', { login, id, node_id: `U_${id}`, type: login.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false, html_url: `${this.url}/${encodeURIComponent(login)}`, url: `${this.url}/users/${encodeURIComponent(login)}` }, this.url);
+    return conform(
+      'simple-user',
+      {
+        login,
+        id,
+        node_id: `U_${id}`,
+        type: login.endsWith('[bot]') ? 'Bot' : 'User',
+        site_admin: false,
+        html_url: `${this.url}/${encodeURIComponent(login)}`,
+        url: `${this.url}/users/${encodeURIComponent(login)}`,
+      },
+      this.url,
+    );
   }
 
   private repository(): Record<string, unknown> {
     this.repositoryJson ??= conform(
       'repository',
-      { id: 1, node_id: 'R_1', name: this.name, full_name: `${this.owner}/${this.name}`, owner: this.user(this.owner), private: false, fork: false, default_branch: 'main', url: this.api(''), html_url: `${this.url}/${this.owner}/${this.name}` },
+      {
+        id: 1,
+        node_id: 'R_1',
+        name: this.name,
+        full_name: `${this.owner}/${this.name}`,
+        owner: this.user(this.owner),
+        private: false,
+        fork: false,
+        default_branch: 'main',
+        url: this.api(''),
+        html_url: `${this.url}/${this.owner}/${this.name}`,
+      },
       this.url,
     );
     return this.repositoryJson;
@@ -505,7 +583,15 @@ export class GitHubServer {
 
   private label(name: string): Record<string, unknown> {
     const id = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000, 11);
-    return { id, node_id: `LA_${id}`, url: this.api(`/labels/${encodeURIComponent(name)}`), name, description: '', color: 'ededed', default: false };
+    return {
+      id,
+      node_id: `LA_${id}`,
+      url: this.api(`/labels/${encodeURIComponent(name)}`),
+      name,
+      description: '',
+      color: 'ededed',
+      default: false,
+    };
   }
 
   private page<T>(all: T[], query: URLSearchParams): { items: T[]; link: (url: URL) => string } {
@@ -531,7 +617,13 @@ export class GitHubServer {
     const pull = item.pull as NonNullable<Item['pull']>;
     const head = this.headOf(item) ?? '0'.repeat(40);
     const base = this.refs().get(pull.base) ?? '0'.repeat(40);
-    const branch = (ref: string, sha: string) => ({ label: `${this.owner}:${ref}`, ref, sha, user: this.user(this.owner), repo: this.repository() });
+    const branch = (ref: string, sha: string) => ({
+      label: `${this.owner}:${ref}`,
+      ref,
+      sha,
+      user: this.user(this.owner),
+      repo: this.repository(),
+    });
     const link = (p: string) => ({ href: this.api(p) });
     const value: Record<string, unknown> = {
       url: this.api(`/pulls/${item.number}`),
@@ -557,7 +649,16 @@ export class GitHubServer {
       requested_teams: [],
       head: branch(pull.head, head),
       base: branch(pull.base, base),
-      _links: { self: link(`/pulls/${item.number}`), html: link(''), issue: link(`/issues/${item.number}`), comments: link(`/issues/${item.number}/comments`), review_comments: link(''), review_comment: link(''), commits: link(''), statuses: link(`/statuses/${head}`) },
+      _links: {
+        self: link(`/pulls/${item.number}`),
+        html: link(''),
+        issue: link(`/issues/${item.number}`),
+        comments: link(`/issues/${item.number}/comments`),
+        review_comments: link(''),
+        review_comment: link(''),
+        commits: link(''),
+        statuses: link(`/statuses/${head}`),
+      },
       author_association: 'CONTRIBUTOR',
       auto_merge: null,
       draft: pull.draft,
@@ -613,9 +714,18 @@ export class GitHubServer {
   private createPull(body: Record<string, unknown>): Answer {
     const head = String(body.head ?? '').replace(`${this.owner}:`, '');
     const base = String(body.base ?? '');
-    if (!this.refs().has(head) || !this.refs().has(base)) return unprocessable('Validation Failed', `the head or base branch does not exist`);
-    if (this.pulls().some((p) => p.state === 'open' && p.pull?.head === head && p.pull.base === base)) return unprocessable('Validation Failed', `A pull request already exists for ${this.owner}:${head}.`);
-    const number = this.openPull({ head, base, title: String(body.title ?? head), body: typeof body.body === 'string' ? body.body : '', draft: body.draft === true, user: this.login });
+    if (!this.refs().has(head) || !this.refs().has(base))
+      return unprocessable('Validation Failed', `the head or base branch does not exist`);
+    if (this.pulls().some((p) => p.state === 'open' && p.pull?.head === head && p.pull.base === base))
+      return unprocessable('Validation Failed', `A pull request already exists for ${this.owner}:${head}.`);
+    const number = this.openPull({
+      head,
+      base,
+      title: String(body.title ?? head),
+      body: typeof body.body === 'string' ? body.body : '',
+      draft: body.draft === true,
+      user: this.login,
+    });
     return { status: 201, body: this.pullJson(this.must(number), true), headers: { location: this.api(`/pulls/${number}`) } };
   }
 
@@ -652,20 +762,27 @@ export class GitHubServer {
     // -z: paths verbatim (no C quoting); a rename is "R<score>\0old\0new", anything else "<status>\0path".
     const statuses = this.repo.git(['diff', '--name-status', '-z', '-M', ...range]).split('\0');
     const entries: { filename: string; previous?: string; status: string }[] = [];
-    for (let i = 0; i < statuses.length - 1; ) {
+    for (let i = 0; i < statuses.length - 1;) {
       const code = statuses[i] as string;
       if (!code) break;
       if (code.startsWith('R') || code.startsWith('C')) {
-        entries.push({ previous: statuses[i + 1] as string, filename: statuses[i + 2] as string, status: code.startsWith('R') ? 'renamed' : 'copied' });
+        entries.push({
+          previous: statuses[i + 1] as string,
+          filename: statuses[i + 2] as string,
+          status: code.startsWith('R') ? 'renamed' : 'copied',
+        });
         i += 3;
       } else {
-        entries.push({ filename: statuses[i + 1] as string, status: code.startsWith('A') ? 'added' : code.startsWith('D') ? 'removed' : 'modified' });
+        entries.push({
+          filename: statuses[i + 1] as string,
+          status: code.startsWith('A') ? 'added' : code.startsWith('D') ? 'removed' : 'modified',
+        });
         i += 2;
       }
     }
     const counts = new Map<string, { additions: number; deletions: number }>();
     const numstat = this.repo.git(['diff', '--numstat', '-z', '-M', ...range]).split('\0');
-    for (let i = 0; i < numstat.length - 1; ) {
+    for (let i = 0; i < numstat.length - 1;) {
       const [add, del, path] = (numstat[i] as string).split('\t') as [string, string, string];
       if (path === '') {
         // A rename: the paths follow as two fields.
@@ -687,12 +804,30 @@ export class GitHubServer {
       const blob = status === 'removed' ? '0'.repeat(40) : (this.repo.tryGit(['rev-parse', `${to}:${filename}`])?.trim() ?? '0'.repeat(40));
       const patch = patches.get(filename);
       const { additions, deletions } = counts.get(filename) ?? { additions: 0, deletions: 0 };
-      return { filename, status, additions, deletions, sha: blob, ...(previous ? { previous_filename: previous } : {}), ...(patch ? { patch } : {}) };
+      return {
+        filename,
+        status,
+        additions,
+        deletions,
+        sha: blob,
+        ...(previous ? { previous_filename: previous } : {}),
+        ...(patch ? { patch } : {}),
+      };
     });
   }
 
   private diffEntry(file: DiffFile): Record<string, unknown> {
-    return conform('diff-entry', { ...file, changes: file.additions + file.deletions, blob_url: `${this.url}/blob`, raw_url: `${this.url}/raw`, contents_url: this.api(`/contents/${file.filename}`) }, this.url);
+    return conform(
+      'diff-entry',
+      {
+        ...file,
+        changes: file.additions + file.deletions,
+        blob_url: `${this.url}/blob`,
+        raw_url: `${this.url}/raw`,
+        contents_url: this.api(`/contents/${file.filename}`),
+      },
+      this.url,
+    );
   }
 
   private pullFiles(number: number, query: URLSearchParams): Answer {
@@ -714,7 +849,19 @@ export class GitHubServer {
       body: items.map((r) =>
         conform(
           'pull-request-review',
-          { id: r.id, node_id: `PRR_${r.id}`, user: this.user(r.user), body: '', state: r.state, commit_id: r.commit, submitted_at: r.at, html_url: `${this.url}/review`, pull_request_url: this.api(`/pulls/${number}`), _links: { html: { href: '' }, pull_request: { href: '' } }, author_association: 'MEMBER' },
+          {
+            id: r.id,
+            node_id: `PRR_${r.id}`,
+            user: this.user(r.user),
+            body: '',
+            state: r.state,
+            commit_id: r.commit,
+            submitted_at: r.at,
+            html_url: `${this.url}/review`,
+            pull_request_url: this.api(`/pulls/${number}`),
+            _links: { html: { href: '' }, pull_request: { href: '' } },
+            author_association: 'MEMBER',
+          },
           this.url,
         ),
       ),
@@ -726,25 +873,48 @@ export class GitHubServer {
     const item = this.items.get(number);
     if (!item?.pull) return notFound();
     const pull = item.pull;
-    const notMergeable = { status: 405, body: { message: 'Pull Request is not mergeable', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request' } };
+    const notMergeable = {
+      status: 405,
+      body: {
+        message: 'Pull Request is not mergeable',
+        documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+      },
+    };
     if (item.state !== 'open') return notMergeable;
     const head = this.headOf(item);
     const base = this.refs().get(pull.base);
     if (!head || !base) return notMergeable;
     if (typeof body.sha === 'string' && body.sha !== head) {
-      return { status: 409, body: { message: 'Head branch was modified. Review and try the merge again.', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request' } };
+      return {
+        status: 409,
+        body: {
+          message: 'Head branch was modified. Review and try the merge again.',
+          documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+        },
+      };
     }
     const tree = this.repo.mergeTree(base, head);
     if (!tree) return notMergeable;
     const method = String(body.merge_method ?? 'merge');
-    const title = typeof body.commit_title === 'string' ? body.commit_title : method === 'merge' ? `Merge pull request #${number} from ${this.owner}/${pull.head}` : `${item.title} (#${number})`;
+    const title =
+      typeof body.commit_title === 'string'
+        ? body.commit_title
+        : method === 'merge'
+          ? `Merge pull request #${number} from ${this.owner}/${pull.head}`
+          : `${item.title} (#${number})`;
     const message = typeof body.commit_message === 'string' ? `${title}\n\n${body.commit_message}` : title;
     const parents = method === 'merge' ? [base, head] : [base];
     const sha = this.repo.commitTree(tree, parents, message);
     try {
       this.repo.git(['update-ref', `refs/heads/${pull.base}`, sha, base]);
     } catch {
-      return { status: 409, body: { message: 'Base branch was modified. Review and try the merge again.', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request' } };
+      return {
+        status: 409,
+        body: {
+          message: 'Base branch was modified. Review and try the merge again.',
+          documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+        },
+      };
     }
     this.refsChanged();
     this.close(item);
@@ -772,7 +942,10 @@ export class GitHubServer {
   }
 
   private buildCommitJson(sha: string, withFiles: boolean): Record<string, unknown> {
-    const [tree, parents, an, ae, ad, cn, ce, cd] = this.repo.git(['show', '-s', '--format=%T%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI', sha]).trim().split('\x1f') as string[];
+    const [tree, parents, an, ae, ad, cn, ce, cd] = this.repo
+      .git(['show', '-s', '--format=%T%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI', sha])
+      .trim()
+      .split('\x1f') as string[];
     const message = this.repo.git(['show', '-s', '--format=%B', sha]).replace(/\n+$/, '');
     const parentShas = (parents ?? '').split(' ').filter(Boolean);
     const value: Record<string, unknown> = {
@@ -809,7 +982,10 @@ export class GitHubServer {
     if (!sha) return notFound();
     const perPage = Math.min(100, Number(query.get('per_page') ?? 30));
     const page = Math.max(1, Number(query.get('page') ?? 1));
-    const all = this.repo.git(['rev-list', `--max-count=${page * perPage + 1}`, sha]).split('\n').filter(Boolean);
+    const all = this.repo
+      .git(['rev-list', `--max-count=${page * perPage + 1}`, sha])
+      .split('\n')
+      .filter(Boolean);
     const shas = all.slice((page - 1) * perPage, page * perPage);
     const more = all.length > page * perPage;
     return {
@@ -877,7 +1053,13 @@ export class GitHubServer {
               conclusion: done ? (run.conclusion === 'error' ? 'failure' : run.conclusion) : null,
               started_at: time,
               completed_at: done ? time : null,
-              output: { title: run.conclusion, summary: run.output ?? '', text: run.output ?? null, annotations_count: run.annotations?.length ?? 0, annotations_url: this.api(`/check-runs/${id}/annotations`) },
+              output: {
+                title: run.conclusion,
+                summary: run.output ?? '',
+                text: run.output ?? null,
+                annotations_count: run.annotations?.length ?? 0,
+                annotations_url: this.api(`/check-runs/${id}/annotations`),
+              },
               name: run.name,
               check_suite: { id: 1 },
               app: null,
@@ -925,9 +1107,14 @@ export class GitHubServer {
     const sha = this.refs().get(ref) ?? this.repo.resolve(ref);
     if (!sha) return notFound();
     const statuses = this.checksOf(sha).filter((r) => r.type === 'status');
-    const stateOf = (c: CiResult['conclusion']) => (c === 'success' ? 'success' : c === 'pending' ? 'pending' : c === 'error' ? 'error' : 'failure');
+    const stateOf = (c: CiResult['conclusion']) =>
+      c === 'success' ? 'success' : c === 'pending' ? 'pending' : c === 'error' ? 'error' : 'failure';
     const states = statuses.map((s) => stateOf(s.conclusion));
-    const state = states.some((s) => s === 'failure' || s === 'error') ? 'failure' : states.some((s) => s === 'pending') || states.length === 0 ? 'pending' : 'success';
+    const state = states.some((s) => s === 'failure' || s === 'error')
+      ? 'failure'
+      : states.some((s) => s === 'pending') || states.length === 0
+        ? 'pending'
+        : 'success';
     const repository = conform('minimal-repository', { ...this.repository() }, this.url);
     return {
       status: 200,
@@ -980,7 +1167,14 @@ export class GitHubServer {
       closed_at: item.closedAt,
       author_association: 'MEMBER',
     };
-    if (item.pull) value.pull_request = { url: this.api(`/pulls/${item.number}`), html_url: `${this.url}/pull/${item.number}`, diff_url: null, patch_url: null, merged_at: item.pull.mergedAt };
+    if (item.pull)
+      value.pull_request = {
+        url: this.api(`/pulls/${item.number}`),
+        html_url: `${this.url}/pull/${item.number}`,
+        diff_url: null,
+        patch_url: null,
+        merged_at: item.pull.mergedAt,
+      };
     return conform('issue', value, this.url);
   }
 
@@ -1022,7 +1216,18 @@ export class GitHubServer {
   private commentJson(item: Item, c: Comment): Record<string, unknown> {
     return conform(
       'issue-comment',
-      { id: c.id, node_id: `IC_${c.id}`, url: this.api(`/issues/comments/${c.id}`), html_url: `${this.url}/issues/${item.number}#issuecomment-${c.id}`, issue_url: this.api(`/issues/${item.number}`), body: c.body, user: this.user(c.user), created_at: c.at, updated_at: c.at, author_association: 'NONE' },
+      {
+        id: c.id,
+        node_id: `IC_${c.id}`,
+        url: this.api(`/issues/comments/${c.id}`),
+        html_url: `${this.url}/issues/${item.number}#issuecomment-${c.id}`,
+        issue_url: this.api(`/issues/${item.number}`),
+        body: c.body,
+        user: this.user(c.user),
+        created_at: c.at,
+        updated_at: c.at,
+        author_association: 'NONE',
+      },
       this.url,
     );
   }
@@ -1056,7 +1261,15 @@ export class GitHubServer {
   private removeLabel(number: number, name: string): Answer {
     const item = this.items.get(number);
     if (!item) return notFound();
-    if (!item.labels.includes(name)) return { status: 404, body: { message: 'Label does not exist', documentation_url: 'https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue', status: '404' } };
+    if (!item.labels.includes(name))
+      return {
+        status: 404,
+        body: {
+          message: 'Label does not exist',
+          documentation_url: 'https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue',
+          status: '404',
+        },
+      };
     item.labels = item.labels.filter((l) => l !== name);
     item.updatedAt = this.now();
     return { status: 200, body: item.labels.map((l) => this.label(l)) };
@@ -1074,7 +1287,20 @@ export class GitHubServer {
       status: 200,
       body: conform(
         'content-file',
-        { type: 'file', encoding: 'base64', size: content.length, name, path, content: content.toString('base64'), sha: blob, url: this.api(`/contents/${path}`), git_url: this.api(`/git/blobs/${blob}`), html_url: `${this.url}/blob/${path}`, download_url: `${this.url}/raw/${path}`, _links: { self: this.api(`/contents/${path}`), git: null, html: null } },
+        {
+          type: 'file',
+          encoding: 'base64',
+          size: content.length,
+          name,
+          path,
+          content: content.toString('base64'),
+          sha: blob,
+          url: this.api(`/contents/${path}`),
+          git_url: this.api(`/git/blobs/${blob}`),
+          html_url: `${this.url}/blob/${path}`,
+          download_url: `${this.url}/raw/${path}`,
+          _links: { self: this.api(`/contents/${path}`), git: null, html: null },
+        },
         this.url,
       ),
     };
@@ -1114,8 +1340,14 @@ export class GitHubServer {
     const tree = String(body.tree ?? '');
     const parents = Array.isArray(body.parents) ? body.parents.map(String) : [];
     if (!this.repo.tryGit(['cat-file', '-t', tree])) return unprocessable('Tree SHA does not exist');
-    const sha = this.repo.commitTree(tree, parents, String(body.message ?? ''), { name: 'Build Master', email: 'build-master@users.noreply.github.com' });
-    const [an, ae, ad, cn, ce, cd] = this.repo.git(['show', '-s', '--format=%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI', sha]).trim().split('\x1f') as string[];
+    const sha = this.repo.commitTree(tree, parents, String(body.message ?? ''), {
+      name: 'Build Master',
+      email: 'build-master@users.noreply.github.com',
+    });
+    const [an, ae, ad, cn, ce, cd] = this.repo
+      .git(['show', '-s', '--format=%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI', sha])
+      .trim()
+      .split('\x1f') as string[];
     return {
       status: 201,
       body: {
@@ -1143,7 +1375,16 @@ export class GitHubServer {
     if (!this.repo.tryGit(['cat-file', '-t', sha])) return unprocessable('Object does not exist');
     this.repo.git(['update-ref', ref, sha]);
     this.refsChanged();
-    return { status: 201, body: { ref, node_id: `REF_${branch}`, url: this.api(`/git/${ref}`), object: { type: 'commit', sha, url: this.api(`/git/commits/${sha}`) } }, headers: { location: this.api(`/git/${ref}`) } };
+    return {
+      status: 201,
+      body: {
+        ref,
+        node_id: `REF_${branch}`,
+        url: this.api(`/git/${ref}`),
+        object: { type: 'commit', sha, url: this.api(`/git/commits/${sha}`) },
+      },
+      headers: { location: this.api(`/git/${ref}`) },
+    };
   }
 }
 
@@ -1169,5 +1410,8 @@ function notFound(): Answer {
 }
 
 function unprocessable(message: string, detail?: string): Answer {
-  return { status: 422, body: { message, documentation_url: 'https://docs.github.com/rest', ...(detail ? { errors: [detail] } : {}), status: '422' } };
+  return {
+    status: 422,
+    body: { message, documentation_url: 'https://docs.github.com/rest', ...(detail ? { errors: [detail] } : {}), status: '422' },
+  };
 }

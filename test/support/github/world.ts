@@ -48,7 +48,11 @@ ${extra}`;
 export function laneCi(sha: string, repo: BareRepo): CiResult[] {
   const files = new Set(repo.git(['ls-tree', '-r', '--name-only', sha]).split('\n'));
   return [
-    ...(['web', 'api'] as const).map((lane): CiResult => (files.has(`${lane}/BROKEN`) ? { name: `test-${lane}`, conclusion: 'failure', output: `FAIL ${lane}/spec.test.js\n  expected 200, got 500\n1 failing test` } : { name: `test-${lane}`, conclusion: 'success' })),
+    ...(['web', 'api'] as const).map((lane): CiResult =>
+      files.has(`${lane}/BROKEN`)
+        ? { name: `test-${lane}`, conclusion: 'failure', output: `FAIL ${lane}/spec.test.js\n  expected 200, got 500\n1 failing test` }
+        : { name: `test-${lane}`, conclusion: 'success' },
+    ),
     { name: 'lint', conclusion: 'success', type: 'status' },
   ];
 }
@@ -81,7 +85,16 @@ export class GitHubWorld {
       return;
     }
     this.origin = BareRepo.init(join(this.dir, 'origin.git'));
-    this.origin.commit('main', { 'README.md': '# app\n', 'web/index.js': 'export const web = 1;\n', 'api/server.js': 'export const api = 1;\n', 'docs/guide.md': '# guide\n' }, 'initial');
+    this.origin.commit(
+      'main',
+      {
+        'README.md': '# app\n',
+        'web/index.js': 'export const web = 1;\n',
+        'api/server.js': 'export const api = 1;\n',
+        'docs/guide.md': '# guide\n',
+      },
+      'initial',
+    );
     execFileSync('git', ['clone', '--quiet', this.origin.dir, this.workspace]);
   }
 
@@ -98,7 +111,12 @@ export class GitHubWorld {
 
   static async start(options: { extraPolicy?: string; mergeabilityUnknownFirst?: boolean; from?: string } = {}): Promise<GitHubWorld> {
     const world = new GitHubWorld(options.from);
-    world.server = await new GitHubServer({ repo: world.origin, ci: laneCi, now: () => world.now, mergeabilityUnknownFirst: options.mergeabilityUnknownFirst ?? false }).start();
+    world.server = await new GitHubServer({
+      repo: world.origin,
+      ci: laneCi,
+      now: () => world.now,
+      mergeabilityUnknownFirst: options.mergeabilityUnknownFirst ?? false,
+    }).start();
     world.writePolicy(options.extraPolicy ?? '');
     await world.open();
     return world;
@@ -131,7 +149,14 @@ export class GitHubWorld {
 
   /** Opens an approved pull request from a branch the origin already has. */
   pullFrom(branch: string, options: PullOptions = {}): number {
-    const number = this.server.openPull({ head: branch, title: options.title ?? branch, body: options.body ?? '', labels: options.labels ?? [], draft: options.draft ?? false, base: options.base ?? 'main' });
+    const number = this.server.openPull({
+      head: branch,
+      title: options.title ?? branch,
+      body: options.body ?? '',
+      labels: options.labels ?? [],
+      draft: options.draft ?? false,
+      base: options.base ?? 'main',
+    });
     if (options.approve ?? true) this.server.review(number, 'alice', 'APPROVED');
     return number;
   }
@@ -145,7 +170,10 @@ export class GitHubWorld {
   /** Commits on main whose subject names a pull request, counted per number. */
   mergesOf(number: number): number {
     const trailer = new RegExp(`^Build-Master-Change: #${number}$`, 'm');
-    return this.origin.git(['log', '--format=%B%x1e', 'main']).split('\x1e').filter((m) => trailer.test(m)).length;
+    return this.origin
+      .git(['log', '--format=%B%x1e', 'main'])
+      .split('\x1e')
+      .filter((m) => trailer.test(m)).length;
   }
 
   merged(number: number): boolean {
