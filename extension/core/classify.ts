@@ -44,7 +44,18 @@ export const ALWAYS_TIER3: readonly string[] = [
 ];
 
 type Matcher = (path: string) => boolean;
-const cache = new WeakMap<Policy, { lanes: { name: string; match: Matcher; labels: string[] }[]; tier3: Matcher; tier1: Matcher }>();
+interface Compiled {
+  lanes: { name: string; match: Matcher; labels: string[] }[];
+  tier3: Matcher;
+  tier1: Matcher;
+  /** Each file's lane, remembered: a cycle asks for the same files many times (gate, suspects, lane views). */
+  laneOf: Map<string, string>;
+  /** A change's lanes by path, remembered per files list (the same array is asked about by the gate and the planner). */
+  byFiles: WeakMap<readonly string[], readonly string[]>;
+}
+const cache = new WeakMap<Policy, Compiled>();
+/** A long-running controller sees files come and go; forgetting everything now and then bounds the memory. */
+const REMEMBERED_FILES = 100_000;
 
 /**
  * Paths are matched as the exact text git reports: dotfiles match `*`, a
@@ -70,7 +81,7 @@ function glob(patterns: readonly string[], nocase = false): Matcher {
   };
 }
 
-function compiled(policy: Policy) {
+function compiled(policy: Policy): Compiled {
   let entry = cache.get(policy);
   if (!entry) {
     entry = {
@@ -79,6 +90,8 @@ function compiled(policy: Policy) {
       // and `.BuildMaster.yml` is read as the policy. Matching more is the safe side.
       tier3: glob([...ALWAYS_TIER3, ...policy.risk.tier3], true),
       tier1: glob(policy.risk.tier1),
+      laneOf: new Map(),
+      byFiles: new WeakMap(),
     };
     cache.set(policy, entry);
   }
@@ -87,7 +100,14 @@ function compiled(policy: Policy) {
 
 /** The lane of one file: the first lane whose paths match, else the default lane. */
 export function laneOfFile(policy: Policy, file: string): string {
-  return compiled(policy).lanes.find((lane) => lane.match(file))?.name ?? policy.default_lane;
+  const entry = compiled(policy);
+  let lane = entry.laneOf.get(file);
+  if (lane === undefined) {
+    lane = entry.lanes.find((candidate) => candidate.match(file))?.name ?? policy.default_lane;
+    if (entry.laneOf.size >= REMEMBERED_FILES) entry.laneOf.clear();
+    entry.laneOf.set(file, lane);
+  }
+  return lane;
 }
 
 /**
@@ -97,9 +117,16 @@ export function laneOfFile(policy: Policy, file: string): string {
  */
 export function lanesByPath(policy: Policy, files: readonly string[]): string[] {
   if (files.length === 0) return [policy.default_lane];
-  const touched = new Set(files.map((file) => laneOfFile(policy, file)));
-  const order = [...policy.lanes.map((lane) => lane.name), policy.default_lane];
-  return [...new Set(order.filter((name) => touched.has(name)))];
+  const { byFiles } = compiled(policy);
+  let lanes = byFiles.get(files);
+  if (lanes === undefined) {
+    const touched = new Set(files.map((file) => laneOfFile(policy, file)));
+    const order = [...policy.lanes.map((lane) => lane.name), policy.default_lane];
+    lanes = Object.freeze([...new Set(order.filter((name) => touched.has(name)))]);
+    byFiles.set(files, lanes);
+  }
+  // A copy: callers own what they get, the remembered list stays as computed.
+  return [...lanes];
 }
 
 export function assignLane(policy: Policy, files: readonly string[], labels: readonly string[] = []): LaneAssignment {
