@@ -5,8 +5,8 @@
 // Target: an idle cycle costs at most 5 rate-limited requests.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BareRepo } from '../test/support/github/git';
-import { GitHubWorld } from '../test/support/github/world';
+import { BareRepo } from '../fixtures/github/git';
+import { GitHubWorld } from '../fixtures/github/world';
 
 const LANES = ['web', 'api', 'docs', 'infra-tools', 'mobile'];
 const PER_LANE = 100;

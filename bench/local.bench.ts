@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { decide, initialState } from '../extension/core/decide';
 import { lockSession, openSession } from '../extension/controller/session';
 import { runCycle } from '../extension/controller/cycle';
-import type { LocalForge } from '../extension/forge/local/forge';
+import { LocalForge } from '../extension/forge/local/forge';
 
 const BRANCHES = 50;
 const LANES = ['web', 'api', 'docs'];
@@ -48,7 +48,8 @@ function repository(): string {
 
 async function measure(dir: string, label: string) {
   const session = await openSession(dir);
-  const forge = session.forge as LocalForge;
+  const forge = session.forge;
+  if (!(forge instanceof LocalForge)) throw new Error('the local benchmark needs the local forge');
   const lock = await lockSession(session, 'bench', () => undefined);
   try {
     // Time the observe phase from inside the one sync, and split out check time.

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDemoRepository } from '../extension/cli/demo';
-import { largeRepository } from '../test/support/largeStore';
+import { largeRepository } from '../fixtures/largeStore';
 import {
   ROOT,
   codeServerInstalled,
@@ -16,7 +16,7 @@ import {
   runInExtensionHost,
   scratchDir,
   startCodeServer,
-} from '../test/support/codeServer';
+} from '../fixtures/codeServer';
 
 const RUNS = 5;
 

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDemoRepository } from '../extension/cli/demo';
-import { ROOT, codeServerInstalled, freePort, installVsix, scratchDir, startCodeServer } from '../test/support/codeServer';
+import { ROOT, codeServerInstalled, freePort, installVsix, scratchDir, startCodeServer } from '../fixtures/codeServer';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { port: { type: 'string' }, dir: { type: 'string' } } });

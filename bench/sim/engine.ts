@@ -475,14 +475,12 @@ function runBuildMaster(params: SimParams, inspect?: (state: ControllerState, no
       forge: 'local' as const,
       target: 'main',
       changes: [...world.open.values()].map(toChange),
-      targetCommits: world.commits
-        .slice(-60)
-        .map((c): TargetCommit => ({
-          sha: c.sha,
-          time: ms(c.time),
-          checks: world.checksOf(c),
-          change: { id: c.change.id, files: c.change.touched.map((lane) => `l${lane}/${c.change.id}.ts`), branch: c.change.branch },
-        })),
+      targetCommits: world.commits.slice(-60).map((c): TargetCommit => ({
+        sha: c.sha,
+        time: ms(c.time),
+        checks: world.checksOf(c),
+        change: { id: c.change.id, files: c.change.touched.map((lane) => `l${lane}/${c.change.id}.ts`), branch: c.change.branch },
+      })),
       builds: [],
       workers: ['command'],
     };

@@ -99,7 +99,7 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
   const json = values.json;
   const log = (message: string) => io.err(`build-master: ${message}`);
   const print = (doc: unknown, text: string) => io.out(json ? JSON.stringify(doc, null, 2) : text);
-  const by = process.env.USER ?? userInfo().username ?? 'operator';
+  const by = process.env.USER ?? userInfo().username;
 
   try {
     if (forge !== 'local' && forge !== 'github') throw new UsageError(`--forge must be local or github, not "${forge}"`);
@@ -242,6 +242,8 @@ async function watch(
   maxCycles?: number,
 ): Promise<number> {
   let stopping = false;
+  // Set by a signal handler between awaits: read through a call, which the type checker does not narrow.
+  const stopRequested = () => stopping;
   let wake: () => void = () => undefined;
   const stop = () => {
     stopping = true;
@@ -256,7 +258,7 @@ async function watch(
   void stopSignal?.then(stop);
   try {
     const shown: Shown = {};
-    for (let cycle = 0; !stopping && (maxCycles === undefined || cycle < maxCycles); cycle++) {
+    for (let cycle = 0; !stopRequested() && (maxCycles === undefined || cycle < maxCycles); cycle++) {
       try {
         const code = await sync(s, false, json, io, log, shown);
         if (code === EXIT.globalHold) log('global hold in force: nothing merges until an owner runs build-master release --ack');
@@ -267,7 +269,7 @@ async function watch(
           log('the policy file became invalid: no action until it is fixed');
         } else throw error;
       }
-      if (stopping || (maxCycles !== undefined && cycle + 1 >= maxCycles)) break;
+      if (stopRequested() || (maxCycles !== undefined && cycle + 1 >= maxCycles)) break;
       await new Promise<void>((done) => {
         const timer = setTimeout(done, interval);
         wake = () => {
@@ -383,7 +385,7 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     .map((i) => i.id);
   throw new UsageError(
     `no open change "${id}"${open.length ? `; open changes: ${open.slice(0, 20).join(', ')}${open.length > 20 ? ', …' : ''}` : '; there are no open changes'}` +
-      `${incidents.length ? `; open incidents: ${incidents.slice(0, 20).join(', ')}${incidents.length > 20 ? ', …' : ''}` : ''}`,
+      (incidents.length ? `; open incidents: ${incidents.slice(0, 20).join(', ')}${incidents.length > 20 ? ', …' : ''}` : ''),
   );
 }
 

@@ -71,7 +71,7 @@ export function incidentFailures(
     ? (incident.failures as FailureMark[])
     : incident.failingChecks.map((check) => ({
         check,
-        ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] as string } : {}),
+        ...(incident.lanes.length === 1 ? { lane: incident.lanes[0] } : {}),
         why: 'recorded before failing tests were read: the check as a whole',
       }));
   const byCheck = new Map<string, FailureMark[]>();
@@ -185,7 +185,7 @@ export interface CheckFailures {
 
 /** A red check that did not pass on a re-run of the same commit (that one is flaky, not failing): core/marks `failedForReal`. */
 export function isRed(run: Pick<CheckRun, 'name' | 'conclusion' | 'passedOnRerun'>): boolean {
-  return failedForReal(run as CheckRun);
+  return failedForReal(run);
 }
 
 /**
@@ -216,7 +216,7 @@ export function checkFailures(
     check: run.name,
     conclusion: run.conclusion,
     status: excused ? 'excused' : 'failing',
-    ...(excused && first ? { excusedBy: { incident: first.incident, lanes: first.lanes } } : {}),
+    ...(excused ? { excusedBy: { incident: first.incident, lanes: first.lanes } } : {}),
     failures: shown,
     total: views.length,
     hidden: views.length - shown.length,

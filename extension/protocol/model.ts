@@ -3,10 +3,14 @@
 // the webviews import only these types.
 import type { QueueEntry } from '../core/decide';
 import type { Kpis } from '../core/kpi';
-import type { Approval, Incident, LaneStateName, GlobalStateName } from '../core/model';
+import type { Approval, CheckRun, Incident, LaneStateName, GlobalStateName } from '../core/model';
 import type { ChangeDiff } from '../core/diff';
-import type { CheckRun } from '../core/model';
 import type { CheckFailures } from './failures';
+
+// The core's data the views render, re-exported so a webview imports protocol/ only (lint enforces it).
+export type { Kpis } from '../core/kpi';
+export type { CheckRun, Incident } from '../core/model';
+export type { FileDiff } from '../core/diff';
 
 /** Opens a file a failing test names, at its line (the host checks the path is inside the repository). */
 export interface OpenFileRequest {

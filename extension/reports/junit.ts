@@ -24,6 +24,8 @@ const parser = new XMLParser({
 export function failuresFromJUnit(xml: string, options: ParseOptions = {}): FailureReport {
   let doc: Node;
   try {
+    // The parser's own validation (deprecated for the separate fast-xml-validator package, not a dependency here) is what names invalid XML.
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
     doc = parser.parse(xml, true) as Node;
   } catch (error) {
     return {
@@ -33,7 +35,9 @@ export function failuresFromJUnit(xml: string, options: ParseOptions = {}): Fail
       note: `the JUnit report is not valid XML (${firstLine((error as Error).message)}); the check is attributed as a whole`,
     };
   }
-  const roots = [doc.testsuites, doc.testsuite].flatMap((value) => (Array.isArray(value) ? value : value ? [value] : [])) as Node[];
+  const roots = [doc.testsuites, doc.testsuite].flatMap((value) =>
+    Array.isArray(value) ? (value as unknown[]) : value ? [value] : [],
+  ) as Node[];
   if (roots.length === 0) {
     return {
       parser: 'junit',
@@ -66,9 +70,10 @@ export function failuresFromJUnit(xml: string, options: ParseOptions = {}): Fail
 }
 
 function failureOf(testcase: Node, problem: unknown, file: string | undefined, options: ParseOptions): TestFailure {
-  const name = String(testcase['@_name'] ?? '(unnamed)');
+  const name = typeof testcase['@_name'] === 'string' ? testcase['@_name'] : '(unnamed)';
   const classname = typeof testcase['@_classname'] === 'string' ? testcase['@_classname'] : undefined;
-  const detail = typeof problem === 'string' ? problem : String((problem as Node)['#text'] ?? '');
+  const text = typeof problem === 'string' ? problem : (problem as Node)['#text'];
+  const detail = typeof text === 'string' ? text : '';
   const message =
     typeof problem === 'object' && problem !== null && typeof (problem as Node)['@_message'] === 'string'
       ? ((problem as Node)['@_message'] as string)

@@ -15,6 +15,7 @@ import { findPolicyFile, lockSession, openSession, PolicyError, type Session } f
 import { statusDocument } from '../controller/status';
 import { RepoError } from '../git/repo';
 import type { CockpitModel } from '../protocol/model';
+import { systemClock, type Clock } from '../ports';
 import type { LogEvent } from '../store/store';
 
 const ACTIVITY_SHOWN = 200;
@@ -24,6 +25,8 @@ export interface CockpitOptions {
   log: vscode.LogOutputChannel;
   /** The GitHub token for `buildMaster.forge: github` (VS Code sign-in or SecretStorage), fetched without prompting. */
   githubToken?: () => Promise<string | undefined>;
+  /** The time the model and the controller read (tests set it; the cycle's decisions use the same clock). */
+  clock?: Clock;
 }
 
 export class Cockpit implements vscode.Disposable {
@@ -38,10 +41,12 @@ export class Cockpit implements vscode.Disposable {
   private lastError: string | undefined;
   private watcher: FSWatcher | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables: { dispose(): unknown }[] = [];
+  private readonly clock: Clock;
 
   constructor(private readonly options: CockpitOptions) {
-    this.current = emptyModel(options.folder ? undefined : 'Open a folder that is a git repository to use Build Master.');
+    this.clock = options.clock ?? systemClock;
+    this.current = emptyModel(this.clock.now(), options.folder ? undefined : 'Open a folder that is a git repository to use Build Master.');
     this.disposables.push(
       this.changed,
       vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refresh()),
@@ -138,6 +143,7 @@ export class Cockpit implements vscode.Disposable {
       const token = forge === 'github' ? await this.options.githubToken?.() : undefined;
       const fresh = await openSession(folder, {
         forge,
+        clock: this.clock,
         ...(token ? { github: { token } } : {}),
         log: (m) => this.options.log.info(`[controller] ${m}`),
       });
@@ -183,14 +189,14 @@ export class Cockpit implements vscode.Disposable {
       }
     } else {
       const keep = { policyProblems: this.current.policyProblems, unavailable: this.current.unavailable };
-      this.current = { ...emptyModel(keep.unavailable), policyProblems: keep.policyProblems };
+      this.current = { ...emptyModel(this.clock.now(), keep.unavailable), policyProblems: keep.policyProblems };
     }
     this.publish();
     return this.current;
   }
 
   private build(session: Session, events: LogEvent[]): CockpitModel {
-    const now = Date.now();
+    const now = this.clock.now();
     const { store, policy } = session;
     const state = store.data.state ?? initialState(policy, now);
     const last = store.data.lastCycle;
@@ -228,7 +234,7 @@ export class Cockpit implements vscode.Disposable {
   }
 
   private publish(): void {
-    this.current = { ...this.current, controller: this.controllerView(), now: Date.now() };
+    this.current = { ...this.current, controller: this.controllerView(), now: this.clock.now() };
     this.changed.fire(this.current);
   }
 
@@ -267,7 +273,7 @@ export class Cockpit implements vscode.Disposable {
       this.lastError = why;
       return undefined;
     }
-    const started = Date.now();
+    const started = this.clock.now();
     let lock;
     try {
       lock = await lockSession(session, options.dryRun ? 'cockpit sync --dry-run' : 'cockpit sync', (m) =>
@@ -284,7 +290,7 @@ export class Cockpit implements vscode.Disposable {
       const report = await runCycle(session.deps, options);
       const acted = report.actions.filter((a) => a.status === 'done').length;
       this.options.log.info(
-        `[controller] cycle ${report.result.state.cycle}${options.dryRun ? ' (dry run)' : ''}: ${report.result.outcome.kind}, ${acted} action(s) in ${Date.now() - started} ms`,
+        `[controller] cycle ${report.result.state.cycle}${options.dryRun ? ' (dry run)' : ''}: ${report.result.outcome.kind}, ${acted} action(s) in ${this.clock.now() - started} ms`,
       );
       for (const action of report.actions) {
         const line = `[controller] ${action.kind} ${action.status}: ${action.message}`;
@@ -342,9 +348,8 @@ export class UntrustedError extends Error {
   }
 }
 
-function emptyModel(unavailable?: string): CockpitModel {
+function emptyModel(now: number, unavailable?: string): CockpitModel {
   const policy = defaultPolicy();
-  const now = Date.now();
   const state = initialState(policy, now);
   return {
     policyProblems: [],

@@ -24,7 +24,7 @@ export interface CockpitApi {
   activation: { startedAt: number; ms: number };
 }
 
-export async function activate(context: vscode.ExtensionContext): Promise<CockpitApi> {
+export function activate(context: vscode.ExtensionContext): CockpitApi {
   const startedAt = Date.now();
   const started = performance.now();
   const log = vscode.window.createOutputChannel('Build Master', { log: true });
@@ -90,16 +90,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<Cockpi
     cockpit.onDidChange(syncContext),
     vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, new CommitFileProvider(cockpit)),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel) => DashboardPanel.restore(panel, cockpit, context.extensionUri, log),
+      deserializeWebviewPanel: (panel) => {
+        DashboardPanel.restore(panel, cockpit, context.extensionUri, log);
+        return Promise.resolve();
+      },
     }),
     vscode.window.registerWebviewPanelSerializer(REVIEW_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state: unknown) => {
+      deserializeWebviewPanel: (panel, state: unknown) => {
         const subject = (state ?? {}) as ReviewSubject;
-        if (!subject.approval && !subject.change) {
-          panel.dispose();
-          return;
-        }
-        ReviewPanel.restore(panel, subject, cockpit, context.extensionUri, log);
+        if (!subject.approval && !subject.change) panel.dispose();
+        else ReviewPanel.restore(panel, subject, cockpit, context.extensionUri, log);
+        return Promise.resolve();
       },
     }),
     ...registerCommands({ cockpit, auth, extensionUri: context.extensionUri, log, validatePolicy }),

@@ -12,7 +12,7 @@ export interface WebviewHostOptions<Request> {
   script: string;
   title: string;
   /** Handles a request; the returned text is shown as the reply's message. */
-  onRequest: (request: Request) => Promise<string | void>;
+  onRequest: (request: Request) => Promise<string | undefined>;
   log: vscode.LogOutputChannel;
 }
 

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createDemoRepository } from '../../extension/cli/demo';
-import { largeRepository } from '../support/largeStore';
+import { largeRepository } from '../../fixtures/largeStore';
 import {
   ROOT,
   installVsix,
@@ -16,7 +16,7 @@ import {
   scratchDir,
   startCodeServer,
   type RunningCodeServer,
-} from '../support/codeServer';
+} from '../../fixtures/codeServer';
 import { ARTIFACTS, VSIX, git, openContainer, palette, shot, sidebarView, textOf, until, webview } from './helpers';
 
 for (const theme of [
@@ -49,15 +49,15 @@ for (const theme of [
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && page)
+      if (this.currentTest?.state === 'failed')
         await page
           .screenshot({ path: join(ARTIFACTS, `${theme.name}-failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`) })
           .catch(() => undefined);
     });
 
     after(async () => {
-      await browser?.close();
-      await server?.stop();
+      await browser.close();
+      await server.stop();
       if (work) rmSync(work, { recursive: true, force: true });
     });
 
@@ -157,7 +157,7 @@ describe('cockpit end to end: an empty repository and a busy one', function () {
   });
 
   after(async () => {
-    await browser?.close();
+    await browser.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
-import { ROOT } from '../support/codeServer';
+import { ROOT } from '../../fixtures/codeServer';
 
 export const ARTIFACTS = join(ROOT, 'test', 'e2e', 'artifacts');
 export const VSIX = join(ROOT, 'build-master.vsix');
@@ -58,7 +58,7 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
 
 /** Waits until the locator's text matches; a timeout names what it read last. */
 export async function textOf(locator: Locator, expected: RegExp | string, timeoutMs = 30_000): Promise<string> {
-  let last: string | null = null;
+  let last = null as string | null; // set inside the polled callback
   let problem = '';
   const matches = (text: string) => (typeof expected === 'string' ? text === expected : expected.test(text));
   try {

@@ -17,7 +17,7 @@ import {
   scratchDir,
   startCodeServer,
   type RunningCodeServer,
-} from '../support/codeServer';
+} from '../../fixtures/codeServer';
 import { ARTIFACTS, VSIX, openContainer, palette, shot, sidebarView, textOf, until, webview } from './helpers';
 import { LONG_TEST, injectIncidentFailures } from './incidentFixture';
 
@@ -60,7 +60,7 @@ for (const theme of [
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && page)
+      if (this.currentTest?.state === 'failed')
         await page
           .screenshot({
             path: join(ARTIFACTS, `${theme.name}-failed-incident-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}.png`),
@@ -69,8 +69,8 @@ for (const theme of [
     });
 
     after(async () => {
-      await browser?.close();
-      await server?.stop();
+      await browser.close();
+      await server.stop();
       if (work) rmSync(work, { recursive: true, force: true });
     });
 

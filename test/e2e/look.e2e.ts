@@ -8,8 +8,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
 import { createDemoRepository } from '../../extension/cli/demo';
-import { largeRepository } from '../support/largeStore';
-import { installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../support/codeServer';
+import { largeRepository } from '../../fixtures/largeStore';
+import { installVsix, launchBrowser, openWorkbench, scratchDir, startCodeServer, type RunningCodeServer } from '../../fixtures/codeServer';
 import { ARTIFACTS, VSIX, openContainer, palette, shot, sidebarView, textOf, until, webview } from './helpers';
 
 const THEME = 'Default High Contrast';
@@ -90,7 +90,7 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
   });
 
   after(async () => {
-    await browser?.close();
+    await browser.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -178,8 +178,8 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
         'the Run cycle button to show Running…',
         () =>
           header.evaluate((el) => {
-            const button = [...el.querySelectorAll('vscode-button')].find((b) => /Running/.test(b.textContent ?? ''));
-            const controller = [...el.querySelectorAll('span')].find((span) => /controller|cycle running/.test(span.textContent ?? ''));
+            const button = [...el.querySelectorAll('vscode-button')].find((b) => /Running/.test(b.textContent));
+            const controller = [...el.querySelectorAll('span')].find((span) => /controller|cycle running/.test(span.textContent));
             return button ? (controller?.textContent ?? '') : false;
           }),
         30_000,

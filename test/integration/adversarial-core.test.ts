@@ -34,7 +34,7 @@ function failingWorker(): Record<string, string> {
   const files = threeLaneFiles();
   return {
     ...files,
-    '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace('command: "sh scripts/fixer.sh"', 'command: "false"'),
+    '.buildmaster.yml': files['.buildmaster.yml'].replace('command: "sh scripts/fixer.sh"', 'command: "false"'),
   };
 }
 
@@ -80,7 +80,7 @@ function collidingBranch(victimKey: string, head: string): string {
 
 describe('adversarial core through the CLI', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('H5: a tier 3 change on a branch whose approval id collides with an approved one does not merge', async () => {
@@ -151,7 +151,7 @@ describe('adversarial core through the CLI', function () {
     const policy = sb
       .read('.buildmaster.yml')
       .replace('name: web', 'name: frontend')
-      .replace(/  - name: api\n.*\n.*\n/, '');
+      .replace(/ {2}- name: api\n.*\n.*\n/, '');
     assert.doesNotMatch(policy, /name: api/);
     sb.write({ '.buildmaster.yml': policy });
     sb.commitAll('policy: rename web, drop api');
@@ -179,13 +179,13 @@ describe('adversarial core through the CLI', function () {
       [],
       'escalated once',
     );
-    assert.equal(sb.state().state?.incidents[incident as string]?.status, 'open', 'the incident keeps its record');
+    assert.equal(sb.state().state?.incidents[incident]?.status, 'open', 'the incident keeps its record');
 
     // The owner repairs web on main by hand: the incident, holding no lane, resolves on green checks.
     sb.write({ 'web/status': 'ok\n' });
     sb.commitAll('repair web by hand');
     const repaired = await sync(sb);
     assert.ok(repaired.result.code === 0 || repaired.result.code === 3, `exit ${repaired.result.code}: ${repaired.result.stderr}`);
-    assert.equal(sb.state().state?.incidents[incident as string]?.status, 'resolved');
+    assert.equal(sb.state().state?.incidents[incident]?.status, 'resolved');
   });
 });

@@ -111,7 +111,7 @@ local:
 
 describe('attribution: culprits from their diffs, hand merges included', function () {
   this.timeout(300_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a hand merge touching web/ and api/ that breaks both lanes is one cross-lane incident: global hold, exit 3, no fix, nothing merges', async () => {
@@ -202,7 +202,7 @@ describe('attribution: culprits from their diffs, hand merges included', functio
     assert.deepEqual(Object.keys(byLane).sort(), ['api', 'web'], JSON.stringify(first.doc.incidents.map((i) => [i.id, i.lanes])));
     assert.ok(first.doc.incidents.every((i) => !i.crossLane));
     // Both failures show first at the head, but each narrows to the suspect that touched its lane.
-    const suspects = (i: Incident) => ((i as unknown as { suspects: { sha: string }[] }).suspects ?? []).map((s) => s.sha);
+    const suspects = (i: Incident) => ((i as unknown as { suspects?: { sha: string }[] }).suspects ?? []).map((s) => s.sha);
     assert.deepEqual(suspects(byLane.web as Incident), [webBad]);
     assert.deepEqual(suspects(byLane.api as Incident), [apiBad]);
     assert.equal(first.doc.global.state, 'incident-contained');
@@ -345,7 +345,7 @@ describe('attribution: culprits from their diffs, hand merges included', functio
 
 describe('attribution: from the head’s actual failures', function () {
   this.timeout(300_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('first run, no saved state, head green: an old red commit in the history opens nothing', async () => {
@@ -419,7 +419,7 @@ describe('attribution: from the head’s actual failures', function () {
 
 describe('attribution: repairs judged by their own incident', function () {
   this.timeout(300_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a fix red only in a check another lane’s incident holds is no failed attempt, and merges', async () => {
@@ -427,7 +427,7 @@ describe('attribution: repairs judged by their own incident', function () {
     sb = new Sandbox({
       ...files,
       // test-all is no lane's: every change must pass it (required_checks: all), and it builds web and api together.
-      '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace(
+      '.buildmaster.yml': files['.buildmaster.yml'].replace(
         '  check_timeout: 30s',
         '    - name: test-all\n      run: sh web/test.sh && sh api/test.sh\n  check_timeout: 30s',
       ),
@@ -483,9 +483,9 @@ describe('attribution: repairs judged by their own incident', function () {
     assert.deepEqual(outcomes, [], 'api’s fix attempt never counted as failed');
     const record = allIncidents(sb).find((i) => i.id === api.id);
     assert.equal(record?.retries, 0);
-    assert.deepEqual(record?.countedFailures, []);
+    assert.deepEqual(record.countedFailures, []);
     assert.deepEqual(
-      record?.attempts.map((a) => a.outcome),
+      record.attempts.map((a) => a.outcome),
       ['merged'],
     );
     assert.ok(
@@ -540,7 +540,8 @@ describe('attribution: repairs judged by their own incident', function () {
     for (let i = 0; i < 2; i++) landed.push(...merged((await sync(sb)).doc));
     assert.ok(!landed.includes(fix), `the withdrawn fix never merges: ${landed.join(', ')}`);
     assert.ok(landed.includes('agent/web-2'), `web merges again: ${landed.join(', ')}`);
-    assert.throws(() => sb.git('merge-base', '--is-ancestor', fix, 'main'), 'the fix is not in main');
+    const repo = sb;
+    assert.throws(() => repo.git('merge-base', '--is-ancestor', fix, 'main'), 'the fix is not in main');
     assert.equal(sb.git('show', 'main:web/status'), 'ok');
   });
   it('a paused lane (fixes exhausted, a revert proposed) repaired by hand: resolved, healthy, and neither the fix nor the revert merges', async () => {
@@ -611,7 +612,7 @@ local:
 
 describe('attribution: one shared check read down to its failing tests (JUnit)', function () {
   this.timeout(600_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('two lanes broken by two merges are two incidents; each lane’s fix is verified by its own test while the check stays red for the other', async () => {

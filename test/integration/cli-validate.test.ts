@@ -89,7 +89,7 @@ describe('build-master names a mistyped option and shows its command’s usage',
 
 describe('build-master validate inside a repository: names that match nothing there', function () {
   this.timeout(60_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('warns, at its place in the file and with the real name as did-you-mean, of a lane glob, a branch pattern and a target that match nothing; exit 0', async () => {

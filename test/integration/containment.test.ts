@@ -38,7 +38,7 @@ chmod u+w "$of" && cp "$nf" "$of"`;
 
 describe('containment: the policy in the user’s checkout', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a check that rewrites .buildmaster.yml behind skip-worktree fails, the policy and its flag are put back, and a broken change never merges', async () => {
@@ -61,9 +61,10 @@ printf "target: main\\nmerge: {required_checks: []}\\nlocal: {branches: [\\"agen
     assert.equal(sb.git('ls-files', '-v', '--', '.buildmaster.yml'), 'H .buildmaster.yml', 'no skip-worktree flag is left');
     assert.ok(reasons(first.doc, 'agent/docs-evil').includes('check-failing'), JSON.stringify(first.doc.lanes));
     // What the check wrote is kept for a person, not lost.
-    const kept = readdirSync(join(sb.stateDir, 'quarantine'));
+    const quarantine = join(sb.stateDir, 'quarantine');
+    const kept = readdirSync(quarantine);
     assert.ok(
-      kept.some((name) => readFileSync(join(sb.stateDir, 'quarantine', name), 'utf8').includes('required_checks: []')),
+      kept.some((name) => readFileSync(join(quarantine, name), 'utf8').includes('required_checks: []')),
       kept.join(', '),
     );
     for (let i = 0; i < 2; i++) assert.deepEqual(merged((await sync(sb)).doc), []);
@@ -108,14 +109,14 @@ grep -qx ok web/status\n`,
     const { doc } = await sync(sb);
     const dispatch = doc.actions.find((a) => a.kind === 'dispatch-fix');
     assert.equal(dispatch?.status, 'failed', JSON.stringify(doc.actions));
-    assert.match(dispatch?.message ?? '', /the policy \.buildmaster\.yml in the checkout .* changed/);
+    assert.match(dispatch.message, /the policy \.buildmaster\.yml in the checkout .* changed/);
     assert.equal(sb.read('.buildmaster.yml'), policy);
   });
 });
 
 describe('containment: committed content cannot change without a ref moving', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a check that rewrites loose objects of main in place fails, merging waits for a person, and the broken change never merges', async () => {
@@ -201,7 +202,7 @@ describe('containment: committed content cannot change without a ref moving', fu
     const { doc } = await sync(sb);
     const dispatch = doc.actions.find((a) => a.kind === 'dispatch-fix');
     assert.equal(dispatch?.status, 'failed', JSON.stringify(doc.actions));
-    assert.match(dispatch?.message ?? '', /object store was tampered with \(the loose object [0-9a-f]{40} was rewritten/);
+    assert.match(dispatch.message, /object store was tampered with \(the loose object [0-9a-f]{40} was rewritten/);
     assert.ok(existsSync(join(sb.stateDir, 'object-store-tampered')));
     sb.branch('agent/api-ok', { 'api/readme.md': 'hello\n' });
     const later = await sync(sb);

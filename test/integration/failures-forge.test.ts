@@ -72,7 +72,7 @@ function run(runs: CheckRun[], name: string): CheckRun {
 
 describe('local mode: failures at test level', function () {
   this.timeout(300_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   let outside: string | undefined;
   afterEach(() => {
     sb?.remove();
@@ -108,7 +108,7 @@ describe('local mode: failures at test level', function () {
     );
     assert.equal(fromReport.failuresComplete, true);
     assert.equal(fromReport.failuresNote, 'read from the JUnit report reports/junit.xml by the junit parser');
-    assert.match(fromReport.failures?.[0]?.message ?? '', /Home/);
+    assert.match(fromReport.failures[0]?.message ?? '', /Home/);
 
     // Read back by a new process, the recorded failures are the same.
     await sync(sb);
@@ -140,7 +140,7 @@ describe('local mode: failures at test level', function () {
       tsc.failures?.map((f) => [f.file, f.line]),
       [['web/types.ts', 1]],
     );
-    assert.match(tsc.failures?.[0]?.id ?? '', /^tsc web\/types\.ts: TS2322/);
+    assert.match(tsc.failures[0]?.id ?? '', /^tsc web\/types\.ts: TS2322/);
     assert.match(tsc.failuresNote ?? '', /by the tsc parser/);
     const mocha = run(runs, 'mocha-web');
     assert.deepEqual(
@@ -236,10 +236,7 @@ process.exit(1);
     assert.equal(web.failures?.length, 500);
     assert.equal(web.failuresComplete, false);
     assert.match(web.failuresNote ?? '', /2000 failures, the first 500 are kept/);
-    assert.ok(
-      (web.failures?.[0]?.id.length ?? 0) <= 500 && (web.failures?.[0]?.message?.length ?? 0) <= 1000,
-      'a huge name or message is cut',
-    );
+    assert.ok((web.failures[0]?.id.length ?? 0) <= 500 && (web.failures[0]?.message?.length ?? 0) <= 1000, 'a huge name or message is cut');
     assert.ok(readFileSync(join(sb.stateDir, 'state.json')).length < 1_000_000, 'the store stays small');
   });
 

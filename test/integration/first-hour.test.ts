@@ -12,7 +12,7 @@ const REPO_ROOT = join(__dirname, '../..');
 
 describe('first hour: reasons describe the state, not a default', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a conflicting change says its check was not run because it conflicts, not that it is running', async () => {
@@ -66,7 +66,7 @@ describe('first hour: reasons describe the state, not a default', function () {
 
 describe('first hour: explain of a branch that is not a change says why', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('names the local.branches patterns and how to add it, for a branch outside them; says so for the target and a merged branch', async () => {
@@ -92,12 +92,12 @@ describe('first hour: explain of a branch that is not a change says why', functi
 
 describe('first hour: local mode with no dispatch configured', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('escalates naming the keys to set, and once they are set the next sync dispatches the fix', async () => {
     const files = threeLaneFiles();
-    const withDispatch = files['.buildmaster.yml'] as string;
+    const withDispatch = files['.buildmaster.yml'];
     const without = withDispatch.replace(/dispatch:\n(?: {2}.*\n)+/, '');
     assert.notEqual(without, withDispatch);
     sb = new Sandbox({ ...files, '.buildmaster.yml': without });
@@ -130,7 +130,7 @@ describe('first hour: local mode with no dispatch configured', function () {
 
 describe('first hour: small untruths', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a red first commit is not said to follow a clean one, nor bisected over zero commits', async () => {
@@ -188,7 +188,7 @@ describe('first hour: small untruths', function () {
 
 describe('first hour: what sync and status print is the state after the cycle acted', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a change the cycle merged is not shown as "ready to merge", by sync nor by status afterwards', async () => {

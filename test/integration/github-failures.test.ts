@@ -8,9 +8,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CheckRun } from '../../extension/core/model';
-import type { GitHubForge } from '../../extension/forge/github/forge';
-import type { CiAnnotation } from '../support/github/server';
-import { GitHubWorld } from '../support/github/world';
+import { GitHubForge } from '../../extension/forge/github/forge';
+import type { CiAnnotation } from '../../fixtures/github/server';
+import { GitHubWorld } from '../../fixtures/github/world';
 
 /**
  * Real output of mocha (spec reporter, --full-trace: absolute paths) for a test file with one failing test,
@@ -49,7 +49,11 @@ describe('GitHub mode: failures at test level and re-runs', function () {
     await world.stop();
   });
 
-  const forge = () => world.session.deps.forge as GitHubForge;
+  const forge = () => {
+    const { forge } = world.session.deps;
+    if (!(forge instanceof GitHubForge)) throw new Error('the GitHub world runs the GitHub forge');
+    return forge;
+  };
   const checkOf = (runs: CheckRun[], name: string) => {
     const run = runs.find((r) => r.name === name);
     assert.ok(run, `no check ${name} in ${runs.map((r) => r.name).join(', ')}`);
@@ -123,7 +127,7 @@ describe('GitHub mode: failures at test level and re-runs', function () {
       { path: 'web/style.css', line: 2, level: 'warning', title: 'stylelint', message: 'unexpected unit' },
     ];
     const number = world.pull('agent/web-red', { 'web/app.js': 'export const title = "Home";\n' });
-    const head = world.server.headOf(world.server.item(number)!)!;
+    const head = world.server.pullHead(number);
     world.server.setChecks(head, [
       { name: 'test-web', conclusion: 'failure', output: 'FAIL', annotations },
       {
@@ -176,7 +180,7 @@ describe('GitHub mode: failures at test level and re-runs', function () {
   it('reads warning annotations when a failed run has no failure annotation', async () => {
     world = await GitHubWorld.start();
     const number = world.pull('agent/web-lint', { 'web/app.js': 'export const title = "Home";\n' });
-    const head = world.server.headOf(world.server.item(number)!)!;
+    const head = world.server.pullHead(number);
     world.server.setChecks(head, [
       {
         name: 'test-web',
@@ -196,7 +200,7 @@ describe('GitHub mode: failures at test level and re-runs', function () {
   it('parses the check run’s output text when it has no annotations', async () => {
     world = await GitHubWorld.start();
     const number = world.pull('agent/web-text', { 'web/app.js': 'export const title = "Home";\n' });
-    const head = world.server.headOf(world.server.item(number)!)!;
+    const head = world.server.pullHead(number);
     const output = mochaOutput();
     assert.match(output, /\(\/home\/runner\/work\/app\/app\/web\/nav\.spec\.js:5:\d+\)/, 'the stack names the runner’s path');
     world.server.setChecks(head, [
@@ -228,7 +232,7 @@ describe('GitHub mode: failures at test level and re-runs', function () {
       message: 'failed',
     }));
     const number = world.pull('agent/web-many', { 'web/app.js': 'export const title = "Home";\n' });
-    const head = world.server.headOf(world.server.item(number)!)!;
+    const head = world.server.pullHead(number);
     world.server.setChecks(head, [
       { name: 'test-web', conclusion: 'failure', annotations: many },
       { name: 'test-api', conclusion: 'success' },

@@ -4,8 +4,9 @@
 // Then restarts: a new process never repeats a comment, label, issue or merge.
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
-import type { FaultKind } from '../support/github/server';
-import { GitHubWorld } from '../support/github/world';
+import type { FaultKind } from '../../fixtures/github/server';
+import { GitHubWorld } from '../../fixtures/github/world';
+import { present } from '../support/builders';
 
 const CALLS: { name: string; method: string; path: RegExp }[] = [
   { name: 'list pull requests', method: 'GET', path: /\/pulls$/ },
@@ -147,13 +148,13 @@ describe('GitHub mode: retries exhausted, and restarts', function () {
     }
     const fixIssues = world.server.issues().filter((i) => i.labels.includes('agent'));
     assert.equal(fixIssues.length, 1, 'one fix issue');
-    const incident = Object.values(world.state()!.incidents)[0]!;
+    const incident = present(Object.values(world.recorded().incidents)[0], 'the incident');
     assert.equal(incident.retries, 0, 'a lost answer is not a failed attempt');
     assert.equal(world.server.item(clash)?.comments.length, 1, 'one restack comment');
     assert.deepEqual(world.server.item(clash)?.labels, ['needs-restack']);
     const status = world.server.issues().filter((i) => i.title === 'Build Master status');
     assert.equal(status.length, 1, 'one status issue');
-    const digests = status[0]!.comments.map((c) => c.body);
+    const digests = present(status[0], 'the status issue').comments.map((c) => c.body);
     assert.equal(new Set(digests).size, digests.length, 'no digest posted twice');
     assert.equal(world.mergesOf(culprit), 1);
   });

@@ -2,7 +2,8 @@
 // protocol (SPEC §3.1, §7), against the GitHub-compatible test server.
 import { strict as assert } from 'node:assert';
 import type { CycleReport } from '../../extension/controller/cycle';
-import { GitHubWorld } from '../support/github/world';
+import { GitHubWorld } from '../../fixtures/github/world';
+import { present } from '../support/builders';
 
 function codes(report: CycleReport, number: number): string[] {
   for (const queue of Object.values(report.result.queues)) {
@@ -33,7 +34,7 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     world.server.review(relented, 'carol', 'APPROVED');
     const red = world.pull('agent/web-red', { 'web/BROKEN': 'x\n' });
     const pending = world.pull('agent/api-pending', { 'api/p.js': 'p\n' });
-    world.server.setChecks(world.server.headOf(world.server.item(pending)!)!, [{ name: 'test-api', conclusion: 'pending' }]);
+    world.server.setChecks(world.server.pullHead(pending), [{ name: 'test-api', conclusion: 'pending' }]);
     const conflicting = world.pull('docs/conflict', { 'README.md': '# app, changed on the branch\n' });
     world.server.push('main', { 'README.md': '# app, changed on main\n' }, 'main moves');
     const parent = world.pull('agent/web-parent', { 'web/parent.js': 'p\n' });
@@ -90,7 +91,7 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     const second = await world.cycle();
     const refused = second.actions.find((a) => a.kind === 'merge');
     assert.equal(refused?.status, 'failed');
-    assert.match(refused?.message ?? '', /moved after its checks ran/);
+    assert.match(refused.message, /moved after its checks ran/);
     world.advance(60_000);
     await world.cycle();
     assert.ok(world.merged(pr));
@@ -111,14 +112,14 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     const status = world.server.issues().find((i) => i.title === 'Build Master status');
     assert.ok(status, 'a status issue carries the digest');
     assert.equal(status.comments.length, 1);
-    assert.match(status.comments[0]!.body, /\| web \| healthy \|/);
+    assert.match(present(status.comments[0], 'the status comment').body, /\| web \| healthy \|/);
 
     world.advance(31 * 60_000);
     await world.cycle();
     await world.cycle();
-    const nudges = () => world.server.item(waiting)!.comments.filter((c) => c.body.includes('waited')).length;
+    const nudges = () => world.server.existing(waiting).comments.filter((c) => c.body.includes('waited')).length;
     assert.equal(nudges(), 1, 'one nudge per window');
-    const redispatched = () => world.server.item(rework)!.comments.filter((c) => c.body.includes('re-dispatched')).length;
+    const redispatched = () => world.server.existing(rework).comments.filter((c) => c.body.includes('re-dispatched')).length;
     assert.equal(redispatched(), 1);
     assert.ok(world.server.item(rework)?.labels.includes('agent'), 'the coding agent is summoned again');
     world.advance(31 * 60_000);
@@ -132,19 +133,19 @@ describe('GitHub mode: the merge gate and hygiene', function () {
     world.advance(60_000);
     await world.cycle();
     assert.ok(world.server.item(waiting)?.labels.includes('merge-ready'));
-    world.server.setChecks(world.server.headOf(world.server.item(waiting)!)!, [
+    world.server.setChecks(world.server.pullHead(waiting), [
       { name: 'lint', conclusion: 'failure', type: 'status', output: 'eslint failed' },
     ]);
     world.advance(60_000);
     await world.cycle();
     await world.cycle();
     assert.equal(world.server.item(waiting)?.labels.includes('merge-ready'), false);
-    assert.equal(world.server.item(waiting)!.comments.filter((c) => c.body.includes('Removed `merge-ready`')).length, 1);
+    assert.equal(world.server.existing(waiting).comments.filter((c) => c.body.includes('Removed `merge-ready`')).length, 1);
 
     world.advance(4 * 24 * 3600_000);
     await world.cycle();
     await world.cycle();
     assert.ok(world.server.item(issue)?.labels.includes('stale'));
-    assert.equal(world.server.item(issue)!.comments.filter((c) => c.body.includes('No activity')).length, 1, 'one stale note');
+    assert.equal(world.server.existing(issue).comments.filter((c) => c.body.includes('No activity')).length, 1, 'one stale note');
   });
 });

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
-import { GitHubWorld } from '../support/github/world';
+import { GitHubWorld } from '../../fixtures/github/world';
 
 /** The text of a Markdown document outside its fenced code blocks (CommonMark: a fence closes on a run at least as long). */
 function outsideFences(markdown: string): string {
@@ -82,14 +82,14 @@ describe('GitHub mode: guardrails against spoofed text', function () {
       ]);
     world.advance(60_000);
     const report = await world.cycle();
-    const state = world.state()!;
+    const state = world.recorded();
     assert.equal(
       state.lanes.web?.state,
       'degraded',
       `the lane is not recovering from a repair that never merged: ${state.lanes.web?.reason}`,
     );
     assert.deepEqual(state.incidents[incident]?.repairMerges, [], 'no repair merge is noted');
-    assert.equal(state.incidents[incident]?.attempts[0]?.outcome, 'pending', 'the fix attempt still waits for a real fix');
+    assert.equal(state.incidents[incident].attempts[0]?.outcome, 'pending', 'the fix attempt still waits for a real fix');
     assert.ok(!world.session.store.readEvents().some((e) => e.kind === 'lane-transition' && e.to === 'recovering'));
     assert.equal(world.merged(waiting), false);
     assert.ok(

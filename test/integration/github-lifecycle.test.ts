@@ -3,7 +3,8 @@
 // fix issue, the fix PR merged first, recovery, a global hold and its release.
 import { strict as assert } from 'node:assert';
 import { operate } from '../../extension/controller/operate';
-import { GitHubWorld } from '../support/github/world';
+import { GitHubWorld } from '../../fixtures/github/world';
+import { present } from '../support/builders';
 
 describe('GitHub mode: the lane lifecycle', function () {
   this.timeout(120_000);
@@ -39,11 +40,11 @@ describe('GitHub mode: the lane lifecycle', function () {
     const waiting = world.pull('agent/web-next', { 'web/next.js': 'export const n = 1;\n' });
     world.advance(60_000);
     await world.cycle();
-    let state = world.state()!;
+    let state = world.recorded();
     assert.equal(state.lanes.web?.state, 'degraded');
     assert.equal(state.lanes.api?.state, 'healthy');
     assert.equal(state.global.state, 'incident-contained');
-    const incident = Object.values(state.incidents)[0]!;
+    const incident = present(Object.values(state.incidents)[0], 'the incident');
     assert.deepEqual(incident.lanes, ['web']);
     assert.equal(incident.failureClass, 'test');
 
@@ -82,7 +83,7 @@ describe('GitHub mode: the lane lifecycle', function () {
     assert.equal(world.merged(waiting), false, 'the fix went first');
     world.advance(60_000);
     await world.cycle();
-    state = world.state()!;
+    state = world.recorded();
     assert.equal(state.lanes.web?.state, 'healthy');
     assert.equal(state.incidents[incident.id]?.status, 'resolved');
     const path = world.session.store
@@ -110,9 +111,9 @@ describe('GitHub mode: the lane lifecycle', function () {
     const docs = world.pull('agent/docs', { 'docs/more.md': '# more\n' });
     world.advance(60_000);
     await world.cycle();
-    let state = world.state()!;
+    let state = world.recorded();
     assert.equal(state.global.state, 'global-hold', state.global.reason);
-    const incident = Object.values(state.incidents)[0]!;
+    const incident = present(Object.values(state.incidents)[0], 'the incident');
     assert.equal(incident.crossLane, true);
     assert.equal(world.merged(docs), false, 'nothing merges under a global hold');
     const escalation = world.server.issues().find((i) => i.labels.includes('escalation'));
@@ -123,12 +124,12 @@ describe('GitHub mode: the lane lifecycle', function () {
     // Still held on later cycles: only an owner's acknowledgment releases it.
     world.advance(60_000);
     await world.cycle();
-    assert.equal(world.state()!.global.state, 'global-hold');
+    assert.equal(world.recorded().global.state, 'global-hold');
     assert.equal(world.merged(docs), false);
     await operate(world.session, { kind: 'release', ack: true, by: 'octocat' }, () => undefined, world.now);
     world.advance(60_000);
     await world.cycle();
-    state = world.state()!;
+    state = world.recorded();
     assert.notEqual(state.global.state, 'global-hold');
     assert.ok(world.merged(docs), 'the docs lane merges again after the release');
     assert.equal(world.server.issues().filter((i) => i.labels.includes('escalation')).length, 1, 'one escalation issue, never repeated');

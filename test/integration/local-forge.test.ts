@@ -22,7 +22,7 @@ async function observe(sb: Sandbox): Promise<Snapshot> {
 
 describe('local forge: what a snapshot says', function () {
   this.timeout(120_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('reads every path exactly: non-ASCII, spaces, quotes, newlines, and both sides of a rename', async () => {

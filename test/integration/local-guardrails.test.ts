@@ -24,7 +24,7 @@ async function sync(sb: Sandbox, env: NodeJS.ProcessEnv = {}): Promise<{ result:
 
 const merged = (doc: SyncDoc): string[] =>
   doc.actions.filter((a) => a.kind === 'merge' && a.status === 'done').map((a) => a.key.split(':')[1] ?? a.key);
-const policyOf = (extra = '') => threeLaneFiles(extra)['.buildmaster.yml'] as string;
+const policyOf = (extra = '') => threeLaneFiles(extra)['.buildmaster.yml'];
 
 /** Runs git in the sandbox under Build Master's name, as anyone with write access could. */
 function gitAsBuildMaster(sb: Sandbox, ...args: string[]): string {
@@ -46,7 +46,7 @@ function assertMergedOnce(sb: Sandbox): void {
 
 describe('local guardrails: tier 3 sees every path exactly', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a non-ASCII path or a path with a line break under infra/ waits for a person instead of merging', async () => {
@@ -123,7 +123,7 @@ describe('local guardrails: tier 3 sees every path exactly', function () {
 
 describe('local guardrails: Build Master runs no hook or program planted in the repository', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('hooks and an fsmonitor planted in .git never run inside its merges, checks, fixes and reverts', async () => {
@@ -169,7 +169,7 @@ describe('local guardrails: Build Master runs no hook or program planted in the 
 
 describe('local guardrails: only Build Master’s own merges count as merged', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('spoofed trailers in a hand-merged commit do not count a change as merged; it merges normally', async () => {
@@ -313,7 +313,7 @@ describe('local guardrails: only Build Master’s own merges count as merged', f
 
 describe('local guardrails: no lane wedges', function () {
   this.timeout(240_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   let scratch: string;
   beforeEach(() => {
     scratch = mkdtempSync(join(tmpdir(), 'bm-wedge-'));
@@ -389,7 +389,7 @@ describe('local guardrails: no lane wedges', function () {
 
 describe('local guardrails: the user’s checkout moves with the target or not at all', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('an untracked file in the way: nothing merges, the reason names it, and once it is gone the merge lands in the checkout too', async () => {
@@ -443,7 +443,7 @@ describe('local guardrails: the user’s checkout moves with the target or not a
 
 describe('local guardrails: check results follow the policy’s checks', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   let scratch: string;
   afterEach(() => {
     sb?.remove();
@@ -523,7 +523,7 @@ describe('local guardrails: check results follow the policy’s checks', functio
 
 describe('local guardrails: a check cannot reach outside its worktree', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a check that marks a file skip-worktree in the reused check worktree cannot make the next change pass', async () => {

@@ -46,7 +46,7 @@ function breakWeb(sb: Sandbox, files: Record<string, string> = { 'web/status': '
 
 describe('local mode: the lane lifecycle for real', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('healthy → degraded → recovering → healthy, while a healthy lane keeps merging', async () => {
@@ -135,7 +135,7 @@ describe('local mode: the lane lifecycle for real', function () {
   it('a check that hangs is killed at the timeout, classified infra, and the lane is paused and escalated', async () => {
     sb = new Sandbox({
       ...threeLaneFiles(),
-      '.buildmaster.yml': threeLaneFiles()['.buildmaster.yml']!.replace('check_timeout: 30s', 'check_timeout: 2s'),
+      '.buildmaster.yml': threeLaneFiles()['.buildmaster.yml'].replace('check_timeout: 30s', 'check_timeout: 2s'),
       'web/test.sh': 'if [ -f web/hang ]; then sleep 60; fi\n',
     });
     breakWeb(sb, { 'web/hang': 'x\n' });
@@ -156,7 +156,7 @@ describe('local mode: the lane lifecycle for real', function () {
 
 describe('local mode: crash and resume', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   /** Every merge Build Master recorded as done matches exactly one merge commit in git, and vice versa. */
@@ -224,20 +224,21 @@ describe('local mode: crash and resume', function () {
 
 describe('local mode: locking, input errors, operators', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('two syncs at once: one acts, the other exits non-zero saying it is locked', async () => {
     sb = new Sandbox({ ...threeLaneFiles(), 'api/test.sh': 'sleep 2\ngrep -qx ok api/status\n' });
     sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
+    const dir = sb.dir;
     const [a, b] = await Promise.all([
-      runCli(['sync', '--repo', sb.dir]),
-      new Promise<CliResult>((done) => setTimeout(() => void runCli(['sync', '--repo', sb.dir]).then(done), 500)),
+      runCli(['sync', '--repo', dir]),
+      new Promise<CliResult>((done) => setTimeout(() => void runCli(['sync', '--repo', dir]).then(done), 500)),
     ]);
     const outcomes = [a, b].sort((x, y) => (x.code ?? 0) - (y.code ?? 0));
     assert.equal(outcomes[0]?.code, 0);
     assert.equal(outcomes[1]?.code, 1);
-    assert.match(outcomes[1]?.stderr ?? '', /locked: another Build Master \(pid \d+, "sync"/);
+    assert.match(outcomes[1].stderr, /locked: another Build Master \(pid \d+, "sync"/);
     assert.equal(sb.mergeKeys().length, 1);
   });
 
@@ -307,7 +308,7 @@ describe('local mode: locking, input errors, operators', function () {
   });
 
   it('hold stops everything with exit 3; release needs --ack; approvals gate merges below the autonomy level', async () => {
-    sb = new Sandbox({ ...threeLaneFiles(), '.buildmaster.yml': threeLaneFiles()['.buildmaster.yml']!.replace('merge: A4', 'merge: A3') });
+    sb = new Sandbox({ ...threeLaneFiles(), '.buildmaster.yml': threeLaneFiles()['.buildmaster.yml'].replace('merge: A4', 'merge: A3') });
     sb.branch('agent/api-1', { 'api/one.txt': '1\n' });
     assert.equal((await runCli(['hold', '--repo', sb.dir, '--reason', 'release freeze'])).code, 0);
     const held = await sync(sb);

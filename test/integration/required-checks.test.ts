@@ -20,7 +20,7 @@ const reasonsOf = (doc: SyncDoc, change: string) => doc.lanes.flatMap((l) => l.q
 
 describe('local mode: the core guardrails end to end', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('a cross-lane change that breaks both of its lanes never merges (it needs every touched lane’s checks)', async () => {

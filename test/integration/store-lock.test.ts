@@ -255,7 +255,7 @@ describe('explain does not take the controller lock', function () {
     assert.doesNotMatch(result.stdout, /every gate passes/);
     assert.equal(existsSync(join(sb.stateDir, 'state.json')), false, 'explain saved no state');
     assert.equal(existsSync(join(sb.stateDir, 'events.jsonl')), false, 'explain logged nothing');
-    assert.equal(JSON.parse(readFileSync(lockPath(sb), 'utf8')).pid, process.pid, 'the lock is left to its holder');
+    assert.equal((JSON.parse(readFileSync(lockPath(sb), 'utf8')) as { pid: number }).pid, process.pid, 'the lock is left to its holder');
   });
 
   it('never makes a running sync fail', async () => {

@@ -84,7 +84,7 @@ function distinctSleep(): string {
 
 describe('workers: the write scope covers the whole range', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   const cases: [string, string, RegExp, string | undefined][] = [
@@ -143,7 +143,7 @@ describe('workers: the write scope covers the whole range', function () {
         if (i === 0) {
           const dispatch = dispatches(doc)[0];
           assert.equal(dispatch?.status, 'failed', JSON.stringify(doc.actions));
-          assert.match(dispatch?.message ?? '', message);
+          assert.match(dispatch.message, message);
           assert.deepEqual(fixBranches(sb), [], 'no fix branch names the rejected commits');
         }
         if (path) assert.ok(!onMain(sb).includes(path), `${path} reached main`);
@@ -169,7 +169,7 @@ describe('workers: the write scope covers the whole range', function () {
 
 describe('workers: a fix command is contained', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   it('moving the target branch is refused, undone, escalated, and nothing merges', async () => {
@@ -183,8 +183,8 @@ describe('workers: a fix command is contained', function () {
     const { doc } = await sync(sb);
     const dispatch = dispatches(doc)[0];
     assert.equal(dispatch?.status, 'failed');
-    assert.match(dispatch?.message ?? '', /refs\/heads\/main moved from/);
-    assert.match(dispatch?.message ?? '', /restored refs\/heads\/main/);
+    assert.match(dispatch.message, /refs\/heads\/main moved from/);
+    assert.match(dispatch.message, /restored refs\/heads\/main/);
     assert.equal(sb.head(), red, 'main is back where it was');
     assert.ok(!onMain(sb).includes('api/evil'));
     assert.deepEqual(fixBranches(sb), []);
@@ -224,7 +224,7 @@ describe('workers: a fix command is contained', function () {
       const { doc } = await sync(sb);
       const dispatch = dispatches(doc)[0];
       assert.equal(dispatch?.status, 'failed', attack);
-      assert.match(dispatch?.message ?? '', reason);
+      assert.match(dispatch.message, reason);
       assert.deepEqual(fixBranches(sb), [], attack);
       sb.remove();
     }
@@ -285,7 +285,7 @@ describe('workers: a fix command is contained', function () {
 
 describe('workers and checks: an allowlisted environment', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   const secrets = {
@@ -301,8 +301,8 @@ describe('workers and checks: an allowlisted environment', function () {
     const files = threeLaneFiles();
     return {
       ...files,
-      '.buildmaster.yml': policyExtra(files['.buildmaster.yml'] as string),
-      'web/test.sh': `env > "${'$'}(git rev-parse --git-common-dir)/../check-env.txt"\n${files['web/test.sh']}`,
+      '.buildmaster.yml': policyExtra(files['.buildmaster.yml']),
+      'web/test.sh': `env > "$(git rev-parse --git-common-dir)/../check-env.txt"\n${files['web/test.sh']}`,
       'scripts/fixer.sh': fixer('env > "$(git rev-parse --git-common-dir)/../fixer-env.txt"'),
     };
   }
@@ -364,7 +364,7 @@ describe('workers and checks: an allowlisted environment', function () {
 
 describe('checks: nothing they start outlives them', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   const patterns: string[] = [];
   afterEach(() => {
     for (const pattern of patterns.splice(0)) killAll(pattern);
@@ -392,7 +392,7 @@ describe('checks: nothing they start outlives them', function () {
     const files = threeLaneFiles();
     sb = new Sandbox({
       ...files,
-      '.buildmaster.yml': (files['.buildmaster.yml'] as string).replace('autonomy:', 'merge:\n  wait_for_target_green: false\nautonomy:'),
+      '.buildmaster.yml': files['.buildmaster.yml'].replace('autonomy:', 'merge:\n  wait_for_target_green: false\nautonomy:'),
       // When web/status is bad, leave a job behind that plants web/pass in this checkout after the next checkout.
       // A check passes when web/pass shows up within a few seconds.
       'web/test.sh': [
@@ -450,7 +450,7 @@ describe('checks: nothing they start outlives them', function () {
 
 describe('workers: the prompt fences untrusted text', function () {
   this.timeout(180_000);
-  let sb: Sandbox;
+  let sb: Sandbox | undefined;
   afterEach(() => sb?.remove());
 
   /** Lines outside any fenced block, read the way CommonMark does (a fence closes only with at least as many backticks). */

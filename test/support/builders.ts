@@ -1,4 +1,6 @@
 // Test data builders: terse ways to make policies, changes, target commits and snapshots.
+import { strict as assert } from 'node:assert';
+import { MERGES_TIER_2, THREE_LANE_LANES } from '../../fixtures/policies';
 import { parsePolicy } from '../../extension/core/policy/parse';
 import type { Policy } from '../../extension/core/policy/schema';
 import type { Change, CheckRun, Snapshot, TargetCommit } from '../../extension/core/model';
@@ -11,27 +13,19 @@ export function policyFrom(yaml: string): Policy {
 
 /** Three lanes with their own checks, a shared check, autonomy that merges tier 1-2. */
 export const THREE_LANES = `
-lanes:
-  - name: web
-    paths: ["web/**"]
-    checks: ["test-web"]
-  - name: api
-    paths: ["api/**"]
-    checks: ["test-api"]
-  - name: docs
-    paths: ["docs/**"]
-    checks: ["test-docs"]
-autonomy:
-  merge: A4
-  fix: A2
-  revert: A2
-incidents:
+${THREE_LANE_LANES}${MERGES_TIER_2}incidents:
   global_hold:
     paused_lanes_at_least: 3
 dispatch:
   worker: command
   command: ./fix.sh
 `;
+
+/** The value, known to be there: a test that finds it missing fails here, naming what it looked for. */
+export function present<T>(value: T | null | undefined, what = 'the value'): T {
+  if (value === null || value === undefined) throw new assert.AssertionError({ message: `${what} is missing`, actual: value });
+  return value;
+}
 
 export const green = (name: string): CheckRun => ({ name, conclusion: 'success' });
 export const red = (name: string, output = ''): CheckRun => ({ name, conclusion: 'failure', output });

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { MERGES_TIER_2, THREE_LANE_LANES } from '../../fixtures/policies';
 
 const IDENTITY = {
   GIT_AUTHOR_NAME: 'Test',
@@ -22,8 +23,9 @@ export class Sandbox {
   }
 
   git(...args: string[]): string {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...IDENTITY };
-    for (const key of Object.keys(env)) if (key.startsWith('GIT_') && !(key in IDENTITY)) delete env[key];
+    const env = Object.fromEntries(
+      Object.entries({ ...process.env, ...IDENTITY }).filter(([key]) => !key.startsWith('GIT_') || key in IDENTITY),
+    );
     return execFileSync('git', args, { cwd: this.dir, env, encoding: 'utf8' }).trim();
   }
 
@@ -113,7 +115,7 @@ export class Sandbox {
     return readFileSync(path, 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((line) => JSON.parse(line));
+      .map((line) => JSON.parse(line) as ReturnType<Sandbox['events']>[number]);
   }
 
   state(): {
@@ -124,7 +126,7 @@ export class Sandbox {
     };
     builds: { incident: string; attempt: number; status: string; history: { status: string }[] }[];
   } {
-    return JSON.parse(readFileSync(join(this.stateDir, 'state.json'), 'utf8'));
+    return JSON.parse(readFileSync(join(this.stateDir, 'state.json'), 'utf8')) as ReturnType<Sandbox['state']>;
   }
 
   remove(): void {
@@ -133,24 +135,10 @@ export class Sandbox {
 }
 
 /** Three lanes whose checks grep a marker file; `fixer.sh` restores web's marker. */
-export function threeLaneFiles(policyExtra = ''): Record<string, string> {
+export function threeLaneFiles(policyExtra = ''): Record<string, string> & { '.buildmaster.yml': string } {
   return {
     '.buildmaster.yml': `target: main
-lanes:
-  - name: web
-    paths: ["web/**"]
-    checks: ["test-web"]
-  - name: api
-    paths: ["api/**"]
-    checks: ["test-api"]
-  - name: docs
-    paths: ["docs/**"]
-    checks: ["test-docs"]
-autonomy:
-  merge: A4
-  fix: A2
-  revert: A2
-dispatch:
+${THREE_LANE_LANES}${MERGES_TIER_2}dispatch:
   worker: command
   command: "sh scripts/fixer.sh"
   timeout: 1m

@@ -148,7 +148,7 @@ function brokenWebFrozenApi(): { world: World; incident: string } {
   assert.deepEqual(incident?.lanes, ['web']);
   world.operator({ kind: 'pause', lane: 'api', reason: 'code freeze', by: 'ann' });
   world.cycle();
-  return { world, incident: incident?.id as string };
+  return { world, incident: incident.id };
 }
 
 describe('adversarial core: a fix-named branch never passes a lane that does not admit it', () => {
@@ -195,7 +195,7 @@ describe('adversarial core: a policy edit removes a lane that holds an open inci
   it('the cycle goes on: the incident is escalated once naming the lane, holds nothing, and resolves when its checks are green', () => {
     const { world, incident } = brokenWebFrozenApi();
     // web renamed to frontend, api removed.
-    const edited = policyFrom(THREE_LANES.replace('name: web', 'name: frontend').replace(/  - name: api\n.*\n.*\n/, ''));
+    const edited = policyFrom(THREE_LANES.replace('name: web', 'name: frontend').replace(/ {2}- name: api\n.*\n.*\n/, ''));
     const run = () =>
       decide(snapshot({ changes: world.changes, targetCommits: world.commits }), world.state, edited, (world.now += 60_000));
     const first = run();
@@ -208,8 +208,8 @@ describe('adversarial core: a policy edit removes a lane that holds an open inci
     assert.match(aboutPause?.rationale ?? '', /lane api was paused by an operator \(code freeze\) but the policy no longer names it/);
     const record = first.state.incidents[incident];
     assert.equal(record?.status, 'open', 'the incident keeps its record');
-    assert.deepEqual(record?.lanes, []);
-    assert.deepEqual(record?.droppedLanes, ['web']);
+    assert.deepEqual(record.lanes, []);
+    assert.deepEqual(record.droppedLanes, ['web']);
     assert.deepEqual(Object.keys(first.state.lanes).sort(), ['docs', 'frontend', 'shared']);
 
     const second = run();
@@ -247,12 +247,12 @@ describe('adversarial core: an incident id already on record is never overwritte
     again.sha = `${earlier.sha.slice(0, 7)}${'f'.repeat(33)}`;
     world.settle([red('test-web')]);
     world.cycle();
-    assert.equal(world.state.incidents[first]?.status, 'resolved', 'the earlier record is left as it was');
-    assert.equal(world.state.incidents[first]?.redSha, earlier.sha);
+    assert.equal(world.state.incidents[first].status, 'resolved', 'the earlier record is left as it was');
+    assert.equal(world.state.incidents[first].redSha, earlier.sha);
     const opened = world.kinds('open-incident')[0]?.incident as string;
     assert.notEqual(opened, first);
     assert.equal(world.state.incidents[opened]?.status, 'open');
-    assert.equal(world.state.incidents[opened]?.redSha, again.sha);
+    assert.equal(world.state.incidents[opened].redSha, again.sha);
     assert.match(opened, /^inc-[0-9a-z]+$/, 'a fix branch can still name it');
   });
 });

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { failureLines } from '../../extension/core/fingerprint';
 import type { CheckRun, TestFailure } from '../../extension/core/model';
-import { change, green, policyFrom } from '../support/builders';
+import { change, green, policyFrom, present } from '../support/builders';
 import { World } from '../support/world';
 
 const SHARED = `
@@ -54,7 +54,7 @@ describe('attribution: one shared check, failures read down to tests', () => {
     const [incident] = open(world);
     assert.deepEqual(incident?.lanes, ['web']);
     assert.deepEqual(
-      incident?.failures?.map((f) => [f.test, f.lane]),
+      incident.failures?.map((f) => [f.test, f.lane]),
       [['web/a.test.ts > works', 'web']],
     );
     assert.equal(world.lane('api').state, 'healthy');
@@ -107,7 +107,7 @@ describe('attribution: one shared check, failures read down to tests', () => {
     world.cycle();
     assert.equal(world.state.incidents[web?.id as string]?.status, 'resolved', 'web recovers by its own tests');
     assert.equal(world.lane('web').state, 'healthy');
-    assert.equal(world.state.incidents[api?.id as string]?.status, 'open');
+    assert.equal(world.state.incidents[api.id]?.status, 'open');
     assert.equal(world.lane('api').state, 'degraded');
     assert.equal(world.state.incidents[web?.id as string]?.retries, 0, "api's red did not count against web's fix");
   });
@@ -118,7 +118,7 @@ describe('attribution: one shared check, failures read down to tests', () => {
     world.cycle();
     const [incident] = open(world);
     assert.deepEqual(incident?.lanes, ['api']);
-    assert.match(incident?.failures?.[0]?.why ?? '', /under lane api's tests/);
+    assert.match(incident.failures?.[0]?.why ?? '', /under lane api's tests/);
   });
 
   it('a fix still failing its own test counts a retry; the same fix red only with another lane’s failure does not', () => {
@@ -167,14 +167,14 @@ describe('attribution: one shared check, failures read down to tests', () => {
 describe('attribution: flaky tests', () => {
   it('a test that failed and then passed on the same sha opens no incident and pauses nothing; too many flakes are reported for quarantine', () => {
     const world = shared();
-    const flaky = (sha: string): CheckRun => ({
+    const flaky = (): CheckRun => ({
       name: 'ci',
       conclusion: 'success',
       passedOnRerun: true,
       failures: [{ ...test('web/a.test.ts'), flaky: true }],
     });
     for (let i = 0; i < 3; i++) {
-      world.land(change(`w${i}`, ['web/a.ts'], { checks: [ci()] }), [flaky(`s${i}`)]);
+      world.land(change(`w${i}`, ['web/a.ts'], { checks: [ci()] }), [flaky()]);
       world.cycle();
       assert.deepEqual(open(world), [], 'a flaky failure never opens an incident');
       assert.equal(world.lane('web').state, 'healthy');
@@ -239,7 +239,7 @@ describe('attribution: what the fixer and the owner read', () => {
     world.land(change('w1', ['web/a.ts'], { checks: [ci()] }), [ci(...many)]);
     world.cycle();
     const [incident] = open(world);
-    const lines = failureLines(incident!, 30);
+    const lines = failureLines(present(incident, 'the incident'), 30);
     assert.equal(lines.length, 31);
     assert.equal(lines[0], "ci > web/t0.test.ts > works at web/t0.test.ts:3 (lane web: web/t0.test.ts is under lane web's paths)");
     assert.equal(lines[30], '… and 10 more');
@@ -253,10 +253,7 @@ describe('attribution: a shared check that says only pass or fail', () => {
     world.cycle();
     const [incident] = open(world);
     assert.deepEqual(incident?.lanes, ['web'], 'its suspects decide');
-    assert.match(
-      incident?.rationale ?? '',
-      /ci names no failing test, so a later break in it cannot be told apart .*local\.checks\[\]\.junit/,
-    );
+    assert.match(incident.rationale, /ci names no failing test, so a later break in it cannot be told apart .*local\.checks\[\]\.junit/);
   });
 });
 
@@ -283,10 +280,7 @@ describe('attribution: properties of one shared check', function () {
             const lanesOf = merged?.files.map((f) => f.split('/')[0]) ?? [];
             const run = merged?.checks[0];
             for (const failure of run?.failures ?? []) {
-              assert.ok(
-                !lanesOf.includes(failure.file?.split('/')[0] as string),
-                `${merge.change} merged red with its own lane's ${failure.id}`,
-              );
+              assert.ok(!lanesOf.includes(failure.file?.split('/')[0]), `${merge.change} merged red with its own lane's ${failure.id}`);
             }
             world.merge(merge.change as string);
             if (s.repairs) broken.delete(lane);

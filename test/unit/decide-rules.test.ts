@@ -1,6 +1,6 @@
 // Rules the simulation benchmark exposed: each is a scenario a real repository can reach.
 import { strict as assert } from 'node:assert';
-import { THREE_LANES, change, green, policyFrom, red } from '../support/builders';
+import { THREE_LANES, change, green, policyFrom, red, present } from '../support/builders';
 import { World } from '../support/world';
 import { applyOperator } from '../../extension/core/operator';
 import { laneOrder } from '../../extension/core/decide';
@@ -29,17 +29,17 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     const incidents = Object.values(world.state.incidents);
     assert.equal(incidents.length, 1, 'one culprit, one incident');
     assert.deepEqual(incidents[0]?.lanes, ['web']);
-    assert.deepEqual(incidents[0]?.failingChecks.sort(), ['test-docs', 'test-web']);
-    assert.match(incidents[0]?.rationale ?? '', /no suspect touched lane docs/);
+    assert.deepEqual(incidents[0].failingChecks.sort(), ['test-docs', 'test-web']);
+    assert.match(incidents[0].rationale, /no suspect touched lane docs/);
     assert.equal(world.lane('docs').state, 'healthy', 'the dependent lane keeps merging');
     assert.equal(world.lane('web').state, 'degraded');
     // test-web passes again but test-docs still fails: the incident holds on.
     world.commits.push({ sha: 'e'.repeat(40), checks: [green('test-web'), green('test-api'), red('test-docs')], time: 5 });
     world.cycle();
-    assert.equal(world.state.incidents[incidents[0]!.id]?.status, 'open');
+    assert.equal(world.state.incidents[incidents[0].id]?.status, 'open');
     world.commits.push({ sha: 'f'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs')], time: 6 });
     world.cycle();
-    assert.equal(world.state.incidents[incidents[0]!.id]?.status, 'resolved', 'its failures are gone from the target');
+    assert.equal(world.state.incidents[incidents[0].id]?.status, 'resolved', 'its failures are gone from the target');
     assert.equal(world.lane('web').state, 'healthy');
   });
 
@@ -56,7 +56,7 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
 
   it('an unattributed incident ends when its checks are green again on a later commit', () => {
     const world = new World(policyFrom(THREE_LANES));
-    world.commits[0]!.checks.push(green('build'));
+    present(world.commits[0], 'the first commit').checks.push(green('build'));
     world.commits.push({ sha: 'b'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), red('build')], time: 1 });
     world.cycle();
     const incident = Object.values(world.state.incidents)[0];
@@ -64,14 +64,14 @@ describe('decide: attribution per lane, unresolvable incidents, cross-lane chang
     assert.equal(world.state.global.state, 'global-hold');
     world.commits.push({ sha: 'c'.repeat(40), checks: [green('test-web'), green('test-api'), green('test-docs'), red('build')], time: 2 });
     world.cycle();
-    assert.equal(world.state.incidents[incident!.id]?.status, 'open', 'still red: still open');
+    assert.equal(world.state.incidents[incident.id]?.status, 'open', 'still red: still open');
     world.commits.push({
       sha: 'd'.repeat(40),
       checks: [green('test-web'), green('test-api'), green('test-docs'), green('build')],
       time: 3,
     });
     world.cycle();
-    assert.equal(world.state.incidents[incident!.id]?.status, 'resolved');
+    assert.equal(world.state.incidents[incident.id]?.status, 'resolved');
     assert.equal(world.state.global.state, 'global-hold', 'the hold itself still needs an owner’s release');
     world.operator({ kind: 'release', ack: true, by: 'owner' });
     world.cycle();
@@ -234,7 +234,7 @@ describe('decide: findings from replaying a real history', () => {
 
   it('the local forge’s check order leaves out changes that can never merge, so they cannot stop the lane’s next change from being tested', () => {
     const { world, incident } = brokenWeb();
-    world.state.incidents[incident]!.status = 'resolved';
+    present(world.state.incidents[incident], incident).status = 'resolved';
     const order = laneOrder(
       world.policy,
       [
@@ -290,7 +290,7 @@ describe('decide: lanes and changes named like Object’s own properties', () =>
       assert.deepEqual(Object.keys(world.last.queues), [name, 'shared']);
       world.merge(name);
       world.settle([red('test-web')]);
-      world.state = JSON.parse(JSON.stringify(world.state));
+      world.state = JSON.parse(JSON.stringify(world.state)) as typeof world.state;
       world.cycle();
       world.state = structuredClone(world.state);
       world.cycle();

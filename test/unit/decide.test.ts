@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { decide, initialState } from '../../extension/core/decide';
 import { applyOperator } from '../../extension/core/operator';
 import { approvalIdFor } from '../../extension/core/gate';
-import { THREE_LANES, change, green, policyFrom, red, snapshot } from '../support/builders';
+import { THREE_LANES, change, green, policyFrom, red, snapshot, present } from '../support/builders';
 import { World } from '../support/world';
 
 const incidentOf = (commit: { sha: string }) => `inc-${commit.sha.slice(0, 7)}`;
@@ -97,15 +97,15 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
       world.kinds('dispatch-fix').map((d) => d.attempt),
       [2],
     );
-    world.changes[0] = { ...world.changes[0]!, headSha: 'f2' };
+    world.changes[0] = { ...present(world.changes[0], 'the change'), headSha: 'f2' };
     world.cycle();
-    assert.equal(world.state.incidents[incident]?.retries, 2);
+    assert.equal(world.state.incidents[incident].retries, 2);
     assert.equal(world.lane('web').state, 'paused');
     assert.equal(world.kinds('escalate').length, 1);
     assert.equal(world.kinds('propose-revert').length, 1, 'revert autonomy A2 proposes it automatically');
     assert.equal(world.kinds('propose-revert')[0]?.change, 'w1', 'the culprit merge');
     world.cycle();
-    assert.equal(world.state.incidents[incident]?.retries, 2, 'one failure never counts twice');
+    assert.equal(world.state.incidents[incident].retries, 2, 'one failure never counts twice');
     assert.equal(world.kinds('escalate').length + world.kinds('propose-revert').length, 0, 'escalations are not repeated');
   });
 
@@ -149,7 +149,7 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
     assert.equal(world.lane('web').state, 'degraded', 'still within dispatch.timeout');
     world.cycle(2 * 60_000);
     assert.equal(world.state.incidents[incident]?.attempts[0]?.outcome, 'failed');
-    assert.match(world.state.incidents[incident]?.attempts[0]?.reason ?? '', /dispatch.timeout/);
+    assert.match(world.state.incidents[incident].attempts[0].reason ?? '', /dispatch.timeout/);
     assert.equal(world.lane('web').state, 'paused');
     assert.equal(world.kinds('escalate').length, 1);
   });
@@ -168,7 +168,7 @@ describe('decide: lane lifecycle (SPEC §4)', () => {
 
   it('healthy → paused with an escalation for an ineligible class', () => {
     const { world, incident } = brokenWeb();
-    world.commits[world.commits.length - 1]!.checks = [red('test-web', 'CVE found: 3 vulnerabilities found')];
+    present(world.commits.at(-1), 'the newest commit').checks = [red('test-web', 'CVE found: 3 vulnerabilities found')];
     world.cycle();
     assert.equal(world.state.incidents[incident]?.failureClass, 'security');
     assert.equal(world.lane('web').state, 'paused');
@@ -231,7 +231,7 @@ describe('decide: global state', () => {
     assert.equal(world.kinds('merge').length, 0, 'nothing merges during a hold');
     const refused = applyOperator(world.state, { kind: 'release', ack: false, by: 'ann' }, world.now);
     assert.equal(refused.ok, false);
-    assert.equal(!refused.ok && refused.code, 'ack-required');
+    assert.equal(refused.code, 'ack-required');
     world.operator({ kind: 'release', ack: true, by: 'ann' });
     world.cycle();
     assert.equal(world.state.global.state, 'incident-contained');
@@ -364,7 +364,7 @@ describe('decide: merging', () => {
       w2?.reasons.map((r) => r.code),
       ['awaiting-target-checks', 'approval-rejected'],
     );
-    assert.match(w2?.reasons[1]?.message ?? '', /needs design review/);
+    assert.match(w2.reasons[1]?.message ?? '', /needs design review/);
   });
 
   it('withdraws a pending merge approval when the head moves', () => {
@@ -372,7 +372,7 @@ describe('decide: merging', () => {
     world.open(change('w1', ['web/1.ts'], { checks: [green('test-web')] }));
     world.cycle();
     const id = world.kinds('request-approval')[0]?.approval as string;
-    world.changes[0] = { ...world.changes[0]!, headSha: 'moved' };
+    world.changes[0] = { ...present(world.changes[0], 'the change'), headSha: 'moved' };
     world.cycle();
     assert.equal(world.state.approvals[id], undefined);
     assert.ok(world.state.approvals[approvalIdFor('merge:w1:moved')]);
@@ -384,7 +384,7 @@ describe('decide: merging', () => {
     assert.equal(world.kinds('dispatch-fix').length, 0);
     const request = world.kinds('request-approval')[0];
     assert.equal(request?.incident, incident);
-    world.operator({ kind: 'approve', id: request?.approval as string, by: 'ann' });
+    world.operator({ kind: 'approve', id: request.approval as string, by: 'ann' });
     world.cycle();
     assert.deepEqual(
       world.kinds('dispatch-fix').map((d) => d.attempt),
@@ -409,7 +409,7 @@ describe('decide: operator lane control', () => {
   it('resume of a lane whose checks are red on the target keeps it paused', () => {
     const world = new World(policyFrom(THREE_LANES));
     world.operator({ kind: 'pause', lane: 'web', reason: 'x', by: 'ann' });
-    world.commits[0]!.checks = [red('test-web')];
+    present(world.commits[0], 'the first commit').checks = [red('test-web')];
     world.cycle();
     world.operator({ kind: 'resume', lane: 'web', by: 'ann' });
     world.cycle();

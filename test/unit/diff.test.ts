@@ -45,7 +45,7 @@ describe('diff: parsing git unified diffs for the review panel', () => {
     assert.equal(files[2]?.oldPath, 'old.txt');
     const hunk = files[0]?.hunks[0];
     assert.equal(hunk?.header, '@@ -1,3 +1,4 @@ function main');
-    assert.deepEqual(hunk?.lines, [
+    assert.deepEqual(hunk.lines, [
       { kind: 'ctx', text: 'const a = 1;', oldLine: 1, newLine: 1 },
       { kind: 'del', text: 'const b = 2;', oldLine: 2 },
       { kind: 'add', text: 'const b = 3;', newLine: 2 },
@@ -59,6 +59,6 @@ describe('diff: parsing git unified diffs for the review panel', () => {
     const { files, truncated } = parseUnifiedDiff(`diff --git a/big b/big\n--- a/big\n+++ b/big\n@@ -0,0 +1,2500 @@\n${body}\n`);
     assert.equal(truncated, true);
     assert.equal(files[0]?.additions, 2500);
-    assert.equal(files[0]?.hunks[0]?.lines.length, 2000);
+    assert.equal(files[0].hunks[0]?.lines.length, 2000);
   });
 });

@@ -1,7 +1,7 @@
 // An incident escalated only because no automated repair could be dispatched is
 // judged again once the policy gives it a worker (issue 12, "the first hour").
 import { strict as assert } from 'node:assert';
-import { green, policyFrom, red, change, THREE_LANES } from '../support/builders';
+import { green, policyFrom, red, change, THREE_LANES, present } from '../support/builders';
 import { World } from '../support/world';
 
 function brokenWebWithoutWorker(): { world: World; incident: string } {
@@ -31,8 +31,8 @@ describe('decide: an escalation for want of a worker', () => {
     world.workers = ['command'];
     world.cycle();
     assert.equal(world.lane('web').state, 'degraded');
-    assert.equal(world.state.incidents[incident]?.remedy, 'fix');
-    assert.equal(world.state.incidents[incident]?.escalated, false);
+    assert.equal(world.state.incidents[incident].remedy, 'fix');
+    assert.equal(world.state.incidents[incident].escalated, false);
     assert.deepEqual(
       world.kinds('dispatch-fix').map((d) => [d.incident, d.attempt]),
       [[incident, 1]],
@@ -51,7 +51,7 @@ describe('decide: an escalation for want of a worker', () => {
     assert.equal(world.kinds('dispatch-fix').length, 0);
 
     const { world: other } = brokenWebWithoutWorker();
-    other.state.lanes.web!.operatorPaused = { reason: 'looking into it', since: other.now };
+    present(other.state.lanes.web, 'lane web').operatorPaused = { reason: 'looking into it', since: other.now };
     other.workers = ['command'];
     other.cycle();
     assert.equal(other.lane('web').state, 'paused');

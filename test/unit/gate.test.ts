@@ -100,7 +100,7 @@ describe('merge gate', () => {
     const c = ok({ checks: [green('test-web'), red('lint')] });
     assert.deepEqual(codes(c, { state }), []);
     // The same failure owned by this lane's own incident does block.
-    state.incidents['inc-1'] = { ...state.incidents['inc-1'], lanes: ['web'] } as Incident;
+    state.incidents['inc-1'] = { ...state.incidents['inc-1'], lanes: ['web'] };
     assert.deepEqual(codes(c, { state }), ['check-failing']);
   });
 
@@ -128,7 +128,7 @@ describe('merge gate', () => {
     });
     it('a lane named like default_lane with its own checks is what a default-lane change needs', () => {
       const policy = policyFrom(
-        `${THREE_LANES.replace('lanes:\n', 'lanes:\n  - name: shared\n    paths: ["shared/**"]\n    checks: ["test-shared"]\n')}`,
+        THREE_LANES.replace('lanes:\n', 'lanes:\n  - name: shared\n    paths: ["shared/**"]\n    checks: ["test-shared"]\n'),
       );
       assert.deepEqual(requiredChecksOf(policy, { files: ['Makefile'], labels: [], checks: [] }, 'github').names, ['test-shared']);
       assert.deepEqual(requiredChecksOf(policy, { files: ['web/a.ts', 'api/b.ts'], labels: [], checks: [] }, 'github').names, [
@@ -161,8 +161,8 @@ describe('merge gate', () => {
       const policy = policyFrom('lanes:\n  - name: web\n    paths: ["web/**"]\nautonomy:\n  merge: A4\n');
       const [reason] = reasons(ok({ checks: [] }), { policy });
       assert.equal(reason?.code, 'no-required-checks');
-      assert.match(reason?.message ?? '', /merge\.required_checks: \[\]/);
-      assert.match(reason?.message ?? '', /local\.checks/);
+      assert.match(reason.message, /merge\.required_checks: \[\]/);
+      assert.match(reason.message, /local\.checks/);
       const explicit = policyFrom('lanes:\n  - name: web\n    paths: ["web/**"]\nautonomy:\n  merge: A4\nmerge:\n  required_checks: []\n');
       assert.deepEqual(codes(ok({ checks: [] }), { policy: explicit }), []);
     });
@@ -198,7 +198,7 @@ describe('merge gate', () => {
     it('a merge the forge cannot land now (a dirty checkout of the target) is a reason, so explain never says every gate passes', () => {
       const [reason] = reasons(ok(), { mergeBlocked: 'main is checked out with uncommitted changes in /repo' });
       assert.equal(reason?.code, 'merge-blocked');
-      assert.match(reason?.message ?? '', /uncommitted changes in \/repo/);
+      assert.match(reason.message, /uncommitted changes in \/repo/);
     });
   });
 
@@ -279,7 +279,7 @@ describe('merge gate', () => {
 
   it('asks for approval when autonomy does not merge the tier, and always for tier 3', () => {
     assert.deepEqual(codes(ok(), { tier: 'tier3' }), ['needs-approval']);
-    const policy = policyFrom(`${THREE_LANES.replace('merge: A4', 'merge: A3')}`);
+    const policy = policyFrom(THREE_LANES.replace('merge: A4', 'merge: A3'));
     assert.deepEqual(codes(ok(), { policy }), ['needs-approval']);
     assert.deepEqual(codes(ok(), { policy, tier: 'tier1' }), []);
   });

@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import type { QueueEntry } from '../../extension/core/decide';
 import { planHygiene, type HygieneInput } from '../../extension/core/hygiene';
-import { change, policyFrom } from '../support/builders';
+import { change, policyFrom, present } from '../support/builders';
 
 const MINUTE = 60_000;
 
@@ -108,7 +108,7 @@ describe('hygiene plan', () => {
   it('posts a digest only when it differs from the last one posted', () => {
     const first = planHygiene(input({ digest: 'web healthy' }));
     assert.equal(first.actions.length, 1);
-    const memory = { [first.actions[0]!.key]: 0 };
+    const memory = { [present(first.actions[0], 'the first action').key]: 0 };
     assert.equal(planHygiene(input({ digest: 'web healthy', memory })).actions.length, 0);
     assert.equal(planHygiene(input({ digest: 'web degraded', memory })).actions.length, 1);
   });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { attribute, classifyFailure, commitHealth } from '../../extension/core/incident';
-import { THREE_LANES, commit, green, pending, policyFrom, red } from '../support/builders';
+import { THREE_LANES, commit, green, pending, policyFrom, red, present } from '../support/builders';
 
 const policy = policyFrom(`${THREE_LANES.replace(/incidents:[\s\S]*?(?=dispatch:)/, '')}
 risk:
@@ -29,7 +29,7 @@ describe('incidents: attribution', () => {
 
   it('one suspect lane: the incident is that lane’s', () => {
     const window = [commit('1', [], web('w1')), commit('2', [red('build')], web('w2'))];
-    const result = attribute(policy, window, window[1]!, [red('build')]);
+    const result = attribute(policy, window, present(window[1]), [red('build')]);
     assert.deepEqual(result.lanes, ['web']);
     assert.equal(result.crossLane, false);
     assert.deepEqual(
@@ -40,7 +40,7 @@ describe('incidents: attribution', () => {
 
   it('a failing check that a lane lists narrows the suspects to that lane', () => {
     const window = [commit('1', [], web('w1')), commit('2', [], api('a1')), commit('3', [red('test-api')], web('w2'))];
-    const result = attribute(policy, window, window[2]!, [red('test-api')]);
+    const result = attribute(policy, window, present(window[2]), [red('test-api')]);
     assert.deepEqual(result.lanes, ['api']);
     assert.deepEqual(
       result.suspects.map((s) => s.change),
@@ -51,31 +51,31 @@ describe('incidents: attribution', () => {
 
   it('suspects in several lanes with an unowned check: cross-lane', () => {
     const window = [commit('1', [], web('w1')), commit('2', [red('build')], api('a1'))];
-    const result = attribute(policy, window, window[1]!, [red('build')]);
+    const result = attribute(policy, window, present(window[1]), [red('build')]);
     assert.deepEqual(result.lanes, ['api', 'web']);
     assert.equal(result.crossLane, true);
   });
 
   it('one suspect that touches several lanes is cross-lane, whoever merged it: its lanes come from its diff', () => {
     const window = [commit('1', [red('build')], { id: 'x1', files: ['web/a.ts', 'api/b.ts'] })];
-    const result = attribute(policy, window, window[0]!, [red('build')]);
+    const result = attribute(policy, window, present(window[0]), [red('build')]);
     assert.deepEqual(result.lanes, ['api', 'web']);
     assert.equal(result.crossLane, true);
     // A lane recorded at merge does not narrow it: the diff does.
     const recorded = [commit('1', [red('test-web')], { id: 'x1', files: ['web/a.ts', 'api/b.ts'], lane: 'shared' })];
-    assert.deepEqual(attribute(policy, recorded, recorded[0]!, [red('test-web')]).lanes, ['api', 'web']);
+    assert.deepEqual(attribute(policy, recorded, present(recorded[0]), [red('test-web')]).lanes, ['api', 'web']);
   });
 
   it('no suspects and no owning lane: unattributed', () => {
     const window = [commit('1', [red('build')])];
-    const result = attribute(policy, window, window[0]!, [red('build')]);
+    const result = attribute(policy, window, present(window[0]), [red('build')]);
     assert.equal(result.unattributed, true);
     assert.deepEqual(result.lanes, []);
   });
 
   it('no suspect touched the failing lane: the failure belongs to the lanes the suspects changed (a dependent lane)', () => {
     const window = [commit('1', [red('test-docs')], web('w1'))];
-    const result = attribute(policy, window, window[0]!, [red('test-docs')]);
+    const result = attribute(policy, window, present(window[0]), [red('test-docs')]);
     assert.deepEqual(result.lanes, ['web']);
     assert.deepEqual(
       result.suspects.map((s) => s.change),
@@ -86,7 +86,7 @@ describe('incidents: attribution', () => {
 
   it('no merge among the suspects at all: the lane that owns the check takes it', () => {
     const window = [commit('1', [red('test-docs')])];
-    assert.deepEqual(attribute(policy, window, window[0]!, [red('test-docs')]).lanes, ['docs']);
+    assert.deepEqual(attribute(policy, window, present(window[0]), [red('test-docs')]).lanes, ['docs']);
   });
 
   it('a shared check read down to its tests: each failing test maps to a lane by its file', () => {
@@ -96,7 +96,7 @@ describe('incidents: attribution', () => {
       failures: [{ id: 'api/a.test.ts > answers', file: 'api/a.test.ts', line: 3 }],
       failuresComplete: true,
     };
-    const result = attribute(policy, window, window[1]!, [shared]);
+    const result = attribute(policy, window, present(window[1]), [shared]);
     assert.deepEqual(result.lanes, ['api']);
     assert.deepEqual(
       result.suspects.map((s) => s.change),
@@ -107,8 +107,8 @@ describe('incidents: attribution', () => {
 
   it('the tier is the highest tier among the narrowed suspects', () => {
     const window = [commit('1', [], { id: 'i1', files: ['infra/x.tf'] }), commit('2', [red('build')], web('w1'))];
-    assert.equal(attribute(policy, window, window[1]!, [red('build')]).tier, 'tier3');
-    assert.equal(attribute(policy, window, window[1]!, [red('test-web')]).tier, 'tier2');
+    assert.equal(attribute(policy, window, present(window[1]), [red('build')]).tier, 'tier3');
+    assert.equal(attribute(policy, window, present(window[1]), [red('test-web')]).tier, 'tier2');
   });
 });
 

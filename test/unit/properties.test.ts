@@ -111,7 +111,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 /** Histories that break lanes and repair them: fixes, failed builds and settles, so repairs race their own merges. */
 const repairStep: fc.Arbitrary<Step> = fc.oneof(
   {
-    arbitrary: step.filter((st) => st.kind === 'open').map((st) => ({ ...st, fixOf: Math.abs(st.kind === 'open' ? st.fixOf : 0) }) as Step),
+    arbitrary: step.filter((st) => st.kind === 'open').map((st) => ({ ...st, fixOf: Math.abs(st.fixOf) })),
     weight: 4,
   },
   { arbitrary: fc.record({ kind: fc.constant('settle' as const), failing: fc.integer({ min: -1, max: 3 }) }), weight: 3 },
@@ -157,7 +157,7 @@ function play(h: { autonomy: string; paused: number; wait: boolean; steps: Step[
         const incident = s.fixOf >= 0 ? incidents[s.fixOf % Math.max(1, incidents.length)] : undefined;
         // A fix mostly touches its incident's lane, as a worker restricted to that lane's paths would.
         const lane = (incident && s.file < 3 && LANES.includes(incident.lanes[0] ?? '') ? incident.lanes[0] : LANES[s.lane]) as string;
-        const own = FILES[lane]?.[s.file % (FILES[lane]?.length ?? 1)] as string;
+        const own = FILES[lane]?.[s.file % FILES[lane].length] as string;
         const other = LANES[(LANES.indexOf(lane) + 1) % LANES.length] as string;
         const stray = STRAY[s.file % STRAY.length] as string;
         const files =
@@ -187,7 +187,6 @@ function play(h: { autonomy: string; paused: number; wait: boolean; steps: Step[
         for (const m of pendingMerges.slice(0, count)) {
           if (world.changes.some((c) => c.id === m.change)) world.merge(m.change as string);
         }
-        pendingMerges = [];
         break;
       }
       case 'settle': {
@@ -551,7 +550,7 @@ dispatch:
           break;
         }
         case 'roundtrip':
-          state = s.json ? JSON.parse(JSON.stringify(state)) : structuredClone(state);
+          state = s.json ? (JSON.parse(JSON.stringify(state)) as typeof state) : structuredClone(state);
           break;
       }
       const result = decide(

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoRepository } from '../../extension/cli/demo';
-import { ROOT, launchBrowser, runInExtensionHost, startCodeServer } from '../support/codeServer';
+import { ROOT, launchBrowser, runInExtensionHost, startCodeServer } from '../../fixtures/codeServer';
 
 interface Pass {
   name: string;

@@ -4,9 +4,7 @@ import { LitElement, css, html, nothing, svg, type TemplateResult } from 'lit';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
-import type { CockpitModel, DashboardRequest, LaneView } from '../../extension/protocol/model';
-import type { Kpis } from '../../extension/core/kpi';
-import type { Incident } from '../../extension/core/model';
+import type { CockpitModel, DashboardRequest, Incident, Kpis, LaneView } from '../../extension/protocol/model';
 import { incidentFailures, printable, where } from '../../extension/protocol/failures';
 import { controllerText, laneReason, quietTimeline, sparseChart } from '../../extension/protocol/presentation';
 

@@ -5,9 +5,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
-import type { ReviewRequest, ReviewState } from '../../extension/protocol/model';
-import type { FileDiff } from '../../extension/core/diff';
-import type { CheckRun } from '../../extension/core/model';
+import type { CheckRun, FileDiff, ReviewRequest, ReviewState } from '../../extension/protocol/model';
 import { heldBy, knownText, printable, where, type CheckFailures, type FailureView } from '../../extension/protocol/failures';
 import { Channel, type Notice } from '../shared/channel';
 

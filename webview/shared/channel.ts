@@ -25,7 +25,7 @@ export class Channel<State, Request> {
     window.addEventListener('message', (event: MessageEvent<HostMessage<State>>) => {
       const message = event.data;
       if (message.type === 'state') onState(message.state);
-      else if (message.type === 'reply') {
+      else {
         const waiter = this.waiting.get(message.id);
         this.waiting.delete(message.id);
         if (!waiter) return;

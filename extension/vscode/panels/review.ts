@@ -86,7 +86,7 @@ export class ReviewPanel {
     const approval = this.approval() ?? this.last.approval;
     const changeId = this.changeId() ?? approval?.change;
     const lane = model.lanes.find((l) => l.queue.some((e) => e.change === changeId));
-    const entry = (lane?.queue.find((e) => e.change === changeId) ?? this.last.entry) as ReviewState['change'];
+    const entry = lane?.queue.find((e) => e.change === changeId) ?? this.last.entry;
     this.last = {
       ...(approval ? { approval } : {}),
       ...(entry ? { entry: { ...entry, ...(lane ? { laneState: lane.state } : {}) } } : {}),
@@ -127,7 +127,7 @@ export class ReviewPanel {
     }
   }
 
-  private async handle(request: ReviewRequest): Promise<string | void> {
+  private async handle(request: ReviewRequest): Promise<string | undefined> {
     switch (request.kind) {
       case 'approve':
       case 'reject': {

@@ -1,6 +1,6 @@
 // The simulation benchmark's own tests: deterministic for a seed, and exact on cases small enough to compute by hand.
 import { strict as assert } from 'node:assert';
-import { DEFAULTS, STRATEGIES, runStrategy, type SimParams } from '../../bench/sim/engine';
+import { DEFAULTS, STRATEGIES, runStrategy, type SimParams } from './engine';
 
 const tiny: SimParams = {
   ...DEFAULTS,
