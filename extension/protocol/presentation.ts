@@ -37,7 +37,8 @@ export function changeDescription(entry: Pick<QueueEntry, 'reasons'>, position: 
   const first = entry.reasons[0];
   if (!first) return `#${position} ready`;
   const more = entry.reasons.length > 1 ? ` +${entry.reasons.length - 1}` : '';
-  return `#${position} ${SHORT_REASON[first.code]}${more}`;
+  // A store written by another version may carry a code this one has no short word for: show the code.
+  return `#${position} ${Object.hasOwn(SHORT_REASON, first.code) ? SHORT_REASON[first.code] : first.code}${more}`;
 }
 
 /** Characters a lane row shows before the sidebar cuts it (label and description together). */
