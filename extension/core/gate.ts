@@ -4,7 +4,9 @@
 import { autonomyAllows } from './autonomy';
 import { assignLane, lanesByPath } from './classify';
 import { FAILED, PASSED, covers, failedForReal, fingerprintOf, marksOf, type Mark } from './fingerprint';
+import { approvalFor, mergeKey } from './keys';
 import { own } from './records';
+import { short } from './text';
 import type { Approval, Change, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
 import type { Policy } from './policy/schema';
 
@@ -264,43 +266,6 @@ export function laneAdmits(
 }
 
 /**
- * A short id for the approval of an action: FNV-1a over 64 bits, in base 36.
- * It is only a handle an operator can type: two keys may share an id (a hash
- * collision, or an id an older version derived), so an approval is always
- * found through `approvalFor`, which compares the key itself.
- */
-export function approvalIdFor(key: string): string {
-  let hash = 0xcbf29ce484222325n;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= BigInt(key.charCodeAt(i));
-    hash = BigInt.asUintN(64, hash * 0x100000001b3n);
-  }
-  return `ap-${hash.toString(36).padStart(13, '0')}`;
-}
-
-/**
- * The approval of exactly this action: looked up by its id, and accepted only
- * when its key is the action's key (an approval of another action that happens
- * to hold the same id never stands in for this one).
- */
-export function approvalFor(approvals: Readonly<Record<string, Approval>>, key: string): Approval | undefined {
-  const byId = own(approvals, approvalIdFor(key));
-  if (byId?.key === key) return byId;
-  return Object.values(approvals).find((approval) => approval.key === key);
-}
-
-/** A free id for a new approval of `key`: its own id, or, when another key holds that, one derived from `key#2`, `key#3`… */
-export function newApprovalId(approvals: Readonly<Record<string, Approval>>, key: string): string {
-  let id = approvalIdFor(key);
-  for (let n = 2; own(approvals, id) !== undefined; n++) id = approvalIdFor(`${key}#${n}`);
-  return id;
-}
-
-export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
-  return `merge:${change.id}:${change.headSha}`;
-}
-
-/**
  * Why a change waits behind its lane's last merge. A merge still open is one this
  * very cycle decided (not made yet: a dry run or explain never makes it), so it
  * is said as what comes next, not as a merge that happened.
@@ -436,8 +401,4 @@ function unknownFailures(unknown: readonly Mark[]): string {
     .map((mark) => mark.test)
     .join(', ');
   return ` with failing test(s) no other lane's incident holds: ${shown}${tests.length > 3 ? ` and ${tests.length - 3} more` : ''}`;
-}
-
-export function short(sha: string): string {
-  return sha.slice(0, 7);
 }

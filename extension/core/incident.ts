@@ -1,7 +1,7 @@
 // Incident attribution and classification (SPEC §4.1).
 import { lanesByPath, maxTier, riskTier } from './classify';
 import { describeMark, failedForReal, marksOf, newestSettled, presentIn, settled, toFailureMark, type Mark } from './fingerprint';
-import { short } from './gate';
+import { short } from './text';
 import type { CheckRun, FailureClass, FailureMark, Incident, RiskTier, Snapshot, TargetCommit } from './model';
 import { regexOf, type Policy, type Remedy } from './policy/schema';
 
