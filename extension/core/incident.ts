@@ -210,7 +210,7 @@ export function attributeMarks(
     suspects: narrowed.map(({ sha, change, lanes: touched }) => ({
       sha,
       ...(change ? { change } : {}),
-      ...(touched.length === 1 ? { lane: touched[0] as string } : {}),
+      ...(touched.length === 1 ? { lane: touched[0] } : {}),
       lanes: touched,
     })),
     tier: maxTier(narrowed.map((s) => riskTier(policy, s.files))),
@@ -302,7 +302,7 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
     return {
       marks,
       red: redCommit,
-      ...(clean >= 0 ? { clean: commits[clean] as TargetCommit } : {}),
+      ...(clean >= 0 ? { clean: commits[clean] } : {}),
       attribution: attributeMarks(policy, suspects, marks, redCommit, clean >= 0),
       failing: [...checks].map((name) => newestSettled(commits, name)?.run).filter((run): run is CheckRun => run !== undefined),
     };

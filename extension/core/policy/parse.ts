@@ -95,7 +95,7 @@ type Issue = z.core.$ZodIssue;
 type Segment = PropertyKey;
 
 function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file: string, at: At): PolicyProblem[] {
-  const path = issue.path as Segment[];
+  const path = issue.path;
   const where = (node: { range?: [number, number, number] | null } | null | undefined) => {
     const range = node?.range ?? [0, 0, 0];
     return at(range[0], range[1]);
@@ -118,7 +118,7 @@ function describeIssue(issue: Issue, root: YamlNode | null, value: unknown, file
         const guess = closest(key, allowed);
         return {
           file,
-          ...where((keyNode ?? mapNode) as YamlNode),
+          ...where(keyNode ?? mapNode),
           message: `unknown key "${key}"${path.length ? ` in ${name}` : ''}`,
           hint: guess ? `did you mean "${guess}"?` : `allowed keys here: ${allowed.join(', ')}`,
           code: 'unknown-key',
@@ -245,13 +245,13 @@ function allowedKeys(path: Segment[]): string[] {
 }
 
 function unwrap(schema: unknown): unknown {
-  let current = schema as { def?: { type?: string; innerType?: unknown; in?: unknown; schema?: unknown } };
+  let current = schema as { def?: { type?: string; innerType?: unknown; in?: unknown; schema?: unknown } } | undefined;
   for (let i = 0; i < 10 && current?.def; i++) {
     const def = current.def;
     if (def.type === 'object' || def.type === 'array') return current;
     const inner = def.innerType ?? def.in ?? def.schema;
     if (!inner) return current;
-    current = inner as typeof current;
+    current = inner;
   }
   return current;
 }
@@ -335,7 +335,9 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object' && value !== null) return 'a mapping';
   if (typeof value === 'string') return `"${value}"`;
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  // YAML gives nothing else but null (a function or a symbol never comes out of a parse).
+  return value === null ? 'object null' : typeof value;
 }
 
 function article(word: string): string {
