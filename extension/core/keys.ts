@@ -62,6 +62,8 @@ export const holdTrigger = {
   crossLane: (incident: string) => `cross-lane:${incident}`,
   tier3: (incident: string) => `tier3:${incident}`,
   pausedLanes: (lanes: readonly string[]) => `paused-lanes:${[...lanes].sort().join(',')}`,
+  /** An operator's `hold`, one per command. */
+  operator: (at: number) => `operator:${at}`,
 };
 
 /** Keys of the failures counted against an incident's retries, so one failure never counts twice. */
