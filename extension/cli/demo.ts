@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { short } from '../core/gate';
+import { short } from '../core/text';
 import type { Decision } from '../core/model';
 import { runCycle, type ActionOutcome } from '../controller/cycle';
 import { lockSession, openSession } from '../controller/session';

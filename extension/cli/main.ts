@@ -26,7 +26,8 @@ import { checkFailures, flakesInWindow, isRed } from '../protocol/failures';
 import { formatProblem, UsageError, validateFile } from './validate';
 import { closest } from '../core/policy/suggest';
 import { decide, initialState } from '../core/decide';
-import { judgeChecks, short } from '../core/gate';
+import { judgeChecks } from '../core/gate';
+import { short } from '../core/text';
 import { userInfo } from 'node:os';
 import { takeGitHubToken } from '../process/env';
 

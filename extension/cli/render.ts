@@ -1,6 +1,6 @@
 // What the CLI prints: the documented JSON document (SPEC §9) and readable tables.
 import type { QueueEntry } from '../core/decide';
-import { short } from '../core/gate';
+import { short } from '../core/text';
 import type { Decision, FailureMark, Incident } from '../core/model';
 import {
   FAILURES_SHOWN,

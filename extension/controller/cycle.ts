@@ -4,7 +4,7 @@
 // Every action's idempotency key is recorded before and after it runs, so a
 // process killed at any point resumes without doing anything twice.
 import { decide, initialState, type DecideResult } from '../core/decide';
-import { short } from '../core/gate';
+import { short } from '../core/text';
 import type { Change, ControllerState, Decision, Incident } from '../core/model';
 import type { Policy } from '../core/policy/schema';
 import { ForgeRefusal, type Clock, type Forge, type Worker } from '../ports';

@@ -1,6 +1,6 @@
 // Opens everything one controller needs for a repository: git, the store, the
 // policy (refusing an invalid one), the forge and the workers.
-import { short } from '../core/gate';
+import { short } from '../core/text';
 import type { Incident } from '../core/model';
 import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
 import type { Policy } from '../core/policy/schema';

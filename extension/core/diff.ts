@@ -56,16 +56,7 @@ export function parseUnifiedDiff(text: string): { files: FileDiff[]; truncated: 
       continue;
     }
     if (!file) continue;
-    if (!hunk) {
-      if (line.startsWith('new file mode')) file.status = 'added';
-      else if (line.startsWith('deleted file mode')) file.status = 'deleted';
-      else if (line.startsWith('rename from ')) {
-        file.status = 'renamed';
-        file.oldPath = line.slice('rename from '.length);
-      } else if (line.startsWith('rename to ')) file.path = line.slice('rename to '.length);
-      else if (line.startsWith('Binary files ')) file.binary = true;
-      else if (line.startsWith('+++ ') && line !== '+++ /dev/null') file.path = line.slice(4).replace(/^b\//, '');
-    }
+    if (!hunk) readHeaderLine(file, line);
     const header = HUNK.exec(line);
     if (header) {
       oldLine = Number(header[1]);
@@ -88,4 +79,16 @@ export function parseUnifiedDiff(text: string): { files: FileDiff[]; truncated: 
     else hunk.lines.push({ kind: 'ctx', text: line.slice(1), oldLine: oldLine++, newLine: newLine++ });
   }
   return { files, truncated };
+}
+
+/** A line of a file's header (before its first hunk): its status, old path, new path, binary. */
+function readHeaderLine(file: FileDiff, line: string): void {
+  if (line.startsWith('new file mode')) file.status = 'added';
+  else if (line.startsWith('deleted file mode')) file.status = 'deleted';
+  else if (line.startsWith('rename from ')) {
+    file.status = 'renamed';
+    file.oldPath = line.slice('rename from '.length);
+  } else if (line.startsWith('rename to ')) file.path = line.slice('rename to '.length);
+  else if (line.startsWith('Binary files ')) file.binary = true;
+  else if (line.startsWith('+++ ') && line !== '+++ /dev/null') file.path = line.slice(4).replace(/^b\//, '');
 }

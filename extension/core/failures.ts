@@ -112,7 +112,7 @@ const tsc: Parser = (text, { root }) => {
     parser: 'tsc',
     failures: dedupe(failures),
     complete,
-    ...(complete ? {} : { note: `tsc reported ${found?.[1]} errors, ${failures.length} are in the output` }),
+    ...(complete ? {} : { note: `tsc reported ${found[1]} errors, ${failures.length} are in the output` }),
   };
 };
 
@@ -173,7 +173,7 @@ const vitest: Parser = (text, { root }) => {
 const mocha: Parser = (text, { root }) => {
   const summary = /^\s*(\d+) failing\s*$/m.exec(text);
   if (!summary) return undefined;
-  const body = text.slice((summary.index ?? 0) + summary[0].length);
+  const body = text.slice(summary.index + summary[0].length);
   const failures: TestFailure[] = [];
   const entries = body.split(/^\s{2}(?=\d+\) )/m).slice(1);
   for (const entry of entries) {
@@ -233,7 +233,7 @@ const nodeTest: Parser = (text, { root }) => {
   }
   const section = /^✖ failing tests:\s*$/m.exec(text);
   if (!section) return undefined;
-  const after = text.slice((section.index ?? 0) + section[0].length);
+  const after = text.slice(section.index + section[0].length);
   for (const m of after.matchAll(/^test at (.+):(\d+):(\d+)\n✖ (.+?)(?: \([\d.]+m?s\))?$/gm)) {
     const file = relativePath(m[1] as string, root);
     failures.push({ id: `${file} > ${(m[4] as string).trim()}`, file, line: Number(m[2]) });
@@ -266,7 +266,7 @@ const goTest: Parser = (text) => {
       const where = /^\s+(\S+_test\.go):(\d+): (.*)$/.exec(lines[i + 1] ?? '');
       pending.push({
         id: fail[1] as string,
-        ...(where ? { file: where[1] as string, line: Number(where[2]), message: (where[3] as string).trim() } : {}),
+        ...(where ? { file: where[1], line: Number(where[2]), message: (where[3] as string).trim() } : {}),
       });
       continue;
     }

@@ -1,11 +1,14 @@
 // The merge gate (SPEC §3.1): every criterion that fails is a reason with a
 // stable code and a message a person can act on. `explain`, the tree tooltips
 // and the review panel all render these same reasons.
+import { admissionReasons } from './admission';
 import { autonomyAllows } from './autonomy';
 import { assignLane, lanesByPath } from './classify';
 import { FAILED, PASSED, covers, failedForReal, fingerprintOf, marksOf, type Mark } from './fingerprint';
+import { approvalFor, mergeKey } from './keys';
 import { own } from './records';
-import type { Approval, Change, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
+import { short } from './text';
+import type { Approval, Change, CheckRun, ControllerState, Incident, LaneState, RiskTier, Snapshot } from './model';
 import type { Policy } from './policy/schema';
 
 export type GateCode =
@@ -190,35 +193,37 @@ export function judgeChecks(
 ): ChecksJudgement {
   const required = requiredChecksOf(policy, change, forge);
   const others = otherLanesIncidents(incidents, required.lanes);
-  const verdicts = required.names.map((name): CheckVerdict => {
-    const runs = change.checks.filter((check) => check.name === name);
-    if (runs.length === 0) return { name, status: 'missing' };
-    const failed = runs.find(failedForReal);
-    if (failed) {
-      const marks = marksOf(failed);
-      const holders = new Map<string, Incident>();
-      const unknown = marks.filter((mark) => {
-        const holder = others.find((incident) => covers(fingerprintOf(incident), mark));
-        if (holder) holders.set(holder.id, holder);
-        return holder === undefined;
-      });
-      const first = [...holders.values()][0];
-      if (unknown.length === 0 && first)
-        return { name, status: 'excused', conclusion: failed.conclusion, incident: first, incidents: [...holders.values()] };
-      return { name, status: 'failing', conclusion: failed.conclusion, unknown };
-    }
-    const pending = runs.filter((check) => check.conclusion === 'pending');
-    if (pending.length > 0) {
-      // Only when no run of it is under way is it "not running", and then say why.
-      const waiting = pending.every((check) => check.waiting !== undefined) ? pending[0]?.waiting : undefined;
-      return waiting === undefined ? { name, status: 'pending' } : { name, status: 'pending', waiting };
-    }
-    const odd = runs.find((check) => !PASSED.has(check.conclusion) && !(FAILED.has(check.conclusion) && check.passedOnRerun === true));
-    if (odd) return { name, status: 'failing', conclusion: odd.conclusion, unknown: [{ check: name }] };
-    return { name, status: 'passed' };
-  });
+  const verdicts = required.names.map((name) => verdictOf(name, change.checks, others));
   const untested = required.names.length === 0 && !required.noneAllowed;
   return { required, verdicts, untested, pass: !untested && verdicts.every((v) => v.status === 'passed' || v.status === 'excused') };
+}
+
+/** One required check's verdict from its runs on the change; `others` are the incidents whose failures are known ones. */
+function verdictOf(name: string, checks: readonly CheckRun[], others: readonly Incident[]): CheckVerdict {
+  const runs = checks.filter((check) => check.name === name);
+  if (runs.length === 0) return { name, status: 'missing' };
+  const failed = runs.find(failedForReal);
+  if (failed) {
+    const holders = new Map<string, Incident>();
+    const unknown = marksOf(failed).filter((mark) => {
+      const holder = others.find((incident) => covers(fingerprintOf(incident), mark));
+      if (holder) holders.set(holder.id, holder);
+      return holder === undefined;
+    });
+    const first = [...holders.values()][0];
+    if (unknown.length === 0 && first)
+      return { name, status: 'excused', conclusion: failed.conclusion, incident: first, incidents: [...holders.values()] };
+    return { name, status: 'failing', conclusion: failed.conclusion, unknown };
+  }
+  const pending = runs.filter((check) => check.conclusion === 'pending');
+  if (pending.length > 0) {
+    // Only when no run of it is under way is it "not running", and then say why.
+    const waiting = pending.every((check) => check.waiting !== undefined) ? pending[0]?.waiting : undefined;
+    return waiting === undefined ? { name, status: 'pending' } : { name, status: 'pending', waiting };
+  }
+  const odd = runs.find((check) => !PASSED.has(check.conclusion) && !(FAILED.has(check.conclusion) && check.passedOnRerun === true));
+  if (odd) return { name, status: 'failing', conclusion: odd.conclusion, unknown: [{ check: name }] };
+  return { name, status: 'passed' };
 }
 
 /** Open incidents of lanes the change does not touch: their failures are known ones for it. */
@@ -228,118 +233,75 @@ function otherLanesIncidents(incidents: Readonly<Record<string, Incident>>, lane
     .sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
 }
 
-/** A change is admitted by its lane's state (SPEC §4 table). */
-export function laneAdmits(
-  lane: LaneState,
-  tier: RiskTier,
-  link: ChangeLink,
-  laneIncidents: ReadonlySet<string>,
-): { admitted: boolean; why: string } {
-  const linked = link !== undefined && laneIncidents.has(link.incident);
-  switch (lane.state) {
-    case 'healthy':
-      return { admitted: true, why: 'lane is healthy' };
-    case 'degraded':
-      if (linked && link?.kind === 'fix') return { admitted: true, why: 'it is the lane’s fix change' };
-      if (tier === 'tier1') return { admitted: true, why: 'a degraded lane admits tier 1 changes' };
-      return {
-        admitted: false,
-        why: `lane ${lane.name} is degraded (incident ${lane.incident ?? '?'}): it admits only its fix change and tier 1 changes`,
-      };
-    case 'paused':
-      if (linked) return { admitted: true, why: `it is the lane’s linked ${link?.kind}` };
-      return {
-        admitted: false,
-        why: lane.operatorPaused
-          ? `lane ${lane.name} was paused by an operator: ${lane.operatorPaused.reason}`
-          : `lane ${lane.name} is paused (incident ${lane.incident ?? '?'}): it admits only its linked fix or revert`,
-      };
-    case 'recovering':
-      if (linked && link?.kind === 'fix') return { admitted: true, why: 'a further fix for the recovering lane' };
-      return {
-        admitted: false,
-        why: `lane ${lane.name} is recovering: it waits for the target checks after the fix before admitting other changes`,
-      };
-  }
+export interface MergeGuardVerdict {
+  /** Every required check passed or is excused (and something was required, or explicitly nothing). */
+  ok: boolean;
+  /** The required checks that stop the merge (failing, pending or missing), and why nothing is required when nothing is. */
+  failing: string[];
+  judgement: ChecksJudgement;
 }
 
 /**
- * A short id for the approval of an action: FNV-1a over 64 bits, in base 36.
- * It is only a handle an operator can type: two keys may share an id (a hash
- * collision, or an id an older version derived), so an approval is always
- * found through `approvalFor`, which compares the key itself.
+ * The merge rule a forge guards its merge with, right before it lands: the
+ * same judgement as the gate's (`judgeChecks`), including the excuse for a
+ * shared check red only with failures another lane's open incident already
+ * holds on the target, as the controller's state records it.
  */
-export function approvalIdFor(key: string): string {
-  let hash = 0xcbf29ce484222325n;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= BigInt(key.charCodeAt(i));
-    hash = BigInt.asUintN(64, hash * 0x100000001b3n);
-  }
-  return `ap-${hash.toString(36).padStart(13, '0')}`;
+export function mergeGuard(
+  policy: Policy,
+  change: Pick<Change, 'files' | 'labels'>,
+  checks: readonly CheckRun[],
+  state: Pick<ControllerState, 'incidents'> | undefined,
+  forge: Snapshot['forge'] = 'local',
+): MergeGuardVerdict {
+  const judgement = judgeChecks(policy, { files: change.files, labels: change.labels, checks: [...checks] }, forge, state?.incidents ?? {});
+  const failing = judgement.verdicts.filter((v) => v.status !== 'passed' && v.status !== 'excused').map((v) => v.name);
+  if (judgement.untested) failing.push('(no required check: set `merge.required_checks: []` to merge without checks)');
+  return { ok: judgement.pass, failing, judgement };
 }
 
-/**
- * The approval of exactly this action: looked up by its id, and accepted only
- * when its key is the action's key (an approval of another action that happens
- * to hold the same id never stands in for this one).
- */
-export function approvalFor(approvals: Readonly<Record<string, Approval>>, key: string): Approval | undefined {
-  const byId = own(approvals, approvalIdFor(key));
-  if (byId?.key === key) return byId;
-  return Object.values(approvals).find((approval) => approval.key === key);
-}
-
-/** A free id for a new approval of `key`: its own id, or, when another key holds that, one derived from `key#2`, `key#3`… */
-export function newApprovalId(approvals: Readonly<Record<string, Approval>>, key: string): string {
-  let id = approvalIdFor(key);
-  for (let n = 2; own(approvals, id) !== undefined; n++) id = approvalIdFor(`${key}#${n}`);
-  return id;
-}
-
-export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
-  return `merge:${change.id}:${change.headSha}`;
-}
-
-/**
- * Why a change waits behind its lane's last merge. A merge still open is one this
- * very cycle decided (not made yet: a dry run or explain never makes it), so it
- * is said as what comes next, not as a merge that happened.
- */
-function awaitingMessage(lane: string, crossing: boolean, merge: string, context: GateContext, target: string): string {
-  if (context.openChangeIds.has(merge)) {
-    return `${crossing ? `it also touches lane ${lane}, which` : `lane ${lane}`} merges ${merge} first; this change then waits until ${target}'s checks pass with that merge`;
-  }
-  return crossing
-    ? `it also touches lane ${lane}, whose last merge (${merge}) is still awaiting its target checks`
-    : `the last merge in lane ${lane} (${merge}) is still awaiting its target checks`;
-}
+/** Collects a gate's reasons in the order they are checked (the first is the one a queue shows). */
+type Add = (code: GateCode, message: string) => void;
 
 export function gate(change: Change, context: GateContext): GateResult {
-  const { policy, snapshot, state, lane, tier, link } = context;
   const reasons: GateReason[] = [];
   const notes: string[] = [];
-  const add = (code: GateCode, message: string) => reasons.push({ code, message });
+  const add: Add = (code, message) => reasons.push({ code, message });
+  changeReasons(change, context.policy, add);
+  if (context.snapshot.forge !== 'local') reviewReasons(change, context.policy, add);
+  const judged = judgeChecks(context.policy, change, context.snapshot.forge, context.state.incidents);
+  checkReasons(change, context, judged, add, notes);
+  withdrawnReasons(change, context, add);
+  stackReasons(change, context, add);
+  admissionReasons(change, context, add);
+  const approval = approvalReasons(change, context, add, notes);
+  return { reasons, notes, requiredChecks: judged.required.names, ...(approval ? { approval } : {}) };
+}
 
+function changeReasons(change: Change, policy: Policy, add: Add): void {
   if (change.draft) add('draft', 'it is a draft');
   for (const label of change.labels.filter((l) => policy.merge.blocking_labels.includes(l))) {
     add('blocking-label', `it has the blocking label "${label}"`);
   }
+}
 
-  if (snapshot.forge !== 'local') {
-    const latest = new Map<string, Change['reviews'][number]>();
-    for (const review of [...change.reviews].sort((a, b) => a.submittedAt - b.submittedAt)) {
-      if (review.state === 'commented') continue;
-      latest.set(review.reviewer, review);
-    }
-    const approvals = [...latest.values()].filter((r) => r.state === 'approved').length;
-    const requested = [...latest.values()].filter((r) => r.state === 'changes_requested').map((r) => r.reviewer);
-    if (approvals < policy.merge.required_approvals) {
-      add('approvals-missing', `it has ${approvals} of ${policy.merge.required_approvals} required approvals`);
-    }
-    if (requested.length) add('changes-requested', `changes requested by ${requested.join(', ')} (their latest review)`);
+/** Each reviewer's latest review counts (a comment is no review). */
+function reviewReasons(change: Change, policy: Policy, add: Add): void {
+  const latest = new Map<string, Change['reviews'][number]>();
+  for (const review of [...change.reviews].sort((a, b) => a.submittedAt - b.submittedAt)) {
+    if (review.state === 'commented') continue;
+    latest.set(review.reviewer, review);
   }
+  const approvals = [...latest.values()].filter((r) => r.state === 'approved').length;
+  const requested = [...latest.values()].filter((r) => r.state === 'changes_requested').map((r) => r.reviewer);
+  if (approvals < policy.merge.required_approvals) {
+    add('approvals-missing', `it has ${approvals} of ${policy.merge.required_approvals} required approvals`);
+  }
+  if (requested.length) add('changes-requested', `changes requested by ${requested.join(', ')} (their latest review)`);
+}
 
-  const judged = judgeChecks(policy, change, snapshot.forge, state.incidents);
+function checkReasons(change: Change, context: GateContext, judged: ChecksJudgement, add: Add, notes: string[]): void {
+  const { policy, snapshot } = context;
   for (const verdict of judged.verdicts) {
     const name = verdict.name;
     if (verdict.status === 'missing') add('check-missing', `required check "${name}" has not reported on ${short(change.headSha)}`);
@@ -362,6 +324,10 @@ export function gate(change: Change, context: GateContext): GateResult {
         `${snapshot.forge === 'local' ? ' or add `local.checks`' : ''}; or set \`merge.required_checks: []\` to let changes with no required check merge`,
     );
   }
+}
+
+/** A change that can never merge: a fix or revert whose incident is over, one already on the target; or no merge can land now. */
+function withdrawnReasons(change: Change, { policy, snapshot, state, link }: GateContext, add: Add): void {
   if (link) {
     const incident = own(state.incidents, link.incident);
     if (!incident || incident.status !== 'open') {
@@ -374,47 +340,21 @@ export function gate(change: Change, context: GateContext): GateResult {
   if (change.emptyOnTarget === true)
     add('empty-change', `merging it would leave ${policy.target} as it is (its changes are already there): it is withdrawn; close it`);
   if (snapshot.mergeBlocked) add('merge-blocked', `no merge can land right now: ${snapshot.mergeBlocked}`);
+}
 
+function stackReasons(change: Change, { policy, snapshot, openChangeIds }: GateContext, add: Add): void {
   if (change.mergeable === 'conflicting') add('conflict', `it conflicts with ${policy.target}; it needs a restack`);
   if (change.mergeable === 'unknown') add('mergeability-unknown', 'mergeability is not known yet; it is checked again next cycle');
-  if (change.stackParent && context.openChangeIds.has(change.stackParent)) {
+  if (change.stackParent && openChangeIds.has(change.stackParent)) {
     add('stack-parent-open', `it is stacked on ${change.stackParent}, which is not merged yet`);
   } else if (change.base !== snapshot.target && !change.stackParent) {
     add('base-not-target', `its base is ${change.base}, not ${snapshot.target}`);
   }
+}
 
-  const admits = laneAdmits(lane, tier, link, context.laneIncidents);
-  if (!admits.admitted) add('lane-not-admitting', admits.why);
-  // A link counts only where its incident is: a branch named after another lane's incident is an ordinary change here.
-  const incidentLanes = new Set(
-    link ? (own(state.incidents, link.incident)?.status === 'open' ? (own(state.incidents, link.incident)?.lanes ?? []) : []) : [],
-  );
-  const repairsHere = link !== undefined && context.laneIncidents.has(link.incident);
-  if (context.reservedFor && context.reservedFor !== change.id && !repairsHere) {
-    add('lane-reserved', `lane ${lane.name} is holding its merges until the cross-lane change ${context.reservedFor} lands`);
-  }
-  // A change lands in every lane its files touch: each of them must be healthy and settled. A linked fix
-  // or revert is spared only by the lanes that hold its incident; any other lane (an operator's pause
-  // above all) judges it like any change.
-  const crossLane = lanesByPath(policy, change.files).length > 1;
-  for (const touched of context.touchedLanes ?? []) {
-    if (touched.name === lane.name || incidentLanes.has(touched.name)) continue;
-    if (touched.state !== 'healthy') {
-      const why = touched.operatorPaused
-        ? `was paused by an operator: ${touched.operatorPaused.reason}`
-        : `is ${touched.state}${touched.incident ? ` (${touched.incident})` : ''}`;
-      add('lane-not-admitting', `it also touches lane ${touched.name}, which ${why}`);
-    } else if (crossLane && policy.merge.wait_for_target_green && touched.awaiting) {
-      add('awaiting-target-checks', awaitingMessage(touched.name, true, touched.awaiting.change, context, policy.target));
-    }
-  }
-  if (state.global.state === 'global-hold') add('global-hold', `a global hold is in force: ${state.global.reason}`);
-  if (policy.merge.wait_for_target_green && lane.awaiting && lane.awaiting.change !== change.id) {
-    add('awaiting-target-checks', awaitingMessage(lane.name, false, lane.awaiting.change, context, policy.target));
-  }
-
-  const key = mergeKey(change);
-  const approval = approvalFor(state.approvals, key);
+/** Above what autonomy.merge allows, a merge needs an operator's approval of this very head. */
+function approvalReasons(change: Change, { policy, state, tier }: GateContext, add: Add, notes: string[]): Approval | undefined {
+  const approval = approvalFor(state.approvals, mergeKey(change));
   const autonomy = autonomyAllows(policy, 'merge', tier);
   if (!autonomy.allowed) {
     if (approval?.status === 'approved') notes.push(`approved by ${approval.resolvedBy ?? 'an operator'}`);
@@ -424,7 +364,7 @@ export function gate(change: Change, context: GateContext): GateResult {
       add('approval-pending', `waiting for an operator's approval (${approval.id}): ${autonomy.rationale}`);
     else add('needs-approval', `${autonomy.rationale}; it needs an operator's approval`);
   }
-  return { reasons, notes, requiredChecks: judged.required.names, ...(approval ? { approval } : {}) };
+  return approval;
 }
 
 /** The failures of a red check no other lane's incident accounts for, briefly. */
@@ -436,8 +376,4 @@ function unknownFailures(unknown: readonly Mark[]): string {
     .map((mark) => mark.test)
     .join(', ');
   return ` with failing test(s) no other lane's incident holds: ${shown}${tests.length > 3 ? ` and ${tests.length - 3} more` : ''}`;
-}
-
-export function short(sha: string): string {
-  return sha.slice(0, 7);
 }

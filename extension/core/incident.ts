@@ -1,7 +1,7 @@
 // Incident attribution and classification (SPEC §4.1).
 import { lanesByPath, maxTier, riskTier } from './classify';
 import { describeMark, failedForReal, marksOf, newestSettled, presentIn, settled, toFailureMark, type Mark } from './fingerprint';
-import { short } from './gate';
+import { short } from './text';
 import type { CheckRun, FailureClass, FailureMark, Incident, RiskTier, Snapshot, TargetCommit } from './model';
 import { regexOf, type Policy, type Remedy } from './policy/schema';
 
@@ -210,7 +210,7 @@ export function attributeMarks(
     suspects: narrowed.map(({ sha, change, lanes: touched }) => ({
       sha,
       ...(change ? { change } : {}),
-      ...(touched.length === 1 ? { lane: touched[0] as string } : {}),
+      ...(touched.length === 1 ? { lane: touched[0] } : {}),
       lanes: touched,
     })),
     tier: maxTier(narrowed.map((s) => riskTier(policy, s.files))),
@@ -239,6 +239,15 @@ export interface Break {
   failing: CheckRun[];
 }
 
+/** One fresh failure with its window on the target and the lanes its suspects narrow it to. */
+interface Sighting {
+  mark: FailureMark;
+  red: number;
+  clean: number;
+  suspects: Suspect[];
+  lanes: string[];
+}
+
 /**
  * Attributes the failures the target's newest runs show that no open incident
  * covers. Each failure's window runs from the newest commit where it was
@@ -247,41 +256,46 @@ export interface Break {
  * lane it broke), the rest are breaks of their own.
  */
 export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[], fresh: readonly Mark[], lastGreen = -1): Break[] {
-  interface One {
-    mark: FailureMark;
-    red: number;
-    clean: number;
-    suspects: Suspect[];
-    lanes: string[];
-  }
-  const ones: One[] = [];
+  const sightings: Sighting[] = [];
   // Failures of one check mostly share a window: its suspects are read once.
   const windows = new Map<string, Suspect[]>();
   for (const raw of fresh) {
-    const head = newestSettled(commits, raw.check);
-    if (!head) continue;
-    let clean = -1;
-    let red = head.index;
-    for (let i = head.index - 1; i >= 0; i--) {
-      const run = (commits[i] as TargetCommit).checks.find((c) => c.name === raw.check);
-      if (!run || !settled(run)) continue;
-      if (!presentIn(raw, run)) {
-        clean = i;
-        break;
-      }
-      red = i;
-    }
-    // A check the last all-green commit did not run yet (new, or not read that far back): that commit still bounds the window.
-    if (clean < 0 && lastGreen >= 0 && lastGreen < red) clean = lastGreen;
+    const window = failureWindow(commits, raw, lastGreen);
+    if (!window) continue;
+    const { red, clean } = window;
     const mark = toFailureMark(policy, raw);
     const span = `${clean}:${red}`;
     const suspects = windows.get(span) ?? suspectsIn(policy, commits.slice(clean + 1, red + 1));
     windows.set(span, suspects);
-    ones.push({ mark, red, clean, suspects, lanes: narrow(mark, suspects).lanes });
+    sightings.push({ mark, red, clean, suspects, lanes: narrow(mark, suspects).lanes });
   }
-  // Failures whose lanes overlap are one break; failures with no lane at all are one unattributed break.
-  const groups: One[][] = [];
-  for (const one of ones) {
+  return groupByLanes(sightings).map((group) => breakOf(policy, commits, group));
+}
+
+/** Where a failure first shows (`red`) and the newest commit before it without it (`clean`, -1 when none is in view). */
+function failureWindow(commits: readonly TargetCommit[], raw: Mark, lastGreen: number): { red: number; clean: number } | undefined {
+  const head = newestSettled(commits, raw.check);
+  if (!head) return undefined;
+  let clean = -1;
+  let red = head.index;
+  for (let i = head.index - 1; i >= 0; i--) {
+    const run = (commits[i] as TargetCommit).checks.find((c) => c.name === raw.check);
+    if (!run || !settled(run)) continue;
+    if (!presentIn(raw, run)) {
+      clean = i;
+      break;
+    }
+    red = i;
+  }
+  // A check the last all-green commit did not run yet (new, or not read that far back): that commit still bounds the window.
+  if (clean < 0 && lastGreen >= 0 && lastGreen < red) clean = lastGreen;
+  return { red, clean };
+}
+
+/** Failures whose lanes overlap are one break; failures with no lane at all are one unattributed break. */
+function groupByLanes(sightings: readonly Sighting[]): Sighting[][] {
+  const groups: Sighting[][] = [];
+  for (const one of sightings) {
     const joined = groups.filter((group) =>
       group.some((other) => (one.lanes.length === 0 && other.lanes.length === 0) || one.lanes.some((lane) => other.lanes.includes(lane))),
     );
@@ -289,24 +303,26 @@ export function attributeBreaks(policy: Policy, commits: readonly TargetCommit[]
     for (const group of joined) groups.splice(groups.indexOf(group), 1);
     groups.push(merged);
   }
-  return groups.map((group) => {
-    const red = Math.min(...group.map((one) => one.red));
-    const clean = Math.min(...group.map((one) => one.clean));
-    const bySha = new Map(group.flatMap((one) => one.suspects).map((s) => [s.sha, s]));
-    const suspects = [...bySha.values()].sort(
-      (a, b) => commits.findIndex((c) => c.sha === a.sha) - commits.findIndex((c) => c.sha === b.sha),
-    );
-    const redCommit = commits[red] as TargetCommit;
-    const checks = new Set(group.map((one) => one.mark.check));
-    const marks = group.map((one) => one.mark);
-    return {
-      marks,
-      red: redCommit,
-      ...(clean >= 0 ? { clean: commits[clean] as TargetCommit } : {}),
-      attribution: attributeMarks(policy, suspects, marks, redCommit, clean >= 0),
-      failing: [...checks].map((name) => newestSettled(commits, name)?.run).filter((run): run is CheckRun => run !== undefined),
-    };
-  });
+  return groups;
+}
+
+function breakOf(policy: Policy, commits: readonly TargetCommit[], group: readonly Sighting[]): Break {
+  const red = Math.min(...group.map((one) => one.red));
+  const clean = Math.min(...group.map((one) => one.clean));
+  const bySha = new Map(group.flatMap((one) => one.suspects).map((s) => [s.sha, s]));
+  const suspects = [...bySha.values()].sort(
+    (a, b) => commits.findIndex((c) => c.sha === a.sha) - commits.findIndex((c) => c.sha === b.sha),
+  );
+  const redCommit = commits[red] as TargetCommit;
+  const checks = new Set(group.map((one) => one.mark.check));
+  const marks = group.map((one) => one.mark);
+  return {
+    marks,
+    red: redCommit,
+    ...(clean >= 0 ? { clean: commits[clean] } : {}),
+    attribution: attributeMarks(policy, suspects, marks, redCommit, clean >= 0),
+    failing: [...checks].map((name) => newestSettled(commits, name)?.run).filter((run): run is CheckRun => run !== undefined),
+  };
 }
 
 /** The policy keys that give this forge a worker: what a person sets to have fixes dispatched. */

@@ -53,7 +53,7 @@ export function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /**
@@ -68,6 +68,36 @@ export function computeKpis(
   created: Readonly<Record<string, number>> = {},
 ): Kpis {
   const from = now - windowMs;
+  const { mergePoints, incidents } = readEvents(events, seen);
+  const inWindow = mergePoints.filter((m) => m.at >= from && m.at <= now);
+  const resolved = incidents.filter((i) => i.resolvedAt !== undefined && i.resolvedAt >= from);
+  const opened = incidents.filter((i) => i.openedAt >= from);
+  const leadTimes = inWindow.flatMap((m) => {
+    const start = own(created, m.change);
+    return start !== undefined && start <= m.at ? [m.at - start] : [];
+  });
+  const timeToMerge = median(timesToMerge(inWindow));
+  const leadTime = median(leadTimes);
+  const red = redTime(incidents, from, now);
+  return {
+    window: { from, to: now },
+    merges: inWindow.length,
+    ...(timeToMerge !== undefined ? { medianTimeToMerge: timeToMerge } : {}),
+    ...(leadTime !== undefined ? { medianLeadTime: leadTime } : {}),
+    ...(resolved.length ? { mttr: resolved.reduce((sum, i) => sum + ((i.resolvedAt as number) - i.openedAt), 0) / resolved.length } : {}),
+    ...(inWindow.length ? { changeFailureRate: opened.length / inWindow.length } : {}),
+    greenShare: windowMs > 0 ? Math.max(0, 1 - red / windowMs) : 1,
+    days: daysOf(inWindow, opened, from, now),
+    mergePoints: inWindow,
+    incidents: incidents.filter((i) => (i.resolvedAt ?? now) >= from),
+  };
+}
+
+/** Merges done (with their time to merge) and incidents opened and resolved, from the event log. */
+function readEvents(
+  events: readonly KpiEvent[],
+  seen: Readonly<Record<string, number>>,
+): { mergePoints: MergePoint[]; incidents: IncidentSpan[] } {
   const mergePoints: MergePoint[] = [];
   const spans = new Map<string, IncidentSpan>();
   for (const event of events) {
@@ -86,21 +116,19 @@ export function computeKpis(
       if (span && span.resolvedAt === undefined) span.resolvedAt = event.at;
     }
   }
-  const inWindow = mergePoints.filter((m) => m.at >= from && m.at <= now);
-  const incidents = [...spans.values()];
-  const resolved = incidents.filter((i) => i.resolvedAt !== undefined && i.resolvedAt >= from);
-  const opened = incidents.filter((i) => i.openedAt >= from);
-  const leadTimes = inWindow.flatMap((m) => {
-    const start = own(created, m.change);
-    return start !== undefined && start <= m.at ? [m.at - start] : [];
-  });
-  const timeToMerge = median(inWindow.flatMap((m) => (m.timeToMerge === undefined ? [] : [m.timeToMerge])));
-  const leadTime = median(leadTimes);
-  const red = redTime(incidents, from, now);
+  return { mergePoints, incidents: [...spans.values()] };
+}
+
+function timesToMerge(merges: readonly MergePoint[]): number[] {
+  return merges.flatMap((m) => (m.timeToMerge === undefined ? [] : [m.timeToMerge]));
+}
+
+/** Merges, incidents opened and the median time to merge of each day in the window. */
+function daysOf(inWindow: readonly MergePoint[], opened: readonly IncidentSpan[], from: number, now: number): Kpis['days'] {
   const days: Kpis['days'] = [];
   for (let day = Math.floor(from / DAY) * DAY; day <= now; day += DAY) {
     const merges = inWindow.filter((m) => m.at >= day && m.at < day + DAY);
-    const ttm = median(merges.flatMap((m) => (m.timeToMerge === undefined ? [] : [m.timeToMerge])));
+    const ttm = median(timesToMerge(merges));
     days.push({
       day,
       merges: merges.length,
@@ -108,18 +136,7 @@ export function computeKpis(
       ...(ttm !== undefined ? { medianTimeToMerge: ttm } : {}),
     });
   }
-  return {
-    window: { from, to: now },
-    merges: inWindow.length,
-    ...(timeToMerge !== undefined ? { medianTimeToMerge: timeToMerge } : {}),
-    ...(leadTime !== undefined ? { medianLeadTime: leadTime } : {}),
-    ...(resolved.length ? { mttr: resolved.reduce((sum, i) => sum + ((i.resolvedAt as number) - i.openedAt), 0) / resolved.length } : {}),
-    ...(inWindow.length ? { changeFailureRate: opened.length / inWindow.length } : {}),
-    greenShare: windowMs > 0 ? Math.max(0, 1 - red / windowMs) : 1,
-    days,
-    mergePoints: inWindow,
-    incidents: incidents.filter((i) => (i.resolvedAt ?? now) >= from),
-  };
+  return days;
 }
 
 /** Total time in [from, to] covered by at least one open incident (overlaps counted once). */

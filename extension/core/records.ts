@@ -17,7 +17,7 @@ export function put<T>(record: Record<string, T>, key: string, value: T): void {
 
 /** Removes the own property `key` (a no-op for inherited names). */
 export function drop(record: Record<string, unknown>, key: string): void {
-  if (Object.hasOwn(record, key)) delete record[key];
+  if (Object.hasOwn(record, key)) Reflect.deleteProperty(record, key);
 }
 
 /** A record built from entries with `put`, so no key is lost or inherited. */

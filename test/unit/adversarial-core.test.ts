@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { THREE_LANES, change, green, policyFrom, red, snapshot } from '../support/builders';
 import { World } from '../support/world';
-import { approvalIdFor, mergeKey } from '../../extension/core/gate';
+import { approvalIdFor, mergeKey } from '../../extension/core/keys';
 import { decide, initialState } from '../../extension/core/decide';
 import { recordOf } from '../../extension/core/records';
 import type { Approval, Change, ControllerState } from '../../extension/core/model';

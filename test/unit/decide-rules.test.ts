@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { THREE_LANES, change, green, policyFrom, red, present } from '../support/builders';
 import { World } from '../support/world';
 import { applyOperator } from '../../extension/core/operator';
-import { laneOrder } from '../../extension/core/decide';
+import { laneOrder } from '../../extension/core/merges';
 
 describe('decide: attribution per lane, unresolvable incidents, cross-lane changes', () => {
   it('two lanes breaking in one window are two contained incidents, not one cross-lane hold', () => {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { decide, initialState } from '../../extension/core/decide';
 import { applyOperator } from '../../extension/core/operator';
-import { approvalIdFor } from '../../extension/core/gate';
+import { approvalIdFor } from '../../extension/core/keys';
 import { THREE_LANES, change, green, policyFrom, red, snapshot, present } from '../support/builders';
 import { World } from '../support/world';
 

@@ -144,7 +144,7 @@ export function cursorContext(text: string, line: number, character: number): Cu
     return {
       parents: parentsAbove(lines, line, indent, Boolean(valueMatch[2])),
       mode: 'value',
-      key: valueMatch[3] as string,
+      key: valueMatch[3],
       prefix: valueMatch[4] as string,
     };
   }
@@ -184,7 +184,7 @@ export function completionsAt(text: string, line: number, character: number): Co
 }
 
 function valueDoc(info: KeyInfo, value: string): string {
-  if (info.path.startsWith('incidents.classify') && FAILURE_CLASS_DOCS[value]) return FAILURE_CLASS_DOCS[value] as string;
+  if (info.path.startsWith('incidents.classify') && FAILURE_CLASS_DOCS[value]) return FAILURE_CLASS_DOCS[value];
   return info.doc;
 }
 

@@ -59,6 +59,9 @@ type Segment = string | number;
  * a warning, not an error (a branch may come later), placed where the file
  * says it, with the closest real name as a did-you-mean.
  */
+/** Warns at a path of the policy file, when the file itself says it. */
+type Warn = (path: Segment[], message: string, hint: string) => void;
+
 export function repositoryWarnings(text: string, policy: Policy, facts: RepositoryFacts): PositionedWarning[] {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter });
@@ -70,12 +73,25 @@ export function repositoryWarnings(text: string, policy: Policy, facts: Reposito
     return { line: pos.line, column: pos.col };
   };
   const warnings: PositionedWarning[] = [];
-  const push = (path: Segment[], message: string, hint: string) => {
+  const warn: Warn = (path, message, hint) => {
     const place = at(path);
     // Only what the file itself says is warned about: a default is not the author's mistake.
     if (place) warnings.push({ ...place, message, hint });
   };
+  lanePathWarnings(policy, facts, warn);
+  branchWarnings(policy, facts, warn);
+  if (facts.branches.length > 0 && !facts.branches.includes(policy.target)) {
+    const near = closest(policy.target, facts.branches);
+    warn(
+      ['target'],
+      `target branch "${policy.target}" does not exist in the repository: nothing can merge into it`,
+      near ? `did you mean "${near}"?` : `branches here: ${listed(facts.branches)}`,
+    );
+  }
+  return warnings.sort((a, b) => a.line - b.line || a.column - b.column);
+}
 
+function lanePathWarnings(policy: Policy, facts: RepositoryFacts, warn: Warn): void {
   policy.lanes.forEach((lane, laneIndex) => {
     // The lane's own matcher (classify's), one pattern at a time.
     const matches = (pattern: string) => (file: string) =>
@@ -83,14 +99,16 @@ export function repositoryWarnings(text: string, policy: Policy, facts: Reposito
     lane.paths.forEach((pattern, pathIndex) => {
       if (facts.files.some(matches(pattern))) return;
       const suggestion = closestPattern(pattern, facts.files, matches);
-      push(
+      warn(
         ['lanes', laneIndex, 'paths', pathIndex],
         `the path "${pattern}" of lane ${lane.name} matches no file in the repository: no change is ever put in lane ${lane.name} by it`,
         suggestion ? `did you mean "${suggestion}"?` : 'paths are globs relative to the repository root, e.g. "web/**"',
       );
     });
   });
+}
 
+function branchWarnings(policy: Policy, facts: RepositoryFacts, warn: Warn): void {
   policy.local.branches.forEach((pattern, index) => {
     // Fix and revert branches appear when an incident needs them.
     if (pattern.startsWith('buildmaster/')) return;
@@ -98,7 +116,7 @@ export function repositoryWarnings(text: string, policy: Policy, facts: Reposito
     if (facts.branches.some((branch) => match(branch))) return;
     const others = facts.branches.filter((branch) => branch !== policy.target);
     const near = closestPattern(pattern, others, (p) => picomatch(p)) ?? closest(pattern, others);
-    push(
+    warn(
       ['local', 'branches', index],
       `local.branches pattern "${pattern}" matches no branch in the repository: no branch is a change until one does`,
       near
@@ -106,16 +124,6 @@ export function repositoryWarnings(text: string, policy: Policy, facts: Reposito
         : `branches here: ${listed(others)}; a pattern like "agent/*" matches agent/one, not agent/one/two`,
     );
   });
-
-  if (facts.branches.length > 0 && !facts.branches.includes(policy.target)) {
-    const near = closest(policy.target, facts.branches);
-    push(
-      ['target'],
-      `target branch "${policy.target}" does not exist in the repository: nothing can merge into it`,
-      near ? `did you mean "${near}"?` : `branches here: ${listed(facts.branches)}`,
-    );
-  }
-  return warnings.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 const listed = (names: readonly string[]) =>

@@ -4,7 +4,9 @@
 // conditional (ETags) and files are cached per head sha, so a cycle over an
 // unchanged repository costs almost nothing against the rate limit.
 // Build Master never pushes to the target branch: every repair is a PR.
-import { linkOf, mergeKey, short } from '../../core/gate';
+import { linkOf } from '../../core/gate';
+import { mergeKey } from '../../core/keys';
+import { short } from '../../core/text';
 import type { DecideResult } from '../../core/decide';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { boundedFailure, failuresFromOutput } from '../../core/failures';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { laneOfFile } from '../../core/classify';
 import { failureLines } from '../../core/fingerprint';
-import { short } from '../../core/gate';
+import { short } from '../../core/text';
 import type { Incident } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
 import type { Policy } from '../../core/policy/schema';

@@ -4,7 +4,7 @@
 // its body; decide() merges it first in its lane and counts its failure as a
 // retry. The issue is written once per attempt, whatever restarts happen.
 import { failureLines } from '../../core/fingerprint';
-import { short } from '../../core/gate';
+import { short } from '../../core/text';
 import type { Incident } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
