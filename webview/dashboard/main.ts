@@ -46,259 +46,62 @@ class BuildMasterDashboard extends LitElement {
   }
 
   static override styles = css`
-    :host {
-      display: block;
-      padding: 12px 20px 32px;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-    h1 {
-      font-size: 1.5em;
-      font-weight: 600;
-      margin: 0;
-    }
-    h2 {
-      font-size: 1.1em;
-      font-weight: 600;
-      margin: 24px 0 8px;
-      text-transform: uppercase;
-      letter-spacing: 0.04em;
-      color: var(--vscode-descriptionForeground);
-    }
-    vscode-icon {
-      vertical-align: text-bottom;
-    }
-    .header {
-      display: flex;
-      align-items: center;
-      gap: 12px;
-      flex-wrap: wrap;
-    }
-    .global {
-      display: inline-flex;
-      align-items: center;
-      gap: 6px;
-      padding: 2px 10px;
-      border-radius: 10px;
-      font-weight: 600;
-    }
-    .global.normal {
-      background: var(--vscode-testing-iconPassed);
-      color: var(--vscode-editor-background);
-    }
-    .global.incident-contained {
-      background: var(--vscode-editorWarning-foreground);
-      color: var(--vscode-editor-background);
-    }
-    .global.global-hold {
-      background: var(--vscode-errorForeground);
-      color: var(--vscode-editor-background);
-    }
-    .muted {
-      color: var(--vscode-descriptionForeground);
-    }
-    .spacer {
-      flex: 1;
-    }
-    .notice {
-      margin-top: 8px;
-      padding: 6px 10px;
-      border-left: 3px solid var(--vscode-focusBorder);
-      background: var(--vscode-textBlockQuote-background);
-    }
-    .notice.error {
-      border-color: var(--vscode-errorForeground);
-    }
-    .problems {
-      padding: 8px 12px;
-      border: 1px solid var(--vscode-inputValidation-errorBorder);
-      background: var(--vscode-inputValidation-errorBackground);
-    }
-    .kpis {
-      display: grid;
-      grid-template-columns: repeat(auto-fill, minmax(150px, 1fr));
-      gap: 10px;
-    }
-    .kpi {
-      border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border));
-      border-radius: 4px;
-      padding: 10px 12px;
-      background: var(--vscode-editorWidget-background);
-    }
-    .kpi .value {
-      font-size: 1.6em;
-      font-weight: 600;
-    }
-    .kpi .label {
-      color: var(--vscode-descriptionForeground);
-      font-size: 0.9em;
-    }
-    .charts {
-      display: grid;
-      grid-template-columns: repeat(auto-fit, minmax(280px, 1fr));
-      gap: 12px;
-      margin-top: 12px;
-    }
-    .chart {
-      border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border));
-      border-radius: 4px;
-      padding: 8px 10px;
-    }
-    .chart svg {
-      width: 100%;
-      height: 110px;
-      display: block;
-    }
-    .chart .title {
-      font-size: 0.9em;
-      color: var(--vscode-descriptionForeground);
-      margin-bottom: 4px;
-    }
-    .lanes {
-      display: grid;
-      grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
-      gap: 12px;
-    }
-    .lane {
-      border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border));
-      border-left-width: 4px;
-      border-radius: 4px;
-      padding: 10px 12px;
-      min-width: 0;
-    }
-    .lane.healthy {
-      border-left-color: var(--vscode-testing-iconPassed);
-    }
-    .lane.degraded,
-    .lane.recovering {
-      border-left-color: var(--vscode-editorWarning-foreground);
-    }
-    .lane.paused {
-      border-left-color: var(--vscode-errorForeground);
-    }
-    .lane .top {
-      display: flex;
-      align-items: center;
-      gap: 8px;
-    }
-    .lane .name {
-      font-weight: 600;
-      font-size: 1.1em;
-      overflow: hidden;
-      text-overflow: ellipsis;
-      white-space: nowrap;
-      min-width: 0;
-    }
-    .lane .reason {
-      margin: 6px 0;
-      color: var(--vscode-descriptionForeground);
-      overflow-wrap: anywhere;
-    }
-    ol.queue {
-      margin: 6px 0 0;
-      padding-left: 22px;
-    }
-    ol.queue li {
-      margin: 2px 0;
-      white-space: nowrap;
-      overflow: hidden;
-      text-overflow: ellipsis;
-    }
-    a,
-    .link {
-      color: var(--vscode-textLink-foreground);
-      cursor: pointer;
-      text-decoration: none;
-    }
-    a:hover,
-    .link:hover {
-      text-decoration: underline;
-    }
-    .ready {
-      color: var(--vscode-testing-iconPassed);
-    }
-    table {
-      border-collapse: collapse;
-      width: 100%;
-    }
-    th,
-    td {
-      text-align: left;
-      padding: 4px 8px;
-      border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border));
-      vertical-align: top;
-    }
-    th {
-      color: var(--vscode-descriptionForeground);
-      font-weight: 600;
-    }
-    td.wrap {
-      overflow-wrap: anywhere;
-    }
+    :host { display: block; padding: 12px 20px 32px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
+    h1 { font-size: 1.5em; font-weight: 600; margin: 0; }
+    h2 { font-size: 1.1em; font-weight: 600; margin: 24px 0 8px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--vscode-descriptionForeground); }
+    vscode-icon { vertical-align: text-bottom; }
+    .header { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
+    .global { display: inline-flex; align-items: center; gap: 6px; padding: 2px 10px; border-radius: 10px; font-weight: 600; }
+    .global.normal { background: var(--vscode-testing-iconPassed); color: var(--vscode-editor-background); }
+    .global.incident-contained { background: var(--vscode-editorWarning-foreground); color: var(--vscode-editor-background); }
+    .global.global-hold { background: var(--vscode-errorForeground); color: var(--vscode-editor-background); }
+    .muted { color: var(--vscode-descriptionForeground); }
+    .spacer { flex: 1; }
+    .notice { margin-top: 8px; padding: 6px 10px; border-left: 3px solid var(--vscode-focusBorder); background: var(--vscode-textBlockQuote-background); }
+    .notice.error { border-color: var(--vscode-errorForeground); }
+    .problems { padding: 8px 12px; border: 1px solid var(--vscode-inputValidation-errorBorder); background: var(--vscode-inputValidation-errorBackground); }
+    .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; }
+    .kpi { border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-radius: 4px; padding: 10px 12px; background: var(--vscode-editorWidget-background); }
+    .kpi .value { font-size: 1.6em; font-weight: 600; }
+    .kpi .label { color: var(--vscode-descriptionForeground); font-size: 0.9em; }
+    .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 12px; margin-top: 12px; }
+    .chart { border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-radius: 4px; padding: 8px 10px; }
+    .chart svg { width: 100%; height: 110px; display: block; }
+    .chart .title { font-size: 0.9em; color: var(--vscode-descriptionForeground); margin-bottom: 4px; }
+    .lanes { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
+    .lane { border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-left-width: 4px; border-radius: 4px; padding: 10px 12px; min-width: 0; }
+    .lane.healthy { border-left-color: var(--vscode-testing-iconPassed); }
+    .lane.degraded, .lane.recovering { border-left-color: var(--vscode-editorWarning-foreground); }
+    .lane.paused { border-left-color: var(--vscode-errorForeground); }
+    .lane .top { display: flex; align-items: center; gap: 8px; }
+    .lane .name { font-weight: 600; font-size: 1.1em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; }
+    .lane .reason { margin: 6px 0; color: var(--vscode-descriptionForeground); overflow-wrap: anywhere; }
+    ol.queue { margin: 6px 0 0; padding-left: 22px; }
+    ol.queue li { margin: 2px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+    a, .link { color: var(--vscode-textLink-foreground); cursor: pointer; text-decoration: none; }
+    a:hover, .link:hover { text-decoration: underline; }
+    .ready { color: var(--vscode-testing-iconPassed); }
+    table { border-collapse: collapse; width: 100%; }
+    th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); vertical-align: top; }
+    th { color: var(--vscode-descriptionForeground); font-weight: 600; }
+    td.wrap { overflow-wrap: anywhere; }
     /* Ids and buttons are read whole: the free text beside them wraps instead. */
-    td.id,
-    td.nowrap {
-      white-space: nowrap;
-    }
-    tr.has-failures td {
-      border-bottom: none;
-    }
-    td.failures {
-      padding: 0 8px 8px 24px;
-    }
-    .check-group {
-      margin-top: 4px;
-    }
-    .check-group .check {
-      font-weight: 600;
-    }
-    ul.failures {
-      list-style: none;
-      margin: 2px 0 0;
-      padding: 0;
-    }
-    ul.failures li {
-      display: flex;
-      gap: 6px;
-      align-items: baseline;
-      margin: 3px 0;
-      min-width: 0;
-    }
-    ul.failures li .what {
-      min-width: 0;
-      overflow-wrap: anywhere;
-    }
-    ul.failures .test {
-      font-family: var(--vscode-editor-font-family);
-    }
-    ul.failures .file {
-      font-family: var(--vscode-editor-font-family);
-      white-space: nowrap;
-    }
-    ul.failures vscode-icon {
-      flex: none;
-    }
-    code {
-      font-family: var(--vscode-editor-font-family);
-      background: var(--vscode-textCodeBlock-background);
-      padding: 0 3px;
-      border-radius: 3px;
-    }
-    .empty {
-      color: var(--vscode-descriptionForeground);
-      font-style: italic;
-    }
-    .icon-healthy {
-      color: var(--vscode-testing-iconPassed);
-    }
-    .icon-degraded,
-    .icon-recovering {
-      color: var(--vscode-editorWarning-foreground);
-    }
-    .icon-paused {
-      color: var(--vscode-errorForeground);
-    }
+    td.id, td.nowrap { white-space: nowrap; }
+    tr.has-failures td { border-bottom: none; }
+    td.failures { padding: 0 8px 8px 24px; }
+    .check-group { margin-top: 4px; }
+    .check-group .check { font-weight: 600; }
+    ul.failures { list-style: none; margin: 2px 0 0; padding: 0; }
+    ul.failures li { display: flex; gap: 6px; align-items: baseline; margin: 3px 0; min-width: 0; }
+    ul.failures li .what { min-width: 0; overflow-wrap: anywhere; }
+    ul.failures .test { font-family: var(--vscode-editor-font-family); }
+    ul.failures .file { font-family: var(--vscode-editor-font-family); white-space: nowrap; }
+    ul.failures vscode-icon { flex: none; }
+    code { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); padding: 0 3px; border-radius: 3px; }
+    .empty { color: var(--vscode-descriptionForeground); font-style: italic; }
+    .icon-healthy { color: var(--vscode-testing-iconPassed); }
+    .icon-degraded, .icon-recovering { color: var(--vscode-editorWarning-foreground); }
+    .icon-paused { color: var(--vscode-errorForeground); }
   `;
 
   override render(): TemplateResult {
@@ -314,33 +117,18 @@ class BuildMasterDashboard extends LitElement {
         ${
           model.controller.running
             ? html`<vscode-button secondary @click=${() => this.send({ kind: 'stop' })}>Stop</vscode-button>`
-            : html`<vscode-button
-                secondary
-                ?disabled=${!model.controller.trusted || !model.repo || model.controller.syncing}
-                @click=${() => this.send({ kind: 'start' })}
-                >Start</vscode-button
-              >`
+            : html`<vscode-button secondary ?disabled=${!model.controller.trusted || !model.repo || model.controller.syncing} @click=${() => this.send({ kind: 'start' })}>Start</vscode-button>`
         }
-        <vscode-button
-          ?disabled=${this.busy || model.controller.syncing || !model.controller.trusted || !model.repo}
-          @click=${() => this.send({ kind: 'sync' })}
-          >${this.busy || model.controller.syncing ? 'Running…' : 'Run cycle'}</vscode-button
-        >
+        <vscode-button ?disabled=${this.busy || model.controller.syncing || !model.controller.trusted || !model.repo} @click=${() => this.send({ kind: 'sync' })}>${this.busy || model.controller.syncing ? 'Running…' : 'Run cycle'}</vscode-button>
       </div>
-      <div class="muted">
-        ${model.repo ?? ''}${model.repo ? ` · target ${model.target} · ${model.forge} mode` : ''}${model.lastCycle ? ` · cycle ${model.lastCycle.cycle} ${duration(model.now - model.lastCycle.at)} ago: ${model.lastCycle.outcome.rationale}` : model.repo ? ' · no cycle has run yet' : ''}
-      </div>
+      <div class="muted">${model.repo ?? ''}${model.repo ? ` · target ${model.target} · ${model.forge} mode` : ''}${model.lastCycle ? ` · cycle ${model.lastCycle.cycle} ${duration(model.now - model.lastCycle.at)} ago: ${model.lastCycle.outcome.rationale}` : model.repo ? ' · no cycle has run yet' : ''}</div>
       ${model.controller.lastError ? html`<div class="notice error">Last cycle failed: ${model.controller.lastError}</div>` : nothing}
       ${this.notice ? html`<div class="notice ${this.notice.error ? 'error' : ''}">${this.notice.text}</div>` : nothing}
       ${model.unavailable ? html`<p class="problems">${model.unavailable}</p>` : nothing}
       ${
         model.policyProblems.length
-          ? html`<div class="problems">
-              <strong>The policy file is invalid; nothing acts until it is fixed.</strong>
-              <ul>
-                ${model.policyProblems.map((p) => html`<li>${p.file}:${p.line}:${p.column}: ${p.message} — ${p.hint}</li>`)}
-              </ul>
-            </div>`
+          ? html`<div class="problems"><strong>The policy file is invalid; nothing acts until it is fixed.</strong>
+            <ul>${model.policyProblems.map((p) => html`<li>${p.file}:${p.line}:${p.column}: ${p.message} — ${p.hint}</li>`)}</ul></div>`
           : nothing
       }
       ${this.renderKpis(model.kpis)}
@@ -365,28 +153,11 @@ class BuildMasterDashboard extends LitElement {
     ];
     return html`
       <h2>Delivery</h2>
-      <div class="kpis">
-        ${cards.map(
-          ([label, value, id]) =>
-            html`<div class="kpi" data-testid=${id}>
-              <div class="value">${value}</div>
-              <div class="label">${label}</div>
-            </div>`,
-        )}
-      </div>
+      <div class="kpis">${cards.map(([label, value, id]) => html`<div class="kpi" data-testid=${id}><div class="value">${value}</div><div class="label">${label}</div></div>`)}</div>
       <div class="charts">
-        <div class="chart">
-          <div class="title">Merges and incidents per day</div>
-          ${this.barChart(kpis)}
-        </div>
-        <div class="chart">
-          <div class="title">Median time to merge per day</div>
-          ${this.lineChart(kpis)}
-        </div>
-        <div class="chart">
-          <div class="title">Target red (open incidents) over 14 days</div>
-          ${this.timeline(kpis)}
-        </div>
+        <div class="chart"><div class="title">Merges and incidents per day</div>${this.barChart(kpis)}</div>
+        <div class="chart"><div class="title">Median time to merge per day</div>${this.lineChart(kpis)}</div>
+        <div class="chart"><div class="title">Target red (open incidents) over 14 days</div>${this.timeline(kpis)}</div>
       </div>
     `;
   }
@@ -418,12 +189,7 @@ class BuildMasterDashboard extends LitElement {
     const x = (i: number) => (kpis.days.length > 1 ? (i / (kpis.days.length - 1)) * 296 + 2 : 150);
     const y = (v: number) => 96 - (v / max) * 90;
     return html`<svg viewBox="0 0 300 100" preserveAspectRatio="none" role="img" aria-label="median time to merge per day">
-      <polyline
-        fill="none"
-        stroke="var(--vscode-charts-green)"
-        stroke-width="2"
-        points=${points.map(([i, v]) => `${x(i)},${y(v)}`).join(' ')}
-      />
+      <polyline fill="none" stroke="var(--vscode-charts-green)" stroke-width="2" points=${points.map(([i, v]) => `${x(i)},${y(v)}`).join(' ')} />
       ${points.map(([i, v]) => svg`<circle cx=${x(i)} cy=${y(v)} r="2.5" fill="var(--vscode-charts-green)"><title>${duration(v)}</title></circle>`)}
       <text x="2" y="10" font-size="9" fill="var(--vscode-descriptionForeground)">${duration(max)}</text>
     </svg>`;
@@ -462,16 +228,12 @@ class BuildMasterDashboard extends LitElement {
       ${lane.incident ? html`<div><vscode-icon name="flame" class="icon-paused"></vscode-icon> ${lane.incident.id}: ${lane.incident.failureClass}, retries ${lane.incident.retries}${this.fixLink(lane.incident.attempts)}</div>` : nothing}
       ${
         shown.length
-          ? html`<ol class="queue">
-                ${shown.map(
-                  (entry) =>
-                    html`<li title="${entry.change}: ${entry.reasons.map((r) => r.message).join('; ') || 'ready to merge'}">
-                      <span class="link" @click=${() => this.send({ kind: 'review', change: entry.change })}>${entry.change}</span>
-                      ${entry.reasons.length ? html`<span class="muted"> — ${entry.reasons[0]?.message}</span>` : html`<span class="ready"> — ready to merge</span>`}
-                    </li>`,
-                )}
-              </ol>
-              ${lane.queue.length > shown.length ? html`<div class="muted">and ${lane.queue.length - shown.length} more</div>` : nothing}`
+          ? html`<ol class="queue">${shown.map(
+              (entry) => html`<li title="${entry.change}: ${entry.reasons.map((r) => r.message).join('; ') || 'ready to merge'}">
+            <span class="link" @click=${() => this.send({ kind: 'review', change: entry.change })}>${entry.change}</span>
+            ${entry.reasons.length ? html`<span class="muted"> — ${entry.reasons[0]?.message}</span>` : html`<span class="ready"> — ready to merge</span>`}</li>`,
+            )}</ol>
+          ${lane.queue.length > shown.length ? html`<div class="muted">and ${lane.queue.length - shown.length} more</div>` : nothing}`
           : html`<div class="empty">Queue empty</div>`
       }
     </div>`;
@@ -480,34 +242,19 @@ class BuildMasterDashboard extends LitElement {
   private fixLink(attempts: { attempt: number; outcome: string; change?: string }[]): TemplateResult | typeof nothing {
     const last = attempts[attempts.length - 1];
     if (!last) return nothing;
-    return html`, fix attempt ${last.attempt}
-    ${last.outcome}${last.change ? html` — <span class="link" @click=${() => this.send({ kind: 'review', change: last.change as string })}>${last.change}</span>` : nothing}`;
+    return html`, fix attempt ${last.attempt} ${last.outcome}${last.change ? html` — <span class="link" @click=${() => this.send({ kind: 'review', change: last.change as string })}>${last.change}</span>` : nothing}`;
   }
 
   private renderIncidents(model: CockpitModel): TemplateResult {
     if (!model.incidents.length) return html`<p class="empty">No open incidents.</p>`;
     return html`<table>
-      <tr>
-        <th>Incident</th>
-        <th>Lanes</th>
-        <th>Class</th>
-        <th>Checks</th>
-        <th>Retries</th>
-        <th>Fix</th>
-        <th>Open</th>
-      </tr>
+      <tr><th>Incident</th><th>Lanes</th><th>Class</th><th>Checks</th><th>Retries</th><th>Fix</th><th>Open</th></tr>
       ${model.incidents.map(
-        (i) =>
-          html`<tr data-testid="incident" data-incident=${i.id} class=${i.failures?.length ? 'has-failures' : ''}>
-              <td class="id">${i.id}${i.escalated ? html` <vscode-badge>escalated</vscode-badge>` : nothing}</td>
-              <td>${i.lanes.join(', ') || 'unattributed'}</td>
-              <td>${i.failureClass}</td>
-              <td class="wrap">${i.failingChecks.join(', ')}</td>
-              <td>${i.retries}</td>
-              <td class="wrap">${this.fixLink(i.attempts)}</td>
-              <td>${duration(model.now - i.openedAt)}</td>
-            </tr>
-            ${this.renderIncidentFailures(i)}`,
+        (i) => html`<tr data-testid="incident" data-incident=${i.id} class=${i.failures?.length ? 'has-failures' : ''}>
+        <td class="id">${i.id}${i.escalated ? html` <vscode-badge>escalated</vscode-badge>` : nothing}</td>
+        <td>${i.lanes.join(', ') || 'unattributed'}</td><td>${i.failureClass}</td><td class="wrap">${i.failingChecks.join(', ')}</td><td>${i.retries}</td>
+        <td class="wrap">${this.fixLink(i.attempts)}</td><td>${duration(model.now - i.openedAt)}</td></tr>
+        ${this.renderIncidentFailures(i)}`,
       )}
     </table>`;
   }
@@ -516,52 +263,31 @@ class BuildMasterDashboard extends LitElement {
   private renderIncidentFailures(incident: Incident): TemplateResult | typeof nothing {
     const view = incidentFailures(incident, FAILURES_SHOWN);
     if (!view.recorded) return nothing;
-    return html`<tr data-testid="incident-failures" data-incident=${incident.id}>
-      <td colspan="7" class="failures">
-        ${view.groups.map(
-          (group) =>
-            html`<div class="check-group">
-              <span class="check">${group.check}</span> <span class="muted">${group.total} failing</span>
-              <ul class="failures">
-                ${group.marks.map((mark) => {
-                  const at = where(mark.file, mark.line);
-                  const file = mark.file;
-                  return html`<li data-testid="failure">
-                    <vscode-icon name="error" class="icon-paused"></vscode-icon>
-                    <span class="what"
-                      >${mark.test ? html`<span class="test">${printable(mark.test)}</span>` : html`<em>the check as a whole</em>`}
-                      ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(mark.line !== undefined ? { line: mark.line } : {}), sha: incident.redSha })}>${at}</span>` : nothing}
-                      <span class="muted"> → ${mark.lane ? `lane ${mark.lane}` : 'no lane'}: ${printable(mark.why)}</span></span
-                    >
-                  </li>`;
-                })}
-              </ul>
-              ${group.marks.length < group.total ? html`<div class="muted" data-testid="failures-more">and ${group.total - group.marks.length} more in ${group.check}: <code>build-master explain ${incident.id} --json</code> lists them all</div>` : nothing}
-            </div>`,
-        )}
-      </td>
-    </tr>`;
+    return html`<tr data-testid="incident-failures" data-incident=${incident.id}><td colspan="7" class="failures">
+      ${view.groups.map(
+        (group) => html`<div class="check-group"><span class="check">${group.check}</span> <span class="muted">${group.total} failing</span>
+          <ul class="failures">${group.marks.map((mark) => {
+            const at = where(mark.file, mark.line);
+            const file = mark.file;
+            return html`<li data-testid="failure">
+              <vscode-icon name="error" class="icon-paused"></vscode-icon>
+              <span class="what">${mark.test ? html`<span class="test">${printable(mark.test)}</span>` : html`<em>the check as a whole</em>`}
+                ${at && file ? html` <span class="link file" title="Open ${at}" @click=${() => this.send({ kind: 'openFile', path: file, ...(mark.line !== undefined ? { line: mark.line } : {}), sha: incident.redSha })}>${at}</span>` : nothing}
+                <span class="muted"> → ${mark.lane ? `lane ${mark.lane}` : 'no lane'}: ${printable(mark.why)}</span></span></li>`;
+          })}</ul>
+          ${group.marks.length < group.total ? html`<div class="muted" data-testid="failures-more">and ${group.total - group.marks.length} more in ${group.check}: <code>build-master explain ${incident.id} --json</code> lists them all</div>` : nothing}</div>`,
+      )}
+    </td></tr>`;
   }
 
   private renderApprovals(model: CockpitModel): TemplateResult {
     if (!model.approvals.length) return html`<p class="empty">No approvals waiting.</p>`;
     return html`<table>
-      <tr>
-        <th>Approval</th>
-        <th>Action</th>
-        <th>Tier</th>
-        <th>Why</th>
-        <th></th>
-      </tr>
+      <tr><th>Approval</th><th>Action</th><th>Tier</th><th>Why</th><th></th></tr>
       ${model.approvals.map(
-        (a) =>
-          html`<tr data-testid="approval">
-            <td class="id" data-testid="approval-id">${a.id}</td>
-            <td class="wrap">${a.kind} ${a.change ?? a.incident ?? ''}</td>
-            <td class="nowrap">${a.tier}</td>
-            <td class="wrap">${a.rationale}</td>
-            <td class="nowrap"><vscode-button @click=${() => this.send({ kind: 'review', approval: a.id })}>Review</vscode-button></td>
-          </tr>`,
+        (a) => html`<tr data-testid="approval">
+        <td class="id" data-testid="approval-id">${a.id}</td><td class="wrap">${a.kind} ${a.change ?? a.incident ?? ''}</td><td class="nowrap">${a.tier}</td><td class="wrap">${a.rationale}</td>
+        <td class="nowrap"><vscode-button @click=${() => this.send({ kind: 'review', approval: a.id })}>Review</vscode-button></td></tr>`,
       )}
     </table>`;
   }
