@@ -1,8 +1,10 @@
 // The interfaces the imperative shell implements around the pure core:
-// a forge (where changes live and merge), workers (who write fixes) and a clock.
+// a forge (where changes live and merge), workers (who write fixes), the store
+// (what the controller records) and a clock. Forges return facts; only the
+// controller records what was seen, authored and merged.
 import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot } from './core/model';
 import type { ChangeDiff } from './core/diff';
-import type { DecideResult } from './core/decide';
+import type { HygieneIssue } from './core/hygiene';
 import type { Policy } from './core/policy/schema';
 
 export interface ForgeMergeResult {
@@ -15,10 +17,17 @@ export interface Forge {
   /**
    * Reads everything decide() needs. May run checks (local mode) but never changes the target.
    * `readOnly` (explain): run no checks and save nothing; what is not known yet shows as pending.
+   * `state` is the controller's recorded state, undefined before its first cycle.
    */
-  observe(policy: Policy, state: ControllerState, builds: BuildRecord[], options?: ObserveOptions): Promise<Snapshot>;
-  /** Merges a change guarded by its head sha; throws ForgeRefusal when it must wait. */
-  merge(change: Change, decision: Decision, policy: Policy): Promise<ForgeMergeResult>;
+  observe(policy: Policy, state: ControllerState | undefined, builds: BuildRecord[], options?: ObserveOptions): Promise<Observation>;
+  /**
+   * Merges a change guarded by its head sha; throws ForgeRefusal when it must wait. The lane comes from
+   * the decision, and `state` is the controller's state the merge guard judges the checks against.
+   * The controller records the merge once this returns.
+   */
+  merge(change: Change, decision: Decision, policy: Policy, state: ControllerState | undefined): Promise<ForgeMergeResult>;
+  /** Work after a merge is on record (local mode: the post-merge checks of the new target commit). */
+  afterMerge?(merged: ForgeMergeResult, policy: Policy): Promise<void>;
   /** Finds an earlier merge by its idempotency key (crash recovery); undefined when it never happened. */
   findMerge(key: string, policy: Policy): Promise<ForgeMergeResult | undefined>;
   /** Opens a change that reverts the culprit merge of an incident. Returns the change id. */
@@ -31,23 +40,117 @@ export interface Forge {
   changeChecks(change: string, policy: Policy): Promise<CheckRun[]>;
   /** A file's text at a commit, for the native diff editor; empty when the file does not exist there. */
   fileAt(sha: string, path: string): Promise<string>;
-  /** After acting: housekeeping the forge does (GitHub's hygiene protocol, SPEC §7). */
-  tend?(input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number }): Promise<TendOutcome[]>;
+  /** The forge's hands for the hygiene protocol (SPEC §7), which the controller plans and runs; absent where there is none. */
+  readonly hygiene?: HygieneHands;
+}
+
+/** What an observe returns: the snapshot, and facts for the controller to record. */
+export interface Observation extends Snapshot {
+  /** When each change's head commit (local) or pull request (GitHub) was authored: where lead time starts. */
+  authored: Record<string, number>;
+  /** Changes found merged on the target with no merge on record (a process stopped between the merge and its record). */
+  foundMerged: FoundMerge[];
+}
+
+export interface FoundMerge {
+  change: string;
+  head: string;
+  sha: string;
+}
+
+/**
+ * The hygiene actions a forge performs, one by one (labels, comments, the status
+ * digest, closing issues), and what it last read that hygiene plans from.
+ */
+export interface HygieneHands {
+  /** The open issues (Build Master's own marked) and each open change's last update, as the last observe read them; undefined before one. */
+  view(): Promise<HygieneView | undefined>;
+  label(number: number, label: string): Promise<void>;
+  /** Removes a label; one already gone is the goal reached. */
+  unlabel(number: number, label: string): Promise<void>;
+  /** Posts a comment once per key; false when one with that key was posted before. */
+  comment(number: number, key: string, text: string): Promise<boolean>;
+  /** The status issue the digest is posted on, created once. */
+  statusIssue(policy: Policy): Promise<number>;
+  close(number: number): Promise<void>;
+  /** A failed hygiene action in words a person can act on. */
+  describe(error: unknown, what: string): string;
+}
+
+export interface HygieneView {
+  issues: (HygieneIssue & { body: string })[];
+  /** Epoch ms each open change was last updated, by change id. */
+  updated: Record<string, number>;
+}
+
+/** A merge on record: the change's head that merged and the target commit it made. */
+export interface MergeRecord {
+  head: string;
+  sha: string;
+  at: number;
+}
+
+/** GitHub mode: the pull request GitHub says a target commit merged, and whether Build Master merged it. */
+export interface CommitOrigin {
+  pull?: number;
+  branch?: string;
+  /** Merged by Build Master's own user: its trailers are Build Master's. */
+  trusted: boolean;
+}
+
+/** An immutable git fact, cached by key: files and merge trees per (head, target), files and origin per commit. */
+export interface CachedFact {
+  files?: string[];
+  tree?: string;
+  conflict?: boolean;
+  origin?: CommitOrigin;
+  at: number;
+}
+
+/**
+ * What a forge may keep between cycles: immutable facts and check results, and
+ * a read of the merges on record (a forge trusts its own merges by them). It
+ * never records a change or a merge: the controller does.
+ */
+export interface FactCache {
+  fact(key: string): CachedFact | undefined;
+  setFact(key: string, fact: CachedFact): void;
+  checkResult(key: string): CheckRun[] | undefined;
+  setCheckResult(key: string, runs: CheckRun[], now: number): void;
+  /** The merges on record, by change id. */
+  recordedMerges(): Readonly<Record<string, MergeRecord>>;
+  /** Writes what was cached (check results are slow to get again). */
+  save(): Promise<void>;
+}
+
+/** GitHub mode: who Build Master is there and the issues it created (only those carry trusted markers). */
+export interface GitHubMemory {
+  githubLogin(): string | undefined;
+  githubIssues(): readonly number[];
+  rememberGitHub(created: { login?: string | undefined; issue?: number }): void;
+}
+
+/** The Store port: what the controller records and reads besides its state and the action log. */
+export interface StorePort extends FactCache, GitHubMemory {
+  /** When each change was first seen: its place in the longest-ready order. */
+  firstSeen(): Readonly<Record<string, number>>;
+  /** Records when a change was first seen (once); returns that time. */
+  recordSeen(change: string, at: number): number;
+  recordAuthored(change: string, at: number): void;
+  /** The one place a merge is recorded. */
+  recordMerge(change: string, merge: MergeRecord): void;
+  /** Hygiene actions done, by key with its window: when each was done. */
+  hygieneMemory(): Record<string, number>;
 }
 
 export interface ObserveOptions {
   readOnly?: boolean;
+  /** When each change was first seen, as the controller recorded it: a change not in it is new now. */
+  seen?: Readonly<Record<string, number>>;
 }
 
 /** What a read-only observe shows for a check that has not run: explain says the next sync runs it. */
 export const NOT_RUN_YET = 'not run yet: the next sync runs it';
-
-/** One housekeeping action's outcome, logged like any other action. */
-export interface TendOutcome {
-  key: string;
-  status: 'done' | 'failed' | 'skipped';
-  message: string;
-}
 
 /** A merge or action the forge declines for now, with a reason a person can act on. */
 export class ForgeRefusal extends Error {

@@ -6,7 +6,7 @@ import type { OperatorCommand } from '../core/operator';
 import { operate } from '../controller/operate';
 import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
-import { runCycle } from '../controller/cycle';
+import { observe, runCycle } from '../controller/cycle';
 import { whyNotAChange } from '../forge/local/forge';
 import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
 import { RepoError } from '../git/repo';
@@ -312,7 +312,7 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
     print({ incident }, renderIncidentExplain(incident, now));
     return EXIT.ok;
   }
-  const snapshot = await s.forge.observe(s.policy, state, s.store.data.builds, { readOnly: true });
+  const snapshot = await observe(s.deps, { readOnly: true });
   const result = decide(snapshot, state, s.policy, now);
   for (const [lane, queue] of Object.entries(result.queues)) {
     const index = queue.findIndex((entry) => entry.change === id);

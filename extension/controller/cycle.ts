@@ -5,11 +5,12 @@
 // process killed at any point resumes without doing anything twice.
 import { decide, initialState, type DecideResult } from '../core/decide';
 import { short } from '../core/text';
-import type { Change, ControllerState, Decision, Incident } from '../core/model';
+import type { Change, ControllerState, Decision, Incident, Snapshot } from '../core/model';
 import type { Policy } from '../core/policy/schema';
-import { ForgeRefusal, type Clock, type Forge, type Worker } from '../ports';
+import { writeScope } from '../core/scope';
+import { ForgeRefusal, type Clock, type Forge, type FoundMerge, type StorePort, type Worker } from '../ports';
 import type { LogEvent, Store } from '../store/store';
-import { writeScope } from '../workers/command/worker';
+import { tend } from './hygiene';
 
 export interface CycleDeps {
   policy: Policy;
@@ -60,7 +61,7 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
   const replayed = dryRun ? [] : await resumeUnfinished(deps);
 
   const state: ControllerState = store.data.state ?? initialState(policy, clock.now());
-  const snapshot = await forge.observe(policy, state, store.data.builds);
+  const snapshot = await observe(deps);
   const now = clock.now();
   const result = decide(snapshot, state, policy, now);
   if (dryRun) return { result, actions: [], dryRun, snapshotChanges: snapshot.changes };
@@ -84,15 +85,15 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
     actions.push(await act(deps, decision, byId));
   }
   const acted = afterMerges(result, actions);
-  if (acted !== result && store.data.lastCycle) {
+  if (acted !== result) {
     // What `status` shows until the next cycle: the queues as the merges left them.
     store.data.lastCycle = { ...store.data.lastCycle, queues: acted.queues };
     await store.save();
   }
-  if (forge.tend) {
+  if (forge.hygiene) {
     // Housekeeping (GitHub hygiene) after the cycle's own actions; its failures never fail the cycle.
     try {
-      for (const outcome of await forge.tend({ result, snapshot, policy, now: clock.now() })) {
+      for (const outcome of await tend(forge.hygiene, store, { result, snapshot, policy, now: clock.now() })) {
         const done: ActionOutcome = { ...outcome, kind: 'outcome', decision: { kind: 'outcome', rationale: outcome.message } };
         store.append([
           {
@@ -121,6 +122,36 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
     }
   }
   return { result, actions, dryRun, snapshotChanges: snapshot.changes, queuesAfter: acted.queues };
+}
+
+/**
+ * The forge's look at the repository, and what it saw recorded here, once: when
+ * each change was first seen (its place in the longest-ready order), when it was
+ * authored, and merges found on the target with no record (a process stopped
+ * between a merge and its record). A read-only look (explain) saves nothing: it
+ * may run beside a sync that holds the lock.
+ */
+export async function observe(
+  deps: Pick<CycleDeps, 'forge' | 'policy' | 'store' | 'clock'>,
+  options: { readOnly?: boolean } = {},
+): Promise<Snapshot> {
+  const { forge, policy, store, clock } = deps;
+  const observed = await forge.observe(policy, store.data.state, store.data.builds, { ...options, seen: store.firstSeen() });
+  const { authored, foundMerged, ...snapshot } = observed;
+  for (const found of foundMerged) await recordMerge(store, found, clock.now());
+  for (const change of snapshot.changes) change.readySince = store.recordSeen(change.id, change.readySince);
+  for (const [change, at] of Object.entries(authored)) store.recordAuthored(change, at);
+  if (!options.readOnly) await store.save();
+  return snapshot;
+}
+
+/**
+ * The one place a merge is recorded, and saved at once: one made this cycle, one
+ * found by its key after a process stopped, or one found on the target.
+ */
+async function recordMerge(store: StorePort, merge: FoundMerge, at: number): Promise<void> {
+  store.recordMerge(merge.change, { head: merge.head, sha: merge.sha, at });
+  await store.save();
 }
 
 /** The cycle's result with the changes it merged out of their queues: a merged change is no longer "ready to merge". */
@@ -153,7 +184,7 @@ async function act(deps: CycleDeps, decision: Decision, changes: Map<string, Cha
     await store.finishAction(key, clock.now(), { ok: true, result: message });
     outcome = { key, kind: decision.kind, status: 'done', message, decision };
   } catch (error) {
-    const message = error instanceof ForgeRefusal ? error.message : `${(error as Error).message}`;
+    const message = error instanceof ForgeRefusal ? error.message : (error as Error).message;
     await store.finishAction(key, clock.now(), { ok: false, error: message });
     outcome = { key, kind: decision.kind, status: 'failed', message, decision };
     if (!(error instanceof ForgeRefusal)) deps.log(`${decision.kind} ${key} failed: ${(error as Error).stack ?? message}`);
@@ -186,10 +217,16 @@ async function execute(deps: CycleDeps, decision: Decision, changes: Map<string,
     case 'merge': {
       // A merge that happened before a crash is found by its key, never made twice.
       const earlier = await forge.findMerge(decision.key as string, policy);
-      if (earlier) return `already merged as ${short(earlier.sha)}`;
+      if (earlier) {
+        if (decision.change) await recordMerge(store, { change: decision.change, head: decision.sha ?? '', sha: earlier.sha }, clock.now());
+        return `already merged as ${short(earlier.sha)}`;
+      }
       const change = changes.get(decision.change as string);
       if (!change) throw new ForgeRefusal(`${decision.change} is no longer open`, 'gone');
-      const merged = await forge.merge(change, decision, policy);
+      const merged = await forge.merge(change, decision, policy, state);
+      await recordMerge(store, { change: change.id, head: change.headSha, sha: merged.sha }, clock.now());
+      deps.checkpoint?.('after:record-merge');
+      await forge.afterMerge?.(merged, policy);
       return `merged ${change.id} as ${short(merged.sha)}`;
     }
     case 'dispatch-fix': {
@@ -278,8 +315,8 @@ async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
       const earlier = await forge.findMerge(record.key, policy);
       if (earlier) {
         const message = `recovered: ${decision.change} was merged as ${short(earlier.sha)} before the previous process stopped`;
+        if (decision.change) await recordMerge(store, { change: decision.change, head: decision.sha ?? '', sha: earlier.sha }, clock.now());
         await store.finishAction(record.key, clock.now(), { ok: true, result: message });
-        if (decision.change) store.data.merged[decision.change] = { head: decision.sha ?? '', sha: earlier.sha, at: clock.now() };
         const outcome: ActionOutcome = { key: record.key, kind: 'merge', status: 'done', message, decision };
         recordAction(store, outcome, clock.now());
         outcomes.push(outcome);

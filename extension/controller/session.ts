@@ -5,8 +5,9 @@ import type { Incident } from '../core/model';
 import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/parse';
 import type { Policy } from '../core/policy/schema';
 import { LocalForge } from '../forge/local/forge';
-import { createClient, ResponseCache } from '../forge/github/client';
-import { GitHubForge, type RepositoryRef } from '../forge/github/forge';
+import { GitHubForge } from '../forge/github/forge';
+import { createClient, ResponseCache } from '../github/client';
+import { GitHubRepository, type RepositoryRef } from '../github/repository';
 import { GitHubIssueWorker } from '../workers/github-issue/worker';
 import { GitRepo } from '../git/repo';
 import { InputError, systemClock, type Clock, type Forge } from '../ports';
@@ -83,17 +84,19 @@ export async function openSession(dir: string, options: SessionOptions = {}): Pr
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   if (options.forge === 'github') {
-    const forge = await openGitHubForge(repo, policy, store, clock, log, options.github ?? {});
+    const github = await openGitHub(repo, policy, store, log, options.github ?? {});
+    const forge = new GitHubForge({ github, cache: store, clock, log });
     const deps: CycleDeps = {
       policy,
       forge,
-      workers: { 'github-issue': new GitHubIssueWorker(forge) },
+      // The worker and the forge share the repository: one memory of the issues Build Master created.
+      workers: { 'github-issue': new GitHubIssueWorker(github, (sha) => forge.checksOf(sha)) },
       store,
       clock,
       log,
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       // The issue worker writes its own issue body (failing output, suspects, allowed paths).
-      prompt: async (incident: Incident) => `Build Master incident ${incident.id}`,
+      prompt: (incident: Incident) => Promise.resolve(`Build Master incident ${incident.id}`),
     };
     return { repo, store, policy, policyFile: file, forge, deps };
   }
@@ -137,14 +140,13 @@ export async function githubRepository(repo: GitRepo, policy: Policy): Promise<R
   return { owner: parts[0], repo: parts[1] };
 }
 
-async function openGitHubForge(
+async function openGitHub(
   repo: GitRepo,
   policy: Policy,
   store: Store,
-  clock: Clock,
   log: (message: string) => void,
   options: GitHubSessionOptions,
-): Promise<GitHubForge> {
+): Promise<GitHubRepository> {
   const token = options.token ?? takeGitHubToken();
   if (!token) {
     throw new InputError(
@@ -154,7 +156,7 @@ async function openGitHubForge(
   const repository = await githubRepository(repo, policy);
   const baseUrl = options.apiUrl ?? policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';
   const client = createClient({ baseUrl, token, cache: ResponseCache.in(repo.stateDir), log, ...options.timing });
-  return new GitHubForge({ client, repository, store, clock, log });
+  return new GitHubRepository(client, repository, store, log);
 }
 
 /** Takes the repository's controller lock; the message of a recovered stale lock goes to `log`. */

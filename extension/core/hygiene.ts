@@ -5,8 +5,9 @@
 import { autonomyAllows } from './autonomy';
 import type { QueueEntry } from './decide';
 import { formatDuration } from './policy/duration';
-import type { Change } from './model';
+import type { Change, ControllerState } from './model';
 import type { Policy } from './policy/schema';
+import { inert } from './trailers';
 
 export const MERGE_READY = 'merge-ready';
 export const STALE = 'stale';
@@ -214,4 +215,23 @@ export function hash(text: string): string {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h.toString(16).padStart(8, '0');
+}
+
+/** The digest: global state, each lane's state and open incidents. Posted when it changes. */
+export function digestOf(state: ControllerState): string {
+  const lanes = Object.values(state.lanes).map(
+    (l) => `| ${l.name} | ${l.state} | ${l.incident ?? ''} | ${inert(l.reason).replace(/\|/g, '/')} |`,
+  );
+  const open = Object.values(state.incidents).filter((i) => i.status === 'open');
+  return [
+    `**Global:** ${state.global.state} — ${state.global.reason}`,
+    '',
+    '| lane | state | incident | reason |',
+    '| --- | --- | --- | --- |',
+    ...lanes,
+    '',
+    open.length
+      ? `**Open incidents:** ${open.map((i) => `${i.id} (${i.failureClass}, ${i.lanes.join(', ') || 'unattributed'})`).join('; ')}`
+      : '**Open incidents:** none',
+  ].join('\n');
 }

@@ -1,7 +1,8 @@
 // Build Master's marks in text other people also write: the `Build-Master-*`
-// trailers of its merge commits and the fences around untrusted output. Both
-// forges and crash recovery write and read them here, so the rule of what is
-// trusted lives in one place.
+// trailers of its merge commits, the hidden markers of its issues and comments,
+// and the fences around untrusted output. Both forges, the workers and crash
+// recovery write and read them here, so the rule of what is trusted lives in
+// one place.
 
 export const TRAILER_PREFIX = 'Build-Master-';
 
@@ -55,4 +56,35 @@ export function fence(text: string, info = ''): string {
   const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((run) => run[0].length));
   const bar = '`'.repeat(Math.max(3, longest + 1));
   return `${bar}${info}\n${text.replace(/\n+$/, '')}\n${bar}`;
+}
+
+/**
+ * The hidden marker Build Master puts in an issue or comment it writes, so it
+ * writes it once (searched for before writing). Anyone can paste a marker: one
+ * counts only on an item Build Master wrote.
+ */
+export function markerOf(key: string): string {
+  return `<!-- build-master:${key} -->`;
+}
+
+/** Whether `text` carries the marker of `key`, or (given a prefix) of any key that starts with it. */
+export function carriesMarker(text: string, key: string | { prefix: string }): boolean {
+  return text.includes(typeof key === 'string' ? markerOf(key) : `<!-- build-master:${key.prefix}`);
+}
+
+/**
+ * Untrusted text (check names, output titles, rationales quoting them) shown
+ * outside a code block: kept on one line, so it cannot start a section, and
+ * with its @mentions broken by a zero-width joiner, so it cannot page anyone.
+ */
+export function inert(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').replace(/@(?=[A-Za-z0-9_])/g, '@\u200D');
+}
+
+/**
+ * The line that links a fix or a revert to the incident it repairs, in a pull
+ * request's body or a commit message (read back by the gate's `linkOf`).
+ */
+export function repairLine(kind: 'fix' | 'revert', incident: string): string {
+  return `buildmaster:${kind} ${incident}`;
 }

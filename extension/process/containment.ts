@@ -101,7 +101,7 @@ export async function snapshot(
   }
   // Without GIT's own `-c` settings: those would show as configuration (and hide the real hooks path).
   const config = withoutCommandLine(
-    await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: Error) => `unreadable: ${error.message}`),
+    await quietGit(root, ['config', '--list', '--show-origin', '-z']).catch((error: unknown) => `unreadable: ${(error as Error).message}`),
   );
   const hooksPath = /(?:^|\0|\n)core\.hookspath\n([^\0]*)/i.exec(config)?.[1];
   const files = new Map<string, string>();
@@ -176,7 +176,7 @@ async function policyState(checkout: string): Promise<Map<string, PolicyFileStat
     '-z',
     '--',
     ...POLICY_FILES.map((f) => `:(literal)${f}`),
-  ]).catch((error: Error) => `unreadable: ${error.message}`);
+  ]).catch((error: unknown) => `unreadable: ${(error as Error).message}`);
   const index = new Map<string, string>();
   for (const entry of listing.split('\0').filter(Boolean)) {
     const tab = entry.indexOf('\t');
@@ -527,7 +527,7 @@ function keepAside(path: string, stateDir: string, file: string): void {
   }
   const dir = join(stateDir, 'quarantine');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${file.replace(/[\/]/g, '_')}`), bytes);
+  writeFileSync(join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${file.replace(/\//g, '_')}`), bytes);
 }
 
 /** Sets a policy file's index entry back: blob, mode and skip-worktree/assume-unchanged as `ls-files -v -s` showed them. */

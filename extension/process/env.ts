@@ -33,7 +33,7 @@ let taken: { token: string | undefined } | undefined;
 export function takeGitHubToken(): string | undefined {
   if (!taken) {
     const token = process.env.GITHUB_TOKEN || process.env.GH_TOKEN || undefined;
-    for (const name of FORGE_CREDENTIALS) delete process.env[name];
+    for (const name of FORGE_CREDENTIALS) Reflect.deleteProperty(process.env, name);
     taken = { token };
   }
   return taken.token;

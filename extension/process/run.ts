@@ -107,13 +107,13 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
     written += text.length;
     output = (output + text).slice(-TAIL * 4);
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const streamsClosed = Promise.all(
-    [child.stdout, child.stderr].map((stream) => new Promise<void>((done) => (stream ? stream.on('close', () => done()) : done()))),
+    [child.stdout, child.stderr].map((stream) => new Promise<void>((done) => stream.on('close', () => done()))),
   );
-  child.stdin?.on('error', () => undefined);
-  child.stdin?.end(options.input ?? '');
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(options.input ?? '');
   supervisor.send({
     command,
     cwd: options.cwd,
@@ -148,8 +148,8 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
     let drainTimer: NodeJS.Timeout | undefined;
     await Promise.race([streamsClosed, new Promise<void>((done) => (drainTimer = setTimeout(done, DRAIN_MS)))]);
     if (drainTimer) clearTimeout(drainTimer);
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
     if (result?.error) output += `\n${result.error}`;
     else if (!result) output += '\nthe command supervisor stopped unexpectedly';
     const exitCode = result && 'exit' in result ? (result.exit ?? null) : null;
@@ -166,9 +166,9 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
 export async function killProcessesIn(dir: string): Promise<number> {
   if (process.platform !== 'linux') return 0;
   const supervisor = startSupervisor();
-  supervisor.child.stdin?.end();
-  supervisor.child.stdout?.resume();
-  supervisor.child.stderr?.resume();
+  supervisor.child.stdin.end();
+  supervisor.child.stdout.resume();
+  supervisor.child.stderr.resume();
   supervisor.send({ sweep: true, contain: dir });
   await supervisor.exited;
   return supervisor.messages.find((m) => m.swept !== undefined)?.swept ?? 0;

@@ -8,7 +8,8 @@ import { TextFile } from 'lowdb/node';
 import { z } from 'zod';
 import type { BuildRecord, BuildStatus, CheckRun, ControllerState, Decision } from '../core/model';
 import type { QueueEntry } from '../core/decide';
-import { InputError, type BuildResult } from '../ports';
+import { drop, own, put } from '../core/records';
+import { InputError, type BuildResult, type CachedFact, type MergeRecord, type StorePort } from '../ports';
 
 export type ActionStatus = 'started' | 'done' | 'failed';
 
@@ -49,24 +50,16 @@ export interface StoreData {
   /** When each change's head commit was authored (lead time starts there). */
   authored: Record<string, number>;
   /** Changes merged by Build Master, by id, with the head sha that merged. */
-  merged: Record<string, { head: string; sha: string; at: number }>;
+  merged: Record<string, MergeRecord>;
   lastCycle?: LastCycle;
   /** Immutable git facts cached by key: files and merge trees per (head, target), files per commit. */
-  facts: Record<string, { files?: string[]; tree?: string; conflict?: boolean; at: number; origin?: CommitOrigin }>;
+  facts: Record<string, CachedFact>;
   /** Hygiene actions done (GitHub mode), by key with its window: when each was done. */
   hygiene?: Record<string, number>;
   /** The highest event sequence number handed out: a torn or lost log tail never makes one reused. */
   lastSeq?: number;
   /** GitHub mode: who Build Master is there, and the issues it created (only those carry trusted markers). */
   github?: { login?: string; issues: number[] };
-}
-
-/** GitHub mode: the pull request GitHub says a target commit merged, and whether Build Master merged it. */
-export interface CommitOrigin {
-  pull?: number;
-  branch?: string;
-  /** Merged by Build Master's own user: its trailers are Build Master's. */
-  trusted: boolean;
 }
 
 export interface LogEvent {
@@ -88,8 +81,10 @@ export interface LogEvent {
 
 const CHECK_LIMIT = 2000;
 const ACTION_LIMIT = 5000;
+/** Issues Build Master remembers creating on GitHub (their markers are trusted). */
+const OWN_ISSUES_KEPT = 1000;
 
-export class Store {
+export class Store implements StorePort {
   private seq: number;
   private data_: StoreData;
 
@@ -174,6 +169,56 @@ export class Store {
       .sort((a, b) => a.startedAt - b.startedAt);
   }
 
+  firstSeen(): Readonly<Record<string, number>> {
+    return this.data_.seen;
+  }
+
+  recordSeen(change: string, at: number): number {
+    const seen = own(this.data_.seen, change);
+    if (seen !== undefined) return seen;
+    put(this.data_.seen, change, at);
+    return at;
+  }
+
+  recordAuthored(change: string, at: number): void {
+    put(this.data_.authored, change, at);
+  }
+
+  recordMerge(change: string, merge: MergeRecord): void {
+    put(this.data_.merged, change, merge);
+  }
+
+  recordedMerges(): Readonly<Record<string, MergeRecord>> {
+    return this.data_.merged;
+  }
+
+  fact(key: string): CachedFact | undefined {
+    return own(this.data_.facts, key);
+  }
+
+  setFact(key: string, fact: CachedFact): void {
+    put(this.data_.facts, key, fact);
+  }
+
+  hygieneMemory(): Record<string, number> {
+    return (this.data_.hygiene ??= dict());
+  }
+
+  githubLogin(): string | undefined {
+    return this.data_.github?.login;
+  }
+
+  githubIssues(): readonly number[] {
+    return this.data_.github?.issues ?? [];
+  }
+
+  rememberGitHub(created: { login?: string | undefined; issue?: number }): void {
+    const memory = (this.data_.github ??= { issues: [] });
+    if (created.login) memory.login = created.login;
+    if (created.issue !== undefined && !memory.issues.includes(created.issue))
+      memory.issues = [...memory.issues, created.issue].slice(-OWN_ISSUES_KEPT);
+  }
+
   checkResult(key: string): CheckRun[] | undefined {
     return this.data_.checks[key]?.runs;
   }
@@ -247,22 +292,22 @@ export class Store {
     const checks = Object.entries(data.checks);
     if (checks.length > CHECK_LIMIT) {
       checks.sort((a, b) => a[1].at - b[1].at);
-      for (const [key] of checks.slice(0, checks.length - CHECK_LIMIT)) delete data.checks[key];
+      for (const [key] of checks.slice(0, checks.length - CHECK_LIMIT)) drop(data.checks, key);
     }
     const facts = Object.entries(data.facts);
     if (facts.length > CHECK_LIMIT * 2) {
       facts.sort((a, b) => a[1].at - b[1].at);
-      for (const [key] of facts.slice(0, facts.length - CHECK_LIMIT * 2)) delete data.facts[key];
+      for (const [key] of facts.slice(0, facts.length - CHECK_LIMIT * 2)) drop(data.facts, key);
     }
     // Hygiene memory: windows are hours or days; a month-old entry can no longer suppress anything useful.
     if (data.hygiene) {
       const newest = Math.max(0, ...Object.values(data.hygiene));
-      for (const [key, at] of Object.entries(data.hygiene)) if (newest - at > 30 * 24 * 3600_000) delete data.hygiene[key];
+      for (const [key, at] of Object.entries(data.hygiene)) if (newest - at > 30 * 24 * 3600_000) drop(data.hygiene, key);
     }
     const done = Object.values(data.actions).filter((a) => a.status !== 'started');
     if (done.length > ACTION_LIMIT) {
       done.sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0));
-      for (const a of done.slice(0, done.length - ACTION_LIMIT)) delete data.actions[a.key];
+      for (const a of done.slice(0, done.length - ACTION_LIMIT)) drop(data.actions, a.key);
     }
   }
 }
@@ -350,7 +395,7 @@ async function readState(file: TextFile, path: string): Promise<StoreData> {
     const where = issue?.path.length ? issue.path.map(String).join('.') : 'the top level';
     throw refuse(`is not a valid state (at ${where}: ${issue?.message ?? 'invalid'})`);
   }
-  return normalise(parsed as Partial<StoreData>);
+  return normalise(parsed);
 }
 
 /** Fills what older stores lack, and makes every record keyed by user text prototype-less. */

@@ -7,7 +7,8 @@
 import { linkOf } from '../../core/gate';
 import { mergeKey } from '../../core/keys';
 import { short } from '../../core/text';
-import type { DecideResult } from '../../core/decide';
+import { FAILED } from '../../core/marks';
+import { own } from '../../core/records';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { boundedFailure, failuresFromOutput } from '../../core/failures';
 import type {
@@ -19,7 +20,6 @@ import type {
   Decision,
   Incident,
   Review,
-  Snapshot,
   TargetCommit,
   TestFailure,
 } from '../../core/model';
@@ -28,17 +28,19 @@ import {
   ForgeRefusal,
   InputError,
   type Clock,
+  type FactCache,
   type Forge,
   type ForgeMergeResult,
+  type HygieneHands,
+  type HygieneView,
   type NoticeKind,
+  type Observation,
   type ObserveOptions,
-  type TendOutcome,
 } from '../../ports';
-import { formatTrailers, parseTrailers } from '../../core/trailers';
-import { tendRepository } from './hygiene';
-import type { Store } from '../../store/store';
-import { describeGitHubError, type GitHubClient } from './client';
-import { comment, inert, issueFor } from './issues';
+import { formatTrailers, inert, parseTrailers, repairLine } from '../../core/trailers';
+import { describeGitHubError, type GitHubClient } from '../../github/client';
+import { comment, issueFor } from '../../github/issues';
+import type { GitHubRepository, IssueData } from '../../github/repository';
 
 /** Target commits read per cycle, and how many of the newest get their checks read. */
 const HISTORY = 30;
@@ -47,26 +49,18 @@ const CHECKED_HISTORY = 10;
 const CONCURRENCY = 8;
 /** GitHub lists at most this many files of a pull request; a longer change is read another way. */
 const FILES_CAP = 3000;
-/** Issues Build Master remembers creating (their markers are trusted). */
-const OWN_ISSUES_KEPT = 1000;
-
-export interface RepositoryRef {
-  owner: string;
-  repo: string;
-}
 
 export interface GitHubForgeOptions {
-  client: GitHubClient;
-  repository: RepositoryRef;
-  store: Store;
+  github: GitHubRepository;
+  /** Files per head, commit files and origins: immutable facts kept between cycles. */
+  cache: FactCache;
   clock: Clock;
   log: (message: string) => void;
 }
 
 type PullSimple = Awaited<ReturnType<GitHubClient['api']['pulls']['list']>>['data'][number];
-export type IssueData = Awaited<ReturnType<GitHubClient['api']['issues']['listForRepo']>>['data'][number];
 
-/** What the last observe read, for hygiene and the issue worker (no second read). */
+/** What the last observe read, for hygiene (no second read). */
 export interface Observed {
   pulls: PullSimple[];
   issues: IssueData[];
@@ -90,74 +84,44 @@ export class GitHubForge implements Forge {
 
   constructor(private readonly options: GitHubForgeOptions) {}
 
-  get api() {
-    return this.options.client.api;
+  get api(): GitHubClient['api'] {
+    return this.options.github.api;
   }
 
-  private login?: Promise<string | undefined>;
-
-  /**
-   * Who Build Master is on GitHub: the token's user (`GET /user`, once per
-   * process and conditional), else the author of something it created earlier.
-   * Undefined when neither is known (an app token before its first write).
-   */
-  async self(): Promise<string | undefined> {
-    this.login ??= this.api.users.getAuthenticated().then(
-      ({ data }) => {
-        this.remember({ login: data.login });
-        return data.login;
-      },
-      (error: unknown) => {
-        // App installation tokens cannot read /user (403): the login learned from its own writes stands in.
-        if ((error as { status?: number }).status !== 403)
-          this.options.log(describeGitHubError(error, 'reading who the token belongs to (GET /user)'));
-        return this.options.store.data.github?.login;
-      },
-    );
-    return (await this.login) ?? this.options.store.data.github?.login;
+  private get github(): GitHubRepository {
+    return this.options.github;
   }
 
-  /** Records what Build Master created: its login, and the issue (whose markers are then trusted). */
-  remember(created: { login?: string | undefined; issue?: number }): void {
-    const memory = (this.options.store.data.github ??= { issues: [] });
-    if (created.login) memory.login = created.login;
-    if (created.issue !== undefined && !memory.issues.includes(created.issue))
-      memory.issues = [...memory.issues, created.issue].slice(-OWN_ISSUES_KEPT);
-  }
-
-  /** Whether Build Master created an issue (or comment): only then are its hidden markers Build Master's. */
-  async ownership(): Promise<(item: { number?: number; user?: { login: string } | null }) => boolean> {
-    const login = await this.self();
-    const issues = new Set(this.options.store.data.github?.issues ?? []);
-    return (item) => (item.number !== undefined && issues.has(item.number)) || (login !== undefined && item.user?.login === login);
-  }
-
-  get repository(): RepositoryRef {
-    return this.options.repository;
-  }
-
-  private get repo(): RepositoryRef {
-    return this.options.repository;
+  private get repo(): GitHubRepository['ref'] {
+    return this.options.github.ref;
   }
 
   /** The repository as `owner/name`. */
   get slug(): string {
-    return `${this.repo.owner}/${this.repo.repo}`;
+    return this.github.slug;
   }
 
-  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[], options: ObserveOptions = {}): Promise<Snapshot> {
-    const { store, clock, log } = this.options;
+  async observe(
+    policy: Policy,
+    _state: ControllerState | undefined,
+    builds: BuildRecord[],
+    options: ObserveOptions = {},
+  ): Promise<Observation> {
+    const { clock, log } = this.options;
     let pulls: PullSimple[];
     try {
       pulls = await this.api.paginate(this.api.pulls.list, { ...this.repo, state: 'open', per_page: 100 });
     } catch (error) {
-      throw new Error(describeGitHubError(error, `reading the open pull requests of ${this.slug}`));
+      throw new Error(describeGitHubError(error, `reading the open pull requests of ${this.slug}`), { cause: error });
     }
     const heads = new Map(pulls.map((p) => [p.head.ref, p]));
     // Candidates: pull requests into the target, and stacks on top of them.
     const candidates = pulls.filter((p) => p.base.ref === policy.target || heads.has(p.base.ref));
     const now = clock.now();
-    const changes = await mapLimit(candidates, CONCURRENCY, (pull) => this.readChange(policy, pull, heads, now));
+    const seen = options.seen ?? {};
+    const changes = await mapLimit(candidates, CONCURRENCY, (pull) =>
+      this.readChange(policy, pull, heads, own(seen, pullId(pull.number)) ?? now),
+    );
     const { commits, targetSha } = await this.readTarget(policy);
     let issues: IssueData[] = [];
     try {
@@ -166,11 +130,9 @@ export class GitHubForge implements Forge {
       log(describeGitHubError(error, 'reading open issues (hygiene and fix issues wait for the next cycle)'));
     }
     this.observed = { pulls, issues, targetSha };
+    this.github.openIssues = issues;
     // A read-only look (explain) saves nothing: it may run beside a sync that holds the lock.
-    if (!options.readOnly) {
-      this.options.client.cache.save();
-      await store.save();
-    }
+    if (!options.readOnly) this.github.client.cache.save();
     return {
       forge: 'github',
       target: policy.target,
@@ -178,14 +140,15 @@ export class GitHubForge implements Forge {
       targetCommits: commits,
       builds,
       workers: ['github-issue'],
+      authored: Object.fromEntries(candidates.map((pull) => [pullId(pull.number), Date.parse(pull.created_at)])),
+      // GitHub itself records a pull request as merged: nothing is found merged without a record.
+      foundMerged: [],
     };
   }
 
-  private async readChange(policy: Policy, pull: PullSimple, heads: Map<string, PullSimple>, now: number): Promise<Change> {
-    const { store, log } = this.options;
+  private async readChange(policy: Policy, pull: PullSimple, heads: Map<string, PullSimple>, readySince: number): Promise<Change> {
+    const { cache, clock, log } = this.options;
     const id = pullId(pull.number);
-    store.data.seen[id] ??= now;
-    store.data.authored[id] ??= Date.parse(pull.created_at);
     const parent = pull.base.ref !== policy.target ? heads.get(pull.base.ref) : undefined;
     const change: Change = {
       id,
@@ -194,12 +157,12 @@ export class GitHubForge implements Forge {
       base: pull.base.ref,
       headSha: pull.head.sha,
       files: [],
-      labels: pull.labels.map((l) => l.name ?? '').filter(Boolean),
+      labels: pull.labels.map((l) => l.name).filter(Boolean),
       draft: pull.draft ?? false,
       reviews: [],
       checks: [],
       mergeable: 'unknown',
-      readySince: store.data.seen[id] as number,
+      readySince,
       body: pull.body ?? '',
       author: pull.user?.login ?? '',
       ...(parent ? { stackParent: pullId(parent.number) } : {}),
@@ -234,7 +197,7 @@ export class GitHubForge implements Forge {
             `${id} changes more files than GitHub lists; Build Master cannot see every path, so it cannot tell its risk tier or lanes and does not merge it: a person must`,
           );
       }
-      if (files) store.data.facts[`gh-files-v2:${pull.number}:${pull.head.sha}`] = { files, at: now };
+      if (files) cache.setFact(`gh-files-v2:${pull.number}:${pull.head.sha}`, { files, at: clock.now() });
     }
     change.files = files ?? [];
     change.reviews = (reviews ?? []).flatMap((r): Review[] => {
@@ -242,14 +205,15 @@ export class GitHubForge implements Forge {
       return state && r.user ? [{ reviewer: r.user.login, state, submittedAt: Date.parse(r.submitted_at ?? pull.created_at) }] : [];
     });
     change.checks = checks ?? [];
-    const mergeable = detail?.data.mergeable;
-    change.mergeable = problems.length
-      ? 'unknown'
-      : mergeable === true
-        ? 'mergeable'
-        : mergeable === false || detail?.data.mergeable_state === 'dirty'
-          ? 'conflicting'
-          : 'unknown';
+    const data = detail?.data;
+    change.mergeable =
+      problems.length || !data
+        ? 'unknown'
+        : data.mergeable === true
+          ? 'mergeable'
+          : data.mergeable === false || data.mergeable_state === 'dirty'
+            ? 'conflicting'
+            : 'unknown';
     if (problems.length) log(`${problems.join('; ')}; ${id} waits for the next cycle`);
     return change;
   }
@@ -260,7 +224,7 @@ export class GitHubForge implements Forge {
    * complete (a new push is a new sha).
    */
   private async filesOf(number: number, head: string): Promise<{ files: string[]; count: number; complete: boolean }> {
-    const cached = this.options.store.data.facts[`gh-files-v2:${number}:${head}`]?.files;
+    const cached = this.options.cache.fact(`gh-files-v2:${number}:${head}`)?.files;
     if (cached) return { files: cached, count: cached.length, complete: true };
     const listed = await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 });
     return {
@@ -296,9 +260,7 @@ export class GitHubForge implements Forge {
   private async listTree(sha: string): Promise<{ entries: Map<string, { sha: string; mode: string }>; truncated: boolean }> {
     const { data } = await this.api.git.getTree({ ...this.repo, tree_sha: sha, recursive: 'true' });
     const entries = new Map(
-      data.tree
-        .filter((e) => e.type !== 'tree' && e.path && e.sha)
-        .map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]),
+      data.tree.filter((e) => e.type !== 'tree' && e.path && e.sha).map((e) => [e.path, { sha: e.sha, mode: e.mode }]),
     );
     return { entries, truncated: data.truncated };
   }
@@ -317,17 +279,17 @@ export class GitHubForge implements Forge {
     const byName = new Map<string, { run: CheckRun; order: number; failedBefore: boolean; source?: CheckRunSource }>();
     const put = (run: CheckRun, order: number, source?: CheckRunSource) => {
       const previous = byName.get(run.name);
-      const failedBefore = (previous?.failedBefore ?? false) || (previous !== undefined && FAILED_CONCLUSIONS.has(previous.run.conclusion));
+      const failedBefore = (previous?.failedBefore ?? false) || (previous !== undefined && FAILED.has(previous.run.conclusion));
       if (!previous || order >= previous.order) byName.set(run.name, { run, order, failedBefore, ...(source ? { source } : {}) });
-      else if (FAILED_CONCLUSIONS.has(run.conclusion)) previous.failedBefore = true;
+      else if (FAILED.has(run.conclusion)) previous.failedBefore = true;
     };
     for (const run of runs) {
       const conclusion = checkRunConclusion(run.status, run.conclusion);
-      const output = [run.output?.title, run.output?.summary, run.output?.text].filter(Boolean).join('\n').slice(-2000);
+      const output = [run.output.title, run.output.summary, run.output.text].filter(Boolean).join('\n').slice(-2000);
       const source: CheckRunSource = {
         id: run.id,
-        annotations: run.output?.annotations_count ?? 0,
-        text: [run.output?.summary, run.output?.text].filter(Boolean).join('\n'),
+        annotations: run.output.annotations_count,
+        text: [run.output.summary, run.output.text].filter(Boolean).join('\n'),
         completedAt: run.completed_at ?? '',
       };
       put(
@@ -355,7 +317,7 @@ export class GitHubForge implements Forge {
       entry.failedBefore && entry.run.conclusion === 'success' ? { ...entry, run: { ...entry.run, passedOnRerun: true } } : entry,
     );
     // Only failed check runs cost a read of their annotations, and only so many per commit.
-    const failed = results.filter((entry) => entry.source && FAILED_CONCLUSIONS.has(entry.run.conclusion));
+    const failed = results.filter((entry) => entry.source && FAILED.has(entry.run.conclusion));
     // Few at once: checksOf itself runs for several pull requests at a time.
     await mapLimit(failed.slice(0, ANNOTATED_RUNS), 4, async (entry) => {
       Object.assign(entry.run, await this.failuresOf(entry.source as CheckRunSource));
@@ -430,7 +392,7 @@ export class GitHubForge implements Forge {
           `the target branch "${policy.target}" does not exist in ${this.slug}; create it or set \`target:\` in .buildmaster.yml`,
         );
       }
-      throw new Error(describeGitHubError(error, `reading ${policy.target} of ${this.slug}`));
+      throw new Error(describeGitHubError(error, `reading ${policy.target} of ${this.slug}`), { cause: error });
     }
     // GitHub lists every reachable commit; the target's own history is its first-parent chain.
     const bySha = new Map(listed.map((c) => [c.sha, c]));
@@ -441,13 +403,13 @@ export class GitHubForge implements Forge {
       at = at.parents[0] ? bySha.get(at.parents[0].sha) : undefined;
     }
     const targetSha = chain[0]?.sha ?? '';
-    const own = new Map(Object.entries(this.options.store.data.merged).map(([change, m]) => [m.sha, change]));
-    const self = await this.self();
+    const mine = new Map(Object.entries(this.options.cache.recordedMerges()).map(([change, m]) => [m.sha, change]));
+    const self = await this.github.self();
     // A commit no pull request accounts for (pushed to the target directly) carries no
     // body: a `buildmaster:fix` line typed into it must not count as a repair merge.
     const commits = await mapLimit(chain, CONCURRENCY, async (commit, index): Promise<TargetCommit> => {
       const message = commit.commit.message;
-      const { id: number, branch, lane } = await this.originOf(commit.sha, message, own, self);
+      const { id: number, branch, lane } = await this.originOf(commit.sha, message, mine, self);
       const checks =
         index < CHECKED_HISTORY
           ? await this.checksOf(commit.sha).catch((error: unknown) => {
@@ -507,9 +469,9 @@ export class GitHubForge implements Forge {
       .map((claim) => (claim === undefined ? undefined : pullNumber(claim)))
       .filter((n): n is number => n !== undefined);
     if (claims.length === 0) return {};
-    const { store, clock } = this.options;
+    const { cache, clock } = this.options;
     const key = `gh-origin:${sha}`;
-    let origin = store.data.facts[key]?.origin;
+    let origin = cache.fact(key)?.origin;
     if (!origin) {
       let found: { pull?: number; branch?: string; trusted: boolean } | undefined = { trusted: false };
       for (const number of new Set(claims)) {
@@ -526,7 +488,7 @@ export class GitHubForge implements Forge {
       }
       if (!found) return {};
       origin = found;
-      store.data.facts[key] = { origin, at: clock.now() };
+      cache.setFact(key, { origin, at: clock.now() });
     }
     if (origin.trusted) return trusted(origin.pull, origin.branch);
     return origin.pull !== undefined ? { id: pullId(origin.pull), ...(origin.branch ? { branch: origin.branch } : {}) } : {};
@@ -534,9 +496,9 @@ export class GitHubForge implements Forge {
 
   /** Files a target commit changed (both paths of a rename), cached forever (a commit never changes). */
   private async commitFiles(sha: string): Promise<string[]> {
-    const { store, clock } = this.options;
+    const { cache, clock } = this.options;
     const key = `gh-commit-files:${sha}`;
-    const cached = store.data.facts[key]?.files;
+    const cached = cache.fact(key)?.files;
     if (cached) return cached;
     const { data } = await this.api.repos.getCommit({ ...this.repo, ref: sha });
     const files = [
@@ -546,18 +508,18 @@ export class GitHubForge implements Forge {
         ),
       ),
     ];
-    store.data.facts[key] = { files, at: clock.now() };
+    cache.setFact(key, { files, at: clock.now() });
     return files;
   }
 
   async merge(change: Change, decision: Decision, policy: Policy): Promise<ForgeMergeResult> {
-    const { store, clock, log } = this.options;
+    const { log } = this.options;
     const number = this.numberOf(change.id);
     const lane = decision.lane ?? '';
     const link = linkOf(change);
     const trailers = [
       // A fix linked by its body keeps the link on the target, where recovery is measured from.
-      ...(link ? [`buildmaster:${link.kind} ${link.incident}`, ''] : []),
+      ...(link ? [repairLine(link.kind, link.incident), ''] : []),
       formatTrailers({ Change: change.id, Branch: change.branch, Lane: lane, Key: decision.key ?? '' }),
     ];
     try {
@@ -571,8 +533,6 @@ export class GitHubForge implements Forge {
         // A dropped connection after GitHub merged must not send the merge again: the next cycle finds it by key.
         request: { retries: 0 },
       });
-      store.data.merged[change.id] = { head: change.headSha, sha: data.sha, at: clock.now() };
-      await store.save();
       log(`merged ${change.id} as ${short(data.sha)} (${policy.merge.method})`);
       return { sha: data.sha };
     } catch (error) {
@@ -586,18 +546,16 @@ export class GitHubForge implements Forge {
       if (status === 405)
         throw new ForgeRefusal(`GitHub refused to merge ${change.id}: ${message}; it is checked again next cycle`, 'not-mergeable');
       // No answer (a dropped connection): GitHub may have merged it. Ask before calling it failed.
-      const earlier = await this.findMerge(decision.key ?? mergeKey(change), policy).catch(() => undefined);
+      const earlier = await this.findMerge(decision.key ?? mergeKey(change)).catch(() => undefined);
       if (earlier) {
-        store.data.merged[change.id] = { head: change.headSha, sha: earlier.sha, at: clock.now() };
-        await store.save();
         log(`merged ${change.id} as ${short(earlier.sha)}; the answer was lost and the pull request confirms it`);
         return earlier;
       }
-      throw new Error(describeGitHubError(error, `merging ${change.id}`));
+      throw new Error(describeGitHubError(error, `merging ${change.id}`), { cause: error });
     }
   }
 
-  async findMerge(key: string, _policy: Policy): Promise<ForgeMergeResult | undefined> {
+  async findMerge(key: string): Promise<ForgeMergeResult | undefined> {
     // Keys are `merge:<change>:<head sha>`: the pull request itself says whether that head merged.
     const match = /^merge:(.+):([0-9a-f]{40})$/.exec(key);
     const number = match ? pullNumber(match[1] as string) : undefined;
@@ -618,7 +576,7 @@ export class GitHubForge implements Forge {
     const existing = await this.api.pulls.list({ ...this.repo, state: 'all', head: `${this.repo.owner}:${branch}`, per_page: 10 });
     if (existing.data[0]) {
       // Only a revert Build Master opened is its revert: anyone can open a pull request from a branch of that name.
-      const owns = await this.ownership();
+      const owns = await this.github.ownership();
       const mine = existing.data.find((pull) => owns({ user: pull.user }));
       if (mine) return pullId(mine.number);
       throw new ForgeRefusal(
@@ -644,7 +602,7 @@ export class GitHubForge implements Forge {
       entries.push({ path, mode: (old?.mode ?? '100644') as '100644', type: 'blob', sha: old ? old.sha : null });
     }
     const tree = await this.api.git.createTree({ ...this.repo, base_tree: target.commit.tree.sha, tree: entries });
-    const message = `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${inert(incident.failingChecks.join(', '))}.\n\nbuildmaster:revert ${incident.id}`;
+    const message = `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${inert(incident.failingChecks.join(', '))}.\n\n${repairLine('revert', incident.id)}`;
     const commit = await this.api.git.createCommit({ ...this.repo, message, tree: tree.data.sha, parents: [target.sha] });
     try {
       await this.api.git.createRef({ ...this.repo, ref: `refs/heads/${branch}`, sha: commit.data.sha });
@@ -665,7 +623,7 @@ export class GitHubForge implements Forge {
       '',
       `Failing checks on ${policy.target} at ${short(incident.redSha)}: ${inert(incident.failingChecks.join(', '))}.`,
       '',
-      `buildmaster:revert ${incident.id}`,
+      repairLine('revert', incident.id),
     ].join('\n');
     const pull = await this.api.pulls.create({
       ...this.repo,
@@ -680,17 +638,13 @@ export class GitHubForge implements Forge {
 
   private async treeOf(sha: string): Promise<Map<string, { sha: string; mode: string }>> {
     const { data } = await this.api.git.getTree({ ...this.repo, tree_sha: sha, recursive: 'true' });
-    return new Map(
-      data.tree
-        .filter((e) => e.type === 'blob' && e.path && e.sha)
-        .map((e) => [e.path as string, { sha: e.sha as string, mode: e.mode ?? '100644' }]),
-    );
+    return new Map(data.tree.filter((e) => e.type === 'blob' && e.path && e.sha).map((e) => [e.path, { sha: e.sha, mode: e.mode }]));
   }
 
   async notify(kind: NoticeKind, decision: Decision, incident: Incident | undefined, policy: Policy): Promise<void> {
     if (kind === 'report-flaky') {
       // One issue per flaky test and report (the decision's key carries both); the test's name is check output, made inert.
-      await issueFor(this, `flaky:${decision.key ?? decision.rationale}`, () => ({
+      await issueFor(this.github, `flaky:${decision.key ?? decision.rationale}`, () => ({
         title: `Flaky test: ${inert(decision.rationale.split(' failed and then passed')[0] ?? 'a test').slice(0, 200)}`,
         labels: ['build-master', 'flaky'],
         body: [
@@ -703,14 +657,14 @@ export class GitHubForge implements Forge {
     }
     const subject = incident?.id ?? decision.change ?? decision.lane ?? 'controller';
     const marker = `escalate:${subject}`;
-    const issue = await issueFor(this, marker, () => ({
+    const issue = await issueFor(this.github, marker, () => ({
       title: `Build Master escalation: ${subject}${incident ? ` (${incident.failureClass} in lane ${incident.lanes.join(', ') || 'unattributed'})` : ''}`,
       labels: ['build-master', 'escalation'],
       body: [
         `**Operation:** ${decision.kind === 'page-owner' ? 'lane paused past page_owner_after' : decision.kind}`,
         `**${incident ? 'Incident' : 'Change'}:** ${inert(subject)}${incident ? `, red at ${short(incident.redSha)}, failing ${inert(incident.failingChecks.join(', ')) || 'no named check'}` : ''}`,
         `**Reason:** ${inert(decision.rationale)}`,
-        `**Action required:** repair the lane with a fix pull request (branch \`buildmaster/fix/${subject}\` or \`buildmaster:fix ${subject}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
+        `**Action required:** repair the lane with a fix pull request (branch \`buildmaster/fix/${subject}\` or \`${repairLine('fix', subject)}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
         incident
           ? `\nSuspects: ${inert(incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ')) || 'none'}`
           : '',
@@ -719,15 +673,57 @@ export class GitHubForge implements Forge {
     if (kind === 'page-owner') {
       const owners = policy.owners.length ? policy.owners.join(' ') : 'repository owners (no `owners` in the policy)';
       // The owners are paged on purpose; nothing quoted in the rationale can page anyone else.
-      await comment(this, issue, `page:${subject}`, `${owners}: ${inert(decision.rationale)}`);
+      await comment(this.github, issue, `page:${subject}`, `${owners}: ${inert(decision.rationale)}`);
     }
   }
 
-  async tend(input: { result: DecideResult; snapshot: Snapshot; policy: Policy; now: number }): Promise<TendOutcome[]> {
-    return tendRepository(this, this.options.store, input);
-  }
+  /** Hygiene's hands on GitHub: labels, comments (each once, by its marker), the status issue, closing issues. */
+  readonly hygiene: HygieneHands = {
+    view: async (): Promise<HygieneView | undefined> => {
+      const observed = this.observed;
+      if (!observed) return undefined;
+      const owns = await this.github.ownership();
+      return {
+        issues: observed.issues
+          .filter((i) => !i.pull_request)
+          .map((i) => ({
+            number: i.number,
+            title: i.title,
+            labels: i.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? ''))).filter(Boolean),
+            createdAt: Date.parse(i.created_at),
+            updatedAt: Date.parse(i.updated_at),
+            // Only issues Build Master created are its own, whatever markers their text carries.
+            own: owns(i),
+            body: i.body ?? '',
+          })),
+        updated: Object.fromEntries(observed.pulls.map((p) => [pullId(p.number), Date.parse(p.updated_at)])),
+      };
+    },
+    label: async (number, label) => {
+      await this.api.issues.addLabels({ ...this.repo, issue_number: number, labels: [label] });
+    },
+    unlabel: async (number, label) => {
+      try {
+        await this.api.issues.removeLabel({ ...this.repo, issue_number: number, name: label });
+      } catch (error) {
+        // Already gone (someone removed it, or a lost answer): the goal is reached.
+        if ((error as { status?: number }).status !== 404) throw error;
+      }
+    },
+    comment: (number, key, text) => comment(this.github, number, key, text),
+    statusIssue: (policy) =>
+      issueFor(this.github, 'status-digest', () => ({
+        title: 'Build Master status',
+        labels: ['build-master'],
+        body: `The status of the ${policy.target} lanes, posted by Build Master when it changes.`,
+      })),
+    close: async (number) => {
+      await this.api.issues.update({ ...this.repo, issue_number: number, state: 'closed' });
+    },
+    describe: describeGitHubError,
+  };
 
-  async changeDiff(change: string, _policy: Policy): Promise<ChangeDiff> {
+  async changeDiff(change: string): Promise<ChangeDiff> {
     const number = this.numberOf(change);
     const { data: pull } = await this.api.pulls.get({ ...this.repo, pull_number: number });
     const files = await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 });
@@ -741,7 +737,7 @@ export class GitHubForge implements Forge {
     return { change, base: pull.base.sha, head: pull.head.sha, ...parseUnifiedDiff(text) };
   }
 
-  async changeChecks(change: string, _policy: Policy): Promise<CheckRun[]> {
+  async changeChecks(change: string): Promise<CheckRun[]> {
     const { data: pull } = await this.api.pulls.get({ ...this.repo, pull_number: this.numberOf(change) });
     return this.checksOf(pull.head.sha);
   }
@@ -770,8 +766,6 @@ const REVIEW_STATES: Record<string, Review['state'] | undefined> = {
   COMMENTED: 'commented',
   DISMISSED: 'dismissed',
 };
-
-const FAILED_CONCLUSIONS: ReadonlySet<string> = new Set(['failure', 'error', 'cancelled', 'timed_out']);
 
 /** What of a check run its failures are read from. */
 interface CheckRunSource {
@@ -870,7 +864,7 @@ function checkRunConclusion(status: string, conclusion: string | null): CheckCon
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {

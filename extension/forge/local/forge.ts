@@ -3,11 +3,11 @@
 // the target branch to with a compare-and-swap. The user's working tree and
 // index are never touched; a clean checkout of the target is fast-forwarded.
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { awaitsOperator, laneOrder } from '../../core/merges';
-import { assignLane } from '../../core/classify';
 import { FAILED, judgeChecks, linkOf } from '../../core/gate';
 import { mergeKey } from '../../core/keys';
 import { short } from '../../core/text';
@@ -15,20 +15,22 @@ import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { own, put } from '../../core/records';
 import { commitHealth } from '../../core/incident';
 import { marksOf, presentIn, settled } from '../../core/marks';
-import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, Snapshot, TargetCommit } from '../../core/model';
+import type { BuildRecord, Change, CheckRun, ControllerState, Decision, Incident, TargetCommit } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import {
   ForgeRefusal,
   InputError,
   NOT_RUN_YET,
   type Clock,
+  type FactCache,
   type Forge,
   type ForgeMergeResult,
+  type FoundMerge,
   type NoticeKind,
+  type Observation,
   type ObserveOptions,
 } from '../../ports';
-import type { Store } from '../../store/store';
-import { formatTrailers, parseTrailers, type TrailerName } from '../../core/trailers';
+import { formatTrailers, parseTrailers, repairLine, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
 import {
@@ -60,7 +62,8 @@ const PATHS = ['--no-renames', '--no-ext-diff', '--no-textconv', '--name-only', 
 
 export interface LocalForgeOptions {
   repo: GitRepo;
-  store: Store;
+  /** Merge facts and check results kept between cycles (the store, seen through its FactCache port). */
+  store: FactCache;
   clock: Clock;
   log: (message: string) => void;
   /** Crash testing: called at named points of a merge (see BUILDMASTER_TEST_CRASH_AT). */
@@ -118,14 +121,19 @@ export class LocalForge implements Forge {
   /** Set by a read-only observe (explain): no check runs, nothing saved. */
   private readOnly = false;
 
-  async observe(policy: Policy, _state: ControllerState, builds: BuildRecord[], options: ObserveOptions = {}): Promise<Snapshot> {
+  async observe(
+    policy: Policy,
+    state: ControllerState | undefined,
+    builds: BuildRecord[],
+    options: ObserveOptions = {},
+  ): Promise<Observation> {
     // Once the object store was found tampered with, nothing read from it is trusted:
     // no check runs (a corrupt object would only make git fail) until a person clears it.
     this.readOnly = (options.readOnly ?? false) || tamperedReason(this.options.repo.stateDir) !== undefined;
     const targetSha = await this.targetSha(policy);
     const history = await this.readLog(targetSha, MERGE_HISTORY);
-    const changes = await this.readChanges(policy, targetSha, history);
-    await this.runPreMergeChecks(policy, targetSha, changes);
+    const { changes, authored, foundMerged } = await this.readChanges(policy, targetSha, history, options.seen ?? {});
+    await this.runPreMergeChecks(policy, targetSha, changes, state);
     for (const change of changes)
       change.checks = change.checks.map((run) =>
         run.conclusion === 'pending' ? { ...run, waiting: this.whyNotRun(policy, change) } : run,
@@ -141,6 +149,8 @@ export class LocalForge implements Forge {
       builds,
       workers: policy.dispatch.command ? ['command'] : [],
       ...(mergeBlocked ? { mergeBlocked } : {}),
+      authored,
+      foundMerged,
     };
   }
 
@@ -194,13 +204,13 @@ export class LocalForge implements Forge {
     const head = commit.trailers.get('Head');
     const branch = commit.trailers.get('Branch');
     if (!id || commit.committer !== BUILD_MASTER_COMMITTER) return false;
-    if (own(store.data.merged, id)?.sha === commit.sha) return 'store';
+    if (own(store.recordedMerges(), id)?.sha === commit.sha) return 'store';
     // In local mode a change is its branch: trailers that disagree were not written by Build Master.
     if (branch !== undefined && branch !== id) return false;
     const first = commit.parents[0];
     if (!head || !first || !HEX.test(head)) return false;
     // The merge facts are cached by (head, first parent): the proof costs git processes once per commit, not per cycle.
-    if (!own(store.data.facts, factsKey(first, head)) && !(await this.options.repo.revParse(head))) return false;
+    if (!store.fact(factsKey(first, head)) && !(await this.options.repo.revParse(head))) return false;
     const facts = await this.mergeFacts(first, head);
     // A head the target already contains proves nothing: its "merge" is any copy of the parent's tree.
     return !facts.conflict && facts.files.length > 0 && facts.tree === commit.tree ? 'proof' : false;
@@ -216,7 +226,16 @@ export class LocalForge implements Forge {
     return undefined;
   }
 
-  private async readChanges(policy: Policy, targetSha: string, history: readonly LoggedCommit[]): Promise<Change[]> {
+  /**
+   * The open changes, and facts for the controller to record: when each head was
+   * authored, and branches found merged on the target with no merge on record.
+   */
+  private async readChanges(
+    policy: Policy,
+    targetSha: string,
+    history: readonly LoggedCommit[],
+    seen: Readonly<Record<string, number>>,
+  ): Promise<{ changes: Change[]; authored: Record<string, number>; foundMerged: FoundMerge[] }> {
     const { store, clock } = this.options;
     const matches = picomatch([...policy.local.branches, ...OWN_BRANCHES]);
     const out = await this.git.raw([
@@ -243,22 +262,23 @@ export class LocalForge implements Forge {
       })
       .filter(([name]) => name !== policy.target && matches(name));
     const branches: typeof listed = [];
+    const foundMerged: FoundMerge[] = [];
     for (const entry of listed) {
       const [name, head] = entry;
-      if (own(store.data.merged, name)?.head === head) continue;
+      if (own(store.recordedMerges(), name)?.head === head) continue;
       const merge = await this.mergedAt(history, name, head);
       if (merge) {
-        // Merged but not on record (a crash, a store moved aside): record it now, never decide it again.
-        put(store.data.merged, name, { head, sha: merge.sha, at: now });
+        // Merged but not on record (a crash, a store moved aside): the controller records it, it is never decided again.
+        foundMerged.push({ change: name, head, sha: merge.sha });
         continue;
       }
       branches.push(entry);
     }
+    const authored: Record<string, number> = Object.create(null) as Record<string, number>;
     const changes = await Promise.all(
       branches.map(async ([name, head, subject, author, authoredAt]): Promise<Change> => {
         const facts = await this.mergeFacts(targetSha, head);
-        if (own(store.data.seen, name) === undefined) put(store.data.seen, name, now);
-        put(store.data.authored, name, Number(authoredAt) * 1000);
+        put(authored, name, Number(authoredAt) * 1000);
         return {
           id: name,
           title: subject,
@@ -271,21 +291,21 @@ export class LocalForge implements Forge {
           reviews: [],
           checks: this.cachedChecks(policy, `tree:${facts.tree}`, 'queued: runs when it reaches the front of its lane'),
           mergeable: facts.conflict ? 'conflicting' : 'mergeable',
-          readySince: own(store.data.seen, name) as number,
+          readySince: own(seen, name) ?? now,
           author,
           // Merging it would change nothing: an obsolete revert or fix, a change already applied.
           ...(!facts.conflict && facts.tree === targetTree ? { emptyOnTarget: true } : {}),
         };
       }),
     );
-    return changes.sort((a, b) => a.id.localeCompare(b.id));
+    return { changes: changes.sort((a, b) => a.id.localeCompare(b.id)), authored, foundMerged };
   }
 
   /** Files against the merge base (every path, old and new) and the would-be merge tree, cached: both are immutable for (head, target). */
   private async mergeFacts(targetSha: string, head: string): Promise<{ files: string[]; tree: string; conflict: boolean }> {
     const { store, clock } = this.options;
     const key = factsKey(targetSha, head);
-    const cached = own(store.data.facts, key);
+    const cached = store.fact(key);
     if (cached?.files && cached.tree) return { files: cached.files, tree: cached.tree, conflict: cached.conflict ?? false };
     const merged = (await this.git.raw(['merge-tree', '--write-tree', '--messages', targetSha, head])).split('\n');
     const tree = (merged[0] ?? '').trim();
@@ -300,7 +320,7 @@ export class LocalForge implements Forge {
     ];
     // A clean merge prints only the tree; a conflicted one adds the conflicted files and messages.
     const conflict = merged.slice(1).some((line) => line.trim().length > 0 && /CONFLICT|^\d{6} /.test(line));
-    put(store.data.facts, key, { files, tree, conflict, at: clock.now() });
+    store.setFact(key, { files, tree, conflict, at: clock.now() });
     return { files, tree, conflict };
   }
 
@@ -317,7 +337,7 @@ export class LocalForge implements Forge {
    * result is reused until the target or the branch moves. Per lane they run in
    * merge order until one change passes: the next to merge is always tested.
    */
-  private async runPreMergeChecks(policy: Policy, targetSha: string, changes: Change[]): Promise<void> {
+  private async runPreMergeChecks(policy: Policy, targetSha: string, changes: Change[], state: ControllerState | undefined): Promise<void> {
     if (this.readOnly && policy.local.checks.length > 0) {
       for (const change of changes)
         change.checks = change.checks.map((run) => (run.conclusion === 'pending' ? { ...run, output: NOT_RUN_YET } : run));
@@ -327,7 +347,6 @@ export class LocalForge implements Forge {
       for (const change of changes) change.checks = [];
       return;
     }
-    const state = this.options.store.data.state;
     for (const [lane, ordered] of laneOrder(policy, changes, state)) {
       let runs = 0;
       for (const change of ordered) {
@@ -451,7 +470,7 @@ export class LocalForge implements Forge {
       await this.options.store.save();
       return [];
     }
-    return this.checkScope(policy, `commit:${sha}`, async () => sha);
+    return this.checkScope(policy, `commit:${sha}`, () => Promise.resolve(sha));
   }
 
   private async readTarget(policy: Policy, targetSha: string, history: readonly LoggedCommit[]): Promise<TargetCommit[]> {
@@ -470,13 +489,13 @@ export class LocalForge implements Forge {
     const { store, clock } = this.options;
     const { sha, parents, subject } = commit;
     const key = `files-z:${sha}`;
-    let files = own(store.data.facts, key)?.files;
+    let files = store.fact(key)?.files;
     if (!files) {
       const args = parents[0]
         ? ['diff-tree', '-r', ...PATHS, parents[0], sha]
         : ['diff-tree', '-r', '--root', '--no-commit-id', ...PATHS, sha];
       files = paths(await this.git.raw(args));
-      put(store.data.facts, key, { files, at: clock.now() });
+      store.setFact(key, { files, at: clock.now() });
     }
     const checks = this.cachedChecks(policy, `commit:${sha}`, 'not checked: older than Build Master’s record');
     const trust = await this.trusted(commit);
@@ -628,7 +647,7 @@ export class LocalForge implements Forge {
       const before = history[i + 1] as LoggedCommit;
       if (!(await this.trusted(merge))) return false;
       if (before.tree !== indexTree) continue;
-      const head = history[0] as LoggedCommit;
+      const head = history[0];
       await quietGit(checkout.path, ['read-tree', '-m', '-u', before.sha, head.sha]);
       clearCheckoutPending(this.options.repo.stateDir);
       this.options.log(
@@ -675,8 +694,11 @@ export class LocalForge implements Forge {
     }
   }
 
-  async merge(change: Change, decision: Decision, policy: Policy): Promise<ForgeMergeResult> {
-    const { repo, store, clock } = this.options;
+  async merge(change: Change, decision: Decision, policy: Policy, state: ControllerState | undefined): Promise<ForgeMergeResult> {
+    const { repo } = this.options;
+    // The lane is the decision's: the forge guards the merge, it does not decide it again.
+    const lane = decision.lane;
+    if (lane === undefined) throw new Error(`the merge decision for ${change.id} names no lane`);
     const head = await repo.revParse(`refs/heads/${change.branch}`);
     if (head !== change.headSha) {
       throw new ForgeRefusal(
@@ -689,8 +711,7 @@ export class LocalForge implements Forge {
     if (facts.conflict) throw new ForgeRefusal(`${change.id} conflicts with ${policy.target} ${short(targetSha)}; restack it`, 'conflict');
     // Never merge untested: the exact tree that lands must have passed the checks.
     const checks = await this.checkTree(policy, facts.tree, targetSha, change.headSha);
-    const lane = decision.lane ?? assignLane(policy, change.files).lane;
-    const verdict = requiredPass(policy, change, checks, store.data.state);
+    const verdict = requiredPass(policy, change, checks, state);
     if (!verdict.ok) {
       throw new ForgeRefusal(
         `${change.id} does not pass ${verdict.failing.join(', ')} on the current ${policy.target} ${short(targetSha)}; it is not merged untested`,
@@ -708,7 +729,7 @@ export class LocalForge implements Forge {
       `Merge ${change.branch} into ${policy.target} (lane ${lane})`,
       '',
       // The branch's subject, with no control character that could split a log record.
-      change.title.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' '),
+      withoutControls(change.title, ' '),
       '',
       formatTrailers({ Change: change.id, Branch: change.branch, Lane: lane, Key: decision.key ?? '', Head: change.headSha }),
     ].join('\n');
@@ -735,12 +756,13 @@ export class LocalForge implements Forge {
     } finally {
       clearCheckoutPending(repo.stateDir);
     }
-    put(store.data.merged, change.id, { head: change.headSha, sha, at: clock.now() });
-    await store.save();
-    this.options.checkpoint?.('after:record-merge');
     this.options.log(`merged ${change.id} as ${short(sha)}; post-merge checks on ${policy.target}`);
-    await this.checkCommit(policy, sha);
     return { sha };
+  }
+
+  /** Once the merge is on record: the post-merge checks of the new target commit. */
+  async afterMerge(merged: ForgeMergeResult, policy: Policy): Promise<void> {
+    await this.checkCommit(policy, merged.sha);
   }
 
   /**
@@ -764,8 +786,8 @@ export class LocalForge implements Forge {
       } catch (error) {
         const why = (error as Error).message.trim();
         for (const done of moved) {
-          await quietGit(done.path, ['read-tree', '-m', '-u', to, from]).catch((undo: Error) =>
-            this.options.log(`could not move the checkout in ${done.path} back to ${short(from)}: ${undo.message}`),
+          await quietGit(done.path, ['read-tree', '-m', '-u', to, from]).catch((undo: unknown) =>
+            this.options.log(`could not move the checkout in ${done.path} back to ${short(from)}: ${(undo as Error).message}`),
           );
         }
         const back = await quietGit(this.options.repo.root, [
@@ -777,7 +799,7 @@ export class LocalForge implements Forge {
           to,
         ]).then(
           () => `${policy.target} was moved back to ${short(from)}`,
-          (undo: Error) => `${policy.target} could not be moved back (${undo.message.trim()})`,
+          (undo: unknown) => `${policy.target} could not be moved back (${(undo as Error).message.trim()})`,
         );
         this.options.log(`the checkout of ${policy.target} in ${checkout.path} could not be updated to ${short(to)}: ${why}; ${back}`);
         throw new ForgeRefusal(
@@ -836,9 +858,9 @@ export class LocalForge implements Forge {
     const dir = await repo.addWorktree(`revert-${incident.id}`, ['-B', branch, targetSha]);
     try {
       const git = repo.asBuildMaster(dir);
-      await git.raw(['revert', '--no-commit', ...(parents.length > 2 ? ['-m', '1'] : []), culpritSha]).catch((error: Error) => {
+      await git.raw(['revert', '--no-commit', ...(parents.length > 2 ? ['-m', '1'] : []), culpritSha]).catch((error: unknown) => {
         throw new ForgeRefusal(
-          `reverting ${short(culpritSha)} for ${incident.id} conflicts with ${policy.target}: ${error.message.trim()}; a person must revert it`,
+          `reverting ${short(culpritSha)} for ${incident.id} conflicts with ${policy.target}: ${(error as Error).message.trim()}; a person must revert it`,
           'revert-conflict',
         );
       });
@@ -846,7 +868,7 @@ export class LocalForge implements Forge {
         'commit',
         '--allow-empty',
         '-m',
-        `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${incident.failingChecks.join(', ')}.\n\nbuildmaster:revert ${incident.id}`,
+        `Revert ${short(culpritSha)} for ${incident.id}\n\nThe failing checks: ${incident.failingChecks.join(', ')}.\n\n${repairLine('revert', incident.id)}`,
       ]);
     } finally {
       await repo.removeWorktree(dir);
@@ -894,7 +916,7 @@ export class LocalForge implements Forge {
         .slice(-15);
       lines.push(
         `output of ${run.name} at ${short(incident.redSha)} (last ${tail.length} line(s)):`,
-        ...tail.map((line) => `    ${line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?')}`),
+        ...tail.map((line) => `    ${withoutControls(line, '?')}`),
       );
     }
     return lines;
@@ -910,7 +932,7 @@ export class LocalForge implements Forge {
         'action required: quarantine or repair the test; it keeps failing and passing on the same commit',
         '',
       ];
-      appendFileSync(join(dir, 'escalations.md'), `${text.join('\n')}\n\n`);
+      await appendFile(join(dir, 'escalations.md'), `${text.join('\n')}\n\n`);
       return;
     }
     const owners = kind === 'page-owner' && policy.owners.length ? ` ${policy.owners.join(' ')}` : '';
@@ -924,7 +946,7 @@ export class LocalForge implements Forge {
       'action required: repair the lane with a fix change, revert the culprit, or run `build-master release --ack` / `resume <lane>` once resolved',
       '',
     ].filter((line) => line !== '');
-    appendFileSync(join(dir, 'escalations.md'), `${lines.join('\n')}\n\n`);
+    await appendFile(join(dir, 'escalations.md'), `${lines.join('\n')}\n\n`);
   }
 }
 
@@ -993,6 +1015,14 @@ function readCheckoutPending(stateDir: string): CheckoutPending | undefined {
 
 function clearCheckoutPending(stateDir: string): void {
   rmSync(join(stateDir, PENDING_FILE), { force: true });
+}
+
+/** Control characters other than tab and line feed replaced by `by`: no branch subject or check output can split a record. */
+function withoutControls(text: string, by: string): string {
+  return Array.from(text, (c) => {
+    const code = c.charCodeAt(0);
+    return (code < 0x20 && code !== 0x09 && code !== 0x0a) || code === 0x7f ? by : c;
+  }).join('');
 }
 
 function isPending(checks: readonly CheckRun[]): boolean {

@@ -9,14 +9,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import picomatch from 'picomatch';
-import { laneOfFile } from '../../core/classify';
 import { failureLines } from '../../core/fingerprint';
 import { short } from '../../core/text';
 import type { Incident } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
 import type { Policy } from '../../core/policy/schema';
-import { fence } from '../../core/trailers';
+import { writeScope } from '../../core/scope';
+import { fence, formatTrailers, repairLine } from '../../core/trailers';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
@@ -40,18 +39,6 @@ const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-
 
 export function fixBranch(incident: string): string {
   return `buildmaster/fix/${incident}`;
-}
-
-/** The paths a fix for this incident may touch: its lane's globs (the default lane: files no lane owns). */
-export function writeScope(policy: Policy, incident: Incident): { globs: string[]; allows: (file: string) => boolean } {
-  const lanes = incident.lanes.length ? incident.lanes : [policy.default_lane];
-  const globs = lanes.flatMap((name) => policy.lanes.find((lane) => lane.name === name)?.paths ?? []);
-  const ownsDefault = lanes.includes(policy.default_lane) && !policy.lanes.some((lane) => lane.name === policy.default_lane);
-  const match = globs.length ? picomatch(globs, { dot: true }) : () => false;
-  return {
-    globs: ownsDefault ? [...globs, '(any file no lane owns)'] : globs,
-    allows: (file) => match(file) || (ownsDefault && laneOfFile(policy, file) === policy.default_lane),
-  };
 }
 
 /** The prompt a coding agent receives: what broke, where, the suspect's diff, what it may touch. */
@@ -207,7 +194,7 @@ export class CommandWorker implements Worker {
       await git(['add', '-A', '--', '.']);
       const tree = (await git(['write-tree'])).trim();
       if (tree === (await git(['rev-parse', `${head}^{tree}`])).trim()) return head;
-      const message = `Fix ${incident.id} (attempt ${attempt}): ${incident.failingChecks.join(', ')}\n\nbuildmaster:fix ${incident.id}\nBuild-Master-Incident: ${incident.id}`;
+      const message = `Fix ${incident.id} (attempt ${attempt}): ${incident.failingChecks.join(', ')}\n\n${repairLine('fix', incident.id)}\n${formatTrailers({ Incident: incident.id })}`;
       return (await git(['commit-tree', tree, '-p', head, '-m', message])).trim();
     } finally {
       rmSync(scratch, { recursive: true, force: true });

@@ -5,26 +5,33 @@
 // retry. The issue is written once per attempt, whatever restarts happen.
 import { failureLines } from '../../core/fingerprint';
 import { short } from '../../core/text';
-import type { Incident } from '../../core/model';
+import type { CheckRun, Incident } from '../../core/model';
 import type { Policy } from '../../core/policy/schema';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
-import { describeGitHubError } from '../../forge/github/client';
-import type { GitHubForge } from '../../forge/github/forge';
-import { inert, issueFor } from '../../forge/github/issues';
-import { fence } from '../../core/trailers';
+import { describeGitHubError } from '../../github/client';
+import { issueFor } from '../../github/issues';
+import type { GitHubRepository } from '../../github/repository';
+import { fence, inert, repairLine } from '../../core/trailers';
 
 const EXCERPT = 3000;
 
 export class GitHubIssueWorker implements Worker {
   readonly kind = 'github-issue' as const;
 
-  constructor(private readonly forge: GitHubForge) {}
+  /**
+   * `github`: the repository the forge uses too (one memory of the issues created);
+   * `checksOf`: a commit's check results, the failing output quoted in the issue.
+   */
+  constructor(
+    private readonly github: GitHubRepository,
+    private readonly checksOf: (sha: string) => Promise<CheckRun[]>,
+  ) {}
 
   async dispatch(spec: BuildSpec, incident: Incident, attempt: number, policy: Policy): Promise<BuildResult> {
     const started = Date.now();
     try {
       const excerpt = await this.failingOutput(incident);
-      const number = await issueFor(this.forge, `fix:${incident.id}#${attempt}`, () => ({
+      const number = await issueFor(this.github, `fix:${incident.id}#${attempt}`, () => ({
         title: `Fix ${inert(incident.failingChecks.join(', ')) || 'the target'} on ${policy.target} (${incident.id}, attempt ${attempt})`,
         labels: [policy.dispatch.label, 'build-master'],
         body: issueBody(incident, attempt, policy, spec, excerpt),
@@ -49,7 +56,7 @@ export class GitHubIssueWorker implements Worker {
   }
 
   private async failingOutput(incident: Incident): Promise<string> {
-    const runs = await this.forge.checksOf(incident.redSha).catch(() => []);
+    const runs = await this.checksOf(incident.redSha).catch(() => []);
     return runs
       .filter((run) => incident.failingChecks.includes(run.name))
       .map((run) => `$ ${run.name} (${run.conclusion})\n${(run.output ?? '').slice(-EXCERPT)}`)
@@ -87,7 +94,7 @@ export function issueBody(incident: Incident, attempt: number, policy: Policy, s
     ...(spec.write_scope ?? []).map((glob) => `- \`${glob}\``),
     '',
     '### How to answer',
-    `Open a pull request into \`${policy.target}\` from the branch \`buildmaster/fix/${incident.id}\`, or put \`buildmaster:fix ${incident.id}\` in its body.`,
+    `Open a pull request into \`${policy.target}\` from the branch \`buildmaster/fix/${incident.id}\`, or put \`${repairLine('fix', incident.id)}\` in its body.`,
     'Change only files under the allowed paths. Build Master merges the fix first in its lane once its checks pass; a fix whose checks fail counts as a failed attempt.',
   ].join('\n');
 }

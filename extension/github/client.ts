@@ -132,7 +132,7 @@ export function createClient(options: ClientOptions): GitHubClient {
 
   // Conditional requests: outermost hook, so a 304 from any retry is answered from the cache.
   api.hook.wrap('request', async (request, requestOptions) => {
-    const method = String(requestOptions.method ?? 'GET').toUpperCase();
+    const method = requestOptions.method.toUpperCase();
     if (method !== 'GET') return request(requestOptions);
     const { url } = api.request.endpoint.parse(requestOptions);
     const key = `GET ${url}`;
