@@ -72,6 +72,12 @@ export default tseslint.config(
   room(['extension/forge/github/**/*.ts'], [vscode], [store, workers, controller, otherForge('local')]),
   room(['extension/forge/local/**/*.ts'], [vscode], [store, workers, controller, otherForge('github')]),
   room(['extension/workers/**/*.ts'], [vscode], [store, forges, controller]),
+  // Plumbing both forges and workers use: it knows neither of them, nor the store or the controller.
+  room(
+    ['extension/github/**/*.ts', 'extension/process/**/*.ts', 'extension/git/**/*.ts', 'extension/reports/**/*.ts'],
+    [vscode],
+    [store, forges, workers, controller],
+  ),
   room(['extension/vscode/**/*.ts', 'test/vscode/**/*.ts', 'bench/vscode/**/*.ts'], [], []),
   room(['webview/**/*.ts'], [vscode], [notProtocol]),
   room(['bench/*.ts', 'bench/sim/**/*.ts'], [vscode], [test]),

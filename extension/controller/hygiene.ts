@@ -7,7 +7,7 @@ import { digestOf, planHygiene, type HygieneAction } from '../core/hygiene';
 import type { ControllerState, Snapshot } from '../core/model';
 import type { Policy } from '../core/policy/schema';
 import { own } from '../core/records';
-import { carriesMarker, inert } from '../core/trailers';
+import { carriesMarker, inert, issueMarker } from '../core/trailers';
 import type { HygieneHands, HygieneView, StorePort } from '../ports';
 
 /** One housekeeping action's outcome, logged like any other action. */
@@ -99,9 +99,8 @@ async function closeResolved(
   for (const issue of view.issues) {
     // Someone else's issue quoting a marker is never closed by Build Master.
     if (!issue.own) continue;
-    // Fix issues are keyed `fix:<incident>#<attempt>`, escalations `escalate:<incident>`.
     const incident = resolved.find(
-      (i) => carriesMarker(issue.body, { prefix: `fix:${i.id}#` }) || carriesMarker(issue.body, `escalate:${i.id}`),
+      (i) => carriesMarker(issue.body, issueMarker.anyFix(i.id)) || carriesMarker(issue.body, issueMarker.escalation(i.id)),
     );
     if (!incident) continue;
     const key = `close:#${issue.number}`;

@@ -2,7 +2,8 @@
 // other lane its files touch, a lane reserved for a cross-lane change, the
 // global hold, and a lane still awaiting the target checks of its last merge.
 import { lanesByPath } from './classify';
-import type { ChangeLink, GateCode, GateContext } from './gate';
+import type { GateCode, GateContext } from './gate';
+import type { ChangeLink } from './trailers';
 import type { Change, LaneState, RiskTier } from './model';
 import { own } from './records';
 

@@ -1,6 +1,7 @@
 // The merge gate (SPEC §3.1): every criterion that fails is a reason with a
 // stable code and a message a person can act on. `explain`, the tree tooltips
 // and the review panel all render these same reasons.
+import type { ChangeLink } from './trailers';
 import { admissionReasons } from './admission';
 import { autonomyAllows } from './autonomy';
 import { assignLane, lanesByPath } from './classify';
@@ -44,18 +45,6 @@ export interface GateReason {
 export const APPROVAL_CODES: ReadonlySet<GateCode> = new Set(['needs-approval', 'approval-pending', 'approval-rejected']);
 
 export { FAILED, PASSED };
-
-export type ChangeLink = { incident: string; kind: 'fix' | 'revert' } | undefined;
-
-const BRANCH_LINK = /^buildmaster\/(fix|revert)\/(inc-[0-9a-z]+)(?:-\d+)?$/;
-const BODY_LINK = /buildmaster:(fix|revert)\s+(inc-[0-9a-z]+)/;
-
-/** A fix or revert change names its incident in its branch or a body marker. */
-export function linkOf(change: Pick<Change, 'branch' | 'body'>): ChangeLink {
-  const match = BRANCH_LINK.exec(change.branch) ?? (change.body ? BODY_LINK.exec(change.body) : null);
-  if (!match) return undefined;
-  return { kind: match[1] as 'fix' | 'revert', incident: match[2] as string };
-}
 
 export interface GateContext {
   policy: Policy;

@@ -4,7 +4,8 @@
 import { assignLane, lanesByPath, riskTier } from './classify';
 import { autonomyAllows } from './autonomy';
 import type { Cycle } from './decide';
-import { APPROVAL_CODES, gate, linkOf, type ChangeLink, type GateReason, type GateResult } from './gate';
+import { APPROVAL_CODES, gate, type GateReason, type GateResult } from './gate';
+import { linkOf, type ChangeLink } from './trailers';
 import { approvalFor, mergeKey } from './keys';
 import type { Change, ControllerState, LaneState, RiskTier } from './model';
 import { own, put } from './records';

@@ -81,10 +81,40 @@ export function inert(text: string): string {
   return text.replace(/[\r\n]+/g, ' ').replace(/@(?=[A-Za-z0-9_])/g, '@\u200D');
 }
 
+/** A repair's link to the incident it repairs: its kind and the incident's id. */
+export type ChangeLink = { incident: string; kind: 'fix' | 'revert' } | undefined;
+
 /**
  * The line that links a fix or a revert to the incident it repairs, in a pull
- * request's body or a commit message (read back by the gate's `linkOf`).
+ * request's body or a commit message (read back by `linkOf`).
  */
 export function repairLine(kind: 'fix' | 'revert', incident: string): string {
   return `buildmaster:${kind} ${incident}`;
 }
+
+/** The branch a repair is pushed to: `buildmaster/fix/<incident>` (a retry may add `-<n>`). */
+export function repairBranch(kind: 'fix' | 'revert', incident: string): string {
+  return `buildmaster/${kind}/${incident}`;
+}
+
+const BRANCH_LINK = /^buildmaster\/(fix|revert)\/(inc-[0-9a-z]+)(?:-\d+)?$/;
+const BODY_LINK = /buildmaster:(fix|revert)\s+(inc-[0-9a-z]+)/;
+
+/** A fix or revert change names its incident in its branch or by its repair line in the body. */
+export function linkOf(change: { branch: string; body?: string | undefined }): ChangeLink {
+  const match = BRANCH_LINK.exec(change.branch) ?? (change.body ? BODY_LINK.exec(change.body) : null);
+  if (!match) return undefined;
+  return { kind: match[1] as 'fix' | 'revert', incident: match[2] as string };
+}
+
+/** The markers of the issues and comments Build Master writes, by what they are about. */
+export const issueMarker = {
+  /** The issue asking for fix attempt `attempt` of an incident. */
+  fix: (incident: string, attempt: number) => `fix:${incident}#${attempt}`,
+  /** Any fix issue of an incident (a prefix for `carriesMarker`). */
+  anyFix: (incident: string) => ({ prefix: `fix:${incident}#` }),
+  /** The escalation issue of an incident (or of a lane's subject). */
+  escalation: (subject: string) => `escalate:${subject}`,
+  /** The comment paging owners about a subject. */
+  page: (subject: string) => `page:${subject}`,
+};

@@ -2,6 +2,7 @@
 // vitest, mocha-junit-reporter, pytest --junitxml, gotestsum, cargo nextest,
 // Surefire, node --test-reporter=junit) — read into the core's failures.
 // XML parsing needs a library, so it lives in the shell, not in the core.
+import { firstLine } from '../core/text';
 import { XMLParser } from 'fast-xml-parser';
 import { frameOf, relativePath, type FailureReport, type ParseOptions, type TestFailure } from '../core/failures';
 
@@ -106,15 +107,6 @@ function locate(detail: string, root?: string): { file: string; line?: number } 
 
 function looksLikePath(text: string): boolean {
   return text.includes('/');
-}
-
-function firstLine(text: string): string {
-  return (
-    text
-      .split('\n')
-      .map((line) => line.trim())
-      .find(Boolean) ?? ''
-  );
 }
 
 function dedupe(failures: TestFailure[]): TestFailure[] {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { gate, linkOf, requiredChecksOf, type GateCode, type GateReason } from '../../extension/core/gate';
+import { gate, requiredChecksOf, type GateCode, type GateReason } from '../../extension/core/gate';
+import { linkOf } from '../../extension/core/trailers';
 import { initialState } from '../../extension/core/decide';
 import type { Change, ControllerState, Incident, LaneState } from '../../extension/core/model';
 import type { Policy } from '../../extension/core/policy/schema';

@@ -39,6 +39,8 @@ const planted: Planted[] = [
     wrong: '../../forge/local/checks',
     allowed: '../../core/model',
   },
+  { room: 'GitHub plumbing (a forge)', file: 'extension/github/planted.ts', wrong: '../forge/github/forge', allowed: '../core/model' },
+  { room: 'process plumbing (the store)', file: 'extension/process/planted.ts', wrong: '../store/store', allowed: '../ports' },
   { room: 'a worker (the store)', file: 'extension/workers/command/planted.ts', wrong: '../../store/store', allowed: '../../ports' },
   {
     room: 'a webview (the core)',

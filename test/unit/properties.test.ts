@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { decide, initialState } from '../../extension/core/decide';
 import { applyOperator } from '../../extension/core/operator';
-import { linkOf } from '../../extension/core/gate';
+import { linkOf } from '../../extension/core/trailers';
 import { approvalIdFor, mergeKey } from '../../extension/core/keys';
 import { commitHealth } from '../../extension/core/incident';
 import { riskTier } from '../../extension/core/classify';

@@ -3,7 +3,7 @@
 // pause the lane again and count a retry.
 import type { Cycle } from '../decide';
 import { describeMark, fingerprintOf, fingerprintVerdict, type Mark } from '../fingerprint';
-import { linkOf } from '../gate';
+import { linkOf } from '../trailers';
 import { commitHealth } from '../incident';
 import { countedFailure } from '../keys';
 import type { Incident, LaneState, TargetCommit } from '../model';

@@ -4,9 +4,8 @@
 // conditional (ETags) and files are cached per head sha, so a cycle over an
 // unchanged repository costs almost nothing against the rate limit.
 // Build Master never pushes to the target branch: every repair is a PR.
-import { linkOf } from '../../core/gate';
 import { mergeKey } from '../../core/keys';
-import { short } from '../../core/text';
+import { firstLine, short } from '../../core/text';
 import { FAILED } from '../../core/marks';
 import { own } from '../../core/records';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
@@ -37,7 +36,8 @@ import {
   type Observation,
   type ObserveOptions,
 } from '../../ports';
-import { formatTrailers, inert, parseTrailers, repairLine } from '../../core/trailers';
+import { formatTrailers, inert, issueMarker, linkOf, parseTrailers, repairBranch, repairLine } from '../../core/trailers';
+import { parseKey } from '../../core/keys';
 import { describeGitHubError, type GitHubClient } from '../../github/client';
 import { comment, issueFor } from '../../github/issues';
 import type { GitHubRepository, IssueData } from '../../github/repository';
@@ -556,12 +556,13 @@ export class GitHubForge implements Forge {
   }
 
   async findMerge(key: string): Promise<ForgeMergeResult | undefined> {
-    // Keys are `merge:<change>:<head sha>`: the pull request itself says whether that head merged.
-    const match = /^merge:(.+):([0-9a-f]{40})$/.exec(key);
-    const number = match ? pullNumber(match[1] as string) : undefined;
-    if (!match || number === undefined) return undefined;
+    // A merge key names the change and its head: the pull request itself says whether that head merged.
+    const parsed = parseKey(key);
+    if (parsed?.kind !== 'merge') return undefined;
+    const number = pullNumber(parsed.change);
+    if (number === undefined) return undefined;
     const { data } = await this.api.pulls.get({ ...this.repo, pull_number: number });
-    if (data.merged && data.merge_commit_sha && data.head.sha === match[2]) return { sha: data.merge_commit_sha };
+    if (data.merged && data.merge_commit_sha && data.head.sha === parsed.headSha) return { sha: data.merge_commit_sha };
     return undefined;
   }
 
@@ -572,7 +573,7 @@ export class GitHubForge implements Forge {
    * person must do it.
    */
   async openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string> {
-    const branch = `buildmaster/revert/${incident.id}`;
+    const branch = repairBranch('revert', incident.id);
     const existing = await this.api.pulls.list({ ...this.repo, state: 'all', head: `${this.repo.owner}:${branch}`, per_page: 10 });
     if (existing.data[0]) {
       // Only a revert Build Master opened is its revert: anyone can open a pull request from a branch of that name.
@@ -656,7 +657,7 @@ export class GitHubForge implements Forge {
       return;
     }
     const subject = incident?.id ?? decision.change ?? decision.lane ?? 'controller';
-    const marker = `escalate:${subject}`;
+    const marker = issueMarker.escalation(subject);
     const issue = await issueFor(this.github, marker, () => ({
       title: `Build Master escalation: ${subject}${incident ? ` (${incident.failureClass} in lane ${incident.lanes.join(', ') || 'unattributed'})` : ''}`,
       labels: ['build-master', 'escalation'],
@@ -664,7 +665,7 @@ export class GitHubForge implements Forge {
         `**Operation:** ${decision.kind === 'page-owner' ? 'lane paused past page_owner_after' : decision.kind}`,
         `**${incident ? 'Incident' : 'Change'}:** ${inert(subject)}${incident ? `, red at ${short(incident.redSha)}, failing ${inert(incident.failingChecks.join(', ')) || 'no named check'}` : ''}`,
         `**Reason:** ${inert(decision.rationale)}`,
-        `**Action required:** repair the lane with a fix pull request (branch \`buildmaster/fix/${subject}\` or \`${repairLine('fix', subject)}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
+        `**Action required:** repair the lane with a fix pull request (branch \`${repairBranch('fix', subject)}\` or \`${repairLine('fix', subject)}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
         incident
           ? `\nSuspects: ${inert(incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ')) || 'none'}`
           : '',
@@ -673,7 +674,7 @@ export class GitHubForge implements Forge {
     if (kind === 'page-owner') {
       const owners = policy.owners.length ? policy.owners.join(' ') : 'repository owners (no `owners` in the policy)';
       // The owners are paged on purpose; nothing quoted in the rationale can page anyone else.
-      await comment(this.github, issue, `page:${subject}`, `${owners}: ${inert(decision.rationale)}`);
+      await comment(this.github, issue, issueMarker.page(subject), `${owners}: ${inert(decision.rationale)}`);
     }
   }
 
@@ -833,15 +834,6 @@ export function inWorkspace(text: string, repo: string): string {
   const name = repo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const workspace = new RegExp(`(?:file://)?(?:/home/runner/work|/Users/runner/work|/__w|/[^\\s'"()]*?/_work)/${name}/${name}/`, 'g');
   return text.replace(workspace, '');
-}
-
-function firstLine(text: string): string {
-  return (
-    text
-      .split('\n')
-      .map((line) => line.trim())
-      .find(Boolean) ?? ''
-  );
 }
 
 function checkRunConclusion(status: string, conclusion: string | null): CheckConclusion {

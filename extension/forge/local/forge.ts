@@ -8,7 +8,7 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { awaitsOperator, laneOrder } from '../../core/merges';
-import { FAILED, judgeChecks, linkOf } from '../../core/gate';
+import { FAILED, judgeChecks } from '../../core/gate';
 import { mergeKey } from '../../core/keys';
 import { short } from '../../core/text';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
@@ -30,7 +30,7 @@ import {
   type Observation,
   type ObserveOptions,
 } from '../../ports';
-import { formatTrailers, parseTrailers, repairLine, type TrailerName } from '../../core/trailers';
+import { formatTrailers, linkOf, parseTrailers, repairBranch, repairLine, type TrailerName } from '../../core/trailers';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
 import {
@@ -852,7 +852,7 @@ export class LocalForge implements Forge {
 
   async openRevert(incident: Incident, culpritSha: string, policy: Policy): Promise<string> {
     const { repo } = this.options;
-    const branch = `buildmaster/revert/${incident.id}`;
+    const branch = repairBranch('revert', incident.id);
     const targetSha = await this.targetSha(policy);
     const parents = (await this.git.raw(['rev-list', '--parents', '-n', '1', culpritSha])).trim().split(' ');
     const dir = await repo.addWorktree(`revert-${incident.id}`, ['-B', branch, targetSha]);

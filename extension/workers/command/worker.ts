@@ -15,7 +15,7 @@ import type { Incident } from '../../core/model';
 import { formatDuration } from '../../core/policy/duration';
 import type { Policy } from '../../core/policy/schema';
 import { writeScope } from '../../core/scope';
-import { fence, formatTrailers, repairLine } from '../../core/trailers';
+import { fence, formatTrailers, repairBranch, repairLine } from '../../core/trailers';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
@@ -38,7 +38,7 @@ const ZERO = '0000000000000000000000000000000000000000';
 const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-c', 'core.quotePath=false'];
 
 export function fixBranch(incident: string): string {
-  return `buildmaster/fix/${incident}`;
+  return repairBranch('fix', incident);
 }
 
 /** The prompt a coding agent receives: what broke, where, the suspect's diff, what it may touch. */

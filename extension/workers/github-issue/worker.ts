@@ -11,7 +11,7 @@ import type { BuildResult, BuildSpec, Worker } from '../../ports';
 import { describeGitHubError } from '../../github/client';
 import { issueFor } from '../../github/issues';
 import type { GitHubRepository } from '../../github/repository';
-import { fence, inert, repairLine } from '../../core/trailers';
+import { fence, inert, issueMarker, repairBranch, repairLine } from '../../core/trailers';
 
 const EXCERPT = 3000;
 
@@ -31,7 +31,7 @@ export class GitHubIssueWorker implements Worker {
     const started = Date.now();
     try {
       const excerpt = await this.failingOutput(incident);
-      const number = await issueFor(this.github, `fix:${incident.id}#${attempt}`, () => ({
+      const number = await issueFor(this.github, issueMarker.fix(incident.id, attempt), () => ({
         title: `Fix ${inert(incident.failingChecks.join(', ')) || 'the target'} on ${policy.target} (${incident.id}, attempt ${attempt})`,
         labels: [policy.dispatch.label, 'build-master'],
         body: issueBody(incident, attempt, policy, spec, excerpt),
@@ -94,7 +94,7 @@ export function issueBody(incident: Incident, attempt: number, policy: Policy, s
     ...(spec.write_scope ?? []).map((glob) => `- \`${glob}\``),
     '',
     '### How to answer',
-    `Open a pull request into \`${policy.target}\` from the branch \`buildmaster/fix/${incident.id}\`, or put \`${repairLine('fix', incident.id)}\` in its body.`,
+    `Open a pull request into \`${policy.target}\` from the branch \`${repairBranch('fix', incident.id)}\`, or put \`${repairLine('fix', incident.id)}\` in its body.`,
     'Change only files under the allowed paths. Build Master merges the fix first in its lane once its checks pass; a fix whose checks fail counts as a failed attempt.',
   ].join('\n');
 }
