@@ -68,143 +68,183 @@ const NOT_READY = new Set([
   'empty-change',
 ]);
 
+/** One plan being written: the actions so far, the sightings, and what is already done. */
+interface Planning {
+  policy: Policy;
+  now: number;
+  memory: Readonly<Record<string, number>>;
+  actions: HygieneAction[];
+  sightings: Record<string, number>;
+}
+
+/** A change as hygiene sees it: its number, its gate reasons this cycle, and whether it is ready. */
+interface ChangeView {
+  change: HygieneInput['changes'][number];
+  number: number;
+  entry: QueueEntry | undefined;
+  codes: Set<string>;
+  ready: boolean;
+}
+
+const done = (plan: Planning, key: string) => plan.memory[key] !== undefined;
+const labelled = (view: ChangeView, label: string) => view.change.labels.includes(label);
+
 export function planHygiene(input: HygieneInput): HygienePlan {
   const { policy, now, memory } = input;
-  const h = policy.hygiene;
   // Hygiene writes labels and comments, never code: the tier of the change does not raise the bar.
   const verdict = autonomyAllows(policy, 'hygiene', 'tier1');
-  const actions: HygieneAction[] = [];
-  const sightings: Record<string, number> = {};
-  const done = (key: string) => memory[key] !== undefined;
+  const plan: Planning = { policy, now, memory, actions: [], sightings: {} };
   const entries = new Map<string, QueueEntry>();
   for (const queue of Object.values(input.queues)) for (const entry of queue) entries.set(entry.change, entry);
 
   for (const issue of input.issues) {
-    if (issue.labels.length === 0 && !issue.own) {
-      actions.push({
-        kind: 'label',
-        number: issue.number,
-        label: h.triage_label,
-        key: `triage:#${issue.number}`,
-        reason: `#${issue.number} has no label: ${h.triage_label}`,
-      });
-    }
-    staleNote(issue.number, issue.labels, issue.updatedAt, issue.own);
+    triage(plan, issue);
+    staleNote(plan, issue.number, issue.labels, issue.updatedAt, issue.own);
   }
-
   for (const change of input.changes) {
-    const number = Number(change.id.replace('#', ''));
     const entry = entries.get(change.id);
     const codes = new Set(entry?.reasons.map((r) => r.code) ?? []);
     const ready = entry !== undefined && ![...codes].some((code) => NOT_READY.has(code));
-    const has = (label: string) => change.labels.includes(label);
-
-    // Review nudges: approvals missing, nobody asked for changes, waiting past the window.
-    const waiting = now - change.readySince;
-    if (!change.draft && codes.has('approvals-missing') && !codes.has('changes-requested') && waiting >= h.nudge_review_after) {
-      const window = Math.floor(waiting / h.nudge_review_after);
-      const key = `nudge:${change.id}:${window}`;
-      if (!done(key))
-        actions.push({
-          kind: 'comment',
-          number,
-          key,
-          reason: `${change.id} has waited ${formatDuration(waiting)} for review`,
-          body: `This pull request has waited ${formatDuration(waiting)} for a review (nudge_review_after is ${formatDuration(h.nudge_review_after)}). Reviewers, please take a look.`,
-        });
-    }
-
-    if (ready && !has(MERGE_READY)) {
-      actions.push({
-        kind: 'label',
-        number,
-        label: MERGE_READY,
-        key: `ready:${change.id}:${change.headSha}`,
-        reason: `${change.id} is approved and green`,
-      });
-    }
-    if (has(MERGE_READY) && codes.has('check-failing')) {
-      const failing = entry?.reasons.filter((r) => r.code === 'check-failing').map((r) => r.message) ?? [];
-      actions.push({
-        kind: 'unlabel',
-        number,
-        label: MERGE_READY,
-        key: `unready:${change.id}:${change.headSha}`,
-        reason: `${change.id} has a failing check`,
-      });
-      const key = `unready-note:${change.id}:${change.headSha}`;
-      if (!done(key))
-        actions.push({
-          kind: 'comment',
-          number,
-          key,
-          reason: `${change.id} lost ${MERGE_READY}`,
-          body: `Removed \`${MERGE_READY}\`: ${failing.join('; ')}.`,
-        });
-    }
-
-    // Conflicts: label and explain once per head; the label goes when a new head merges cleanly.
-    if (change.mergeable === 'conflicting' && !has(NEEDS_RESTACK)) {
-      actions.push({
-        kind: 'comment',
-        number,
-        key: `restack:${change.id}:${change.headSha}`,
-        reason: `${change.id} conflicts with ${policy.target}`,
-        body: `This pull request conflicts with \`${policy.target}\`: please rebase or merge \`${policy.target}\` into it. Build Master labelled it \`${NEEDS_RESTACK}\` and removes the label once it merges cleanly.`,
-        addLabel: NEEDS_RESTACK,
-        remember: [`restack-added:${change.id}`],
-      });
-    } else if (change.mergeable === 'mergeable' && has(NEEDS_RESTACK) && done(`restack-added:${change.id}`)) {
-      actions.push({
-        kind: 'unlabel',
-        number,
-        label: NEEDS_RESTACK,
-        key: `restacked:${change.id}:${change.headSha}`,
-        reason: `${change.id} merges cleanly again`,
-      });
-    }
-
-    // needs-rework: after the window, summon the coding agent again (once per window).
-    if (has(NEEDS_REWORK)) {
-      const seenKey = `rework-seen:${change.id}`;
-      const seen = memory[seenKey];
-      if (seen === undefined) sightings[seenKey] = now;
-      else if (now - seen >= h.redispatch_rework_after) {
-        const key = `rework:${change.id}:${Math.floor((now - seen) / h.redispatch_rework_after)}`;
-        if (!done(key))
-          actions.push({
-            kind: 'comment',
-            number,
-            key,
-            reason: `${change.id} has needed rework for ${formatDuration(now - seen)}`,
-            body: `Still \`${NEEDS_REWORK}\` after ${formatDuration(now - seen)}: re-dispatched to the coding agent (\`${policy.dispatch.label}\`).`,
-            addLabel: policy.dispatch.label,
-          });
-      }
-    }
-    staleNote(number, change.labels, change.updatedAt, false);
+    const view: ChangeView = { change, number: Number(change.id.replace('#', '')), entry, codes, ready };
+    nudgeReview(plan, view);
+    markReady(plan, view);
+    markConflict(plan, view);
+    redispatchRework(plan, view);
+    staleNote(plan, view.number, change.labels, change.updatedAt, false);
   }
-
   if (input.digest) {
     const key = `digest:${hash(input.digest)}`;
-    if (!done(key)) actions.push({ kind: 'digest', key, body: input.digest, reason: 'the lanes changed since the last digest' });
+    if (!done(plan, key)) plan.actions.push({ kind: 'digest', key, body: input.digest, reason: 'the lanes changed since the last digest' });
   }
+  return { allowed: verdict.allowed, rationale: verdict.rationale, actions: plan.actions, sightings: plan.sightings };
+}
 
-  return { allowed: verdict.allowed, rationale: verdict.rationale, actions, sightings };
+/** An issue nobody labelled gets the triage label (Build Master's own issues are labelled when written). */
+function triage(plan: Planning, issue: HygieneIssue): void {
+  if (issue.labels.length > 0 || issue.own) return;
+  const label = plan.policy.hygiene.triage_label;
+  plan.actions.push({
+    kind: 'label',
+    number: issue.number,
+    label,
+    key: `triage:#${issue.number}`,
+    reason: `#${issue.number} has no label: ${label}`,
+  });
+}
 
-  function staleNote(number: number, labels: string[], updatedAt: number, own: boolean): void {
-    if (own || labels.includes(STALE) || now - updatedAt < h.stale_after) return;
-    const key = `stale:#${number}:${updatedAt}`;
-    if (done(key)) return;
-    actions.push({
+/** Review nudges: approvals missing, nobody asked for changes, waiting past the window (once per window). */
+function nudgeReview(plan: Planning, { change, number, codes }: ChangeView): void {
+  const after = plan.policy.hygiene.nudge_review_after;
+  const waiting = plan.now - change.readySince;
+  if (change.draft || !codes.has('approvals-missing') || codes.has('changes-requested') || waiting < after) return;
+  const key = `nudge:${change.id}:${Math.floor(waiting / after)}`;
+  if (done(plan, key)) return;
+  plan.actions.push({
+    kind: 'comment',
+    number,
+    key,
+    reason: `${change.id} has waited ${formatDuration(waiting)} for review`,
+    body: `This pull request has waited ${formatDuration(waiting)} for a review (nudge_review_after is ${formatDuration(after)}). Reviewers, please take a look.`,
+  });
+}
+
+/** merge-ready follows the gate: added when approved and green, removed (with a note, once per head) when a check fails. */
+function markReady(plan: Planning, view: ChangeView): void {
+  const { change, number, codes, entry } = view;
+  if (view.ready && !labelled(view, MERGE_READY)) {
+    plan.actions.push({
+      kind: 'label',
+      number,
+      label: MERGE_READY,
+      key: `ready:${change.id}:${change.headSha}`,
+      reason: `${change.id} is approved and green`,
+    });
+  }
+  if (!labelled(view, MERGE_READY) || !codes.has('check-failing')) return;
+  const failing = entry?.reasons.filter((r) => r.code === 'check-failing').map((r) => r.message) ?? [];
+  plan.actions.push({
+    kind: 'unlabel',
+    number,
+    label: MERGE_READY,
+    key: `unready:${change.id}:${change.headSha}`,
+    reason: `${change.id} has a failing check`,
+  });
+  const key = `unready-note:${change.id}:${change.headSha}`;
+  if (!done(plan, key))
+    plan.actions.push({
       kind: 'comment',
       number,
       key,
-      reason: `#${number} idle for ${formatDuration(now - updatedAt)}`,
-      body: `No activity for ${formatDuration(now - updatedAt)} (stale_after is ${formatDuration(h.stale_after)}). Close it if it is no longer needed.`,
-      addLabel: STALE,
+      reason: `${change.id} lost ${MERGE_READY}`,
+      body: `Removed \`${MERGE_READY}\`: ${failing.join('; ')}.`,
+    });
+}
+
+/** Conflicts: label and explain once per head; the label goes when a new head merges cleanly. */
+function markConflict(plan: Planning, view: ChangeView): void {
+  const { change, number } = view;
+  const target = plan.policy.target;
+  if (change.mergeable === 'conflicting' && !labelled(view, NEEDS_RESTACK)) {
+    plan.actions.push({
+      kind: 'comment',
+      number,
+      key: `restack:${change.id}:${change.headSha}`,
+      reason: `${change.id} conflicts with ${target}`,
+      body: `This pull request conflicts with \`${target}\`: please rebase or merge \`${target}\` into it. Build Master labelled it \`${NEEDS_RESTACK}\` and removes the label once it merges cleanly.`,
+      addLabel: NEEDS_RESTACK,
+      remember: [`restack-added:${change.id}`],
+    });
+  } else if (change.mergeable === 'mergeable' && labelled(view, NEEDS_RESTACK) && done(plan, `restack-added:${change.id}`)) {
+    plan.actions.push({
+      kind: 'unlabel',
+      number,
+      label: NEEDS_RESTACK,
+      key: `restacked:${change.id}:${change.headSha}`,
+      reason: `${change.id} merges cleanly again`,
     });
   }
+}
+
+/** needs-rework: after the window, summon the coding agent again (once per window). */
+function redispatchRework(plan: Planning, view: ChangeView): void {
+  const { change, number } = view;
+  if (!labelled(view, NEEDS_REWORK)) return;
+  const { now, policy } = plan;
+  const after = policy.hygiene.redispatch_rework_after;
+  const seenKey = `rework-seen:${change.id}`;
+  const seen = plan.memory[seenKey];
+  if (seen === undefined) {
+    plan.sightings[seenKey] = now;
+    return;
+  }
+  if (now - seen < after) return;
+  const key = `rework:${change.id}:${Math.floor((now - seen) / after)}`;
+  if (done(plan, key)) return;
+  plan.actions.push({
+    kind: 'comment',
+    number,
+    key,
+    reason: `${change.id} has needed rework for ${formatDuration(now - seen)}`,
+    body: `Still \`${NEEDS_REWORK}\` after ${formatDuration(now - seen)}: re-dispatched to the coding agent (\`${policy.dispatch.label}\`).`,
+    addLabel: policy.dispatch.label,
+  });
+}
+
+/** An item idle past stale_after gets one note per idle spell, and the stale label (never Build Master's own issues). */
+function staleNote(plan: Planning, number: number, labels: string[], updatedAt: number, own: boolean): void {
+  const { now } = plan;
+  const after = plan.policy.hygiene.stale_after;
+  if (own || labels.includes(STALE) || now - updatedAt < after) return;
+  const key = `stale:#${number}:${updatedAt}`;
+  if (done(plan, key)) return;
+  plan.actions.push({
+    kind: 'comment',
+    number,
+    key,
+    reason: `#${number} idle for ${formatDuration(now - updatedAt)}`,
+    body: `No activity for ${formatDuration(now - updatedAt)} (stale_after is ${formatDuration(after)}). Close it if it is no longer needed.`,
+    addLabel: STALE,
+  });
 }
 
 /** A short stable hash (FNV-1a) for digest keys; not for security. */
