@@ -9,7 +9,7 @@ import { LockedError } from '../controller/lock';
 import { observe, runCycle } from '../controller/cycle';
 import { whyNotAChange } from '../forge/local/forge';
 import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
-import { RepoError } from '../git/repo';
+import { RepoError } from '../controller/session';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
 import {

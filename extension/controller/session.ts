@@ -10,8 +10,11 @@ import { createClient, ResponseCache } from '../github/client';
 import { GitHubRepository, type RepositoryRef } from '../github/repository';
 import { GitHubIssueWorker } from '../workers/github-issue/worker';
 import { GitRepo } from '../git/repo';
+// The front ends tell "not a git repository" apart from other failures to open a session.
+export { RepoError } from '../git/repo';
 import { InputError, systemClock, type Clock, type Forge } from '../ports';
-import { Store } from '../store/store';
+import { Store, type LogEvent } from '../store/store';
+export type { LogEvent } from '../store/store';
 import { CommandWorker, buildPrompt } from '../workers/command/worker';
 import { takeGitHubToken } from '../process/env';
 import { acquireLock, type HeldLock } from './lock';
@@ -23,6 +26,15 @@ export class PolicyError extends InputError {
   constructor(readonly problems: PolicyProblem[]) {
     super(`the policy file is invalid (${problems.length} problem(s)); Build Master refuses to act until it is fixed`);
   }
+}
+
+/**
+ * The event log as a front end shows it. While a cycle runs in this process it owns the
+ * store in memory (what it observed is saved with its record): re-reading state.json then
+ * would drop that, so the memory is shown and the cycle's end refreshes.
+ */
+export async function sessionEvents(session: Session, cycleRunning: boolean): Promise<LogEvent[]> {
+  return cycleRunning ? session.store.readEvents() : await session.store.reload();
 }
 
 export interface Session {

@@ -11,12 +11,19 @@ import { parseDuration } from '../core/policy/duration';
 import { runCycle, type CycleReport } from '../controller/cycle';
 import { LockedError } from '../controller/lock';
 import { operate, type OperatorOutcome } from '../controller/operate';
-import { findPolicyFile, lockSession, openSession, PolicyError, type Session } from '../controller/session';
+import {
+  findPolicyFile,
+  lockSession,
+  openSession,
+  PolicyError,
+  RepoError,
+  sessionEvents,
+  type LogEvent,
+  type Session,
+} from '../controller/session';
 import { statusDocument } from '../controller/status';
-import { RepoError } from '../git/repo';
 import type { CockpitModel } from '../protocol/model';
 import { systemClock, type Clock } from '../ports';
-import type { LogEvent } from '../store/store';
 
 const ACTIVITY_SHOWN = 200;
 
@@ -181,9 +188,7 @@ export class Cockpit implements vscode.Disposable {
     const session = await this.ensureSession();
     if (session) {
       try {
-        // While a cycle runs it owns the store in memory (what it observed is saved with its
-        // record): re-reading state.json then would drop that. Show the memory; the cycle's end refreshes.
-        this.current = this.build(session, this.syncing ? session.store.readEvents() : await session.store.reload());
+        this.current = this.build(session, await sessionEvents(session, this.syncing !== undefined));
       } catch (error) {
         this.current.unavailable = (error as Error).message;
       }
