@@ -8,7 +8,7 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { awaitsOperator, laneOrder } from '../../core/merges';
-import { FAILED, judgeChecks } from '../../core/gate';
+import { FAILED, mergeGuard } from '../../core/gate';
 import { mergeKey } from '../../core/keys';
 import { short } from '../../core/text';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
@@ -1031,7 +1031,7 @@ function isPending(checks: readonly CheckRun[]): boolean {
 
 /**
  * The merge guard: the change passes its required checks by the core's one rule
- * (judgeChecks, the same the gate applies): every lane its paths touch, the
+ * (mergeGuard, the same judgeChecks the gate applies): every lane its paths touch, the
  * shared checks, everything for a default-lane or cross-lane change; a check is
  * let through only when it is red because of the open incident of a lane the
  * change does not touch, as the controller's state records it.
@@ -1042,10 +1042,8 @@ export function requiredPass(
   runs: readonly CheckRun[],
   state: Pick<ControllerState, 'incidents'> | undefined,
 ): { ok: boolean; failing: string[] } {
-  const judged = judgeChecks(policy, { files: change.files, labels: change.labels, checks: [...runs] }, 'local', state?.incidents ?? {});
-  const failing = judged.verdicts.filter((v) => v.status !== 'passed' && v.status !== 'excused').map((v) => v.name);
-  if (judged.untested) failing.push('(no required check: set `merge.required_checks: []` to merge without checks)');
-  return { ok: judged.pass, failing };
+  const { ok, failing } = mergeGuard(policy, change, runs, state, 'local');
+  return { ok, failing };
 }
 
 /**
