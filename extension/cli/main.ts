@@ -175,7 +175,7 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         const s = await session();
         const since = values.since ? sinceOf(values.since) : 0;
         const events = s.store.readEvents().filter((e) => e.at >= since);
-        print({ events }, renderEvents(events));
+        print({ events }, renderEvents(events, s.store.data.state?.incidents ?? {}));
         return EXIT.ok;
       }
       case 'demo':

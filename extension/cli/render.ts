@@ -1,7 +1,7 @@
 // What the CLI prints: the documented JSON document (SPEC §9) and readable tables.
 import type { QueueEntry } from '../core/decide';
 import { short } from '../core/text';
-import type { Decision, FailureMark, Incident } from '../core/model';
+import type { Decision, FailureMark, Incident, OutputTail } from '../core/model';
 import {
   FAILURES_SHOWN,
   heldBy,
@@ -14,6 +14,7 @@ import {
   type FlakeView,
 } from '../protocol/failures';
 import { formatDuration } from '../core/policy/duration';
+import { own } from '../core/records';
 import type { LogEvent } from '../store/store';
 import type { ActionOutcome } from '../controller/cycle';
 import type { StatusDocument } from '../controller/status';
@@ -26,8 +27,9 @@ function table(rows: string[][]): string {
       row
         .map((cell, i) => {
           const width = widths[i] ?? 0;
-          const text = cell.length > width ? `${cell.slice(0, width - 1)}…` : cell;
-          return i === row.length - 1 ? text : text.padEnd(width);
+          // The last column is free text (a reason): it is never cut, the terminal wraps it.
+          if (i === row.length - 1) return cell;
+          return (cell.length > width ? `${cell.slice(0, width - 1)}…` : cell).padEnd(width);
         })
         .join('  ')
         .trimEnd(),
@@ -68,6 +70,7 @@ export function renderStatus(doc: StatusDocument, now: number): string {
         `  ${incident.id}  ${incident.failureClass}  lanes ${incident.lanes.join(', ') || 'none'}  red at ${short(incident.redSha)}${tests ? `  ${plural(tests, 'failing test')}` : ''}  retries ${incident.retries}` +
           `${attempt ? `  fix attempt ${attempt.attempt}: ${attempt.outcome}${attempt.change ? ` (${attempt.change})` : ''}` : ''}${incident.escalated ? '  ESCALATED' : ''}`,
       );
+      if (incident.status !== 'resolved') out.push(...tailLines(incident, STATUS_TAIL, '      '));
     }
   }
   if (doc.approvals.length) {
@@ -106,14 +109,35 @@ export function renderExplain(entry: QueueEntry, position: number, laneState: st
   return out.join('\n');
 }
 
-export function renderEvents(events: LogEvent[]): string {
+/** How many of an incident's output lines each view shows: a glance in status and log, all kept in explain. */
+const STATUS_TAIL = 3;
+const LOG_TAIL = 8;
+
+/** The end of each failing check's output, as kept on the incident, indented so no line reads as a heading. */
+function tailLines(incident: Pick<Incident, 'output' | 'redSha'>, limit: number, indent: string): string[] {
+  return (incident.output ?? []).flatMap((tail: OutputTail) => {
+    const lines = tail.lines.slice(-limit);
+    return [
+      `${indent}output of ${p(tail.check)} at ${short(incident.redSha)} (last ${plural(lines.length, 'line')}):`,
+      ...lines.map((line) => `${indent}    ${p(line)}`),
+    ];
+  });
+}
+
+/**
+ * The event log, one line an event. An incident's opening is followed by the end of its
+ * failing output when the state still holds the incident (`incidents`, by id).
+ */
+export function renderEvents(events: LogEvent[], incidents: Readonly<Record<string, Incident>> = {}): string {
   if (events.length === 0) return 'no events';
   return events
     .map((e) => {
       const what = [e.type === 'action' ? `${e.kind} ${e.status}` : (e.kind ?? e.type), e.lane, e.change ?? e.incident]
         .filter(Boolean)
         .join(' ');
-      return `${new Date(e.at).toISOString()}  #${e.seq}  ${what}: ${e.message}`;
+      const line = `${new Date(e.at).toISOString()}  #${e.seq}  ${what}: ${e.message}`;
+      const incident = e.type === 'decision' && e.kind === 'open-incident' && e.incident ? own(incidents, e.incident) : undefined;
+      return incident ? [line, ...tailLines(incident, LOG_TAIL, '    ')].join('\n') : line;
     })
     .join('\n');
 }
@@ -147,6 +171,8 @@ export function renderIncidentExplain(incident: Incident, now: number, limit = F
     if (group.marks.length < group.total) out.push(`    … ${group.total - group.marks.length} more in ${p(group.check)}`);
   }
   if (view.hidden) out.push(`  (${view.hidden} not shown: --json lists all ${view.total})`);
+  const tails = tailLines(incident, Number.MAX_SAFE_INTEGER, '');
+  if (tails.length) out.push('', ...tails);
   const attempt = incident.attempts[incident.attempts.length - 1];
   if (attempt)
     out.push(

@@ -3,7 +3,7 @@
 // says, a file and line (what maps it to a lane). Pure text parsing of the
 // common runners' plain output; JUnit XML is read by the shell (reports/junit).
 
-import type { TestFailure } from './model';
+import type { CheckRun, OutputTail, TestFailure } from './model';
 export type { TestFailure } from './model';
 
 export type FailureParser = 'junit' | 'annotations' | 'tsc' | 'eslint' | 'jest' | 'vitest' | 'mocha' | 'node-test' | 'pytest' | 'go';
@@ -288,4 +288,25 @@ const PARSERS: Parser[] = [nodeTest, jest, vitest, mocha, pytest, goTest, tsc, e
 function dedupe(failures: TestFailure[]): TestFailure[] {
   const seen = new Set<string>();
   return failures.filter((failure) => (seen.has(failure.id) ? false : (seen.add(failure.id), true)));
+}
+
+/** How much of a failing check's output an incident keeps: enough to see the error, small enough for the state file. */
+const TAIL_LINES = 15;
+const TAIL_LINE_CHARS = 300;
+const TAIL_CHECKS = 5;
+
+/** The last non-blank lines of each failing run's output (runs without output are left out). */
+export function outputTails(runs: readonly CheckRun[]): OutputTail[] {
+  return runs
+    .filter((run) => (run.output ?? '').trim() !== '')
+    .slice(0, TAIL_CHECKS)
+    .map((run) => ({
+      check: run.name,
+      lines: (run.output ?? '')
+        .split('\n')
+        .map((line) => line.trimEnd())
+        .filter((line) => line.trim() !== '')
+        .slice(-TAIL_LINES)
+        .map((line) => (line.length > TAIL_LINE_CHARS ? `${line.slice(0, TAIL_LINE_CHARS - 1)}…` : line)),
+    }));
 }

@@ -9,6 +9,12 @@ export type FailureClass = (typeof FAILURE_CLASSES)[number];
 export const CHECK_CONCLUSIONS = ['success', 'skipped', 'neutral', 'failure', 'error', 'cancelled', 'timed_out', 'pending'] as const;
 export type CheckConclusion = (typeof CHECK_CONCLUSIONS)[number];
 
+/** The end of one check's output, bounded (a few lines, each cut to a readable length). */
+export interface OutputTail {
+  check: string;
+  lines: string[];
+}
+
 /** One failing test (or diagnostic) of a check, read from JUnit XML, annotations or the runner's output. */
 export interface TestFailure {
   /** Stable identity of the failing test or diagnostic, e.g. `web/app.test.js > header renders`. */
@@ -187,6 +193,11 @@ export interface Incident {
    * Absent on incidents recorded before fingerprints: `failingChecks` stands in.
    */
   failures?: FailureMark[];
+  /**
+   * The last lines of each failing check's output at the red commit, as read when
+   * the incident opened: what a person reads first, in status, explain and log.
+   */
+  output?: OutputTail[];
   redSha: string;
   lastGreenSha?: string;
   /** The merges between the last clean and the first red commit that the failures narrow to; `lanes` from each one's diff. */

@@ -24,11 +24,8 @@ describe('first hour: reasons describe the state, not a default', function () {
       const result = await runCli([...run, '--repo', sb.dir]);
       assert.equal(result.code, 0, result.stderr);
       assert.doesNotMatch(result.stdout, /still running/, `${run[0]} says a check runs when none does:\n${result.stdout}`);
-      assert.match(
-        result.stdout,
-        /required check "test-web" has not run: it conf/,
-        'the table cuts the reason short; explain prints it whole',
-      );
+      // The reason is the table's last column: printed whole, never cut ("has not run: it conf…").
+      assert.match(result.stdout, /required check "test-web" has not run: it conflicts with main, and a conflicting change is not tested/);
     }
     const explained = await runCli(['explain', 'agent/clash', '--repo', sb.dir]);
     assert.match(explained.stdout, /required check "test-web" has not run: it conflicts with main/);
@@ -118,6 +115,17 @@ describe('first hour: local mode with no dispatch configured', function () {
       /^output of test-web at \w+ \(last \d+ line\(s\)\):\n(?: {4}.*\n)* {4}AssertionError: web\/status is not ok$/m,
       escalations,
     );
+
+    // The failing output's end is on the incident: status, explain and log show it without opening state.json.
+    const incident = /open-incident\s+web\s+(inc-\w+)/.exec(first.stdout)?.[1];
+    assert.ok(incident, first.stdout);
+    const tail = /output of test-web at \w+ \(last \d+ lines?\):\n(?: {4,}.*\n)*? {4,}AssertionError: web\/status is not ok$/m;
+    const status = await runCli(['status', '--repo', sb.dir]);
+    assert.match(status.stdout, tail, status.stdout);
+    const explained = await runCli(['explain', incident, '--repo', sb.dir]);
+    assert.match(explained.stdout, tail, explained.stdout);
+    const log = await runCli(['log', '--repo', sb.dir]);
+    assert.match(log.stdout, new RegExp(`open-incident web ${incident}: .*\\n {4}${tail.source}`, 'm'), log.stdout);
 
     sb.write({ '.buildmaster.yml': withDispatch });
     sb.commitAll('policy: dispatch fixes to the local fixer');

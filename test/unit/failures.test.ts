@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
-import { failuresFromOutput, type FailureReport } from '../../extension/core/failures';
+import { failuresFromOutput, outputTails, type FailureReport } from '../../extension/core/failures';
 import { failuresFromJUnit } from '../../extension/reports/junit';
 
 const FIXTURES = join(__dirname, '../fixtures/failures');
@@ -197,5 +197,34 @@ describe('failures from real runner output', function () {
       }),
     );
     assert.match(failuresFromOutput('Error: something odd\n').note ?? '', /attributed as a whole/);
+  });
+});
+
+describe("an incident's output tail", () => {
+  it('keeps the last 15 non-blank lines of each failing check, cuts long lines, and leaves out checks without output', () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${i}`);
+    const long = 'x'.repeat(1000);
+    const tails = outputTails([
+      { name: 'test-web', conclusion: 'failure', output: `${lines.join('\n\n')}\n${long}\n\n` },
+      { name: 'lint', conclusion: 'failure' },
+      { name: 'test-api', conclusion: 'failure', output: '   \n' },
+    ]);
+    assert.equal(tails.length, 1, 'only the check with output');
+    const web = tails[0];
+    assert.ok(web);
+    assert.equal(web.check, 'test-web');
+    assert.equal(web.lines.length, 15);
+    assert.equal(web.lines[0], 'line 26', 'the end of the output, blank lines skipped');
+    const last = web.lines[14] ?? '';
+    assert.equal(last.length, 300, 'a long line is cut');
+    assert.ok(last.endsWith('…'));
+  });
+
+  it('keeps at most five checks, however many failed', () => {
+    const runs = Array.from({ length: 9 }, (_, i) => ({ name: `c${i}`, conclusion: 'failure' as const, output: 'boom' }));
+    assert.deepEqual(
+      outputTails(runs).map((t) => t.check),
+      ['c0', 'c1', 'c2', 'c3', 'c4'],
+    );
   });
 });

@@ -2,6 +2,7 @@
 // new break, attributed to the lanes and merges that brought it; its lanes are
 // degraded or paused and its repair starts. A policy edit that drops an
 // incident's lanes detaches them here too.
+import { outputTails } from '../failures';
 import type { Cycle } from '../decide';
 import { covers, fingerprintOf, marksOf, newestSettled, type Mark } from '../fingerprint';
 import { attributeBreaks, classifyFailure, remedyFor, type Break } from '../incident';
@@ -126,6 +127,7 @@ function newIncident(cycle: Cycle, found: Break, suffix: string): { incident: In
   const remedy = remedyFor(policy, snapshot, classification.failureClass, attribution.tier, attribution);
   const noGreen = lastGreenSha === undefined ? '; no commit in view without these failures, so every commit in view is a suspect' : '';
   const tests = found.marks.filter((mark) => mark.test !== undefined).length;
+  const output = outputTails(failing);
   const rationale =
     `${failing.map((c) => `${c.name} ${c.conclusion}`).join(', ')}${tests ? ` (${tests} failing test(s))` : ''} on ${policy.target} at ${short(red.sha)}: ` +
     `${attribution.rationale}${noGreen}; class ${classification.failureClass} (${classification.rule}); ${remedy.rationale}${blindShared(found)}`;
@@ -140,6 +142,7 @@ function newIncident(cycle: Cycle, found: Break, suffix: string): { incident: In
     tier: attribution.tier,
     failingChecks: [...new Set(found.marks.map((mark) => mark.check))],
     failures: found.marks,
+    ...(output.length ? { output } : {}),
     redSha: red.sha,
     ...(lastGreenSha ? { lastGreenSha } : {}),
     suspects: attribution.suspects,
