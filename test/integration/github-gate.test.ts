@@ -13,6 +13,14 @@ function codes(report: CycleReport, number: number): string[] {
   return ['(not queued)'];
 }
 
+function messages(report: CycleReport, number: number): string[] {
+  for (const queue of Object.values(report.result.queues)) {
+    const entry = queue.find((e) => e.change === `#${number}`);
+    if (entry) return entry.reasons.map((r) => r.message);
+  }
+  return ['(not queued)'];
+}
+
 describe('GitHub mode: the merge gate and hygiene', function () {
   this.timeout(120_000);
   let world: GitHubWorld;
@@ -77,6 +85,27 @@ describe('GitHub mode: the merge gate and hygiene', function () {
       'one restack comment',
     );
     for (const n of [relented, parent, child, conflicting]) assert.equal(world.mergesOf(n), 1);
+  });
+
+  it('says a queued check has not started, a running one is running, and a pending commit status what it reports', async () => {
+    world = await GitHubWorld.start();
+    const queued = world.pull('agent/api-queued', { 'api/q.js': 'q\n' });
+    world.server.setChecks(world.server.pullHead(queued), [{ name: 'test-api', conclusion: 'pending', status: 'queued' }]);
+    const held = world.pull('agent/api-held', { 'api/h.js': 'h\n' });
+    world.server.setChecks(world.server.pullHead(held), [{ name: 'test-api', conclusion: 'pending', status: 'waiting' }]);
+    const running = world.pull('agent/web-running', { 'web/r.js': 'r\n' });
+    world.server.setChecks(world.server.pullHead(running), [{ name: 'test-web', conclusion: 'pending' }]);
+    const status = world.pull('agent/web-status', { 'web/s.js': 's\n' });
+    world.server.setChecks(world.server.pullHead(status), [
+      { name: 'test-web', conclusion: 'pending', type: 'status', output: 'Build #12 started' },
+    ]);
+
+    const report = await world.cycle();
+    assert.deepEqual(messages(report, queued), ['required check "test-api" is queued on GitHub and has not started yet']);
+    assert.match(messages(report, held).join(), /^required check "test-api" is waiting on GitHub \(a deployment protection rule/);
+    assert.deepEqual(messages(report, running), ['required check "test-web" is still running']);
+    assert.deepEqual(messages(report, status), ['required check "test-web" reports pending (Build #12 started)']);
+    for (const n of [queued, held, running, status]) assert.equal(world.merged(n), false, `#${n} is not merged`);
   });
 
   it('waits a cycle while GitHub computes mergeability, and merges with the policy method guarded by the head sha', async () => {

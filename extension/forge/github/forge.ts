@@ -292,8 +292,15 @@ export class GitHubForge implements Forge {
         text: [run.output.summary, run.output.text].filter(Boolean).join('\n'),
         completedAt: run.completed_at ?? '',
       };
+      const waiting = conclusion === 'pending' ? notStarted(run.status) : undefined;
       put(
-        { name: run.name, conclusion, ...(output ? { output } : {}), ...(run.html_url ? { url: run.html_url } : {}) },
+        {
+          name: run.name,
+          conclusion,
+          ...(output ? { output } : {}),
+          ...(run.html_url ? { url: run.html_url } : {}),
+          ...(waiting ? { waiting } : {}),
+        },
         Date.parse(run.completed_at ?? run.started_at ?? '') || run.id,
         source,
       );
@@ -305,6 +312,10 @@ export class GitHubForge implements Forge {
         {
           name: status.context,
           conclusion,
+          // A pending commit status does not say whether anything runs: say what it reports.
+          ...(conclusion === 'pending'
+            ? { waiting: `reports pending${status.description ? ` (${inert(status.description).slice(0, 120)})` : ''}` }
+            : {}),
           ...(status.description ? { output: status.description } : {}),
           ...(status.target_url ? { url: status.target_url } : {}),
         },
@@ -834,6 +845,23 @@ export function inWorkspace(text: string, repo: string): string {
   const name = repo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const workspace = new RegExp(`(?:file://)?(?:/home/runner/work|/Users/runner/work|/__w|/[^\\s'"()]*?/_work)/${name}/${name}/`, 'g');
   return text.replace(workspace, '');
+}
+
+/**
+ * Why a check run that has not completed is not running yet, in the words of its
+ * status on GitHub; undefined while it runs (`in_progress`), so the gate says so.
+ */
+function notStarted(status: string): string | undefined {
+  switch (status) {
+    case 'queued':
+    case 'requested':
+    case 'pending':
+      return `is ${status} on GitHub and has not started yet`;
+    case 'waiting':
+      return 'is waiting on GitHub (a deployment protection rule or a concurrency group holds it) and has not started yet';
+    default:
+      return undefined;
+  }
 }
 
 function checkRunConclusion(status: string, conclusion: string | null): CheckConclusion {
