@@ -58,6 +58,18 @@ export default tseslint.config(
     },
   },
   {
+    // The arrows are checked on import declarations: an `import()` expression or an
+    // `import('…')` type would walk past them, so the product's code has neither.
+    files: ['extension/**/*.ts', 'webview/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ImportExpression', message: "Import statically (an import declaration), so the rooms' arrows are checked." },
+        { selector: 'TSImportType', message: "Import the type with `import type`, so the rooms' arrows are checked." },
+      ],
+    },
+  },
+  {
     // The core stays readable in one sitting: small files, functions that fit on a screen.
     files: ['extension/core/**/*.ts'],
     rules: {

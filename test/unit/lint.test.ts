@@ -88,6 +88,22 @@ describe('lint: the arrows between rooms', function () {
     });
   }
 
+  it("an import() expression or an import('…') type cannot walk past the arrows", async () => {
+    const sneaky = [
+      ['extension/core/planted.ts', "export const read = async () => (await import('node:fs')).readFileSync;\n"],
+      ['extension/forge/local/planted.ts', "export type Kept = import('../../store/store').Store;\n"],
+      ['webview/review/planted.ts', "export const core = () => import('../../extension/core/model');\n"],
+    ];
+    for (const [file, text] of sneaky) {
+      const [result] = await eslint.lintText(text ?? '', { filePath: join(ROOT, file ?? '') });
+      assert.deepEqual(
+        result?.messages.map((m) => m.ruleId),
+        ['no-restricted-syntax'],
+        `${file}: ${JSON.stringify(result?.messages)}`,
+      );
+    }
+  });
+
   it('only extension/vscode/ (and the tests and benchmarks that drive VS Code) may import vscode', async () => {
     for (const file of ['extension/vscode/planted.ts', 'test/vscode/planted.ts', 'bench/vscode/planted.ts'])
       assert.deepEqual(await restricted(file, 'vscode'), [], file);
