@@ -3,6 +3,7 @@
 // error, and leaves an allowed import in the same room alone. The type-aware rules
 // are switched off here (they need the whole program); the zones are the real ones.
 import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ESLint, type Linter } from 'eslint';
@@ -102,6 +103,27 @@ describe('lint: the arrows between rooms', function () {
         `${file}: ${JSON.stringify(result?.messages)}`,
       );
     }
+  });
+
+  it('no file switches the arrows off with a comment (nor switches every rule off)', () => {
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+        const path = `${dir}/${entry.name}`;
+        if (entry.isDirectory()) walk(path);
+        else if (/\.(ts|mjs)$/.test(entry.name)) {
+          readFileSync(join(ROOT, path), 'utf8')
+            .split('\n')
+            .forEach((line, index) => {
+              const directive = /\/[/*]\s*eslint-disable(?:-next-line|-line)?(.*)$/.exec(line);
+              if (directive && (/no-restricted-(imports|syntax)/.test(directive[1] ?? '') || (directive[1] ?? '').trim() === ''))
+                offenders.push(`${path}:${index + 1}`);
+            });
+        }
+      }
+    };
+    for (const dir of ['extension', 'webview', 'bench', 'fixtures', 'test', 'scripts']) walk(dir);
+    assert.deepEqual(offenders, []);
   });
 
   it('only extension/vscode/ (and the tests and benchmarks that drive VS Code) may import vscode', async () => {
