@@ -41,9 +41,12 @@ export function changeDescription(entry: Pick<QueueEntry, 'reasons'>, position: 
   return `#${position} ${Object.hasOwn(SHORT_REASON, first.code) ? SHORT_REASON[first.code] : first.code}${more}`;
 }
 
-/** Characters a lane row shows before the sidebar cuts it (label and description together). */
-const LANE_ROW_CHARS = 28;
-const LANE_NAME_MIN = 8;
+/**
+ * Characters a lane row shows before a 230 px sidebar cuts it (label and description together;
+ * the label's characters are wider, so this is less than the row's width in description characters).
+ */
+const LANE_ROW_CHARS = 27;
+const LANE_NAME_MIN = 7;
 
 /**
  * A lane row: the state and count must stay visible beside a long name. VS Code
@@ -63,7 +66,8 @@ export function middleEllipsis(text: string, max: number): string {
   const chars = [...text];
   if (chars.length <= max) return text;
   const keep = max - 1;
-  const head = Math.ceil(keep / 2);
+  // More of the start than of the end: names that share a prefix still differ within the first characters.
+  const head = keep - Math.max(1, Math.floor(keep / 3));
   return `${chars.slice(0, head).join('')}…${chars.slice(chars.length - (keep - head)).join('')}`;
 }
 

@@ -47,6 +47,10 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
     void vscode.commands.executeCommand('setContext', 'buildMaster.policyInvalid', model.policyProblems.length > 0);
     void vscode.commands.executeCommand('setContext', 'buildMaster.running', model.controller.running);
     void vscode.commands.executeCommand('setContext', 'buildMaster.globalHold', model.global.state === 'global-hold');
+    // Incidents and Approvals show only with something in them (package.json `when`): an empty view takes
+    // no room from Lanes, and one that appears gets its share by weight, not a leftover sliver.
+    void vscode.commands.executeCommand('setContext', 'buildMaster.hasIncidents', model.incidents.length > 0);
+    void vscode.commands.executeCommand('setContext', 'buildMaster.hasApprovals', model.approvals.length > 0);
     approvalsView.badge = model.approvals.length
       ? { value: model.approvals.length, tooltip: `${model.approvals.length} approval(s) waiting` }
       : undefined;

@@ -17,13 +17,6 @@ const TREE_FAILURES = 10;
 /** Failing tests in an incident's tooltip: a hover, not a report. */
 const TOOLTIP_FAILURES = 8;
 
-const LANE_ICON: Record<LaneView['state'], [string, string]> = {
-  healthy: ['pass-filled', 'testing.iconPassed'],
-  degraded: ['warning', 'problemsWarningIcon.foreground'],
-  paused: ['debug-pause', 'testing.iconFailed'],
-  recovering: ['sync', 'charts.blue'],
-};
-
 export type LaneNode =
   | { kind: 'lane'; lane: LaneView }
   | { kind: 'incident'; incident: Incident; lane: string }
@@ -83,8 +76,8 @@ export class LanesTree extends ModelTree<LaneNode> {
       );
       // VS Code remembers a row's collapse state by id: an empty lane that gains a queue gets a new id, so it opens expanded.
       item.id = `lane:${lane.name}${hasChildren ? '' : ':empty'}`;
-      const [icon, color] = LANE_ICON[lane.state];
-      item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
+      // No icon: the state is written first in the description, and the 22 px an icon takes are what
+      // keeps the state and count in sight beside a long name at a 230 px sidebar.
       item.description = row.description;
       // Screen readers (and the e2e tier) get the name whole.
       item.accessibilityInformation = { label: `${lane.name}, ${row.description}` };

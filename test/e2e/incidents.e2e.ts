@@ -79,12 +79,21 @@ for (const theme of [
       const incidents = sidebarView(page, 'Incidents');
       const row = incidents.locator('.monaco-list-row', { hasText: 'inc-e2eweb1' }).first();
       await row.waitFor({ timeout: 60_000 });
-      // The Lanes view takes most of the sidebar by default: fold it, as a user reading an incident would,
-      // so the incident's rows are in view (the tree renders only the rows it shows).
-      const folded = [
-        sidebarView(page, 'Lanes').locator('.pane-header').first(),
-        sidebarView(page, 'Approvals').locator('.pane-header').first(),
-      ];
+      // With an incident open, the Incidents view has room for it without the user folding anything:
+      // expanded, and tall enough for its first incident's rows (13 here, 22 px each).
+      const room = await until('the Incidents view to be laid out', async () => {
+        const box = await incidents.boundingBox();
+        const expanded = await incidents.locator('.pane-header').first().getAttribute('aria-expanded');
+        return box && box.height > 0 ? { height: box.height, expanded } : undefined;
+      });
+      assert.equal(room.expanded, 'true', 'the Incidents view is collapsed while an incident is open');
+      assert.ok(room.height >= 300, `the Incidents view is ${room.height} px tall while an incident is open`);
+      await shot(page, `${theme.name}-incident-0-room`);
+      // Fold the Lanes view (and Approvals, when shown), as a user reading an incident would, so all the
+      // incident's rows are in view (the tree renders only the rows it shows).
+      const folded = [];
+      for (const title of ['Lanes', 'Approvals'])
+        if (await sidebarView(page, title).count()) folded.push(sidebarView(page, title).locator('.pane-header').first());
       for (const header of folded) if ((await header.getAttribute('aria-expanded')) === 'true') await header.click();
       await textOf(row, /26 failing tests/);
       // The sidebar is narrow: a row is the test's title beside file:line and lane; the full id is in its tooltip.

@@ -27,13 +27,14 @@ class Problems {
 }
 
 /** Pixel facts of a tree row: is the start of its description (the lane's state) inside the clipped label? */
-async function rowLayout(row: Locator): Promise<{ label: string; description: string; stateVisible: boolean }> {
+async function rowLayout(row: Locator): Promise<{ label: string; description: string; stateVisible: boolean; countVisible: boolean }> {
   return row.evaluate((el) => {
     const container = el.querySelector('.monaco-icon-label-container') ?? el;
     const label = el.querySelector('.label-name')?.textContent ?? '';
     const desc = el.querySelector('.label-description');
     const text = desc?.firstChild;
     let stateVisible = false;
+    let countVisible = false;
     if (desc && text && text.nodeType === Node.TEXT_NODE) {
       // The first word of the description (the state) must end before the container clips.
       const word = (text.textContent ?? '').split(' ')[0] ?? '';
@@ -46,8 +47,21 @@ async function rowLayout(row: Locator): Promise<{ label: string; description: st
         if (getComputedStyle(e).overflowX !== 'visible') clip = Math.min(clip, e.getBoundingClientRect().right);
       }
       stateVisible = word.length > 0 && range.getBoundingClientRect().right <= clip + 0.5;
+      // The state and the count ("healthy · 200"): when the row overflows, the ellipsis covers the last
+      // characters before the clip, so the count must end before the ellipsis begins.
+      const stateAndCount = /^\S+\D*\d+/.exec(text.textContent ?? '')?.[0] ?? '';
+      const whole = document.createRange();
+      whole.selectNodeContents(text);
+      const probe = document.createElement('span');
+      probe.textContent = '…';
+      desc.append(probe);
+      const ellipsis = probe.getBoundingClientRect().width;
+      probe.remove();
+      const overflows = whole.getBoundingClientRect().right > clip + 0.5;
+      range.setEnd(text, stateAndCount.length);
+      countVisible = stateAndCount.length > 0 && range.getBoundingClientRect().right <= clip - (overflows ? ellipsis : 0) + 0.5;
     }
-    return { label, description: desc?.textContent ?? '', stateVisible };
+    return { label, description: desc?.textContent ?? '', stateVisible, countVisible };
   });
 }
 
@@ -64,6 +78,15 @@ async function narrowSidebar(page: Page, width: number): Promise<void> {
   await until(`the sidebar to be about ${width} px wide`, async () => {
     const now = await sidebar.boundingBox();
     return now !== null && Math.abs(now.width - width) < 30;
+  });
+}
+
+/** How many lines an element's text takes (1: it does not wrap). */
+async function lines(element: Locator): Promise<number> {
+  return element.evaluate((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top))).size;
   });
 }
 
@@ -110,7 +133,11 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
         await lanes.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 60_000 });
 
       // No cycle yet: every lane has 0 queued. The Lanes view gets the room, not the empty views below it.
-      const height = async (title: string) => (await sidebarView(page, title).boundingBox())?.height ?? 0;
+      // A view with nothing to show may be hidden altogether: it then takes no room at all.
+      const height = async (title: string) => {
+        const pane = sidebarView(page, title);
+        return (await pane.count()) ? ((await pane.boundingBox())?.height ?? 0) : 0;
+      };
       const [lanesHeight, incidentsHeight, approvalsHeight] = [await height('Lanes'), await height('Incidents'), await height('Approvals')];
       problems.check(
         lanesHeight >= 2 * Math.max(incidentsHeight, approvalsHeight),
@@ -144,6 +171,10 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
           layout.stateVisible,
           `lane ${layout.label}'s state is cut at a ${NARROW_SIDEBAR} px sidebar: "${layout.description}"`,
         );
+        problems.check(
+          layout.countVisible,
+          `lane ${layout.label}'s count is cut at a ${NARROW_SIDEBAR} px sidebar: "${layout.description}"`,
+        );
       }
       await shot(page, 'hc-3-lanes-narrow-sidebar');
 
@@ -166,6 +197,11 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
         return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
       });
       problems.check(idLines === 1, `the approval id wraps over ${idLines} lines`);
+      // The action ("merge agent/infra-deploy") and the Review button read on one line each.
+      const actionLines = await lines(view.locator('[data-testid="approval"] td').nth(1));
+      problems.check(actionLines === 1, `the approval's action wraps over ${actionLines} lines`);
+      const buttonLines = await lines(view.locator('[data-testid="approval"] vscode-button'));
+      problems.check(buttonLines === 1, `the approval's Review button wraps over ${buttonLines} lines`);
       problems.check(!(await overflowsHorizontally(view)), 'the dashboard scrolls sideways at 1280×800 with a narrow sidebar');
       await shot(page, 'hc-4-dashboard');
       await view.locator('[data-testid="approval"]').scrollIntoViewIfNeeded();
@@ -260,6 +296,10 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
         layout.stateVisible,
         `at a ${NARROW_SIDEBAR} px sidebar the long lane's state is cut: "${layout.label}" "${layout.description}"`,
       );
+      problems.check(
+        layout.countVisible,
+        `at a ${NARROW_SIDEBAR} px sidebar the long lane's count is cut: "${layout.label}" "${layout.description}"`,
+      );
       await shot(page, 'hc-7-busy-tree-narrow');
 
       await page.locator('.statusbar-item', { hasText: 'Build Master' }).first().click();
@@ -268,6 +308,16 @@ describe('cockpit end to end: high contrast, a narrow sidebar, long names', func
       for (const reason of await view.locator('[data-testid="lane"] .reason').allTextContents())
         problems.check(reason.trim() !== 'new lane', 'a lane card reads "new lane"');
       problems.check(!(await overflowsHorizontally(view)), 'the dashboard with 200 long-named changes scrolls sideways');
+      // Each lane card's state ("healthy 9s") stays on one line; a long name is cut with an ellipsis and is whole in its tooltip.
+      for (const card of await view.locator('[data-testid="lane"]').all()) {
+        const lane = (await card.getAttribute('data-lane')) ?? '';
+        const stateLines = await lines(card.locator('.top > span.muted'));
+        problems.check(stateLines === 1, `lane card ${lane}'s state wraps over ${stateLines} lines`);
+      }
+      const longName = view.locator('[data-testid="lane"]').first().locator('.name');
+      const name = await longName.evaluate((el) => ({ cut: el.scrollWidth > el.clientWidth, title: el.getAttribute('title') ?? '' }));
+      problems.check(name.cut, 'the long lane name is not ellipsized on its card');
+      problems.check(/^payments-and-billing-reconciliation/.test(name.title), `the long lane name's tooltip reads "${name.title}"`);
       await shot(page, 'hc-8-busy-dashboard');
       problems.assertNone();
     } catch (error) {

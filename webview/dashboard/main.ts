@@ -75,6 +75,8 @@ class BuildMasterDashboard extends LitElement {
     .lane.paused { border-left-color: var(--vscode-errorForeground); }
     .lane .top { display: flex; align-items: center; gap: 8px; }
     .lane .name { font-weight: 600; font-size: 1.1em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; }
+    /* The state and the buttons keep their width; a long name gives way (its title has it whole). */
+    .lane .top > :not(.name):not(.spacer) { flex: none; white-space: nowrap; }
     .lane .reason { margin: 6px 0; color: var(--vscode-descriptionForeground); overflow-wrap: anywhere; }
     ol.queue { margin: 6px 0 0; padding-left: 22px; }
     ol.queue li { margin: 2px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -87,6 +89,8 @@ class BuildMasterDashboard extends LitElement {
     td.wrap { overflow-wrap: anywhere; }
     /* Ids and buttons are read whole: the free text beside them wraps instead. */
     td.id, td.nowrap { white-space: nowrap; }
+    /* The action reads on one line; a long change name is cut with an ellipsis (the cell's title has it whole). */
+    td.action div { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 32ch; }
     tr.has-failures td { border-bottom: none; }
     td.failures { padding: 0 8px 8px 24px; }
     .check-group { margin-top: 4px; }
@@ -217,7 +221,7 @@ class BuildMasterDashboard extends LitElement {
         <span class="name" title=${lane.name}>${lane.name}</span>
         <vscode-badge variant="counter">${lane.queue.length}</vscode-badge>
         <span class="spacer"></span>
-        <span class="muted">${lane.state} ${duration(this.model ? this.model.now - lane.since : 0)}</span>
+        <span class="muted state">${lane.state} ${duration(this.model ? this.model.now - lane.since : 0)}</span>
         ${
           lane.state === 'paused' || lane.operatorPaused
             ? html`<vscode-button secondary @click=${() => this.send({ kind: 'resume', lane: lane.name })}>Resume</vscode-button>`
@@ -286,7 +290,7 @@ class BuildMasterDashboard extends LitElement {
       <tr><th>Approval</th><th>Action</th><th>Tier</th><th>Why</th><th></th></tr>
       ${model.approvals.map(
         (a) => html`<tr data-testid="approval">
-        <td class="id" data-testid="approval-id">${a.id}</td><td class="wrap">${a.kind} ${a.change ?? a.incident ?? ''}</td><td class="nowrap">${a.tier}</td><td class="wrap">${a.rationale}</td>
+        <td class="id" data-testid="approval-id">${a.id}</td><td class="action" title="${a.kind} ${a.change ?? a.incident ?? ''}"><div>${a.kind} ${a.change ?? a.incident ?? ''}</div></td><td class="nowrap">${a.tier}</td><td class="wrap">${a.rationale}</td>
         <td class="nowrap"><vscode-button @click=${() => this.send({ kind: 'review', approval: a.id })}>Review</vscode-button></td></tr>`,
       )}
     </table>`;
