@@ -17,7 +17,7 @@ const count = z.number().int().nonnegative();
 const name = z
   .string()
   .min(1)
-  .max(100)
+  .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._~-]*$/, 'letters, digits, ".", "_", "~" and "-" only');
 
 export const usageSchema = z.object({ tokens_in: count, tokens_out: count, usd: z.number().nonnegative() });
@@ -76,6 +76,24 @@ export const taskSchema = z.object({
 });
 export type Task = z.infer<typeof taskSchema>;
 
+/** A run's tasks name each other: ids are unique and every dependency and hedge names a task of the run. */
+function checkGraph(tasks: readonly Task[], context: z.RefinementCtx): void {
+  const ids = new Set<string>();
+  tasks.forEach((task, index) => {
+    if (ids.has(task.id)) context.addIssue({ code: 'custom', path: [index, 'id'], message: `duplicate task id "${task.id}"` });
+    ids.add(task.id);
+  });
+  tasks.forEach((task, index) => {
+    for (const dep of task.depends_on) {
+      if (!ids.has(dep))
+        context.addIssue({ code: 'custom', path: [index, 'depends_on'], message: `depends on "${dep}", which is no task of the run` });
+    }
+    if (task.hedge_of !== undefined && !ids.has(task.hedge_of)) {
+      context.addIssue({ code: 'custom', path: [index, 'hedge_of'], message: `hedges "${task.hedge_of}", which is no task of the run` });
+    }
+  });
+}
+
 export const runSchema = z.object({
   id: name,
   goal: z.object({ kind: z.enum(['ticket', 'progress']), text: z.string() }),
@@ -84,7 +102,7 @@ export const runSchema = z.object({
   budgets: budgetsSchema,
   status: z.enum(RUN_STATUSES),
   created_at: count,
-  tasks: z.array(taskSchema),
+  tasks: z.array(taskSchema).superRefine(checkGraph),
 });
 export type Run = z.infer<typeof runSchema>;
 

@@ -13,7 +13,7 @@
 //   write_scope, test_commands, done_signal, lane, type (default code)   the worker's contract
 //   title, notes  free text
 // Any other key is a problem: a misspelt `blocked_by` would otherwise let a row run before its blocker.
-import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { z } from 'zod';
 import type { Task } from './model';
 
@@ -74,7 +74,7 @@ export function parseProgress(text: string): ProgressParse {
       return;
     }
     for (const issue of parsed.error.issues) {
-      const at = isMap(item) ? item.getIn(issue.path, true) : undefined;
+      const at = isMap(item) ? fieldNode(item, issue) : undefined;
       const where = isNode(at) && at.range ? lineAt(at.range[0]) : line;
       problems.push({ line: where, reason: describeIssue(issue, index), ...rowIdOf(item) });
     }
@@ -85,6 +85,14 @@ export function parseProgress(text: string): ProgressParse {
 
 function isNode(value: unknown): value is YamlNode {
   return typeof value === 'object' && value !== null && 'toJSON' in value && 'range' in value;
+}
+
+/** The node an issue is about: the field's value, or for an unknown field its key. */
+function fieldNode(item: YAMLMap, issue: z.core.$ZodIssue): unknown {
+  if (issue.code === 'unrecognized_keys') {
+    return item.items.find((pair) => isScalar(pair.key) && pair.key.value === issue.keys[0])?.key;
+  }
+  return item.getIn(issue.path, true);
 }
 
 function rowIdOf(item: unknown): { row?: string } {

@@ -147,7 +147,8 @@ export function schedulePass(tasks: readonly Task[], caps: ScheduleCaps, now: nu
 function hedges(tasks: readonly Task[], caps: ScheduleCaps, now: number, busy: Occupancy): HedgeDecision[] {
   const after = caps.hedge_after_ms;
   if (after === undefined) return [];
-  const hedged = new Set(tasks.flatMap((task) => (task.hedge_of !== undefined && !isSettled(task.status) ? [task.hedge_of] : [])));
+  // One hedge per task, ever: a second would reuse the first's id, and a failed hedge says the class is no faster.
+  const hedged = new Set(tasks.flatMap((task) => (task.hedge_of === undefined ? [] : [task.hedge_of])));
   const decisions: HedgeDecision[] = [];
   for (const task of tasks) {
     if (task.status !== 'running' || task.hedge_of !== undefined || hedged.has(task.id) || task.started_at === undefined) continue;

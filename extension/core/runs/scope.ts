@@ -42,7 +42,20 @@ function literalMeets(path: Shape, other: Shape): boolean {
   if (other.literal)
     return path.prefix === other.prefix || other.prefix.startsWith(`${path.prefix}/`) || path.prefix.startsWith(`${other.prefix}/`);
   if (other.prefix.startsWith(`${path.prefix}/`)) return true;
-  return picomatch.isMatch(path.glob, other.glob, { dot: true, nocase: true });
+  return matcherOf(other.glob)(path.glob);
+}
+
+/** Compiled once per glob: a scheduling pass asks the same globs many times. */
+const matchers = new Map<string, (path: string) => boolean>();
+
+function matcherOf(glob: string): (path: string) => boolean {
+  let matcher = matchers.get(glob);
+  if (!matcher) {
+    matcher = picomatch(glob, { dot: true, nocase: true });
+    if (matchers.size > 10_000) matchers.clear();
+    matchers.set(glob, matcher);
+  }
+  return matcher;
 }
 
 /** May some file match both globs? False only when none can. */
