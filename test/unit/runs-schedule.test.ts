@@ -36,6 +36,7 @@ describe('runs: write scopes overlap (path locks)', () => {
     ['src/{a,b}/**', 'src/c/x', false],
     ['src/{a,b}/**', 'src/b/**', true],
     ['src', 'src/x.ts', true],
+    ['src/', 'src/x.ts', true],
     ['src/x.ts', 'src/x.js', false],
     ['caf\u00e9/**', 'cafe\u0301/x', true],
   ];
@@ -124,6 +125,10 @@ describe('runs: the scheduler pass', () => {
     const duplicate = task('slow~hedge', ['src/**'], { status: 'running', started_at: 100, hedge_of: 'slow', worker_class: 'fast' });
     assert.deepEqual(schedulePass([slow, duplicate], caps, 500).hedge, [], 'a task is hedged once');
     assert.deepEqual(schedulePass([slow, { ...duplicate, status: 'failed' }], caps, 500).hedge, [], 'even once its hedge failed');
+    const p90 = schedulePass([slow], { ...caps, hedge_after_ms: 10_000, class_p90_ms: { premium: 50 } }, 60).hedge;
+    assert.match(p90[0]?.rationale ?? '', /past premium's p90 \(50 ms\)/, "a class's p90 makes a straggler before hedge_after");
+    const squatter = task('slow~hedge', ['q/**'], { status: 'pending' });
+    assert.deepEqual(schedulePass([slow, squatter], caps, 500).hedge, [], 'a hedge never takes an id a task already has');
     const full = task('other', ['x/**'], { status: 'running', started_at: 0 });
     assert.deepEqual(schedulePass([slow, full], caps, 500).hedge, [], 'no free agent: no hedge');
   });

@@ -9,8 +9,10 @@ export interface ScheduleCaps {
   per_lane?: Readonly<Record<string, number>>;
   /** Tasks running at once per worker class. */
   per_class?: Readonly<Record<string, number>>;
-  /** A running task older than this (ms) gets a duplicate on another class; absent: no hedging. */
+  /** A running task older than this (ms) gets a duplicate on another class; absent (and no p90): no hedging. */
   hedge_after_ms?: number;
+  /** A class's observed p90 run time (ms): a task of that class past it is a straggler too. */
+  class_p90_ms?: Readonly<Record<string, number>>;
   /** Worker classes a hedge may use, in order of preference. */
   hedge_classes?: readonly string[];
 }
@@ -144,33 +146,34 @@ export function schedulePass(tasks: readonly Task[], caps: ScheduleCaps, now: nu
   return pass;
 }
 
+/** How long a task may run before it is a straggler: its class's p90 when known, else hedge_after. */
+function hedgeThreshold(task: Task, caps: ScheduleCaps): { ms: number; source: string } | undefined {
+  const p90 = task.worker_class === undefined ? undefined : caps.class_p90_ms?.[task.worker_class];
+  if (p90 !== undefined) return { ms: p90, source: `${task.worker_class ?? ''}'s p90` };
+  return caps.hedge_after_ms === undefined ? undefined : { ms: caps.hedge_after_ms, source: 'hedge_after' };
+}
+
 function hedges(tasks: readonly Task[], caps: ScheduleCaps, now: number, busy: Occupancy): HedgeDecision[] {
-  const after = caps.hedge_after_ms;
-  if (after === undefined) return [];
   // One hedge per task, ever: a second would reuse the first's id, and a failed hedge says the class is no faster.
   const hedged = new Set(tasks.flatMap((task) => (task.hedge_of === undefined ? [] : [task.hedge_of])));
+  const ids = new Set(tasks.map((task) => task.id));
   const decisions: HedgeDecision[] = [];
   for (const task of tasks) {
     if (task.status !== 'running' || task.hedge_of !== undefined || hedged.has(task.id) || task.started_at === undefined) continue;
-    if (now - task.started_at < after || busy.total >= caps.max_agents) continue;
+    const threshold = hedgeThreshold(task, caps);
+    const duplicateId = `${task.id}~hedge`;
+    if (!threshold || now - task.started_at < threshold.ms || busy.total >= caps.max_agents || ids.has(duplicateId)) continue;
     const workerClass = (caps.hedge_classes ?? []).find(
       (name) => name !== task.worker_class && (caps.per_class?.[name] ?? Infinity) > (busy.classes.get(name) ?? 0),
     );
     if (workerClass === undefined) continue;
-    const duplicate: Task = {
-      ...task,
-      id: `${task.id}~hedge`,
-      worker_class: workerClass,
-      hedge_of: task.id,
-      status: 'running',
-      attempts: 0,
-    };
-    busy.take(duplicate);
+    busy.take({ ...task, id: duplicateId, worker_class: workerClass, hedge_of: task.id });
+    const late = `running ${now - task.started_at} ms, past ${threshold.source} (${threshold.ms} ms)`;
     decisions.push({
       task: task.id,
-      duplicate: duplicate.id,
+      duplicate: duplicateId,
       worker_class: workerClass,
-      rationale: `running ${now - task.started_at} ms, past hedge_after ${after} ms: a duplicate on ${workerClass}, the first success is adopted`,
+      rationale: `${late}: a duplicate on ${workerClass}, the first success is adopted`,
     });
   }
   return decisions;

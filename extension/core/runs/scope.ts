@@ -4,8 +4,8 @@
 // special character). Two globs with wildcards may overlap unless their prefixes differ somewhere
 // within the shorter one. A literal path against a glob asks picomatch itself, and also counts as
 // overlapping when it is a directory holding the other's prefix. Compared case-insensitively (a
-// case-insensitive disk makes `Src/x` and `src/x` one file), dot files included, `./` and `//`
-// folded, Unicode compared in NFC; a `..` segment or a leading `/` gives up on proof (empty prefix: overlaps everything).
+// case-insensitive disk makes `Src/x` and `src/x` one file), dot files included, `./`, `//` and a
+// trailing `/` folded, Unicode compared in NFC; a `..` segment or a leading `/` gives up on proof (empty prefix: overlaps everything).
 import picomatch from 'picomatch';
 
 /** Characters after which a glob's text is no longer literal (picomatch's specials, and `\` escapes). */
@@ -26,7 +26,8 @@ function shapeOf(raw: string): Shape {
   const glob = raw
     .normalize('NFC')
     .replace(/\/{2,}/g, '/')
-    .replace(/^(\.\/)+/, '');
+    .replace(/^(\.\/)+/, '')
+    .replace(/(.)\/+$/, '$1');
   const segments = glob.split('/');
   const unsafe = raw.startsWith('/') || segments.some((segment) => segment === '..');
   const cut = glob.search(SPECIAL);
