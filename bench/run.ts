@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-for (const name of ['core', 'local', 'github', 'vscode']) {
+for (const name of ['core', 'operator', 'local', 'github', 'vscode']) {
   console.log(`\n## ${name}\n`);
   execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, `${name}.bench.ts`)], { stdio: 'inherit' });
 }
