@@ -12,6 +12,7 @@ import { lockSession, openSession, PolicyError, type Session, type SessionOption
 import { RepoError } from '../controller/session';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
+import { planRun, renderPlan } from './plan';
 import {
   renderCheckFailures,
   renderDecisions,
@@ -49,6 +50,8 @@ commands:
   log [--since 1h|ISO-DATE]     the decision and action log
   validate [file]               check a policy file; exit 2 on any problem
   demo [--dir DIR]              a sandbox repository through a full incident lifecycle
+  run --progress FILE --plan-only [--agents N] [--max-phase N]
+                                which rows of a progress file would run now, and why the others wait
 
 exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 global hold in force (sync, status)`;
 
@@ -82,6 +85,10 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         since: { type: 'string' },
         dir: { type: 'string' },
         cycles: { type: 'string' },
+        progress: { type: 'string' },
+        'plan-only': { type: 'boolean', default: false },
+        agents: { type: 'string' },
+        'max-phase': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -180,6 +187,17 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       }
       case 'demo':
         return await runDemo({ dir: values.dir, json, io });
+      case 'run': {
+        const plan = planRun({
+          cwd: process.cwd(),
+          progress: values.progress,
+          planOnly: values['plan-only'],
+          agents: values.agents,
+          maxPhase: values['max-phase'],
+        });
+        print(plan, renderPlan(plan));
+        return EXIT.ok;
+      }
       default:
         throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
     }
@@ -390,7 +408,23 @@ async function explain(s: Session, given: string, json: boolean, print: (doc: un
   );
 }
 
-const OPTIONS = ['repo', 'forge', 'json', 'dry-run', 'interval', 'reason', 'ack', 'since', 'dir', 'cycles', 'help'];
+const OPTIONS = [
+  'repo',
+  'forge',
+  'json',
+  'dry-run',
+  'interval',
+  'reason',
+  'ack',
+  'since',
+  'dir',
+  'cycles',
+  'progress',
+  'plan-only',
+  'agents',
+  'max-phase',
+  'help',
+];
 
 /**
  * Node's argument parser speaks of positionals and `--` escapes; say what is
