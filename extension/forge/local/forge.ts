@@ -10,6 +10,7 @@ import picomatch from 'picomatch';
 import { awaitsOperator, laneOrder } from '../../core/merges';
 import { FAILED, mergeGuard } from '../../core/gate';
 import { mergeKey } from '../../core/keys';
+import { outputTails } from '../../core/failures';
 import { short } from '../../core/text';
 import { parseUnifiedDiff, type ChangeDiff } from '../../core/diff';
 import { own, put } from '../../core/records';
@@ -906,17 +907,14 @@ export class LocalForge implements Forge {
       s.change ? `${s.change} (${short(s.sha)})` : `commit ${short(s.sha)} (merged outside the queue)`,
     );
     const lines = [`suspects: ${suspects.length ? suspects.join(', ') : 'none known'}`];
-    const runs = this.cachedChecks(policy, `commit:${incident.redSha}`, '').filter(
-      (run) => incident.failingChecks.includes(run.name) && run.output,
-    );
-    for (const run of runs) {
-      const tail = (run.output ?? '')
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .slice(-15);
+    // The incident keeps its output's end since it opened; one recorded before that is read from the check cache.
+    const tails =
+      incident.output ??
+      outputTails(this.cachedChecks(policy, `commit:${incident.redSha}`, '').filter((run) => incident.failingChecks.includes(run.name)));
+    for (const tail of tails) {
       lines.push(
-        `output of ${run.name} at ${short(incident.redSha)} (last ${tail.length} line(s)):`,
-        ...tail.map((line) => `    ${withoutControls(line, '?')}`),
+        `output of ${tail.check} at ${short(incident.redSha)} (last ${tail.lines.length} line(s)):`,
+        ...tail.lines.map((line) => `    ${withoutControls(line, '?')}`),
       );
     }
     return lines;
