@@ -222,11 +222,19 @@ export interface Incident {
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected';
 export type ActionClass = 'merge' | 'fix' | 'revert' | 'hygiene';
 
+/** A run's gated steps (SPEC §11): plan, apply (generate), execute, merge, deploy. */
+export type RunStep = 'plan' | 'apply' | 'execute' | 'merge' | 'deploy';
+
 export interface Approval {
   id: string;
   /** The idempotency key of the action the approval stands for. */
   key: string;
-  actionClass: ActionClass;
+  /** A run's gate is `run`; its step says which. */
+  actionClass: ActionClass | 'run';
+  /** For a run's gate: the run, its step, and the task when the step is one task's. */
+  run?: string;
+  step?: RunStep;
+  task?: string;
   kind: DecisionKind;
   lane?: string;
   change?: string;

@@ -8,6 +8,7 @@ import { TextFile } from 'lowdb/node';
 import { z } from 'zod';
 import type { BuildRecord, BuildStatus, CheckRun, ControllerState, Decision } from '../core/model';
 import type { QueueEntry } from '../core/decide';
+import { runSchema, type Run } from '../core/runs/model';
 import { drop, own, put } from '../core/records';
 import { InputError, type BuildResult, type CachedFact, type MergeRecord, type StorePort } from '../ports';
 
@@ -60,6 +61,20 @@ export interface StoreData {
   lastSeq?: number;
   /** GitHub mode: who Build Master is there, and the issues it created (only those carry trusted markers). */
   github?: { login?: string; issues: number[] };
+  /** Runs (SPEC §11): each with its tasks, gates and decisions; validated with the core's run schema on read. */
+  runs?: Record<string, Run>;
+  /** The router's learned record per worker class and task type (`runs.router.learn`). */
+  routerStats?: Record<string, RouterStat>;
+}
+
+/** What the router learned about one worker class on one task type. */
+export interface RouterStat {
+  worker_class: string;
+  type: string;
+  successes: number;
+  failures: number;
+  usd: number;
+  duration_ms: number;
 }
 
 export interface LogEvent {
@@ -72,6 +87,8 @@ export interface LogEvent {
   change?: string;
   incident?: string;
   approval?: string;
+  run?: string;
+  task?: string;
   key?: string;
   status?: string;
   from?: string;
@@ -198,6 +215,25 @@ export class Store implements StorePort {
 
   setFact(key: string, fact: CachedFact): void {
     put(this.data_.facts, key, fact);
+  }
+
+  /** Every run, oldest first. */
+  runs(): Run[] {
+    return Object.values(this.data_.runs ?? {}).sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
+  }
+
+  run(id: string): Run | undefined {
+    return this.data_.runs ? own(this.data_.runs, id) : undefined;
+  }
+
+  /** Stores a run as given (validated, so a bad write fails here, not on the next read); save() writes it. */
+  putRun(run: Run): void {
+    const checked = runSchema.parse(run);
+    put((this.data_.runs ??= dict()), run.id, checked);
+  }
+
+  routerStats(): Record<string, RouterStat> {
+    return (this.data_.routerStats ??= dict());
   }
 
   hygieneMemory(): Record<string, number> {
@@ -367,6 +403,17 @@ const storeSchema = z.looseObject({
   hygiene: record(z.number()).optional(),
   lastSeq: z.number().optional(),
   github: z.looseObject({ login: z.string().optional(), issues: z.array(z.number()) }).optional(),
+  runs: record(runSchema).optional(),
+  routerStats: record(
+    z.looseObject({
+      worker_class: z.string(),
+      type: z.string(),
+      successes: z.number(),
+      failures: z.number(),
+      usd: z.number(),
+      duration_ms: z.number(),
+    }),
+  ).optional(),
 });
 
 /** Reads and validates state.json: absent is a fresh store, anything that is not a valid state is refused. */
@@ -408,6 +455,8 @@ function normalise(raw: Partial<StoreData>): StoreData {
   data.merged = dict(raw.merged);
   data.facts = dict(raw.facts);
   if (raw.hygiene) data.hygiene = dict(raw.hygiene);
+  if (raw.runs) data.runs = dict(raw.runs);
+  if (raw.routerStats) data.routerStats = dict(raw.routerStats);
   if (raw.state)
     data.state = { ...raw.state, lanes: dict(raw.state.lanes), incidents: dict(raw.state.incidents), approvals: dict(raw.state.approvals) };
   if (raw.lastCycle) data.lastCycle = { ...raw.lastCycle, queues: dict(raw.lastCycle.queues) };

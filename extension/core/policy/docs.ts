@@ -88,6 +88,54 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'incidents.flaky.quarantine_after':
     'A test flaky this many times within `window` is reported for quarantine (a hygiene action, governed by `autonomy.hygiene`). 0 turns the report off.',
   'incidents.flaky.window': 'How far back flaky runs are counted (a duration).',
+  runs: 'Runs: agents driven by Build Master. A run turns a ticket or progress rows into tasks, schedules them on worker classes within caps and budgets, and merges their results through the same gate as every change (docs/runs.md).',
+  'runs.max_agents': 'Agents (task workers) working at once, over every run.',
+  'runs.max_phase': "Progress rows of a later phase are not selected (the builder loop's cap).",
+  'runs.per_lane': 'Tasks running at once per lane, e.g. `{ web: 2 }`; a lane not named is capped only by `max_agents`.',
+  'runs.per_class': 'Tasks running at once per worker class, e.g. `{ premium: 1 }`.',
+  'runs.hedge_after':
+    "A task running longer than this (a duration) gets a duplicate on another worker class; the first success is adopted and the other cancelled. Absent: only a task past its class's observed p90 is hedged.",
+  'runs.profile':
+    'The autonomy profile a run uses unless `run --profile` names another: `prod-conservative`, `staging-aggressive`, `exploration`, or one of `profiles`.',
+  'runs.profiles':
+    "Your own autonomy profiles: a level (A0–A5) per action class (`plan`, `generate`, `execute`, `merge`, `deploy`); a class not named keeps prod-conservative's level. A gated step becomes an approval in the approval queue.",
+  'runs.budgets':
+    'Default caps of a run; `run --usd`, `--cap` and `--wall` override them. A run that reaches a cap stops with a hand-off summary.',
+  'runs.budgets.usd': 'US dollars a run may spend (as the workers report it, or priced from their tokens).',
+  'runs.budgets.tokens': 'Tokens (in + out) a run may spend.',
+  'runs.budgets.wall': 'Wall time a run may take (a duration).',
+  'runs.budgets.task_tokens': 'Tokens one task may spend; a task over it fails.',
+  'runs.degrade_at': 'Past this fraction of any cap (0–1) the router picks a cheaper worker class.',
+  'runs.workers':
+    'Worker classes: any coding-agent CLI, run in a fresh worktree on `buildmaster/task/<run>/<task>` with the prompt on stdin and a scrubbed environment.',
+  'runs.workers[].name':
+    "The class's name, used by router rules, `per_class` and the cockpit (a lowercase word such as premium, code, fast, local).",
+  'runs.workers[].command':
+    'The command (run with `sh -c`). It gets the prompt on stdin; it reports usage as a JSON line `{"usage": {"tokens_in": N, "tokens_out": N, "usd": X}}` on stdout or in the file `$BUILDMASTER_RESULT`.',
+  'runs.workers[].timeout': 'A worker running longer is killed and the attempt fails (a duration, at least 1s).',
+  'runs.workers[].env': "Environment variables passed to the worker beyond the basic ones (an API key's name, never its value).",
+  'runs.workers[].usd_per_mtok_in': 'Price per million input tokens, for an agent that reports tokens but not dollars.',
+  'runs.workers[].usd_per_mtok_out': 'Price per million output tokens, for an agent that reports tokens but not dollars.',
+  'runs.workers[].cost_rank': 'Where the class stands when degrading: a lower number is cheaper. Default: the list order, dearest first.',
+  'runs.router': 'Which worker class each task gets: rules in CEL, a default, and optionally a learned choice.',
+  'runs.router.rules': 'Rules tried in order; the first whose `when` is true chooses the class.',
+  'runs.router.rules[].when':
+    'A CEL expression over `task` (`type`, `id`, `lane`, `attempts`, `context_tokens`) and `budget` (`usd_left`, `tokens_left`, `fraction_used`), e.g. `task.type == "spec" && task.context_tokens > 60000`. A rule that does not compile is a policy error.',
+  'runs.router.rules[].use': 'The worker class the rule chooses.',
+  'runs.router.rules[].fallback': 'Classes to use, in order, when `use` is at its `per_class` cap.',
+  'runs.router.default': 'The class when no rule matches. Default: the first worker class.',
+  'runs.router.learn':
+    'Learn cost, success and latency per class and task type, and choose by Thompson sampling among the classes a rule allows.',
+  'runs.templates':
+    'Ticket templates by name: a list of tasks (id, type, prompt, depends_on, write_scope, test_commands, lane). Built in: `feature` (spec → code → tests → docs).',
+  'runs.template': 'The template a ticket uses when `planner` is not set.',
+  'runs.planner':
+    'An agent CLI that plans a ticket: it gets the ticket on stdin and prints the plan as JSON (docs/runs.md); a malformed plan is rejected with the reason and nothing runs.',
+  'runs.planner.command': 'The planner command (run with `sh -c`).',
+  'runs.planner.timeout': 'A planner running longer is killed and the run fails (a duration).',
+  'runs.planner.env': 'Environment variables passed to the planner beyond the basic ones.',
+  'runs.repair_tasks': "A failed task spawns one repair task (type `fix`) given the failure's detail.",
+  'runs.test_commands': "Commands every task's result must pass before it enters its lane's queue, when the task names none.",
   'local.check_timeout': 'A check running longer than this is killed and counts as an infrastructure failure (a duration).',
 };
 

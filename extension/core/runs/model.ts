@@ -73,8 +73,46 @@ export const taskSchema = z.object({
   /** Set on a hedge: the task it duplicates. */
   hedge_of: name.optional(),
   result: buildResultSchema.optional(),
+  /**
+   * Where a task stands inside its audit status: `work` (a worker is writing), `verify` (its
+   * test_commands run on the result), `approval` (a gated step waits for a person), `queued` (its
+   * branch is in its lane's queue), `merged` (its change merged: the task is completed).
+   */
+  stage: z.enum(['work', 'verify', 'approval', 'queued', 'merged']).optional(),
+  /** The branch its result is promoted to (`buildmaster/task/<run>/<task>`), once promoted. */
+  branch: z.string().optional(),
+  /** The progress row the task came from. */
+  row: z.string().optional(),
+  /** Set on a repair task: the task whose failure it repairs. */
+  repair_of: name.optional(),
+  /** The worker's process id and worktree while it runs, so a kill or a restart can clean them up. */
+  pid: z.number().int().positive().optional(),
+  worktree: z.string().optional(),
+  finished_at: count.optional(),
+  /** A review task's verdict: `reject` cancels what depends on it. */
+  verdict: z.enum(['approve', 'reject']).optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
+
+/** One decision of a run, with its rationale (the cockpit's timeline and `run show`). */
+export const runDecisionSchema = z.object({
+  at: count,
+  kind: z.string(),
+  task: z.string().optional(),
+  worker_class: z.string().optional(),
+  rationale: z.string(),
+});
+export type RunDecision = z.infer<typeof runDecisionSchema>;
+
+/** A gated step: an approval in the controller's approval queue, named by the run and step. */
+export const runGateSchema = z.object({
+  step: z.enum(['plan', 'apply', 'execute', 'merge', 'deploy']),
+  task: z.string().optional(),
+  /** The approval's id in the approval queue. */
+  approval: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected']),
+});
+export type RunGate = z.infer<typeof runGateSchema>;
 
 /** A run's tasks name each other: ids are unique and every dependency and hedge names a task of the run. */
 function checkGraph(tasks: readonly Task[], context: z.RefinementCtx): void {
@@ -103,6 +141,18 @@ export const runSchema = z.object({
   status: z.enum(RUN_STATUSES),
   created_at: count,
   tasks: z.array(taskSchema).superRefine(checkGraph),
+  started_at: count.optional(),
+  finished_at: count.optional(),
+  /** Decisions with rationales, newest last (bounded by the store). */
+  decisions: z.array(runDecisionSchema).optional(),
+  gates: z.array(runGateSchema).optional(),
+  /** The progress file the run's rows came from, to report rows done. */
+  progress: z.object({ file: z.string(), rows: z.array(z.string()) }).optional(),
+  /** Why the run stopped early (budget, kill, failure): what is done, what is left. */
+  handoff: z.unknown().optional(),
+  /** Who started it (the operator name) and who killed it, if anyone. */
+  by: z.string().optional(),
+  killed_by: z.string().optional(),
 });
 export type Run = z.infer<typeof runSchema>;
 
