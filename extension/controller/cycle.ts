@@ -310,6 +310,8 @@ async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
   const { store, forge, policy, clock } = deps;
   const outcomes: ActionOutcome[] = [];
   for (const record of store.unfinishedActions()) {
+    // A run's starts and promotions are the run driver's to recover (controller/drive.ts), not a cycle's.
+    if (record.key.startsWith('run:')) continue;
     const decision = record.decision;
     if (decision.kind === 'merge') {
       const earlier = await forge.findMerge(record.key, policy);

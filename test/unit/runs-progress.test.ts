@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { runSchema, type Run } from '../../extension/core/runs/model';
-import { parseProgress, rowToTask, selectRows, type ProgressRow } from '../../extension/core/runs/progress';
+import { parseProgress, planRows, rowToTask, selectRows, type ProgressRow } from '../../extension/core/runs/progress';
 
 function rows(text: string): ProgressRow[] {
   const parsed = parseProgress(text);
@@ -215,5 +215,57 @@ describe('runs: the progress-file planner', () => {
     const bare = rows(TWELVE).find((r) => r.id === 'k');
     assert.ok(bare);
     assert.deepEqual(rowToTask(bare).spec.write_scope, ['**'], 'no write_scope: it may write anywhere, so it locks everything');
+  });
+});
+
+describe('runs: the rows a run takes (planRows)', () => {
+  const rowsOf = (rows: unknown[]): ProgressRow[] => {
+    const parsed = parseProgress(JSON.stringify({ rows }));
+    assert.ok(parsed.ok, JSON.stringify(parsed));
+    return parsed.rows;
+  };
+
+  it('takes what is ready now and what its own rows unblock, with the blockers as dependencies; leaves the rest with reasons', () => {
+    const rows = rowsOf([
+      { id: 'a', phase: 1, status: 'done', done_signal: 'a-done' },
+      { id: 'b', phase: 1, blocked_by: ['a'], done_signal: 'b-done' },
+      { id: 'c', phase: 2, blocked_by: ['b'] },
+      { id: 'd', phase: 2, ready_when: ['b-done'] },
+      { id: 'e', phase: 1, slice_size: 'umbrella' },
+      { id: 'f', phase: 4 },
+      { id: 'g', phase: 2, blocked_by: ['f'] },
+      { id: 'h', phase: 1, ready_when: ['deploy-green'] },
+    ]);
+    const plan = planRows(rows, { max_phase: 3 });
+    assert.deepEqual(
+      plan.tasks.map((t) => [t.id, t.depends_on, t.row]),
+      [
+        ['b', [], 'b'],
+        ['c', ['b'], 'c'],
+        ['d', ['b'], 'd'],
+      ],
+    );
+    assert.deepEqual(Object.fromEntries(plan.left.map((d) => [d.row, d.verdict])), {
+      e: 'umbrella',
+      f: 'above-max-phase',
+      g: 'blocked',
+      h: 'waiting-signal',
+    });
+    assert.match(plan.left.find((d) => d.row === 'g')?.rationale ?? '', /blocked by f/);
+  });
+
+  it('never takes a done row, and takes nothing when nothing can run', () => {
+    const plan = planRows(
+      rowsOf([
+        { id: 'a', phase: 1, status: 'done' },
+        { id: 'b', phase: 5 },
+      ]),
+      {},
+    );
+    assert.deepEqual(plan.tasks, []);
+    assert.deepEqual(
+      plan.left.map((d) => d.row),
+      ['b'],
+    );
   });
 });

@@ -279,3 +279,36 @@ export function rowToTask(row: ProgressRow, autoCommit = true): Task {
     status: 'pending',
   };
 }
+
+export interface RowPlan {
+  /** The run's tasks: rows eligible now or once rows of the run are done, each depending on those rows. */
+  tasks: Task[];
+  /** Why every other row is left out (done, umbrella, above max_phase, blocked by a row outside the run…). */
+  left: RowDecision[];
+}
+
+/**
+ * The rows a run takes: what is eligible now, then what becomes eligible when those rows are done
+ * (their ids and done_signals), until nothing more opens up. A row waiting on a row the run does not
+ * take, or on a signal nobody gives, is left out with its reason. The agent cap is the scheduler's.
+ */
+export function planRows(rows: readonly ProgressRow[], options: Omit<SelectOptions, 'max_agents'>): RowPlan {
+  const taken = new Map<string, ProgressRow>();
+  let assumed = rows;
+  let last: Selection | undefined;
+  for (;;) {
+    last = selectRows(assumed, { ...options, max_agents: Number.MAX_SAFE_INTEGER });
+    const fresh = last.selected.filter((row) => !taken.has(row.id));
+    if (fresh.length === 0) break;
+    for (const row of fresh) taken.set(row.id, row);
+    // Rows the run takes count as done for what follows them (their done_signal too).
+    assumed = rows.map((row) => (taken.has(row.id) ? { ...row, status: 'done' as const } : row));
+  }
+  const signalOf = new Map([...taken.values()].flatMap((row) => (row.done_signal ? [[row.done_signal, row.id] as const] : [])));
+  const tasks = [...taken.values()].map((row) => {
+    const after = [...row.blocked_by.filter((id) => taken.has(id)), ...row.ready_when.flatMap((signal) => signalOf.get(signal) ?? [])];
+    return { ...rowToTask(row), row: row.id, depends_on: [...new Set(after)].filter((id) => id !== row.id) };
+  });
+  const left = last.decisions.filter((decision) => !taken.has(decision.row) && decision.verdict !== 'done');
+  return { tasks, left };
+}

@@ -49,8 +49,8 @@ import {
   type RepoSnapshot,
 } from '../../process/containment';
 
-/** Fix and revert branches are always candidates, whatever `local.branches` says. */
-const OWN_BRANCHES = ['buildmaster/fix/*', 'buildmaster/revert/*'];
+/** Fix, revert and run task branches are always candidates, whatever `local.branches` says. */
+const OWN_BRANCHES = ['buildmaster/fix/*', 'buildmaster/revert/*', 'buildmaster/task/**'];
 const HISTORY = 50;
 /** Pre-merge check runs per lane per cycle: enough to find the next mergeable change without testing the whole queue. */
 const PRECHECKS_PER_LANE = 2;
