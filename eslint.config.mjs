@@ -7,9 +7,10 @@ import tseslint from 'typescript-eslint';
 
 /** A package or a path pattern no file of a room may import, and why. */
 const vscode = { name: 'vscode', message: 'Only extension/vscode/ talks to VS Code; the engine runs headless from the CLI too.' };
+// @bufbuild/cel is allowed: it only parses and evaluates expressions (the router's `when`), no I/O.
 const packagesOutsideCore = {
-  regex: '^(?!\\.|zod$|yaml$|picomatch$)',
-  message: 'The core is pure: it imports only the core, zod, yaml and picomatch (no fs, child_process, network or vscode).',
+  regex: '^(?!\\.|zod$|yaml$|picomatch$|@bufbuild/cel$)',
+  message: 'The core is pure: it imports only the core, zod, yaml, picomatch and @bufbuild/cel (no fs, child_process, network or vscode).',
 };
 const upFromCore = (depth) => ({
   regex: `^(\\.\\./){${depth}}`,

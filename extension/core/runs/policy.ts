@@ -3,6 +3,7 @@
 // without `runs:` plans progress files with one agent and no worker class (apply then says what to add).
 import { z } from 'zod';
 import { AUTONOMY_LEVELS, envNames, optionalDuration, strings, timeout } from '../policy/fields';
+import { compileRouter } from './router';
 
 /** The operator's action classes (autonomy roadmap): each run step is gated by the profile's level for it. */
 export const RUN_ACTIONS = ['plan', 'generate', 'execute', 'merge', 'deploy'] as const;
@@ -98,6 +99,19 @@ export const runsPolicySchema = z
     repair_tasks: z.boolean().default(true),
     /** Commands every task's result must pass before promotion when the task names none. */
     test_commands: strings([]),
+  })
+  // A router rule that does not compile, or names no worker class, is a policy problem at its line.
+  .superRefine((runs, context) => {
+    const compiled = compileRouter(runs);
+    if (compiled.ok) return;
+    for (const problem of compiled.problems) {
+      context.addIssue({
+        code: 'custom',
+        path: problem.path.slice(1),
+        message: problem.message,
+        params: { kind: problem.code, hint: problem.hint },
+      });
+    }
   })
   .prefault({});
 export type RunsPolicy = z.output<typeof runsPolicySchema>;
