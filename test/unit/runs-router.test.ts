@@ -4,7 +4,15 @@ import { strict as assert } from 'node:assert';
 import { judgeBudget, type BudgetVerdict } from '../../extension/core/runs/budget';
 import type { Run, Task } from '../../extension/core/runs/model';
 import { runsPolicySchema } from '../../extension/core/runs/policy';
-import { compileRouter, learn, route, type CompiledRouter, type RouteOptions, type RouterStat } from '../../extension/core/runs/router';
+import {
+  compileRouter,
+  compileWhen,
+  learn,
+  route,
+  type CompiledRouter,
+  type RouteOptions,
+  type RouterStat,
+} from '../../extension/core/runs/router';
 import { betaSample, seededRng } from '../../extension/core/runs/router-learn';
 import { parsePolicy } from '../../extension/core/policy/parse';
 
@@ -194,6 +202,21 @@ ${rules}${extra}`;
     assert.match(found[3]?.message ?? '', /no matching overload for '_>_' applied to '\(string, int\)'/);
     assert.match(found[4]?.message ?? '', /it gives the string "code", not true or false/);
     assert.match(found[0]?.hint ?? '', /task\.type == "spec" && task\.context_tokens > 60000/);
+  });
+
+  it('checks the names a `when` uses however they are written, and leaves a comprehension’s own variables alone', () => {
+    const message = (source: string): string => {
+      const compiled = compileWhen(source);
+      return compiled.ok ? 'ok' : compiled.message;
+    };
+    assert.equal(message('task["typ"] == "code"'), 'task has no field "typ" (known: type, id, lane, attempts, context_tokens)');
+    assert.equal(
+      message('budget.usd_lft < 1.0 || budget.state == "ok"'),
+      'budget has no field "usd_lft" (known: usd_left, tokens_left, fraction_used, state)',
+    );
+    assert.equal(message('[1, 2].exists(task, task > 1) && has(task.lane) && task["lane"] == ""'), 'ok');
+    assert.equal(message('[1, 2].exists(x, x > y)'), 'unknown variable "y" (known: task, budget)');
+    assert.match(message('budget.usd_left * 2 > 10.0'), /no matching overload for '_\*_' applied to '\(double, int\)'/);
   });
 
   it('a class that is no worker class is a problem naming the known classes', () => {

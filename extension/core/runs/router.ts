@@ -65,6 +65,18 @@ const environment = celEnv({
 
 type Expr = ReturnType<typeof parse>['expr'];
 
+/** `task` or `budget` when the expression is that variable (not a comprehension's variable of the same name). */
+function variableOf(expr: Expr | undefined, bound: ReadonlySet<string>): keyof typeof ROUTER_FIELDS | undefined {
+  const kind = expr?.exprKind;
+  if (kind?.case !== 'identExpr' || bound.has(kind.value.name)) return undefined;
+  return kind.value.name === 'task' || kind.value.name === 'budget' ? kind.value.name : undefined;
+}
+
+function checkField(variable: keyof typeof ROUTER_FIELDS, field: string, out: string[]): void {
+  const fields: readonly string[] = ROUTER_FIELDS[variable];
+  if (!fields.includes(field)) out.push(`${variable} has no field "${field}" (known: ${fields.join(', ')})`);
+}
+
 /** Names the expression uses that are not variables or their fields (a typo would otherwise never match). */
 function unknownNames(expr: Expr | undefined, bound: ReadonlySet<string>, out: string[]): void {
   const kind = expr?.exprKind;
@@ -75,20 +87,24 @@ function unknownNames(expr: Expr | undefined, bound: ReadonlySet<string>, out: s
         out.push(`unknown variable "${kind.value.name}" (known: task, budget)`);
       return;
     case 'selectExpr': {
-      const operand = kind.value.operand?.exprKind;
-      const variable = operand?.case === 'identExpr' && !bound.has(operand.value.name) ? operand.value.name : undefined;
-      if (variable === 'task' || variable === 'budget') {
-        const fields: readonly string[] = ROUTER_FIELDS[variable];
-        if (!fields.includes(kind.value.field)) out.push(`${variable} has no field "${kind.value.field}" (known: ${fields.join(', ')})`);
-        return;
-      }
-      unknownNames(kind.value.operand, bound, out);
+      const variable = variableOf(kind.value.operand, bound);
+      if (variable) checkField(variable, kind.value.field, out);
+      else unknownNames(kind.value.operand, bound, out);
       return;
     }
-    case 'callExpr':
+    case 'callExpr': {
+      // `task["type"]` names a field as surely as `task.type` does.
+      const [operand, index] = kind.value.args;
+      const variable = kind.value.function === '_[_]' ? variableOf(operand, bound) : undefined;
+      const key =
+        index?.exprKind.case === 'constExpr' && index.exprKind.value.constantKind.case === 'stringValue'
+          ? index.exprKind.value.constantKind.value
+          : undefined;
+      if (variable && key !== undefined) checkField(variable, key, out);
+      else for (const arg of kind.value.args) unknownNames(arg, bound, out);
       unknownNames(kind.value.target, bound, out);
-      for (const arg of kind.value.args) unknownNames(arg, bound, out);
       return;
+    }
     case 'listExpr':
       for (const element of kind.value.elements) unknownNames(element, bound, out);
       return;
