@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { BuildRecord, BuildStatus, CheckRun, ControllerState, Decision } from '../core/model';
 import type { QueueEntry } from '../core/decide';
 import { runSchema, type Run } from '../core/runs/model';
+import type { RouterStat } from '../core/runs/router-learn';
 import { drop, own, put } from '../core/records';
 import { InputError, type BuildResult, type CachedFact, type MergeRecord, type StorePort } from '../ports';
 
@@ -67,15 +68,6 @@ export interface StoreData {
   routerStats?: Record<string, RouterStat>;
 }
 
-/** What the router learned about one worker class on one task type. */
-export interface RouterStat {
-  worker_class: string;
-  type: string;
-  successes: number;
-  failures: number;
-  usd: number;
-  duration_ms: number;
-}
 
 export interface LogEvent {
   seq: number;
