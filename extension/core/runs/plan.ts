@@ -46,7 +46,8 @@ const scopeGlob = z
   .min(1)
   .max(1000)
   .refine((glob) => !glob.startsWith('/') && !/^[A-Za-z]:/.test(glob) && !glob.split(/[\\/]/).includes('..'), {
-    message: 'a write_scope glob is a path inside the repository (no leading "/", no "..")',
+    error: (issue) =>
+      `${JSON.stringify(issue.input)} is outside the repository: a write_scope glob is relative to its root (no leading "/", no "..")`,
   })
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   .refine((glob) => !/[\x00-\x1f]/.test(glob), { message: 'a write_scope glob has no control characters' });
@@ -110,17 +111,19 @@ export function parsePlan(text: string, runs: RunsPolicy): PlanParse {
   // JSON.parse keeps the last of two equal keys; which one the planner meant is anyone's guess.
   const duplicates = doc.errors.filter((error) => error.code === 'DUPLICATE_KEY');
   if (duplicates.length > 0) {
-    return {
-      ok: false,
-      problems: duplicates.map((error) => ({ line: at(error.pos[0]), path: '', reason: 'a key appears twice in one object' })),
-    };
+    const problems = duplicates.map((error) => {
+      const key = /^"(?:[^"\\]|\\.)*"/.exec(raw.slice(error.pos[0]))?.[0] ?? 'a key';
+      return { line: at(error.pos[0]), path: '', reason: `${key} appears twice in one object: which one was meant is unclear` };
+    });
+    return { ok: false, problems };
   }
   const lineFor = (path: readonly PropertyKey[], key?: string) => at(nodeOffset(doc.errors.length > 0 ? undefined : doc, path, key));
   const parsed = planSchema.safeParse(value);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
-      return { line: lineFor(issue.path, key), path: pathText(issue.path), reason: describeIssue(issue, value) };
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      return { line: lineFor(issue.path, key), path: pathText(path), reason: describeIssue(issue, value) };
     });
     return { ok: false, problems: problems.sort((a, b) => a.line - b.line) };
   }
