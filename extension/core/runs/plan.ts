@@ -4,6 +4,7 @@
 // means nothing runs.
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { jsonSyntaxError } from './json-syntax';
 import { usageSchema, type Task, type Usage } from './model';
 import type { RunsPolicy } from './policy';
 
@@ -226,12 +227,11 @@ function objectSpan(text: string, start: number): { end: number; closed: boolean
   return { end: text.length, closed: false };
 }
 
+/** JSON.parse failed: where and why, by a reader that always knows the offset. */
 function jsonError(error: unknown, raw: string, start: number): { at: number; reason: string } {
-  const message = error instanceof Error ? error.message : String(error);
-  const position = /at position (\d+)/.exec(message)?.[1];
-  const offset = position === undefined ? raw.length : Math.min(Number(position), raw.length);
-  const what = message.replace(/\s*\(line \d+ column \d+\)/, '').replace(/\s*in JSON at position \d+/, '');
-  return { at: start + offset, reason: `the plan is not valid JSON: ${what}` };
+  const found = jsonSyntaxError(raw);
+  if (found) return { at: start + found.at, reason: `the plan is not valid JSON: ${found.reason}` };
+  return { at: start, reason: `the plan is not valid JSON: ${error instanceof Error ? error.message : String(error)}` };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
