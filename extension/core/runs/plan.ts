@@ -102,7 +102,8 @@ export function parsePlan(text: string, runs: RunsPolicy): PlanParse {
   const found = findPlan(text);
   if (found.kind === 'none') {
     const reason = 'no plan found: the output has no JSON object with "tasks" (see the plan format: { "tasks": [ … ] })';
-    return { ok: false, problems: [{ line: Math.max(1, lines.length), path: '', reason }] };
+    // The end of what it printed: where the plan should have been.
+    return { ok: false, problems: [{ line: lineOf(lines, text.trimEnd().length), path: '', reason }] };
   }
   if (found.kind === 'broken') return { ok: false, problems: [{ line: lineOf(lines, found.at), path: '', reason: found.reason }] };
   const { start, raw, value } = found;
