@@ -127,8 +127,8 @@ describe('runs: the planner command', function () {
     assert.ok(outcome.ok, outcome.ok ? '' : outcome.reason);
     assert.equal(outcome.tasks.length, 60, 'a plan far longer than an output tail is read whole');
     assert.deepEqual(outcome.tasks[1]?.depends_on, ['t0']);
-    assert.deepEqual(outcome.tasks[1]?.spec.write_scope, ['src/part1/**']);
-    assert.deepEqual(outcome.tasks[1]?.spec.test_commands, ['npm test'], "the policy's test commands by default");
+    assert.deepEqual(outcome.tasks[1].spec.write_scope, ['src/part1/**']);
+    assert.deepEqual(outcome.tasks[1].spec.test_commands, ['npm test'], "the policy's test commands by default");
     assert.equal(outcome.tasks[0]?.spec.variables.ticket_id, 'PROJ-9');
     assert.equal(outcome.rationale, 'one part at a time');
     assert.deepEqual(outcome.usage, { tokens_in: 1200, tokens_out: 340, usd: 0.02 });
