@@ -233,6 +233,14 @@ describe("runs: the planner command's plan", () => {
     assert.equal(tasks(JSON.stringify({ tasks: many.slice(0, MAX_PLAN_TASKS) })).length, MAX_PLAN_TASKS);
   });
 
+  it('gives up on output made of braces that never close, quickly, instead of scanning it over and over', () => {
+    const started = Date.now();
+    const found = problems(`Thinking\n${'{ "tasks": [\n'.repeat(100_000)}`);
+    assert.equal(found.length, 1);
+    assert.match(found[0].reason, /too many "\{" that never close|never ends/);
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+
   it('refuses a key given twice (JSON would silently keep the last)', () => {
     const text = '{\n  "tasks": [{"id": "a", "type": "code", "prompt": "p"}],\n  "tasks": [{"id": "b", "type": "code", "prompt": "p"}]\n}';
     assert.deepEqual(problems(text), [

@@ -182,10 +182,20 @@ const STARTS = /^[ \t]*\{|\{(?=\s*"tasks"\s*:)/gm;
 function findPlan(text: string): Found {
   const candidates: Candidate[] = [];
   let from = 0;
+  // Each start may scan to the end: output made of unclosed braces must not take quadratic time.
+  let budget = 20 * text.length + 1_000_000;
   for (const match of text.matchAll(STARTS)) {
     const start = match.index + match[0].indexOf('{');
     if (start < from) continue;
     const span = objectSpan(text, start);
+    budget -= span.end - start;
+    if (budget < 0) {
+      return {
+        kind: 'broken',
+        at: start,
+        reason: 'too many "{" that never close to find the plan among: print the plan as one JSON object',
+      };
+    }
     const raw = text.slice(start, span.end);
     if (!span.closed) {
       const reason = 'the JSON object that starts here never ends (was the output cut off?)';

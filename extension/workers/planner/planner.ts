@@ -42,61 +42,85 @@ export async function runPlanner(repoRoot: string, runs: RunsPolicy, ticket: Tic
   }
   const head = await repo.revParse('HEAD');
   if (head === undefined) return fail('the repository has no commit yet: the planner reads a checkout of HEAD, so commit something first');
-  const scratch = mkdtempSync(join(tmpdir(), 'bm-planner-'));
-  const dir = await repo.addWorktree(`planner-${randomBytes(6).toString('hex')}`, ['--detach', head]);
+  let dir: string;
   try {
-    const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
-    const before = await snapshot(repo.root, repo.commonDir, repo.stateDir);
-    const env = allowlistedEnv(runs.planner.env, {
-      BUILDMASTER_TICKET_TITLE: ticket.title,
-      ...(ticket.id === undefined ? {} : { BUILDMASTER_TICKET_ID: ticket.id }),
-      BUILDMASTER_REPO: repo.root,
-      CI: 'true',
-    });
-    const planFile = join(scratch, 'plan.out');
-    // The command's stdout into a file (read whole, up to a bound); its stderr stays in the output's tail.
-    const wrapped = `exec >${shellQuote(planFile)}\n${command}`;
-    const stopper = stopOnAbort(dir, signal);
-    const outcome = await runCommand(wrapped, {
-      cwd: dir,
-      env,
-      timeoutMs: runs.planner.timeout,
-      input: plannerPrompt(ticket, runs),
-      contain: dir,
-    });
-    const stopped = stopper.finish();
-    const stdout = readBounded(planFile, MAX_PLAN_CHARS + 1);
-    const output = outputTail(stdout, outcome.output);
-    const changes = await changesMade(repo, before, dir, admin, head);
-    if (changes.length > 0) {
-      return fail(`the planner changed the repository, and a planner only reads: ${listed(changes)}; its plan is not used`, output);
-    }
-    if (stopped) return fail('the planner was stopped: the run was stopped while it planned', output);
-    if (outcome.timedOut) {
-      return fail(`the planner timed out after ${formatDuration(runs.planner.timeout)} (runs.planner.timeout) and was killed`, output);
-    }
-    if (outcome.exitCode !== 0) {
-      return fail(`the planner exited with ${outcome.exitCode === null ? 'no exit code (killed by a signal)' : outcome.exitCode}`, output);
-    }
-    const plan = parsePlan(stdout, runs);
-    if (!plan.ok) {
-      const problems = plan.problems.map((p) => `line ${p.line}${p.path === '' ? '' : ` (${p.path})`}: ${p.reason}`);
-      return fail(`the planner's plan was rejected, so nothing runs: ${listed(problems)}`, output);
-    }
-    const usage = parseUsage(`${stdout}\n${outcome.output}`);
-    const variables = { title: ticket.title, ticket_source: ticket.source, ...(ticket.id === undefined ? {} : { ticket_id: ticket.id }) };
-    const tasks = plan.tasks.map((task) => ({ ...task, spec: { ...task.spec, variables: { ...variables, ...task.spec.variables } } }));
-    return {
-      ok: true,
-      tasks,
-      output,
-      ...(plan.rationale === undefined ? {} : { rationale: plan.rationale }),
-      ...(usage === undefined ? {} : { usage }),
-    };
+    dir = await repo.addWorktree(`planner-${randomBytes(6).toString('hex')}`, ['--detach', head]);
+  } catch (error) {
+    return fail(`the planner's checkout could not be made: ${(error as Error).message}`);
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'bm-planner-'));
+  try {
+    return await plan({ repo, dir, scratch, head, command }, runs, ticket, signal);
+  } catch (error) {
+    // git failing under the planner (a full disk, a repository removed meanwhile): a reason, not a stack trace.
+    return fail(`the planner could not run: ${(error as Error).message}`);
   } finally {
     await repo.removeWorktree(dir);
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The planner's throwaway checkout of `head`, and a scratch folder outside the repository for its stdout. */
+interface Place {
+  repo: GitRepo;
+  dir: string;
+  scratch: string;
+  head: string;
+  command: string;
+}
+
+async function plan(place: Place, runs: RunsPolicy, ticket: Ticket, signal: AbortSignal | undefined): Promise<PlannerOutcome> {
+  const fail = (reason: string, output = ''): PlannerOutcome => ({ ok: false, reason, output });
+  const { repo, dir, scratch, head, command } = place;
+  const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
+  const before = await snapshot(repo.root, repo.commonDir, repo.stateDir);
+  const env = allowlistedEnv(runs.planner.env, {
+    BUILDMASTER_TICKET_TITLE: ticket.title,
+    ...(ticket.id === undefined ? {} : { BUILDMASTER_TICKET_ID: ticket.id }),
+    BUILDMASTER_REPO: repo.root,
+    CI: 'true',
+  });
+  const planFile = join(scratch, 'plan.out');
+  // The command's stdout into a file (read whole, up to a bound); its stderr stays in the output's tail.
+  const wrapped = `exec >${shellQuote(planFile)}\n${command}`;
+  const stopper = stopOnAbort(dir, signal);
+  // Finished however runCommand ends, so the stopper's loop never outlives it.
+  const outcome = await runCommand(wrapped, {
+    cwd: dir,
+    env,
+    timeoutMs: runs.planner.timeout,
+    input: plannerPrompt(ticket, runs),
+    contain: dir,
+  }).finally(() => stopper.finish());
+  const stopped = stopper.stopped();
+  const stdout = readBounded(planFile, MAX_PLAN_CHARS + 1);
+  const output = outputTail(stdout, outcome.output);
+  const changes = await changesMade(repo, before, dir, admin, head);
+  if (changes.length > 0) {
+    return fail(`the planner changed the repository, and a planner only reads: ${listed(changes)}; its plan is not used`, output);
+  }
+  if (stopped) return fail('the planner was stopped: the run was stopped while it planned', output);
+  if (outcome.timedOut) {
+    return fail(`the planner timed out after ${formatDuration(runs.planner.timeout)} (runs.planner.timeout) and was killed`, output);
+  }
+  if (outcome.exitCode !== 0) {
+    return fail(`the planner exited with ${outcome.exitCode === null ? 'no exit code (killed by a signal)' : outcome.exitCode}`, output);
+  }
+  const plan = parsePlan(stdout, runs);
+  if (!plan.ok) {
+    const problems = plan.problems.map((p) => `line ${p.line}${p.path === '' ? '' : ` (${p.path})`}: ${p.reason}`);
+    return fail(`the planner's plan was rejected, so nothing runs: ${listed(problems)}`, output);
+  }
+  const usage = parseUsage(`${stdout}\n${outcome.output}`);
+  const variables = { title: ticket.title, ticket_source: ticket.source, ...(ticket.id === undefined ? {} : { ticket_id: ticket.id }) };
+  const tasks = plan.tasks.map((task) => ({ ...task, spec: { ...task.spec, variables: { ...variables, ...task.spec.variables } } }));
+  return {
+    ok: true,
+    tasks,
+    output,
+    ...(plan.rationale === undefined ? {} : { rationale: plan.rationale }),
+    ...(usage === undefined ? {} : { usage }),
+  };
 }
 
 /** What the planner changed: the repository as the fix command's containment sees it, and its own checkout. */
@@ -122,7 +146,7 @@ async function changesMade(repo: GitRepo, before: RepoSnapshot, dir: string, adm
 }
 
 /** On abort, kills everything working in the planner's checkout until the command is gone. */
-function stopOnAbort(dir: string, signal: AbortSignal | undefined): { finish: () => boolean } {
+function stopOnAbort(dir: string, signal: AbortSignal | undefined): { finish: () => void; stopped: () => boolean } {
   let done = false;
   let stopped = false;
   const stop = async () => {
@@ -140,8 +164,8 @@ function stopOnAbort(dir: string, signal: AbortSignal | undefined): { finish: ()
     finish: () => {
       done = true;
       signal?.removeEventListener('abort', listener);
-      return stopped;
     },
+    stopped: () => stopped,
   };
 }
 
