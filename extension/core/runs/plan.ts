@@ -69,7 +69,13 @@ const planTaskSchema = z.strictObject({
   depends_on: z.array(safeId).optional(),
   write_scope: z.array(scopeGlob).min(1, 'write_scope lists at least one glob (leave it out to allow every file)').optional(),
   test_commands: z.array(command).optional(),
-  lane: z.string().min(1).max(128).optional(),
+  lane: z
+    .string()
+    .min(1)
+    .max(128)
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+    .refine((lane) => !/[\x00-\x1f\x7f]/.test(lane), { message: 'a lane name has no line breaks or control characters' })
+    .optional(),
 });
 
 const planSchema = z.strictObject({
