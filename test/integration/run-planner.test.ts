@@ -214,6 +214,10 @@ describe('runs: the planner command', function () {
       ['printf "#!/bin/sh\\n" > "$BUILDMASTER_REPO/.git/hooks/pre-commit"', /hooks\/pre-commit changed/],
       ['git -C "$BUILDMASTER_REPO" config core.pager evil', /the git configuration changed/],
       [
+        `echo '{"approvals": []}' > "$BUILDMASTER_REPO/.git/buildmaster/state.json"`,
+        /buildmaster\/state\.json changed; Build Master's own state or branches changed: if another Build Master command ran meanwhile, plan again/,
+      ],
+      [
         'git -c user.name=x -c user.email=x@x commit -q --allow-empty -m sneaky',
         /its checkout's HEAD moved from [0-9a-f]{7} to [0-9a-f]{7}/,
       ],

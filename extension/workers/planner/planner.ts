@@ -127,6 +127,11 @@ async function plan(place: Place, runs: RunsPolicy, ticket: Ticket, signal: Abor
 async function changesMade(repo: GitRepo, before: RepoSnapshot, dir: string, admin: string, head: string): Promise<string[]> {
   const breach: Breach = await examine(before, await snapshot(repo.root, repo.commonDir, repo.stateDir));
   const changes = describeBreach(breach);
+  // Kept strict (a planner that writes Build Master's store could approve its own run), but said plainly:
+  // another Build Master command that ran meanwhile (a sync, a kill) writes these too.
+  const own =
+    breach.refs.some(([name]) => /^refs\/(heads\/)?buildmaster\//.test(name)) || breach.files.some((f) => /^buildmaster[\\/]/.test(f));
+  if (own) changes.push("Build Master's own state or branches changed: if another Build Master command ran meanwhile, plan again");
   // A fix command may leave a user checkout's files changed (the user may be editing); a planner changes none.
   for (const [path, files] of breach.checkouts) {
     changes.push(`${files.slice(0, LISTED).join(', ')} changed in the checkout ${path} (by the planner, or by you meanwhile)`);
