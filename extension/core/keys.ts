@@ -3,7 +3,7 @@
 // done is never repeated) and what an approval stands for, so every key is
 // built here and read back here; nothing else spells one out.
 import { own } from './records';
-import type { Approval, Change } from './model';
+import type { Approval, Change, RunStep } from './model';
 
 /** Every key an action, a hold trigger or a counted failure can carry, read back into its parts. */
 export type ParsedKey =
@@ -14,7 +14,10 @@ export type ParsedKey =
   | { kind: 'lane-gone'; lane: string; since: number }
   | { kind: 'page'; incident: string }
   | { kind: 'hold'; triggers: string[] }
-  | { kind: 'quarantine'; flake: string; sha: string };
+  | { kind: 'quarantine'; flake: string; sha: string }
+  | { kind: 'run-task'; run: string; task: string; attempt: number }
+  | { kind: 'run-promote'; run: string; task: string; attempt: number }
+  | { kind: 'run-gate'; run: string; step: RunStep; task?: string; attempt?: number };
 
 /** Merging this head of this change: a moved head is another action (and needs another approval). */
 export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
@@ -54,6 +57,24 @@ export function holdKey(triggers: readonly string[]): string {
 /** Reporting a flaky test (keyed by its mark) for quarantine, from the first commit it flaked on in the window. */
 export function quarantineKey(flake: string, firstSha: string): string {
   return `quarantine:${flake}:${firstSha}`;
+}
+
+/** The `attempt`th start of a run's task (a hedge is a task of its own): a started key never starts again. */
+export function runTaskKey(run: string, task: string, attempt: number): string {
+  return `run:${run}:task:${task}:${attempt}`;
+}
+
+/** Promoting the result of a task's `attempt`th run into its lane's queue (a retried task's new result is another promotion). */
+export function runPromoteKey(run: string, task: string, attempt: number): string {
+  return `run:${run}:promote:${task}:${attempt}`;
+}
+
+/**
+ * A run's gated step: once per run (apply, execute), or per task and attempt (merge, deploy), so a
+ * retried task's new result asks a person again instead of reusing the earlier approval or rejection.
+ */
+export function runGateKey(run: string, step: RunStep, task?: { id: string; attempt: number }): string {
+  return task ? `run:${run}:gate:${step}:${task.id}:${task.attempt}` : `run:${run}:gate:${step}`;
 }
 
 /** The triggers of a global hold: an owner acknowledges each by its key (`release --ack`). */
@@ -105,9 +126,38 @@ export function parseKey(key: string): ParsedKey | undefined {
       return { kind, triggers: rest.split('+') };
     case 'quarantine':
       return split ? { kind, flake: split[0], sha: split[1] } : undefined;
+    case 'run':
+      return parseRunKey(rest);
     default:
       return undefined;
   }
+}
+
+const RUN_STEPS: readonly RunStep[] = ['plan', 'apply', 'execute', 'merge', 'deploy'];
+
+function isRunStep(text: string): text is RunStep {
+  return (RUN_STEPS as readonly string[]).includes(text);
+}
+
+function wholeNumber(text: string | undefined): number | undefined {
+  return text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
+}
+
+/** Run and task ids hold no colon (the run model's names), so a run key splits on every colon. */
+function parseRunKey(rest: string): ParsedKey | undefined {
+  const [run, what, ...parts] = rest.split(':');
+  if (!run || parts.some((part) => part === '')) return undefined;
+  if (what === 'task' || what === 'promote') {
+    const [task, count] = parts;
+    const attempt = wholeNumber(count);
+    if (parts.length !== 2 || task === undefined || attempt === undefined) return undefined;
+    return { kind: what === 'task' ? 'run-task' : 'run-promote', run, task, attempt };
+  }
+  const [step, task, count] = parts;
+  if (what !== 'gate' || step === undefined || !isRunStep(step)) return undefined;
+  if (parts.length === 1) return { kind: 'run-gate', run, step };
+  const attempt = wholeNumber(count);
+  return parts.length === 3 && task !== undefined && attempt !== undefined ? { kind: 'run-gate', run, step, task, attempt } : undefined;
 }
 
 function parseEscalation(rest: string): ParsedKey | undefined {

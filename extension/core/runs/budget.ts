@@ -105,7 +105,8 @@ export interface HandoffItem {
 /** What a stopped run hands to a person: what is done, what is left and why it stopped. Never a silent kill. */
 export interface Handoff {
   run: string;
-  status: 'failed';
+  /** How the run ended: a budget stop or a failure (`failed`), or a person's kill switch (`killed`). */
+  status: 'failed' | 'killed';
   why: string;
   because: BudgetDimension[];
   usage: Usage;

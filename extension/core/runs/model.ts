@@ -75,10 +75,11 @@ export const taskSchema = z.object({
   result: buildResultSchema.optional(),
   /**
    * Where a task stands inside its audit status: `work` (a worker is writing), `verify` (its
-   * test_commands run on the result), `approval` (a gated step waits for a person), `queued` (its
-   * branch is in its lane's queue), `merged` (its change merged: the task is completed).
+   * test_commands run on the result), `approval` (a gated step waits for a person), `promote` (the
+   * shell is putting its result on a branch in its lane's queue), `queued` (its branch is in its
+   * lane's queue), `merged` (its change merged: the task is completed).
    */
-  stage: z.enum(['work', 'verify', 'approval', 'queued', 'merged']).optional(),
+  stage: z.enum(['work', 'verify', 'approval', 'promote', 'queued', 'merged']).optional(),
   /** The branch its result is promoted to (`buildmaster/task/<run>/<task>`), once promoted. */
   branch: z.string().optional(),
   /** The progress row the task came from. */
@@ -89,6 +90,10 @@ export const taskSchema = z.object({
   pid: z.number().int().positive().optional(),
   worktree: z.string().optional(),
   finished_at: count.optional(),
+  /** The merge commit of its change, once merged. */
+  merged_sha: z.string().optional(),
+  /** What earlier attempts spent (a retry starts afresh, but their cost was spent and counts against the budget). */
+  earlier_usage: usageSchema.optional(),
   /** A review task's verdict: `reject` cancels what depends on it. */
   verdict: z.enum(['approve', 'reject']).optional(),
 });
@@ -158,13 +163,17 @@ export type Run = z.infer<typeof runSchema>;
 
 export const NO_USAGE: Usage = { tokens_in: 0, tokens_out: 0, usd: 0 };
 
-/** The usage of every result the tasks have so far (a hedge's cost counts: it was spent). */
+export function addUsage(a: Usage, b: Usage): Usage {
+  return { tokens_in: a.tokens_in + b.tokens_in, tokens_out: a.tokens_out + b.tokens_out, usd: a.usd + b.usd };
+}
+
+/** The usage of every result the tasks have so far (a hedge's cost counts: it was spent), and of earlier attempts. */
 export function usageOf(tasks: readonly Task[]): Usage {
   let total = NO_USAGE;
   for (const task of tasks) {
-    const usage = task.result?.usage;
-    if (usage)
-      total = { tokens_in: total.tokens_in + usage.tokens_in, tokens_out: total.tokens_out + usage.tokens_out, usd: total.usd + usage.usd };
+    for (const usage of [task.result?.usage, task.earlier_usage]) {
+      if (usage) total = addUsage(total, usage);
+    }
   }
   return total;
 }

@@ -74,6 +74,14 @@ export function dependencyOrder(tasks: readonly Task[]): Task[] {
   return [...order, ...tasks.filter((task) => !placed.has(task.id))];
 }
 
+/**
+ * Whether a running task occupies an agent: one whose result waits for an approval or sits in its
+ * lane's queue (stage approval, promote, queued) has no worker any more, but still holds its path lock.
+ */
+export function holdsAgent(task: Task): boolean {
+  return task.status === 'running' && (task.stage === undefined || task.stage === 'work' || task.stage === 'verify');
+}
+
 /** Counts of what runs, so each cap is one lookup. */
 class Occupancy {
   total = 0;
@@ -82,10 +90,12 @@ class Occupancy {
   readonly holders: Task[] = [];
 
   take(task: Task): void {
+    this.holders.push(task);
+    // A task taken as it starts is pending still: it will hold an agent.
+    if (task.status === 'running' && !holdsAgent(task)) return;
     this.total++;
     if (task.lane !== undefined) this.lanes.set(task.lane, (this.lanes.get(task.lane) ?? 0) + 1);
     if (task.worker_class !== undefined) this.classes.set(task.worker_class, (this.classes.get(task.worker_class) ?? 0) + 1);
-    this.holders.push(task);
   }
 }
 
@@ -159,7 +169,7 @@ function hedges(tasks: readonly Task[], caps: ScheduleCaps, now: number, busy: O
   const ids = new Set(tasks.map((task) => task.id));
   const decisions: HedgeDecision[] = [];
   for (const task of tasks) {
-    if (task.status !== 'running' || task.hedge_of !== undefined || hedged.has(task.id) || task.started_at === undefined) continue;
+    if (!holdsAgent(task) || task.hedge_of !== undefined || hedged.has(task.id) || task.started_at === undefined) continue;
     const threshold = hedgeThreshold(task, caps);
     const duplicateId = `${task.id}~hedge`;
     if (!threshold || now - task.started_at < threshold.ms || busy.total >= caps.max_agents || ids.has(duplicateId)) continue;

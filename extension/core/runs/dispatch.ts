@@ -1,0 +1,134 @@
+// The scheduling step of an advance: route the ready tasks (the per-class cap needs their class), run
+// the scheduler pass, start what may start, hedge stragglers, and record each wait's reason once.
+import { runTaskKey } from '../keys';
+import type { BudgetVerdict } from './budget';
+import { decide, finishDraft, lastDecisionByTask, patchTask, taskIn, type Draft } from './ledger';
+import type { Run, Task } from './model';
+import type { Profile } from './profiles';
+import type { RunsPolicy } from './policy';
+import { schedulePass, type HedgeDecision, type ScheduleCaps, type StartDecision, type WaitDecision } from './schedule';
+
+export interface RouteChoice {
+  worker_class: string;
+  rationale: string;
+  degraded: boolean;
+}
+
+export interface DispatchContext {
+  runs: RunsPolicy;
+  profile: Profile;
+  now: number;
+  route: (task: Task, run: Run, budget: BudgetVerdict) => RouteChoice;
+  busyElsewhere: number;
+  classP90?: Readonly<Record<string, number>>;
+}
+
+/** Pending tasks whose dependencies all completed. */
+export function readyTasks(tasks: readonly Task[]): Task[] {
+  const completed = new Set(tasks.filter((task) => task.status === 'completed').map((task) => task.id));
+  return tasks.filter((task) => task.status === 'pending' && task.depends_on.every((dep) => completed.has(dep)));
+}
+
+function capsOf(ctx: DispatchContext): ScheduleCaps {
+  const caps: ScheduleCaps = {
+    max_agents: Math.max(0, ctx.runs.max_agents - Math.max(0, ctx.busyElsewhere)),
+    per_lane: ctx.runs.per_lane,
+    per_class: ctx.runs.per_class,
+    hedge_classes: ctx.runs.workers.map((worker) => worker.name),
+  };
+  if (ctx.runs.hedge_after !== undefined) caps.hedge_after_ms = ctx.runs.hedge_after;
+  if (ctx.classP90) caps.class_p90_ms = ctx.classP90;
+  return caps;
+}
+
+/** One scheduling step on the draft (`held`: deploy tasks waiting for their gate): starts, hedges and waits, each a decision. */
+export function dispatch(draft: Draft, ctx: DispatchContext, verdict: BudgetVerdict, held: ReadonlySet<string>): void {
+  const ready = readyTasks(draft.tasks);
+  const snapshot = finishDraft(draft).run;
+  const routes = new Map<string, RouteChoice>();
+  for (const task of ready) if (!held.has(task.id)) routes.set(task.id, ctx.route(task, snapshot, verdict));
+  const view = draft.tasks
+    .filter((task) => !held.has(task.id))
+    .map((task) => {
+      const route = routes.get(task.id);
+      return route ? { ...task, worker_class: route.worker_class } : task;
+    });
+  const pass = schedulePass(view, capsOf(ctx), ctx.now);
+  for (const start of pass.start) startTask(draft, start, routes.get(start.task));
+  noteWaits(draft, pass.wait);
+  // Past degrade_at a duplicate would double the spend the budget is short of: no hedges then.
+  if (verdict.state === 'ok') for (const hedge of pass.hedge) startHedge(draft, hedge);
+}
+
+function startTask(draft: Draft, start: StartDecision, route: RouteChoice | undefined): void {
+  const task = taskIn(draft, start.task);
+  if (!task || !route) return;
+  const attempt = task.attempts + 1;
+  const started = patchTask(draft, task.id, {
+    status: 'running',
+    stage: 'work',
+    attempts: attempt,
+    worker_class: route.worker_class,
+    started_at: draft.now,
+    result: undefined,
+    finished_at: undefined,
+    pid: undefined,
+    worktree: undefined,
+    branch: undefined,
+    verdict: undefined,
+  });
+  const rationale = `${start.rationale}; ${route.worker_class}: ${route.rationale}${route.degraded ? ' (degraded by the budget)' : ''}`;
+  const key = runTaskKey(draft.run.id, task.id, attempt);
+  draft.commands.push({ kind: 'start', task: task.id, worker_class: route.worker_class, attempt, key, rationale });
+  decide(draft, 'start', rationale, started, route.worker_class);
+}
+
+/** A wait is recorded when its reason differs from the task's last decision: a task waiting on is not news. */
+function noteWaits(draft: Draft, waits: readonly WaitDecision[]): void {
+  const last = lastDecisionByTask(draft.decisions);
+  for (const wait of waits) {
+    const kind = `wait:${wait.reason}`;
+    if (last.get(wait.task)?.kind === kind) continue;
+    decide(draft, kind, wait.rationale, taskIn(draft, wait.task));
+  }
+}
+
+function hedgeId(tasks: readonly Task[], original: string): string {
+  const taken = new Set(tasks.map((task) => task.id));
+  const stem = original.slice(0, 120);
+  let n = tasks.filter((task) => task.hedge_of === original).length + 1;
+  while (taken.has(`${stem}~h${n}`)) n++;
+  return `${stem}~h${n}`;
+}
+
+/** A straggler's duplicate: a task of its own (same spec, scope and lane) on another class; a deploy is never duplicated. */
+function startHedge(draft: Draft, hedge: HedgeDecision): void {
+  const original = taskIn(draft, hedge.task);
+  if (!original || original.type === 'deploy') return;
+  const id = hedgeId(draft.tasks, original.id);
+  const duplicate: Task = {
+    id,
+    type: original.type,
+    spec: original.spec,
+    depends_on: [...original.depends_on],
+    attempts: 1,
+    status: 'running',
+    stage: 'work',
+    worker_class: hedge.worker_class,
+    started_at: draft.now,
+    hedge_of: original.id,
+  };
+  if (original.lane !== undefined) duplicate.lane = original.lane;
+  if (original.row !== undefined) duplicate.row = original.row;
+  draft.tasks.push(duplicate);
+  const key = runTaskKey(draft.run.id, id, 1);
+  draft.commands.push({
+    kind: 'hedge',
+    task: original.id,
+    duplicate: id,
+    worker_class: hedge.worker_class,
+    key,
+    rationale: hedge.rationale,
+  });
+  decide(draft, 'hedge', `${id}: ${hedge.rationale}`, original, hedge.worker_class);
+}
