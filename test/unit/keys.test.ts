@@ -16,6 +16,9 @@ import {
   parseKey,
   quarantineKey,
   revertKey,
+  runGateKey,
+  runPromoteKey,
+  runTaskKey,
 } from '../../extension/core/keys';
 
 const sha = fc.stringMatching(/^[0-9a-f]{40}$/);
@@ -66,5 +69,32 @@ describe('idempotency keys', () => {
     assert.equal(holdKey([holdTrigger.pausedLanes(['web', 'api']), holdTrigger.tier3('inc-1')]), 'hold:paused-lanes:api,web+tier3:inc-1');
     assert.equal(countedFailure.fixChange({ id: 'f', headSha: 'h' }), 'fix:f@h');
     assert.equal(parseKey('operator:17'), undefined, 'a hold trigger is not an action key');
+    assert.equal(runTaskKey('run-1', 'a~h1', 2), 'run:run-1:task:a~h1:2');
+    assert.equal(runPromoteKey('run-1', 'a-fix', 1), 'run:run-1:promote:a-fix:1');
+    assert.equal(runGateKey('run-1', 'apply'), 'run:run-1:gate:apply');
+    assert.equal(runGateKey('run-1', 'merge', { id: 'a', attempt: 3 }), 'run:run-1:gate:merge:a:3');
+  });
+
+  it('run keys read back as their run, task, step and attempt; a malformed one reads as nothing', () => {
+    const id = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._~-]{0,20}$/);
+    const step = fc.constantFrom('plan', 'apply', 'execute', 'merge', 'deploy' as const);
+    fc.assert(
+      fc.property(id, id, fc.integer({ min: 0, max: 999 }), step, (run, task, attempt, gated) => {
+        assert.deepEqual(parseKey(runTaskKey(run, task, attempt)), { kind: 'run-task', run, task, attempt });
+        assert.deepEqual(parseKey(runPromoteKey(run, task, attempt)), { kind: 'run-promote', run, task, attempt });
+        assert.deepEqual(parseKey(runGateKey(run, gated)), { kind: 'run-gate', run, step: gated });
+        assert.deepEqual(parseKey(runGateKey(run, gated, { id: task, attempt })), { kind: 'run-gate', run, step: gated, task, attempt });
+      }),
+    );
+    for (const key of [
+      'run:r1:task:a',
+      'run:r1:task:a:x',
+      'run:r1:gate:ship',
+      'run:r1:gate:merge:a',
+      'run::task:a:1',
+      'run:r1:promote:a:1:2',
+    ]) {
+      assert.equal(parseKey(key), undefined, key);
+    }
   });
 });
