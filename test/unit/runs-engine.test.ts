@@ -197,6 +197,27 @@ describe('run engine: results and the merge step', () => {
   });
 });
 
+describe('run engine: reports that do not fit', () => {
+  it('a promotion or a merge reported for a task that never sent a result to its lane changes nothing', () => {
+    const ctx = context({ tierOf: () => 'tier3' });
+    const started = advance(run([task('a'), task('b'), task('c')]), ctx).run;
+    const gated = advance(recordResult(started, 'a', result(), true, 1_100), ctx).run;
+    for (const id of ['a', 'b', 'c', 'zz']) {
+      assert.equal(recordPromoted(gated, id, 'buildmaster/task/r1/x', 1_200), gated, `promoted ${id}`);
+      assert.equal(recordMerged(gated, id, 'sha', 1_200), gated, `merged ${id}`);
+    }
+    const pending = run([task('p')]);
+    assert.equal(recordMerged(pending, 'p', 'sha', 1), pending, 'a pending task never completes by a merge report');
+  });
+
+  it('a result for a task that is not running (pending, completed, unknown) is ignored', () => {
+    const ctx = context();
+    const started = advance(run([task('a'), task('b', { depends_on: ['a'] })]), ctx).run;
+    assert.equal(recordResult(started, 'b', result(), true, 1_100), started);
+    assert.equal(recordResult(started, 'nope', result(), true, 1_100), started);
+  });
+});
+
 describe('run engine: failures and repairs', () => {
   const failed = result({ success: false, error: 'tests failed', output: 'line 1\n```\nAssertionError: 2 !== 3\n' });
 
@@ -320,6 +341,20 @@ describe('run engine: hedging', () => {
     const both = advance(recordResult(oneSide.run, 'a~h1', failed, true, later.now + 2), later);
     assert.equal(taskOf(both.run, 'a-fix').repair_of, 'a');
     assert.deepEqual(taskOf(both.run, 'b').depends_on, ['a-fix']);
+  });
+
+  it('a repair’s duplicate is a repair too: a review’s repair hedged still gates what follows by its verdict', () => {
+    const tasks = [task('rv', { type: 'review' }), task('b', { depends_on: ['rv'] })];
+    let of = advance(run(tasks), ctx).run;
+    of = advance(recordResult(of, 'rv', result({ success: false, error: 'crashed' }), true, 1_100), ctx).run;
+    const repairStarted = 1_000 + 20 * 60_000;
+    of = advance(of, { ...ctx, now: repairStarted }).run;
+    of = advance(of, { ...ctx, now: repairStarted + 11 * 60_000 }).run;
+    assert.equal(taskOf(of, 'rv-fix~h1').repair_of, 'rv');
+    const rejected = recordResult(of, 'rv-fix~h1', result({ files_changed: [] }), true, repairStarted + 12 * 60_000, 'reject');
+    const next = advance(rejected, { ...ctx, now: repairStarted + 12 * 60_000 });
+    assert.equal(taskOf(next.run, 'b').status, 'cancelled');
+    assert.equal(next.run.status, 'failed');
   });
 
   it('past degrade_at the router is told so and no hedge doubles the spend', () => {

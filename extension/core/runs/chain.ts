@@ -4,7 +4,7 @@
 import { outputTails } from '../failures';
 import { fence } from '../trailers';
 import { taskOverCap } from './budget';
-import { adopted, cancelTask, decide, gateOf, patchTask, replacementsOf, taskIn, type Draft } from './ledger';
+import { addTask, adopted, cancelTask, decide, gateOf, patchTask, replacementsOf, taskIn, type Draft } from './ledger';
 import { isSettled, type Budgets, type Task } from './model';
 import type { RunsPolicy } from './policy';
 import { dependencyOrder, settleHedge } from './schedule';
@@ -90,7 +90,7 @@ function spawnRepair(draft: Draft, task: Task): void {
   };
   if (task.lane !== undefined) repair.lane = task.lane;
   if (task.row !== undefined) repair.row = task.row;
-  draft.tasks.push(repair);
+  addTask(draft, repair);
   decide(draft, 'repair', `${task.id} failed (${task.result?.error ?? 'its test_commands failed'}): ${id} repairs it once`, repair);
   rewire(draft, task.id, id, `${id} repairs ${task.id}`);
 }
@@ -104,16 +104,41 @@ export function repairFailures(draft: Draft, runs: RunsPolicy, budgets: Budgets)
   }
 }
 
-/** Why a dependency will never complete, or undefined while it still may (it runs, or its failure may be repaired by its twin). */
-function deadBecause(dep: Task, tasks: readonly Task[]): string | undefined {
-  if (dep.status === 'completed') return rejectedReview(dep, tasks) ? `review ${dep.id} rejected` : undefined;
-  if (dep.status === 'failed' && !runningTwin(tasks, dep)) return `dependency ${dep.id} failed`;
-  if (dep.status === 'cancelled' && !adoptedTwin(tasks, dep)) return `dependency ${dep.id} was cancelled`;
-  return undefined;
+/** The run's hedge pairs indexed once per pass, so asking about a task's twin is one lookup. */
+class Twins {
+  private readonly byId: ReadonlyMap<string, Task>;
+  private readonly hedges = new Map<string, Task[]>();
+
+  constructor(tasks: readonly Task[]) {
+    this.byId = new Map(tasks.map((task) => [task.id, task]));
+    for (const task of tasks) {
+      if (task.hedge_of === undefined) continue;
+      const list = this.hedges.get(task.hedge_of);
+      if (list) list.push(task);
+      else this.hedges.set(task.hedge_of, [task]);
+    }
+  }
+
+  /** The other side of the task's hedge pair while it still runs (a failure waits for it). */
+  running(task: Task): boolean {
+    if (task.hedge_of !== undefined) {
+      const original = this.byId.get(task.hedge_of);
+      return original !== undefined && !isSettled(original.status);
+    }
+    return (this.hedges.get(task.id) ?? []).some((hedge) => !isSettled(hedge.status));
+  }
+
+  adopted(task: Task): boolean {
+    return (this.hedges.get(task.id) ?? []).some(adopted);
+  }
 }
 
-function adoptedTwin(tasks: readonly Task[], task: Task): boolean {
-  return tasks.some((other) => other.hedge_of === task.id && adopted(other));
+/** Why a dependency will never complete, or undefined while it still may (it runs, or its hedge may still succeed). */
+function deadBecause(dep: Task, tasks: readonly Task[], twins: Twins): string | undefined {
+  if (dep.status === 'completed') return rejectedReview(dep, tasks) ? `review ${dep.id} rejected` : undefined;
+  if (dep.status === 'failed' && !twins.running(dep)) return `dependency ${dep.id} failed`;
+  if (dep.status === 'cancelled' && !twins.adopted(dep)) return `dependency ${dep.id} was cancelled`;
+  return undefined;
 }
 
 /** A review (or the repair of one) that returned `reject`: what follows it does not run. */
@@ -125,40 +150,36 @@ export function rejectedReview(task: Task, tasks: readonly Task[]): boolean {
 
 /**
  * Pending tasks that can never start: a dependency dead for good, a rejected review before them, or
- * a cycle. Computed as a fixpoint of "may still complete", so a chain is cancelled in one pass.
+ * a cycle. One pass in dependency order (tasks on a cycle come last, their dependencies unresolved).
  */
 export function cancelUnreachable(draft: Draft): void {
+  const order = dependencyOrder(draft.tasks);
+  const twins = new Twins(draft.tasks);
   const byId = new Map(draft.tasks.map((task) => [task.id, task]));
   const possible = new Set<string>();
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const task of draft.tasks) {
-      if (possible.has(task.id) || !mayComplete(task, byId, possible, draft.tasks)) continue;
-      possible.add(task.id);
-      grew = true;
-    }
+  for (const task of order) {
+    const may =
+      task.status === 'pending'
+        ? task.depends_on.every((id) => {
+            const dep = byId.get(id);
+            return dep !== undefined && possible.has(id) && deadBecause(dep, draft.tasks, twins) === undefined;
+          })
+        : task.status === 'completed' || deadBecause(task, draft.tasks, twins) === undefined;
+    if (may) possible.add(task.id);
   }
   // In dependency order, so a chain reads "dependency b was cancelled" after b's own reason.
-  for (const { id } of dependencyOrder(draft.tasks)) {
+  for (const { id } of order) {
     const task = taskIn(draft, id);
     if (task?.status !== 'pending' || possible.has(id)) continue;
-    cancelTask(draft, task, whyUnreachable(task, new Map(draft.tasks.map((each) => [each.id, each])), possible, draft.tasks));
+    cancelTask(draft, task, whyUnreachable(draft, task, possible, twins));
   }
 }
 
-function mayComplete(task: Task, byId: ReadonlyMap<string, Task>, possible: ReadonlySet<string>, tasks: readonly Task[]): boolean {
-  if (task.status !== 'pending') return deadBecause(task, tasks) === undefined || task.status === 'completed';
-  return task.depends_on.every((id) => {
-    const dep = byId.get(id);
-    return dep !== undefined && deadBecause(dep, tasks) === undefined && possible.has(id);
-  });
-}
-
-function whyUnreachable(task: Task, byId: ReadonlyMap<string, Task>, possible: ReadonlySet<string>, tasks: readonly Task[]): string {
+function whyUnreachable(draft: Draft, task: Task, possible: ReadonlySet<string>, twins: Twins): string {
   for (const id of task.depends_on) {
-    const dep = byId.get(id);
+    const dep = taskIn(draft, id);
     if (!dep) return `dependency ${id} is no task of the run`;
-    const dead = deadBecause(dep, tasks);
+    const dead = deadBecause(dep, draft.tasks, twins);
     if (dead) return dead;
   }
   const blocked = task.depends_on.filter((id) => !possible.has(id));

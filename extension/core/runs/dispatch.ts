@@ -2,7 +2,7 @@
 // the scheduler pass, start what may start, hedge stragglers, and record each wait's reason once.
 import { runTaskKey } from '../keys';
 import type { BudgetVerdict } from './budget';
-import { decide, finishDraft, lastDecisionByTask, patchTask, taskIn, type Draft } from './ledger';
+import { addTask, decide, finishDraft, lastDecisionByTask, patchTask, taskIn, type Draft } from './ledger';
 import type { Run, Task } from './model';
 import type { Profile } from './profiles';
 import type { RunsPolicy } from './policy';
@@ -120,7 +120,9 @@ function startHedge(draft: Draft, hedge: HedgeDecision): void {
   };
   if (original.lane !== undefined) duplicate.lane = original.lane;
   if (original.row !== undefined) duplicate.row = original.row;
-  draft.tasks.push(duplicate);
+  // A repair's duplicate is a repair too: the same role (a review's repair still gives a verdict), no repair of its own.
+  if (original.repair_of !== undefined) duplicate.repair_of = original.repair_of;
+  addTask(draft, duplicate);
   const key = runTaskKey(draft.run.id, id, 1);
   draft.commands.push({
     kind: 'hedge',

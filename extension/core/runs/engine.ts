@@ -8,7 +8,7 @@ import { judgeBudget, type BudgetVerdict } from './budget';
 import { cancelUnreachable, repairFailures, settleHedges } from './chain';
 import { dispatch, readyTasks, type RouteChoice } from './dispatch';
 import { decideMerges, deployHeld, runWideGates } from './gates';
-import { agentsBusy, countsForOutcome, draftOf, finishDraft, finishRun, summary, type Draft, type RunCommand } from './ledger';
+import { agentsBusy, draftOf, finishDraft, finishRun, outcomeTasks, summary, type Draft, type RunCommand } from './ledger';
 import { isSettled, usageOf, type Run, type Task } from './model';
 import type { RunsPolicy } from './policy';
 import type { Profile } from './profiles';
@@ -78,7 +78,7 @@ interface Outcome {
 /** Once every task is settled: completed when every task that counts completed, else failed with the hand-off. */
 function outcomeOf(draft: Draft): Outcome | undefined {
   if (draft.tasks.some((task) => !isSettled(task.status))) return undefined;
-  const counted = draft.tasks.filter((task) => countsForOutcome(draft.tasks, task));
+  const counted = outcomeTasks(draft.tasks);
   const left = counted.filter((task) => task.status !== 'completed');
   const merged = counted.filter((task) => task.stage === 'merged').length;
   if (left.length === 0) {

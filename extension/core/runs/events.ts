@@ -102,7 +102,9 @@ export function recordGate(
 export function recordPromoted(run: Run, taskId: string, branch: string, now: number): Run {
   const draft = draftOf(run, now);
   const task = taskIn(draft, taskId);
-  if (!task || (task.stage === 'queued' && task.branch === branch) || task.stage === 'merged') return run;
+  // Only a result the engine sent to its lane is promoted: a stray report never skips a task's work or its gate.
+  if (task?.status !== 'running' || task.result?.success !== true || (task.stage !== 'promote' && task.stage !== 'queued')) return run;
+  if (task.stage === 'queued' && task.branch === branch) return run;
   patchTask(draft, taskId, { stage: 'queued', branch });
   decide(draft, 'queued', `${taskId}'s result is ${branch}, in its lane's queue; it merges through the lane's gate`, task);
   return finishDraft(draft).run;
@@ -112,7 +114,9 @@ export function recordPromoted(run: Run, taskId: string, branch: string, now: nu
 export function recordMerged(run: Run, taskId: string, sha: string, now: number): Run {
   const draft = draftOf(run, now);
   const task = taskIn(draft, taskId);
-  if (!task || task.stage === 'merged') return run;
+  // A change merges from a promoted result; a stray report for a task that never produced one changes nothing.
+  if (!task || task.result?.success !== true || task.status === 'failed' || (task.stage !== 'promote' && task.stage !== 'queued'))
+    return run;
   patchTask(draft, taskId, { status: 'completed', stage: 'merged', merged_sha: sha, finished_at: now });
   const late = task.status === 'running' ? '' : ` (after it was ${task.status})`;
   decide(draft, 'merged', `${taskId}'s change merged as ${sha}${late}`, task);

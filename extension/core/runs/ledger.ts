@@ -25,6 +25,8 @@ export type RunCommand =
 export interface Draft {
   run: Run;
   tasks: Task[];
+  /** Where each task sits in `tasks` (a run may hold a thousand tasks: a lookup is not a scan). */
+  at: Map<string, number>;
   gates: RunGate[];
   decisions: RunDecision[];
   commands: RunCommand[];
@@ -32,7 +34,8 @@ export interface Draft {
 }
 
 export function draftOf(run: Run, now: number): Draft {
-  return { run, tasks: [...run.tasks], gates: [...(run.gates ?? [])], decisions: [...(run.decisions ?? [])], commands: [], now };
+  const at = new Map(run.tasks.map((task, index) => [task.id, index]));
+  return { run, tasks: [...run.tasks], at, gates: [...(run.gates ?? [])], decisions: [...(run.decisions ?? [])], commands: [], now };
 }
 
 /** The draft as a new run (decisions bounded), and its commands. */
@@ -51,14 +54,21 @@ export function decide(draft: Draft, kind: string, rationale: string, task?: Tas
 }
 
 export function taskIn(draft: Draft, id: string): Task | undefined {
-  return draft.tasks.find((task) => task.id === id);
+  const index = draft.at.get(id);
+  return index === undefined ? undefined : draft.tasks[index];
+}
+
+/** A new task of the run (a repair, a hedge). */
+export function addTask(draft: Draft, task: Task): void {
+  draft.at.set(task.id, draft.tasks.length);
+  draft.tasks.push(task);
 }
 
 /** Replaces a task by an edited copy; `undefined` in the patch removes a field. */
 export function patchTask(draft: Draft, id: string, patch: Partial<Task>): Task | undefined {
-  const index = draft.tasks.findIndex((task) => task.id === id);
-  const current = draft.tasks[index];
-  if (!current) return undefined;
+  const index = draft.at.get(id);
+  const current = index === undefined ? undefined : draft.tasks[index];
+  if (index === undefined || !current) return undefined;
   // Fields patched to undefined are dropped, so the stored JSON has no `undefined` holes.
   const entries: [string, unknown][] = Object.entries({ ...current, ...patch });
   const next = Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as Task;
@@ -97,9 +107,13 @@ export function adopted(task: Task): boolean {
 }
 
 /** Tasks that count for the run's outcome: not a hedge that lost, not a task replaced by its repair or its adopted hedge. */
-export function countsForOutcome(tasks: readonly Task[], task: Task): boolean {
-  if (task.hedge_of !== undefined) return adopted(task);
-  return replacementsOf(tasks, task.id).length === 0;
+export function outcomeTasks(tasks: readonly Task[]): Task[] {
+  const replaced = new Set<string>();
+  for (const task of tasks) {
+    if (task.repair_of !== undefined && task.hedge_of === undefined) replaced.add(task.repair_of);
+    if (task.hedge_of !== undefined && adopted(task)) replaced.add(task.hedge_of);
+  }
+  return tasks.filter((task) => (task.hedge_of === undefined ? !replaced.has(task.id) : adopted(task)));
 }
 
 /**
@@ -108,7 +122,7 @@ export function countsForOutcome(tasks: readonly Task[], task: Task): boolean {
  */
 export function summary(draft: Draft, status: 'failed' | 'killed', why: string, cause?: string): Handoff {
   const last = lastDecisionByTask(draft.decisions);
-  const counted = draft.tasks.filter((task) => countsForOutcome(draft.tasks, task));
+  const counted = outcomeTasks(draft.tasks);
   const note = (task: Task): string => {
     if (task.stage === 'queued' && task.branch !== undefined) return `its change waits in its lane's queue as ${task.branch}`;
     if (cause !== undefined && task.status === 'running' && task.result?.success === true) {
