@@ -153,7 +153,7 @@ describe('run engine: results and the merge step', () => {
     const gated = advance(recordResult(started, 'a', result(), true, 1_100), ctx);
     assert.deepEqual(kinds(gated.commands), ['gate:a']);
     const gate = gated.commands[0];
-    assert.equal(gate?.kind === 'gate' ? gate.key : undefined, 'run:r1:gate:merge:a:1');
+    assert.deepEqual(gate?.kind === 'gate' ? [gate.key, gate.tier] : [], ['run:r1:gate:merge:a:1', 'tier3'], 'the approval says its tier');
     assert.equal(taskOf(gated.run, 'a').stage, 'approval');
     assert.equal(gated.run.status, 'awaiting-approval', 'nothing works: the run waits for people');
     const approved = recordGate(recordGate(gated.run, 'merge', 'a', 'ap-9', 'pending', 1_200), 'merge', 'a', 'ap-9', 'approved', 1_300);
@@ -463,6 +463,25 @@ describe('run engine: kill, retry, restart', () => {
     assert.deepEqual(applyRetry(of, 'a', 1), { error: 'a was replaced by a-fix; retry a-fix instead' });
     assert.deepEqual(applyRetry(of, 'b', 1), { error: 'b is running; only a failed or cancelled task is retried' });
     assert.deepEqual(applyRetry(of, 'zz', 1), { error: 'no task "zz" in run r1 (its tasks: a, b, a-fix)' });
+  });
+
+  it('retry refuses a run a person stopped or a run still at its budget, and goes on once the budget is raised', () => {
+    const conservative = context({ profile: profile('prod-conservative') });
+    const asked = advance(run([task('a')]), conservative).run;
+    const stopped = advance(recordGate(asked, 'apply', undefined, 'ap-1', 'rejected', 1_100), conservative).run;
+    assert.deepEqual(applyRetry(stopped, 'a', 1_200), {
+      error: "a person rejected run r1's apply step (approval ap-1); start a new run",
+    });
+    const ctx = context();
+    let of = advance(run([task('a'), task('b')], { budgets: { usd: 1 } }), ctx).run;
+    of = advance(recordResult(of, 'a', result({ success: false, error: 'boom' }), true, 1_100), ctx).run;
+    assert.equal(of.status, 'failed');
+    assert.deepEqual(applyRetry(of, 'b', 1_200), {
+      error: 'run r1 is at its budget (cap reached: 1.00 of 1.00 USD); raise the budget before retrying',
+    });
+    const raised = applyRetry({ ...of, budgets: { usd: 5 } }, 'b', 1_200);
+    assert.ok(!('error' in raised));
+    assert.deepEqual(kinds(advance(raised, ctx).commands), ['start:b', 'start:a-fix'], 'the repair the budget held back runs too');
   });
 
   it('after a restart a task whose worker is gone starts again as a new attempt; a gate and a promotion never recorded are asked again', () => {

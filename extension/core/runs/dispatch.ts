@@ -3,7 +3,7 @@
 import { runTaskKey } from '../keys';
 import type { BudgetVerdict } from './budget';
 import { addTask, decide, finishDraft, lastDecisionByTask, patchTask, taskIn, type Draft } from './ledger';
-import type { Run, Task } from './model';
+import { addUsage, NO_USAGE, type Run, type Task } from './model';
 import type { Profile } from './profiles';
 import type { RunsPolicy } from './policy';
 import { schedulePass, type HedgeDecision, type ScheduleCaps, type StartDecision, type WaitDecision } from './schedule';
@@ -64,7 +64,10 @@ function startTask(draft: Draft, start: StartDecision, route: RouteChoice | unde
   const task = taskIn(draft, start.task);
   if (!task || !route) return;
   const attempt = task.attempts + 1;
+  // A result still on the task (only after an odd restart) was paid for: its cost moves to the earlier attempts.
+  const spent = task.result ? addUsage(task.earlier_usage ?? NO_USAGE, task.result.usage) : task.earlier_usage;
   const started = patchTask(draft, task.id, {
+    earlier_usage: spent,
     status: 'running',
     stage: 'work',
     attempts: attempt,

@@ -3,10 +3,10 @@
 // the next `advance` draws the consequences (repairs, cancellations, promotions, the next starts).
 import type { RunStep } from '../model';
 import { runGateKey, runPromoteKey } from '../keys';
-import { taskOverCap } from './budget';
+import { judgeBudget, taskOverCap } from './budget';
 import { rejectedReview } from './chain';
 import { decide, draftOf, finishDraft, finishRun, patchTask, replacementsOf, summary, taskIn, type Draft, type RunCommand } from './ledger';
-import { addUsage, type BuildResult, type Run, type Task } from './model';
+import { addUsage, NO_USAGE, usageOf, type BuildResult, type Run, type Task } from './model';
 import { holdsAgent } from './schedule';
 
 /** A review, or the repair of one: its verdict decides what follows it. */
@@ -134,7 +134,7 @@ export function applyKill(run: Run, by: string, now: number): { run: Run; comman
 }
 
 /** Why a task may not be retried, or undefined. */
-function retryRefused(run: Run, task: Task | undefined, taskId: string): string | undefined {
+function retryRefused(run: Run, task: Task | undefined, taskId: string, now: number): string | undefined {
   if (run.status === 'killed') return `run ${run.id} was killed; a killed run never restarts (start a new run)`;
   if (run.mode === 'plan') return `run ${run.id} only plans (mode plan): none of its tasks runs`;
   if (!task) return `no task "${taskId}" in run ${run.id} (its tasks: ${run.tasks.map((other) => other.id).join(', ')})`;
@@ -143,6 +143,15 @@ function retryRefused(run: Run, task: Task | undefined, taskId: string): string 
   if (task.hedge_of !== undefined) return `${taskId} is a hedge of ${task.hedge_of}; retry ${task.hedge_of}`;
   const replacement = replacementsOf(run.tasks, task.id)[0];
   if (replacement) return `${taskId} was replaced by ${replacement.id}; retry ${replacement.id} instead`;
+  return runRefused(run, now);
+}
+
+/** A run that cannot go on whatever its tasks do: a person rejected a run-wide step, or its budget is spent. */
+function runRefused(run: Run, now: number): string | undefined {
+  const rejected = (run.gates ?? []).find((gate) => gate.task === undefined && gate.status === 'rejected');
+  if (rejected) return `a person rejected run ${run.id}'s ${rejected.step} step (approval ${rejected.approval}); start a new run`;
+  const verdict = judgeBudget(run.budgets, usageOf(run.tasks), run.started_at ?? run.created_at, now);
+  if (verdict.state === 'stop') return `run ${run.id} is at its budget (${verdict.rationale}); raise the budget before retrying`;
   return undefined;
 }
 
@@ -150,7 +159,7 @@ function retryRefused(run: Run, task: Task | undefined, taskId: string): string 
 export function applyRetry(run: Run, taskId: string, now: number): Run | { error: string } {
   const draft = draftOf(run, now);
   const task = taskIn(draft, taskId);
-  const refused = retryRefused(run, task, taskId);
+  const refused = retryRefused(run, task, taskId, now);
   if (refused !== undefined || !task) return { error: refused ?? `no task "${taskId}"` };
   reopen(draft, task);
   const reopened = reopenDependents(draft, task.id);
@@ -163,9 +172,7 @@ export function applyRetry(run: Run, taskId: string, now: number): Run | { error
 }
 
 function reopen(draft: Draft, task: Task): void {
-  const spent = task.result
-    ? addUsage(task.earlier_usage ?? { tokens_in: 0, tokens_out: 0, usd: 0 }, task.result.usage)
-    : task.earlier_usage;
+  const spent = task.result ? addUsage(task.earlier_usage ?? NO_USAGE, task.result.usage) : task.earlier_usage;
   patchTask(draft, task.id, {
     status: 'pending',
     earlier_usage: spent,

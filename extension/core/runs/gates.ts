@@ -4,7 +4,7 @@
 // the shell (recordGate) and read back here.
 import type { RiskTier, RunStep } from '../model';
 import { runGateKey, runPromoteKey } from '../keys';
-import { decide, gateOf, patchTask, type Draft } from './ledger';
+import { decide, gateOf, patchTask, type Draft, type RunCommand } from './ledger';
 import type { Task } from './model';
 import { stepVerdict, type Profile } from './profiles';
 
@@ -17,12 +17,14 @@ export type RunGateState = { state: 'open' } | { state: 'wait' } | { state: 'rej
  * Asks for an approval once: the gate is recorded with no approval id yet (`approval: ''`) until the
  * shell creates the approval and calls recordGate; meanwhile nothing asks again.
  */
-export function requestGate(draft: Draft, step: RunStep, rationale: string, task?: Task): void {
+export function requestGate(draft: Draft, step: RunStep, rationale: string, task?: Task, tier?: RiskTier): void {
   const attempt = step === 'deploy' && task ? task.attempts + 1 : task?.attempts;
   const key = runGateKey(draft.run.id, step, task && attempt !== undefined ? { id: task.id, attempt } : undefined);
   draft.gates.push(task ? { step, task: task.id, approval: '', status: 'pending' } : { step, approval: '', status: 'pending' });
-  const command = { kind: 'gate' as const, step, key, rationale };
-  draft.commands.push(task ? { ...command, task: task.id } : command);
+  const command: RunCommand = { kind: 'gate', step, key, rationale };
+  if (task) command.task = task.id;
+  if (tier) command.tier = tier;
+  draft.commands.push(command);
   decide(draft, 'gate', `${step}${task ? ` of ${task.id}` : ''} waits for an approval: ${rationale}`, task);
 }
 
@@ -88,7 +90,7 @@ export function decideMerges(draft: Draft, profile: Profile, tierOf: (files: rea
       continue;
     }
     patchTask(draft, task.id, { stage: 'approval' });
-    requestGate(draft, 'merge', `${tier}: ${verdict.rationale}`, task);
+    requestGate(draft, 'merge', `${tier}: ${verdict.rationale}`, task, tier);
   }
 }
 

@@ -1,6 +1,6 @@
 // The run engine's working copy: one advance (or one recorded event) edits a draft of the run, appends
 // decisions with rationales and collects the commands for the shell; the caller's run is never touched.
-import type { RunStep } from '../model';
+import type { RiskTier, RunStep } from '../model';
 import type { Handoff } from './budget';
 import { isSettled, usageOf, type Run, type RunDecision, type RunGate, type Task } from './model';
 import { holdsAgent } from './schedule';
@@ -15,8 +15,8 @@ export type RunCommand =
   | { kind: 'hedge'; task: string; duplicate: string; worker_class: string; key: string; rationale: string }
   /** Stop the task's worker (task.pid) if it runs and remove its worktree (task.worktree). */
   | { kind: 'cancel'; task: string; rationale: string }
-  /** Create an approval for the step (keyed by `key`), then call recordGate with its id. */
-  | { kind: 'gate'; step: RunStep; task?: string; key: string; rationale: string }
+  /** Create an approval for the step (keyed by `key`; a merge gate says its result's tier), then call recordGate with its id. */
+  | { kind: 'gate'; step: RunStep; task?: string; tier?: RiskTier; key: string; rationale: string }
   /** Put the task's result on its branch in its lane's queue, then call recordPromoted. */
   | { kind: 'promote'; task: string; key: string; rationale: string }
   /** The run ended; `withdraw` names approvals still pending for it, which no longer stand for anything. */
