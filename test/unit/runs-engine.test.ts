@@ -357,6 +357,14 @@ describe('run engine: hedging', () => {
     assert.equal(next.run.status, 'failed');
   });
 
+  it('after a restart a hedge whose worker is gone is dropped, not started again; its original goes on', () => {
+    const hedged = advance(advance(run([task('a')]), ctx).run, later).run;
+    const recovered = recoverRun(hedged, new Set(['a']), later.now + 5);
+    assert.deepEqual(kinds(recovered.commands), ['cancel:a~h1']);
+    assert.deepEqual([taskOf(recovered.run, 'a~h1').status, taskOf(recovered.run, 'a').status], ['cancelled', 'running']);
+    assert.deepEqual(advance(recovered.run, { ...later, now: later.now + 6 }).commands, []);
+  });
+
   it('past degrade_at the router is told so and no hedge doubles the spend', () => {
     const routed: Routed[] = [];
     const tight = context({ runs: policy({ hedge_after: '10m' }) }, undefined, routed);

@@ -1,7 +1,7 @@
 // Property tests of the run engine: random DAGs with random write scopes, types and results, driven
 // by a simulated shell (workers that finish, people who answer gates, lanes that merge) until the run
 // ends. Whatever happens: no two overlapping scopes run at once, never more agents than the cap, a
-// completed task never starts again, a key is never started twice, advance on its own output does
+// completed task never starts again, a key is never started twice (a crash included), advance on its own output does
 // nothing, every run settles, and the spend passes the USD cap only by what was already running.
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
@@ -12,6 +12,7 @@ import {
   recordMerged,
   recordPromoted,
   recordResult,
+  recoverRun,
   type RunCommand,
   type RunContext,
 } from '../../extension/core/runs/engine';
@@ -48,6 +49,7 @@ const scenario = fc.record({
   repair: fc.boolean(),
   hedge: fc.boolean(),
   perClass: fc.boolean(),
+  crashy: fc.boolean(),
   usd: fc.option(fc.integer({ min: 2, max: 12 }), { nil: undefined }),
   profile: fc.constantFrom('prod-conservative', 'staging-aggressive', 'exploration'),
 });
@@ -176,21 +178,30 @@ function simulate(s: Scenario): void {
   const shell: Shell = { workers: [], gates: [], lanes: [], keys: new Set(), completedEver: new Set(), drawn: 0 };
   let now = 0;
   let crossing: Crossing | undefined;
+  let idle = 0;
   for (let step = 0; step < 400; step++) {
     const ctx = ctxAt(now);
     const out = advance(of, ctx);
     checkRun(out.run, ctx);
     assert.deepEqual(advance(out.run, ctx).commands, [], 'advance on its own output does nothing new');
-    of = obey(shell, out.run, out.commands, s, now);
+    if (s.crashy && step % 4 === 2) {
+      // The shell stored the run and died before acting on its commands; its workers died with it.
+      shell.workers = [];
+      const recovered = recoverRun(out.run, new Set(), now);
+      of = obey(shell, recovered.run, recovered.commands, s, now);
+    } else of = obey(shell, out.run, out.commands, s, now);
     for (const each of of.tasks) if (each.status === 'completed') shell.completedEver.add(each.id);
     if (of.status === 'completed' || of.status === 'failed' || of.status === 'killed') break;
     const before = usageOf(of.tasks).usd;
     const agents = of.tasks.filter(holdsAgent).map((each) => each.id);
     const event = happen(shell, of, s.choices[step % s.choices.length] ?? 0, now);
+    // Right after a restart nothing may be under way yet: the next advance starts it. Twice idle is stuck.
+    idle = event ? 0 : idle + 1;
     assert.ok(
-      event,
+      idle < 2,
       `the run is stuck: ${of.status}, tasks ${of.tasks.map((each) => `${each.id}:${each.status}/${each.stage ?? ''}`).join(' ')}`,
     );
+    if (!event) continue;
     ({ run: of, now } = event);
     if (s.usd !== undefined && !crossing && before < s.usd && usageOf(of.tasks).usd >= s.usd) crossing = { running: agents };
   }

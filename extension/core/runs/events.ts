@@ -5,7 +5,19 @@ import type { RunStep } from '../model';
 import { runGateKey, runPromoteKey } from '../keys';
 import { judgeBudget, taskOverCap } from './budget';
 import { rejectedReview } from './chain';
-import { decide, draftOf, finishDraft, finishRun, patchTask, replacementsOf, summary, taskIn, type Draft, type RunCommand } from './ledger';
+import {
+  cancelTask,
+  decide,
+  draftOf,
+  finishDraft,
+  finishRun,
+  patchTask,
+  replacementsOf,
+  summary,
+  taskIn,
+  type Draft,
+  type RunCommand,
+} from './ledger';
 import { addUsage, NO_USAGE, usageOf, type BuildResult, type Run, type Task } from './model';
 import { holdsAgent } from './schedule';
 
@@ -215,6 +227,11 @@ export function recoverRun(run: Run, alive: ReadonlySet<string>, now: number): {
   const draft = draftOf(run, now);
   for (const task of draft.tasks) {
     if (!holdsAgent(task) || task.result !== undefined || alive.has(task.id)) continue;
+    if (task.hedge_of !== undefined) {
+      // A hedge is a bet on speed, not work the run needs: a lost one is not started again.
+      cancelTask(draft, task, `${task.id}'s worker is gone (a restart): the hedge is dropped, ${task.hedge_of} goes on`);
+      continue;
+    }
     const rationale = `${task.id}'s worker is gone (a restart): its worktree is cleaned and it starts again as a new attempt`;
     draft.commands.push({ kind: 'cancel', task: task.id, rationale });
     patchTask(draft, task.id, { status: 'pending', stage: undefined, started_at: undefined, pid: undefined, worktree: undefined });
