@@ -6,7 +6,7 @@ import { addTask, decide, finishDraft, lastDecisionByTask, patchTask, taskIn, ty
 import { addUsage, NO_USAGE, type Run, type Task } from './model';
 import type { Profile } from './profiles';
 import type { RunsPolicy } from './policy';
-import { schedulePass, type HedgeDecision, type ScheduleCaps, type StartDecision, type WaitDecision } from './schedule';
+import { holdsAgent, schedulePass, type HedgeDecision, type ScheduleCaps, type StartDecision, type WaitDecision } from './schedule';
 
 export interface RouteChoice {
   worker_class: string;
@@ -35,6 +35,7 @@ function capsOf(ctx: DispatchContext): ScheduleCaps {
     per_lane: ctx.runs.per_lane,
     per_class: ctx.runs.per_class,
     hedge_classes: ctx.runs.workers.map((worker) => worker.name),
+    holds_agent: holdsAgent,
   };
   if (ctx.runs.hedge_after !== undefined) caps.hedge_after_ms = ctx.runs.hedge_after;
   if (ctx.classP90) caps.class_p90_ms = ctx.classP90;

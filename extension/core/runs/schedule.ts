@@ -15,6 +15,12 @@ export interface ScheduleCaps {
   class_p90_ms?: Readonly<Record<string, number>>;
   /** Worker classes a hedge may use, in order of preference. */
   hedge_classes?: readonly string[];
+  /**
+   * Whether a running task occupies an agent (and may be hedged); absent: every running task does.
+   * The run engine passes `holdsAgent`: a result waiting for an approval or in its lane's queue has
+   * no worker any more, but keeps its path lock.
+   */
+  holds_agent?: (task: Task) => boolean;
 }
 
 export type WaitReason = 'dependencies' | 'dependency-failed' | 'agents-full' | 'lane-full' | 'class-full' | 'path-locked';
@@ -75,8 +81,8 @@ export function dependencyOrder(tasks: readonly Task[]): Task[] {
 }
 
 /**
- * Whether a running task occupies an agent: one whose result waits for an approval or sits in its
- * lane's queue (stage approval, promote, queued) has no worker any more, but still holds its path lock.
+ * Whether a running task occupies an agent in the run engine: one whose result waits for an approval
+ * or sits in its lane's queue (stage approval, promote, queued) has no worker any more.
  */
 export function holdsAgent(task: Task): boolean {
   return task.status === 'running' && (task.stage === undefined || task.stage === 'work' || task.stage === 'verify');
@@ -89,10 +95,12 @@ class Occupancy {
   readonly classes = new Map<string, number>();
   readonly holders: Task[] = [];
 
+  constructor(private readonly holds?: (task: Task) => boolean) {}
+
   take(task: Task): void {
     this.holders.push(task);
     // A task taken as it starts is pending still: it will hold an agent.
-    if (task.status === 'running' && !holdsAgent(task)) return;
+    if (task.status === 'running' && this.holds && !this.holds(task)) return;
     this.total++;
     if (task.lane !== undefined) this.lanes.set(task.lane, (this.lanes.get(task.lane) ?? 0) + 1);
     if (task.worker_class !== undefined) this.classes.set(task.worker_class, (this.classes.get(task.worker_class) ?? 0) + 1);
@@ -138,7 +146,7 @@ function dependencyWait(task: Task, byId: ReadonlyMap<string, Task>): Omit<WaitD
 /** One pass: start what may start (dependency order, caps, path locks), then hedge stragglers with what is left. */
 export function schedulePass(tasks: readonly Task[], caps: ScheduleCaps, now: number): SchedulePass {
   const byId = new Map(tasks.map((task) => [task.id, task]));
-  const busy = new Occupancy();
+  const busy = new Occupancy(caps.holds_agent);
   for (const task of tasks) if (task.status === 'running') busy.take(task);
   const pass: SchedulePass = { start: [], wait: [], hedge: [] };
   for (const task of dependencyOrder(tasks)) {
@@ -169,7 +177,8 @@ function hedges(tasks: readonly Task[], caps: ScheduleCaps, now: number, busy: O
   const ids = new Set(tasks.map((task) => task.id));
   const decisions: HedgeDecision[] = [];
   for (const task of tasks) {
-    if (!holdsAgent(task) || task.hedge_of !== undefined || hedged.has(task.id) || task.started_at === undefined) continue;
+    const working = task.status === 'running' && (caps.holds_agent?.(task) ?? true);
+    if (!working || task.hedge_of !== undefined || hedged.has(task.id) || task.started_at === undefined) continue;
     const threshold = hedgeThreshold(task, caps);
     const duplicateId = `${task.id}~hedge`;
     if (!threshold || now - task.started_at < threshold.ms || busy.total >= caps.max_agents || ids.has(duplicateId)) continue;
