@@ -3,6 +3,14 @@
 // out the commands it returns; each command with a key is done at most once, so a crash between
 // storing the run and acting on it neither loses nor repeats work. Every step is a decision with a
 // rationale in the run's record.
+//
+// The shell's side, in order: store the run `advance` returns, then act on its commands (start and
+// hedge: a worker in a fresh worktree, then set the task's pid and worktree; cancel: stop task.pid,
+// remove task.worktree; gate: an approval keyed by `key`, then recordGate; promote: the result's
+// branch into its lane, then recordPromoted; finish: withdraw the listed approvals, report). Report
+// back with recordResult (after running the task's test_commands: `verified`), recordGate,
+// recordPromoted, recordMerged, then advance again. On a restart: collect results workers left,
+// then recoverRun with the tasks whose workers still live, act on its commands, then advance.
 import type { RiskTier } from '../model';
 import { judgeBudget, type BudgetVerdict } from './budget';
 import { cancelUnreachable, repairFailures, settleHedges } from './chain';
