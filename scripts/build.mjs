@@ -36,6 +36,7 @@ const bundles = [
   { ...node, entryPoints: ['extension/server/main.ts'], outfile: 'dist/server.js' },
   { ...browser, entryPoints: ['webview/dashboard/main.ts'], outfile: 'dist/webview/dashboard.js' },
   { ...browser, entryPoints: ['webview/review/main.ts'], outfile: 'dist/webview/review.js' },
+  { ...browser, entryPoints: ['webview/run/main.ts'], outfile: 'dist/webview/run.js' },
 ];
 
 // The vscode test tier: the in-host mocha runner and one bundle per suite.

@@ -6,6 +6,7 @@ import type { Kpis } from '../core/kpi';
 import type { Approval, CheckRun, Incident, LaneStateName, GlobalStateName } from '../core/model';
 import type { ChangeDiff } from '../core/diff';
 import type { CheckFailures } from './failures';
+import type { RunKpisView, RunView } from './runs';
 
 // The core's data the views render, re-exported so a webview imports protocol/ only (lint enforces it).
 export type { Kpis } from '../core/kpi';
@@ -68,6 +69,9 @@ export interface CockpitModel {
   approvals: Approval[];
   activity: ActivityItem[];
   kpis: Kpis;
+  /** The operator's runs, newest first (the Runs view, the run panel, progress notifications). */
+  runs: RunView[];
+  runKpis: RunKpisView;
   lastCycle?: { cycle: number; at: number; outcome: { kind: string; rationale: string } };
   controller: { running: boolean; syncing: boolean; trusted: boolean; interval: number; lastError?: string };
   now: number;

@@ -11,6 +11,7 @@ import { parseDuration } from '../core/policy/duration';
 import { runCycle, type CycleReport } from '../controller/cycle';
 import { LockedError } from '../controller/lock';
 import { operate, type OperatorOutcome } from '../controller/operate';
+import type { RunOpOutcome } from '../controller/runs';
 import {
   findPolicyFile,
   lockSession,
@@ -23,6 +24,7 @@ import {
 } from '../controller/session';
 import { statusDocument } from '../controller/status';
 import type { CockpitModel } from '../protocol/model';
+import { pendingRunKpis, runViews } from '../protocol/runView';
 import { systemClock, type Clock } from '../ports';
 
 const ACTIVITY_SHOWN = 200;
@@ -222,6 +224,8 @@ export class Cockpit implements vscode.Disposable {
       approvals: doc.approvals,
       activity: events.slice(-ACTIVITY_SHOWN).reverse(),
       kpis: computeKpis(events, store.data.seen, now, undefined, store.data.authored),
+      runs: runViews(store.runs(), now),
+      runKpis: pendingRunKpis(),
       ...(last ? { lastCycle: { cycle: last.cycle, at: last.at, outcome: last.outcome } } : {}),
       controller: this.controllerView(),
       now,
@@ -327,6 +331,24 @@ export class Cockpit implements vscode.Disposable {
     return outcome;
   }
 
+  /** A run command (kill, retry, a gated step) through controller/runs.ts, as the CLI's: under the lock, logged, then shown. */
+  async operateRun(what: string, act: (session: Session, log: (message: string) => void) => Promise<RunOpOutcome>): Promise<RunOpOutcome> {
+    if (!this.trusted) throw new UntrustedError(what);
+    const session = await this.ensureSession();
+    if (!session)
+      throw new Error(
+        this.current.policyProblems.length ? 'the policy file is invalid; fix it first' : (this.current.unavailable ?? 'no repository'),
+      );
+    try {
+      const outcome = await act(session, (m) => this.options.log.info(`[operator] ${m}`));
+      this.options.log.info(`[operator] ${outcome.message}`);
+      return outcome;
+    } finally {
+      // Another process may have changed the store under the lock: show what is there either way.
+      await this.refresh();
+    }
+  }
+
   /** The open session, for panels that read diffs and check results. */
   async openedSession(): Promise<Session | undefined> {
     return this.session ?? this.ensureSession();
@@ -367,6 +389,8 @@ function emptyModel(now: number, unavailable?: string): CockpitModel {
     approvals: [],
     activity: [],
     kpis: computeKpis([], {}, now),
+    runs: [],
+    runKpis: pendingRunKpis(),
     controller: { running: false, syncing: false, trusted: vscode.workspace.isTrusted, interval: 60_000 },
     now,
   };

@@ -8,12 +8,15 @@ import type { QueueEntry } from '../core/decide';
 import type { Approval } from '../core/model';
 import { formatDuration } from '../core/policy/duration';
 import { policyTemplate } from '../core/policy/template';
+import { approvalSubject } from '../protocol/runs';
 import type { GitHubAuth } from './auth';
 import type { Cockpit } from './cockpit';
 import { fileUri } from './diffContent';
 import { operatorName } from './operatorName';
 import { DashboardPanel } from './panels/dashboard';
 import { ReviewPanel, type ReviewSubject } from './panels/review';
+import { RunPanel } from './panels/run';
+import { RUN_COMMANDS, runCommandHandlers } from './runs';
 import type { LaneNode } from './trees';
 
 export interface CommandContext {
@@ -48,6 +51,7 @@ export const COMMANDS = [
   'buildMaster.signIn',
   'buildMaster.setGitHubToken',
   'buildMaster.clearGitHubToken',
+  ...RUN_COMMANDS,
 ] as const;
 
 type CommandId = (typeof COMMANDS)[number];
@@ -71,6 +75,9 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
         return pickApproval(cockpit).then(
           (approval) => approval && ReviewPanel.show({ approval: approval.id }, cockpit, context.extensionUri, log),
         );
+      // A run's gate is weighed on its run panel (DAG, budget, decisions), not as a change's diff.
+      const runGate = subject.approval ? cockpit.model.approvals.find((a) => a.id === subject.approval && a.run) : undefined;
+      if (runGate?.run) return vscode.commands.executeCommand('buildMaster.openRun', runGate.run, runGate.task);
       return ReviewPanel.show(subject, cockpit, context.extensionUri, log);
     },
     'buildMaster.openDiff': async (arg) => {
@@ -84,9 +91,12 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
     'buildMaster.approve': async (arg) => {
       const approval = approvalOf(cockpit, arg) ?? (await pickApproval(cockpit));
       if (!approval) return;
+      // A run's gate is decided on the run (controller/runs.ts), so the run's gate and the queue agree.
+      if (approval.actionClass === 'run' && approval.run && approval.step)
+        return vscode.commands.executeCommand('buildMaster.approveRunStep', approval.run, approval.step, approval.task);
       await cockpit.operate({ kind: 'approve', id: approval.id, by: operatorName() });
       void vscode.window.showInformationMessage(
-        `Build Master: approved ${approval.id} (${approval.kind} ${approval.change ?? approval.incident ?? ''}); the next cycle acts on it.`,
+        `Build Master: approved ${approval.id} (${approvalSubject(approval)}); the next cycle acts on it.`,
       );
     },
     'buildMaster.reject': async (arg) => {
@@ -98,6 +108,8 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
         validateInput: (v) => (v.trim() ? undefined : 'a rejection needs a reason'),
       });
       if (!reason) return;
+      if (approval.actionClass === 'run' && approval.run && approval.step)
+        return vscode.commands.executeCommand('buildMaster.rejectRunStep', approval.run, approval.step, approval.task, reason.trim());
       await cockpit.operate({ kind: 'reject', id: approval.id, reason: reason.trim(), by: operatorName() });
     },
     'buildMaster.hold': async () => {
@@ -148,6 +160,7 @@ export function registerCommands(context: CommandContext): vscode.Disposable[] {
     'buildMaster.signIn': () => withNewCredential(context, () => context.auth.signIn()),
     'buildMaster.setGitHubToken': () => withNewCredential(context, () => context.auth.setToken()),
     'buildMaster.clearGitHubToken': () => withNewCredential(context, async () => (await context.auth.clearToken(), undefined)),
+    ...runCommandHandlers({ cockpit, openRun: (id, task) => RunPanel.show(id, cockpit, context.extensionUri, log).select(task) }),
   };
   return COMMANDS.map((id) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -242,7 +255,7 @@ async function pickApproval(cockpit: Cockpit): Promise<Approval | undefined> {
   }
   const pick = await vscode.window.showQuickPick(
     approvals.map((a) => ({
-      label: `${a.kind} ${a.change ?? a.incident ?? ''}`,
+      label: approvalSubject(a),
       description: `${a.id} · ${a.tier}`,
       detail: a.rationale,
       approval: a,

@@ -11,6 +11,8 @@ import { registerCommands } from './commands';
 import { CommitFileProvider, DIFF_SCHEME } from './diffContent';
 import { DashboardPanel, DASHBOARD_VIEW_TYPE } from './panels/dashboard';
 import { REVIEW_VIEW_TYPE, ReviewPanel, type ReviewSubject } from './panels/review';
+import { RUN_VIEW_TYPE, RunPanel } from './panels/run';
+import { RunProgress, RunsTree } from './runs';
 import { startPolicyLanguageServer } from './policyLanguage';
 import { createStatusBar } from './statusBar';
 import { ActivityTree, ApprovalsTree, IncidentsTree, LanesTree } from './trees';
@@ -21,6 +23,8 @@ let client: LanguageClient | undefined;
 export interface CockpitApi {
   cockpit: Cockpit;
   lanes: LanesTree;
+  runs: RunsTree;
+  runProgress: RunProgress;
   activation: { startedAt: number; ms: number };
 }
 
@@ -38,6 +42,8 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
   const incidents = new IncidentsTree(cockpit);
   const approvals = new ApprovalsTree(cockpit);
   const activity = new ActivityTree(cockpit);
+  const runs = new RunsTree(cockpit);
+  const runProgress = new RunProgress(cockpit);
   const lanesView = vscode.window.createTreeView('buildMaster.lanes', { treeDataProvider: lanes, showCollapseAll: true });
   const approvalsView = vscode.window.createTreeView('buildMaster.approvals', { treeDataProvider: approvals });
   const syncContext = () => {
@@ -51,6 +57,7 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
     // no room from Lanes, and one that appears gets its share by weight, not a leftover sliver.
     void vscode.commands.executeCommand('setContext', 'buildMaster.hasIncidents', model.incidents.length > 0);
     void vscode.commands.executeCommand('setContext', 'buildMaster.hasApprovals', model.approvals.length > 0);
+    void vscode.commands.executeCommand('setContext', 'buildMaster.hasRuns', model.runs.length > 0);
     approvalsView.badge = model.approvals.length
       ? { value: model.approvals.length, tooltip: `${model.approvals.length} approval(s) waiting` }
       : undefined;
@@ -86,10 +93,13 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
     incidents,
     approvals,
     activity,
+    runs,
+    runProgress,
     lanesView,
     approvalsView,
     vscode.window.createTreeView('buildMaster.incidents', { treeDataProvider: incidents }),
     vscode.window.createTreeView('buildMaster.activity', { treeDataProvider: activity }),
+    vscode.window.createTreeView('buildMaster.runs', { treeDataProvider: runs, showCollapseAll: true }),
     createStatusBar(cockpit),
     cockpit.onDidChange(syncContext),
     vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, new CommitFileProvider(cockpit)),
@@ -104,6 +114,14 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
         const subject = (state ?? {}) as ReviewSubject;
         if (!subject.approval && !subject.change) panel.dispose();
         else ReviewPanel.restore(panel, subject, cockpit, context.extensionUri, log);
+        return Promise.resolve();
+      },
+    }),
+    vscode.window.registerWebviewPanelSerializer(RUN_VIEW_TYPE, {
+      deserializeWebviewPanel: (panel, state: unknown) => {
+        const id = (state as { run?: unknown } | undefined)?.run;
+        if (typeof id === 'string') RunPanel.restore(panel, id, cockpit, context.extensionUri, log);
+        else panel.dispose();
         return Promise.resolve();
       },
     }),
@@ -125,7 +143,7 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
 
   const ms = performance.now() - started;
   log.info(`[activate] end: activated in ${ms.toFixed(1)} ms`);
-  return { cockpit, lanes, activation: { startedAt, ms } };
+  return { cockpit, lanes, runs, runProgress, activation: { startedAt, ms } };
 }
 
 export async function deactivate(): Promise<void> {

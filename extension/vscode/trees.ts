@@ -9,6 +9,7 @@ import { formatDuration } from '../core/policy/duration';
 import { incidentFailures, printable, testTitle, where } from '../protocol/failures';
 import type { ActivityItem, CockpitModel, LaneView } from '../protocol/model';
 import { changeDescription, laneReason, laneRow } from '../protocol/presentation';
+import { approvalSubject } from '../protocol/runs';
 import type { Cockpit } from './cockpit';
 import { openFailureCommand } from './openFailure';
 
@@ -218,10 +219,7 @@ export class ApprovalsTree extends ModelTree<Approval> {
   }
 
   getTreeItem(approval: Approval): vscode.TreeItem {
-    const item = new vscode.TreeItem(
-      `${approval.kind} ${approval.change ?? approval.incident ?? ''}`.trim(),
-      vscode.TreeItemCollapsibleState.None,
-    );
+    const item = new vscode.TreeItem(approvalSubject(approval), vscode.TreeItemCollapsibleState.None);
     item.id = `approval:${approval.id}`;
     item.iconPath = new vscode.ThemeIcon(
       'shield',
@@ -232,7 +230,10 @@ export class ApprovalsTree extends ModelTree<Approval> {
       `**${escape(approval.id)}** (${approval.actionClass}, ${approval.tier})\n\n${escape(approval.rationale)}`,
     );
     item.contextValue = 'approval';
-    item.command = { command: 'buildMaster.openReview', title: 'Review', arguments: [{ approval: approval.id }] };
+    // A run's gate is reviewed on its run: the DAG, the budget and the decisions are what a person weighs.
+    item.command = approval.run
+      ? { command: 'buildMaster.openRun', title: 'Open Run', arguments: [approval.run, approval.task] }
+      : { command: 'buildMaster.openReview', title: 'Review', arguments: [{ approval: approval.id }] };
     return item;
   }
 }

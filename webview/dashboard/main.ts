@@ -11,6 +11,7 @@ import { controllerText, laneReason, quietTimeline, sparseChart } from '../../ex
 /** Failing tests listed per incident; `build-master explain <incident>` has the rest. */
 const FAILURES_SHOWN = 10;
 import { Channel, duration, type Notice } from '../shared/channel';
+import { approvalSubject, tokens, usd, type RunKpisView } from '../../extension/protocol/runs';
 
 const QUEUE_SHOWN = 8;
 
@@ -83,6 +84,7 @@ class BuildMasterDashboard extends LitElement {
     a, .link { color: var(--vscode-textLink-foreground); cursor: pointer; text-decoration: none; }
     a:hover, .link:hover { text-decoration: underline; }
     .ready { color: var(--vscode-testing-iconPassed); }
+    table.classes { margin-top: 10px; max-width: 560px; }
     table { border-collapse: collapse; width: 100%; }
     th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); vertical-align: top; }
     th { color: var(--vscode-descriptionForeground); font-weight: 600; }
@@ -136,6 +138,7 @@ class BuildMasterDashboard extends LitElement {
           : nothing
       }
       ${this.renderKpis(model.kpis)}
+      ${this.renderRunKpis(model.runKpis)}
       <h2>Lanes</h2>
       ${model.lanes.length ? html`<div class="lanes">${model.lanes.map((lane) => this.renderLane(lane))}</div>` : html`<p class="empty">No lanes: add lanes to .buildmaster.yml, or run a cycle.</p>`}
       <h2>Incidents</h2>
@@ -163,6 +166,33 @@ class BuildMasterDashboard extends LitElement {
         <div class="chart"><div class="title">Median time to merge per day</div>${this.lineChart(kpis)}</div>
         <div class="chart"><div class="title">Target red (open incidents) over 14 days</div>${this.timeline(kpis)}</div>
       </div>
+    `;
+  }
+
+  /** The runs' KPIs (issue 13): "—" until there is something to measure. */
+  private renderRunKpis(kpis: RunKpisView): TemplateResult {
+    const percent = (x: number | undefined) => (x === undefined ? '—' : `${Math.round(x * 100)}%`);
+    const cards: [string, string, string][] = [
+      ['Cost per merged change', kpis.costPerMergedChange === undefined ? '—' : usd(kpis.costPerMergedChange), 'kpi-run-cost'],
+      [
+        'Tokens per successful task',
+        kpis.tokensPerSuccessfulTask === undefined ? '—' : tokens(kpis.tokensPerSuccessfulTask),
+        'kpi-run-tokens',
+      ],
+      ['Accepted without rework', percent(kpis.acceptanceWithoutRework), 'kpi-run-acceptance'],
+      ['Lead time ticket → merge (p50)', duration(kpis.leadTimeP50), 'kpi-run-lead-p50'],
+      ['Lead time ticket → merge (p95)', duration(kpis.leadTimeP95), 'kpi-run-lead-p95'],
+    ];
+    return html`
+      <h2>Runs</h2>
+      <div class="kpis" data-testid="run-kpis">${cards.map(([label, value, id]) => html`<div class="kpi" data-testid=${id}><div class="value">${value}</div><div class="label">${label}</div></div>`)}</div>
+      ${
+        kpis.successRateByClass.length
+          ? html`<table class="classes" data-testid="run-kpi-classes"><tr><th>Worker class</th><th>Success rate</th><th>Settled tasks</th></tr>
+            ${kpis.successRateByClass.map((c) => html`<tr><td>${c.workerClass}</td><td>${percent(c.rate)}</td><td>${c.tasks}</td></tr>`)}</table>`
+          : html`<p class="empty" data-testid="run-kpi-classes-empty">No worker class has settled a task yet.</p>`
+      }
+      ${kpis.note ? html`<p class="muted">${kpis.note}</p>` : nothing}
     `;
   }
 
@@ -290,7 +320,7 @@ class BuildMasterDashboard extends LitElement {
       <tr><th>Approval</th><th>Action</th><th>Tier</th><th>Why</th><th></th></tr>
       ${model.approvals.map(
         (a) => html`<tr data-testid="approval">
-        <td class="id" data-testid="approval-id">${a.id}</td><td class="action" title="${a.kind} ${a.change ?? a.incident ?? ''}"><div>${a.kind} ${a.change ?? a.incident ?? ''}</div></td><td class="nowrap">${a.tier}</td><td class="wrap">${a.rationale}</td>
+        <td class="id" data-testid="approval-id">${a.id}</td><td class="action" title=${approvalSubject(a)}><div>${approvalSubject(a)}</div></td><td class="nowrap">${a.tier}</td><td class="wrap">${a.rationale}</td>
         <td class="nowrap"><vscode-button @click=${() => this.send({ kind: 'review', approval: a.id })}>Review</vscode-button></td></tr>`,
       )}
     </table>`;
