@@ -84,7 +84,13 @@ function handoffText(handoff: unknown): string | undefined {
 }
 
 export function runView(run: Run, now: number): RunView {
-  const depths = taskDepths(run.tasks);
+  // A hedge or a repair is drawn after the task it duplicates or repairs, not beside it.
+  const depths = taskDepths(
+    run.tasks.map((t) => ({
+      id: t.id,
+      depends_on: [...t.depends_on, ...(t.hedge_of ? [t.hedge_of] : []), ...(t.repair_of ? [t.repair_of] : [])],
+    })),
+  );
   const gates = run.gates ?? [];
   const pendingGate = new Map(gates.filter((g) => g.status === 'pending' && g.task).map((g) => [g.task as string, g.step]));
   const usage = usageOf(run.tasks);

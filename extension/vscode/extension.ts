@@ -23,6 +23,7 @@ let client: LanguageClient | undefined;
 export interface CockpitApi {
   cockpit: Cockpit;
   lanes: LanesTree;
+  approvals: ApprovalsTree;
   runs: RunsTree;
   runProgress: RunProgress;
   activation: { startedAt: number; ms: number };
@@ -143,7 +144,7 @@ export function activate(context: vscode.ExtensionContext): CockpitApi {
 
   const ms = performance.now() - started;
   log.info(`[activate] end: activated in ${ms.toFixed(1)} ms`);
-  return { cockpit, lanes, runs, runProgress, activation: { startedAt, ms } };
+  return { cockpit, lanes, approvals, runs, runProgress, activation: { startedAt, ms } };
 }
 
 export async function deactivate(): Promise<void> {

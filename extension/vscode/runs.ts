@@ -6,6 +6,7 @@ import type { RunStep } from '../core/model';
 import { formatDuration } from '../core/policy/duration';
 import { decideRunStep, killRun, retryTask } from '../controller/runs';
 import type { CockpitModel } from '../protocol/model';
+import { middleEllipsis } from '../protocol/presentation';
 import {
   budgetWord,
   isLive,
@@ -19,6 +20,10 @@ import {
 } from '../protocol/runs';
 import type { Cockpit } from './cockpit';
 import { operatorName } from './operatorName';
+
+/** Label lengths past which an id is cut in its middle: at a 300 px sidebar the status still shows beside it. */
+const RUN_LABEL_CHARS = 24;
+const TASK_LABEL_CHARS = 26;
 
 export type RunNode = { kind: 'run'; run: RunView } | { kind: 'task'; run: RunView; task: RunTaskView };
 
@@ -71,8 +76,9 @@ export class RunsTree implements vscode.TreeDataProvider<RunNode>, vscode.Dispos
     if (node.kind === 'run') {
       const { run } = node;
       // Live runs open expanded: their tasks are what a person watches.
+      // A long id is cut in its middle so the status beside it stays in sight; the tooltip has it whole.
       const item = new vscode.TreeItem(
-        run.id,
+        middleEllipsis(run.id, RUN_LABEL_CHARS),
         run.tasks.length === 0
           ? vscode.TreeItemCollapsibleState.None
           : isLive(run.status)
@@ -105,7 +111,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunNode>, vscode.Dispos
       return item;
     }
     const { run, task } = node;
-    const item = new vscode.TreeItem(task.id, vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(middleEllipsis(task.id, TASK_LABEL_CHARS), vscode.TreeItemCollapsibleState.None);
     item.id = `run:${run.id}:task:${task.id}`;
     item.iconPath = task.gate ? icon(['shield', 'problemsWarningIcon.foreground']) : icon(STATUS_ICON[task.status]);
     item.description = taskDescription(task);
@@ -326,7 +332,8 @@ export class RunProgress implements vscode.Disposable {
   }
 
   private update(model: CockpitModel): void {
-    const live = new Map(model.runs.filter((r) => isLive(r.status)).map((r) => [r.id, r]));
+    // A run with no tasks yet has nothing to show progress of: it gets its notification once planned.
+    const live = new Map(model.runs.filter((r) => isLive(r.status) && r.tasks.length > 0).map((r) => [r.id, r]));
     for (const [id, entry] of this.open) {
       const run = model.runs.find((r) => r.id === id);
       if (live.has(id)) continue;

@@ -7,6 +7,11 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { CockpitApi } from '../../extension/vscode/extension';
 import type { LaneNode } from '../../extension/vscode/trees';
+import type { RunNode } from '../../extension/vscode/runs';
+import type { RunView } from '../../extension/protocol/runs';
+import type { Session } from '../../extension/controller/session';
+import { initialState } from '../../extension/core/decide';
+import { BIG_RUN, FAILED_TASK, GATED_TASK, LIVE_RUN, LONG_RUN, bigRun, liveRun, longRun } from '../../fixtures/runs';
 
 const EXTENSION_ID = 'build-master.build-master';
 
@@ -238,5 +243,128 @@ describe('cockpit in a real VS Code', function () {
       fixed.lanes.map((l) => l.name),
       ['web', 'api', 'docs', 'shared'],
     );
+  });
+});
+
+describe('runs in the cockpit', function () {
+  this.timeout(120_000);
+
+  /** Writes the fixture runs and their gates' approvals into the workspace's store, as the operator would. */
+  async function storeRuns(cockpit: CockpitApi): Promise<Session> {
+    const session = await cockpit.cockpit.openedSession();
+    assert.ok(session, 'the cockpit has a session on the demo repository');
+    const now = Date.now();
+    const live = liveRun(now);
+    const long = longRun(now);
+    session.store.putRun(live.run);
+    session.store.putRun(long.run);
+    session.store.putRun(bigRun(now));
+    const state = (session.store.data.state ??= initialState(session.policy, now));
+    for (const approval of [...live.approvals, ...long.approvals]) state.approvals[approval.id] = approval;
+    await session.store.save();
+    await cockpit.cockpit.refresh();
+    return session;
+  }
+
+  function runItems(cockpit: CockpitApi): { node: RunNode; item: vscode.TreeItem }[] {
+    return cockpit.runs.getChildren().map((node) => ({ node, item: cockpit.runs.getTreeItem(node) }));
+  }
+
+  it('shows each run with its status and budget use, and its tasks with status, worker class and cost', async () => {
+    const cockpit = await api();
+    await until('the first read of the repository', () => cockpit.cockpit.model.repo);
+    assert.deepEqual(runItems(cockpit), [], 'no run yet: the Runs view is empty (and hidden by buildMaster.hasRuns)');
+    await storeRuns(cockpit);
+    const runs = runItems(cockpit);
+    assert.deepEqual(
+      runs.map(({ item }) => item.id),
+      [LONG_RUN, LIVE_RUN, BIG_RUN].map((id) => `run:${id}`),
+      'newest first',
+    );
+    // A long id is cut in its middle, so the status beside it stays in sight; screen readers get it whole.
+    const long = runs.find(({ item }) => item.id === `run:${LONG_RUN}`);
+    assert.ok(long && labelText(long.item.label).length <= 24, `the long run's label: ${labelText(long?.item.label)}`);
+    assert.match(String(long.item.accessibilityInformation?.label), new RegExp(`^run ${LONG_RUN}, awaiting-approval`));
+    const live = runs.find(({ item }) => item.label === LIVE_RUN);
+    assert.ok(live);
+    assert.match(String(live.item.description), /^running · 3\/7 tasks · 1 failed · \$3\.02 · 7\d% of time cap$/);
+    assert.equal(live.item.collapsibleState, vscode.TreeItemCollapsibleState.Expanded, 'a live run opens on its tasks');
+    assert.match(String(live.item.contextValue), /^run\.live\.gate$/);
+    const big = runs.find(({ item }) => item.label === BIG_RUN);
+    assert.match(String(big?.item.description), /^failed · 201\/201 tasks · 6 failed · \$25\.16 · 78% of token cap$/);
+
+    const tasks = cockpit.runs.getChildren(live.node).map((node) => cockpit.runs.getTreeItem(node));
+    const row = (id: string) => tasks.find((t) => t.label === id);
+    assert.equal(tasks.length, 7);
+    assert.equal(row(FAILED_TASK)?.description, 'failed · coder-small · $0.62 · attempt 2');
+    assert.equal(row(FAILED_TASK)?.contextValue, 'task.retryable');
+    assert.equal(row(GATED_TASK)?.description, 'awaiting merge approval · coder-large · $0.87');
+    assert.equal(row(GATED_TASK)?.contextValue, 'task.gate');
+    assert.equal(row('spec-checkout')?.description, 'completed · planner-large · $0.41');
+    assert.equal(row('docs-checkout')?.description, 'pending · no class yet · $0.00');
+    assert.match((row(FAILED_TASK)?.tooltip as vscode.MarkdownString).value, /rejects an empty basket/, 'the tooltip has the error');
+
+    // The gates are approvals too, named by their step and run rather than as an empty change.
+    const approvals = cockpit.approvals.getChildren().map((a) => cockpit.approvals.getTreeItem(a));
+    const labels = approvals.map((a) => labelText(a.label));
+    assert.ok(labels.includes(`merge step of run ${LIVE_RUN} (task ${GATED_TASK})`), labels.join(' | '));
+    assert.ok(labels.includes(`apply step of run ${LONG_RUN}`), labels.join(' | '));
+    assert.equal(approvals.find((a) => labelText(a.label).includes(LIVE_RUN))?.command?.command, 'buildMaster.openRun');
+
+    // One progress notification per live run, none for a finished one.
+    assert.deepEqual([...cockpit.runProgress.shown].sort(), [LIVE_RUN, LONG_RUN].sort());
+  });
+
+  it('retries a failed task, approves a gated step and kills a run from commands, in the store', async () => {
+    const cockpit = await api();
+    const session = await storeRuns(cockpit);
+    const stored = (id: string) => {
+      const run = session.store.run(id);
+      assert.ok(run, `run ${id} is in the store`);
+      return run;
+    };
+
+    await vscode.commands.executeCommand('buildMaster.retryTask', LIVE_RUN, FAILED_TASK);
+    assert.equal(stored(LIVE_RUN).tasks.find((t) => t.id === FAILED_TASK)?.status, 'pending');
+    assert.ok(stored(LIVE_RUN).decisions?.some((d) => d.kind === 'retry' && d.task === FAILED_TASK));
+    const retried = cockpit.runs.getChildren({ kind: 'run', run: cockpit.cockpit.model.runs.find((r) => r.id === LIVE_RUN) as RunView });
+    assert.match(String(retried.map((n) => cockpit.runs.getTreeItem(n)).find((i) => i.label === FAILED_TASK)?.description), /^pending/);
+
+    // From the Runs view's task row (the node itself), as the inline action passes it.
+    const liveNode = cockpit.runs.getChildren().find((n) => n.kind === 'run' && n.run.id === LIVE_RUN);
+    assert.ok(liveNode);
+    const gated = cockpit.runs.getChildren(liveNode).find((n) => n.kind === 'task' && n.task.id === GATED_TASK);
+    await vscode.commands.executeCommand('buildMaster.approveRunStep', gated);
+    assert.equal(stored(LIVE_RUN).gates?.[0]?.status, 'approved');
+    assert.equal(
+      cockpit.cockpit.model.approvals.some((a) => a.id === 'apr-run-checkout-merge'),
+      false,
+      'the queue no longer lists the approved gate',
+    );
+
+    // The Approvals view's Approve on a run gate decides the run's step, so run and queue agree.
+    await vscode.commands.executeCommand('buildMaster.approve', 'apr-run-long-apply');
+    assert.equal(stored(LONG_RUN).gates?.[0]?.status, 'approved');
+
+    await vscode.commands.executeCommand('buildMaster.killRun', LIVE_RUN, true);
+    const killed = stored(LIVE_RUN);
+    assert.equal(killed.status, 'killed');
+    assert.deepEqual(
+      killed.tasks.filter((t) => t.status === 'running' || t.status === 'pending').map((t) => t.id),
+      [],
+      'nothing of a killed run runs or waits',
+    );
+    assert.match(String(runItems(cockpit).find(({ item }) => item.label === LIVE_RUN)?.item.description), /^killed/);
+    await until('the live run’s progress notification to close', () => (cockpit.runProgress.shown.includes(LIVE_RUN) ? undefined : true));
+    assert.ok(cockpit.cockpit.model.activity.some((e) => e.type === 'operator' && e.kind === 'kill'));
+
+    // The run panel opens on a run, as a webview of its own.
+    await vscode.commands.executeCommand('buildMaster.openRun', BIG_RUN);
+    const tab = await until('the run panel', () => {
+      const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      return input instanceof vscode.TabInputWebview ? input : undefined;
+    });
+    assert.match(tab.viewType, /buildMaster\.run$/);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 });

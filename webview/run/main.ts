@@ -19,13 +19,17 @@ import {
   type RunTaskView,
   type RunView,
 } from '../../extension/protocol/runs';
-import { styleMap } from 'lit/directives/style-map.js';
+import { Directive, PartType, directive, type ElementPart, type PartInfo } from 'lit/directive.js';
+import { noChange } from 'lit';
+import { middleEllipsis } from '../../extension/protocol/presentation';
 import { Channel, duration, type Notice } from '../shared/channel';
 
 /** The DAG's geometry: a node's box and the gaps between layers and rows. */
-const NODE_W = 176;
+const NODE_W_MAX = 200;
+const NODE_W_MIN = 140;
+const NODE_W_SCROLLING = 176;
 const NODE_H = 26;
-const COL_GAP = 48;
+const COL_GAP = 40;
 const ROW_GAP = 8;
 const PAD = 8;
 /** Past this many edges, edges fade until a task is selected: the layers stay readable. */
@@ -41,6 +45,27 @@ const STATUS_ICON: Record<RunTaskView['status'], string> = {
   cancelled: 'circle-slash',
 };
 
+/**
+ * Sets inline style properties through the CSSOM. The panel's CSP forbids style attributes (Lit's
+ * styleMap writes one on first render), so positions and bar widths are set as properties.
+ */
+class PlaceDirective extends Directive {
+  constructor(part: PartInfo) {
+    super(part);
+    if (part.type !== PartType.ELEMENT) throw new Error('place() goes on an element');
+  }
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- Lit types a directive's arguments by render's parameters
+  render(_styles: Record<string, string>): unknown {
+    return noChange;
+  }
+  override update(part: ElementPart, [styles]: [Record<string, string>]): unknown {
+    const style = (part.element as HTMLElement).style;
+    for (const [name, value] of Object.entries(styles)) style.setProperty(name, value);
+    return noChange;
+  }
+}
+const place = directive(PlaceDirective);
+
 interface Placed {
   task: RunTaskView;
   x: number;
@@ -48,6 +73,7 @@ interface Placed {
 }
 
 interface Layout {
+  nodeW: number;
   nodes: Map<string, Placed>;
   width: number;
   height: number;
@@ -58,7 +84,7 @@ interface Layout {
  * Layers by depth; inside a layer, tasks are ordered by the mean row of their dependencies (one
  * barycentre pass), so edges run mostly straight across instead of crossing the whole column.
  */
-function layout(tasks: readonly RunTaskView[]): Layout {
+function layout(tasks: readonly RunTaskView[], nodeW: number): Layout {
   const layers: RunTaskView[][] = [];
   for (const task of tasks) (layers[task.depth] ??= []).push(task);
   const row = new Map<string, number>();
@@ -74,7 +100,7 @@ function layout(tasks: readonly RunTaskView[]): Layout {
     keyed.sort((a, b) => a.key - b.key || a.index - b.index);
     keyed.forEach(({ task }, i) => {
       row.set(task.id, i);
-      nodes.set(task.id, { task, x: PAD + depth * (NODE_W + COL_GAP), y: PAD + i * (NODE_H + ROW_GAP) });
+      nodes.set(task.id, { task, x: PAD + depth * (nodeW + COL_GAP), y: PAD + i * (NODE_H + ROW_GAP) });
     });
     tallest = Math.max(tallest, keyed.length);
   });
@@ -87,7 +113,8 @@ function layout(tasks: readonly RunTaskView[]): Layout {
   return {
     nodes,
     edges,
-    width: PAD * 2 + Math.max(1, layers.length) * (NODE_W + COL_GAP) - COL_GAP,
+    nodeW,
+    width: PAD * 2 + Math.max(1, layers.length) * (nodeW + COL_GAP) - COL_GAP,
     height: PAD * 2 + Math.max(1, tallest) * (NODE_H + ROW_GAP) - ROW_GAP,
   };
 }
@@ -108,7 +135,26 @@ class BuildMasterRun extends LitElement {
   declare rejecting: { step: RunGate['step']; task?: string } | undefined;
   private readonly channel: Channel<RunPanelState, RunRequest>;
   private focusSeq = 0;
-  private cached: { tasks: readonly RunTaskView[]; layout: Layout } | undefined;
+  private cached: { tasks: readonly RunTaskView[]; width: number; layout: Layout } | undefined;
+  /** The page's content width: the DAG's boxes narrow (down to a minimum) so a few layers fit without scrolling. */
+  private available = 900;
+  private readonly resize = new ResizeObserver(([entry]) => {
+    const width = Math.floor(entry?.contentRect.width ?? this.available);
+    if (Math.abs(width - this.available) > 8) {
+      this.available = width;
+      this.requestUpdate();
+    }
+  });
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.resize.observe(this);
+  }
+
+  override disconnectedCallback(): void {
+    this.resize.disconnect();
+    super.disconnectedCallback();
+  }
 
   constructor() {
     super();
@@ -169,11 +215,10 @@ class BuildMasterRun extends LitElement {
     .bar > div { height: 100%; background: var(--vscode-charts-blue); }
     .bar.near > div { background: var(--vscode-editorWarning-foreground); }
     .bar.over > div { background: var(--vscode-errorForeground); }
-    .bar.nocap { border-style: dashed; }
     .handoff { white-space: pre-wrap; overflow-wrap: anywhere; padding: 6px 10px; border-left: 3px solid var(--vscode-editorWarning-foreground); background: var(--vscode-textBlockQuote-background); max-height: 12em; overflow: auto; }
     .dag { position: relative; overflow: auto; max-height: 440px; border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-radius: 4px; background: var(--vscode-editor-background); }
     .dag svg { position: absolute; left: 0; top: 0; pointer-events: none; }
-    .node { position: absolute; box-sizing: border-box; height: ${NODE_H}px; width: ${NODE_W}px; display: flex; align-items: center; gap: 4px; padding: 0 6px; border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-left: 4px solid var(--vscode-descriptionForeground); border-radius: 3px; background: var(--vscode-editorWidget-background); color: var(--vscode-foreground); font: inherit; font-size: 0.92em; cursor: pointer; text-align: left; }
+    .node { position: absolute; box-sizing: border-box; height: ${NODE_H}px; display: flex; align-items: center; gap: 4px; padding: 0 6px; border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); border-left: 4px solid var(--vscode-descriptionForeground); border-radius: 3px; background: var(--vscode-editorWidget-background); color: var(--vscode-foreground); font: inherit; font-size: 0.92em; cursor: pointer; text-align: left; }
     .node .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; flex: 1; }
     .node .cost { flex: none; color: var(--vscode-descriptionForeground); font-size: 0.9em; }
     .node:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: 1px; }
@@ -200,10 +245,13 @@ class BuildMasterRun extends LitElement {
     .link { color: var(--vscode-textLink-foreground); cursor: pointer; }
     .link:hover { text-decoration: underline; }
     ol.timeline { list-style: none; margin: 0; padding: 0; }
-    ol.timeline li { display: grid; grid-template-columns: 5.5em 8em minmax(0, 1fr); gap: 2px 10px; padding: 4px 0; border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); }
+    ol.timeline li { display: grid; grid-template-columns: 7.5em 8em minmax(0, 1fr); gap: 2px 10px; padding: 4px 0; border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-widget-border)); }
+    ol.timeline .when { white-space: nowrap; }
     ol.timeline .kind { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     ol.timeline .why { overflow-wrap: anywhere; }
     .rationale { margin-top: 4px; overflow-wrap: anywhere; }
+    .rationale.degrade { color: var(--vscode-editorWarning-foreground); }
+    .rationale.stop { color: var(--vscode-errorForeground); }
     .canvas { position: relative; }
     .task-name { overflow-wrap: anywhere; }
     col.w-task { width: 26%; } col.w-status, col.w-class { width: 13%; } col.w-num { width: 8%; } col.w-tries { width: 6%; } col.w-rest { width: 26%; }
@@ -297,15 +345,24 @@ class BuildMasterRun extends LitElement {
           const cls = fraction === undefined ? 'nocap' : fraction >= 1 ? 'over' : fraction >= 0.8 ? 'near' : '';
           const width = fraction === undefined ? 0 : Math.min(1, fraction) * 100;
           return html`<span>${budgetWord(bar.dimension) === 'time' ? 'Wall time' : budgetWord(bar.dimension) === 'token' ? 'Tokens' : 'USD'}</span>
-            <div class="bar ${cls}" data-testid="budget-bar" data-dimension=${bar.dimension} role="meter" aria-valuenow=${width} aria-valuemin="0" aria-valuemax="100"><div style=${styleMap({ width: `${width}%` })}></div></div>
-            <span class="muted">${amount(bar, bar.spent)}${bar.cap !== undefined ? ` of ${amount(bar, bar.cap)} · ${Math.round((fraction ?? 0) * 100)}%` : ' · no cap'}</span>`;
+            ${
+              fraction === undefined
+                ? html`<span class="muted nocap" data-testid="budget-bar" data-dimension=${bar.dimension}>no cap</span>`
+                : html`<div class="bar ${cls}" data-testid="budget-bar" data-dimension=${bar.dimension} role="meter" aria-valuenow=${Math.round(width)} aria-valuemin="0" aria-valuemax="100"><div ${place({ width: `${width}%` })}></div></div>`
+            }
+            <span class="muted">${amount(bar, bar.spent)}${bar.cap !== undefined ? ` of ${amount(bar, bar.cap)} · ${Math.round((fraction ?? 0) * 100)}%` : ''}</span>`;
         })}
       </div>
-      <div class="muted rationale">${run.budget.state === 'ok' ? '' : `${run.budget.state}: `}${run.budget.rationale}</div>`;
+      ${run.budget.state === 'ok' ? nothing : html`<div class="rationale ${run.budget.state}" data-testid="budget-verdict">${run.budget.state === 'stop' ? 'Stopped' : 'Degraded'}: ${run.budget.rationale}</div>`}`;
   }
 
   private layoutOf(run: RunView): Layout {
-    if (this.cached?.tasks !== run.tasks) this.cached = { tasks: run.tasks, layout: layout(run.tasks) };
+    const layers = Math.max(1, ...run.tasks.map((t) => t.depth + 1));
+    const fit = Math.floor((this.available - 2 * PAD - 2 + COL_GAP) / layers - COL_GAP);
+    // Narrow the boxes only as far as names stay readable; past that the DAG scrolls at a comfortable width.
+    const nodeW = fit >= NODE_W_MIN ? Math.min(NODE_W_MAX, fit) : NODE_W_SCROLLING;
+    if (this.cached?.tasks !== run.tasks || this.cached.width !== nodeW)
+      this.cached = { tasks: run.tasks, width: nodeW, layout: layout(run.tasks, nodeW) };
     return this.cached.layout;
   }
 
@@ -317,7 +374,7 @@ class BuildMasterRun extends LitElement {
       const a = placed.nodes.get(edge.from);
       const b = placed.nodes.get(edge.to);
       if (!a || !b) return nothing;
-      const x1 = a.x + NODE_W;
+      const x1 = a.x + placed.nodeW;
       const y1 = a.y + NODE_H / 2;
       const x2 = b.x;
       const y2 = b.y + NODE_H / 2;
@@ -333,15 +390,15 @@ class BuildMasterRun extends LitElement {
         <span>Dashed: a hedge or a repair.</span>
       </div>
       <div class="dag" data-testid="dag">
-        <div class="canvas" style=${styleMap({ width: `${placed.width}px`, height: `${placed.height}px` })}>
+        <div class="canvas" ${place({ width: `${placed.width}px`, height: `${placed.height}px` })}>
           <svg width=${placed.width} height=${placed.height} viewBox="0 0 ${placed.width} ${placed.height}" aria-hidden="true">${edges}</svg>
           ${[...placed.nodes.values()].map(
             ({ task, x, y }) => html`<button class="node ${task.gate ? 'gate' : task.status} ${task.id === selected ? 'selected' : ''}"
-              data-node=${task.id} data-testid="dag-node" style=${styleMap({ left: `${x}px`, top: `${y}px` })}
+              data-node=${task.id} data-testid="dag-node" ${place({ left: `${x}px`, top: `${y}px`, width: `${placed.nodeW}px` })}
               title="${task.id} — ${task.status}${task.workerClass ? ` · ${task.workerClass}` : ''} · ${usd(task.usd)}${task.dependsOn.length ? `\ndepends on ${task.dependsOn.join(', ')}` : ''}"
               @click=${() => this.select(task.id)}>
               <vscode-icon name=${task.gate ? 'shield' : STATUS_ICON[task.status]} class="icon-${task.status}" size="14"></vscode-icon>
-              <span class="name">${task.id}</span>
+              <span class="name">${middleEllipsis(task.id, Math.max(8, Math.floor((placed.nodeW - (task.usd > 0 ? 70 : 30)) / 6.5)))}</span>
               ${task.usd > 0 ? html`<span class="cost">${usd(task.usd)}</span>` : nothing}
             </button>`,
           )}
@@ -387,7 +444,7 @@ class BuildMasterRun extends LitElement {
           (
             t,
           ) => html`<tr class="task ${t.id === this.selected ? 'selected' : ''}" data-testid="task-row" data-task=${t.id} @click=${() => this.select(t.id)}>
-            <td title=${t.id}><vscode-icon name=${STATUS_ICON[t.status]} class="icon-${t.status}" size="14"></vscode-icon> ${t.id}</td>
+            <td title=${t.id}><vscode-icon name=${STATUS_ICON[t.status]} class="icon-${t.status}" size="14"></vscode-icon> ${middleEllipsis(t.id, 44)}</td>
             <td title=${t.stage ? `${t.status} · ${t.stage}` : t.status}>${t.gate ? `awaiting ${t.gate}` : t.status}</td>
             <td title=${t.workerClass ?? ''}>${t.workerClass ?? '—'}</td>
             <td class="num">${usd(t.usd)}</td><td class="num">${tokens(t.tokens)}</td><td class="num">${t.attempts}</td>
@@ -404,7 +461,7 @@ class BuildMasterRun extends LitElement {
     return html`<ol class="timeline" data-testid="timeline">
         ${shown.map(
           (d) => html`<li data-testid="decision">
-            <span class="muted" title=${new Date(d.at).toLocaleString()}>${duration(Math.max(0, now - d.at))} ago</span>
+            <span class="muted when" title=${new Date(d.at).toLocaleString()}>${duration(Math.max(0, now - d.at))} ago</span>
             <span class="kind" title=${d.kind}>${d.kind}</span>
             <span class="why">${d.task ? html`<span class="link" @click=${() => this.select(d.task as string)}>${d.task}</span>${d.worker_class ? ` on ${d.worker_class}` : ''}: ` : d.worker_class ? `${d.worker_class}: ` : ''}${d.rationale}</span>
           </li>`,
