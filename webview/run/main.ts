@@ -398,7 +398,7 @@ class BuildMasterRun extends LitElement {
               title="${task.id} — ${task.status}${task.workerClass ? ` · ${task.workerClass}` : ''} · ${usd(task.usd)}${task.dependsOn.length ? `\ndepends on ${task.dependsOn.join(', ')}` : ''}"
               @click=${() => this.select(task.id)}>
               <vscode-icon name=${task.gate ? 'shield' : STATUS_ICON[task.status]} class="icon-${task.status}" size="14"></vscode-icon>
-              <span class="name">${middleEllipsis(task.id, Math.max(8, Math.floor((placed.nodeW - (task.usd > 0 ? 70 : 30)) / 6.5)))}</span>
+              <span class="name">${middleEllipsis(task.id, Math.max(8, Math.floor((placed.nodeW - (task.usd > 0 ? 80 : 40)) / 7.2)))}</span>
               ${task.usd > 0 ? html`<span class="cost">${usd(task.usd)}</span>` : nothing}
             </button>`,
           )}
