@@ -130,6 +130,11 @@ for (const theme of [
       await textOf(view.locator('[data-testid="run-status"]'), 'failed');
       assert.equal(await view.locator('[data-testid="budget-bar"]').count(), 3, 'USD, tokens and wall time');
       assert.equal(await overflowsHorizontally(view), false, 'the panel does not scroll sideways; the DAG scrolls inside its box');
+      // The bars are drawn to scale (the panel's CSP forbids style attributes: widths are set another way).
+      const usdFill = await view
+        .locator('[data-testid="budget-bar"][data-dimension="usd"] > div')
+        .evaluate((el) => el.getBoundingClientRect().width / (el.parentElement?.getBoundingClientRect().width ?? 1));
+      assert.ok(Math.abs(usdFill - 25.16 / 40) < 0.03, `the USD bar is ${Math.round(usdFill * 100)}% full for $25.16 of $40`);
       const dag = await view.locator('[data-testid="dag"]').evaluate((el) => ({
         scrolls: el.scrollHeight > el.clientHeight,
         height: el.clientHeight,
