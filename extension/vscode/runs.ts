@@ -24,6 +24,8 @@ import { operatorName } from './operatorName';
 /** Label lengths past which an id is cut in its middle: at a 300 px sidebar the status still shows beside it. */
 const RUN_LABEL_CHARS = 24;
 const TASK_LABEL_CHARS = 26;
+/** A live run with more tasks than this opens collapsed: the run panel's DAG is the place to read them. */
+const EXPANDED_TASKS = 30;
 
 export type RunNode = { kind: 'run'; run: RunView } | { kind: 'task'; run: RunView; task: RunTaskView };
 
@@ -75,13 +77,13 @@ export class RunsTree implements vscode.TreeDataProvider<RunNode>, vscode.Dispos
     const now = this.model.now;
     if (node.kind === 'run') {
       const { run } = node;
-      // Live runs open expanded: their tasks are what a person watches.
+      // Live runs open expanded (their tasks are what a person watches), unless so many would bury the other runs.
       // A long id is cut in its middle so the status beside it stays in sight; the tooltip has it whole.
       const item = new vscode.TreeItem(
         middleEllipsis(run.id, RUN_LABEL_CHARS),
         run.tasks.length === 0
           ? vscode.TreeItemCollapsibleState.None
-          : isLive(run.status)
+          : isLive(run.status) && run.tasks.length <= EXPANDED_TASKS
             ? vscode.TreeItemCollapsibleState.Expanded
             : vscode.TreeItemCollapsibleState.Collapsed,
       );
