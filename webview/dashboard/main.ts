@@ -138,7 +138,7 @@ class BuildMasterDashboard extends LitElement {
           : nothing
       }
       ${this.renderKpis(model.kpis)}
-      ${this.renderRunKpis(model.runKpis)}
+      ${model.runs.length ? this.renderRunKpis(model.runKpis) : nothing}
       <h2>Lanes</h2>
       ${model.lanes.length ? html`<div class="lanes">${model.lanes.map((lane) => this.renderLane(lane))}</div>` : html`<p class="empty">No lanes: add lanes to .buildmaster.yml, or run a cycle.</p>`}
       <h2>Incidents</h2>
@@ -169,7 +169,7 @@ class BuildMasterDashboard extends LitElement {
     `;
   }
 
-  /** The runs' KPIs (issue 13): "—" until there is something to measure. */
+  /** The runs' KPIs (issue 13), once the repository has a run: "—" until there is something to measure. */
   private renderRunKpis(kpis: RunKpisView): TemplateResult {
     const percent = (x: number | undefined) => (x === undefined ? '—' : `${Math.round(x * 100)}%`);
     const cards: [string, string, string][] = [
