@@ -1,6 +1,7 @@
 // Builds the cockpit's run views from the stored runs (host side only: it reads the core's
 // budgeter, which a webview bundle must not pull in).
 import { judgeBudget } from '../core/runs/budget';
+import { runKpis } from '../core/runs/kpi';
 import { TASK_STATUSES, usageOf, type Run, type Task, type TaskStatus } from '../core/runs/model';
 import type { BudgetBarView, RunKpisView, RunTaskView, RunView } from './runs';
 
@@ -142,10 +143,20 @@ export function runViews(runs: readonly Run[], now: number): RunView[] {
     .map((run) => runView(run, now));
 }
 
-/**
- * Stands in for the run KPIs until core/runs/kpi.ts (another helper's `runKpis(runs)`) is on main:
- * it computes nothing, so the dashboard shows the section with "—" rather than numbers of our own.
- */
-export function pendingRunKpis(): RunKpisView {
-  return { successRateByClass: [], note: 'run KPIs are not computed in this build yet' };
+/** The run KPIs (core/runs/kpi.ts) over every stored run, in the dashboard's words; "no value yet" is undefined. */
+export function runKpisView(runs: readonly Run[]): RunKpisView {
+  const kpis = runKpis(runs);
+  const { p50, p95 } = kpis.lead_time_ms;
+  return {
+    ...(kpis.cost_per_merged_change_usd !== null ? { costPerMergedChange: kpis.cost_per_merged_change_usd } : {}),
+    ...(kpis.tokens_per_successful_task !== null ? { tokensPerSuccessfulTask: kpis.tokens_per_successful_task } : {}),
+    ...(kpis.acceptance_without_rework !== null ? { acceptanceWithoutRework: kpis.acceptance_without_rework } : {}),
+    ...(p50 !== null ? { leadTimeP50: p50 } : {}),
+    ...(p95 !== null ? { leadTimeP95: p95 } : {}),
+    successRateByClass: Object.entries(kpis.success_rate_by_class)
+      .map(([workerClass, rate]) => ({ workerClass, rate: rate.rate, tasks: rate.tasks }))
+      .sort((a, b) => b.tasks - a.tasks || a.workerClass.localeCompare(b.workerClass)),
+    mergedChanges: kpis.merged_changes,
+    runs: kpis.runs,
+  };
 }

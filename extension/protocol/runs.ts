@@ -2,7 +2,7 @@
 // progress notifications and the dashboard's run KPIs render. Plain data built by the host
 // (protocol/runView.ts); this file holds only types and pure wording, so a webview that imports it
 // bundles no zod and no core code.
-import type { RunDecision, RunGate, RunStatus, TaskStatus } from '../core/runs/model';
+import type { RunDecision, RunGate, RunStatus, Task, TaskStatus } from '../core/runs/model';
 import type { BudgetDimension, BudgetState } from '../core/runs/budget';
 
 export type { RunDecision, RunGate, RunStatus, TaskStatus } from '../core/runs/model';
@@ -13,7 +13,7 @@ export interface RunTaskView {
   id: string;
   type: string;
   status: TaskStatus;
-  stage?: 'work' | 'verify' | 'approval' | 'queued' | 'merged';
+  stage?: NonNullable<Task['stage']>;
   workerClass?: string;
   usd: number;
   tokens: number;
@@ -82,8 +82,9 @@ export interface RunKpisView {
   /** Lead time ticket (task created) → merge, percentiles in ms. */
   leadTimeP50?: number;
   leadTimeP95?: number;
-  /** Set while the numbers are not computed here (see cockpit.ts): the dashboard shows it. */
-  note?: string;
+  /** What the numbers are over. */
+  mergedChanges: number;
+  runs: number;
 }
 
 /** What the run panel renders: the run (undefined once it is gone from the store) and the clock. */

@@ -24,7 +24,7 @@ import {
 } from '../controller/session';
 import { statusDocument } from '../controller/status';
 import type { CockpitModel } from '../protocol/model';
-import { pendingRunKpis, runViews } from '../protocol/runView';
+import { runKpisView, runViews } from '../protocol/runView';
 import { systemClock, type Clock } from '../ports';
 
 const ACTIVITY_SHOWN = 200;
@@ -225,7 +225,7 @@ export class Cockpit implements vscode.Disposable {
       activity: events.slice(-ACTIVITY_SHOWN).reverse(),
       kpis: computeKpis(events, store.data.seen, now, undefined, store.data.authored),
       runs: runViews(store.runs(), now),
-      runKpis: pendingRunKpis(),
+      runKpis: runKpisView(store.runs()),
       ...(last ? { lastCycle: { cycle: last.cycle, at: last.at, outcome: last.outcome } } : {}),
       controller: this.controllerView(),
       now,
@@ -390,7 +390,7 @@ function emptyModel(now: number, unavailable?: string): CockpitModel {
     activity: [],
     kpis: computeKpis([], {}, now),
     runs: [],
-    runKpis: pendingRunKpis(),
+    runKpis: runKpisView([]),
     controller: { running: false, syncing: false, trusted: vscode.workspace.isTrusted, interval: 60_000 },
     now,
   };

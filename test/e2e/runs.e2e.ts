@@ -182,6 +182,10 @@ for (const theme of [
       await section.waitFor({ timeout: 30_000 });
       await section.scrollIntoViewIfNeeded();
       assert.equal(await view.locator('[data-testid^="kpi-run-"]').count(), 5);
+      // core/runs/kpi.ts's numbers over the stored runs: the 200-task run merged changes at a cost.
+      await textOf(view.locator('[data-testid="kpi-run-cost"] .value'), /^\$\d+\.\d\d$/);
+      await textOf(view.locator('[data-testid="run-kpi-scope"]'), /^Over 4 runs and \d+ merged changes\.$/);
+      assert.ok((await view.locator('[data-testid="run-kpi-classes"] tr').count()) >= 3, 'a success rate per worker class');
       await shot(page, name('10-dashboard-run-kpis'));
       await palette(page, 'View: Close All Editors');
     });

@@ -2,7 +2,8 @@
 // bars a finished run shows, the words of a tree row, and the run panel's request check.
 import { strict as assert } from 'node:assert';
 import { bigRun, FAILED_TASK, GATED_TASK, liveRun, LIVE_RUN } from '../../fixtures/runs';
-import { runView, runViews, taskDepths } from '../../extension/protocol/runView';
+import { runKpisView, runView, runViews, taskDepths } from '../../extension/protocol/runView';
+import { runKpis } from '../../extension/core/runs/kpi';
 import { approvalSubject, isRunRequest, runDescription, taskDescription } from '../../extension/protocol/runs';
 
 const NOW = Date.UTC(2026, 10, 24, 12);
@@ -80,5 +81,25 @@ describe('run views for the cockpit', () => {
       { kind: 'exec', command: 'rm -rf /' },
     ])
       assert.equal(isRunRequest(bad), false, JSON.stringify(bad));
+  });
+});
+
+describe('run KPIs on the dashboard', () => {
+  it("shows core/runs/kpi.ts's numbers over every stored run, and no number where there is nothing to measure", () => {
+    const runs = [liveRun(NOW).run, bigRun(NOW)];
+    const core = runKpis(runs);
+    const view = runKpisView(runs);
+    assert.equal(view.costPerMergedChange, core.cost_per_merged_change_usd);
+    assert.equal(view.tokensPerSuccessfulTask, core.tokens_per_successful_task);
+    assert.equal(view.acceptanceWithoutRework, core.acceptance_without_rework);
+    assert.equal(view.mergedChanges, core.merged_changes);
+    assert.deepEqual(
+      view.successRateByClass.map((c) => [c.workerClass, c.rate, c.tasks]).sort(),
+      Object.entries(core.success_rate_by_class)
+        .map(([name, c]) => [name, c.rate, c.tasks])
+        .sort(),
+    );
+    const empty = runKpisView([]);
+    assert.deepEqual(empty, { successRateByClass: [], mergedChanges: 0, runs: 0 }, 'no run: every KPI is absent (shown as —), none is 0');
   });
 });

@@ -192,7 +192,7 @@ class BuildMasterDashboard extends LitElement {
             ${kpis.successRateByClass.map((c) => html`<tr><td>${c.workerClass}</td><td>${percent(c.rate)}</td><td>${c.tasks}</td></tr>`)}</table>`
           : html`<p class="empty" data-testid="run-kpi-classes-empty">No worker class has settled a task yet.</p>`
       }
-      ${kpis.note ? html`<p class="muted">${kpis.note}</p>` : nothing}
+      <p class="muted" data-testid="run-kpi-scope">Over ${kpis.runs} run${kpis.runs === 1 ? '' : 's'} and ${kpis.mergedChanges} merged change${kpis.mergedChanges === 1 ? '' : 's'}.</p>
     `;
   }
 
