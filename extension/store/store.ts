@@ -68,7 +68,6 @@ export interface StoreData {
   routerStats?: Record<string, RouterStat>;
 }
 
-
 export interface LogEvent {
   seq: number;
   at: number;
