@@ -48,6 +48,47 @@ describe('bench: the simulated fleet', () => {
     assert.equal(metrics.merges, metrics.tickets_merged + metrics.fix_tickets, 'every fix ticket merged too');
   });
 
+  it('the learned router’s quality floor trades some USD for fewer escalations and broken merges, on the same tickets', () => {
+    const cheapest = { ...OPERATOR, router: { ...OPERATOR.router, min_success: 0 } };
+    for (const seed of [1, 4]) {
+      const floored = simulate(seed, OPERATOR);
+      const pure = simulate(seed, cheapest);
+      const share = (m: typeof floored, name: string): number => (m.class_mix[name] ?? 0) / m.attempts;
+      assert.ok(share(floored, 'local') < share(pure, 'local') / 3, `local ${share(floored, 'local')} vs ${share(pure, 'local')}`);
+      assert.ok(floored.escalations < pure.escalations / 2, `escalations ${floored.escalations} vs ${pure.escalations}`);
+      assert.ok(floored.change_failure_rate < pure.change_failure_rate, `${floored.change_failure_rate} vs ${pure.change_failure_rate}`);
+      assert.ok(floored.tickets_per_hour > pure.tickets_per_hour, `${floored.tickets_per_hour} vs ${pure.tickets_per_hour} tickets/h`);
+      assert.ok(floored.usd_per_merged_ticket > pure.usd_per_merged_ticket, 'the floor costs USD: it is a trade, not a free lunch');
+    }
+  });
+
+  it('with an agent kept for hedges, stragglers are hedged within max_agents and the lead-time tail shrinks', () => {
+    const heavy: Strategy = { ...OPERATOR, router: { default: 'premium' }, stragglers: { probability: 0.1, factor: 8 } };
+    const reserved: Strategy = { ...heavy, hedge_reserve: 1 };
+    const inner = schedulerPolicy(reserved, seededRng(5));
+    let hedgesSeen = 0;
+    const checked: FleetPolicy = (view) => {
+      const running = view.run.tasks.filter((task) => task.status === 'running');
+      assert.ok(running.length <= reserved.max_agents, `${running.length} running`);
+      const dispatches = inner(view);
+      const starts = dispatches.filter((dispatch) => dispatch.hedge_of === undefined).length;
+      assert.ok(running.length + starts <= reserved.max_agents - 1 || starts === 0, 'new work never takes the kept agent');
+      hedgesSeen += dispatches.length - starts;
+      return dispatches;
+    };
+    const withReserve = simulate(2, reserved, checked);
+    const without = simulate(2, heavy);
+    const unhedged = simulate(2, { ...heavy, hedge: false });
+    assert.equal(withReserve.hedges, hedgesSeen);
+    assert.ok(withReserve.hedges > 5 * Math.max(1, without.hedges), `${withReserve.hedges} hedges vs ${without.hedges}`);
+    assert.ok(withReserve.hedges_won > 0);
+    assert.equal(withReserve.tickets_merged + withReserve.tickets_abandoned, WORLD.tickets);
+    assert.ok(
+      withReserve.p95_lead_time_min < unhedged.p95_lead_time_min,
+      `p95 ${withReserve.p95_lead_time_min} vs ${unhedged.p95_lead_time_min} min`,
+    );
+  });
+
   it('is deterministic per seed, and one agent at a time takes far longer than six', () => {
     const baseline: Strategy = { name: 'baseline', max_agents: 1, hedge: false, hedge_after_min: 30, router: { default: 'premium' } };
     assert.deepEqual(simulate(2, baseline), simulate(2, baseline));

@@ -166,10 +166,23 @@ export interface Attempt {
   defect: boolean;
 }
 
-export function drawAttempt(seed: number, row: ProgressRow, tryIndex: number, kind: string, params: ClassParams): Attempt {
+/** How often an attempt stalls and how much longer it then takes (WORLD's by default; a strategy may test others). */
+export interface Stragglers {
+  probability: number;
+  factor: number;
+}
+
+export function drawAttempt(
+  seed: number,
+  row: ProgressRow,
+  tryIndex: number,
+  kind: string,
+  params: ClassParams,
+  stragglers: Stragglers = { probability: WORLD.stall_probability, factor: WORLD.stall_factor },
+): Attempt {
   const key = [seed, row.id, tryIndex, kind] as const;
   const size = WORLD.sizes[(row.slice_size ?? 'medium') as keyof typeof WORLD.sizes].factor;
-  const stall = uniform(...key, 'stall') < WORLD.stall_probability ? WORLD.stall_factor : 1;
+  const stall = uniform(...key, 'stall') < stragglers.probability ? stragglers.factor : 1;
   const work = params.median_min * size * Math.exp(WORLD.duration_sigma * normal(...key, 'time')) * stall;
   const usd = params.usd_mean * size * Math.exp(WORLD.usd_sigma * normal(...key, 'usd') - WORLD.usd_sigma ** 2 / 2);
   const type = (TASK_TYPES as readonly string[]).includes(row.type) ? (row.type as TicketType) : 'code';
@@ -209,7 +222,14 @@ export interface Strategy {
   /** Hedge a straggler (past its class's p90, or hedge_after) on another class. */
   hedge: boolean;
   hedge_after_min: number;
-  /** The policy's `runs.router` (rules, default, learn). */
+  /**
+   * Agents kept free for hedges (not in the product's scheduler, which starts ready work first and hedges
+   * with what is left): a measurement of whether hedging would pay if it could pre-empt new work.
+   */
+  hedge_reserve?: number;
+  /** A sensitivity run's stall distribution instead of WORLD's (heavier stragglers). */
+  stragglers?: Stragglers;
+  /** The policy's `runs.router` (rules, default, learn, min_success). */
   router: Record<string, unknown>;
 }
 
@@ -233,19 +253,35 @@ export function schedulerPolicy(strategy: Strategy, rng: () => number): FleetPol
     ...(strategy.per_lane ? { per_lane: strategy.per_lane } : {}),
     ...(strategy.hedge ? { hedge_after_ms: strategy.hedge_after_min * MIN, hedge_classes: ['premium', 'code'] } : {}),
   };
+  const reserve = strategy.hedge ? Math.min(strategy.hedge_reserve ?? 0, strategy.max_agents - 1) : 0;
   return (view) => {
-    const pass = schedulePass(view.run.tasks, strategy.hedge ? { ...caps, class_p90_ms: view.classP90 } : caps, view.now);
+    const full = strategy.hedge ? { ...caps, class_p90_ms: view.classP90 } : caps;
+    const pass = schedulePass(view.run.tasks, { ...full, max_agents: strategy.max_agents - reserve }, view.now);
     const byId = new Map(view.run.tasks.map((task) => [task.id, task]));
     const load: Record<string, number> = { ...view.classLoad };
     const dispatches: Dispatch[] = [];
+    const started = new Map<string, Task>();
     for (const start of pass.start) {
       const task = byId.get(start.task);
       if (!task) continue;
       const choice = route(router, task, view.run, view.budget, { classLoad: load, perClass: {}, stats: view.stats, rng });
       load[choice.worker_class] = (load[choice.worker_class] ?? 0) + 1;
+      started.set(task.id, { ...task, status: 'running', worker_class: choice.worker_class, started_at: view.now });
       dispatches.push({ task: task.id, worker_class: choice.worker_class, rationale: `${start.rationale}; ${choice.rationale}` });
     }
-    for (const hedge of pass.hedge) {
+    // With a reserve, hedges come from a second pass over what runs now (including what just started) at
+    // the full cap: no pending task competes for the reserved agents.
+    const hedges =
+      reserve > 0
+        ? schedulePass(
+            view.run.tasks.flatMap((task) =>
+              task.status === 'running' ? [task] : started.has(task.id) ? [started.get(task.id) ?? task] : [],
+            ),
+            full,
+            view.now,
+          ).hedge
+        : pass.hedge;
+    for (const hedge of hedges) {
       dispatches.push({ task: hedge.duplicate, worker_class: hedge.worker_class, hedge_of: hedge.task, rationale: hedge.rationale });
     }
     return dispatches;
@@ -420,7 +456,7 @@ class Fleet {
     const entry = this.live.get(dispatch.hedge_of ?? dispatch.task);
     if (!entry) throw new Error(`the policy started ${dispatch.task}, which is no live task`);
     const kind = dispatch.hedge_of ? 'hedge' : entry.repairing ? 'repair' : 'first';
-    const attempt = drawAttempt(this.seed, entry.row, entry.tryIndex, kind, this.params(dispatch.worker_class));
+    const attempt = drawAttempt(this.seed, entry.row, entry.tryIndex, kind, this.params(dispatch.worker_class), this.strategy.stragglers);
     const task: Task = {
       ...entry.original.task,
       status: 'running',
