@@ -2,7 +2,8 @@
 // 1. the median time of one scheduling pass over 1,000 tasks (a random DAG from a fixed seed, 20 lanes,
 //    overlapping write scopes, a run part-way through); target ≤ 20 ms;
 // 2. the simulated fleet (bench/sim/fleet.ts): 200 tickets as progress rows, worked by simulated worker
-//    classes through the real planner, scheduler, router and budgeter, under several strategies and seeds.
+//    classes through the real planner, the run engine's advance (scheduler, hedges), the router and the
+//    budgeter, under several strategies and seeds.
 // Prints tables and writes bench/results/operator.json.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -268,7 +269,7 @@ function fleetReport(): { headline: Record<string, number>; detail: Record<strin
     detail: {
       seeds: SEEDS,
       seconds: r(elapsed, 1),
-      how: 'means over seeds of per-seed values; operator = operator strategy (6 agents, learned router with min_success 0.8, hedging); baseline = 1 agent, always premium, no hedging; cost compares operator with fixed (6 agents, always premium, hedging); lead time = a ticket’s first dispatch to its merge',
+      how: 'means over seeds of per-seed values; operator = operator strategy (6 agents, learned router with min_success 0.8, hedging); baseline = 1 agent, always premium, no hedging; cost compares operator with fixed (6 agents, always premium, hedging); lead time = a ticket’s first dispatch to its merge; every strategy is scheduled by the run engine’s advance (a result in its lane’s queue frees its agent), the sim’s world does the work, promotion, merging, repairs and escalations',
       targets,
       hedging,
       parameters: { classes: FLEET, world: WORLD },

@@ -1,8 +1,9 @@
 // The simulated fleet (bench/sim/fleet.ts) drives the real scheduler: what it reports rests on these.
 import { strict as assert } from 'node:assert';
 import { scopesMayOverlap } from '../../extension/core/runs/scope';
-import { schedulerPolicy, simulate, tickets, WORLD, type FleetPolicy, type Strategy } from './fleet';
+import { advanceFleetPolicy, schedulerPolicy, simulate, tickets, WORLD, type FleetPolicy, type Strategy } from './fleet';
 import { seededRng } from '../../extension/core/runs/router-learn';
+import { holdsAgent } from '../../extension/core/runs/schedule';
 
 const OPERATOR: Strategy = {
   name: 'operator',
@@ -48,7 +49,40 @@ describe('bench: the simulated fleet', () => {
     assert.equal(metrics.merges, metrics.tickets_merged + metrics.fix_tickets, 'every fix ticket merged too');
   });
 
-  it('the learned router’s quality floor trades some USD for fewer escalations and broken merges, on the same tickets', () => {
+  it('driven by the run engine’s advance (the default): agents, lanes and path locks hold, every ticket merges, each start is a routed decision', function () {
+    this.timeout(180_000); // whole simulated runs, on a shared machine
+    let passes = 0;
+    let routed = 0;
+    const inner = advanceFleetPolicy(OPERATOR, seededRng(5));
+    const checked: FleetPolicy = (view) => {
+      passes++;
+      // A result waiting in its lane's queue has no worker (it keeps its path lock): the engine's agents are the working tasks.
+      const working = view.run.tasks.filter(holdsAgent);
+      assert.ok(working.length <= OPERATOR.max_agents, `${working.length} working`);
+      assert.ok(working.filter((task) => task.lane === 'web').length <= 2);
+      const running = view.run.tasks.filter((task) => task.status === 'running');
+      for (const a of running)
+        for (const b of running) {
+          if (a.id >= b.id || a.hedge_of === b.id || b.hedge_of === a.id) continue;
+          assert.ok(!scopesMayOverlap(a.spec.write_scope, b.spec.write_scope), `${a.id} and ${b.id} overlap`);
+        }
+      const dispatches = inner(view);
+      for (const dispatch of dispatches.filter((entry) => entry.hedge_of === undefined)) {
+        assert.match(dispatch.rationale, /learned \(Thompson sampling on [a-z]+\)|rule 1 \(task\.attempts > 0\) matched/);
+        routed++;
+      }
+      return dispatches;
+    };
+    const metrics = simulate(3, OPERATOR, checked);
+    assert.ok(passes > WORLD.tickets);
+    assert.ok(routed >= WORLD.tickets);
+    assert.equal(metrics.tickets_merged + metrics.tickets_abandoned, WORLD.tickets);
+    assert.equal(metrics.merges, metrics.tickets_merged + metrics.fix_tickets, 'every fix ticket merged too');
+    assert.deepEqual(simulate(3, OPERATOR), simulate(3, OPERATOR, advanceFleetPolicy(OPERATOR, seededRng(3 * 7919 + 17))));
+  });
+
+  it('the learned router’s quality floor trades some USD for fewer escalations and broken merges, on the same tickets', function () {
+    this.timeout(180_000);
     const cheapest = { ...OPERATOR, router: { ...OPERATOR.router, min_success: 0 } };
     for (const seed of [1, 4]) {
       const floored = simulate(seed, OPERATOR);
@@ -62,17 +96,18 @@ describe('bench: the simulated fleet', () => {
     }
   });
 
-  it('with an agent kept for hedges, stragglers are hedged within max_agents and the lead-time tail shrinks', () => {
+  it('with an agent kept for hedges, stragglers are hedged within max_agents and the lead-time tail shrinks', function () {
+    this.timeout(180_000);
     const heavy: Strategy = { ...OPERATOR, router: { default: 'premium' }, stragglers: { probability: 0.1, factor: 8 } };
     const reserved: Strategy = { ...heavy, hedge_reserve: 1 };
-    const inner = schedulerPolicy(reserved, seededRng(5));
+    const inner = advanceFleetPolicy(reserved, seededRng(2 * 7919 + 17));
     let hedgesSeen = 0;
     const checked: FleetPolicy = (view) => {
-      const running = view.run.tasks.filter((task) => task.status === 'running');
-      assert.ok(running.length <= reserved.max_agents, `${running.length} running`);
+      const working = view.run.tasks.filter(holdsAgent);
+      assert.ok(working.length <= reserved.max_agents, `${working.length} working`);
       const dispatches = inner(view);
       const starts = dispatches.filter((dispatch) => dispatch.hedge_of === undefined).length;
-      assert.ok(running.length + starts <= reserved.max_agents - 1 || starts === 0, 'new work never takes the kept agent');
+      assert.ok(working.length + starts <= reserved.max_agents - 1 || starts === 0, 'new work never takes the kept agent');
       hedgesSeen += dispatches.length - starts;
       return dispatches;
     };

@@ -2,7 +2,8 @@
 // distributions work through 200 tickets given as progress rows, in simulated time (no sleeps), driven by
 // the real core: selectRows/rowToTask (the planner), schedulePass and settleHedge (the scheduler), route
 // and learn (the router), judgeBudget (the budgeter). Only the workers, the tests and the merge queue are
-// simulated. The loop's decisions come from one swappable function, `FleetPolicy`.
+// simulated. The loop's decisions come from one swappable function, `FleetPolicy`: by default the run
+// engine's `advance` (advanceFleetPolicy), the step the product runs; schedulerPolicy is the bare pass.
 //
 // Draws are keyed by what they are for (seed, ticket, try, attempt kind), not by call order, and the
 // uniform behind "passes its tests" is shared by every class: a ticket hard for one class is hard for all
@@ -10,10 +11,12 @@
 import type { BudgetVerdict } from '../../extension/core/runs/budget';
 import { judgeBudget } from '../../extension/core/runs/budget';
 import type { Run, Task } from '../../extension/core/runs/model';
-import { runsPolicySchema } from '../../extension/core/runs/policy';
+import { runsPolicySchema, type RunsPolicy } from '../../extension/core/runs/policy';
 import { rowToTask, selectRows, type ProgressRow } from '../../extension/core/runs/progress';
 import { compileRouter, learn, route, type CompiledRouter, type RouterStat } from '../../extension/core/runs/router';
 import { seededRng } from '../../extension/core/runs/router-learn';
+import { advance } from '../../extension/core/runs/engine';
+import { resolveProfile } from '../../extension/core/runs/profiles';
 import { schedulePass, settleHedge, type ScheduleCaps } from '../../extension/core/runs/schedule';
 import { uniform } from './random';
 
@@ -191,7 +194,7 @@ export function drawAttempt(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The policy: what starts now. Swappable: the engine's `advance` can stand in for schedulerPolicy.
+// The policy: what starts now. Swappable: the run engine's `advance` (the default) or the bare scheduling pass.
 
 /** What the policy sees: the run (its live tasks), the clock, the budget, what the router learned. */
 export interface FleetView {
@@ -233,14 +236,25 @@ export interface Strategy {
   router: Record<string, unknown>;
 }
 
-export function compiledRouterOf(strategy: Strategy): CompiledRouter {
+/** The strategy as the policy's `runs` section: the fleet's classes as workers, its caps, hedge_after and router. */
+export function runsPolicyOf(strategy: Strategy): RunsPolicy {
   const workers = FLEET.map((c) => ({
     name: c.name,
     command: c.name,
     usd_per_mtok_in: c.usd_per_mtok_in,
     usd_per_mtok_out: c.usd_per_mtok_out,
   }));
-  const compiled = compileRouter(runsPolicySchema.parse({ workers, router: strategy.router }));
+  return runsPolicySchema.parse({
+    workers,
+    router: strategy.router,
+    max_agents: strategy.max_agents,
+    ...(strategy.per_lane ? { per_lane: strategy.per_lane } : {}),
+    ...(strategy.hedge ? { hedge_after: `${String(strategy.hedge_after_min)}m` } : {}),
+  });
+}
+
+export function compiledRouterOf(strategy: Strategy): CompiledRouter {
+  const compiled = compileRouter(runsPolicyOf(strategy));
   if (!compiled.ok) throw new Error(`the strategy's router does not compile: ${JSON.stringify(compiled.problems)}`);
   return compiled.router;
 }
@@ -285,6 +299,59 @@ export function schedulerPolicy(strategy: Strategy, rng: () => number): FleetPol
       dispatches.push({ task: hedge.duplicate, worker_class: hedge.worker_class, hedge_of: hedge.task, rationale: hedge.rationale });
     }
     return dispatches;
+  };
+}
+
+/**
+ * The engine's `advance` as the fleet's policy: the product's scheduling step (every ready task routed,
+ * the scheduler pass at the policy's caps, a result in its lane's queue no longer holding an agent,
+ * hedges on any other worker class, waits as decisions) on the sim's view of the run. Only its start and
+ * hedge commands act here: the sim's world stands in for the workers, promotion, the lanes' merge queues,
+ * repairs and escalations, so the other commands are left to it.
+ */
+export function advanceFleetPolicy(strategy: Strategy, rng: () => number): FleetPolicy {
+  const router = compiledRouterOf(strategy);
+  const runs = runsPolicyOf(strategy);
+  // Every step autonomous: the bench measures scheduling and routing, not people answering approvals.
+  const resolved = resolveProfile(runs, 'staging-aggressive');
+  if (!resolved.ok) throw new Error(resolved.message);
+  const profile = resolved.profile;
+  const reserve = strategy.hedge ? Math.min(strategy.hedge_reserve ?? 0, strategy.max_agents - 1) : 0;
+  return (view) => {
+    const live = new Set(view.run.tasks.map((task) => task.id));
+    const step = (run: Run, max_agents: number) =>
+      advance(run, {
+        runs: { ...runs, max_agents },
+        profile,
+        now: view.now,
+        route: (task, snapshot, budget) =>
+          route(router, task, snapshot, budget, { classLoad: view.classLoad, perClass: runs.per_class, stats: view.stats, rng }),
+        tierOf: () => 'tier3',
+        busyElsewhere: 0,
+        ...(strategy.hedge ? { classP90: view.classP90 } : {}),
+      });
+    const first = step(view.run, strategy.max_agents - reserve);
+    // With a reserve, hedges come from a second step over what runs now (what just started included) at
+    // the full cap, with no pending task to compete for the kept agents.
+    const hedges =
+      reserve > 0
+        ? [
+            ...first.commands,
+            ...step({ ...first.run, tasks: first.run.tasks.filter((task) => task.status !== 'pending') }, strategy.max_agents).commands,
+          ]
+        : first.commands;
+    return [
+      ...first.commands.flatMap((command): Dispatch[] =>
+        command.kind === 'start' && live.has(command.task)
+          ? [{ task: command.task, worker_class: command.worker_class, rationale: command.rationale }]
+          : [],
+      ),
+      ...hedges.flatMap((command): Dispatch[] =>
+        command.kind === 'hedge'
+          ? [{ task: command.duplicate, worker_class: command.worker_class, hedge_of: command.task, rationale: command.rationale }]
+          : [],
+      ),
+    ];
   };
 }
 
@@ -357,9 +424,9 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
-/** One run of the fleet over the seed's tickets under a strategy; `policy` defaults to schedulePass + route. */
+/** One run of the fleet over the seed's tickets under a strategy; `policy` defaults to the run engine's advance. */
 export function simulate(seed: number, strategy: Strategy, policy?: FleetPolicy): FleetMetrics {
-  return new Fleet(seed, strategy, policy ?? schedulerPolicy(strategy, seededRng(seed * 7919 + 17))).run();
+  return new Fleet(seed, strategy, policy ?? advanceFleetPolicy(strategy, seededRng(seed * 7919 + 17))).run();
 }
 
 class Fleet {
