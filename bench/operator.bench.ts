@@ -2,7 +2,8 @@
 // 1. the median time of one scheduling pass over 1,000 tasks (a random DAG from a fixed seed, 20 lanes,
 //    overlapping write scopes, a run part-way through); target ≤ 20 ms;
 // 2. the simulated fleet (bench/sim/fleet.ts): 200 tickets as progress rows, worked by simulated worker
-//    classes through the real planner, scheduler, router and budgeter, under several strategies and seeds.
+//    classes through the real planner, the run engine's advance (scheduler, hedges), the router and the
+//    budgeter, under several strategies and seeds.
 // Prints tables and writes bench/results/operator.json.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -117,22 +118,34 @@ function fleetReport(): { headline: Record<string, number>; detail: Record<strin
   const SEEDS = [1, 2, 3, 4, 5];
   const perLane = Object.fromEntries(WORLD.lanes.map((lane) => [lane, 3]));
   const fixed = { default: 'premium' };
-  // A retried ticket (its repair failed and a person re-queued it) goes to the strong classes; the rest is learned.
+  // A retried ticket (its repair failed and a person re-queued it) goes to the strong classes; the rest is
+  // learned, with the default quality floor (runs.router.min_success 0.8).
   const learned = { default: 'premium', learn: true, rules: [{ when: 'task.attempts > 0', use: 'premium', fallback: ['code'] }] };
   const parallel = { max_agents: 6, per_lane: perLane, hedge_after_min: 30 };
+  // Sensitivity: a heavier straggler tail (a hung tool or a looping agent: 10% of attempts at 8×).
+  const heavy = { probability: 0.1, factor: 8 };
   const strategies: Strategy[] = [
     { name: 'baseline', max_agents: 1, hedge: false, hedge_after_min: 30, router: fixed },
     { name: 'fixed', ...parallel, hedge: true, router: fixed },
     { name: 'fixed-unhedged', ...parallel, hedge: false, router: fixed },
     { name: 'operator', ...parallel, hedge: true, router: learned },
     { name: 'operator-unhedged', ...parallel, hedge: false, router: learned },
-    // Sensitivity, not a headline: the same operator with the learned choice limited to premium, code and fast.
+    // Sensitivity, not headlines: the learned choice without the floor (pure USD per success), a stricter
+    // floor, and the learned choice limited to premium, code and fast.
+    { name: 'operator-min-success-0', ...parallel, hedge: true, router: { ...learned, min_success: 0 } },
+    { name: 'operator-min-success-0.9', ...parallel, hedge: true, router: { ...learned, min_success: 0.9 } },
     {
       name: 'operator-without-local',
       ...parallel,
       hedge: true,
       router: { ...learned, rules: [...learned.rules, { when: 'true', use: 'premium', fallback: ['code', 'fast'] }] },
     },
+    // Hedging: one agent kept for hedges (the product's scheduler does not do this), and heavier stragglers.
+    { name: 'operator-hedge-reserve', ...parallel, hedge: true, hedge_reserve: 1, router: learned },
+    { name: 'fixed-hedge-reserve', ...parallel, hedge: true, hedge_reserve: 1, router: fixed },
+    { name: 'fixed-heavy-stragglers-unhedged', ...parallel, hedge: false, stragglers: heavy, router: fixed },
+    { name: 'fixed-heavy-stragglers', ...parallel, hedge: true, stragglers: heavy, router: fixed },
+    { name: 'fixed-heavy-stragglers-reserve', ...parallel, hedge: true, hedge_reserve: 1, stragglers: heavy, router: fixed },
   ];
   const started = performance.now();
   const runs = SEEDS.map((seed) => Object.fromEntries(strategies.map((strategy) => [strategy.name, simulate(seed, strategy)])));
@@ -181,6 +194,34 @@ function fleetReport(): { headline: Record<string, number>; detail: Record<strin
       ];
     }),
   );
+  const meanOf = (name: string, key: keyof FleetMetrics): number => {
+    const value = means[name]?.[key];
+    if (typeof value !== 'number') throw new Error(`no mean ${key} of ${name}`);
+    return value;
+  };
+  // Whether hedging matters: p95 lead time without hedges, with the product's hedging (start ready work
+  // first, hedge with what is left) and with one agent kept for hedges; on the sim's stragglers and heavier ones.
+  const hedging = Object.fromEntries(
+    (
+      [
+        ['fixed', 'fixed-unhedged', 'fixed', 'fixed-hedge-reserve'],
+        ['operator', 'operator-unhedged', 'operator', 'operator-hedge-reserve'],
+        ['fixed-heavy-stragglers', 'fixed-heavy-stragglers-unhedged', 'fixed-heavy-stragglers', 'fixed-heavy-stragglers-reserve'],
+      ] as const
+    ).map(([label, unhedged, hedged, reserve]) => [
+      label,
+      {
+        p95_lead_time_unhedged_min: meanOf(unhedged, 'p95_lead_time_min'),
+        p95_lead_time_hedged_min: meanOf(hedged, 'p95_lead_time_min'),
+        p95_lead_time_hedge_reserve_min: meanOf(reserve, 'p95_lead_time_min'),
+        hedges: meanOf(hedged, 'hedges'),
+        hedges_with_reserve: meanOf(reserve, 'hedges'),
+        hedges_won_with_reserve: meanOf(reserve, 'hedges_won'),
+        tickets_per_hour_hedged: meanOf(hedged, 'tickets_per_hour'),
+        tickets_per_hour_with_reserve: meanOf(reserve, 'tickets_per_hour'),
+      },
+    ]),
+  );
   const targets = {
     throughput_ratio_vs_baseline: { target: '>= 3', met: headline.throughput_ratio_vs_baseline >= 3 },
     change_failure_rate: {
@@ -215,13 +256,22 @@ function fleetReport(): { headline: Record<string, number>; detail: Record<strin
     const target = (targets as Record<string, { target: string; met: boolean } | undefined>)[key];
     console.log(`| ${key} | ${headline[key]} | ${target?.target ?? '(reported)'} | ${target ? (target.met ? 'yes' : 'NO') : ''} |`);
   }
+  console.log(
+    '\n| hedging | p95 lead unhedged | p95 lead hedged | p95 lead, 1 agent kept for hedges | hedges (kept agent) | tickets/h hedged (kept agent) |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const [label, h] of Object.entries(hedging))
+    console.log(
+      `| ${label} | ${h.p95_lead_time_unhedged_min} | ${h.p95_lead_time_hedged_min} | ${h.p95_lead_time_hedge_reserve_min} | ${h.hedges} (${h.hedges_with_reserve}) | ${h.tickets_per_hour_hedged} (${h.tickets_per_hour_with_reserve}) |`,
+    );
   return {
     headline,
     detail: {
       seeds: SEEDS,
       seconds: r(elapsed, 1),
-      how: 'means over seeds of per-seed values; operator = operator strategy (6 agents, learned router, hedging); baseline = 1 agent, always premium, no hedging; cost compares operator with fixed (6 agents, always premium, hedging); lead time = a ticket’s first dispatch to its merge',
+      how: 'means over seeds of per-seed values; operator = operator strategy (6 agents, learned router with min_success 0.8, hedging); baseline = 1 agent, always premium, no hedging; cost compares operator with fixed (6 agents, always premium, hedging); lead time = a ticket’s first dispatch to its merge; every strategy is scheduled by the run engine’s advance (a result in its lane’s queue frees its agent), the sim’s world does the work, promotion, merging, repairs and escalations',
       targets,
+      hedging,
       parameters: { classes: FLEET, world: WORLD },
       strategies,
       per_seed: perSeed,

@@ -2,7 +2,8 @@
 // distributions work through 200 tickets given as progress rows, in simulated time (no sleeps), driven by
 // the real core: selectRows/rowToTask (the planner), schedulePass and settleHedge (the scheduler), route
 // and learn (the router), judgeBudget (the budgeter). Only the workers, the tests and the merge queue are
-// simulated. The loop's decisions come from one swappable function, `FleetPolicy`.
+// simulated. The loop's decisions come from one swappable function, `FleetPolicy`: by default the run
+// engine's `advance` (advanceFleetPolicy), the step the product runs; schedulerPolicy is the bare pass.
 //
 // Draws are keyed by what they are for (seed, ticket, try, attempt kind), not by call order, and the
 // uniform behind "passes its tests" is shared by every class: a ticket hard for one class is hard for all
@@ -10,10 +11,12 @@
 import type { BudgetVerdict } from '../../extension/core/runs/budget';
 import { judgeBudget } from '../../extension/core/runs/budget';
 import type { Run, Task } from '../../extension/core/runs/model';
-import { runsPolicySchema } from '../../extension/core/runs/policy';
+import { runsPolicySchema, type RunsPolicy } from '../../extension/core/runs/policy';
 import { rowToTask, selectRows, type ProgressRow } from '../../extension/core/runs/progress';
 import { compileRouter, learn, route, type CompiledRouter, type RouterStat } from '../../extension/core/runs/router';
 import { seededRng } from '../../extension/core/runs/router-learn';
+import { advance } from '../../extension/core/runs/engine';
+import { resolveProfile } from '../../extension/core/runs/profiles';
 import { schedulePass, settleHedge, type ScheduleCaps } from '../../extension/core/runs/schedule';
 import { uniform } from './random';
 
@@ -166,10 +169,23 @@ export interface Attempt {
   defect: boolean;
 }
 
-export function drawAttempt(seed: number, row: ProgressRow, tryIndex: number, kind: string, params: ClassParams): Attempt {
+/** How often an attempt stalls and how much longer it then takes (WORLD's by default; a strategy may test others). */
+export interface Stragglers {
+  probability: number;
+  factor: number;
+}
+
+export function drawAttempt(
+  seed: number,
+  row: ProgressRow,
+  tryIndex: number,
+  kind: string,
+  params: ClassParams,
+  stragglers: Stragglers = { probability: WORLD.stall_probability, factor: WORLD.stall_factor },
+): Attempt {
   const key = [seed, row.id, tryIndex, kind] as const;
   const size = WORLD.sizes[(row.slice_size ?? 'medium') as keyof typeof WORLD.sizes].factor;
-  const stall = uniform(...key, 'stall') < WORLD.stall_probability ? WORLD.stall_factor : 1;
+  const stall = uniform(...key, 'stall') < stragglers.probability ? stragglers.factor : 1;
   const work = params.median_min * size * Math.exp(WORLD.duration_sigma * normal(...key, 'time')) * stall;
   const usd = params.usd_mean * size * Math.exp(WORLD.usd_sigma * normal(...key, 'usd') - WORLD.usd_sigma ** 2 / 2);
   const type = (TASK_TYPES as readonly string[]).includes(row.type) ? (row.type as TicketType) : 'code';
@@ -178,7 +194,7 @@ export function drawAttempt(seed: number, row: ProgressRow, tryIndex: number, ki
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The policy: what starts now. Swappable: the engine's `advance` can stand in for schedulerPolicy.
+// The policy: what starts now. Swappable: the run engine's `advance` (the default) or the bare scheduling pass.
 
 /** What the policy sees: the run (its live tasks), the clock, the budget, what the router learned. */
 export interface FleetView {
@@ -209,18 +225,36 @@ export interface Strategy {
   /** Hedge a straggler (past its class's p90, or hedge_after) on another class. */
   hedge: boolean;
   hedge_after_min: number;
-  /** The policy's `runs.router` (rules, default, learn). */
+  /**
+   * Agents kept free for hedges (not in the product's scheduler, which starts ready work first and hedges
+   * with what is left): a measurement of whether hedging would pay if it could pre-empt new work.
+   */
+  hedge_reserve?: number;
+  /** A sensitivity run's stall distribution instead of WORLD's (heavier stragglers). */
+  stragglers?: Stragglers;
+  /** The policy's `runs.router` (rules, default, learn, min_success). */
   router: Record<string, unknown>;
 }
 
-export function compiledRouterOf(strategy: Strategy): CompiledRouter {
+/** The strategy as the policy's `runs` section: the fleet's classes as workers, its caps, hedge_after and router. */
+export function runsPolicyOf(strategy: Strategy): RunsPolicy {
   const workers = FLEET.map((c) => ({
     name: c.name,
     command: c.name,
     usd_per_mtok_in: c.usd_per_mtok_in,
     usd_per_mtok_out: c.usd_per_mtok_out,
   }));
-  const compiled = compileRouter(runsPolicySchema.parse({ workers, router: strategy.router }));
+  return runsPolicySchema.parse({
+    workers,
+    router: strategy.router,
+    max_agents: strategy.max_agents,
+    ...(strategy.per_lane ? { per_lane: strategy.per_lane } : {}),
+    ...(strategy.hedge ? { hedge_after: `${String(strategy.hedge_after_min)}m` } : {}),
+  });
+}
+
+export function compiledRouterOf(strategy: Strategy): CompiledRouter {
+  const compiled = compileRouter(runsPolicyOf(strategy));
   if (!compiled.ok) throw new Error(`the strategy's router does not compile: ${JSON.stringify(compiled.problems)}`);
   return compiled.router;
 }
@@ -233,22 +267,91 @@ export function schedulerPolicy(strategy: Strategy, rng: () => number): FleetPol
     ...(strategy.per_lane ? { per_lane: strategy.per_lane } : {}),
     ...(strategy.hedge ? { hedge_after_ms: strategy.hedge_after_min * MIN, hedge_classes: ['premium', 'code'] } : {}),
   };
+  const reserve = strategy.hedge ? Math.min(strategy.hedge_reserve ?? 0, strategy.max_agents - 1) : 0;
   return (view) => {
-    const pass = schedulePass(view.run.tasks, strategy.hedge ? { ...caps, class_p90_ms: view.classP90 } : caps, view.now);
+    const full = strategy.hedge ? { ...caps, class_p90_ms: view.classP90 } : caps;
+    const pass = schedulePass(view.run.tasks, { ...full, max_agents: strategy.max_agents - reserve }, view.now);
     const byId = new Map(view.run.tasks.map((task) => [task.id, task]));
     const load: Record<string, number> = { ...view.classLoad };
     const dispatches: Dispatch[] = [];
+    const started = new Map<string, Task>();
     for (const start of pass.start) {
       const task = byId.get(start.task);
       if (!task) continue;
       const choice = route(router, task, view.run, view.budget, { classLoad: load, perClass: {}, stats: view.stats, rng });
       load[choice.worker_class] = (load[choice.worker_class] ?? 0) + 1;
+      started.set(task.id, { ...task, status: 'running', worker_class: choice.worker_class, started_at: view.now });
       dispatches.push({ task: task.id, worker_class: choice.worker_class, rationale: `${start.rationale}; ${choice.rationale}` });
     }
-    for (const hedge of pass.hedge) {
+    // With a reserve, hedges come from a second pass over what runs now (including what just started) at
+    // the full cap: no pending task competes for the reserved agents.
+    const hedges =
+      reserve > 0
+        ? schedulePass(
+            view.run.tasks.flatMap((task) =>
+              task.status === 'running' ? [task] : started.has(task.id) ? [started.get(task.id) ?? task] : [],
+            ),
+            full,
+            view.now,
+          ).hedge
+        : pass.hedge;
+    for (const hedge of hedges) {
       dispatches.push({ task: hedge.duplicate, worker_class: hedge.worker_class, hedge_of: hedge.task, rationale: hedge.rationale });
     }
     return dispatches;
+  };
+}
+
+/**
+ * The engine's `advance` as the fleet's policy: the product's scheduling step (every ready task routed,
+ * the scheduler pass at the policy's caps, a result in its lane's queue no longer holding an agent,
+ * hedges on any other worker class, waits as decisions) on the sim's view of the run. Only its start and
+ * hedge commands act here: the sim's world stands in for the workers, promotion, the lanes' merge queues,
+ * repairs and escalations, so the other commands are left to it.
+ */
+export function advanceFleetPolicy(strategy: Strategy, rng: () => number): FleetPolicy {
+  const router = compiledRouterOf(strategy);
+  const runs = runsPolicyOf(strategy);
+  // Every step autonomous: the bench measures scheduling and routing, not people answering approvals.
+  const resolved = resolveProfile(runs, 'staging-aggressive');
+  if (!resolved.ok) throw new Error(resolved.message);
+  const profile = resolved.profile;
+  const reserve = strategy.hedge ? Math.min(strategy.hedge_reserve ?? 0, strategy.max_agents - 1) : 0;
+  return (view) => {
+    const live = new Set(view.run.tasks.map((task) => task.id));
+    const step = (run: Run, max_agents: number) =>
+      advance(run, {
+        runs: { ...runs, max_agents },
+        profile,
+        now: view.now,
+        route: (task, snapshot, budget) =>
+          route(router, task, snapshot, budget, { classLoad: view.classLoad, perClass: runs.per_class, stats: view.stats, rng }),
+        tierOf: () => 'tier3',
+        busyElsewhere: 0,
+        ...(strategy.hedge ? { classP90: view.classP90 } : {}),
+      });
+    const first = step(view.run, strategy.max_agents - reserve);
+    // With a reserve, hedges come from a second step over what runs now (what just started included) at
+    // the full cap, with no pending task to compete for the kept agents.
+    const hedges =
+      reserve > 0
+        ? [
+            ...first.commands,
+            ...step({ ...first.run, tasks: first.run.tasks.filter((task) => task.status !== 'pending') }, strategy.max_agents).commands,
+          ]
+        : first.commands;
+    return [
+      ...first.commands.flatMap((command): Dispatch[] =>
+        command.kind === 'start' && live.has(command.task)
+          ? [{ task: command.task, worker_class: command.worker_class, rationale: command.rationale }]
+          : [],
+      ),
+      ...hedges.flatMap((command): Dispatch[] =>
+        command.kind === 'hedge'
+          ? [{ task: command.duplicate, worker_class: command.worker_class, hedge_of: command.task, rationale: command.rationale }]
+          : [],
+      ),
+    ];
   };
 }
 
@@ -321,9 +424,9 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
-/** One run of the fleet over the seed's tickets under a strategy; `policy` defaults to schedulePass + route. */
+/** One run of the fleet over the seed's tickets under a strategy; `policy` defaults to the run engine's advance. */
 export function simulate(seed: number, strategy: Strategy, policy?: FleetPolicy): FleetMetrics {
-  return new Fleet(seed, strategy, policy ?? schedulerPolicy(strategy, seededRng(seed * 7919 + 17))).run();
+  return new Fleet(seed, strategy, policy ?? advanceFleetPolicy(strategy, seededRng(seed * 7919 + 17))).run();
 }
 
 class Fleet {
@@ -420,7 +523,7 @@ class Fleet {
     const entry = this.live.get(dispatch.hedge_of ?? dispatch.task);
     if (!entry) throw new Error(`the policy started ${dispatch.task}, which is no live task`);
     const kind = dispatch.hedge_of ? 'hedge' : entry.repairing ? 'repair' : 'first';
-    const attempt = drawAttempt(this.seed, entry.row, entry.tryIndex, kind, this.params(dispatch.worker_class));
+    const attempt = drawAttempt(this.seed, entry.row, entry.tryIndex, kind, this.params(dispatch.worker_class), this.strategy.stragglers);
     const task: Task = {
       ...entry.original.task,
       status: 'running',

@@ -255,8 +255,13 @@ ${rules}${extra}`;
 
 describe('runs: the learned router', () => {
   /** Plays `rounds` tasks of one type against classes with known success rates and costs. */
-  function simulate(truth: Record<string, { p: number; usd: number }>, rounds: number, seed: number): string[] {
-    const compiled = router({ workers: Object.keys(truth).map((name) => ({ name, command: name })), router: { learn: true } });
+  function simulate(
+    truth: Record<string, { p: number; usd: number }>,
+    rounds: number,
+    seed: number,
+    section: Record<string, unknown> = { min_success: 0 },
+  ): string[] {
+    const compiled = router({ workers: Object.keys(truth).map((name) => ({ name, command: name })), router: { learn: true, ...section } });
     const rng = seededRng(seed);
     let stats: Record<string, RouterStat> = {};
     const chosen: string[] = [];
@@ -282,6 +287,55 @@ describe('runs: the learned router', () => {
     // When the cheap classes almost never succeed, the dear one is cheaper per success.
     const dear = simulate({ premium: { p: 0.9, usd: 1 }, fast: { p: 0.02, usd: 0.3 }, local: { p: 0.01, usd: 0.2 } }, 300, 4).slice(200);
     assert.ok(share(dear, 'premium') >= 0.85, `premium chosen ${share(dear, 'premium')} of the last 100`);
+  });
+
+  it('with the default quality floor (min_success 0.8), a cheap class that fails often loses to one that succeeds', () => {
+    // Without the floor fast wins ($0.21 per success against premium's $1.11): cheaper per success, but three
+    // failures in ten are escalations and lead time its USD does not show.
+    const truth = { premium: { p: 0.9, usd: 1 }, fast: { p: 0.7, usd: 0.15 }, local: { p: 0.3, usd: 0.01 } };
+    for (const seed of [1, 2, 3]) {
+      // The floor is applied to the draw, so fast is still tried now and then while its rate is uncertain.
+      const late = simulate(truth, 600, seed, {}).slice(500);
+      assert.ok(share(late, 'premium') >= 0.85, `seed ${seed}: premium chosen ${share(late, 'premium')} of the last 100`);
+    }
+    // Above the floor, price still decides: fast clears 0.8 here and is the cheaper per success.
+    const both = { premium: { p: 0.95, usd: 1 }, fast: { p: 0.9, usd: 0.15 }, local: { p: 0.3, usd: 0.01 } };
+    const late = simulate(both, 300, 5, {}).slice(200);
+    assert.ok(share(late, 'fast') >= 0.85, `fast chosen ${share(late, 'fast')} of the last 100`);
+  });
+
+  it('when no class clears the floor, takes the best sampled success, not the cheapest, and says so', () => {
+    const truth = { premium: { p: 0.6, usd: 1 }, fast: { p: 0.3, usd: 0.15 }, local: { p: 0.1, usd: 0.01 } };
+    const late = simulate(truth, 300, 6, { min_success: 0.95 }).slice(200);
+    assert.ok(share(late, 'premium') >= 0.85, `premium chosen ${share(late, 'premium')} of the last 100`);
+    const compiled = router({ router: { learn: true, min_success: 0.95 } });
+    let stats: Record<string, RouterStat> = {};
+    for (let i = 0; i < 50; i++) {
+      stats = learn(stats, 'premium', 'code', { success: i % 2 === 0, usd: 1, duration_ms: 1 });
+      stats = learn(stats, 'local', 'code', { success: i % 10 === 0, usd: 0.01, duration_ms: 1 });
+      stats = learn(stats, 'fast', 'code', { success: i % 4 === 0, usd: 0.1, duration_ms: 1 });
+    }
+    const choice = route(compiled, task('code'), RUN, OK, { ...FREE, stats, rng: seededRng(3) });
+    assert.equal(choice.worker_class, 'premium');
+    assert.match(choice.rationale, /no class's sampled success reached min_success 0\.95: the best sampled success/);
+    let good: Record<string, RouterStat> = {};
+    for (let i = 0; i < 50; i++) {
+      good = learn(good, 'premium', 'code', { success: i % 10 !== 0, usd: 1, duration_ms: 1 });
+      good = learn(good, 'local', 'code', { success: i % 10 === 0, usd: 0.01, duration_ms: 1 });
+    }
+    const floored = route(router({ router: { learn: true } }), task('code'), RUN, OK, { ...FREE, stats: good, rng: seededRng(3) });
+    assert.equal(floored.worker_class, 'premium', floored.rationale);
+    assert.match(floored.rationale, /among the classes at or above min_success 0\.8 \(below it: [a-z, ]*local/);
+  });
+
+  it('min_success is a rate: outside 0–1 it is a policy problem at its line', () => {
+    assert.equal(runsPolicySchema.parse({}).router.min_success, 0.8);
+    const bad = parsePolicy('target: main\nruns:\n  router:\n    learn: true\n    min_success: 80\n');
+    assert.equal(bad.ok, false);
+    assert.deepEqual(
+      bad.problems.map((problem) => [problem.line, /runs\.router\.min_success/.test(problem.message)]),
+      [[5, true]],
+    );
   });
 
   it('states the numbers of every choice, and replays the same choices from the same seed', () => {

@@ -126,6 +126,8 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
   'runs.router.default': 'The class when no rule matches. Default: the first worker class.',
   'runs.router.learn':
     'Learn cost, success and latency per class and task type, and choose by Thompson sampling among the classes a rule allows.',
+  'runs.router.min_success':
+    "The learned choice's quality floor (0–1): only classes whose sampled success rate (tests passed, no break after merging) is at least this compete on cost; when none does, the best sampled rate. 0 turns it off.",
   'runs.templates':
     'Ticket templates by name: a list of tasks (id, type, prompt, depends_on, write_scope, test_commands, lane). Built in: `feature` (spec → code → tests → docs).',
   'runs.template': 'The template a ticket uses when `planner` is not set.',

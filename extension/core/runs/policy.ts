@@ -87,6 +87,11 @@ export const runsPolicySchema = z
         default: className.optional(),
         /** Learn per class and task type (cost, success, latency) and choose by Thompson sampling. */
         learn: z.boolean().default(false),
+        /**
+         * The learned choice's quality floor: only classes whose sampled success rate (tests passed and no
+         * post-merge break) is at least this compete on cost; 0 turns it off (pure cost per success).
+         */
+        min_success: z.number().min(0).max(1).default(0.8),
       })
       .prefault({}),
     /** Ticket templates: a ticket becomes these tasks (spec → code → tests → docs by default). */

@@ -1,6 +1,8 @@
 // The learned router (issue 13, `router.learn`): per worker class and task type, what attempts cost and
-// how often they succeeded; the choice is Thompson sampling on the success rate, minimising the expected
-// cost per success. Pure: the random numbers come from a seeded generator passed in.
+// how often they succeeded; the choice is Thompson sampling on the success rate: among the classes whose
+// sampled rate clears a quality floor (`router.min_success`), the least expected cost per success.
+// A success is a change that passed its tests and did not break the target after merging; a failed test,
+// a failed repair or a post-merge break is a failure. Pure: the random numbers come from a seeded generator.
 
 /** What the router learned about one worker class on one task type; `usd` and `duration_ms` are totals over every attempt. */
 export interface RouterStat {
@@ -96,6 +98,13 @@ export interface LearnInput {
   /** The mean USD of an attempt on a class never tried on this type (see priorUsd in router.ts). */
   priorUsd: (workerClass: string) => number;
   rng: () => number;
+  /**
+   * The quality floor (`router.min_success`, 0–1): only a class whose sampled success rate is at least this
+   * competes on cost; when none does, the class with the best sampled rate. Without it (0) a nearly free
+   * class that fails three times in four wins on USD per success, and its failures cost escalations, lead
+   * time and broken targets, which its USD does not show.
+   */
+  minSuccess?: number;
 }
 
 interface Scored {
@@ -126,16 +135,30 @@ function score(workerClass: string, input: LearnInput): Scored {
 }
 
 /**
- * Thompson sampling: draw each candidate's success rate from Beta(successes + 1, failures + 1) and take the
- * class with the least expected cost per success (mean USD per attempt / p). Ties keep candidate order.
+ * Thompson sampling: draw each candidate's success rate from Beta(successes + 1, failures + 1); among those
+ * whose draw is at least `minSuccess`, take the least expected cost per success (mean USD per attempt / p);
+ * when no draw clears the floor, take the best draw (quality before price). Ties keep candidate order.
+ * The floor is applied to the draw, not the mean, so a class near it is still explored now and then.
  */
 export function chooseLearned(input: LearnInput): LearnedChoice | undefined {
   const scored = input.candidates.map((workerClass) => score(workerClass, input));
+  const floor = input.minSuccess ?? 0;
+  const eligible = scored.filter((entry) => entry.p >= floor);
   let best: Scored | undefined;
-  for (const entry of scored) if (!best || entry.perSuccess < best.perSuccess) best = entry;
+  if (eligible.length > 0) {
+    for (const entry of eligible) if (!best || entry.perSuccess < best.perSuccess) best = entry;
+  } else for (const entry of scored) if (!best || entry.p > best.p) best = entry;
   if (!best) return undefined;
+  const below = scored.filter((entry) => entry.p < floor).map((entry) => entry.worker_class);
+  const why =
+    floor <= 0
+      ? 'the least expected cost per success'
+      : eligible.length === 0
+        ? `no class's sampled success reached min_success ${String(floor)}: the best sampled success`
+        : `the least expected cost per success among the classes at or above min_success ${String(floor)}` +
+          (below.length > 0 ? ` (below it: ${below.join(', ')})` : '');
   return {
     worker_class: best.worker_class,
-    rationale: `learned (Thompson sampling on ${input.type}): ${scored.map((entry) => entry.note).join('; ')}; chose ${best.worker_class}, the least expected cost per success`,
+    rationale: `learned (Thompson sampling on ${input.type}): ${scored.map((entry) => entry.note).join('; ')}; chose ${best.worker_class}, ${why}`,
   };
 }

@@ -47,6 +47,8 @@ export interface CompiledRouter {
   /** Every class, dearest first: by cost_rank (higher is dearer; absent: the list order), then list order. */
   classes: string[];
   learn: boolean;
+  /** The learned choice's quality floor (`router.min_success`): see chooseLearned. */
+  min_success: number;
   /** Per-token prices (USD per million) for an unseen class's prior cost. */
   prices: Readonly<Record<string, { in: number; out: number }>>;
 }
@@ -226,6 +228,7 @@ export function compileRouter(runs: RunsPolicy): { ok: true; router: CompiledRou
       rules,
       classes: byCost(runs.workers),
       learn: runs.router.learn,
+      min_success: runs.router.min_success,
       prices,
       ...(fallbackDefault === undefined ? {} : { default: fallbackDefault }),
     },
@@ -337,6 +340,7 @@ export function route(router: CompiledRouter, task: Task, run: Run, budget: Budg
       type: task.type,
       stats: options.stats ?? {},
       priorUsd: priorUsd(router, contextTokens(task)),
+      minSuccess: router.min_success,
       rng: options.rng ?? seededRng(seedOf(`${run.id}/${task.id}/${String(task.attempts)}`)),
     });
     if (learned) pick = { worker_class: learned.worker_class, why: learned.rationale };
