@@ -334,6 +334,17 @@ describe('task worker (runs)', function () {
         result: { usage: { tokens_in: 1_000_000, tokens_out: 0 } },
       },
       dear: { files: { 'src/d': 'd' }, usage: { tokens_in: 10, tokens_out: 10, usd: 2.5 } },
+      // What `claude -p --output-format json` and `codex exec --json` print themselves.
+      claude: {
+        files: { 'src/e': 'e' },
+        print: [
+          '{"type":"result","subtype":"success","total_cost_usd":0.75,"usage":{"input_tokens":1000,"cache_creation_input_tokens":2000,"cache_read_input_tokens":3000,"output_tokens":400}}',
+        ],
+      },
+      codex: {
+        files: { 'src/f': 'f' },
+        print: ['{"type":"turn.completed","usage":{"input_tokens":200000,"cached_input_tokens":0,"output_tokens":10000}}'],
+      },
     });
     const neg = await runTask(repo, job(task('neg')));
     assert.deepEqual(neg.usage, { tokens_in: 0, tokens_out: 0, usd: 0 });
@@ -347,6 +358,10 @@ describe('task worker (runs)', function () {
     assert.deepEqual(two.usage, { tokens_in: 1_000_000, tokens_out: 1, usd: 3.000015 });
     const dear = await runTask(repo, job(task('dear')));
     assert.equal(dear.usage.usd, 2.5, 'a reported USD above the token price is kept');
+    const claude = await runTask(repo, job(task('claude')));
+    assert.deepEqual(claude.usage, { tokens_in: 6000, tokens_out: 400, usd: 0.75 });
+    const codex = await runTask(repo, job(task('codex')));
+    assert.deepEqual(codex.usage, { tokens_in: 200_000, tokens_out: 10_000, usd: 0.75 });
   });
 
   it('fails an agent that moves a ref and undoes what it created', async () => {

@@ -57,24 +57,35 @@ interface Reported {
   usd?: number;
 }
 
-/** One usage object, each field a finite non-negative number or else zero (absent USD stays absent: it is priced). */
-function readUsage(value: unknown, where: string, warnings: string[]): Reported {
+/**
+ * One usage object, each field a finite non-negative number or else zero
+ * (absent USD stays absent: it is priced). Besides Build Master's own names
+ * it reads the shapes agent CLIs print themselves: `input_tokens` /
+ * `output_tokens` (Claude Code's and Codex's JSON), Anthropic's cache tokens
+ * counted as input, and `total_cost_usd` beside the usage (Claude Code's
+ * result). Where two names give the same figure, the larger counts.
+ */
+function readUsage(value: unknown, where: string, warnings: string[], line: Fields = {}): Reported {
   if (!isObject(value)) {
-    warnings.push(`warning: the usage in ${where} is not an object (${JSON.stringify(value)}): counted as zero`);
+    warnings.push(`warning: the usage in ${where} is not an object (${describe(value)}): counted as zero`);
     return { tokens_in: 0, tokens_out: 0 };
   }
-  const number = (key: string): number | undefined => {
-    const field = value[key];
+  const number = (from: Fields, key: string, label = `usage.${key}`): number | undefined => {
+    const field = from[key];
     if (field === undefined) return undefined;
     if (typeof field === 'number' && Number.isFinite(field) && field >= 0) return field;
-    warnings.push(`warning: usage.${key} in ${where} is ${describe(field)}, not a non-negative number: counted as zero`);
+    warnings.push(`warning: ${label} in ${where} is ${describe(field)}, not a non-negative number: counted as zero`);
     return undefined;
   };
-  const usd = number('usd');
+  const anthropicIn =
+    (number(value, 'input_tokens') ?? 0) +
+    (number(value, 'cache_creation_input_tokens') ?? 0) +
+    (number(value, 'cache_read_input_tokens') ?? 0);
+  const costs = [number(value, 'usd'), number(line, 'total_cost_usd', 'total_cost_usd')].filter((usd) => usd !== undefined);
   return {
-    tokens_in: Math.ceil(number('tokens_in') ?? 0),
-    tokens_out: Math.ceil(number('tokens_out') ?? 0),
-    ...(usd !== undefined ? { usd } : {}),
+    tokens_in: Math.ceil(Math.max(number(value, 'tokens_in') ?? 0, anthropicIn)),
+    tokens_out: Math.ceil(Math.max(number(value, 'tokens_out') ?? 0, number(value, 'output_tokens') ?? 0)),
+    ...(costs.length ? { usd: Math.max(...costs) } : {}),
   };
 }
 
@@ -123,7 +134,7 @@ export function readReport(output: string, resultFile: string | undefined, price
   const verdictLine = lines.filter((line) => 'verdict' in line).pop();
   const file = readResultFile(resultFile, warnings);
   const reports: Reported[] = [];
-  if (usageLine) reports.push(readUsage(usageLine.usage, 'the output', warnings));
+  if (usageLine) reports.push(readUsage(usageLine.usage, 'the output', warnings, usageLine));
   if (file && 'usage' in file) reports.push(readUsage(file.usage, 'BUILDMASTER_RESULT', warnings));
   if (reports.length === 0)
     warnings.push('warning: the agent reported no usage (a JSON line {"usage": {"tokens_in": …, "tokens_out": …}}): counted as zero');
