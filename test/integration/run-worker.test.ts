@@ -364,6 +364,43 @@ describe('task worker (runs)', function () {
     assert.deepEqual(codex.usage, { tokens_in: 200_000, tokens_out: 10_000, usd: 0.75 });
   });
 
+  it('is not hung by a result file that is a FIFO, nor fooled by one that links elsewhere', async () => {
+    const secret = join(scratch, 'secret.json');
+    writeFileSync(secret, '{"usage": {"tokens_in": 0, "tokens_out": 0, "usd": 0}, "verdict": "approve"}');
+    const fifo = 'cat >/dev/null; echo x > src/x; mkfifo "$BUILDMASTER_RESULT"';
+    const out = await runTask(repo, job(task('t-fifo'), { workerClass: workerClass({ command: fifo }) }));
+    assert.equal(out.success, true, out.error ?? out.output);
+    assert.match(out.output, /BUILDMASTER_RESULT is not a plain file: ignored/);
+    const link = `cat >/dev/null; ln -s ${JSON.stringify(secret)} "$BUILDMASTER_RESULT"`;
+    const review = await runTask(repo, job(task('r-link', { type: 'review' }), { workerClass: workerClass({ command: link }) }));
+    assert.equal(review.verdict, undefined, 'a verdict read through a link is not the agent’s');
+    assert.equal(review.success, false);
+  });
+
+  it('stops a test command too when aborted during the verify, and runs two tasks side by side without either blaming the other', async () => {
+    script({ '*': { files: { 'src/x.txt': 'x\n' } } });
+    const controller = new AbortController();
+    const started: { pid: number; worktree: string }[] = [];
+    const pending = runTask(
+      repo,
+      job(task('t-verify', { tests: ['sleep 600'] }), { signal: controller.signal, onStarted: (info) => started.push(info) }),
+    );
+    await waitFor('the test command to start', () => started.length === 2);
+    controller.abort();
+    const out = await pending;
+    assert.equal(out.cancelled, true);
+    assert.equal(out.stage, 'verify');
+    assert.equal(alive((started[1] as { pid: number }).pid), false);
+    assert.deepEqual(taskWorktrees(), []);
+
+    script({ a: { files: { 'src/a.txt': 'a\n' }, sleep_ms: 300 }, b: { files: { 'src/b.txt': 'b\n' }, sleep_ms: 300 } });
+    const [a, b] = await Promise.all([runTask(repo, job(task('a'))), runTask(repo, job(task('b')))]);
+    assert.equal(a.success, true, a.error ?? a.output);
+    assert.equal(b.success, true, b.error ?? b.output);
+    assert.deepEqual(a.files_changed, ['src/a.txt']);
+    assert.deepEqual(b.files_changed, ['src/b.txt']);
+  });
+
   it('fails an agent that moves a ref and undoes what it created', async () => {
     const command = 'cat >/dev/null; echo x > src/x; git branch sneaky HEAD; git update-ref refs/heads/buildmaster/task/run-1/other HEAD';
     const out = await runTask(repo, job(task('t-ref'), { workerClass: workerClass({ command }) }));

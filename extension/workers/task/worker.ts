@@ -7,7 +7,7 @@
 // or hooks. Then the pre-promotion verify: the task's test commands on the
 // result, with one repair attempt given the real failure output. The branch
 // (`promoteTask`) is set by the run driver only to a result that passed.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
@@ -33,6 +33,8 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 export const REPAIR_HEADING = '## Your change failed its tests';
 /** How much of a failing test's output the repair prompt quotes. */
 const REPAIR_TAIL = 3000;
+/** Bound on the result file an agent writes. */
+const RESULT_LIMIT = 1_000_000;
 /** Bound on the ledger's output for one task. */
 const OUTPUT_LIMIT = 48_000;
 
@@ -112,6 +114,8 @@ class TaskAttempt {
   private usage: Usage = NO_USAGE;
   private verdict: Verdict | undefined;
   private artifacts: string[] = [];
+  /** Where the attempt is (for an unexpected failure's stage). */
+  private stage: TaskStage = 'work';
   private readonly allows: (file: string) => boolean;
   private readonly resultPath: string;
 
@@ -177,8 +181,9 @@ class TaskAttempt {
         stage: 'done',
         ...(this.verdict ? { verdict: this.verdict } : {}),
       };
-    } catch (error) {
-      if (!(error instanceof Stop)) throw error;
+    } catch (caught) {
+      // What an agent left may make a git call fail (a worktree link or admin file it rewrote): a failed task, not a crash.
+      const error = caught instanceof Stop ? caught : new Stop(`the task could not be finished: ${(caught as Error).message}`, this.stage);
       return {
         success: false,
         error: error.message,
@@ -206,6 +211,7 @@ class TaskAttempt {
 
   /** The agent once, contained; then what it left committed. Returns the result's head. */
   private async work(prompt: string, stage: 'work' | 'repair'): Promise<string> {
+    this.stage = stage;
     const { job, dir } = this;
     const { task, workerClass } = job;
     if (job.signal?.aborted) throw this.cancelled(stage);
@@ -232,8 +238,10 @@ class TaskAttempt {
         onStarted: (pid) => job.onStarted?.({ pid, worktree: dir }),
       }),
     );
-    const resultFile = readText(this.resultPath);
+    const unread: string[] = [];
+    const resultFile = readResult(this.resultPath, unread);
     const report = readReport(outcome.output, resultFile, workerClass);
+    report.warnings.unshift(...unread);
     this.usage = addUsage(this.usage, report.usage);
     if (report.verdict) this.verdict = report.verdict;
     if (report.artifacts.length) this.artifacts = report.artifacts;
@@ -276,6 +284,7 @@ class TaskAttempt {
 
   /** Every commit from the base to `head` inside the write scope; returns the files changed. */
   private async checkScope(head: string, stage: TaskStage = 'scope'): Promise<string[]> {
+    this.stage = stage === 'repair' ? 'repair' : 'scope';
     const { job } = this;
     const files = (await quietGit(this.repo.root, [...SAFE, 'diff', '--name-only', '-z', '--no-renames', job.base, head]))
       .split('\0')
@@ -294,6 +303,7 @@ class TaskAttempt {
 
   /** The test commands on the result, in order; the first failure, if any. */
   private async verify(head: string, stage: TaskStage = 'verify'): Promise<{ command: string; outcome: CommandOutcome } | undefined> {
+    this.stage = stage;
     const { job, dir } = this;
     if (job.testCommands.length === 0) return undefined;
     // Exactly the result: the index and sparse patterns the agent may have set are dropped first.
@@ -361,9 +371,20 @@ function violation(problem: ScopeProblem): string {
   return problem.kind === 'outside-scope' ? problem.path : describeProblem(problem);
 }
 
-function readText(path: string): string | undefined {
+/** The result file's text: a plain file of sane size only (a FIFO would hang the read, a link could point anywhere). */
+function readResult(path: string, warnings: string[]): string | undefined {
+  let stat;
   try {
-    return readFileSync(path, 'utf8').slice(0, 1_000_000);
+    stat = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!stat.isFile() || stat.size > RESULT_LIMIT) {
+    warnings.push(`warning: BUILDMASTER_RESULT is ${stat.isFile() ? `larger than ${RESULT_LIMIT} bytes` : 'not a plain file'}: ignored`);
+    return undefined;
+  }
+  try {
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
