@@ -401,6 +401,30 @@ describe('task worker (runs)', function () {
     assert.deepEqual(b.files_changed, ['src/b.txt']);
   });
 
+  it('verifies exactly the committed result: a file the agent left ignored does not make its tests pass', async () => {
+    sb.write({ '.gitignore': '*.log\n' });
+    sb.commitAll('ignore logs');
+    const log = join(scratch, 'log.jsonl');
+    script({ '*': { files: { 'src/app.txt': 'v2\n', 'src/pass.log': 'ok\n' }, log } });
+    const out = await runTask(repo, job(task('t-ignored', { tests: ['test -e src/pass.log'] })));
+    assert.equal(out.success, false);
+    assert.equal(out.stage, 'repair');
+    assert.equal(logOf(log).length, 2);
+  });
+
+  it('reads write scopes as the path locks do (./src/, src/) and refuses ids that make no branch before any agent runs', async () => {
+    const log = join(scratch, 'log.jsonl');
+    script({ '*': { files: { 'src/deep/x.txt': 'x\n' }, log } });
+    for (const scope of [['./src/'], ['src/'], ['src//deep/**']]) {
+      const out = await runTask(repo, job(task(`t-scope-${logOf(log).length}`, { scope })));
+      assert.equal(out.success, true, `${scope.join(',')}: ${out.error ?? ''}`);
+    }
+    const runs = logOf(log).length;
+    await assert.rejects(runTask(repo, job(task('a..b'))), /not a valid branch name/);
+    await assert.rejects(runTask(repo, job(task('t.lock'))), /not a valid branch name/);
+    assert.equal(logOf(log).length, runs, 'no agent ran for a task that could never be promoted');
+  });
+
   it('fails an agent that moves a ref and undoes what it created', async () => {
     const command = 'cat >/dev/null; echo x > src/x; git branch sneaky HEAD; git update-ref refs/heads/buildmaster/task/run-1/other HEAD';
     const out = await runTask(repo, job(task('t-ref'), { workerClass: workerClass({ command }) }));

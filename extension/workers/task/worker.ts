@@ -97,6 +97,29 @@ function checkIds(run: string, task: string): void {
     throw new TaskInputError(`task id ${JSON.stringify(task)} is not usable in a branch name: use letters, digits, ".", "_", "~" and "-"`);
 }
 
+/** The task's branch, once its ids are known to make a valid one. */
+async function checkBranch(repo: GitRepo, run: string, task: string): Promise<string> {
+  checkIds(run, task);
+  const branch = taskBranch(run, task);
+  await quietGit(repo.root, ['check-ref-format', `refs/heads/${branch}`]).catch(() => {
+    throw new TaskInputError(`${branch} is not a valid branch name: a task or run id may not contain "..", end in ".lock" or in "."`);
+  });
+  return branch;
+}
+
+/**
+ * A write-scope glob as the path locks read it (core/runs/scope.ts): `./` and
+ * doubled slashes folded, and a trailing `/` meaning everything under it.
+ * Matching stays case-sensitive: git paths are exact.
+ */
+export function scopeGlob(glob: string): string {
+  const folded = glob
+    .normalize('NFC')
+    .replace(/\/{2,}/g, '/')
+    .replace(/^(\.\/)+/, '');
+  return folded.length > 1 && folded.endsWith('/') ? `${folded}**` : folded;
+}
+
 /** Thrown inside an attempt to stop it: the outcome's error and stage. */
 class Stop extends Error {
   constructor(
@@ -126,8 +149,8 @@ class TaskAttempt {
     private readonly admin: string,
     scratch: string,
   ) {
-    const globs = job.task.spec.write_scope;
-    const match = globs.length ? picomatch([...globs], { dot: true }) : () => false;
+    const globs = job.task.spec.write_scope.map(scopeGlob);
+    const match = globs.length ? picomatch(globs, { dot: true }) : () => false;
     this.allows = (file) => match(file);
     this.resultPath = join(scratch, 'result.json');
   }
@@ -310,7 +333,8 @@ class TaskAttempt {
     for (const stale of ['index', 'info', 'config.worktree']) rmSync(join(this.admin, stale), { recursive: true, force: true });
     const git = (args: string[]) => quietGit(this.repo.root, [...SAFE, `--git-dir=${this.admin}`, `--work-tree=${dir}`, ...args]);
     await git(['checkout', '--quiet', '--detach', '--force', head]);
-    await git(['clean', '-qffd']);
+    // Ignored files too: only what the result commits may make its tests pass (the worktree started empty of them).
+    await git(['clean', '-qffdx']);
     const env = allowlistedEnv([], { BUILDMASTER_RUN: job.run, BUILDMASTER_TASK: job.task.id, BUILDMASTER_WORKTREE: dir, CI: 'true' });
     for (const command of job.testCommands) {
       if (job.signal?.aborted) throw this.cancelled(stage);
@@ -397,7 +421,8 @@ function readResult(path: string, warnings: string[]): string | undefined {
  */
 export async function runTask(repo: GitRepo, job: TaskJob): Promise<TaskOutcome> {
   const started = Date.now();
-  checkIds(job.run, job.task.id);
+  // Before any token is spent: a result that could never be promoted is not worth producing.
+  await checkBranch(repo, job.run, job.task.id);
   if (!Number.isInteger(job.attempt) || job.attempt < 0) throw new TaskInputError(`attempt ${job.attempt} is not a whole number`);
   const base = await repo.revParse(job.base);
   if (!base) throw new TaskInputError(`the base ${JSON.stringify(job.base)} is no commit of ${repo.root}`);
@@ -436,12 +461,8 @@ export async function runTask(repo: GitRepo, job: TaskJob): Promise<TaskOutcome>
  * A branch someone moved is never overwritten.
  */
 export async function promoteTask(repo: GitRepo, run: string, task: string, sha: string): Promise<string> {
-  checkIds(run, task);
-  const branch = taskBranch(run, task);
+  const branch = await checkBranch(repo, run, task);
   const ref = `refs/heads/${branch}`;
-  await quietGit(repo.root, ['check-ref-format', ref]).catch(() => {
-    throw new TaskInputError(`${branch} is not a valid branch name: a task or run id may not contain "..", end in ".lock" or in "."`);
-  });
   const commit = await repo.revParse(sha);
   if (!commit || !commit.startsWith(sha.toLowerCase())) throw new TaskInputError(`${sha} is no commit of ${repo.root}: nothing to promote`);
   const taken = (current: string) =>
