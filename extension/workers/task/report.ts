@@ -21,6 +21,8 @@ export interface Prices {
 }
 
 const MAX_ARTIFACTS = 100;
+/** The most one report may claim in USD (and a task's tokens at most MAX_SAFE_INTEGER each way). */
+const MAX_USD = 1_000_000_000;
 const MAX_ARTIFACT_CHARS = 1000;
 
 type Fields = Record<string, unknown>;
@@ -73,7 +75,12 @@ function readUsage(value: unknown, where: string, warnings: string[], line: Fiel
   const number = (from: Fields, key: string, label = `usage.${key}`): number | undefined => {
     const field = from[key];
     if (field === undefined) return undefined;
-    if (typeof field === 'number' && Number.isFinite(field) && field >= 0) return field;
+    if (typeof field === 'number' && Number.isFinite(field) && field >= 0) {
+      // Absurdly large figures are kept large but finite: a run's totals must stay numbers.
+      const cap = key.includes('usd') ? MAX_USD : Number.MAX_SAFE_INTEGER;
+      if (field > cap) warnings.push(`warning: ${label} in ${where} is ${field}, more than ${cap}: counted as ${cap}`);
+      return Math.min(field, cap);
+    }
     warnings.push(`warning: ${label} in ${where} is ${describe(field)}, not a non-negative number: counted as zero`);
     return undefined;
   };
