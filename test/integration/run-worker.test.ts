@@ -462,6 +462,51 @@ describe('task worker (runs)', function () {
     await assert.rejects(promoteTask(repo, 'run-1', 'a..b', first), /not usable in a branch name|not a valid branch name/);
   });
 
+  it('a controller SIGKILLed mid-task takes its agent with it; the restart removes the worktree it left', async () => {
+    const log = join(scratch, 'log.jsonl');
+    script({ '*': { files: { 'src/x.txt': 'x\n' }, sleep_ms: 600_000, log } });
+    const driver = join(scratch, 'driver.mts');
+    const worker = join(process.cwd(), 'extension', 'workers', 'task', 'worker.ts');
+    const model = join(process.cwd(), 'extension', 'core', 'runs', 'policy.ts');
+    const repoModule = join(process.cwd(), 'extension', 'git', 'repo.ts');
+    writeFileSync(
+      driver,
+      [
+        `import { runTask } from ${JSON.stringify(worker)};`,
+        `import { workerClassSchema } from ${JSON.stringify(model)};`,
+        `import { GitRepo } from ${JSON.stringify(repoModule)};`,
+        `const repo = await GitRepo.open(${JSON.stringify(sb.dir)});`,
+        `const task = ${JSON.stringify(task('t-crash'))};`,
+        `const workerClass = workerClassSchema.parse(${JSON.stringify({ name: 'scripted', command: `node ${JSON.stringify(AGENT)}`, env: ['SCRIPTED_AGENT'] })});`,
+        `await runTask(repo, { run: 'run-1', task, workerClass, attempt: 1, base: ${JSON.stringify(sb.head())}, testCommands: [], testTimeoutMs: 60000,`,
+        `  onStarted: (info) => console.log(JSON.stringify(info)) });`,
+      ].join('\n'),
+    );
+    const controller = spawn(process.execPath, ['--import', 'tsx', driver], {
+      cwd: process.cwd(),
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let printed = '';
+    controller.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    await waitFor('the agent to start', () => {
+      if (controller.exitCode !== null) throw new Error(`the controller exited with ${controller.exitCode} before its agent started`);
+      return logOf(log).length === 1 && printed.includes('"worktree"');
+    });
+    const started = JSON.parse(printed.split('\n').find((line) => line.includes('"worktree"')) ?? '{}') as {
+      pid: number;
+      worktree: string;
+    };
+    const agentPid = (logOf(log)[0] as LogLine).pid;
+    controller.kill('SIGKILL');
+    await waitFor('the agent to die with its controller', () => !alive(agentPid) && !alive(started.pid), 30_000);
+    assert.deepEqual(taskWorktrees(), ['task-run-1-t-crash-1'], 'the worktree outlived the crash');
+    const done = await cleanupTaskLeftovers(repo, [], [started]);
+    assert.deepEqual(taskWorktrees(), []);
+    assert.ok(done.some((line) => line.includes('removed the orphaned task worktree')));
+    assert.doesNotMatch(sb.git('worktree', 'list'), /task-run-1-t-crash-1/);
+  });
+
   it('cleans up after a crash: kills an orphaned agent still running, removes orphaned task worktrees, keeps live ones', async () => {
     const orphanDir = await repo.addWorktree('task-run-0-t9-1', ['--detach', sb.head()]);
     const liveDir = await repo.addWorktree('task-run-0-t8-1', ['--detach', sb.head()]);

@@ -605,5 +605,7 @@ export async function cleanupTaskLeftovers(
     await repo.removeWorktree(dir);
     done.push(`removed the orphaned task worktree ${dir}`);
   }
+  // A worktree whose folder went with a crash still has git's record of it: dropped too.
+  await repo.git.raw(['worktree', 'prune']).catch(() => undefined);
   return done;
 }
