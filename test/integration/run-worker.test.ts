@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { taskSchema, type Task } from '../../extension/core/runs/model';
 import { workerClassSchema, type WorkerClass } from '../../extension/core/runs/policy';
+import { noteOwnRefUpdate } from '../../extension/git/own-refs';
 import { GitRepo } from '../../extension/git/repo';
 import {
   cleanupTaskLeftovers,
@@ -426,28 +427,47 @@ describe('task worker (runs)', function () {
   });
 
   it('fails an agent that moves a ref and undoes what it created', async () => {
-    const command = 'cat >/dev/null; echo x > src/x; git branch sneaky HEAD; git update-ref refs/heads/buildmaster/task/run-1/other HEAD';
-    const out = await runTask(repo, job(task('t-ref'), { workerClass: workerClass({ command }) }));
+    const main = sb.head();
+    const command =
+      'cat >/dev/null; echo x > src/x; git branch sneaky HEAD; git update-ref refs/heads/buildmaster/task/run-1/other HEAD; git add -A; git -c user.name=A -c user.email=a@x commit -qm x; git update-ref refs/heads/main HEAD';
+    const out = await runTask(repo, job(task('t-ref'), { workerClass: workerClass({ command }), target: 'main' }));
     assert.equal(out.success, false);
-    assert.match(out.error ?? '', /reached outside its worktree: .*refs\/heads\/sneaky created/);
+    assert.match(out.error ?? '', /reached outside its worktree: .*refs\/heads\/main moved from .*refs\/heads\/sneaky created/);
     assert.throws(() => sb.git('rev-parse', '--verify', '--quiet', 'refs/heads/sneaky'));
     assert.deepEqual(taskBranches(), []);
+    assert.equal(sb.head('main'), main, 'the target is put back');
+    // Without the target named, its move is reported, never undone (it could be a merge nobody noted).
+    const moved = await runTask(
+      repo,
+      job(task('t-ref2'), { workerClass: workerClass({ command: command.replace('git branch sneaky HEAD; ', '') }) }),
+    );
+    assert.equal(moved.success, false);
+    assert.match(moved.error ?? '', /left for a person to check: refs\/heads\/main/);
+    sb.git('update-ref', 'refs/heads/main', main);
   });
 
-  it('does not blame an agent for a task branch Build Master promoted, or its store written, while it ran', async () => {
+  it('does not blame an agent for a merge, a task branch Build Master promoted, or its store written while it ran', async () => {
     const go = join(scratch, 'go');
     const command = `cat >/dev/null; while [ ! -e ${JSON.stringify(go)} ]; do sleep 0.05; done; echo a > src/a.txt`;
     const other = sb.branch('elsewhere', { 'src/other.txt': 'o\n' });
     const started: number[] = [];
-    const pending = runTask(repo, job(task('t-a'), { workerClass: workerClass({ command }), onStarted: (info) => started.push(info.pid) }));
+    const pending = runTask(
+      repo,
+      job(task('t-a'), { workerClass: workerClass({ command }), target: 'main', onStarted: (info) => started.push(info.pid) }),
+    );
     await waitFor('the agent to start', () => started.length === 1);
     await promoteTask(repo, 'run-1', 't-b', other);
+    // A merge lands on the target meanwhile (the local forge notes it, as here).
+    const merged = sb.git('commit-tree', `${sb.head()}^{tree}`, '-p', sb.head(), '-m', 'a merge');
+    noteOwnRefUpdate(repo.commonDir, 'refs/heads/main', merged);
+    sb.git('update-ref', 'refs/heads/main', merged);
     // The run driver records the run in its store meanwhile.
     writeFileSync(join(repo.stateDir, 'state.json'), '{"runs": "recorded while the agent ran"}');
     writeFileSync(go, '');
     const out = await pending;
     assert.equal(out.success, true, out.error ?? out.output);
     assert.equal(sb.head(taskBranch('run-1', 't-b')), other, 'the promoted branch stays');
+    assert.equal(sb.head('main'), merged, 'the merge stays');
   });
 
   it('promotes only to an absent branch or one already at the result, never over a moved branch', async () => {

@@ -17,6 +17,7 @@ import type { Policy } from '../../core/policy/schema';
 import { writeScope } from '../../core/scope';
 import { fence, formatTrailers, repairBranch, repairLine } from '../../core/trailers';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
+import { noteOwnRefUpdate } from '../../git/own-refs';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
 import { runCommand } from '../../process/run';
@@ -107,7 +108,10 @@ export class CommandWorker implements Worker {
     const base = await this.targetSha();
     // An earlier attempt's branch is superseded; the branch is set again only to a checked fix.
     const earlier = await this.repo.revParse(`refs/heads/${branch}`);
-    if (earlier) await git(['update-ref', '-d', `refs/heads/${branch}`, earlier]);
+    if (earlier) {
+      noteOwnRefUpdate(commonDir, `refs/heads/${branch}`, ZERO);
+      await git(['update-ref', '-d', `refs/heads/${branch}`, earlier]);
+    }
     // Detached: the command is given no branch at all; whatever it commits stays in this worktree's HEAD.
     const dir = await this.repo.addWorktree(`fix-${incident.id}-${attempt}`, ['--detach', base]);
     const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
@@ -152,6 +156,7 @@ export class CommandWorker implements Worker {
       }
       if (files.length === 0) return fail('the fix command changed no files', output);
       // Must not exist: a branch someone set meanwhile is not overwritten.
+      noteOwnRefUpdate(commonDir, `refs/heads/${branch}`, final);
       await git(['update-ref', '-m', `build-master: fix ${incident.id} attempt ${attempt}`, `refs/heads/${branch}`, final, ZERO]);
       return {
         success: true,

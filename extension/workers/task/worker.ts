@@ -54,6 +54,12 @@ export interface TaskJob {
   attempt: number;
   /** The target's sha the task starts from. */
   base: string;
+  /**
+   * The target branch (policy.target). Given, an agent that moves it has it put back (compare-and-swap,
+   * like the fix worker); absent, such a move is only reported. Either way the task fails. Build
+   * Master's own merges meanwhile are told apart through git/own-refs.ts (the local forge notes them).
+   */
+  target?: string;
   /** The task's test_commands, else the policy's runs.test_commands. */
   testCommands: readonly string[];
   testTimeoutMs: number;
@@ -376,8 +382,8 @@ class TaskAttempt {
     };
     if (isFatal(breach)) {
       this.ledger.push(`== ${what} ==`, outcome.output.trimEnd());
-      // Not the target: a merge Build Master made meanwhile must never be undone; a moved target is reported.
-      const message = `the ${what} reached outside its worktree: ${await answerBreach(repo, before, breach, '')}; nothing from this attempt is used`;
+      // The target only when named: a merge Build Master made meanwhile is noted (and so not in the breach).
+      const message = `the ${what} reached outside its worktree: ${await answerBreach(repo, before, breach, this.job.target ?? '')}; nothing from this attempt is used`;
       this.ledger.push(message);
       throw new Stop(message, stage);
     }
