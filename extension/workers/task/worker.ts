@@ -447,7 +447,10 @@ export async function runTask(repo: GitRepo, job: TaskJob): Promise<TaskOutcome>
       repaired: false,
       stage: 'work',
     };
-  const dir = await repo.addWorktree(taskWorktreeName(job.run, job.task.id, job.attempt), ['--detach', base]);
+  const name = taskWorktreeName(job.run, job.task.id, job.attempt);
+  // The same attempt's worktree left by a crash is replaced: whatever still runs in it goes first.
+  await killProcessesIn(join(repo.stateDir, 'worktrees', name));
+  const dir = await repo.addWorktree(name, ['--detach', base]);
   const scratch = mkdtempSync(join(tmpdir(), 'bm-task-'));
   try {
     const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
