@@ -15,9 +15,12 @@ import { noteOwnRefUpdate } from '../../extension/git/own-refs';
 import { GitRepo } from '../../extension/git/repo';
 import {
   cleanupTaskLeftovers,
+  collectTaskResults,
+  forgetTaskResult,
   promoteTask,
   runTask,
   taskBranch,
+  type LeftResult,
   type TaskJob,
   type TaskOutcome,
 } from '../../extension/workers/task/worker';
@@ -468,6 +471,46 @@ describe('task worker (runs)', function () {
     assert.equal(out.success, true, out.error ?? out.output);
     assert.equal(sb.head(taskBranch('run-1', 't-b')), other, 'the promoted branch stays');
     assert.equal(sb.head('main'), merged, 'the merge stays');
+  });
+
+  it('leaves a finished outcome for a restart to collect, and drops one that git does not back', async () => {
+    script({ '*': { files: { 'src/c.txt': 'c\n' }, usage: { tokens_in: 1, tokens_out: 1 } } });
+    const c1 = task('c1');
+    const out = await runTask(repo, job(c1));
+    assert.equal(out.success, true, out.error);
+    const collected = await collectTaskResults(repo, 'run-1', [c1], 'main');
+    assert.deepEqual(collected.dropped, []);
+    assert.equal(collected.results.length, 1);
+    const [left] = collected.results as [LeftResult];
+    assert.equal(left.task, 'c1');
+    assert.equal(left.attempt, 1);
+    assert.equal(left.outcome.commit_sha, out.commit_sha);
+    forgetTaskResult(repo, 'run-1', 'c1', 1);
+    assert.deepEqual((await collectTaskResults(repo, 'run-1', [c1], 'main')).results, []);
+
+    // Forged by anything that can write the state folder: a commit outside the scope hidden behind a base of its own.
+    const main = sb.head();
+    const outside = sb.branch('forged', { 'docs/guide.md': 'evil\n' });
+    sb.git('checkout', '--quiet', 'forged');
+    sb.write({ 'src/c.txt': 'c\n' });
+    sb.git('add', '-A');
+    sb.git('commit', '--quiet', '-m', 'Task c2 (code): x\n\nBuild-Master-Run: run-1\nBuild-Master-Task: c2');
+    const tip = sb.head('forged');
+    sb.git('checkout', '--quiet', 'main');
+    const dir = join(repo.stateDir, 'task-results', 'run-1');
+    const forged = (base: string) => ({ run: 'run-1', task: 'c2', attempt: 1, base, outcome: { ...out, commit_sha: tip } });
+    const c2 = task('c2');
+    writeFileSync(join(dir, 'c2@1.json'), JSON.stringify(forged(outside)));
+    let again = await collectTaskResults(repo, 'run-1', [c2], 'main');
+    assert.deepEqual(again.results, []);
+    assert.match(again.dropped.join('\n'), /c2@1\.json: its base .* is not on main's history/);
+    writeFileSync(join(dir, 'c2@1.json'), JSON.stringify(forged(main)));
+    again = await collectTaskResults(repo, 'run-1', [c2], 'main');
+    assert.match(again.dropped.join('\n'), /outside the task's write scope: "docs\/guide\.md"/);
+    writeFileSync(join(dir, 'c2@1.json'), '{"not": "a result"}');
+    again = await collectTaskResults(repo, 'run-1', [c2], 'main');
+    assert.match(again.dropped.join('\n'), /not a result Build Master wrote/);
+    assert.equal(existsSync(join(dir, 'c2@1.json')), false);
   });
 
   it('promotes only to an absent branch or one already at the result, never over a moved branch', async () => {

@@ -10,7 +10,6 @@
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
-import picomatch from 'picomatch';
 import { formatDuration } from '../../core/policy/duration';
 import type { WorkerClass } from '../../core/runs/policy';
 import { NO_USAGE, type Task, type Usage } from '../../core/runs/model';
@@ -23,6 +22,11 @@ import { killProcessesIn, runCommand, type CommandOutcome } from '../../process/
 import { answerBreach, commitLeftovers } from '../command/worker';
 import { checkRange, describeProblem, type ScopeProblem } from '../command/scope';
 import { addUsage, readReport, type Verdict } from './report';
+import { leaveResult } from './results';
+import { scopeMatcher } from './scope';
+
+export { collectTaskResults, forgetTaskResult, type LeftResult } from './results';
+export { scopeGlob } from './scope';
 
 const ZERO = '0000000000000000000000000000000000000000';
 /** Build Master's own git calls on what an agent left behind: no hooks, no fsmonitor, exact paths. */
@@ -113,19 +117,6 @@ async function checkBranch(repo: GitRepo, run: string, task: string): Promise<st
   return branch;
 }
 
-/**
- * A write-scope glob as the path locks read it (core/runs/scope.ts): `./` and
- * doubled slashes folded, and a trailing `/` meaning everything under it.
- * Matching stays case-sensitive: git paths are exact.
- */
-export function scopeGlob(glob: string): string {
-  const folded = glob
-    .normalize('NFC')
-    .replace(/\/{2,}/g, '/')
-    .replace(/^(\.\/)+/, '');
-  return folded.length > 1 && folded.endsWith('/') ? `${folded}**` : folded;
-}
-
 /** Thrown inside an attempt to stop it: the outcome's error and stage. */
 class Stop extends Error {
   constructor(
@@ -155,9 +146,7 @@ class TaskAttempt {
     private readonly admin: string,
     scratch: string,
   ) {
-    const globs = job.task.spec.write_scope.map(scopeGlob);
-    const match = globs.length ? picomatch(globs, { dot: true }) : () => false;
-    this.allows = (file) => match(file);
+    this.allows = scopeMatcher(job.task.spec.write_scope);
     this.resultPath = join(scratch, 'result.json');
   }
 
@@ -454,8 +443,11 @@ export async function runTask(repo: GitRepo, job: TaskJob): Promise<TaskOutcome>
   const scratch = mkdtempSync(join(tmpdir(), 'bm-task-'));
   try {
     const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
-    const outcome = await new TaskAttempt(repo, settled, dir, admin, scratch).run();
-    return { ...outcome, duration_ms: Date.now() - started };
+    const attempt = await new TaskAttempt(repo, settled, dir, admin, scratch).run();
+    const outcome = { ...attempt, duration_ms: Date.now() - started };
+    // Durable before it is returned: a controller that dies now finds it on its restart instead of running the task again.
+    if (!outcome.cancelled) leaveResult(repo, settled, outcome);
+    return outcome;
   } finally {
     // Anything that escaped the group but still works in the worktree goes before it does.
     await killProcessesIn(dir);
