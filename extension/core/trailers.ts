@@ -6,7 +6,7 @@
 
 export const TRAILER_PREFIX = 'Build-Master-';
 
-export type TrailerName = 'Change' | 'Branch' | 'Lane' | 'Key' | 'Head' | 'Incident';
+export type TrailerName = 'Change' | 'Branch' | 'Lane' | 'Key' | 'Head' | 'Incident' | 'Run' | 'Task';
 
 const TRAILER_LINE = /^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$/;
 

@@ -18,6 +18,8 @@ const DRAIN_MS = 2_000;
 export interface CommandOutcome {
   exitCode: number | null;
   timedOut: boolean;
+  /** Stopped by `signal`. */
+  aborted?: boolean;
   output: string;
   /** The command wrote more than the tail kept: `output` is only its end (a parse of it may miss failures). */
   outputCut: boolean;
@@ -34,6 +36,10 @@ export interface CommandOptions {
    * working inside it when the run ends is the run's, whatever its group.
    */
   contain?: string;
+  /** Stops the command and everything it started (a kill switch, a hedge's loser); the outcome says `aborted`. */
+  signal?: AbortSignal;
+  /** Called with the command's process group leader once it runs (recorded so a restart can clean it up). */
+  onStarted?: (pid: number) => void;
 }
 
 interface SupervisorMessage {
@@ -117,15 +123,24 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
   supervisor.send({
     command,
     cwd: options.cwd,
-    env: { ...options.env, BUILDMASTER_RUN: marker },
+    // Not BUILDMASTER_RUN: a run's workers are given their run's id under that name.
+    env: { ...options.env, BUILDMASTER_PROCESS_MARKER: marker },
     marker,
     ...(options.contain ? { contain: options.contain } : {}),
   });
 
+  if (options.onStarted) {
+    const onStarted = options.onStarted;
+    supervisor.on((message) => {
+      if (message.started) onStarted(message.started);
+    });
+  }
+
   let timedOut = false;
+  const stopped = { aborted: false };
   let force: NodeJS.Timeout | undefined;
-  const timer = setTimeout(() => {
-    timedOut = true;
+  const stop = () => {
+    if (force) return;
     supervisor.send({ kill: true });
     // A supervisor that does not answer is killed, and the group with it.
     force = setTimeout(() => {
@@ -133,11 +148,22 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
       if (leader) killGroup(leader);
       child.kill('SIGKILL');
     }, KILL_GRACE_MS);
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop();
   }, options.timeoutMs);
+  const onAbort = () => {
+    stopped.aborted = true;
+    stop();
+  };
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
 
   return (async () => {
     await supervisor.exited;
     clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
     if (force) clearTimeout(force);
     const result = supervisor.messages.find((m) => 'exit' in m || 'error' in m);
     if (!result) {
@@ -153,7 +179,14 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
     if (result?.error) output += `\n${result.error}`;
     else if (!result) output += '\nthe command supervisor stopped unexpectedly';
     const exitCode = result && 'exit' in result ? (result.exit ?? null) : null;
-    return { exitCode, timedOut, output: output.slice(-TAIL), outputCut: written > TAIL, durationMs: Date.now() - started };
+    return {
+      exitCode,
+      timedOut,
+      ...(stopped.aborted ? { aborted: true } : {}),
+      output: output.slice(-TAIL),
+      outputCut: written > TAIL,
+      durationMs: Date.now() - started,
+    };
   })();
 }
 

@@ -82,7 +82,7 @@ function sweep(pgid, marker, dir) {
 
 function cleanup() {
   if (!spec) return 0;
-  return sweep(child && child.pid, spec.marker && ('BUILDMASTER_RUN=' + spec.marker), spec.contain ? real(spec.contain) : undefined);
+  return sweep(child && child.pid, spec.marker && ('BUILDMASTER_PROCESS_MARKER=' + spec.marker), spec.contain ? real(spec.contain) : undefined);
 }
 
 function finish(message) {

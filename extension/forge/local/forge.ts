@@ -32,6 +32,7 @@ import {
   type ObserveOptions,
 } from '../../ports';
 import { formatTrailers, linkOf, parseTrailers, repairBranch, repairLine, type TrailerName } from '../../core/trailers';
+import { noteOwnRefUpdate } from '../../git/own-refs';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { runChecks } from './checks';
 import {
@@ -742,6 +743,8 @@ export class LocalForge implements Forge {
     // work (say, a `git revert --no-commit` of this merge) for one it left unfinished.
     writeCheckoutPending(repo.stateDir, { from: targetSha, to: sha, paths: checkouts.map((c) => c.path) });
     // Compare-and-swap: the target moves only if it is still where the checks saw it.
+    // Noted first: a run's agents working beside this merge are not blamed for the target moving.
+    noteOwnRefUpdate(repo.commonDir, `refs/heads/${policy.target}`, sha);
     try {
       await quietGit(repo.root, ['update-ref', '-m', `build-master: merge ${change.id}`, `refs/heads/${policy.target}`, sha, targetSha]);
     } catch (error) {
@@ -791,6 +794,7 @@ export class LocalForge implements Forge {
             this.options.log(`could not move the checkout in ${done.path} back to ${short(from)}: ${(undo as Error).message}`),
           );
         }
+        noteOwnRefUpdate(this.options.repo.commonDir, `refs/heads/${policy.target}`, from);
         const back = await quietGit(this.options.repo.root, [
           'update-ref',
           '-m',

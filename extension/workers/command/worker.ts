@@ -17,6 +17,7 @@ import type { Policy } from '../../core/policy/schema';
 import { writeScope } from '../../core/scope';
 import { fence, formatTrailers, repairBranch, repairLine } from '../../core/trailers';
 import type { BuildResult, BuildSpec, Worker } from '../../ports';
+import { noteOwnRefUpdate } from '../../git/own-refs';
 import { BUILD_MASTER_IDENTITY, quietGit, type GitRepo } from '../../git/repo';
 import { allowlistedEnv } from '../../process/env';
 import { runCommand } from '../../process/run';
@@ -29,6 +30,8 @@ import {
   restorePolicies,
   restoreRefs,
   snapshot,
+  type Breach,
+  type RepoSnapshot,
 } from '../../process/containment';
 import { checkRange, describeProblem } from './scope';
 
@@ -105,7 +108,10 @@ export class CommandWorker implements Worker {
     const base = await this.targetSha();
     // An earlier attempt's branch is superseded; the branch is set again only to a checked fix.
     const earlier = await this.repo.revParse(`refs/heads/${branch}`);
-    if (earlier) await git(['update-ref', '-d', `refs/heads/${branch}`, earlier]);
+    if (earlier) {
+      noteOwnRefUpdate(commonDir, `refs/heads/${branch}`, ZERO);
+      await git(['update-ref', '-d', `refs/heads/${branch}`, earlier]);
+    }
     // Detached: the command is given no branch at all; whatever it commits stays in this worktree's HEAD.
     const dir = await this.repo.addWorktree(`fix-${incident.id}-${attempt}`, ['--detach', base]);
     const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
@@ -127,21 +133,7 @@ export class CommandWorker implements Worker {
       );
       const output = outcome.output;
       if (isFatal(breach)) {
-        const replaced = await undoReplacements(root, breach);
-        const { restored, reported } = await restoreRefs(root, replaced.rest, policy.target, { created: true });
-        restored.push(...replaced.undone);
-        reported.push(...replaced.left);
-        const policies = await restorePolicies(before, breach, this.repo.stateDir);
-        markTampered(this.repo.stateDir, breach);
-        const what = describeBreach(breach).join('; ');
-        const undo = [
-          restored.length ? `restored ${restored.join(', ')}` : '',
-          reported.length ? `left for a person to check: ${reported.join(', ')}` : '',
-          ...policies,
-        ]
-          .filter(Boolean)
-          .join('; ');
-        const message = `the fix command reached outside its worktree: ${what}${undo ? ` (${undo})` : ''}; nothing from this attempt is used`;
+        const message = `the fix command reached outside its worktree: ${await answerBreach(this.repo, before, breach, policy.target)}; nothing from this attempt is used`;
         return fail(message, output, [], message);
       }
       if (outcome.timedOut)
@@ -149,7 +141,8 @@ export class CommandWorker implements Worker {
       if (outcome.exitCode !== 0) return fail(`the fix command exited with ${outcome.exitCode}`, output);
       const head = (await quietGit(root, [...SAFE, `--git-dir=${admin}`, 'rev-parse', '--verify', 'HEAD^{commit}']).catch(() => '')).trim();
       if (!head) return fail('the fix command left its worktree without a commit checked out', output);
-      const final = await this.commitLeftovers(dir, head, incident, attempt);
+      const message = `Fix ${incident.id} (attempt ${attempt}): ${incident.failingChecks.join(', ')}\n\n${repairLine('fix', incident.id)}\n${formatTrailers({ Incident: incident.id })}`;
+      const final = await commitLeftovers(this.repo, dir, head, message);
       if (final === base) return fail('the fix command changed no files', output);
       const scope = writeScope(policy, incident);
       const problems = await checkRange(root, base, final, scope.allows);
@@ -163,6 +156,7 @@ export class CommandWorker implements Worker {
       }
       if (files.length === 0) return fail('the fix command changed no files', output);
       // Must not exist: a branch someone set meanwhile is not overwritten.
+      noteOwnRefUpdate(commonDir, `refs/heads/${branch}`, final);
       await git(['update-ref', '-m', `build-master: fix ${incident.id} attempt ${attempt}`, `refs/heads/${branch}`, final, ZERO]);
       return {
         success: true,
@@ -178,26 +172,50 @@ export class CommandWorker implements Worker {
       await this.repo.removeWorktree(dir);
     }
   }
+}
 
-  /**
-   * Commits what the command left uncommitted on top of its worktree's HEAD,
-   * through a private index and commit-tree: no hooks, no index or `.git` link
-   * the command could have rewritten. Returns the resulting head.
-   */
-  private async commitLeftovers(dir: string, head: string, incident: Incident, attempt: number): Promise<string> {
-    const scratch = mkdtempSync(join(tmpdir(), 'bm-fix-index-'));
-    try {
-      const env = { GIT_INDEX_FILE: join(scratch, 'index'), ...BUILD_MASTER_IDENTITY };
-      const git = (args: string[]) =>
-        quietGit(this.repo.root, [...SAFE, `--git-dir=${this.repo.commonDir}`, `--work-tree=${dir}`, ...args], env);
-      await git(['read-tree', head]);
-      await git(['add', '-A', '--', '.']);
-      const tree = (await git(['write-tree'])).trim();
-      if (tree === (await git(['rev-parse', `${head}^{tree}`])).trim()) return head;
-      const message = `Fix ${incident.id} (attempt ${attempt}): ${incident.failingChecks.join(', ')}\n\n${repairLine('fix', incident.id)}\n${formatTrailers({ Incident: incident.id })}`;
-      return (await git(['commit-tree', tree, '-p', head, '-m', message])).trim();
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
+/**
+ * Undoes what a command did outside its worktree where that is safe (refs it
+ * replaced or created, Build Master's own branches and the target, policy
+ * files of the user's checkouts) and marks a tampered object store. Returns
+ * one line: what it did, and what was undone or is left for a person.
+ */
+export async function answerBreach(repo: GitRepo, before: RepoSnapshot, breach: Breach, target: string): Promise<string> {
+  const replaced = await undoReplacements(repo.root, breach);
+  const { restored, reported } = await restoreRefs(repo.root, replaced.rest, target, { created: true });
+  restored.push(...replaced.undone);
+  reported.push(...replaced.left);
+  const policies = await restorePolicies(before, breach, repo.stateDir);
+  markTampered(repo.stateDir, breach);
+  const what = describeBreach(breach).join('; ');
+  const undo = [
+    restored.length ? `restored ${restored.join(', ')}` : '',
+    reported.length ? `left for a person to check: ${reported.join(', ')}` : '',
+    ...policies,
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return `${what}${undo ? ` (${undo})` : ''}`;
+}
+
+/**
+ * Commits what a command left uncommitted in `dir` on top of its worktree's
+ * HEAD, through a private index and commit-tree: no hooks, no index or `.git`
+ * link the command could have rewritten. Returns the resulting head (`head`
+ * itself when nothing was left, unless `always` asks for a commit anyway, so
+ * the result carries the message's trailers).
+ */
+export async function commitLeftovers(repo: GitRepo, dir: string, head: string, message: string, always = false): Promise<string> {
+  const scratch = mkdtempSync(join(tmpdir(), 'bm-fix-index-'));
+  try {
+    const env = { GIT_INDEX_FILE: join(scratch, 'index'), ...BUILD_MASTER_IDENTITY };
+    const git = (args: string[]) => quietGit(repo.root, [...SAFE, `--git-dir=${repo.commonDir}`, `--work-tree=${dir}`, ...args], env);
+    await git(['read-tree', head]);
+    await git(['add', '-A', '--', '.']);
+    const tree = (await git(['write-tree'])).trim();
+    if (!always && tree === (await git(['rev-parse', `${head}^{tree}`])).trim()) return head;
+    return (await git(['commit-tree', tree, '-p', head, '-m', message])).trim();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
