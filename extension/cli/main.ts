@@ -13,6 +13,10 @@ import { RepoError } from '../controller/session';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
 import { planRun, renderPlan } from './plan';
+import { driveRun, planTicket, renderRun, renderRuns, renderRunsLine, renderTicketPlan, runsDocument, runsSummary, startRun } from './runs';
+import { decideRunStep, killRun, retryTask } from '../controller/runs';
+import type { RunStep } from '../core/model';
+import type { Run } from '../core/runs/model';
 import {
   renderCheckFailures,
   renderDecisions,
@@ -50,8 +54,16 @@ commands:
   log [--since 1h|ISO-DATE]     the decision and action log
   validate [file]               check a policy file; exit 2 on any problem
   demo [--dir DIR]              a sandbox repository through a full incident lifecycle
+  run --ticket FILE|TEXT | --progress FILE [--profile NAME] [--cap 200k-tokens] [--usd 50] [--wall 2h]
+                                plan a run and drive its agents until it merges, stops or needs approval
   run --progress FILE --plan-only [--agents N] [--max-phase N]
                                 which rows of a progress file would run now, and why the others wait
+  run --resume ID               drive a run again (after an approval, a retry or a stopped process)
+  run show ID                   a run's tasks, gates, budget and decisions
+  runs                          every run with its status and cost
+  approve --run ID --step STEP [--task T]   approve a run's gated step (plan, apply, execute, merge, deploy)
+  kill --run ID                 the run's kill switch: its workers stop, their worktrees are removed
+  retry TASK --run ID           a failed or cancelled task runs again
 
 exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 global hold in force (sync, status)`;
 
@@ -89,6 +101,16 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         'plan-only': { type: 'boolean', default: false },
         agents: { type: 'string' },
         'max-phase': { type: 'string' },
+        ticket: { type: 'string' },
+        profile: { type: 'string' },
+        cap: { type: 'string' },
+        usd: { type: 'string' },
+        wall: { type: 'string' },
+        template: { type: 'string' },
+        resume: { type: 'string' },
+        run: { type: 'string' },
+        step: { type: 'string' },
+        task: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -156,9 +178,11 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         const window = s.policy.incidents.flaky.window;
         const flakes = flakesInWindow(state.flakes, window, Date.now());
         const flaky = renderFlakes(flakes, window);
+        const runs = s.store.runs();
+        const runsLine = renderRunsLine(runs);
         print(
-          { ...doc, flakes },
-          `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`,
+          { ...doc, flakes, runs: runsSummary(runs) },
+          `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${runsLine ? `\n\n${runsLine}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`,
         );
         return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
       }
@@ -173,6 +197,14 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       case 'release':
       case 'pause':
       case 'resume': {
+        if ((command === 'approve' || command === 'reject') && values.run !== undefined) {
+          const step = runStepOf(values.step, command);
+          const verdict =
+            command === 'approve' ? ({ approve: true } as const) : { approve: false as const, reason: needReason(values.reason) };
+          const outcome = await decideRunStep(await session(), values.run, step, verdict, by, log, values.task);
+          print(outcome, `${outcome.message}\ncontinue the run: build-master run --resume ${values.run}`);
+          return EXIT.ok;
+        }
         const operatorCommand = toOperator(command, rest, values, by);
         const outcome = await operate(await session(), operatorCommand, log);
         print(outcome, `${outcome.decision.rationale}\nthe next sync acts on it`);
@@ -187,7 +219,49 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       }
       case 'demo':
         return await runDemo({ dir: values.dir, json, io });
+      case 'runs': {
+        const s = await session();
+        const runs = s.store.runs();
+        print(runsDocument(runs), renderRuns(runs));
+        return EXIT.ok;
+      }
+      case 'kill': {
+        if (values.run === undefined)
+          throw new UsageError('kill needs a run: build-master kill --run ID (to stop every merge, use build-master hold)');
+        const outcome = await killRun(await session(), values.run, by, log);
+        print(outcome, outcome.message);
+        return EXIT.ok;
+      }
+      case 'retry': {
+        const target = rest[0];
+        if (!target) throw new UsageError('retry needs a task: build-master retry TASK --run ID (or RUN/TASK)');
+        const [runId, taskId] = target.includes('/') ? (target.split('/', 2) as [string, string]) : [values.run, target];
+        if (!runId) throw new UsageError(`retry ${target}: name its run with --run ID or write RUN/TASK`);
+        const outcome = await retryTask(await session(), runId, taskId, by, log);
+        print(outcome, `${outcome.message}\ncontinue the run: build-master run --resume ${runId}`);
+        return EXIT.ok;
+      }
       case 'run': {
+        if (rest[0] === 'show') {
+          const id = rest[1];
+          if (!id) throw new UsageError('run show needs a run id: build-master run show ID (build-master runs lists them)');
+          const s = await session();
+          const found = s.store.run(id);
+          if (!found) throw new InputError(`no run "${id}": build-master runs lists them`);
+          print({ run: found }, renderRun(found, Date.now()));
+          return EXIT.ok;
+        }
+        if (rest.length > 0)
+          throw new UsageError(
+            `run takes no "${rest[0]}": build-master run --ticket FILE|TEXT, run --progress FILE, run --resume ID or run show ID`,
+          );
+        if (!values['plan-only'] && (values.ticket !== undefined || values.progress !== undefined || values.resume !== undefined))
+          return await driveFromCli(await session(), values, by, log, print, io, options);
+        if (values['plan-only'] && values.ticket !== undefined) {
+          const preview = await planTicket(await session(), { cwd: process.cwd(), ticket: values.ticket, template: values.template });
+          print(preview, renderTicketPlan(preview));
+          return EXIT.ok;
+        }
         const plan = planRun({
           cwd: process.cwd(),
           progress: values.progress,
@@ -450,6 +524,84 @@ function usageFor(argv: readonly string[]): string {
   const command = argv.find((arg) => !arg.startsWith('-'));
   const line = command ? USAGE.split('\n').find((l) => l.startsWith(`  ${command} `) || l.trim() === command) : undefined;
   return line ? `usage: build-master ${line.trim().replace(/\s{2,}/, '    # ')}\n(build-master --help lists every command)` : USAGE;
+}
+
+const RUN_STEPS: readonly RunStep[] = ['plan', 'apply', 'execute', 'merge', 'deploy'];
+
+function runStepOf(step: string | undefined, command: string): RunStep {
+  if (step === undefined)
+    throw new UsageError(`${command} --run needs --step (${RUN_STEPS.join(', ')}): build-master ${command} --run ID --step apply`);
+  const known = RUN_STEPS.find((s) => s === step);
+  if (!known) throw new UsageError(`--step ${step} is not a run step: ${RUN_STEPS.join(', ')}`);
+  return known;
+}
+
+function needReason(reason: string | undefined): string {
+  if (!reason) throw new UsageError('reject needs a reason: build-master reject --run ID --step STEP --reason "…"');
+  return reason;
+}
+
+/** `run --ticket/--progress` (a new run) or `run --resume ID`: drives it in the foreground until it settles or needs a person. */
+async function driveFromCli(
+  s: Session,
+  values: Record<string, string | boolean | undefined>,
+  by: string,
+  log: (message: string) => void,
+  print: (doc: unknown, text: string) => void,
+  io: Output,
+  options: RunOptions,
+): Promise<number> {
+  const text = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
+  let run: Run;
+  if (text('resume') !== undefined) {
+    const id = text('resume') ?? '';
+    const found = s.store.run(id);
+    if (!found) throw new InputError(`no run "${id}": build-master runs lists them`);
+    if (found.status === 'completed' || found.status === 'killed')
+      throw new InputError(`run ${id} is ${found.status}; nothing to resume${found.status === 'killed' ? ' (start a new run)' : ''}`);
+    run = found;
+  } else {
+    run = await startRun(
+      s,
+      {
+        cwd: process.cwd(),
+        ticket: text('ticket'),
+        progress: text('progress'),
+        profile: text('profile'),
+        cap: text('cap'),
+        usd: text('usd'),
+        wall: text('wall'),
+        template: text('template'),
+        maxPhase: text('max-phase'),
+      },
+      by,
+      log,
+    );
+    io.err(`build-master: run ${run.id} started: ${run.tasks.length} task(s) (${run.tasks.map((t) => t.id).join(', ')})`);
+  }
+  let stop: () => void = () => undefined;
+  const stopping = new Promise<void>((done) => (stop = done));
+  const onSignal = () => {
+    log('stopping the run: its workers stop now, build-master run --resume picks it up');
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  void options.stopSignal?.then(stop);
+  try {
+    const final = await driveRun(s, run.id, {
+      by,
+      log,
+      progress: (message) => io.err(`build-master: ${message}`),
+      stop: stopping,
+      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    });
+    print({ run: final }, renderRun(final, Date.now()));
+    return final.status === 'failed' || final.status === 'killed' ? EXIT.failure : EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function toOperator(

@@ -31,9 +31,10 @@ function count(value: string | undefined, option: string, fallback: number): num
 }
 
 export function planRun(request: PlanRequest): PlanDocument {
-  if (!request.progress) throw new UsageError('run needs a goal: build-master run --progress FILE --plan-only');
-  if (!request.planOnly)
-    throw new UsageError('runs that apply a plan are not available yet: add --plan-only to see which rows would run and why');
+  if (!request.progress || !request.planOnly)
+    throw new UsageError(
+      'run needs a goal: build-master run --ticket FILE|TEXT or --progress FILE (add --plan-only to see the plan without running it), run --resume ID or run show ID',
+    );
   const path = resolve(request.cwd, request.progress);
   const shown = relative(request.cwd, path) || path;
   let text: string;

@@ -4,6 +4,7 @@
 // also stops the recorded workers itself, so a kill works when the driving process is gone.
 import type { RunStep } from '../core/model';
 import type { Run, Task } from '../core/runs/model';
+import { applyKill, applyRetry } from '../core/runs/engine';
 import { applyOperator } from '../core/operator';
 import { initialState } from '../core/decide';
 import { InputError } from '../ports';
@@ -46,7 +47,7 @@ export async function stopWorker(session: Session, task: Pick<Task, 'pid' | 'wor
   return done;
 }
 
-/** The kill switch: the run ends `killed`, running workers are stopped and their worktrees removed. */
+/** The kill switch: the run ends `killed` with a hand-off, running workers are stopped and their worktrees removed. */
 export async function killRun(
   session: Session,
   id: string,
@@ -57,32 +58,41 @@ export async function killRun(
   const lock = await lockSession(session, 'kill', log);
   try {
     const run = findRun(session, id);
-    if (run.status === 'completed' || run.status === 'failed' || run.status === 'killed')
-      throw new InputError(`run ${id} is already ${run.status}; nothing to kill`);
+    const killed = applyKill(run, by, now);
+    if ('error' in killed) throw new InputError(killed.error);
     const stopped: string[] = [];
-    for (const task of run.tasks) {
-      if (task.status !== 'running' && task.status !== 'pending') continue;
-      if (task.status === 'running') stopped.push(...(await stopWorker(session, task)));
-      task.status = 'cancelled';
-      task.finished_at = now;
-      delete task.pid;
-      delete task.worktree;
+    for (const command of killed.commands) {
+      if (command.kind !== 'cancel') continue;
+      // The pid and worktree as the run recorded them before the kill.
+      const task = run.tasks.find((t) => t.id === command.task);
+      if (task) stopped.push(...(await stopWorker(session, task)));
     }
-    run.status = 'killed';
-    run.killed_by = by;
-    run.finished_at = now;
+    const next: Run = { ...killed.run, tasks: killed.run.tasks.map(withoutWorker) };
+    const withdrawn = killed.commands.flatMap((command) => (command.kind === 'finish' ? (command.withdraw ?? []) : []));
+    const approvals = session.store.data.state?.approvals ?? {};
+    for (const approvalId of withdrawn) {
+      const approval = Object.hasOwn(approvals, approvalId) ? approvals[approvalId] : undefined;
+      if (approval?.status === 'pending')
+        Object.assign(approval, { status: 'rejected', resolvedAt: now, resolvedBy: by, reason: `withdrawn: run ${id} was killed` });
+    }
     const message = `run ${id} killed by ${by}${stopped.length ? `: ${stopped.join(', ')}` : ''}`;
-    run.decisions = [...(run.decisions ?? []), { at: now, kind: 'kill', rationale: message }].slice(-500);
-    session.store.putRun(run);
+    session.store.putRun(next);
     await session.store.save();
     session.store.append([{ at: now, type: 'operator', kind: 'kill', run: id, message }]);
-    return { run, message };
+    return { run: next, message };
   } finally {
     lock.release();
   }
 }
 
-/** A failed or cancelled task goes back to pending; its run runs again from where it stopped. */
+function withoutWorker(task: Task): Task {
+  const copy = { ...task };
+  delete copy.pid;
+  delete copy.worktree;
+  return copy;
+}
+
+/** A failed or cancelled task goes back to pending; its run runs again from where it stopped (`run --resume`). */
 export async function retryTask(
   session: Session,
   id: string,
@@ -94,22 +104,13 @@ export async function retryTask(
   const lock = await lockSession(session, 'retry', log);
   try {
     const run = findRun(session, id);
-    if (run.status === 'killed') throw new InputError(`run ${id} was killed; start a new run instead`);
-    const task = run.tasks.find((t) => t.id === taskId);
-    if (!task) throw new InputError(`run ${id} has no task "${taskId}" (its tasks: ${run.tasks.map((t) => t.id).join(', ')})`);
-    if (task.status !== 'failed' && task.status !== 'cancelled')
-      throw new InputError(`task ${taskId} is ${task.status}; only a failed or cancelled task can be retried`);
-    task.status = 'pending';
-    delete task.stage;
-    delete task.finished_at;
-    run.status = 'running';
-    delete run.finished_at;
+    const retried = applyRetry(run, taskId, now);
+    if ('error' in retried) throw new InputError(retried.error);
     const message = `${by} retried task ${taskId} of run ${id}`;
-    run.decisions = [...(run.decisions ?? []), { at: now, kind: 'retry', task: taskId, rationale: message }].slice(-500);
-    session.store.putRun(run);
+    session.store.putRun(retried);
     await session.store.save();
     session.store.append([{ at: now, type: 'operator', kind: 'retry', run: id, task: taskId, message }]);
-    return { run, message };
+    return { run: retried, message };
   } finally {
     lock.release();
   }

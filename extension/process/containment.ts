@@ -114,7 +114,9 @@ export async function snapshot(
   // Shallow boundaries hide parents from every history walk.
   files.set('shallow', digestFile(join(commonDir, 'shallow')));
   // Build Master's own memory (state, log, lock, escalations): nothing else writes it while a fix runs.
-  digestTree(stateDir, 'buildmaster', files, 0, new Set(['worktrees']));
+  // Left out: its worktrees, and the outcomes task workers leave as they finish (they run beside checks;
+  // a result read back from there is checked again against git before it counts: workers/task/results.ts).
+  digestTree(stateDir, 'buildmaster', files, 0, new Set(['worktrees', 'task-results']));
   const objectFormat = (await git(['rev-parse', '--show-object-format']).catch(() => 'sha1')).trim() || 'sha1';
   const objects = statObjects(join(commonDir, 'objects'));
   const packIndexes = readPackIndexes(commonDir, objects);

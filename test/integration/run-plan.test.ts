@@ -66,9 +66,10 @@ describe('run --plan-only: a progress file read into the rows that would run', f
     const missing = await runCli(['run', '--progress', 'nope.json', '--plan-only'], { cwd: dir });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read the progress file nope\.json: it does not exist/);
+    // Applying a plan runs agents in a repository: outside one, the run says so and starts nothing.
     const apply = await runCli(['run', '--progress', 'progress.json'], { cwd: dir });
     assert.equal(apply.code, 2);
-    assert.match(apply.stderr, /add --plan-only/);
+    assert.match(apply.stderr, /is not inside a git repository/);
     const agents = await runCli(['run', '--progress', 'progress.json', '--plan-only', '--agents', '0'], { cwd: dir });
     assert.equal(agents.code, 2);
     assert.match(agents.stderr, /--agents takes a whole number/);
