@@ -143,7 +143,9 @@ describe('task worker (runs)', function () {
       ? readFileSync(path, 'utf8')
           .split('\n')
           .filter(Boolean)
-          .map((line) => JSON.parse(line) as LogLine)
+          .map((line) => JSON.parse(line) as LogLine & { event?: string })
+          // The agent also logs its end ({event: 'end'}); these tests count invocations.
+          .filter((line) => line.event !== 'end')
       : [];
 
   it('commits a good task with its trailers, parses and prices its usage, verifies it, removes its worktree', async () => {
