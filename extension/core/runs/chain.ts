@@ -81,7 +81,8 @@ function spawnRepair(draft: Draft, task: Task): void {
   const id = repairId(draft.tasks, task.id);
   const repair: Task = {
     id,
-    type: 'fix',
+    // A review's repair is a review again: its worker must give a verdict, and may change no file.
+    type: task.type === 'review' ? 'review' : 'fix',
     spec: { ...task.spec, prompt: repairPrompt(task) },
     depends_on: [...task.depends_on],
     attempts: 0,

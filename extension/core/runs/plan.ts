@@ -29,7 +29,7 @@ Each task has exactly these keys:
 - "prompt": the whole instruction for one coding agent, which sees only this prompt and the repository.
 - "depends_on" (optional): ids of tasks that must be finished first; no cycles.
 - "write_scope" (optional): globs of the files the task may change, relative to the repository root (default: every file).
-- "test_commands" (optional): shell commands the task's result must pass (default: the policy's runs.test_commands).
+- "test_commands" (optional): shell commands the task's result must pass, each one of the repository's runs.test_commands (default: all of them).
 - "lane" (optional): the lane whose queue the result enters.
 Between 1 and ${MAX_PLAN_TASKS} tasks; no other keys. Do not change any file: only print the plan.`;
 
@@ -42,7 +42,7 @@ export const safeId = z
   });
 
 /** A glob inside the repository: an absolute path or a `..` segment would name files outside it. */
-const scopeGlob = z
+export const scopeGlob = z
   .string()
   .min(1)
   .max(1000)
@@ -405,4 +405,20 @@ export function parseUsage(text: string): Usage | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The test commands of a planner's tasks that the policy does not list (runs.test_commands, or a
+ * template task's test_commands). A planner is an agent: a command it invents (`curl … | sh`,
+ * `rm -rf ~`) would run on the user's machine with the user's rights, so only commands a person
+ * wrote into the policy may run; anything else rejects the plan.
+ */
+export function unlistedTestCommands(tasks: readonly Task[], runs: RunsPolicy): { task: string; command: string }[] {
+  const listed = new Set([
+    ...runs.test_commands,
+    ...Object.values(runs.templates).flatMap((entries) => entries.flatMap((entry) => entry.test_commands)),
+  ]);
+  return tasks.flatMap((task) =>
+    task.spec.test_commands.filter((command) => !listed.has(command)).map((command) => ({ task: task.id, command })),
+  );
 }

@@ -15,13 +15,18 @@
 // Any other key is a problem: a misspelt `blocked_by` would otherwise let a row run before its blocker.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { z } from 'zod';
+import { scopeGlob } from './plan';
 import type { Task } from './model';
 
 const id = z
   .string()
   .min(1)
   .max(100)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an id is letters, digits, ".", "_" and "-"');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an id is letters, digits, ".", "_" and "-"')
+  // A row's id becomes its task's branch (`buildmaster/task/<run>/<id>`): refused here, not when its worker starts.
+  .refine((id) => !id.includes('..') && !id.endsWith('.') && !id.toLowerCase().endsWith('.lock'), {
+    message: 'an id may not contain "..", nor end with "." or ".lock" (it becomes part of a branch name)',
+  });
 const strings = z.array(z.string().min(1));
 
 const rowSchema = z.strictObject({
@@ -31,7 +36,7 @@ const rowSchema = z.strictObject({
   blocked_by: z.array(id).default([]),
   ready_when: strings.default([]),
   slice_size: z.string().min(1).optional(),
-  write_scope: strings.optional(),
+  write_scope: z.array(scopeGlob).optional(),
   test_commands: strings.optional(),
   done_signal: z.string().min(1).optional(),
   lane: z.string().min(1).optional(),

@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Task, Usage } from '../../core/runs/model';
-import { MAX_PLAN_CHARS, parsePlan, parseUsage } from '../../core/runs/plan';
+import { MAX_PLAN_CHARS, parsePlan, parseUsage, unlistedTestCommands } from '../../core/runs/plan';
 import type { RunsPolicy } from '../../core/runs/policy';
 import { MAX_TICKET_CHARS, plannerPrompt, type Ticket } from '../../core/runs/template';
 import { formatDuration } from '../../core/policy/duration';
@@ -110,6 +110,14 @@ async function plan(place: Place, runs: RunsPolicy, ticket: Ticket, signal: Abor
   if (!plan.ok) {
     const problems = plan.problems.map((p) => `line ${p.line}${p.path === '' ? '' : ` (${p.path})`}: ${p.reason}`);
     return fail(`the planner's plan was rejected, so nothing runs: ${listed(problems)}`, output);
+  }
+  const unlisted = unlistedTestCommands(plan.tasks, runs);
+  if (unlisted.length > 0) {
+    const named = unlisted.map(({ task, command }) => `task "${task}" would run ${JSON.stringify(command)}`);
+    return fail(
+      `the planner's plan was rejected, so nothing runs: ${listed(named)}, which runs.test_commands does not list (a planner's test commands run on your machine, so only the policy's are taken: add the command to runs.test_commands in .buildmaster.yml, or plan again)`,
+      output,
+    );
   }
   const usage = parseUsage(`${stdout}\n${outcome.output}`);
   const variables = { title: ticket.title, ticket_source: ticket.source, ...(ticket.id === undefined ? {} : { ticket_id: ticket.id }) };

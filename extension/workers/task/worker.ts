@@ -22,6 +22,7 @@ import { killProcessesIn, runCommand, type CommandOutcome } from '../../process/
 import { answerBreach, commitLeftovers } from '../command/worker';
 import { checkRange, describeProblem, type ScopeProblem } from '../command/scope';
 import { addUsage, readReport, type Verdict } from './report';
+import { Lineage, reaped } from './lineage';
 import { leaveResult } from './results';
 import { scopeMatcher } from './scope';
 
@@ -246,15 +247,20 @@ class TaskAttempt {
     });
     const label = stage === 'repair' ? 'repair attempt' : 'agent';
     const outcome = await this.contained(label, stage, () =>
-      runCommand(workerClass.command, {
-        cwd: dir,
-        env,
-        timeoutMs: workerClass.timeout,
-        input: prompt,
-        contain: dir,
-        ...(job.signal ? { signal: job.signal } : {}),
-        onStarted: (pid) => job.onStarted?.({ pid, worktree: dir }),
-      }),
+      watched(dir, (onStarted) =>
+        runCommand(reaped(workerClass.command), {
+          cwd: dir,
+          env,
+          timeoutMs: workerClass.timeout,
+          input: prompt,
+          contain: dir,
+          ...(job.signal ? { signal: job.signal } : {}),
+          onStarted: (pid) => {
+            onStarted(pid);
+            job.onStarted?.({ pid, worktree: dir });
+          },
+        }),
+      ),
     );
     const unread: string[] = [];
     const resultFile = readResult(this.resultPath, unread);
@@ -334,14 +340,19 @@ class TaskAttempt {
     for (const command of job.testCommands) {
       if (job.signal?.aborted) throw this.cancelled(stage);
       const outcome = await this.contained(`test \`${command}\``, stage, () =>
-        runCommand(command, {
-          cwd: dir,
-          env,
-          timeoutMs: job.testTimeoutMs,
-          contain: dir,
-          ...(job.signal ? { signal: job.signal } : {}),
-          onStarted: (pid) => job.onStarted?.({ pid, worktree: dir }),
-        }),
+        watched(dir, (onStarted) =>
+          runCommand(reaped(command), {
+            cwd: dir,
+            env,
+            timeoutMs: job.testTimeoutMs,
+            contain: dir,
+            ...(job.signal ? { signal: job.signal } : {}),
+            onStarted: (pid) => {
+              onStarted(pid);
+              job.onStarted?.({ pid, worktree: dir });
+            },
+          }),
+        ),
       );
       const how = outcome.timedOut ? `timed out after ${formatDuration(job.testTimeoutMs)}` : `exit ${outcome.exitCode ?? 'signal'}`;
       this.ledger.push(`== test \`${command}\` (${how}) ==`, outcome.output.trimEnd());
@@ -377,6 +388,21 @@ class TaskAttempt {
       throw new Stop(message, stage);
     }
     return outcome;
+  }
+}
+
+/**
+ * Runs a command with its lineage watched: whatever it started is killed when it ends, a daemon that
+ * left its group, its variables and its folder included, before the snapshot after it is taken.
+ */
+async function watched(dir: string, run: (onStarted: (pid: number) => void) => Promise<CommandOutcome>): Promise<CommandOutcome> {
+  const lineage = new Lineage(dir, `BUILDMASTER_WORKTREE=${dir}`);
+  try {
+    return await run((pid) => {
+      lineage.watch(pid);
+    });
+  } finally {
+    lineage.kill();
   }
 }
 
