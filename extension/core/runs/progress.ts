@@ -235,8 +235,9 @@ export function selectRows(rows: readonly ProgressRow[], options: SelectOptions)
     .sort((a, b) => Number(isContract(b.row)) - Number(isContract(a.row)) || a.row.phase - b.row.phase || a.order - b.order)
     .map(({ row }) => row);
   const selected = ranked.slice(0, Math.max(0, options.max_agents));
+  const chosen = new Set(selected);
   for (const row of ranked) {
-    const taken = selected.includes(row);
+    const taken = chosen.has(row);
     const contract = isContract(row) ? 'a contract row' : 'no full contract (write_scope, test_commands, done_signal)';
     decisions.set(row.id, {
       row: row.id,
@@ -293,22 +294,82 @@ export interface RowPlan {
 }
 
 /**
+ * The rows a run takes, round by round as selectRows would take them, but each row's unmet blockers and
+ * signals are counted down as rows are taken: a chain of 10,000 rows is linear, not 10,000 passes.
+ */
+function takeInRounds(rows: readonly ProgressRow[], options: Omit<SelectOptions, 'max_agents'>): Map<string, ProgressRow> {
+  const taken = new Map<string, ProgressRow>();
+  const waits = waitingRows(rows, options);
+  const { unmet, byBlocker, bySignal, seen } = waits;
+  let round = waits.ready;
+  const order = new Map(rows.map((row, index) => [row, index]));
+  const rank = (a: ProgressRow, b: ProgressRow) =>
+    Number(isContract(b)) - Number(isContract(a)) || a.phase - b.phase || (order.get(a) ?? 0) - (order.get(b) ?? 0);
+  while (round.length > 0) {
+    const next: ProgressRow[] = [];
+    const release = (waiting: readonly ProgressRow[] | undefined) => {
+      for (const row of waiting ?? []) {
+        const left = (unmet.get(row) ?? 0) - 1;
+        unmet.set(row, left);
+        if (left === 0) next.push(row);
+      }
+    };
+    for (const row of round.sort(rank)) taken.set(row.id, row);
+    // Rows the run takes count as done for what follows them (their done_signal too), from the next round on.
+    for (const row of round) {
+      release(byBlocker.get(row.id));
+      byBlocker.delete(row.id);
+      if (row.done_signal !== undefined && !seen.has(row.done_signal)) {
+        seen.add(row.done_signal);
+        release(bySignal.get(row.done_signal));
+      }
+    }
+    round = next.filter((row) => !taken.has(row.id));
+  }
+  return taken;
+}
+
+/** The rows that may ever be taken, what each still waits for (by blocker and by signal), and those ready now. */
+function waitingRows(rows: readonly ProgressRow[], options: Omit<SelectOptions, 'max_agents'>) {
+  const maxPhase = options.max_phase ?? 3;
+  const done = new Set(rows.filter((row) => row.status === 'done').map((row) => row.id));
+  const seen = new Set([
+    ...(options.signals ?? []),
+    ...rows.flatMap((row) => (row.status === 'done' && row.done_signal ? [row.done_signal] : [])),
+  ]);
+  const unmet = new Map<ProgressRow, number>();
+  const byBlocker = new Map<string, ProgressRow[]>();
+  const bySignal = new Map<string, ProgressRow[]>();
+  const wait = (index: Map<string, ProgressRow[]>, key: string, row: ProgressRow) => {
+    const list = index.get(key);
+    if (list) list.push(row);
+    else index.set(key, [row]);
+  };
+  const ready: ProgressRow[] = [];
+  for (const row of rows) {
+    if (row.status !== 'todo' || row.slice_size === 'umbrella' || row.phase > maxPhase) continue;
+    const blockers = [...new Set(row.blocked_by)].filter((id) => !done.has(id));
+    const signals = [...new Set(row.ready_when)].filter((signal) => !seen.has(signal));
+    for (const id of blockers) wait(byBlocker, id, row);
+    for (const signal of signals) wait(bySignal, signal, row);
+    unmet.set(row, blockers.length + signals.length);
+    if (blockers.length + signals.length === 0) ready.push(row);
+  }
+  return { unmet, byBlocker, bySignal, seen, ready };
+}
+
+/**
  * The rows a run takes: what is eligible now, then what becomes eligible when those rows are done
  * (their ids and done_signals), until nothing more opens up. A row waiting on a row the run does not
  * take, or on a signal nobody gives, is left out with its reason. The agent cap is the scheduler's.
  */
 export function planRows(rows: readonly ProgressRow[], options: Omit<SelectOptions, 'max_agents'>): RowPlan {
-  const taken = new Map<string, ProgressRow>();
-  let assumed = rows;
-  let last: Selection | undefined;
-  for (;;) {
-    last = selectRows(assumed, { ...options, max_agents: Number.MAX_SAFE_INTEGER });
-    const fresh = last.selected.filter((row) => !taken.has(row.id));
-    if (fresh.length === 0) break;
-    for (const row of fresh) taken.set(row.id, row);
-    // Rows the run takes count as done for what follows them (their done_signal too).
-    assumed = rows.map((row) => (taken.has(row.id) ? { ...row, status: 'done' as const } : row));
-  }
+  const taken = takeInRounds(rows, options);
+  // Why every other row waits, judged with every taken row done.
+  const last = selectRows(
+    rows.map((row) => (taken.has(row.id) ? { ...row, status: 'done' as const } : row)),
+    { ...options, max_agents: Number.MAX_SAFE_INTEGER },
+  );
   const signalOf = new Map([...taken.values()].flatMap((row) => (row.done_signal ? [[row.done_signal, row.id] as const] : [])));
   const tasks = [...taken.values()].map((row) => {
     const after = [...row.blocked_by.filter((id) => taken.has(id)), ...row.ready_when.flatMap((signal) => signalOf.get(signal) ?? [])];
