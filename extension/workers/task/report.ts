@@ -130,7 +130,7 @@ function readResultFile(text: string | undefined, warnings: string[]): Fields | 
 
 /**
  * Reads an agent's report from its output (the last JSON line with a `usage`
- * object, the last with a `verdict`) and its result file (`{usage, verdict?,
+ * object; every line with a `verdict`, a reject among them winning) and its result file (`{usage, verdict?,
  * artifacts?}`). When both give usage, the larger of each field counts; when
  * both give a verdict and they differ, `reject` wins.
  */
@@ -138,7 +138,7 @@ export function readReport(output: string, resultFile: string | undefined, price
   const warnings: string[] = [];
   const lines = jsonLines(output);
   const usageLine = lines.filter((line) => 'usage' in line).pop();
-  const verdictLine = lines.filter((line) => 'verdict' in line).pop();
+  const verdictLines = lines.filter((line) => 'verdict' in line);
   const file = readResultFile(resultFile, warnings);
   const reports: Reported[] = [];
   if (usageLine) reports.push(readUsage(usageLine.usage, 'the output', warnings, usageLine));
@@ -157,10 +157,11 @@ export function readReport(output: string, resultFile: string | undefined, price
   const usage: Usage = { tokens_in, tokens_out, usd: Math.max(reportedUsd ?? 0, priced) };
 
   const verdicts: Verdict[] = [];
-  if (verdictLine) {
-    const verdict = readVerdict(verdictLine.verdict, 'the output', warnings);
-    if (verdict) verdicts.push(verdict);
-  }
+  // Every verdict line counts, not only the last: a reviewer that echoes the reviewed code (or a test's
+  // output) may print an `approve` written there after its own `reject`, and a reject must not be undone.
+  const said = new Set(verdictLines.map((line) => readVerdict(line.verdict, 'the output', warnings)).filter((v) => v !== undefined));
+  if (said.size > 1) warnings.push('warning: the output gives both "approve" and "reject" verdicts: reject counts');
+  if (said.size > 0) verdicts.push(said.has('reject') ? 'reject' : 'approve');
   if (file && 'verdict' in file) {
     const verdict = readVerdict(file.verdict, 'BUILDMASTER_RESULT', warnings);
     if (verdict) verdicts.push(verdict);
