@@ -158,6 +158,30 @@ describe('runs adversarial (real git, real processes)', function () {
     assert.equal(existsSync(marker), false, 'planning runs no test command');
   });
 
+  it("a planner's detached daemon dies with the planner: nothing writes the repository after its plan was read", async () => {
+    const go = join(tools, 'go');
+    const proof = join(tools, 'daemon-ran');
+    const script = join(tools, 'planner.sh');
+    writeFileSync(
+      script,
+      [
+        `REPO=${JSON.stringify(sb.dir)}`,
+        `(cd / && exec env -i PATH="$PATH" setsid sh -c '${daemonBody(go, proof)}' "$REPO" </dev/null >/dev/null 2>&1 &)`,
+        'sleep 1',
+        `echo '{"tasks": [{"id": "a", "type": "code", "prompt": "p"}]}'`,
+      ].join('\n'),
+    );
+    const runs = runsPolicySchema.parse({ planner: { command: `sh ${JSON.stringify(script)}` } });
+    const outcome = await runPlanner(sb.dir, runs, readTicket('Add a health endpoint'));
+    assert.ok(outcome.ok, outcome.ok ? '' : outcome.reason);
+    writeFileSync(go, '');
+    const until = Date.now() + 3_000;
+    await waitFor('a while', () => Date.now() > until);
+    assert.equal(existsSync(proof), false, 'the daemon never ran on');
+    assert.equal(sb.git('for-each-ref', '--format=%(refname)', 'refs/heads/evil'), '');
+    assert.equal(sb.git('status', '--porcelain'), '');
+  });
+
   it("a failed review's repair is a review: an approving verdict with no file changed completes it", async () => {
     const ctx = context();
     const review = taskSchema.parse({ ...codeTask('rv', 'review'), status: 'pending' });

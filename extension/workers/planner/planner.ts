@@ -17,6 +17,7 @@ import { GitRepo, quietGit } from '../../git/repo';
 import { describeBreach, examine, snapshot, type Breach, type RepoSnapshot } from '../../process/containment';
 import { allowlistedEnv } from '../../process/env';
 import { killProcessesIn, OUTPUT_TAIL, runCommand } from '../../process/run';
+import { Lineage, reaped } from '../task/lineage';
 
 export type PlannerOutcome =
   { ok: true; tasks: Task[]; output: string; rationale?: string; usage?: Usage } | { ok: false; reason: string; output: string };
@@ -74,7 +75,9 @@ async function plan(place: Place, runs: RunsPolicy, ticket: Ticket, signal: Abor
   const { repo, dir, scratch, head, command } = place;
   const admin = (await quietGit(dir, [...SAFE, 'rev-parse', '--absolute-git-dir'])).trim();
   const before = await snapshot(repo.root, repo.commonDir, repo.stateDir);
+  const mark = randomBytes(8).toString('hex');
   const env = allowlistedEnv(runs.planner.env, {
+    BUILDMASTER_PLANNER: mark,
     BUILDMASTER_TICKET_TITLE: ticket.title,
     ...(ticket.id === undefined ? {} : { BUILDMASTER_TICKET_ID: ticket.id }),
     BUILDMASTER_REPO: repo.root,
@@ -85,13 +88,21 @@ async function plan(place: Place, runs: RunsPolicy, ticket: Ticket, signal: Abor
   const wrapped = `exec >${shellQuote(planFile)}\n${command}`;
   const stopper = stopOnAbort(dir, signal);
   // Finished however runCommand ends, so the stopper's loop never outlives it.
-  const outcome = await runCommand(wrapped, {
+  // Watched like a worker's agent: a daemon it detaches dies with it, before the repository is compared.
+  const lineage = new Lineage(dir, `BUILDMASTER_PLANNER=${mark}`);
+  const outcome = await runCommand(reaped(wrapped), {
     cwd: dir,
     env,
     timeoutMs: runs.planner.timeout,
     input: plannerPrompt(ticket, runs),
     contain: dir,
-  }).finally(() => stopper.finish());
+    onStarted: (pid) => {
+      lineage.watch(pid);
+    },
+  }).finally(() => {
+    lineage.kill();
+    stopper.finish();
+  });
   const stopped = stopper.stopped();
   const stdout = readBounded(planFile, MAX_PLAN_CHARS + 1);
   const output = outputTail(stdout, outcome.output);
