@@ -21,6 +21,19 @@ export interface DispatchContext {
   route: (task: Task, run: Run, budget: BudgetVerdict) => RouteChoice;
   busyElsewhere: number;
   classP90?: Readonly<Record<string, number>>;
+  /**
+   * Tasks of other runs holding an agent or a path lock now: two runs on one repository never write
+   * overlapping paths at once, and max_agents and the lane caps count them. Given, busyElsewhere is not
+   * subtracted again (these tasks are the agents busy elsewhere).
+   */
+  elsewhere?: readonly { run: string; task: Task }[];
+}
+
+/** Another run's task as the scheduler sees it: held, never started or hedged by this run. */
+const FOREIGN = '\u0000';
+
+function foreign(elsewhere: DispatchContext['elsewhere']): Task[] {
+  return (elsewhere ?? []).map(({ run, task }) => ({ ...task, id: `${FOREIGN}${run}/${task.id}`, depends_on: [], hedge_of: undefined }));
 }
 
 /** Pending tasks whose dependencies all completed. */
@@ -31,7 +44,7 @@ export function readyTasks(tasks: readonly Task[]): Task[] {
 
 function capsOf(ctx: DispatchContext): ScheduleCaps {
   const caps: ScheduleCaps = {
-    max_agents: Math.max(0, ctx.runs.max_agents - Math.max(0, ctx.busyElsewhere)),
+    max_agents: ctx.elsewhere ? ctx.runs.max_agents : Math.max(0, ctx.runs.max_agents - Math.max(0, ctx.busyElsewhere)),
     per_lane: ctx.runs.per_lane,
     per_class: ctx.runs.per_class,
     hedge_classes: ctx.runs.workers.map((worker) => worker.name),
@@ -54,11 +67,21 @@ export function dispatch(draft: Draft, ctx: DispatchContext, verdict: BudgetVerd
       const route = routes.get(task.id);
       return route ? { ...task, worker_class: route.worker_class } : task;
     });
-  const pass = schedulePass(view, capsOf(ctx), ctx.now);
-  for (const start of pass.start) startTask(draft, start, routes.get(start.task));
-  noteWaits(draft, pass.wait);
+  const pass = schedulePass([...view, ...foreign(ctx.elsewhere)], capsOf(ctx), ctx.now);
+  const own = (id: string) => !id.startsWith(FOREIGN);
+  for (const start of pass.start) if (own(start.task)) startTask(draft, start, routes.get(start.task));
+  noteWaits(
+    draft,
+    pass.wait
+      .filter((wait) => own(wait.task))
+      .map((wait) =>
+        wait.holder && !own(wait.holder)
+          ? { ...wait, rationale: wait.rationale.split(wait.holder).join(`run ${wait.holder.slice(1)}`) }
+          : wait,
+      ),
+  );
   // Past degrade_at a duplicate would double the spend the budget is short of: no hedges then.
-  if (verdict.state === 'ok') for (const hedge of pass.hedge) startHedge(draft, hedge);
+  if (verdict.state === 'ok') for (const hedge of pass.hedge) if (own(hedge.task)) startHedge(draft, hedge);
 }
 
 function startTask(draft: Draft, start: StartDecision, route: RouteChoice | undefined): void {

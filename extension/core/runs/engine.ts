@@ -36,6 +36,8 @@ export interface RunContext {
   tierOf: (files: readonly string[]) => RiskTier;
   /** Agents other runs use now: max_agents is global. */
   busyElsewhere: number;
+  /** Other runs' tasks holding an agent or a path lock now (dispatch.ts): path locks and caps span runs. */
+  elsewhere?: readonly { run: string; task: Task }[];
   /** Each worker class's observed p90 run time (ms): a task past it is hedged. */
   classP90?: Readonly<Record<string, number>>;
 }
