@@ -3,6 +3,7 @@
 // against a schema and as a graph, every problem names its line in the planner's output, and any problem
 // means nothing runs.
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { cyclesOf } from './graph';
 import { z } from 'zod';
 import { jsonSyntaxError } from './json-syntax';
 import { usageSchema, type Task, type Usage } from './model';
@@ -347,44 +348,12 @@ export function graphProblems(nodes: readonly GraphNode[]): GraphProblem[] {
         problems.push({ index, dependency, reason: `task "${node.id}" depends on "${dep}", which is no task of the plan` });
     });
   });
-  for (const cycle of cyclesOf(byId)) {
+  for (const cycle of cyclesOf(new Map([...byId].map(([id, node]) => [id, node.depends_on])))) {
     const index = nodes.findIndex((node) => node.id === cycle[0]);
     const self = cycle.length === 1 ? ' (a task cannot depend on itself)' : '';
     problems.push({ index, reason: `depends_on forms a cycle: ${[...cycle, cycle[0]].join(' → ')}${self}` });
   }
   return problems;
-}
-
-/** Each cycle once, by an iterative depth-first walk (a chain of 200 tasks must not blow the stack). */
-function cyclesOf(byId: ReadonlyMap<string, GraphNode>): string[][] {
-  const state = new Map<string, 'open' | 'done'>();
-  const cycles: string[][] = [];
-  for (const start of byId.keys()) {
-    if (state.has(start)) continue;
-    const path: string[] = [start];
-    const next: number[] = [0];
-    state.set(start, 'open');
-    while (path.length > 0) {
-      const at = path[path.length - 1] ?? '';
-      const deps = (byId.get(at)?.depends_on ?? []).filter((dep) => byId.has(dep));
-      const index = next[next.length - 1] ?? 0;
-      if (index >= deps.length) {
-        state.set(at, 'done');
-        path.pop();
-        next.pop();
-        continue;
-      }
-      next[next.length - 1] = index + 1;
-      const dep = deps[index] ?? '';
-      if (state.get(dep) === 'open') cycles.push(path.slice(path.indexOf(dep)));
-      else if (!state.has(dep)) {
-        state.set(dep, 'open');
-        path.push(dep);
-        next.push(0);
-      }
-    }
-  }
-  return cycles;
 }
 
 /**

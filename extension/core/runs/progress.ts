@@ -14,6 +14,7 @@
 //   title, notes  free text
 // Any other key is a problem: a misspelt `blocked_by` would otherwise let a row run before its blocker.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
+import { cyclesOf } from './graph';
 import { z } from 'zod';
 import { scopeGlob } from './plan';
 import type { Task } from './model';
@@ -128,43 +129,11 @@ function graphProblems(rows: readonly ProgressRow[]): ProgressProblem[] {
       if (!byId.has(blocker)) problems.push({ line: row.line, row: row.id, reason: `blocked_by names "${blocker}", which is no row's id` });
     }
   }
-  for (const cycle of cyclesOf(byId)) {
+  for (const cycle of cyclesOf(new Map([...byId].map(([id, node]) => [id, node.blocked_by])))) {
     const head = byId.get(cycle[0] ?? '');
     problems.push({ line: head?.line ?? 1, row: cycle[0], reason: `blocked_by forms a cycle: ${[...cycle, cycle[0]].join(' → ')}` });
   }
   return problems;
-}
-
-/** Each cycle once, found by a depth-first walk (iterative, so a long chain does not blow the stack). */
-function cyclesOf(byId: ReadonlyMap<string, ProgressRow>): string[][] {
-  const state = new Map<string, 'open' | 'done'>();
-  const cycles: string[][] = [];
-  for (const start of byId.keys()) {
-    if (state.has(start)) continue;
-    const path: string[] = [start];
-    const next: number[] = [0];
-    state.set(start, 'open');
-    while (path.length > 0) {
-      const at = path[path.length - 1] ?? '';
-      const blockers = (byId.get(at)?.blocked_by ?? []).filter((blocker) => byId.has(blocker));
-      const index = next[next.length - 1] ?? 0;
-      if (index >= blockers.length) {
-        state.set(at, 'done');
-        path.pop();
-        next.pop();
-        continue;
-      }
-      next[next.length - 1] = index + 1;
-      const blocker = blockers[index] ?? '';
-      if (state.get(blocker) === 'open') cycles.push(path.slice(path.indexOf(blocker)));
-      else if (!state.has(blocker)) {
-        state.set(blocker, 'open');
-        path.push(blocker);
-        next.push(0);
-      }
-    }
-  }
-  return cycles;
 }
 
 export type RowVerdict =
