@@ -43,8 +43,12 @@ const RESULT_LIMIT = 1_000_000;
 /** Bound on the ledger's output for one task. */
 const OUTPUT_LIMIT = 48_000;
 
+/**
+ * The branch a task's result is set as. Ids may hold "~" (a hedge is `<task>~h1`), which git refuses in a
+ * ref name; "+" is valid there and never part of an id, so the mapping stays one to one.
+ */
 export function taskBranch(run: string, task: string): string {
-  return `buildmaster/task/${run}/${task}`;
+  return `buildmaster/task/${run.replace(/~/g, '+')}/${task.replace(/~/g, '+')}`;
 }
 
 /** The worktree of one attempt of a task: `task-<run>-<task>-<attempt>`, recognisable as an orphan after a crash. */
