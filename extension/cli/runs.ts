@@ -9,7 +9,7 @@ import { usageOf, type Budgets, type Run, type Task } from '../core/runs/model';
 import { parseProgress, planRows } from '../core/runs/progress';
 import { planFromTemplate, readTicket, type Ticket } from '../core/runs/template';
 import { runKpis } from '../core/runs/kpi';
-import { driveRun, nextRunId, profileOf, saveNewRun } from '../controller/drive';
+import { driveRun, nextRunId, profileOf, progressRows, saveNewRun } from '../controller/drive';
 import type { Session } from '../controller/session';
 import { runPlanner } from '../workers/planner/planner';
 import { InputError } from '../ports';
@@ -101,6 +101,8 @@ export async function startRun(session: Session, args: RunArgs, by: string, log:
   if (args.ticket && args.progress) throw new UsageError('give a run one goal: --ticket or --progress, not both');
   const profile = profileOf(session, args.profile ?? session.policy.runs.profile);
   const budgets = budgetsOf(session, args);
+  if (session.forge.kind !== 'local')
+    throw new InputError('runs work in local mode only for now: their results are task branches of this repository (drop --forge github)');
   if (session.policy.runs.workers.length === 0)
     throw new InputError(
       'no worker class: add runs.workers to .buildmaster.yml (a coding-agent command per class; docs/runs.md shows some)',
@@ -126,7 +128,18 @@ export async function startRun(session: Session, args: RunArgs, by: string, log:
         `${parsed.problems.map((p) => `${file.shown}:${p.line}: ${p.row ? `row ${p.row}: ` : ''}${p.reason}`).join('\n')}\n${parsed.problems.length} problem(s) in ${file.shown}; nothing runs until they are fixed`,
       );
     const maxPhase = args.maxPhase === undefined ? session.policy.runs.max_phase : Number(args.maxPhase);
-    const plan = planRows(parsed.rows, { max_phase: maxPhase });
+    // Rows an active run holds are in progress; rows an earlier run merged are done (the store remembers).
+    const earlier = progressRows(session, file.shown);
+    const rows = parsed.rows.map((row) =>
+      row.status !== 'todo'
+        ? row
+        : earlier.done.has(row.id)
+          ? { ...row, status: 'done' as const }
+          : earlier.held.has(row.id)
+            ? { ...row, status: 'in_progress' as const }
+            : row,
+    );
+    const plan = planRows(rows, { max_phase: maxPhase });
     if (plan.tasks.length === 0)
       throw new InputError(
         `no row of ${file.shown} can run: ${plan.left.map((d) => `${d.row} (${d.rationale})`).join('; ') || 'every row is done'}`,

@@ -106,12 +106,42 @@ export function nextRunId(session: Session): string {
   return `r${n}`;
 }
 
+/**
+ * What earlier runs did with a progress file's rows: `held` by an active run (row → run), `done`
+ * (merged by any run). The file itself is the user's and is not rewritten; the store remembers.
+ */
+export function progressRows(session: Session, file: string): { held: Map<string, string>; done: Set<string> } {
+  const held = new Map<string, string>();
+  const done = new Set<string>();
+  for (const run of session.store.runs()) {
+    if (run.progress?.file !== file) continue;
+    const active = run.status === 'running' || run.status === 'awaiting-approval' || run.status === 'planning';
+    for (const task of run.tasks) {
+      if (task.row === undefined || task.hedge_of !== undefined) continue;
+      if (task.status === 'completed') done.add(task.row);
+      else if (active && task.status !== 'failed' && task.status !== 'cancelled') held.set(task.row, run.id);
+    }
+  }
+  return { held, done };
+}
+
 /** Stores a new run (status `running`, or `planning` for plan-only) under the lock. */
 export async function saveNewRun(session: Session, run: Run, log: (message: string) => void): Promise<Run> {
   const lock = await runLock(session, 'run', log);
   try {
     const checked = runSchema.parse(run);
-    if (session.store.run(checked.id)) throw new InputError(`a run named ${checked.id} exists already`);
+    if (session.store.run(checked.id)) checked.id = nextRunId(session);
+    // Checked again under the lock: two `run --progress` started at once must not both take a row.
+    if (checked.progress) {
+      const held = progressRows(session, checked.progress.file).held;
+      const taken = checked.tasks.flatMap((task) =>
+        task.row !== undefined && held.has(task.row) ? [`${task.row} (run ${held.get(task.row) ?? ''})`] : [],
+      );
+      if (taken.length)
+        throw new InputError(
+          `rows of ${checked.progress.file} are being worked on by another run: ${taken.join(', ')}; nothing was started`,
+        );
+    }
     session.store.putRun(checked);
     await session.store.save();
     session.store.append([
@@ -148,10 +178,15 @@ function routerOf(session: Session): CompiledRouter {
 
 /** Agents other runs have at work: max_agents counts every run. */
 function busyElsewhere(session: Session, id: string): number {
+  return tasksElsewhere(session, id).filter(({ task }) => holdsAgent(task)).length;
+}
+
+/** Other active runs' tasks holding an agent or a path lock: scopes and caps span runs on one repository. */
+function tasksElsewhere(session: Session, id: string): { run: string; task: Task }[] {
   return session.store
     .runs()
-    .filter((run) => run.id !== id && run.status === 'running')
-    .reduce((sum, run) => sum + run.tasks.filter((task) => holdsAgent(task)).length, 0);
+    .filter((run) => run.id !== id && (run.status === 'running' || run.status === 'awaiting-approval'))
+    .flatMap((run) => run.tasks.filter((task) => task.status === 'running').map((task) => ({ run: run.id, task })));
 }
 
 /**
@@ -268,6 +303,7 @@ function contextOf(session: Session, run: Run, profile: Profile, router: Compile
       route(router, task, current, budget, { classLoad, perClass: runs.per_class, stats, rng: Math.random }),
     tierOf: (files) => riskTier(session.policy, files),
     busyElsewhere: busyElsewhere(session, run.id),
+    elsewhere: tasksElsewhere(session, run.id),
   };
 }
 

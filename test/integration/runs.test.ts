@@ -193,3 +193,71 @@ describe('runs: the CLI drives agents through the merge gate', function () {
     assert.match(text.stdout, / {2}b1: blocked by p4/);
   });
 });
+
+describe('runs: two at once on one repository', function () {
+  this.timeout(300_000);
+  let sandbox: Sandbox;
+  let work: string;
+  beforeEach(() => {
+    work = mkdtempSync(join(tmpdir(), 'bm-runs2-'));
+  });
+  afterEach(() => {
+    sandbox.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('two runs of one progress file never take the same row; two runs of different rows both finish, never writing one scope at once', async () => {
+    const log = join(work, 'agent.log');
+    const script = join(work, 'script.json');
+    writeFileSync(
+      script,
+      JSON.stringify({
+        a: { files: { 'web/a.txt': 'a' }, sleep_ms: 1500, log },
+        b: { files: { 'api/b.txt': 'b' }, sleep_ms: 1500, log },
+        c: { files: { 'web/c.txt': 'c' }, sleep_ms: 1500, log },
+        d: { files: { 'web/d.txt': 'd' }, sleep_ms: 1500, log },
+      }),
+    );
+    const rows = (ids: string[]) =>
+      JSON.stringify({
+        rows: ids.map((id) => ({ id, phase: 1, write_scope: [id === 'b' ? 'api/**' : 'web/**'], lane: id === 'b' ? 'api' : 'web' })),
+      });
+    sandbox = new Sandbox({
+      '.buildmaster.yml': policy(
+        `  max_agents: 4\n  profile: staging-aggressive\n  workers:\n    - name: code\n      command: ${JSON.stringify(agentCommand(script))}\n`,
+      ),
+      'web/index.txt': 'web\n',
+      'api/index.txt': 'api\n',
+      'same.json': rows(['a', 'b']),
+      'other.json': rows(['c']),
+    });
+    const [first, second] = await Promise.all([
+      runCli(['run', '--progress', 'same.json'], { cwd: sandbox.dir, timeoutMs: 200_000 }),
+      runCli(['run', '--progress', 'same.json'], { cwd: sandbox.dir, timeoutMs: 200_000 }),
+    ]);
+    const codes = [first.code, second.code].sort();
+    assert.deepEqual(codes, [0, 2], `one run takes the rows, the other is refused:\n${first.stderr}\n---\n${second.stderr}`);
+    assert.match(
+      first.code === 2 ? first.stderr : second.stderr,
+      /being worked on by another run|already being worked on|every row is done/,
+    );
+    const starts = invocations(log).filter((l) => l.event !== 'end');
+    assert.deepEqual(starts.map((l) => l.task).sort(), ['a', 'b'], 'each row ran once');
+
+    // Different rows at once: both finish; c and d (both web/**) never ran at the same time.
+    rmSync(log, { force: true });
+    sandbox.git('checkout', '-q', 'main');
+    writeFileSync(join(sandbox.dir, 'third.json'), rows(['d']));
+    const [one, two] = await Promise.all([
+      runCli(['run', '--progress', 'other.json'], { cwd: sandbox.dir, timeoutMs: 200_000 }),
+      runCli(['run', '--progress', 'third.json'], { cwd: sandbox.dir, timeoutMs: 200_000 }),
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(two.code, 0, two.stderr);
+    const spans = intervals(log);
+    assert.equal(spans.length, 2, JSON.stringify(spans));
+    const [x, y] = spans as [{ start: number; end: number }, { start: number; end: number }];
+    assert.ok(x.end <= y.start || y.end <= x.start, 'two runs never write web/** at once');
+    assert.equal(sandbox.git('show', 'main:web/c.txt'), 'c');
+  });
+});
