@@ -256,7 +256,8 @@ describe('runs: two at once on one repository', function () {
     assert.equal(two.code, 0, two.stderr);
     const spans = intervals(log);
     assert.equal(spans.length, 2, JSON.stringify(spans));
-    const [x, y] = spans as [{ start: number; end: number }, { start: number; end: number }];
+    const [x, y] = spans;
+    assert.ok(x && y);
     assert.ok(x.end <= y.start || y.end <= x.start, 'two runs never write web/** at once');
     assert.equal(sandbox.git('show', 'main:web/c.txt'), 'c');
   });
