@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Task } from '../extension/core/runs/model';
+import { seededRng } from '../extension/core/runs/router-learn';
 import { schedulePass, type ScheduleCaps } from '../extension/core/runs/schedule';
 import { FLEET, simulate, WORLD, type FleetMetrics, type Strategy } from './sim/fleet';
 
@@ -17,18 +18,6 @@ const LANES = 20;
 const RUNS = 50;
 const SEED = 13;
 const TARGET_MS = 20;
-
-/** mulberry32: a small seeded generator, so every machine schedules the same run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function scopeOf(lane: number, pick: number, i: number): string[] {
   // Whole lanes, sub-folders, single files and cross-cutting globs: many pairs overlap.
@@ -39,7 +28,7 @@ function scopeOf(lane: number, pick: number, i: number): string[] {
 }
 
 function build(): Task[] {
-  const next = random(SEED);
+  const next = seededRng(SEED);
   return Array.from({ length: TASKS }, (_, i): Task => {
     const lane = Math.floor(next() * LANES);
     const depends = i === 0 ? [] : Array.from({ length: Math.floor(next() * 4) }, () => `t${Math.floor(next() * i)}`);

@@ -25,23 +25,9 @@ import {
   type TaskOutcome,
 } from '../../extension/workers/task/worker';
 import { Sandbox } from '../support/sandbox';
+import { alive } from '../support/agent';
 
 const AGENT = join(process.cwd(), 'fixtures', 'agent', 'scripted-agent.mjs');
-
-/** Whether `pid` runs: a zombie (killed, not yet reaped by its new parent) does not. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return process.platform !== 'linux';
-  }
-}
 
 async function waitFor(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;

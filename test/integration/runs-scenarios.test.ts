@@ -4,22 +4,12 @@
 // (fixtures/agent/scripted-agent.mjs) in a real git repository; tests wait on states, never on sleeps.
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CLI, runCli, type CliResult } from '../support/cli';
 import { Sandbox } from '../support/sandbox';
-
-const AGENT = resolve(__dirname, '../../fixtures/agent/scripted-agent.mjs');
-
-interface Invocation {
-  task: string;
-  attempt: number;
-  pid: number;
-  at: number;
-  event?: 'end';
-  repair?: boolean;
-}
+import { agentCommand, alive, invocations, runsPolicy as policy } from '../support/agent';
 
 interface StoredTask {
   id: string;
@@ -45,52 +35,8 @@ interface StoredRun {
   gates?: { step: string; status: string; approval: string }[];
 }
 
-function policy(runs: string, extra = ''): string {
-  return `lanes:
-  - name: web
-    paths: ["web/**"]
-    checks: [web]
-  - name: api
-    paths: ["api/**"]
-    checks: [api]
-autonomy: { merge: A5 }
-merge: { wait_for_target_green: false }
-local:
-  checks:
-    - { name: web, run: "test ! -e web/BROKEN" }
-    - { name: api, run: "test ! -e api/BROKEN" }
-${extra}runs:
-${runs}`;
-}
-
-function agentCommand(script: string): string {
-  return `SCRIPTED_AGENT=${JSON.stringify(script)} ${JSON.stringify(process.execPath)} ${JSON.stringify(AGENT)}`;
-}
-
 function worker(name: string, script: string, more = ''): string {
   return `    - name: ${name}\n      command: ${JSON.stringify(agentCommand(script))}\n${more}`;
-}
-
-function invocations(log: string): Invocation[] {
-  if (!existsSync(log)) return [];
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Invocation);
-}
-
-/** A process that still runs (a zombie waiting for its reaper has stopped: it is not alive). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 /** Waits for a state, polling; the deadline is generous so a busy machine only makes it slower. */

@@ -4,22 +4,12 @@
 // at once, never more agents than allowed, results merge through their lanes, a straggler is hedged,
 // budgets stop a run with a hand-off, and a killed driver loses and repeats nothing.
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { Sandbox } from '../support/sandbox';
-
-const AGENT = resolve(__dirname, '../../fixtures/agent/scripted-agent.mjs');
-
-interface Invocation {
-  task: string;
-  attempt: number;
-  pid: number;
-  at: number;
-  event?: 'end';
-  repair?: boolean;
-}
+import { agentCommand, invocations, runsPolicy as policy } from '../support/agent';
 
 interface StoredRun {
   id: string;
@@ -38,36 +28,6 @@ interface StoredRun {
   decisions?: { kind: string; task?: string; worker_class?: string; rationale: string }[];
   handoff?: { why: string; done: unknown[]; left: { task: string; note: string }[] };
   progress?: { file: string; rows: string[] };
-}
-
-function policy(runs: string, extra = ''): string {
-  return `lanes:
-  - name: web
-    paths: ["web/**"]
-    checks: [web]
-  - name: api
-    paths: ["api/**"]
-    checks: [api]
-autonomy: { merge: A5 }
-merge: { wait_for_target_green: false }
-local:
-  checks:
-    - { name: web, run: "test ! -e web/BROKEN" }
-    - { name: api, run: "test ! -e api/BROKEN" }
-${extra}runs:
-${runs}`;
-}
-
-function agentCommand(script: string): string {
-  return `SCRIPTED_AGENT=${JSON.stringify(script)} ${JSON.stringify(process.execPath)} ${JSON.stringify(AGENT)}`;
-}
-
-function invocations(log: string): Invocation[] {
-  if (!existsSync(log)) return [];
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Invocation);
 }
 
 /** Each agent invocation as an interval [start, end] (end: the matching end line, or Infinity when it never ended). */
