@@ -13,6 +13,7 @@ import { driveRun, nextRunId, profileOf, progressRows, saveNewRun } from '../con
 import type { Session } from '../controller/session';
 import { runPlanner } from '../workers/planner/planner';
 import { InputError } from '../ports';
+import { headline } from '../core/text';
 import { UsageError } from './validate';
 
 export interface RunArgs {
@@ -189,15 +190,17 @@ export function renderRuns(runs: readonly Run[]): string {
   if (runs.length === 0) return 'no runs yet: build-master run --ticket FILE|TEXT or --progress FILE';
   const rows = runs.map((run) => {
     const done = run.tasks.filter((t) => t.status === 'completed').length;
-    return [run.id, run.status, `${done}/${run.tasks.length} tasks`, money(usageOf(run.tasks).usd), run.profile, firstLine(run.goal.text)];
+    return [
+      run.id,
+      run.status,
+      `${done}/${run.tasks.length} tasks`,
+      money(usageOf(run.tasks).usd),
+      run.profile,
+      headline(run.goal.text, 80),
+    ];
   });
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
-}
-
-function firstLine(text: string): string {
-  const line = text.split('\n').find((l) => l.trim()) ?? '';
-  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
 function taskLine(task: Task): string {
@@ -210,7 +213,7 @@ function taskLine(task: Task): string {
     usage ? money(usage.usd) : '—',
     task.attempts > 1 ? `${task.attempts} attempts` : '',
     task.branch ?? '',
-    task.result?.error ? `— ${firstLine(task.result.error)}` : '',
+    task.result?.error ? `— ${headline(task.result.error, 80)}` : '',
   ];
   return parts.filter(Boolean).join('  ');
 }
@@ -219,7 +222,7 @@ function taskLine(task: Task): string {
 export function renderRun(run: Run, now: number): string {
   const lines = [
     `run ${run.id}: ${run.status} (profile ${run.profile}${run.by ? `, started by ${run.by}` : ''})`,
-    `goal: ${firstLine(run.goal.text)}`,
+    `goal: ${headline(run.goal.text, 80)}`,
     `budget: ${budgetLine(run, now)}`,
     '',
     'tasks:',

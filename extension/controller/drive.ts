@@ -26,6 +26,7 @@ import { resolveProfile, type Profile } from '../core/runs/profiles';
 import { compileRouter, learn, route, type CompiledRouter } from '../core/runs/router';
 import { holdsAgent } from '../core/runs/schedule';
 import { InputError } from '../ports';
+import { headline } from '../core/text';
 import { runTaskKey } from '../core/keys';
 import {
   cleanupTaskLeftovers,
@@ -150,18 +151,13 @@ export async function saveNewRun(session: Session, run: Run, log: (message: stri
         type: 'operator',
         kind: 'run',
         run: checked.id,
-        message: `${run.by ?? 'someone'} started run ${checked.id} (${checked.mode}, profile ${checked.profile}, ${checked.tasks.length} task(s)): ${firstLine(checked.goal.text)}`,
+        message: `${run.by ?? 'someone'} started run ${checked.id} (${checked.mode}, profile ${checked.profile}, ${checked.tasks.length} task(s)): ${headline(checked.goal.text, 100)}`,
       },
     ]);
     return checked;
   } finally {
     lock.release();
   }
-}
-
-function firstLine(text: string): string {
-  const line = text.split('\n').find((l) => l.trim()) ?? '';
-  return line.length > 100 ? `${line.slice(0, 99)}…` : line;
 }
 
 export function profileOf(session: Session, name: string): Profile {
@@ -623,7 +619,8 @@ function resultOf(outcome: TaskOutcome): BuildResult {
   };
 }
 
-function withoutWorker(task: Task): Task {
+/** The task without its worker's pid and worktree: the worker is gone. */
+export function withoutWorker(task: Task): Task {
   const copy = { ...task };
   delete copy.pid;
   delete copy.worktree;

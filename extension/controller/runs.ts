@@ -9,6 +9,7 @@ import { applyOperator } from '../core/operator';
 import { initialState } from '../core/decide';
 import { InputError } from '../ports';
 import { lockSession, type Session } from './session';
+import { withoutWorker } from './drive';
 
 export interface RunOpOutcome {
   run: Run;
@@ -83,13 +84,6 @@ export async function killRun(
   } finally {
     lock.release();
   }
-}
-
-function withoutWorker(task: Task): Task {
-  const copy = { ...task };
-  delete copy.pid;
-  delete copy.worktree;
-  return copy;
 }
 
 /** A failed or cancelled task goes back to pending; its run runs again from where it stopped (`run --resume`). */

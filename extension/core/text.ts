@@ -14,3 +14,9 @@ export function firstLine(text: string): string {
       .find(Boolean) ?? ''
   );
 }
+
+/** The first line of a text that says something, cut to `max` characters with an ellipsis (a list's one-line summary). */
+export function headline(text: string, max: number): string {
+  const line = firstLine(text);
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
