@@ -147,6 +147,20 @@ export interface ObserveOptions {
   readOnly?: boolean;
   /** When each change was first seen, as the controller recorded it: a change not in it is new now. */
   seen?: Readonly<Record<string, number>>;
+  /**
+   * Only these changed since the last observe (webhook deliveries): the forge
+   * re-reads them (and the target and issues when flagged) and carries the
+   * rest over from its last full read in this process. Without a last full
+   * read it reads everything. Absent: read everything.
+   */
+  focus?: ObserveFocus;
+}
+
+/** What a webhook delivery said changed: change ids (`#12`), the target branch, the issues. */
+export interface ObserveFocus {
+  changes: string[];
+  target: boolean;
+  issues: boolean;
 }
 
 /** What a read-only observe shows for a check that has not run: explain says the next sync runs it. */

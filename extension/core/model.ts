@@ -66,6 +66,15 @@ export interface Review {
 
 export type Mergeability = 'mergeable' | 'conflicting' | 'unknown';
 
+/**
+ * What GitHub says of merging a pull request now (REST `mergeable_state`,
+ * GraphQL `mergeStateStatus` lower-cased): `behind` (the base moved and branch
+ * protection wants it up to date), `blocked` (branch protection is not
+ * satisfied), `unstable` (a non-required check fails), `has_hooks` (mergeable,
+ * pre-receive hooks run), `draft`, `dirty` (conflicts), `clean`, `unknown`.
+ */
+export type MergeState = 'clean' | 'behind' | 'blocked' | 'unstable' | 'has_hooks' | 'draft' | 'dirty' | 'unknown';
+
 /** A merge candidate: a pull request, or a branch in local mode. */
 export interface Change {
   id: string;
@@ -80,8 +89,12 @@ export interface Change {
   /** Checks reported for `headSha` (pre-merge checks in local mode). */
   checks: CheckRun[];
   mergeable: Mergeability;
-  /** The change whose head this change's base is (a stack), if still open. */
+  /** The change whose head this change's base is (a stack), if still open. Never a change from another repository (a fork). */
   stackParent?: string;
+  /** GitHub only: what GitHub says of merging it now; each state other than clean/unknown is its own gate reason. */
+  mergeState?: MergeState;
+  /** GitHub only: `owner/name` of the repository its head lives in when that is not the target's (a fork). */
+  headRepo?: string;
   /** Epoch ms since the change became a candidate; longest-ready merges first. */
   readySince: number;
   body?: string;

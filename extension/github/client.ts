@@ -4,13 +4,14 @@
 // answered from the cache, so an idle cycle is nearly free. The cache lives in
 // the store directory so a new process (cron, `build-master sync`) starts warm.
 import { Octokit } from '@octokit/rest';
+import { paginateGraphQL } from '@octokit/plugin-paginate-graphql';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck/light.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const GitHubOctokit = Octokit.plugin(throttling, retry);
+const GitHubOctokit = Octokit.plugin(throttling, retry, paginateGraphQL);
 export type GitHubApi = InstanceType<typeof GitHubOctokit>;
 
 interface CachedResponse {

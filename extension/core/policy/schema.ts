@@ -81,6 +81,12 @@ export const policySchema = z.strictObject({
       required_checks: z.union([z.literal('all'), z.array(z.string().min(1))]).default('all'),
       blocking_labels: strings(['do-not-merge', 'needs-rework', 'needs-restack']),
       wait_for_target_green: z.boolean().default(true),
+      /**
+       * GitHub says a pull request is behind its base (branch protection wants it up to date):
+       * `update` asks GitHub to update its branch and waits for its checks, `merge` tries the merge
+       * anyway (where protection allows it), `wait` leaves it to a person.
+       */
+      when_behind: z.enum(['update', 'merge', 'wait']).default('update'),
     })
     .prefault({}),
   autonomy: z.strictObject({ merge: level('A3'), fix: level('A2'), revert: level('A1'), hygiene: level('A4') }).prefault({}),
