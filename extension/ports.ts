@@ -26,6 +26,12 @@ export interface Forge {
    * The controller records the merge once this returns.
    */
   merge(change: Change, decision: Decision, policy: Policy, state: ControllerState | undefined): Promise<ForgeMergeResult>;
+  /**
+   * GitHub only: brings a change's branch up to its base (a merge of the base
+   * into it), guarded by its head sha; throws ForgeRefusal when the head moved
+   * or the update cannot be made. Local mode has no such state.
+   */
+  updateBranch?(change: Change, decision: Decision): Promise<void>;
   /** Work after a merge is on record (local mode: the post-merge checks of the new target commit). */
   afterMerge?(merged: ForgeMergeResult, policy: Policy): Promise<void>;
   /** Finds an earlier merge by its idempotency key (crash recovery); undefined when it never happened. */
@@ -166,11 +172,17 @@ export interface ObserveFocus {
 /** What a read-only observe shows for a check that has not run: explain says the next sync runs it. */
 export const NOT_RUN_YET = 'not run yet: the next sync runs it';
 
-/** A merge or action the forge declines for now, with a reason a person can act on. */
+/**
+ * A merge or action the forge declines for now, with a reason a person can act on.
+ * `escalation` says what a person must change when retrying alone never helps
+ * (a token's permission, a repository setting): the controller escalates it once
+ * per action.
+ */
 export class ForgeRefusal extends Error {
   constructor(
     message: string,
     readonly code: string,
+    readonly escalation?: string,
   ) {
     super(message);
   }

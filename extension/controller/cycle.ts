@@ -4,6 +4,7 @@
 // Every action's idempotency key is recorded before and after it runs, so a
 // process killed at any point resumes without doing anything twice.
 import { decide, initialState, type DecideResult } from '../core/decide';
+import { refusedKey } from '../core/keys';
 import { short } from '../core/text';
 import type { Change, ControllerState, Decision, Incident, Snapshot } from '../core/model';
 import type { Policy } from '../core/policy/schema';
@@ -31,6 +32,8 @@ export interface ActionOutcome {
   status: 'done' | 'failed' | 'skipped';
   message: string;
   decision: Decision;
+  /** A refusal no retry resolves: what a person must change (the controller escalates it once). */
+  escalation?: { code: string; text: string };
 }
 
 export interface CycleReport {
@@ -53,6 +56,7 @@ const ACTIONS: ReadonlySet<Decision['kind']> = new Set([
   'escalate',
   'page-owner',
   'report-flaky',
+  'update-branch',
 ]);
 
 export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = {}): Promise<CycleReport> {
@@ -82,7 +86,10 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
   const actions: ActionOutcome[] = [...replayed];
   for (const decision of result.decisions) {
     if (!decision.key || !ACTIONS.has(decision.kind)) continue;
-    actions.push(await act(deps, decision, byId));
+    const outcome = await act(deps, decision, byId);
+    actions.push(outcome);
+    const escalated = await escalateRefusal(deps, outcome, byId);
+    if (escalated) actions.push(escalated);
   }
   const acted = afterMerges(result, actions);
   if (acted !== result) {
@@ -178,19 +185,43 @@ async function act(deps: CycleDeps, decision: Decision, changes: Map<string, Cha
   deps.checkpoint?.(`before:${decision.kind}`);
   await store.beginAction(decision, clock.now());
   let outcome: ActionOutcome;
+  let failure: unknown;
   try {
     const message = await execute(deps, decision, changes);
     deps.checkpoint?.(`after:${decision.kind}`);
     await store.finishAction(key, clock.now(), { ok: true, result: message });
     outcome = { key, kind: decision.kind, status: 'done', message, decision };
   } catch (error) {
+    failure = error;
     const message = error instanceof ForgeRefusal ? error.message : (error as Error).message;
     await store.finishAction(key, clock.now(), { ok: false, error: message });
     outcome = { key, kind: decision.kind, status: 'failed', message, decision };
     if (!(error instanceof ForgeRefusal)) deps.log(`${decision.kind} ${key} failed: ${(error as Error).stack ?? message}`);
   }
+  if (failure instanceof ForgeRefusal && failure.escalation) outcome.escalation = { code: failure.code, text: failure.escalation };
   recordAction(store, outcome, clock.now());
   return outcome;
+}
+
+/**
+ * A refusal no retry resolves (a token without permission, a merge method the
+ * repository forbids) is escalated once per action key: the action itself is
+ * tried again each cycle (the fix may land any time), the people are told once.
+ */
+async function escalateRefusal(deps: CycleDeps, outcome: ActionOutcome, changes: Map<string, Change>): Promise<ActionOutcome | undefined> {
+  const { decision, escalation: refusal } = outcome;
+  if (outcome.status !== 'failed' || !refusal || decision.kind === 'escalate') return undefined;
+  const key = refusedKey(outcome.key, refusal.code);
+  if (deps.store.action(key)?.status === 'done') return undefined;
+  const escalation: Decision = {
+    kind: 'escalate',
+    ...(decision.lane ? { lane: decision.lane } : {}),
+    ...(decision.change ? { change: decision.change } : {}),
+    ...(decision.sha ? { sha: decision.sha } : {}),
+    key,
+    rationale: `${outcome.message}; ${refusal.text}`,
+  };
+  return act(deps, escalation, changes);
 }
 
 /** Appends an action's outcome to the event log. */
@@ -296,6 +327,13 @@ async function execute(deps: CycleDeps, decision: Decision, changes: Map<string,
     case 'report-flaky':
       await forge.notify('report-flaky', decision, undefined, policy);
       return 'flaky test reported for quarantine';
+    case 'update-branch': {
+      const change = changes.get(decision.change as string);
+      if (!change) throw new ForgeRefusal(`${decision.change} is no longer open`, 'gone');
+      if (!forge.updateBranch) throw new ForgeRefusal(`this forge cannot update ${change.id}'s branch; update it by hand`, 'unsupported');
+      await forge.updateBranch(change, decision);
+      return `asked GitHub to update ${change.id}'s branch to ${change.base} at ${short(decision.baseSha ?? '')}`;
+    }
     default:
       return 'nothing to do';
   }

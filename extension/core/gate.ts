@@ -34,7 +34,10 @@ export type GateCode =
   | 'no-required-checks'
   | 'link-withdrawn'
   | 'empty-change'
-  | 'merge-blocked';
+  | 'merge-blocked'
+  | 'behind'
+  | 'blocked'
+  | 'dirty';
 
 export interface GateReason {
   code: GateCode;
@@ -262,6 +265,7 @@ export function gate(change: Change, context: GateContext): GateResult {
   checkReasons(change, context, judged, add, notes);
   withdrawnReasons(change, context, add);
   stackReasons(change, context, add);
+  mergeStateReasons(change, context.policy, add, notes);
   admissionReasons(change, context, add);
   const approval = approvalReasons(change, context, add, notes);
   return { reasons, notes, requiredChecks: judged.required.names, ...(approval ? { approval } : {}) };
@@ -339,6 +343,60 @@ function stackReasons(change: Change, { policy, snapshot, openChangeIds }: GateC
   } else if (change.base !== snapshot.target && !change.stackParent) {
     add('base-not-target', `its base is ${change.base}, not ${snapshot.target}`);
   }
+}
+
+/**
+ * What GitHub says of merging the change now (`mergeable_state`): each state that
+ * stops GitHub's merge is its own reason, so a change waits with the cause named
+ * instead of a merge refused every cycle. A state another reason already names
+ * (a draft, a conflict) is not said twice.
+ */
+function mergeStateReasons(change: Change, policy: Policy, add: Add, notes: string[]): void {
+  const base = change.base;
+  switch (change.mergeState) {
+    case 'draft':
+      if (!change.draft) add('draft', 'GitHub says it is a draft; mark it ready for review on GitHub');
+      return;
+    case 'dirty':
+      if (change.mergeable !== 'conflicting')
+        add('dirty', `GitHub says it conflicts with ${base}; resolve the conflicts (merge or rebase ${base} into it)`);
+      return;
+    case 'blocked':
+      add(
+        'blocked',
+        `GitHub's branch protection of ${base} is not satisfied: check its rules or rulesets (required reviews and code owners, required status checks, ` +
+          `signed commits, resolved conversations) against this pull request's reviews and checks; Build Master's own gate may ask for less than GitHub does`,
+      );
+      return;
+    case 'behind':
+      behindReason(policy, base, add, notes);
+      return;
+    case 'unstable':
+      // GitHub merges it: the failing check is not one branch protection requires, and the gate judged the checks the policy requires above.
+      notes.push(`GitHub says a check no branch protection of ${base} requires is failing; GitHub would merge it`);
+      return;
+    case 'has_hooks':
+      // Mergeable: the repository runs pre-receive hooks on the merge, which may still refuse it.
+      notes.push(`GitHub says it is mergeable and ${base} runs pre-receive hooks on the merge`);
+      return;
+    default:
+      return;
+  }
+}
+
+/** Behind its base under strict branch protection: `merge.when_behind` says whether Build Master updates it, merges anyway, or waits. */
+function behindReason(policy: Policy, base: string, add: Add, notes: string[]): void {
+  const when = policy.merge.when_behind;
+  if (when === 'merge') {
+    notes.push(`GitHub says it is behind ${base}; \`merge.when_behind: merge\` tries the merge anyway`);
+    return;
+  }
+  add(
+    'behind',
+    when === 'update'
+      ? `it is behind ${base} and branch protection wants it up to date: Build Master asks GitHub to update its branch, then waits for its checks`
+      : `it is behind ${base} and branch protection wants it up to date: update its branch (GitHub's "Update branch", or merge ${base} into it); \`merge.when_behind: wait\` leaves this to a person`,
+  );
 }
 
 /** Above what autonomy.merge allows, a merge needs an operator's approval of this very head. */

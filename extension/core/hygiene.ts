@@ -66,6 +66,8 @@ const NOT_READY = new Set([
   'no-required-checks',
   'link-withdrawn',
   'empty-change',
+  'blocked',
+  'dirty',
 ]);
 
 /** One plan being written: the actions so far, the sightings, and what is already done. */

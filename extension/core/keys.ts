@@ -8,6 +8,7 @@ import type { Approval, Change, RunStep } from './model';
 /** Every key an action, a hold trigger or a counted failure can carry, read back into its parts. */
 export type ParsedKey =
   | { kind: 'merge'; change: string; headSha: string }
+  | { kind: 'update-branch'; change: string; headSha: string; baseSha: string }
   | { kind: 'dispatch'; incident: string; attempt: number }
   | { kind: 'revert'; incident: string }
   | { kind: 'escalate'; incident: string; why: string }
@@ -22,6 +23,16 @@ export type ParsedKey =
 /** Merging this head of this change: a moved head is another action (and needs another approval). */
 export function mergeKey(change: Pick<Change, 'id' | 'headSha'>): string {
   return `merge:${change.id}:${change.headSha}`;
+}
+
+/** Bringing this head of this change up to this base commit: at most once, so a retry never updates a branch twice for one base. */
+export function updateBranchKey(change: Pick<Change, 'id' | 'headSha'>, baseSha: string): string {
+  return `update-branch:${change.id}:${change.headSha}:${baseSha}`;
+}
+
+/** Escalating a refusal no retry resolves, once per action (`actionKey`) and refusal code. */
+export function refusedKey(actionKey: string, code: string): string {
+  return `refused:${actionKey}:${code}`;
 }
 
 /** The `attempt`th dispatch of a fix (or quarantine) for an incident. */
@@ -115,6 +126,10 @@ export function parseKey(key: string): ParsedKey | undefined {
   switch (kind) {
     case 'merge':
       return split ? { kind, change: split[0], headSha: split[1] } : undefined;
+    case 'update-branch': {
+      const base = split ? lastPart(split[0]) : undefined;
+      return split && base ? { kind, change: base[0], headSha: base[1], baseSha: split[1] } : undefined;
+    }
     case 'dispatch':
       return split && /^\d+$/.test(split[1]) ? { kind, incident: split[0], attempt: Number(split[1]) } : undefined;
     case 'revert':

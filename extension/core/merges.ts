@@ -6,7 +6,7 @@ import { autonomyAllows } from './autonomy';
 import type { Cycle } from './decide';
 import { APPROVAL_CODES, gate, type GateReason, type GateResult } from './gate';
 import { linkOf, type ChangeLink } from './trailers';
-import { approvalFor, mergeKey } from './keys';
+import { approvalFor, mergeKey, updateBranchKey } from './keys';
 import type { Change, ControllerState, LaneState, RiskTier } from './model';
 import { own, put } from './records';
 import { short } from './text';
@@ -124,6 +124,9 @@ function planLane(cycle: Cycle, plan: Plan, name: string, reservedFor: string | 
     if (result.reasons.length === 0) {
       merge(cycle, entry, lane, result.requiredChecks.length);
       merged = true;
+    } else if (onlyBehind(cycle.policy, result.reasons) && updateBranch(cycle, plan, entry, lane)) {
+      // The lane waits for it: merging another change first would leave it behind again.
+      merged = true;
     } else if (waitsOnlyForApproval(result.reasons)) {
       askToMerge(cycle, entry, lane, result.reasons, queued);
     }
@@ -183,6 +186,30 @@ function queueEntry(entry: Classified, lane: string, result: GateResult): QueueE
 /** Every other gate passes: only an operator's approval stands between the change and its merge. */
 function waitsOnlyForApproval(reasons: readonly GateReason[]): boolean {
   return reasons.every((reason) => APPROVAL_CODES.has(reason.code)) && reasons.some((reason) => reason.code === 'needs-approval');
+}
+
+/** Every gate passes but GitHub's "behind", and `merge.when_behind: update` lets Build Master bring it up to date. */
+function onlyBehind(policy: Policy, reasons: readonly GateReason[]): boolean {
+  return policy.merge.when_behind === 'update' && reasons.length > 0 && reasons.every((reason) => reason.code === 'behind');
+}
+
+/**
+ * Asks GitHub to update the branch of the first change that waits only for
+ * that, once per (change, head, base): its key never repeats for the same base.
+ * False when the base's commit is not known this cycle (nothing to key it by).
+ */
+function updateBranch(cycle: Cycle, plan: Plan, entry: Classified, lane: LaneState): boolean {
+  const { change } = entry;
+  const baseSha =
+    change.base === cycle.snapshot.target ? cycle.snapshot.targetCommits.at(-1)?.sha : plan.byId.get(change.stackParent ?? '')?.headSha;
+  if (baseSha === undefined) return false;
+  cycle.emit(
+    'update-branch',
+    `${change.id} passes every gate but is behind ${change.base} (${short(baseSha)}), which branch protection wants it up to date with: ` +
+      `GitHub updates its branch (\`merge.when_behind: update\`) and its checks run again`,
+    { lane: lane.name, change: change.id, sha: change.headSha, baseSha, key: updateBranchKey(change, baseSha) },
+  );
+  return true;
 }
 
 function merge(cycle: Cycle, entry: Classified, lane: LaneState, required: number): void {

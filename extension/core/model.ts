@@ -315,6 +315,7 @@ export type DecisionKind =
   | 'global-hold'
   | 'global-release'
   | 'report-flaky'
+  | 'update-branch'
   | 'outcome';
 
 export interface Decision {
@@ -322,8 +323,10 @@ export interface Decision {
   lane?: string;
   change?: string;
   incident?: string;
-  /** For merges: the head sha the merge is guarded by. */
+  /** For merges: the head sha the merge is guarded by. For branch updates: the head GitHub must still see. */
   sha?: string;
+  /** For branch updates: the base commit the branch is brought up to. */
+  baseSha?: string;
   /** For dispatches: the attempt number. */
   attempt?: number;
   /** For approvals: the approval id. */

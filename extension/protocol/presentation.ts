@@ -30,6 +30,9 @@ const SHORT_REASON: Record<GateCode, string> = {
   'link-withdrawn': 'link withdrawn',
   'empty-change': 'empty change',
   'merge-blocked': 'merge blocked',
+  behind: 'behind base',
+  blocked: 'protection blocks',
+  dirty: 'conflict',
 };
 
 /** A change row's description: its place and the first thing holding it, in a word or two. */

@@ -18,6 +18,7 @@ import type {
   ControllerState,
   Decision,
   Incident,
+  MergeState,
   Review,
   TargetCommit,
   TestFailure,
@@ -214,6 +215,8 @@ export class GitHubForge implements Forge {
           : data.mergeable === false || data.mergeable_state === 'dirty'
             ? 'conflicting'
             : 'unknown';
+    const mergeState = data && !problems.length ? mergeStateOf(data.mergeable_state) : undefined;
+    if (mergeState) change.mergeState = mergeState;
     if (problems.length) log(`${problems.join('; ')}; ${id} waits for the next cycle`);
     return change;
   }
@@ -547,15 +550,9 @@ export class GitHubForge implements Forge {
       log(`merged ${change.id} as ${short(data.sha)} (${policy.merge.method})`);
       return { sha: data.sha };
     } catch (error) {
-      const status = (error as { status?: number }).status;
-      const message = (error as { response?: { data?: { message?: string } } }).response?.data?.message ?? (error as Error).message;
-      if (status === 409)
-        throw new ForgeRefusal(
-          `${change.id} moved after its checks ran (GitHub: ${message}); it is checked again next cycle`,
-          'head-moved',
-        );
-      if (status === 405)
-        throw new ForgeRefusal(`GitHub refused to merge ${change.id}: ${message}; it is checked again next cycle`, 'not-mergeable');
+      const answer = answerOf(error);
+      // An answer with a status is GitHub's word: it did not merge, so nothing is read again and nothing is a crash.
+      if (answer) throw this.mergeRefusal(change, policy, answer, error);
       // No answer (a dropped connection): GitHub may have merged it. Ask before calling it failed.
       const earlier = await this.findMerge(decision.key ?? mergeKey(change)).catch(() => undefined);
       if (earlier) {
@@ -563,6 +560,78 @@ export class GitHubForge implements Forge {
         return earlier;
       }
       throw new Error(describeGitHubError(error, `merging ${change.id}`), { cause: error });
+    }
+  }
+
+  /** What GitHub's answer to a merge means: wait for the next cycle, or (`escalation`) a person must change a permission or a setting. */
+  private mergeRefusal(change: Change, policy: Policy, answer: { status: number; message: string }, error: unknown): ForgeRefusal {
+    const { status, message } = answer;
+    const said = `GitHub: ${inert(message)}`;
+    if (status === 409)
+      return new ForgeRefusal(`${change.id} moved after its checks ran (${said}); it is checked again next cycle`, 'head-moved');
+    if (status === 405 && /base branch was modified/i.test(message))
+      return new ForgeRefusal(
+        `${policy.target} moved while ${change.id} was merging (${said}); it is tried again next cycle`,
+        'base-modified',
+      );
+    if ((status === 405 || status === 422) && /not allowed on this repository|merge method/i.test(message))
+      return new ForgeRefusal(
+        `GitHub refused to ${policy.merge.method}-merge ${change.id} (${said})`,
+        'method-not-allowed',
+        `\`merge.method: ${policy.merge.method}\` is a method ${this.slug} does not allow: set \`merge.method\` in .buildmaster.yml to one the repository allows, ` +
+          `or allow ${policy.merge.method} merging in the repository's settings (General, Pull Requests)`,
+      );
+    if (status === 405)
+      return new ForgeRefusal(`GitHub refused to merge ${change.id} (${said}); it is checked again next cycle`, 'not-mergeable');
+    if ((status === 403 || status === 429) && isRateLimit(error))
+      return new ForgeRefusal(describeGitHubError(error, `merging ${change.id}`), 'rate-limited');
+    if (status === 403)
+      return new ForgeRefusal(
+        `GitHub refused to merge ${change.id} (${said}, HTTP 403)`,
+        'forbidden',
+        `the token or GitHub App Build Master runs as may not merge in ${this.slug}: give it the \`contents: write\` and \`pull_requests: write\` permissions ` +
+          `(a classic token needs the \`repo\` scope), and let it past the branch protection of ${policy.target}`,
+      );
+    if (status === 422)
+      return new ForgeRefusal(
+        `GitHub refused to merge ${change.id} (${said}, HTTP 422)`,
+        'merge-invalid',
+        `GitHub will not take this merge as Build Master sends it (\`merge.method: ${policy.merge.method}\`): check the methods ${this.slug} allows and its rulesets`,
+      );
+    return new ForgeRefusal(`${describeGitHubError(error, `merging ${change.id}`)}; it is tried again next cycle`, 'github-error');
+  }
+
+  /**
+   * Asks GitHub to merge the base into a change's branch, guarded by the head
+   * the decision saw (`expected_head_sha`): a head that moved is refused, never updated.
+   */
+  async updateBranch(change: Change, decision: Decision): Promise<void> {
+    const number = this.numberOf(change.id);
+    try {
+      await this.api.pulls.updateBranch({
+        ...this.repo,
+        pull_number: number,
+        expected_head_sha: decision.sha ?? change.headSha,
+        // A lost answer is not sent again: the head guard refuses a second update, and the next cycle reads what happened.
+        request: { retries: 0 },
+      });
+      this.options.log(`asked GitHub to update ${change.id}'s branch to ${change.base}`);
+    } catch (error) {
+      const answer = answerOf(error);
+      const said = answer ? `GitHub: ${inert(answer.message)}` : describeGitHubError(error, `updating ${change.id}'s branch`);
+      if (answer?.status === 403 && !isRateLimit(error))
+        throw new ForgeRefusal(
+          `GitHub refused to update ${change.id}'s branch (${said}, HTTP 403)`,
+          'forbidden',
+          `the token or GitHub App Build Master runs as may not push to ${change.branch}: give it \`contents: write\` and \`pull_requests: write\`, ` +
+            `or set \`merge.when_behind: wait\` and update branches by hand`,
+        );
+      if (answer?.status === 422)
+        throw new ForgeRefusal(
+          `GitHub did not update ${change.id}'s branch (${said}): its head moved or it conflicts with ${change.base}; it is looked at again next cycle`,
+          'update-refused',
+        );
+      throw new ForgeRefusal(`${said}; it is tried again next cycle`, 'update-failed');
     }
   }
 
@@ -676,7 +745,9 @@ export class GitHubForge implements Forge {
         `**Operation:** ${decision.kind === 'page-owner' ? 'lane paused past page_owner_after' : decision.kind}`,
         `**${incident ? 'Incident' : 'Change'}:** ${inert(subject)}${incident ? `, red at ${short(incident.redSha)}, failing ${inert(incident.failingChecks.join(', ')) || 'no named check'}` : ''}`,
         `**Reason:** ${inert(decision.rationale)}`,
-        `**Action required:** repair the lane with a fix pull request (branch \`${repairBranch('fix', subject)}\` or \`${repairLine('fix', subject)}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
+        !incident && decision.change
+          ? `**Action required:** what the reason names; Build Master tries again each cycle and does not raise this again for the same head.`
+          : `**Action required:** repair the lane with a fix pull request (branch \`${repairBranch('fix', subject)}\` or \`${repairLine('fix', subject)}\` in its body), revert the culprit, or run \`build-master release --ack\` / \`resume <lane>\` once resolved.`,
         incident
           ? `\nSuspects: ${inert(incident.suspects.map((s) => `${s.change ?? short(s.sha)}${s.lane ? ` (lane ${s.lane})` : ''}`).join(', ')) || 'none'}`
           : '',
@@ -894,4 +965,39 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   });
   await Promise.all(workers);
   return out;
+}
+
+/** GitHub's answer to a failed request: its status and message; undefined when none came (a dropped connection). */
+function answerOf(error: unknown): { status: number; message: string } | undefined {
+  const e = error as { status?: unknown; message?: string; response?: { data?: { message?: unknown } } };
+  if (typeof e.status !== 'number' || e.status <= 0) return undefined;
+  const message = e.response?.data?.message;
+  return { status: e.status, message: typeof message === 'string' ? message : (e.message ?? '') };
+}
+
+/** A 403/429 that is a rate limit (primary or secondary), not a missing permission. */
+function isRateLimit(error: unknown): boolean {
+  const e = error as { message?: string; response?: { headers?: Record<string, string | undefined> } };
+  return (
+    e.response?.headers?.['x-ratelimit-remaining'] === '0' ||
+    e.response?.headers?.['retry-after'] !== undefined ||
+    /rate limit/i.test(e.message ?? '')
+  );
+}
+
+const MERGE_STATES: ReadonlySet<string> = new Set<MergeState>([
+  'clean',
+  'behind',
+  'blocked',
+  'unstable',
+  'has_hooks',
+  'draft',
+  'dirty',
+  'unknown',
+]);
+
+/** GitHub's `mergeable_state` (or GraphQL's `mergeStateStatus`) as the model's MergeState; one it does not know is unknown. */
+export function mergeStateOf(text: string | null | undefined): MergeState {
+  const state = (text ?? '').toLowerCase();
+  return MERGE_STATES.has(state) ? (state as MergeState) : 'unknown';
 }
