@@ -33,6 +33,8 @@ export const POLICY_DOCS: Readonly<Record<string, string>> = {
     "The checks no lane lists that every change must pass: `all` (every such check reported, and in local mode every `local.checks` name) or a list of names. A change always needs the `checks` of every lane its paths touch; a default-lane or cross-lane change needs every check the policy knows (see `default_lane`). A check red only because of another lane's open incident does not block. Nothing merges with no required check at all, unless you write `required_checks: []`: that explicitly lets changes no check judges merge.",
   'merge.blocking_labels': 'Labels that keep a change from merging.',
   'merge.wait_for_target_green': "Serialize each lane: its next merge waits until the last one's target-branch checks are green.",
+  'merge.when_behind':
+    'GitHub only: a pull request behind its base under strict branch protection. `update` (default): Build Master asks GitHub to update its branch once per head and base, then waits for its checks; `merge`: try the merge anyway; `wait`: a person updates it.',
   autonomy: `What Build Master may do on its own, per action class. ${LEVELS}`,
   'autonomy.merge': `Merging changes. ${LEVELS}`,
   'autonomy.fix': `Dispatching repairs to a worker. ${LEVELS}`,
