@@ -368,6 +368,13 @@ async function resumeUnfinished(deps: CycleDeps): Promise<ActionOutcome[]> {
       recordAction(store, { key: record.key, kind: 'merge', status: 'failed', message, decision }, clock.now());
       continue;
     }
+    if (decision.kind === 'update-branch') {
+      // Never sent twice blind: the next observe shows whether GitHub updated it (a new head), else decide() asks again.
+      const message = 'recovered: the branch update was interrupted by a stopped process; it is decided again from what GitHub shows';
+      await store.finishAction(record.key, clock.now(), { ok: false, error: message });
+      recordAction(store, { key: record.key, kind: 'update-branch', status: 'failed', message, decision }, clock.now());
+      continue;
+    }
     if (decision.kind === 'dispatch-fix' && decision.incident) {
       const build = store.build(decision.incident, decision.attempt ?? 1);
       if (build && build.status === 'running') {

@@ -369,7 +369,7 @@ function mergeStateReasons(change: Change, policy: Policy, add: Add, notes: stri
       );
       return;
     case 'behind':
-      behindReason(policy, base, add, notes);
+      behindReason(change, policy, add, notes);
       return;
     case 'unstable':
       // GitHub merges it: the failing check is not one branch protection requires, and the gate judged the checks the policy requires above.
@@ -385,18 +385,26 @@ function mergeStateReasons(change: Change, policy: Policy, add: Add, notes: stri
 }
 
 /** Behind its base under strict branch protection: `merge.when_behind` says whether Build Master updates it, merges anyway, or waits. */
-function behindReason(policy: Policy, base: string, add: Add, notes: string[]): void {
+function behindReason(change: Change, policy: Policy, add: Add, notes: string[]): void {
+  const { base } = change;
   const when = policy.merge.when_behind;
   if (when === 'merge') {
     notes.push(`GitHub says it is behind ${base}; \`merge.when_behind: merge\` tries the merge anyway`);
     return;
   }
-  add(
-    'behind',
-    when === 'update'
-      ? `it is behind ${base} and branch protection wants it up to date: Build Master asks GitHub to update its branch, then waits for its checks`
-      : `it is behind ${base} and branch protection wants it up to date: update its branch (GitHub's "Update branch", or merge ${base} into it); \`merge.when_behind: wait\` leaves this to a person`,
-  );
+  const stale = `it is behind ${base} and branch protection wants it up to date`;
+  if (when === 'update' && updatesItself(change)) {
+    add('behind', `${stale}: Build Master asks GitHub to update its branch, then waits for its checks`);
+    return;
+  }
+  // A fork's branch is its author's: Build Master does not push to another repository.
+  const who = change.headRepo ? `its author updates it in ${change.headRepo}` : `\`merge.when_behind: wait\` leaves this to a person`;
+  add('behind', `${stale}: update its branch (GitHub's "Update branch", or merge ${base} into it); ${who}`);
+}
+
+/** Build Master updates a branch behind its base itself only under `when_behind: update`, and never a fork's branch. */
+export function updatesItself(change: Pick<Change, 'headRepo'>): boolean {
+  return change.headRepo === undefined;
 }
 
 /** Above what autonomy.merge allows, a merge needs an operator's approval of this very head. */

@@ -4,7 +4,7 @@
 import { assignLane, lanesByPath, riskTier } from './classify';
 import { autonomyAllows } from './autonomy';
 import type { Cycle } from './decide';
-import { APPROVAL_CODES, gate, type GateReason, type GateResult } from './gate';
+import { APPROVAL_CODES, gate, updatesItself, type GateReason, type GateResult } from './gate';
 import { linkOf, type ChangeLink } from './trailers';
 import { approvalFor, mergeKey, updateBranchKey } from './keys';
 import type { Change, ControllerState, LaneState, RiskTier } from './model';
@@ -124,7 +124,7 @@ function planLane(cycle: Cycle, plan: Plan, name: string, reservedFor: string | 
     if (result.reasons.length === 0) {
       merge(cycle, entry, lane, result.requiredChecks.length);
       merged = true;
-    } else if (onlyBehind(cycle.policy, result.reasons) && updateBranch(cycle, plan, entry, lane)) {
+    } else if (onlyBehind(cycle.policy, result.reasons) && updatesItself(entry.change) && updateBranch(cycle, plan, entry, lane)) {
       // The lane waits for it: merging another change first would leave it behind again.
       merged = true;
     } else if (waitsOnlyForApproval(result.reasons)) {

@@ -129,6 +129,29 @@ describe('a change behind its base under merge.when_behind: update', () => {
     }
   });
 
+  it("a fork's branch is never updated by Build Master: the reason says its author updates it, and the lane goes on", () => {
+    const policy = policyFrom(THREE_LANES);
+    const fork = ready({ mergeState: 'behind', headRepo: 'mallory/app', readySince: 1 });
+    const other = change('#8', ['web/b.ts'], {
+      checks: [green('test-web'), green('lint')],
+      reviews: [{ reviewer: 'alice', state: 'approved', submittedAt: 1 }],
+      mergeState: 'clean',
+      readySince: 2,
+    });
+    const result = decide(
+      snapshot({ forge: 'github', changes: [fork, other], targetCommits: target }),
+      initialState(policy, 0),
+      policy,
+      10,
+    );
+    assert.ok(!result.decisions.some((d) => d.kind === 'update-branch'));
+    assert.ok(
+      result.decisions.some((d) => d.kind === 'merge' && d.change === '#8'),
+      'a fork it cannot update does not hold the lane',
+    );
+    assert.match(judged(fork).reasons[0]?.message ?? '', /its author updates it in mallory\/app/);
+  });
+
   it('a change held by anything else is not updated (its checks would run again for nothing)', () => {
     const policy = policyFrom(THREE_LANES);
     const snap = snapshot({ forge: 'github', changes: [ready({ mergeState: 'behind', labels: ['do-not-merge'] })], targetCommits: target });
