@@ -241,6 +241,8 @@ describe('GitHub mode: merge answers', function () {
       assert.ok(!world.logs.some((l) => /\n\s+at /.test(l)), 'no stack trace');
       // The next cycles try the merge again (the fix may land any time) but never escalate again for this head.
       for (let i = 0; i < 2; i += 1) {
+        // The second time as a restarted process: what was escalated is on record.
+        if (i === 1) await world.open();
         world.advance(60_000);
         const next = await world.cycle();
         assert.equal(next.actions.find((a) => a.kind === 'merge')?.status, 'failed');
