@@ -66,6 +66,7 @@ const NOT_READY = new Set([
   'no-required-checks',
   'link-withdrawn',
   'empty-change',
+  'behind',
   'blocked',
   'dirty',
 ]);

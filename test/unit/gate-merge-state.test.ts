@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { gate, type GateResult } from '../../extension/core/gate';
-import { decide, initialState } from '../../extension/core/decide';
+import { decide, initialState, type QueueEntry } from '../../extension/core/decide';
+import { planHygiene } from '../../extension/core/hygiene';
 import { parseKey, updateBranchKey } from '../../extension/core/keys';
 import { linkOf } from '../../extension/core/trailers';
 import type { Change, LaneState, MergeState } from '../../extension/core/model';
@@ -163,7 +164,7 @@ describe('property: GitHub merge states that stop a merge', () => {
   const STATES: MergeState[] = ['clean', 'behind', 'blocked', 'unstable', 'has_hooks', 'draft', 'dirty', 'unknown'];
   const BLOCKING = new Set<MergeState>(['behind', 'blocked', 'dirty', 'draft']);
 
-  it('a change whose mergeState is behind, blocked, dirty or draft never gets a merge decision', () => {
+  it('a change whose mergeState is behind, blocked, dirty or draft never gets a merge decision (when_behind update or wait)', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -204,5 +205,39 @@ describe('property: GitHub merge states that stop a merge', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("hygiene and GitHub's merge state", () => {
+  it('never labels merge-ready a change GitHub says is behind, blocked or conflicting', () => {
+    for (const code of ['behind', 'blocked', 'dirty'] as const) {
+      const c = change('#3', ['docs/c.md'], { headSha: 'c'.repeat(40) });
+      const entry: QueueEntry = {
+        change: '#3',
+        title: '#3',
+        lane: 'docs',
+        tier: 'tier1',
+        crossLane: false,
+        headSha: c.headSha,
+        reasons: [{ code, message: code }],
+        notes: [],
+        requiredChecks: [],
+        laneRationale: '',
+      };
+      const plan = planHygiene({
+        policy: policyFrom('lanes: [{name: docs, paths: ["docs/**"]}]\n'),
+        now: 0,
+        issues: [],
+        changes: [{ ...c, updatedAt: 0 }],
+        queues: { docs: [entry] },
+        memory: {},
+        digest: '',
+      });
+      assert.deepEqual(
+        plan.actions.filter((a) => a.kind === 'label'),
+        [],
+        code,
+      );
+    }
   });
 });
