@@ -41,6 +41,7 @@ describe('policy language assistance (completion, hover, template)', () => {
       'required_approvals',
       'required_checks',
       'wait_for_target_green',
+      'when_behind',
     ]);
     assert.deepEqual(labels('incidents:\n  global_hold:\n    |').sort(), ['on_cross_lane', 'on_tier3_incident', 'paused_lanes_at_least']);
     // back out to the parent mapping when the indentation says so
