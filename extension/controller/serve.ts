@@ -1,0 +1,213 @@
+// `build-master serve --webhooks`: cycles driven by GitHub's webhook deliveries
+// instead of a timer. Each delivery says what changed (forge/github/events.ts);
+// a burst is united into one pending focus, and one cycle runs on it after a
+// short quiet window (or a maximum delay under a steady stream). Never two
+// cycles at once: deliveries that arrive during a cycle go to the next. A full
+// cycle at the start and a slow safety resync catch deliveries that never came
+// (GitHub does not retry a failed delivery by itself).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describeWanted, focusOf, unite, wantOf, type FocusContext, type SeenRepository, type Wanted } from '../forge/github/events';
+import { webhookListener, type Routed } from '../github/webhooks';
+import { InputError } from '../ports';
+import { runCycle, type CycleReport } from './cycle';
+import { LockedError } from './lock';
+import { githubRepository, lockSession, PolicyError, type Session } from './session';
+
+export interface ServeOptions {
+  secret: string;
+  host: string;
+  /** 0: any free port (the bound URL is printed). */
+  port: number;
+  path: string;
+  /** The safety resync: a full cycle this often, whatever arrived. */
+  resyncMs: number;
+  /** A burst is run once no delivery came for this long… */
+  quietMs: number;
+  /** …or once its first delivery waited this long. Also the wait before a failed cycle is tried again. */
+  maxDelayMs: number;
+  /** A fresh session (the policy re-read): taken for every full cycle. */
+  open: () => Promise<Session>;
+  /** The bound URL, once listening. */
+  announce: (url: string) => void;
+  log: (line: string) => void;
+  /** Resolves when serving should stop (SIGINT/SIGTERM): the cycle in flight finishes first. */
+  stop: Promise<void>;
+}
+
+/** The environment variable holding the webhook secret (never a command-line argument: those show in `ps`). */
+export const SECRET_ENV = 'BUILDMASTER_WEBHOOK_SECRET';
+
+/** Serves until `stop`; resolves once the server is closed and the last cycle finished. */
+export async function serveWebhooks(first: Session, options: ServeOptions): Promise<void> {
+  if (first.forge.kind !== 'github')
+    throw new InputError('serve --webhooks needs GitHub mode: webhooks come from GitHub (add --forge github)');
+  let session = first;
+  const repository = await githubRepository(session.repo, session.policy);
+  let seen: SeenRepository | undefined;
+  const context = (): FocusContext => ({
+    repository: `${repository.owner}/${repository.repo}`,
+    target: session.policy.target,
+    ...(seen ? { seen } : {}),
+  });
+
+  const cycle = async (wanted: Wanted): Promise<boolean> => {
+    if (wanted === 'everything') {
+      try {
+        session = await options.open();
+      } catch (error) {
+        if (!(error instanceof PolicyError)) throw error;
+        options.log(`${error.message}: no cycle until it is fixed`);
+        return true;
+      }
+    }
+    const started = Date.now();
+    let lock;
+    try {
+      lock = await lockSession(session, 'serve --webhooks', options.log);
+    } catch (error) {
+      if (!(error instanceof LockedError)) throw error;
+      options.log(`${error.message}; the cycle waits`);
+      return false;
+    }
+    try {
+      const report = await runCycle(session.deps, wanted === 'everything' ? {} : { focus: wanted });
+      seen = seenOf(report);
+      options.log(cycleLine(report, wanted, Date.now() - started));
+      return true;
+    } finally {
+      lock.release();
+    }
+  };
+
+  const queue = new CycleQueue(cycle, options);
+  const route = (delivery: { event: string; payload: unknown }): Routed<Wanted> => {
+    const mapped = focusOf(delivery.event, delivery.payload, context());
+    const adds = wantOf(mapped);
+    if (adds !== undefined) return { kind: 'accepted', adds, why: `reads ${describeWanted(adds)}: ${mapped.why}` };
+    return mapped.kind === 'malformed' ? { kind: 'malformed', why: mapped.why } : { kind: 'ignored', why: mapped.why };
+  };
+  const server = createServer(
+    webhookListener(options.path, { secret: options.secret, route, log: options.log }, (adds) => queue.add(adds)),
+  );
+  await listen(server, options.port, options.host);
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  options.announce(`http://${host}:${address.port}${options.path}`);
+
+  queue.add('everything', { now: true });
+  const resync = setInterval(() => queue.add('everything', { now: true }), options.resyncMs);
+  await options.stop;
+  options.log('stopping: no more deliveries; the cycle in flight finishes');
+  clearInterval(resync);
+  await Promise.all([close(server), queue.close()]);
+}
+
+/**
+ * The pending focus and the one cycle that may run. `add` unites a delivery's
+ * focus with what is pending and (re)starts the quiet window, bounded by the
+ * maximum delay since the first pending delivery; a cycle that is running keeps
+ * what arrives for the next one.
+ */
+export class CycleQueue {
+  private pending: Wanted | undefined;
+  private firstAt: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    /** Runs one cycle; false (or a throw) when it could not run and its focus must be tried again. */
+    private readonly cycle: (wanted: Wanted) => Promise<boolean>,
+    private readonly timing: { quietMs: number; maxDelayMs: number; log: (line: string) => void },
+  ) {}
+
+  add(wanted: Wanted, options: { now?: boolean } = {}): void {
+    if (this.closed) return;
+    this.pending = unite(this.pending, wanted);
+    const now = Date.now();
+    this.firstAt ??= now;
+    const wait = options.now ? 0 : Math.min(this.timing.quietMs, this.firstAt + this.timing.maxDelayMs - now);
+    this.schedule(wait);
+  }
+
+  /** No more cycles start; resolves when the running one finished. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.fire();
+      },
+      Math.max(0, ms),
+    );
+  }
+
+  private fire(): void {
+    // A running cycle starts the next when it ends (the deliveries it did not see are pending).
+    if (this.closed || this.running || this.pending === undefined) return;
+    const wanted = this.pending;
+    this.pending = undefined;
+    this.firstAt = undefined;
+    this.running = this.cycle(wanted)
+      .catch((error: unknown) => {
+        this.timing.log(`cycle failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      })
+      .then((ran) => {
+        this.running = undefined;
+        if (!ran) {
+          // Nothing is lost: its focus waits with what arrived since, and is tried again after the maximum delay.
+          this.pending = unite(wanted, this.pending);
+          this.firstAt = Date.now();
+          this.schedule(this.timing.maxDelayMs);
+        } else if (this.pending !== undefined && this.timer === undefined) this.fire();
+      });
+  }
+}
+
+function seenOf(report: CycleReport): SeenRepository {
+  return {
+    changes: report.snapshotChanges.map((change) => ({
+      id: change.id,
+      headSha: change.headSha,
+      branch: change.branch,
+      ...(change.headRepo ? { headRepo: change.headRepo } : {}),
+    })),
+    ...(report.targetSha ? { targetSha: report.targetSha } : {}),
+  };
+}
+
+/** One line per cycle: what it read, what it did, its outcome. */
+function cycleLine(report: CycleReport, wanted: Wanted, ms: number): string {
+  const done = report.actions.filter((action) => action.status !== 'skipped').map((action) => `${action.status} ${action.message}`);
+  const outcome = report.result.outcome;
+  return `cycle ${report.result.state.cycle} read ${describeWanted(wanted)} in ${ms} ms: ${done.length ? `${done.join('; ')}; ` : ''}${outcome.kind} — ${outcome.rationale}`;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE' || error.code === 'EACCES'
+          ? new InputError(`cannot listen on ${host}:${port} (${error.code}): choose another --port or --host`)
+          : error,
+      );
+    });
+    server.listen(port, host, resolve);
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
