@@ -6,7 +6,6 @@
 // (req, res) listener built on it. A delivery that is not signed with the
 // secret, or not understood, changes nothing; the secret and the payload are
 // never logged.
-import { Webhooks } from '@octokit/webhooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** A verified, parsed delivery. */
@@ -116,10 +115,18 @@ export function webhookListener<T>(
   };
 }
 
+/**
+ * @octokit/webhooks, loaded once. As an ES module: it needs @octokit/webhooks-methods, which exports
+ * only an `import` entry, so a static import fails wherever this file is loaded as CommonJS (tsx, the tests).
+ */
+// eslint-disable-next-line no-restricted-syntax -- the one package that cannot be required (above); it is a library, not a room
+const webhooksLibrary = () => import('@octokit/webhooks');
+
 async function verified(secret: string, body: string, signature: string): Promise<boolean> {
   // An empty body cannot be verified (the library refuses it): it is no delivery of GitHub's.
   if (body.length === 0) return false;
   try {
+    const { Webhooks } = await webhooksLibrary();
     return await new Webhooks({ secret }).verify(body, signature);
   } catch {
     return false;

@@ -260,13 +260,14 @@ function byNumber(a: string, b: string): number {
  * a redelivery make no difference.
  */
 export function unite(a: Wanted | undefined, b: Wanted | undefined): Wanted | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
   if (a === 'everything' || b === 'everything') return 'everything';
+  if (a === undefined && b === undefined) return undefined;
+  const none: ObserveFocus = { changes: [], target: false, issues: false };
+  const [x, y] = [a ?? none, b ?? none];
   return {
-    changes: [...new Set([...a.changes, ...b.changes])].sort(byNumber),
-    target: a.target || b.target,
-    issues: a.issues || b.issues,
+    changes: [...new Set([...x.changes, ...y.changes])].sort(byNumber),
+    target: x.target || y.target,
+    issues: x.issues || y.issues,
   };
 }
 
