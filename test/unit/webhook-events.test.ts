@@ -12,6 +12,7 @@ import {
   type Wanted,
 } from '../../extension/forge/github/events';
 import { handleDelivery, type Routed } from '../../extension/github/webhooks';
+import { CycleQueue } from '../../extension/controller/serve';
 import { adjust, example, examples, signed } from '../../fixtures/github/webhooks';
 
 // The examples are recorded on Codertocat/Hello-World (default branch master, pull request #2 from `changes`).
@@ -315,5 +316,79 @@ describe('the delivery handler (signature, body, routing)', () => {
     });
     assert.equal(answer.status, 200);
     assert.deepEqual(answer.adds, { changes: ['#2'], target: false, issues: false });
+  });
+});
+
+describe('the serve loop’s cycle queue', () => {
+  /** A cycle that runs until the test lets it finish, recording what it read and how many ran at once. */
+  function harness(answers: boolean[] = []) {
+    const reads: (Wanted | undefined)[] = [];
+    let running = 0;
+    let most = 0;
+    const gates: (() => void)[] = [];
+    const queue = new CycleQueue(
+      async (wanted) => {
+        reads.push(wanted);
+        running++;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        running--;
+        return answers.shift() ?? true;
+      },
+      { quietMs: 1, maxDelayMs: 5, log: () => undefined },
+    );
+    const until = async (predicate: () => boolean) => {
+      while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 1));
+    };
+    const finish = async () => {
+      await until(() => gates.length > 0);
+      gates.shift()?.();
+    };
+    return { queue, reads, finish, until, most: () => most };
+  }
+  const pr = (...changes: string[]): Wanted => ({ changes, target: false, issues: false });
+
+  it('runs one cycle at a time; what arrives during a cycle is read, united, by the next', async () => {
+    const { queue, reads, finish, until, most } = harness();
+    queue.add('everything', { now: true });
+    await until(() => reads.length === 1);
+    queue.add(pr('#1'));
+    queue.add({ changes: ['#2'], target: true, issues: false });
+    queue.add(pr('#1'));
+    // The quiet window passes while the first cycle still runs: the correct queue waits for it anyway (passes however long this is).
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(reads.length, 1, 'no second cycle while one runs');
+    await finish();
+    await until(() => reads.length === 2);
+    assert.deepEqual(reads[1], { changes: ['#1', '#2'], target: true, issues: false });
+    await finish();
+    await queue.close();
+    assert.equal(most(), 1, 'never two cycles at once');
+    assert.equal(reads.length, 2);
+  });
+
+  it('a cycle that could not run (the lock was held) loses nothing: its focus is read with the next', async () => {
+    const { queue, reads, finish, until } = harness([false]);
+    queue.add(pr('#3'));
+    await until(() => reads.length === 1);
+    queue.add(pr('#4'));
+    await finish();
+    await until(() => reads.length === 2);
+    assert.deepEqual(reads[1], pr('#3', '#4'));
+    await finish();
+    await queue.close();
+  });
+
+  it('close lets the cycle in flight finish and starts no other', async () => {
+    const { queue, reads, finish, until } = harness();
+    queue.add(pr('#5'));
+    await until(() => reads.length === 1);
+    queue.add(pr('#6'));
+    const closed = queue.close();
+    await finish();
+    await closed;
+    queue.add(pr('#7'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(reads.length, 1);
   });
 });
