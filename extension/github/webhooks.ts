@@ -42,12 +42,15 @@ export const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
 /** Verifies and routes one delivery. Never throws: every failure is an answer with its status. */
 export async function handleDelivery<T>(headers: Headers, body: string | Buffer, options: WebhookOptions<T>): Promise<DeliveryAnswer<T>> {
+  // Logged before the signature is checked: anyone can send these headers, so only GitHub's alphabet is shown as is.
   const event = header(headers, 'x-github-event') ?? '';
   const id = header(headers, 'x-github-delivery') ?? 'no delivery id';
+  const shownEvent = /^[a-z_]{1,64}$/.test(event) ? event : JSON.stringify(event.slice(0, 64));
+  const shownId = /^[\w-]{1,100}$/.test(id) ? id : JSON.stringify(id.slice(0, 100));
   const signature = header(headers, 'x-hub-signature-256');
   const raw = typeof body === 'string' ? body : body.toString('utf8');
   const answer = (status: number, message: string, action?: string, adds?: T): DeliveryAnswer<T> => {
-    options.log(`webhook ${event || '(no event)'}${action ? `.${action}` : ''} ${id}: ${status} ${message}`);
+    options.log(`webhook ${event ? shownEvent : '(no event)'}${action ? `.${action}` : ''} ${shownId}: ${status} ${message}`);
     return adds === undefined ? { status, message } : { status, message, adds };
   };
   // Authenticity first: an unsigned sender learns nothing about what the server understands.
@@ -57,7 +60,7 @@ export async function handleDelivery<T>(headers: Headers, body: string | Buffer,
   if (!event) return answer(400, 'no X-GitHub-Event header: not a GitHub delivery');
   const payload = parseBody(headers, raw);
   if (payload === undefined) return answer(400, 'the body is not a JSON object; nothing changed');
-  const action = typeof payload.action === 'string' ? payload.action : undefined;
+  const action = typeof payload.action === 'string' && /^[a-z_]{1,64}$/.test(payload.action) ? payload.action : undefined;
   if (event === 'ping') return answer(200, 'pong', action);
   const routed = options.route({ event, id, payload });
   switch (routed.kind) {

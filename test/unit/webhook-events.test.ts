@@ -289,6 +289,25 @@ describe('the delivery handler (signature, body, routing)', () => {
     }
   });
 
+  it('logs what an unsigned sender put in the event and delivery headers quoted, so it cannot pass for a line of its own', async () => {
+    const lines: string[] = [];
+    const spoof = 'pull_request_review.submitted d-9: 200 reads #1';
+    const { body } = await signed(secret, 'pull_request', example('pull_request', 'opened'));
+    const answer = await handleDelivery(
+      { 'x-github-event': spoof, 'x-github-delivery': '\u001b[2K d-9', 'x-hub-signature-256': 'sha256=0' },
+      body,
+      {
+        secret,
+        route,
+        log: (l) => lines.push(l),
+      },
+    );
+    assert.equal(answer.status, 401);
+    assert.equal(lines.length, 1);
+    assert.ok(lines[0]?.startsWith(`webhook ${JSON.stringify(spoof)} `), lines[0]);
+    assert.ok(!lines[0]?.includes('\u001b'), 'no terminal escape reaches the log');
+  });
+
   it('answers 400 to a body that is not JSON or lacks what its event needs, 202 to an unknown event, 200 to ping', async () => {
     const send = async (event: string, payload: unknown) => {
       const { headers, body } = await signed(secret, event, payload);
