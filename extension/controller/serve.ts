@@ -196,8 +196,8 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
-        error.code === 'EADDRINUSE' || error.code === 'EACCES'
-          ? new InputError(`cannot listen on ${host}:${port} (${error.code}): choose another --port or --host`)
+        ['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'].includes(error.code ?? '')
+          ? new InputError(`cannot listen on ${host}:${port} (${error.code ?? ''}): choose another --port or --host`)
           : error,
       );
     });

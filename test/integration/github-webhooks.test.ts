@@ -4,6 +4,8 @@
 // repository. What a delivery changes is read from the server and the log.
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { GitHubWorld } from '../../fixtures/github/world';
 import { adjust, deliver, example } from '../../fixtures/github/webhooks';
@@ -224,6 +226,15 @@ describe('GitHub mode: serve --webhooks', function () {
     });
     assert.equal(bare.code, 2);
     assert.match(bare.stderr, /--webhooks/);
-    for (const result of [noSecret, local, bare]) assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as AddressInfo).port);
+    const busy = await runCli(['serve', '--webhooks', '--forge', 'github', '--repo', world.workspace, '--port', port], {
+      env: { ...env, BUILDMASTER_WEBHOOK_SECRET: SECRET },
+    });
+    await new Promise((resolve) => taken.close(resolve));
+    assert.equal(busy.code, 2);
+    assert.match(busy.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\): choose another --port`));
+    for (const result of [noSecret, local, bare, busy]) assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
   });
 });
