@@ -7,8 +7,10 @@
 // (GitHub does not retry a failed delivery by itself).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeWanted, focusOf, unite, wantOf, type FocusContext, type SeenRepository, type Wanted } from '../forge/github/events';
+import { describeWanted, focusOf, wantOf, type FocusContext, type SeenRepository, type Wanted } from '../forge/github/events';
+import { githubVerifier } from '../github/signature';
 import { webhookListener, type Routed } from '../github/webhooks';
+import { CycleQueue } from './cycle-queue';
 import { InputError } from '../ports';
 import { runCycle, type CycleReport } from './cycle';
 import { LockedError } from './lock';
@@ -88,7 +90,7 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
     return mapped.kind === 'malformed' ? { kind: 'malformed', why: mapped.why } : { kind: 'ignored', why: mapped.why };
   };
   const server = createServer(
-    webhookListener(options.path, { secret: options.secret, route, log: options.log }, (adds) => queue.add(adds)),
+    webhookListener(options.path, { verify: githubVerifier(options.secret), route, log: options.log }, (adds) => queue.add(adds)),
   );
   await listen(server, options.port, options.host);
   const address = server.address() as AddressInfo;
@@ -101,76 +103,6 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
   options.log('stopping: no more deliveries; the cycle in flight finishes');
   clearInterval(resync);
   await Promise.all([close(server), queue.close()]);
-}
-
-/**
- * The pending focus and the one cycle that may run. `add` unites a delivery's
- * focus with what is pending and (re)starts the quiet window, bounded by the
- * maximum delay since the first pending delivery; a cycle that is running keeps
- * what arrives for the next one.
- */
-export class CycleQueue {
-  private pending: Wanted | undefined;
-  private firstAt: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private closed = false;
-
-  constructor(
-    /** Runs one cycle; false (or a throw) when it could not run and its focus must be tried again. */
-    private readonly cycle: (wanted: Wanted) => Promise<boolean>,
-    private readonly timing: { quietMs: number; maxDelayMs: number; log: (line: string) => void },
-  ) {}
-
-  add(wanted: Wanted, options: { now?: boolean } = {}): void {
-    if (this.closed) return;
-    this.pending = unite(this.pending, wanted);
-    const now = Date.now();
-    this.firstAt ??= now;
-    const wait = options.now ? 0 : Math.min(this.timing.quietMs, this.firstAt + this.timing.maxDelayMs - now);
-    this.schedule(wait);
-  }
-
-  /** No more cycles start; resolves when the running one finished. */
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.fire();
-      },
-      Math.max(0, ms),
-    );
-  }
-
-  private fire(): void {
-    // A running cycle starts the next when it ends (the deliveries it did not see are pending).
-    if (this.closed || this.running || this.pending === undefined) return;
-    const wanted = this.pending;
-    this.pending = undefined;
-    this.firstAt = undefined;
-    this.running = this.cycle(wanted)
-      .catch((error: unknown) => {
-        this.timing.log(`cycle failed: ${error instanceof Error ? error.message : String(error)}`);
-        return false;
-      })
-      .then((ran) => {
-        this.running = undefined;
-        if (!ran) {
-          // Nothing is lost: its focus waits with what arrived since, and is tried again after the maximum delay.
-          this.pending = unite(wanted, this.pending);
-          this.firstAt = Date.now();
-          this.schedule(this.timing.maxDelayMs);
-        } else if (this.pending !== undefined && this.timer === undefined) this.fire();
-      });
-  }
 }
 
 function seenOf(report: CycleReport): SeenRepository {

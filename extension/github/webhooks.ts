@@ -1,5 +1,5 @@
-// GitHub webhook deliveries: the signature checked by @octokit/webhooks (a
-// constant-time HMAC-SHA256 comparison, never by hand), the body parsed, and
+// GitHub webhook deliveries: the signature checked (by github/signature.ts:
+// @octokit/webhooks, a constant-time HMAC-SHA256 comparison), the body parsed, and
 // the delivery routed to whatever maps it (the serve loop maps it to an observe
 // focus). Usable from `build-master serve` and from a GitHub App's own server:
 // `handleDelivery` takes headers and the raw body, `webhookListener` is a Node
@@ -27,9 +27,12 @@ export interface DeliveryAnswer<T> {
   adds?: T;
 }
 
+/** Whether `signature` (X-Hub-Signature-256) signs `payload` with the webhook's secret (github/signature.ts). */
+export type Verifier = (payload: string, signature: string) => Promise<boolean>;
+
 export interface WebhookOptions<T> {
-  /** The webhook's secret, as set on the repository's or the App's webhook. */
-  secret: string;
+  /** Holds the webhook's secret, as set on the repository's or the App's webhook: `githubVerifier(secret)`. */
+  verify: Verifier;
   route: (delivery: Delivery) => Routed<T>;
   /** One line per delivery: event, action, delivery id, the answer. */
   log: (line: string) => void;
@@ -55,7 +58,7 @@ export async function handleDelivery<T>(headers: Headers, body: string | Buffer,
   };
   // Authenticity first: an unsigned sender learns nothing about what the server understands.
   if (!signature) return answer(401, 'no X-Hub-Signature-256: the delivery is not signed (set the webhook secret); ignored');
-  if (!(await verified(options.secret, raw, signature)))
+  if (!(await verified(options.verify, raw, signature)))
     return answer(401, 'the X-Hub-Signature-256 does not match the webhook secret; ignored');
   if (!event) return answer(400, 'no X-GitHub-Event header: not a GitHub delivery');
   const payload = parseBody(headers, raw);
@@ -118,19 +121,11 @@ export function webhookListener<T>(
   };
 }
 
-/**
- * @octokit/webhooks, loaded once. As an ES module: it needs @octokit/webhooks-methods, which exports
- * only an `import` entry, so a static import fails wherever this file is loaded as CommonJS (tsx, the tests).
- */
-// eslint-disable-next-line no-restricted-syntax -- the one package that cannot be required (above); it is a library, not a room
-const webhooksLibrary = () => import('@octokit/webhooks');
-
-async function verified(secret: string, body: string, signature: string): Promise<boolean> {
+async function verified(verify: Verifier, body: string, signature: string): Promise<boolean> {
   // An empty body cannot be verified (the library refuses it): it is no delivery of GitHub's.
   if (body.length === 0) return false;
   try {
-    const { Webhooks } = await webhooksLibrary();
-    return await new Webhooks({ secret }).verify(body, signature);
+    return await verify(body, signature);
   } catch {
     return false;
   }
