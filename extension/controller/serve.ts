@@ -14,7 +14,7 @@ import { CycleQueue } from './cycle-queue';
 import { InputError } from '../ports';
 import { runCycle, type CycleReport } from './cycle';
 import { LockedError } from './lock';
-import { githubRepository, lockSession, PolicyError, type Session } from './session';
+import { findPolicyFile, githubRepository, lockSession, PolicyError, type Session } from './session';
 
 export interface ServeOptions {
   secret: string;
@@ -53,15 +53,26 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
     ...(seen ? { seen } : {}),
   });
 
-  const cycle = async (wanted: Wanted): Promise<boolean> => {
-    if (wanted === 'everything') {
+  // The policy file as the session read it. A focused cycle keeps its session (the forge remembers its last
+  // full read); an edited policy file opens a new one and reads everything, an invalid one stops every cycle.
+  let policyText = findPolicyFile(session.repo.root).text;
+  // Deliveries skipped while the policy was invalid: the next cycle reads everything.
+  let owed = false;
+  const cycle = async (asked: Wanted): Promise<boolean> => {
+    const text = findPolicyFile(session.repo.root).text;
+    let wanted = asked;
+    if (wanted === 'everything' || owed || text !== policyText) {
       try {
         session = await options.open();
       } catch (error) {
         if (!(error instanceof PolicyError)) throw error;
         options.log(`${error.message}: no cycle until it is fixed`);
+        owed = true;
         return true;
       }
+      policyText = text;
+      owed = false;
+      wanted = 'everything';
     }
     const started = Date.now();
     let lock;

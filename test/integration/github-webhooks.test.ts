@@ -7,6 +7,8 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GitHubWorld } from '../../fixtures/github/world';
 import { adjust, deliver, example } from '../../fixtures/github/webhooks';
 import { CLI, runCli } from '../support/cli';
@@ -107,6 +109,26 @@ describe('GitHub mode: serve --webhooks', function () {
     assert.ok(world.merged(pull));
     assert.match(current.stderr, new RegExp(`webhook pull_request_review\\.submitted delivery-review-1: 200 reads #${pull}`));
     assert.equal(world.mergesOf(pull), 1);
+  });
+
+  it('acts on no delivery while the policy file is invalid, and reads everything once it is fixed', async () => {
+    const pull = world.pull('web/held', { 'web/held.js': 'export const held = 1;\n' }, { approve: false });
+    served = await Served.start(world, ['--resync', '10m']);
+    const current = served;
+    writeFileSync(join(world.workspace, '.buildmaster.yml'), 'target: main\nlanes: 7\n');
+    world.server.review(pull, 'alice', 'APPROVED');
+    const review = adjust(example('pull_request_review', 'submitted'), { repository: REPO, pull });
+    assert.equal((await current.send('pull_request_review', review)).status, 200);
+    await current.until(() => /policy file is invalid.*no cycle until it is fixed/.test(current.stderr), 'the cycle refused');
+    assert.equal(world.merged(pull), false, 'an invalid policy stops every action, a delivery’s too');
+    const before = current.cycles().length;
+    world.writePolicy('');
+    const issue = adjust(example('issues', 'opened'), { repository: REPO, pull: 40 });
+    assert.equal((await current.send('issues', issue)).status, 200);
+    await current.until(() => current.cycles().length > before, 'the first cycle after the fix');
+    const next = current.cycles()[before];
+    assert.equal(next?.read, 'everything', 'the skipped delivery is not lost: everything is read');
+    assert.ok(world.merged(pull), current.stderr);
   });
 
   it('rejects a bad signature (401, logged), a malformed body (400) and ignores an unknown event; none changes anything', async () => {
