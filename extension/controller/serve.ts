@@ -45,7 +45,7 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
   if (first.forge.kind !== 'github')
     throw new InputError('serve --webhooks needs GitHub mode: webhooks come from GitHub (add --forge github)');
   let session = first;
-  const repository = await githubRepository(session.repo, session.policy);
+  let repository = await githubRepository(session.repo, session.policy);
   let seen: SeenRepository | undefined;
   const context = (): FocusContext => ({
     repository: `${repository.owner}/${repository.repo}`,
@@ -72,6 +72,7 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
       }
       policyText = text;
       owed = false;
+      repository = await githubRepository(session.repo, session.policy);
       wanted = 'everything';
     }
     const started = Date.now();
