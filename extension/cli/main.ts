@@ -35,6 +35,7 @@ import { judgeChecks } from '../core/gate';
 import { short } from '../core/text';
 import { userInfo } from 'node:os';
 import { takeGitHubToken } from '../process/env';
+import { SECRET_ENV, serveWebhooks } from '../controller/serve';
 
 export const EXIT = { ok: 0, failure: 1, badInput: 2, globalHold: 3 } as const;
 
@@ -43,6 +44,8 @@ const USAGE = `usage: build-master <command> [--repo DIR] [--forge local|github]
 commands:
   sync [--dry-run]              one cycle: observe, decide, act, record
   watch [--interval 60s]        cycle until SIGINT/SIGTERM (the cycle in flight finishes)
+  serve --webhooks [--port 8787] [--host 127.0.0.1] [--path /webhooks] [--resync 10m] [--quiet 2s]
+                                GitHub mode: cycle on webhook deliveries (secret in BUILDMASTER_WEBHOOK_SECRET)
   status                        lanes, incidents, queue, approvals, global state
   explain <change|incident>     every gate reason for one change, or an incident's failing tests
   approve <id>                  approve a pending approval
@@ -111,6 +114,12 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         run: { type: 'string' },
         step: { type: 'string' },
         task: { type: 'string' },
+        webhooks: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        path: { type: 'string' },
+        resync: { type: 'string' },
+        quiet: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -168,6 +177,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         // Each cycle reopens the session exactly as the first was opened (same forge, same options).
         return await watch(await session(), session, interval, json, io, log, options.stopSignal, cycles);
       }
+      case 'serve':
+        return await serve(values, forge, session, io, log, options.stopSignal);
       case 'status': {
         const s = await session();
         const state = s.store.data.state ?? initialState(s.policy, Date.now());
@@ -387,6 +398,65 @@ async function watch(
   }
 }
 
+/** `serve --webhooks`: GitHub mode driven by webhook deliveries (controller/serve.ts), until SIGINT/SIGTERM. */
+async function serve(
+  values: Record<string, string | boolean | undefined>,
+  forge: string,
+  session: () => Promise<Session>,
+  io: Output,
+  log: (m: string) => void,
+  stopSignal?: Promise<void>,
+): Promise<number> {
+  const text = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
+  if (values.webhooks !== true) throw new UsageError('serve needs --webhooks: build-master serve --webhooks --forge github');
+  if (forge !== 'github') throw new UsageError('serve --webhooks needs GitHub mode: webhooks come from GitHub (add --forge github)');
+  // Read once and taken out of the environment, like the token: nothing this process spawns inherits it.
+  const secret = process.env[SECRET_ENV];
+  Reflect.deleteProperty(process.env, SECRET_ENV);
+  if (!secret)
+    throw new UsageError(
+      `serve --webhooks needs the webhook secret in ${SECRET_ENV} (the same secret as on the repository's or the App's webhook)`,
+    );
+  const port = Number(text('port') ?? '8787');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port "${text('port') ?? ''}" is not a port (0-65535)`);
+  const path = text('path') ?? '/webhooks';
+  if (!path.startsWith('/')) throw new UsageError(`--path "${path}" must start with / (e.g. /webhooks)`);
+  const duration = (key: string, fallback: string, least: number): number => {
+    const given = text(key) ?? fallback;
+    const ms = parseDuration(given);
+    if (ms === undefined) throw new UsageError(`--${key} "${given}" is not a duration (e.g. 2s, 10m)`);
+    if (ms < least) throw new UsageError(`--${key} ${given} is too short: at least ${least} ms`);
+    return ms;
+  };
+  const resyncMs = duration('resync', '10m', 1000);
+  const quietMs = duration('quiet', '2s', 0);
+  let stop: () => void = () => undefined;
+  const stopping = new Promise<void>((done) => (stop = done));
+  const onSignal = () => stop();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  void stopSignal?.then(stop);
+  try {
+    await serveWebhooks(await session(), {
+      secret,
+      host: text('host') ?? '127.0.0.1',
+      port,
+      path,
+      resyncMs,
+      quietMs,
+      maxDelayMs: Math.max(quietMs * 5, 10_000),
+      open: session,
+      announce: (url) => io.out(`listening on ${url}`),
+      log,
+      stop: stopping,
+    });
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /**
  * Every gate reason for one change, without the controller lock: the stored
  * state and a read-only look at the forge (no check runs, nothing saved), so
@@ -497,6 +567,12 @@ const OPTIONS = [
   'plan-only',
   'agents',
   'max-phase',
+  'webhooks',
+  'port',
+  'host',
+  'path',
+  'resync',
+  'quiet',
   'help',
 ];
 

@@ -9,7 +9,7 @@ import { short } from '../core/text';
 import type { Change, ControllerState, Decision, Incident, Snapshot } from '../core/model';
 import type { Policy } from '../core/policy/schema';
 import { writeScope } from '../core/scope';
-import { ForgeRefusal, type Clock, type Forge, type FoundMerge, type StorePort, type Worker } from '../ports';
+import { ForgeRefusal, type Clock, type Forge, type FoundMerge, type ObserveFocus, type StorePort, type Worker } from '../ports';
 import type { LogEvent, Store } from '../store/store';
 import { tend } from './hygiene';
 
@@ -47,6 +47,8 @@ export interface CycleReport {
    * entries, merged ones too, with the gates that let them merge.
    */
   queuesAfter?: DecideResult['queues'];
+  /** The target's newest commit as observed (webhook mode matches check and status shas against it). */
+  targetSha?: string;
 }
 
 const ACTIONS: ReadonlySet<Decision['kind']> = new Set([
@@ -59,16 +61,19 @@ const ACTIONS: ReadonlySet<Decision['kind']> = new Set([
   'update-branch',
 ]);
 
-export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = {}): Promise<CycleReport> {
+/** `focus`: what webhook deliveries said changed since the last cycle; the forge reads only that (absent: everything). */
+export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean; focus?: ObserveFocus } = {}): Promise<CycleReport> {
   const { store, forge, policy, clock } = deps;
   const dryRun = options.dryRun ?? false;
   const replayed = dryRun ? [] : await resumeUnfinished(deps);
 
   const state: ControllerState = store.data.state ?? initialState(policy, clock.now());
-  const snapshot = await observe(deps);
+  const snapshot = await observe(deps, options.focus ? { focus: options.focus } : {});
   const now = clock.now();
   const result = decide(snapshot, state, policy, now);
-  if (dryRun) return { result, actions: [], dryRun, snapshotChanges: snapshot.changes };
+  const targetSha = snapshot.targetCommits[snapshot.targetCommits.length - 1]?.sha;
+  const seen = { snapshotChanges: snapshot.changes, ...(targetSha ? { targetSha } : {}) };
+  if (dryRun) return { result, actions: [], dryRun, ...seen };
 
   // Record first: the decisions and the state they lead to, then act on them.
   store.append(result.decisions.map((decision) => eventOf(decision, now, result.state.cycle)));
@@ -128,7 +133,7 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
       ]);
     }
   }
-  return { result, actions, dryRun, snapshotChanges: snapshot.changes, queuesAfter: acted.queues };
+  return { result, actions, dryRun, ...seen, queuesAfter: acted.queues };
 }
 
 /**
@@ -140,7 +145,7 @@ export async function runCycle(deps: CycleDeps, options: { dryRun?: boolean } = 
  */
 export async function observe(
   deps: Pick<CycleDeps, 'forge' | 'policy' | 'store' | 'clock'>,
-  options: { readOnly?: boolean } = {},
+  options: { readOnly?: boolean; focus?: ObserveFocus } = {},
 ): Promise<Snapshot> {
   const { forge, policy, store, clock } = deps;
   const observed = await forge.observe(policy, store.data.state, store.data.builds, { ...options, seen: store.firstSeen() });
