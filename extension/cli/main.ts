@@ -8,6 +8,8 @@ import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { observe, runCycle } from '../controller/cycle';
 import { whyNotAChange } from '../forge/local/forge';
+import { readBudget } from '../github/budget';
+import { budgetLine } from '../protocol/budget';
 import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
 import { RepoError } from '../controller/session';
 import { InputError } from '../ports';
@@ -191,9 +193,12 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         const flaky = renderFlakes(flakes, window);
         const runs = s.store.runs();
         const runsLine = renderRunsLine(runs);
+        // GitHub mode's rate-limit budget, as the last cycle's answers reported it.
+        const budget = readBudget(s.repo.stateDir);
+        const budgetText = budgetLine(budget);
         print(
-          { ...doc, flakes, runs: runsSummary(runs) },
-          `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${runsLine ? `\n\n${runsLine}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`,
+          { ...doc, flakes, runs: runsSummary(runs), ...(budget ? { github: { budget } } : {}) },
+          `${renderStatus(doc, Date.now())}${flaky ? `\n\n${flaky}` : ''}${runsLine ? `\n\n${runsLine}` : ''}${budgetText ? `\n\n${budgetText}` : ''}${last ? `\n\nas of cycle ${last.cycle} at ${new Date(last.at).toISOString()}` : '\n\nno cycle has run yet: build-master sync'}`,
         );
         return state.global.state === 'global-hold' ? EXIT.globalHold : EXIT.ok;
       }

@@ -6,7 +6,7 @@ import { POLICY_FILES, parsePolicy, type PolicyProblem } from '../core/policy/pa
 import type { Policy } from '../core/policy/schema';
 import { LocalForge } from '../forge/local/forge';
 import { GitHubForge } from '../forge/github/forge';
-import { createClient, ResponseCache } from '../github/client';
+import { createClient, ResponseCache, type ClientTiming } from '../github/client';
 import { GitHubRepository, type RepositoryRef } from '../github/repository';
 import { GitHubIssueWorker } from '../workers/github-issue/worker';
 import { GitRepo } from '../git/repo';
@@ -52,7 +52,7 @@ export interface GitHubSessionOptions {
   /** Overrides `github.api_url` (tests point it at their server). */
   apiUrl?: string;
   /** Test knobs: shrink rate-limit waits and the gap between writes. */
-  timing?: { retryAfterBaseMs?: number; writeIntervalMs?: number; maxRateLimitWait?: number; retries?: number };
+  timing?: ClientTiming;
 }
 
 export interface SessionOptions {
@@ -167,7 +167,7 @@ async function openGitHub(
   }
   const repository = await githubRepository(repo, policy);
   const baseUrl = options.apiUrl ?? policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';
-  const client = createClient({ baseUrl, token, cache: ResponseCache.in(repo.stateDir), log, ...options.timing });
+  const client = createClient({ baseUrl, token, cache: ResponseCache.in(repo.stateDir), stateDir: repo.stateDir, log, ...options.timing });
   return new GitHubRepository(client, repository, store, log);
 }
 

@@ -1,17 +1,185 @@
 // The GitHub REST client: @octokit/rest with the throttling and retry plugins,
 // pagination, and conditional requests. Every GET carries the ETag of the last
-// answer to the same URL; a 304 costs nothing against the rate limit and is
+// answer to the same URL; a 304 costs nothing against the hourly rate limit and is
 // answered from the cache, so an idle cycle is nearly free. The cache lives in
 // the store directory so a new process (cron, `build-master sync`) starts warm.
+// Every request is paced under GitHub's secondary limits (requests in flight,
+// points a minute, GraphQL one query at a time), and every answer's rate-limit
+// headers are recorded (budget.ts) so `status` and the cockpit show what is left.
 import { Octokit } from '@octokit/rest';
 import { paginateGraphQL } from '@octokit/plugin-paginate-graphql';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck/light.js';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BudgetRecorder } from './budget';
 
-const GitHubOctokit = Octokit.plugin(throttling, retry, paginateGraphQL);
+/**
+ * GitHub's secondary limits (docs: "About secondary rate limits"): at most 100
+ * requests in flight, 900 REST points a minute (a read is 1 point, a write 5),
+ * 2,000 GraphQL points a minute (a query 1, a mutation 5). Build Master stays well under each.
+ */
+export const PACING_DEFAULTS = {
+  maxConcurrent: 8,
+  restPointsPerMinute: 800,
+  graphqlPointsPerMinute: 1800,
+  windowMs: 60_000,
+  logDelayOverMs: 5_000,
+} as const;
+
+export interface PacingOptions {
+  /** Requests in flight at once (GitHub allows 100); default 8. */
+  maxConcurrent?: number;
+  /** REST points in any window (a read 1, a write 5; GitHub allows 900 a minute); default 800. */
+  restPointsPerMinute?: number;
+  /** GraphQL points in any window (a query 1, a mutation 5; GitHub allows 2,000 a minute); default 1,800. */
+  graphqlPointsPerMinute?: number;
+  /** The window the points are counted in: a minute (tests shrink it). */
+  windowMs?: number;
+  /** Pacing that holds a burst of requests back longer than this is logged, once; default 5 s. */
+  logDelayOverMs?: number;
+}
+
+/** Points a request costs against GitHub's per-minute limits. */
+function pointsOf(method: string, graphql: boolean, query: unknown): number {
+  if (graphql) return typeof query === 'string' && /^\s*mutation\b/.test(query.replace(/^\s*#.*$/gm, '')) ? 5 : 1;
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 1 : 5;
+}
+
+/**
+ * A token bucket of `perWindow` points: it starts with a sixth of them (a burst)
+ * and refills the rest in equal steps over the window, so no window of that
+ * length ever holds more than `perWindow` points, wherever it starts.
+ */
+function pointBucket(perWindow: number, windowMs: number): Bottleneck {
+  // A write costs 5: the bucket must hold at least that, or it would wait forever.
+  if (!(perWindow >= 10)) throw new Error(`pacing: ${perWindow} points a window is too few (at least 10)`);
+  const burst = Math.max(5, Math.floor(perWindow / 6));
+  // Bottleneck looks at the bucket every 250 ms: no more steps than that in a window.
+  const steps = Math.max(1, Math.min(60, Math.floor(windowMs / 250), perWindow - burst));
+  const step = Math.floor((perWindow - burst) / steps);
+  return new Bottleneck({
+    reservoir: burst,
+    reservoirIncreaseMaximum: burst,
+    reservoirIncreaseAmount: step,
+    reservoirIncreaseInterval: Math.ceil(windowMs / steps),
+  });
+}
+
+/**
+ * The limiters of one GitHub identity (API address and token): GitHub counts its
+ * secondary limits per user or app, so every client of one token in this process
+ * shares them, and a process that reopens its session each cycle (watch) keeps
+ * one set instead of starting a fresh burst (and a fresh timer) every time.
+ */
+class Pacing {
+  readonly rest: Bottleneck;
+  readonly graphql: Bottleneck;
+  /** GitHub asks for GraphQL requests one at a time. */
+  readonly graphqlSerial = new Bottleneck({ maxConcurrent: 1 });
+  /** Requests on the wire at once. */
+  readonly inFlightCap: Bottleneck;
+  inFlight = 0;
+  quietSince = Date.now();
+  heldMs = 0;
+  logged = false;
+
+  constructor(readonly options: Required<PacingOptions>) {
+    this.rest = pointBucket(options.restPointsPerMinute, options.windowMs);
+    this.graphql = pointBucket(options.graphqlPointsPerMinute, options.windowMs);
+    this.inFlightCap = new Bottleneck({ maxConcurrent: options.maxConcurrent });
+  }
+
+  private static readonly shared = new Map<string, Pacing>();
+
+  static for(baseUrl: string, token: string, options: Required<PacingOptions>): Pacing {
+    // The token is only hashed into a key, never kept.
+    const key = createHash('sha256')
+      .update(`${baseUrl}\n${token}\n${JSON.stringify(options)}`)
+      .digest('hex');
+    // Limiters quiet for two windows are full again: dropping them loses nothing and stops their timers.
+    for (const [other, idle] of Pacing.shared)
+      if (other !== key && idle.inFlight === 0 && Date.now() - idle.quietSince > 2 * idle.options.windowMs) {
+        Pacing.shared.delete(other);
+        void Promise.all([idle.rest.disconnect(), idle.graphql.disconnect()]);
+      }
+    let pacing = Pacing.shared.get(key);
+    if (!pacing) {
+      pacing = new Pacing(options);
+      Pacing.shared.set(key, pacing);
+    }
+    return pacing;
+  }
+
+  /** Waits for `points` (and logs, once a burst, when the waiting passes the threshold). */
+  async take(graphql: boolean, points: number, log: (message: string) => void): Promise<void> {
+    const started = Date.now();
+    // A pause in GitHub traffic (between cycles) starts a new burst: its holdups are logged afresh.
+    if (this.inFlight === 0 && started - this.quietSince > 1000) {
+      this.heldMs = 0;
+      this.logged = false;
+    }
+    // Bottleneck's clock is unref'd: a process waiting only for points must not exit mid-cycle.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    try {
+      await (graphql ? this.graphql : this.rest).schedule({ weight: points }, () => Promise.resolve());
+    } finally {
+      clearInterval(keepAlive);
+    }
+    this.heldMs += Date.now() - started;
+    if (!this.logged && this.heldMs > this.options.logDelayOverMs) {
+      this.logged = true;
+      const { restPointsPerMinute, graphqlPointsPerMinute, windowMs } = this.options;
+      const cap = graphql ? `${graphqlPointsPerMinute} GraphQL points` : `${restPointsPerMinute} REST points`;
+      const per = windowMs === 60_000 ? 'a minute' : `per ${windowMs} ms`;
+      log(
+        `GitHub pacing: requests held back ${Math.round(this.heldMs / 1000)}s so far to stay under ${cap} ${per} (GitHub's secondary limit); the cycle goes on, more slowly`,
+      );
+    }
+  }
+}
+
+interface Pacer {
+  pacing: Pacing;
+  budget: BudgetRecorder;
+  log: (message: string) => void;
+}
+
+/**
+ * Innermost hook (registered before the throttling plugin): every attempt that
+ * reaches the network, retries included, waits for its points and a free slot,
+ * then is sent; every answer (errors and 304s too) has its rate-limit headers recorded.
+ */
+function pacing(octokit: Pick<Octokit, 'hook'>, octokitOptions: { pacer?: Pacer; [option: string]: unknown }): void {
+  const pacer = octokitOptions.pacer;
+  if (!pacer) return;
+  const { pacing, budget, log } = pacer;
+  octokit.hook.wrap('request', async (request, options) => {
+    const graphql = /^(?:https?:\/\/[^/]+)?(?:\/api)?\/graphql\b/.test(options.url);
+    const resource = graphql ? 'graphql' : 'rest';
+    const points = pointsOf(options.method.toUpperCase(), graphql, (options as { query?: unknown }).query);
+    pacing.inFlight += 1;
+    try {
+      await pacing.take(graphql, points, log);
+      budget.spend(resource, points);
+      const send = () => pacing.inFlightCap.schedule(async () => request(options));
+      const response = await (graphql ? pacing.graphqlSerial.schedule(send) : send());
+      budget.recordHeaders(response.headers, resource);
+      if (graphql) budget.recordGraphQLRateLimit((response.data as { data?: { rateLimit?: unknown } } | undefined)?.data?.rateLimit);
+      return response;
+    } catch (error) {
+      budget.recordHeaders((error as { response?: { headers?: Record<string, unknown> } }).response?.headers, resource);
+      throw error;
+    } finally {
+      pacing.inFlight -= 1;
+      if (pacing.inFlight === 0) pacing.quietSince = Date.now();
+    }
+  });
+}
+
+const GitHubOctokit = Octokit.plugin(pacing, throttling, retry, paginateGraphQL);
 export type GitHubApi = InstanceType<typeof GitHubOctokit>;
 
 interface CachedResponse {
@@ -25,6 +193,7 @@ interface CachedResponse {
 export class ResponseCache {
   private entries = new Map<string, CachedResponse>();
   private dirty = false;
+  private readonly saved: (() => void)[] = [];
 
   constructor(private readonly file?: string) {
     if (file && existsSync(file)) {
@@ -55,8 +224,14 @@ export class ResponseCache {
     return this.entries.size;
   }
 
+  /** Runs `then` after every save: what is persisted at the same moment (the budget). */
+  onSave(then: () => void): void {
+    this.saved.push(then);
+  }
+
   /** Writes the cache atomically; entries not used for a week are dropped. */
   save(now = Date.now()): void {
+    for (const then of this.saved) then();
     if (!this.file || !this.dirty) return;
     const week = 7 * 24 * 3600 * 1000;
     const kept = Object.fromEntries([...this.entries].filter(([, v]) => now - v.at < week));
@@ -80,14 +255,32 @@ export interface ClientOptions {
   maxRateLimitWait?: number;
   /** Retries of a 5xx or a dropped connection; default 3. */
   retries?: number;
+  /** Pacing under GitHub's secondary limits (PACING_DEFAULTS); tests shrink the window. */
+  pacing?: PacingOptions;
+  /**
+   * The state directory: the budget is saved there as github-budget.json whenever
+   * the ETag cache is saved (the end of a cycle's reads). Absent: kept in memory only.
+   */
+  stateDir?: string;
 }
+
+/** The options a session passes through to the client (tests shorten the waits). */
+export type ClientTiming = Pick<ClientOptions, 'retryAfterBaseMs' | 'writeIntervalMs' | 'maxRateLimitWait' | 'retries' | 'pacing'>;
 
 export interface GitHubClient {
   api: GitHubApi;
   cache: ResponseCache;
+  /** GitHub's rate-limit budget as the answers report it, and this process's spending. */
+  budget: BudgetRecorder;
 }
 
 export function createClient(options: ClientOptions): GitHubClient {
+  const pace: Required<PacingOptions> = { ...PACING_DEFAULTS, ...options.pacing };
+  const caps = { rest: pace.restPointsPerMinute, graphql: pace.graphqlPointsPerMinute };
+  const budget = options.stateDir ? BudgetRecorder.in(options.stateDir, caps) : new BudgetRecorder(caps);
+  // The budget is persisted with the ETag cache: one write at the end of a cycle's reads, never per request.
+  options.cache.onSave(() => budget.save());
+  const pacer: Pacer = { pacing: Pacing.for(options.baseUrl, options.token, pace), budget, log: options.log };
   const maxWait = options.maxRateLimitWait ?? 60;
   const base = options.retryAfterBaseMs ?? 1000;
   const limitHandler =
@@ -105,6 +298,7 @@ export function createClient(options: ClientOptions): GitHubClient {
     baseUrl: options.baseUrl.replace(/\/$/, ''),
     auth: options.token,
     userAgent: 'build-master',
+    pacer,
     // Octokit's own logging goes to our log (it never includes the token).
     // A 304 is an answer from the cache, not an error worth a line.
     log: {
@@ -164,7 +358,7 @@ export function createClient(options: ClientOptions): GitHubClient {
       throw error;
     }
   });
-  return { api, cache: options.cache };
+  return { api, cache: options.cache, budget };
 }
 
 /** A message a person can act on for a failed GitHub call; never includes the token. */

@@ -7,6 +7,7 @@ import type { Approval, CheckRun, Incident, LaneStateName, GlobalStateName } fro
 import type { ChangeDiff } from '../core/diff';
 import type { CheckFailures } from './failures';
 import type { RunKpisView, RunView } from './runs';
+import type { GitHubBudget } from './budget';
 
 // The core's data the views render, re-exported so a webview imports protocol/ only (lint enforces it).
 export type { Kpis } from '../core/kpi';
@@ -74,6 +75,8 @@ export interface CockpitModel {
   runKpis: RunKpisView;
   lastCycle?: { cycle: number; at: number; outcome: { kind: string; rationale: string } };
   controller: { running: boolean; syncing: boolean; trusted: boolean; interval: number; lastError?: string };
+  /** GitHub mode: the rate-limit budget the last cycle's answers reported. */
+  githubBudget?: GitHubBudget;
   now: number;
 }
 

@@ -24,6 +24,8 @@ import {
 } from '../controller/session';
 import { statusDocument } from '../controller/status';
 import type { CockpitModel } from '../protocol/model';
+import type { GitHubBudget } from '../protocol/budget';
+import { readBudget } from '../github/budget';
 import { runKpisView, runViews } from '../protocol/runView';
 import { systemClock, type Clock } from '../ports';
 
@@ -228,6 +230,7 @@ export class Cockpit implements vscode.Disposable {
       runKpis: runKpisView(store.runs()),
       ...(last ? { lastCycle: { cycle: last.cycle, at: last.at, outcome: last.outcome } } : {}),
       controller: this.controllerView(),
+      ...githubBudgetOf(session),
       now,
     };
   }
@@ -394,4 +397,11 @@ function emptyModel(now: number, unavailable?: string): CockpitModel {
     controller: { running: false, syncing: false, trusted: vscode.workspace.isTrusted, interval: 60_000 },
     now,
   };
+}
+
+/** GitHub mode's budget file beside the store (a small read, no network). */
+function githubBudgetOf(session: Session): { githubBudget?: GitHubBudget } {
+  if (session.forge.kind !== 'github') return {};
+  const budget = readBudget(session.repo.stateDir);
+  return budget ? { githubBudget: budget } : {};
 }

@@ -1,5 +1,6 @@
 // The status bar item: the global state and counts; a click opens the dashboard.
 import * as vscode from 'vscode';
+import { budgetLine, budgetLow } from '../protocol/budget';
 import type { CockpitModel } from '../protocol/model';
 import type { Cockpit } from './cockpit';
 
@@ -42,13 +43,17 @@ export function statusBarText(model: CockpitModel): { text: string; tooltip: str
     queued ? `${queued} queued` : '',
     model.incidents.length ? `${model.incidents.length} incident${model.incidents.length > 1 ? 's' : ''}` : '',
     model.approvals.length ? `${model.approvals.length} approval${model.approvals.length > 1 ? 's' : ''}` : '',
+    budgetLow(model.githubBudget) ? 'GitHub budget low' : '',
   ].filter(Boolean);
   const tooltip = [
     `Build Master: ${model.global.state} — ${model.global.reason}`,
     `controller ${model.controller.running ? 'running' : 'stopped'}${model.controller.trusted ? '' : ' (untrusted workspace)'}`,
     model.lastCycle ? `last cycle ${model.lastCycle.cycle}: ${model.lastCycle.outcome.rationale}` : 'no cycle has run yet',
+    budgetLine(model.githubBudget) ?? '',
     'Click to open the dashboard',
-  ].join('\n');
+  ]
+    .filter(Boolean)
+    .join('\n');
   return {
     text: `${icon} ${model.global.state === 'global-hold' ? 'HOLD' : 'Build Master'} ${counts.join(' · ')}`,
     tooltip,

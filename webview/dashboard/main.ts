@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import type { CockpitModel, DashboardRequest, Incident, Kpis, LaneView } from '../../extension/protocol/model';
 import { incidentFailures, printable, where } from '../../extension/protocol/failures';
 import { controllerText, laneReason, quietTimeline, sparseChart } from '../../extension/protocol/presentation';
+import { budgetLine } from '../../extension/protocol/budget';
 
 /** Failing tests listed per incident; `build-master explain <incident>` has the rest. */
 const FAILURES_SHOWN = 10;
@@ -128,6 +129,7 @@ class BuildMasterDashboard extends LitElement {
         <vscode-button ?disabled=${this.busy || model.controller.syncing || !model.controller.trusted || !model.repo} @click=${() => this.send({ kind: 'sync' })}>${this.busy || model.controller.syncing ? 'Running…' : 'Run cycle'}</vscode-button>
       </div>
       <div class="muted">${model.repo ?? ''}${model.repo ? ` · target ${model.target} · ${model.forge} mode` : ''}${model.lastCycle ? ` · cycle ${model.lastCycle.cycle} ${duration(model.now - model.lastCycle.at)} ago: ${model.lastCycle.outcome.rationale}` : model.repo ? ' · no cycle has run yet' : ''}</div>
+      ${model.githubBudget ? html`<div class="muted" data-testid="github-budget">${budgetLine(model.githubBudget) ?? ''}</div>` : nothing}
       ${model.controller.lastError ? html`<div class="notice error">Last cycle failed: ${model.controller.lastError}</div>` : nothing}
       ${this.notice ? html`<div class="notice ${this.notice.error ? 'error' : ''}">${this.notice.text}</div>` : nothing}
       ${model.unavailable ? html`<p class="problems">${model.unavailable}</p>` : nothing}
