@@ -374,7 +374,36 @@ export function describeGitHubError(error: unknown, what: string): string {
     const when = Number.isFinite(reset) && reset > 0 ? ` (resets at ${new Date(reset * 1000).toISOString()})` : '';
     return `${what}: GitHub's rate limit is exhausted${when}; Build Master retried and gave up, the next cycle tries again`;
   }
-  if (status === 404) return `${what}: not found on GitHub (404); check \`github.repository\` in .buildmaster.yml and the token's access`;
+  const reason = githubReason(error);
+  if (status === 404) {
+    // GitHub says "Not Found" for a missing (or hidden) repository; anything else is its own reason ("Branch not protected").
+    if (reason && !/^not found$/i.test(reason)) return `${what}: GitHub answered 404: ${reason}`;
+    return `${what}: not found on GitHub (404); check \`github.repository\` in .buildmaster.yml and the token's access`;
+  }
   if (status && status >= 500) return `${what}: GitHub answered ${status} after retries; the next cycle tries again`;
+  if (status && reason) return `${what}: GitHub refused it (HTTP ${status}): ${reason}`;
   return `${what}: ${e.message ?? String(error)}${status ? ` (HTTP ${status})` : ''}`;
+}
+
+/**
+ * GitHub's own words from an error body: its message and each listed error
+ * ("Validation Failed (Label color: invalid)"), or undefined when the body has none.
+ */
+function githubReason(error: unknown): string | undefined {
+  const data = (error as { response?: { data?: unknown } }).response?.data;
+  if (typeof data !== 'object' || data === null) return undefined;
+  const { message, errors } = data as { message?: unknown; errors?: unknown };
+  if (typeof message !== 'string' || !message.trim()) return undefined;
+  const details = (Array.isArray(errors) ? (errors as unknown[]) : [])
+    .map((item) => {
+      if (typeof item === 'string') return item;
+      if (typeof item !== 'object' || item === null) return '';
+      const e = item as Record<string, unknown>;
+      const words = (...keys: string[]) => keys.map((k) => e[k]).filter((v): v is string => typeof v === 'string' && v !== '');
+      const where = words('resource', 'field').join(' ');
+      const what = words('message').join('') || words('code').join('');
+      return [where, what].filter(Boolean).join(': ');
+    })
+    .filter(Boolean);
+  return `${message.trim()}${details.length ? ` (${details.join('; ')})` : ''}`;
 }
