@@ -196,6 +196,11 @@ async function main(): Promise<void> {
     open_prs: LANES.length * 100,
     lanes: LANES.length,
     ...repo.result,
+    webhook_estimate: {
+      formula:
+        'resyncs_per_hour × resync_cycle_requests: idle in webhook mode, only the safety resync (every 10 minutes) reads GitHub; requests serve sends on its own while idle are not in this bench',
+      resyncs_per_hour: ORG.resyncsPerHour,
+    },
     org_points_per_hour: orgPoints,
     org_estimate: {
       formula:

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, ResponseCache, type PacingOptions } from '../../extension/github/client';
@@ -211,6 +211,11 @@ describe('GitHub budget in status', function () {
         new RegExp(`GitHub budget: REST ${rest.remaining.toLocaleString('en-US')}/5,000 left \\(resets \\d\\d:\\d\\d\\)`),
       );
       assert.ok(!text.stdout.includes(world.server.token) && !json.stdout.includes(world.server.token), 'the token is never shown');
+      // A torn or foreign budget file hides the budget; status still answers.
+      writeFileSync(join(world.session.repo.stateDir, 'github-budget.json'), '{"rest": {"limit": 50');
+      const torn = await runCli(['status', '--json', '--forge', 'github', '--repo', world.workspace], { env });
+      assert.equal(torn.code, 0, torn.stderr);
+      assert.equal((JSON.parse(torn.stdout) as { github?: unknown }).github, undefined);
     } finally {
       await world.stop();
     }
