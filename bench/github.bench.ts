@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     ...repo.result,
     webhook_estimate: {
       formula:
-        'resyncs_per_hour × resync_cycle_requests: idle in webhook mode, only the safety resync (every 10 minutes) reads GitHub; requests serve sends on its own while idle are not in this bench',
+        'resyncs_per_hour × resync_cycle_requests: idle, `serve --webhooks` reads GitHub only in its safety resync (a full cycle every 10 minutes; its only timer, controller/serve.ts)',
       resyncs_per_hour: ORG.resyncsPerHour,
     },
     org_points_per_hour: orgPoints,
