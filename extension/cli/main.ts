@@ -8,7 +8,7 @@ import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { observe, runCycle } from '../controller/cycle';
 import { whyNotAChange } from '../forge/local/forge';
-import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
+import { lockSession, openSession, PolicyError, stateRefStore, type Session, type SessionOptions } from '../controller/session';
 import { RepoError } from '../controller/session';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
@@ -46,7 +46,8 @@ commands:
   watch [--interval 60s]        cycle until SIGINT/SIGTERM (the cycle in flight finishes)
   serve --webhooks [--port 8787] [--host 127.0.0.1] [--path /webhooks] [--resync 10m] [--quiet 2s]
                                 GitHub mode: cycle on webhook deliveries (secret in BUILDMASTER_WEBHOOK_SECRET)
-  status                        lanes, incidents, queue, approvals, global state
+  status [--from-ref]           lanes, incidents, queue, approvals, global state
+                                (--from-ref: as the GitHub Action keeps it on buildmaster/state, or --state-ref NAME)
   explain <change|incident>     every gate reason for one change, or an incident's failing tests
   approve <id>                  approve a pending approval
   reject <id> --reason TEXT     reject a pending approval
@@ -54,7 +55,7 @@ commands:
   release --ack                 release a global hold (an owner's acknowledgment)
   pause <lane> [--reason TEXT]  stop a lane
   resume <lane>                 resume a lane (verified by green target checks)
-  log [--since 1h|ISO-DATE]     the decision and action log
+  log [--since 1h|ISO-DATE] [--from-ref]   the decision and action log
   validate [file]               check a policy file; exit 2 on any problem
   demo [--dir DIR]              a sandbox repository through a full incident lifecycle
   run --ticket FILE|TEXT | --progress FILE [--profile NAME] [--cap 200k-tokens] [--usd 50] [--wall 2h]
@@ -120,6 +121,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         path: { type: 'string' },
         resync: { type: 'string' },
         quiet: { type: 'string' },
+        'from-ref': { type: 'boolean', default: false },
+        'state-ref': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -181,15 +184,17 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         return await serve(values, forge, session, io, log, options.stopSignal);
       case 'status': {
         const s = await session();
-        const state = s.store.data.state ?? initialState(s.policy, Date.now());
-        const last = s.store.data.lastCycle;
+        // --from-ref: the state the GitHub Action keeps on the state branch, not this clone's.
+        const store = values['from-ref'] ? await stateRefStore(s, values['state-ref']) : s.store;
+        const state = store.data.state ?? initialState(s.policy, Date.now());
+        const last = store.data.lastCycle;
         const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? [], {
           ...(last ? { outcome: last.outcome, at: last.at } : {}),
         });
         const window = s.policy.incidents.flaky.window;
         const flakes = flakesInWindow(state.flakes, window, Date.now());
         const flaky = renderFlakes(flakes, window);
-        const runs = s.store.runs();
+        const runs = store.runs();
         const runsLine = renderRunsLine(runs);
         print(
           { ...doc, flakes, runs: runsSummary(runs) },
@@ -223,9 +228,10 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
       }
       case 'log': {
         const s = await session();
+        const store = values['from-ref'] ? await stateRefStore(s, values['state-ref']) : s.store;
         const since = values.since ? sinceOf(values.since) : 0;
-        const events = s.store.readEvents().filter((e) => e.at >= since);
-        print({ events }, renderEvents(events, s.store.data.state?.incidents ?? {}));
+        const events = store.readEvents().filter((e) => e.at >= since);
+        print({ events }, renderEvents(events, store.data.state?.incidents ?? {}));
         return EXIT.ok;
       }
       case 'demo':
@@ -573,6 +579,8 @@ const OPTIONS = [
   'path',
   'resync',
   'quiet',
+  'from-ref',
+  'state-ref',
   'help',
 ];
 
