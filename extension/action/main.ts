@@ -67,12 +67,20 @@ export async function runAction(
 
 async function act(env: Env, io: ActionIo, hooks: { checkpoint?: (point: string, attempt: number) => Promise<void> }): Promise<number> {
   const log = (message: string) => io.out(`build-master: ${message}`);
+  const repository = repositoryOf(env.GITHUB_REPOSITORY);
+  const fork = forkPullRequest(env, repository);
+  if (fork) {
+    // Checked before the token: such a run gets no secrets, so a token input from one is empty.
+    const message = `${env.GITHUB_EVENT_NAME ?? 'this event'} on a pull request from the fork ${fork}: GitHub gives this run a read-only token and no secrets, so it acts on nothing. The scheduled run picks the change up (or trigger Build Master with pull_request_target: it never checks out or runs pull request code)`;
+    io.out(annotation('notice', message));
+    if (env.GITHUB_OUTPUT) writeOutput(env.GITHUB_OUTPUT, 'summary', `skipped: ${message}`);
+    return ACTION_EXIT.ok;
+  }
   const token = readInput(env, 'token');
   if (!token)
     throw new InputError(
       'no token: the `token` input is empty. Leave it at its default (`${{ github.token }}`) or pass a token with contents, pull-requests and issues write access (`token: ${{ secrets.BUILD_MASTER_TOKEN }}`)',
     );
-  const repository = repositoryOf(env.GITHUB_REPOSITORY);
   const dryRun = readBooleanInput(env, 'dry-run', false);
   const policyPath = policyPathOf(readInput(env, 'policy'));
   const baseUrl = env.GITHUB_API_URL || 'https://api.github.com';
@@ -200,6 +208,26 @@ async function readPolicy(
       result.problems.map((p) => annotation('error', `${p.message} (hint: ${p.hint})`, { file: p.file, line: p.line, col: p.column })),
     );
   return { policy: result.policy, file: path };
+}
+
+const PULL_REQUEST_EVENTS = ['pull_request', 'pull_request_review', 'pull_request_review_comment'];
+
+/** The fork (`owner/name`) a pull_request* event's pull request comes from, or undefined (same repository, or another event). */
+function forkPullRequest(env: Env, repository: RepositoryRef): string | undefined {
+  if (!PULL_REQUEST_EVENTS.includes(env.GITHUB_EVENT_NAME ?? '') || !env.GITHUB_EVENT_PATH || !existsSync(env.GITHUB_EVENT_PATH))
+    return undefined;
+  try {
+    const payload = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8')) as {
+      pull_request?: { head?: { repo?: { full_name?: unknown } | null } };
+    };
+    const head = payload.pull_request?.head;
+    if (!head) return undefined;
+    // A head repository that is gone (a deleted fork) is a fork too.
+    const name = typeof head.repo?.full_name === 'string' ? head.repo.full_name : 'a deleted repository';
+    return name.toLowerCase() === `${repository.owner}/${repository.repo}`.toLowerCase() ? undefined : name;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What started this run, for the log and the state commit: `pull_request_review submitted on #12`. */

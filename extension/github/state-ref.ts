@@ -133,6 +133,17 @@ export class GitHubStateBackend implements StateBackend {
     return { commit, tree: head.tree.sha, entries, read };
   }
 
+  /** The commit the branch points at now, or undefined when it does not exist. */
+  private async head(): Promise<string | undefined> {
+    try {
+      const { data } = await this.api.git.getRef({ ...this.repo, ref: `heads/${this.branch}` });
+      return data.object.sha;
+    } catch (error) {
+      if (status(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
   async save(base: StateCommit, files: ReadonlyMap<string, string>, message: string): Promise<SaveOutcome> {
     const changed = [...files].filter(([path, content]) => base.entries.get(path) !== gitBlobSha(content));
     if (changed.length === 0 && base.commit) return { kind: 'unchanged' };
@@ -164,21 +175,23 @@ export class GitHubStateBackend implements StateBackend {
         try {
           await this.api.git.updateRef({ ...this.repo, ref: `heads/${this.branch}`, sha: commit.sha, force: false });
         } catch (error) {
-          if (status(error) === 422 || status(error) === 409)
+          // A refusal is a lost race only when the branch really moved; a protected branch refuses forever.
+          if ((status(error) === 422 || status(error) === 409) && (await this.head()) !== base.commit)
             return { kind: 'lost', why: `${this.branch} moved since it was read (${messageOf(error)})` };
-          throw error;
+          throw refused(error, this.branch);
         }
       } else {
         try {
           await this.api.git.createRef({ ...this.repo, ref: `refs/heads/${this.branch}`, sha: commit.sha });
         } catch (error) {
-          if (status(error) === 422)
+          if (status(error) === 422 && (await this.head()) !== undefined)
             return { kind: 'lost', why: `${this.branch} was created by another run meanwhile (${messageOf(error)})` };
-          throw error;
+          throw refused(error, this.branch);
         }
       }
       return { kind: 'written', commit: commit.sha };
     } catch (error) {
+      if (error instanceof InputError) throw error;
       if (status(error) === 403 || status(error) === 404)
         throw new InputError(
           `${what}: the token may not write to ${this.repo.owner}/${this.repo.repo} (HTTP ${status(error)}); give the workflow \`permissions: contents: write\` (a pull request from a fork gets a read-only token: run Build Master on pull_request_target, schedule or workflow_dispatch instead)`,
@@ -186,6 +199,14 @@ export class GitHubStateBackend implements StateBackend {
       throw new Error(describeGitHubError(error, what), { cause: error });
     }
   }
+}
+
+/** GitHub refused to move the state branch though no other run moved it (a ruleset or branch protection). */
+function refused(error: unknown, branch: string): Error {
+  if (status(error) !== 422 && status(error) !== 409) return error as Error;
+  return new InputError(
+    `GitHub refused to write the state branch ${branch} (${messageOf(error)}); if a ruleset or branch protection covers it, exempt ${branch} (Build Master writes it on every run)`,
+  );
 }
 
 function messageOf(error: unknown): string {

@@ -32,7 +32,7 @@ interface LoggedEvent {
 }
 
 /** A real pull_request_review payload from @octokit/webhooks-examples, pointed at this repository and pull request. */
-function reviewPayload(number: number, head: { ref: string; sha: string }): unknown {
+function reviewPayload(number: number, head: { ref: string; sha: string; repo?: string }): unknown {
   const index = JSON.parse(readFileSync(require.resolve('@octokit/webhooks-examples/api.github.com/index.json'), 'utf8')) as {
     name: string;
     examples: Record<string, unknown>[];
@@ -41,13 +41,14 @@ function reviewPayload(number: number, head: { ref: string; sha: string }): unkn
   assert.ok(example, 'the examples hold a submitted pull_request_review');
   const payload = structuredClone(example) as {
     review: { state: string };
-    pull_request: { number: number; head: { ref: string; sha: string }; base: { ref: string } };
+    pull_request: { number: number; head: { ref: string; sha: string; repo: { full_name: string } }; base: { ref: string } };
     repository: { name: string; full_name: string; owner: { login: string } };
   };
   payload.review.state = 'approved';
   payload.pull_request.number = number;
   payload.pull_request.head.ref = head.ref;
   payload.pull_request.head.sha = head.sha;
+  payload.pull_request.head.repo.full_name = head.repo ?? 'acme/app';
   payload.pull_request.base.ref = 'main';
   payload.repository.name = 'app';
   payload.repository.full_name = 'acme/app';
@@ -92,7 +93,7 @@ describe('the GitHub Action', function () {
 
   let runs = 0;
   /** Starts the Action as a runner would: a new empty workspace, temp dir, output and summary files. */
-  function startAction(options: { inputs?: Record<string, string>; env?: Record<string, string>; pull?: number } = {}) {
+  function startAction(options: { inputs?: Record<string, string>; env?: Record<string, string>; pull?: number; fork?: string } = {}) {
     const id = ++runs;
     const dir = mkdtempSync(join(scratch, `run${id}-`));
     const eventPath = join(dir, 'event.json');
@@ -100,7 +101,13 @@ describe('the GitHub Action', function () {
     const item = world.server.item(pull);
     writeFileSync(
       eventPath,
-      JSON.stringify(reviewPayload(pull, { ref: item?.pull?.head ?? 'agent/x', sha: item ? (world.server.headOf(item) ?? '') : '' })),
+      JSON.stringify(
+        reviewPayload(pull, {
+          ref: item?.pull?.head ?? 'agent/x',
+          sha: item ? (world.server.headOf(item) ?? '') : '',
+          ...(options.fork ? { repo: options.fork } : {}),
+        }),
+      ),
     );
     const files = { output: join(dir, 'output'), summary: join(dir, 'summary.md') };
     writeFileSync(files.output, '');
@@ -319,6 +326,21 @@ describe('the GitHub Action', function () {
     assert.equal(world.merged(pr), false);
     assert.equal(world.origin.tryGit(['rev-parse', '--verify', '--quiet', STATE]), undefined, 'no state branch was written');
     assert.match(run.stdout, /dry run: nothing acted on or saved/);
+  });
+
+  it('a review on a pull request from a fork (a read-only token, no secrets) acts on nothing and says why', async () => {
+    world.server.pushFork('mallory/app', 'feature', { 'web/fork.js': 'export const m = 1;\n' });
+    const pr = world.server.openPull({ head: 'feature', fork: 'mallory/app', title: 'from a fork' });
+    world.server.review(pr, 'alice', 'APPROVED');
+    // Secrets are not given to such a run: the token input arrives empty, and that is no error here.
+    const run = ok(await runAction({ pull: pr, fork: 'mallory/app', inputs: { token: '' } }));
+    assert.match(
+      run.stdout,
+      /^::notice::pull_request_review on a pull request from the fork mallory\/app: GitHub gives this run a read-only token/m,
+    );
+    assert.match(run.outputs.summary ?? '', /^skipped: /);
+    assert.equal(world.merged(pr), false);
+    assert.equal(world.server.requests.length, 0, 'it did not even call GitHub');
   });
 
   it('refuses bad input with an ::error:: line and a non-zero exit, acting on nothing', async () => {
