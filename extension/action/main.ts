@@ -2,7 +2,7 @@
 // controller cycle in GitHub mode per workflow run. The runner is ephemeral, so
 // the state that lives under `.git/buildmaster/` in a clone is loaded from the
 // state branch (`buildmaster/state`) before the cycle and saved to it after,
-// with compare-and-swap (extension/action/on-ref.ts). No checkout is needed:
+// with compare-and-swap (extension/controller/on-ref.ts). No checkout is needed:
 // everything, the policy included, is read through the API, and the policy is
 // read from the default branch so a pull request cannot change the rules that
 // merge it.
@@ -12,14 +12,14 @@ import { runCycle, type CycleReport } from '../controller/cycle';
 import { githubCycleDeps } from '../controller/session';
 import { statusDocument } from '../controller/status';
 import { renderDecisions, renderStatus } from '../cli/render';
-import { parsePolicy } from '../core/policy/parse';
+import { parsePolicy, POLICY_FILES } from '../core/policy/parse';
 import type { Policy } from '../core/policy/schema';
 import { createClient, describeGitHubError, ResponseCache, type GitHubClient } from '../github/client';
 import { GitHubRepository, type RepositoryRef } from '../github/repository';
 import { GitHubStateBackend, stateBranchOf } from '../github/state-ref';
 import { InputError } from '../ports';
 import { annotation, readBooleanInput, readInput, inputVariable, writeOutput, type Env } from './inputs';
-import { onStateRef, StateRaceError } from './on-ref';
+import { onStateRef, StateRaceError } from '../controller/on-ref';
 
 export const ACTION_EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
 
@@ -82,10 +82,10 @@ async function act(env: Env, io: ActionIo, hooks: { checkpoint?: (point: string,
       'no token: the `token` input is empty. Leave it at its default (`${{ github.token }}`) or pass a token with contents, pull-requests and issues write access (`token: ${{ secrets.BUILD_MASTER_TOKEN }}`)',
     );
   const dryRun = readBooleanInput(env, 'dry-run', false);
-  const policyPath = policyPathOf(readInput(env, 'policy'));
+  const policyPaths = policyPathsOf(readInput(env, 'policy'));
   const baseUrl = env.GITHUB_API_URL || 'https://api.github.com';
   const client = createClient({ baseUrl, token, cache: new ResponseCache(), log });
-  const { policy, file } = await readPolicy(client, repository, policyPath, env.GITHUB_WORKSPACE, io);
+  const { policy, file } = await readPolicy(client, repository, policyPaths, env.GITHUB_WORKSPACE, io);
   if (policy.github.repository && policy.github.repository !== `${repository.owner}/${repository.repo}`)
     io.out(
       annotation(
@@ -152,15 +152,15 @@ function repositoryOf(slug: string | undefined): RepositoryRef {
   return { owner: parts[0], repo: parts[1] };
 }
 
-/** The policy input: a path inside the repository (no `..`, not absolute), default `.buildmaster.yml`. */
-function policyPathOf(given: string): string {
-  const path = given || '.buildmaster.yml';
-  const clean = normalize(path).replace(/^\.\//, '');
-  if (isAbsolute(path) || clean.startsWith('..') || clean === '.')
+/** The policy input: a path inside the repository (no `..`, not absolute); unset, the CLI's two places in its order. */
+function policyPathsOf(given: string): readonly string[] {
+  if (!given) return POLICY_FILES;
+  const clean = normalize(given).replace(/^\.\//, '');
+  if (isAbsolute(given) || clean.startsWith('..') || clean === '.')
     throw new InputError(
       `input policy "${given}" must be a path inside the repository, such as .buildmaster.yml or .github/buildmaster.yml`,
     );
-  return clean;
+  return [clean];
 }
 
 /**
@@ -171,28 +171,23 @@ function policyPathOf(given: string): string {
 async function readPolicy(
   client: GitHubClient,
   repository: RepositoryRef,
-  path: string,
+  paths: readonly string[],
   workspace: string | undefined,
   io: ActionIo,
 ): Promise<{ policy: Policy; file: string }> {
-  let text: string;
-  try {
-    const { data } = await client.api.repos.getContent({ ...repository, path });
-    if (Array.isArray(data) || data.type !== 'file' || !('content' in data))
-      throw new InputError(
-        `the policy ${path} in ${repository.owner}/${repository.repo} is not a file: set the \`policy\` input to the policy file's path`,
-      );
-    text = Buffer.from(data.content, 'base64').toString('utf8');
-  } catch (error) {
-    if (error instanceof InputError) throw error;
-    const status = (error as { status?: number }).status;
-    if (status === 404)
-      throw new InputError(
-        `no policy file ${path} on the default branch of ${repository.owner}/${repository.repo}: commit one (build-master validate checks it), or set the \`policy\` input to its path`,
-      );
-    if (status === 401) throw new InputError(describeGitHubError(error, `reading the policy ${path}`));
-    throw new Error(describeGitHubError(error, `reading the policy ${path}`), { cause: error });
+  let found: { path: string; text: string } | undefined;
+  for (const path of paths) {
+    const text = await readFile(client, repository, path);
+    if (text !== undefined) {
+      found = { path, text };
+      break;
+    }
   }
+  if (!found)
+    throw new InputError(
+      `no policy file ${paths.join(' or ')} on the default branch of ${repository.owner}/${repository.repo}: commit one (build-master validate checks it), or set the \`policy\` input to its path`,
+    );
+  const { path, text } = found;
   const local = workspace ? join(workspace, path) : undefined;
   if (local && existsSync(local) && readFileSync(local, 'utf8') !== text)
     io.out(
@@ -227,6 +222,24 @@ function forkPullRequest(env: Env, repository: RepositoryRef): string | undefine
     return name.toLowerCase() === `${repository.owner}/${repository.repo}`.toLowerCase() ? undefined : name;
   } catch {
     return undefined;
+  }
+}
+
+/** A file of the default branch through the contents API, or undefined when there is none. */
+async function readFile(client: GitHubClient, repository: RepositoryRef, path: string): Promise<string | undefined> {
+  try {
+    const { data } = await client.api.repos.getContent({ ...repository, path });
+    if (Array.isArray(data) || data.type !== 'file' || !('content' in data))
+      throw new InputError(
+        `the policy ${path} in ${repository.owner}/${repository.repo} is not a file: set the \`policy\` input to the policy file's path`,
+      );
+    return Buffer.from(data.content, 'base64').toString('utf8');
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    const status = (error as { status?: number }).status;
+    if (status === 404) return undefined;
+    if (status === 401) throw new InputError(describeGitHubError(error, `reading the policy ${path}`));
+    throw new Error(describeGitHubError(error, `reading the policy ${path}`), { cause: error });
   }
 }
 

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { OperatorCommand } from '../core/operator';
-import { operate } from '../controller/operate';
+import { operate, operateOnRef } from '../controller/operate';
 import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { observe, runCycle } from '../controller/cycle';
@@ -46,8 +46,7 @@ commands:
   watch [--interval 60s]        cycle until SIGINT/SIGTERM (the cycle in flight finishes)
   serve --webhooks [--port 8787] [--host 127.0.0.1] [--path /webhooks] [--resync 10m] [--quiet 2s]
                                 GitHub mode: cycle on webhook deliveries (secret in BUILDMASTER_WEBHOOK_SECRET)
-  status [--from-ref]           lanes, incidents, queue, approvals, global state
-                                (--from-ref: as the GitHub Action keeps it on buildmaster/state, or --state-ref NAME)
+  status                        lanes, incidents, queue, approvals, global state
   explain <change|incident>     every gate reason for one change, or an incident's failing tests
   approve <id>                  approve a pending approval
   reject <id> --reason TEXT     reject a pending approval
@@ -55,7 +54,7 @@ commands:
   release --ack                 release a global hold (an owner's acknowledgment)
   pause <lane> [--reason TEXT]  stop a lane
   resume <lane>                 resume a lane (verified by green target checks)
-  log [--since 1h|ISO-DATE] [--from-ref]   the decision and action log
+  log [--since 1h|ISO-DATE]     the decision and action log
   validate [file]               check a policy file; exit 2 on any problem
   demo [--dir DIR]              a sandbox repository through a full incident lifecycle
   run --ticket FILE|TEXT | --progress FILE [--profile NAME] [--cap 200k-tokens] [--usd 50] [--wall 2h]
@@ -68,6 +67,9 @@ commands:
   approve --run ID --step STEP [--task T]   approve a run's gated step (plan, apply, execute, merge, deploy)
   kill --run ID                 the run's kill switch: its workers stop, their worktrees are removed
   retry TASK --run ID           a failed or cancelled task runs again
+
+--from-ref (status, log, approve, reject, hold, release, pause, resume): the state the GitHub Action
+keeps on the buildmaster/state branch (or --state-ref NAME) instead of this clone's; needs GITHUB_TOKEN
 
 exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 global hold in force (sync, status)`;
 
@@ -222,8 +224,14 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
           return EXIT.ok;
         }
         const operatorCommand = toOperator(command, rest, values, by);
-        const outcome = await operate(await session(), operatorCommand, log);
-        print(outcome, `${outcome.decision.rationale}\nthe next sync acts on it`);
+        // --from-ref: the command goes to the state the GitHub Action keeps, which its next run acts on.
+        const outcome = values['from-ref']
+          ? await operateOnRef(await session(), values['state-ref'], operatorCommand, log)
+          : await operate(await session(), operatorCommand, log);
+        print(
+          outcome,
+          `${outcome.decision.rationale}\n${values['from-ref'] ? 'saved on the state branch: the Action’s next run acts on it' : 'the next sync acts on it'}`,
+        );
         return EXIT.ok;
       }
       case 'log': {

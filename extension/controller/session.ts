@@ -151,25 +151,32 @@ export function githubCycleDeps(
   return { forge, deps };
 }
 
+/** The state branch the GitHub Action keeps (`--from-ref`), reached from a clone: its policy names the repository and target. */
+export async function stateBackend(
+  session: Session,
+  branchInput: string | undefined,
+  options: GitHubSessionOptions = {},
+): Promise<GitHubStateBackend> {
+  const token = options.token ?? takeGitHubToken();
+  if (!token)
+    throw new InputError(
+      '--from-ref reads the state branch on GitHub and needs a token: set GITHUB_TOKEN (read access for status and log, contents: write for operator commands)',
+    );
+  const repository = await githubRepository(session.repo, session.policy);
+  const baseUrl = options.apiUrl ?? session.policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';
+  const client = createClient({ baseUrl, token, cache: new ResponseCache(), log: () => undefined, ...options.timing });
+  return new GitHubStateBackend(client.api, repository, stateBranchOf(branchInput, session.policy.target), session.policy.target);
+}
+
 /**
  * The store as the state branch holds it (`status --from-ref`, `log --from-ref`): read into a
  * temporary directory, the whole event log included. Read-only: nothing is written back.
  */
 export async function stateRefStore(session: Session, branchInput: string | undefined, options: GitHubSessionOptions = {}): Promise<Store> {
-  const token = options.token ?? takeGitHubToken();
-  if (!token)
-    throw new InputError(
-      '--from-ref reads the state branch on GitHub and needs a token: set GITHUB_TOKEN (read access to the repository is enough)',
-    );
-  const repository = await githubRepository(session.repo, session.policy);
-  const baseUrl = options.apiUrl ?? session.policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';
-  const client = createClient({ baseUrl, token, cache: new ResponseCache(), log: () => undefined, ...options.timing });
-  const backend = new GitHubStateBackend(client.api, repository, stateBranchOf(branchInput, session.policy.target), session.policy.target);
+  const backend = await stateBackend(session, branchInput, options);
   const commit = await backend.load();
   if (!commit.commit)
-    throw new InputError(
-      `${repository.owner}/${repository.repo} has no state branch ${backend.branch} yet: the Build Master Action creates it on its first run`,
-    );
+    throw new InputError(`there is no state branch ${backend.branch} on GitHub yet: the Build Master Action creates it on its first run`);
   const dir = mkdtempSync(join(tmpdir(), 'buildmaster-from-ref-'));
   await materialise(commit, dir, { allEvents: true });
   return Store.open(dir);

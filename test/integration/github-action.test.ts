@@ -5,7 +5,7 @@
 // state lives on the buildmaster/state branch of the server's real git repository.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GitHubWorld, githubPolicy } from '../../fixtures/github/world';
@@ -116,7 +116,7 @@ describe('the GitHub Action', function () {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? dir,
       INPUT_TOKEN: world.server.token,
-      INPUT_POLICY: '.buildmaster.yml',
+      INPUT_POLICY: '',
       'INPUT_DRY-RUN': 'false',
       'INPUT_STATE-REF': STATE,
       GITHUB_REPOSITORY: 'acme/app',
@@ -319,6 +319,41 @@ describe('the GitHub Action', function () {
       for (const pr of [web, api, late]) assert.ok(Object.hasOwn(merged, `#${pr}`), `the state records #${pr}'s merge`);
     });
   }
+
+  it('takes operator commands given from a clone on the state branch: a hold stops the next run, a release lets it merge', async () => {
+    ok(await runAction());
+    const cli = (args: string[]) =>
+      runCli([...args, '--from-ref', '--repo', world.workspace], { env: { GITHUB_TOKEN: world.server.token } });
+    const hold = await cli(['hold', '--reason', 'release freeze']);
+    assert.equal(hold.code, 0, hold.stderr);
+    assert.match(hold.stdout, /saved on the state branch/);
+
+    const pr = world.pull('agent/web-frozen', { 'web/frozen.js': 'export const z = 1;\n' });
+    const held = ok(await runAction({ pull: pr }));
+    assert.equal(world.merged(pr), false, 'the hold given from the clone stops the Action');
+    assert.match(held.stdout, /^::warning::global hold in force/m);
+    assert.ok(
+      stateEvents().some((e) => e.type === 'operator' && e.kind === 'hold'),
+      'the hold is in the shared log',
+    );
+
+    const release = await cli(['release', '--ack']);
+    assert.equal(release.code, 0, release.stderr);
+    ok(await runAction({ pull: pr }));
+    assert.ok(world.merged(pr), 'released: the next run merges');
+  });
+
+  it('finds the policy in .github/buildmaster.yml, and uses the default branch’s even when the workspace holds another', async () => {
+    world.server.push('main', { '.buildmaster.yml': null, '.github/buildmaster.yml': githubPolicy(world.server.url) }, 'move the policy');
+    const pr = world.pull('agent/web-moved', { 'web/moved.js': 'export const y = 1;\n' });
+    // A pull_request run's checkout holds the pull request's version of the policy: it is not used.
+    const workspace = mkdtempSync(join(scratch, 'checkout-'));
+    mkdirSync(join(workspace, '.github'));
+    writeFileSync(join(workspace, '.github/buildmaster.yml'), 'target: main\nmerge:\n  required_approvals: 5\n');
+    const run = ok(await runAction({ pull: pr, env: { GITHUB_WORKSPACE: workspace } }));
+    assert.match(run.stdout, /^::notice::the checked-out \.github\/buildmaster\.yml differs from the default branch's/m);
+    assert.ok(world.merged(pr), 'merged with the one approval the default branch’s policy asks for (the checkout’s asks for 5)');
+  });
 
   it('a dry run acts on nothing and saves nothing', async () => {
     const pr = world.pull('agent/web-dry', { 'web/dry.js': 'export const d = 1;\n' });
