@@ -45,22 +45,26 @@ export async function runAction(
   try {
     return await act(env, io, hooks);
   } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // The job summary says it too: it is what people open first.
+    if (env.GITHUB_STEP_SUMMARY)
+      appendFileSync(env.GITHUB_STEP_SUMMARY, `## Build Master did not run its cycle\n\n${message.replace(/[<>]/g, '')}\n`);
     if (error instanceof PolicyInvalid) {
       for (const line of error.annotations) io.out(line);
-      io.out(annotation('error', error.message));
+      io.out(annotation('error', message));
       return ACTION_EXIT.badInput;
     }
     if (error instanceof InputError) {
-      io.out(annotation('error', error.message));
+      io.out(annotation('error', message));
       return ACTION_EXIT.badInput;
     }
     if (error instanceof StateRaceError) {
-      io.out(annotation('error', error.message));
+      io.out(annotation('error', message));
       return ACTION_EXIT.failure;
     }
     // A bug or an outage: the message as an annotation, the stack in the log for whoever debugs it.
-    io.out(annotation('error', `Build Master failed: ${(error as Error).message}`));
-    io.out((error as Error).stack ?? String(error));
+    io.out(annotation('error', `Build Master failed: ${message}`));
+    io.out(error instanceof Error ? (error.stack ?? message) : message);
     return ACTION_EXIT.failure;
   }
 }

@@ -397,6 +397,8 @@ describe('the GitHub Action', function () {
       assert.notEqual(run.code, 0, `exits non-zero for ${JSON.stringify(c)}`);
       assert.match(run.stdout, c.error);
       assert.doesNotMatch(run.stdout, /\n\s+at /, 'no stack trace for a user mistake');
+      assert.match(run.summary, /^## Build Master did not run its cycle/, 'the job summary says so too');
+      assert.ok(!run.stdout.includes('ghs_wrong'), 'no token is printed, not even a wrong one');
     }
     // An invalid policy on the default branch: each problem annotated on its line.
     world.server.push('main', { '.buildmaster.yml': 'target: main\nmerge:\n  method: rebase-please\n' }, 'break the policy');
