@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { own, put } from '../core/records';
-import { collect, materialise, type StateBackend } from '../github/state-ref';
+import { collect, materialise, type StateBackend, type StateCommit } from '../github/state-ref';
 import { dict, Store, type LogEvent, type StoreData } from '../store/store';
 
 export interface OnRefOptions {
@@ -61,7 +61,13 @@ export async function onStateRef<T>(options: OnRefOptions, attempt: (store: Stor
       absorb(store, carry, now());
       await store.save();
     }
-    const value = await attempt(store, n);
+    let value: T;
+    try {
+      value = await attempt(store, n);
+    } catch (error) {
+      if (!options.readOnly) await saveFailed(options, store, dir, base, n, error);
+      throw error;
+    }
     await store.save();
     if (options.readOnly) return { value, attempts: n, commit: base.commit, saved: 'read-only', store };
     await options.checkpoint?.('before:state-save', n);
@@ -97,6 +103,34 @@ export async function onStateRef<T>(options: OnRefOptions, attempt: (store: Stor
     options.log(
       `lost the race for ${options.backend.branch}: ${outcome.why}; reading the winner's state and running the cycle again on it (attempt ${n + 1} of ${max})`,
     );
+  }
+}
+
+/**
+ * A cycle that failed part way may have acted first (a merge, then an outage): what it
+ * recorded is saved with the failure in the log, once, and the failure goes on to the caller.
+ */
+async function saveFailed(options: OnRefOptions, store: Store, dir: string, base: StateCommit, n: number, error: unknown): Promise<void> {
+  try {
+    store.append([
+      {
+        at: (options.now ?? Date.now)(),
+        type: 'error',
+        message: `the cycle failed: ${error instanceof Error ? error.message : String(error)}`,
+      },
+    ]);
+    await store.save();
+    const outcome = await options.backend.save(
+      base,
+      collect(dir),
+      `${options.message?.(n) ?? `Build Master state (attempt ${n})`} (the cycle failed)`,
+    );
+    if (outcome.kind === 'lost')
+      options.log(`the failed cycle's record was not saved: ${outcome.why}; the next run finds what it did on GitHub`);
+  } catch (saving) {
+    options.log(`the failed cycle's record was not saved: ${saving instanceof Error ? saving.message : String(saving)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -276,6 +276,24 @@ describe('the state branch', () => {
       assert.ok(lines.some((l) => l.startsWith('unsaved event: ') && l.includes('B ran')));
     });
 
+    it('a cycle that fails part way saves what it recorded, with the failure in the log, and still fails', async () => {
+      const ref = new MemoryRef();
+      await assert.rejects(
+        onStateRef({ backend: ref, log: () => undefined }, async (store) => {
+          await cycleOf('half')(store);
+          throw new Error('GitHub answered 502 after retries');
+        }),
+        /GitHub answered 502 after retries/,
+      );
+      const state = JSON.parse(ref.file('state.json')) as { merged: Record<string, unknown> };
+      assert.ok(state.merged['#half'], 'the merge it made before failing is on record');
+      assert.deepEqual(
+        ref.events().map((e) => e.message),
+        ['half ran', 'the cycle failed: GitHub answered 502 after retries'],
+      );
+      assert.match(ref.messages.at(-1) ?? '', /\(the cycle failed\)$/);
+    });
+
     it('a read-only run (a dry run) saves nothing', async () => {
       const ref = new MemoryRef();
       const result = await onStateRef({ backend: ref, log: () => undefined, readOnly: true }, cycleOf('dry'));
