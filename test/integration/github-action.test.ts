@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient, ResponseCache } from '../../extension/github/client';
+import { GitHubStateBackend } from '../../extension/github/state-ref';
 import { GitHubWorld, githubPolicy } from '../../fixtures/github/world';
 import { runCli } from '../support/cli';
 
@@ -408,5 +410,69 @@ describe('the GitHub Action', function () {
     assert.match(invalid.stdout, /^::error::the policy \.buildmaster\.yml is invalid/m);
     assert.equal(world.merged(pr), false, 'nothing acted');
     assert.equal(world.origin.tryGit(['rev-parse', '--verify', '--quiet', STATE]), undefined, 'nothing saved');
+  });
+});
+
+describe('the state branch through the git data API (the test server’s real git underneath)', function () {
+  this.timeout(120_000);
+  let world: GitHubWorld;
+
+  beforeEach(async () => {
+    world = await GitHubWorld.start();
+  });
+
+  afterEach(async () => {
+    assert.deepEqual(world.server.violations, [], 'every response conforms to GitHub’s OpenAPI description');
+    await world.stop();
+  });
+
+  function backend(inlineLimit?: number): GitHubStateBackend {
+    const client = createClient({
+      baseUrl: world.server.url,
+      token: world.server.token,
+      cache: new ResponseCache(),
+      log: () => undefined,
+      writeIntervalMs: 0,
+      retryAfterBaseMs: 10,
+    });
+    return new GitHubStateBackend(client.api, { owner: 'acme', repo: 'app' }, STATE, 'main', inlineLimit);
+  }
+
+  it('writes files as blobs or inside the tree, reads them back byte for byte, and moves the branch only from the commit read', async () => {
+    const store = backend(0); // every file a blob of its own (POST/GET /git/blobs)
+    const empty = await store.load();
+    assert.equal(empty.commit, undefined, 'no branch yet');
+    const text = 'ünïcödé ✓\nline two\n';
+    const first = await store.save(empty, new Map([['state.json', text]]), 'first');
+    assert.equal(first.kind, 'written');
+    const read = await store.load();
+    assert.equal(await read.read('state.json'), text);
+    assert.equal(world.origin.git(['show', `${STATE}:state.json`]), text, 'real git holds it');
+
+    // Two writers from the same commit: the first moves the branch, the second is told it lost (422, not a fast forward).
+    const inline = backend();
+    const a = await inline.save(read, new Map([['state.json', 'a\n']]), 'a');
+    assert.equal(a.kind, 'written');
+    const b = await store.save(read, new Map([['state.json', 'b\n']]), 'b');
+    assert.deepEqual(b, { kind: 'lost', why: `${STATE} moved since it was read (Update is not a fast forward)` });
+    assert.equal(world.origin.git(['show', `${STATE}:state.json`]), 'a\n', 'the winner’s state stands');
+    // Two writers creating it: the second finds it exists (422 Reference already exists) and loses.
+    world.origin.git(['update-ref', '-d', `refs/heads/${STATE}`]);
+    world.server.refsChanged();
+    const none = await store.load();
+    assert.equal((await inline.save(none, new Map([['state.json', 'c\n']]), 'c')).kind, 'written');
+    const late = await store.save(none, new Map([['state.json', 'd\n']]), 'd');
+    assert.match(late.kind === 'lost' ? late.why : '', /Reference already exists/);
+    // Nothing changed: no commit.
+    assert.equal((await inline.save(await inline.load(), new Map([['state.json', 'c\n']]), 'same')).kind, 'unchanged');
+  });
+
+  it('refuses to keep state on the target or on any branch that is not a state branch', () => {
+    const client = createClient({ baseUrl: world.server.url, token: world.server.token, cache: new ResponseCache(), log: () => undefined });
+    assert.throws(() => new GitHubStateBackend(client.api, { owner: 'acme', repo: 'app' }, 'main', 'main'), /not a state branch/);
+    assert.throws(
+      () => new GitHubStateBackend(client.api, { owner: 'acme', repo: 'app' }, 'buildmaster/fix/x', 'main'),
+      /not a state branch/,
+    );
   });
 });
