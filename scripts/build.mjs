@@ -34,6 +34,8 @@ const bundles = [
   { ...node, entryPoints: ['extension/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['extension/vscode/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, entryPoints: ['extension/server/main.ts'], outfile: 'dist/server.js' },
+  // The GitHub Action (action.yml): one cycle per workflow run, state on the buildmaster/state branch.
+  { ...node, entryPoints: ['extension/action/main.ts'], outfile: 'dist/action.js' },
   { ...browser, entryPoints: ['webview/dashboard/main.ts'], outfile: 'dist/webview/dashboard.js' },
   { ...browser, entryPoints: ['webview/review/main.ts'], outfile: 'dist/webview/review.js' },
   { ...browser, entryPoints: ['webview/run/main.ts'], outfile: 'dist/webview/run.js' },

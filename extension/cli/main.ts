@@ -3,14 +3,14 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { OperatorCommand } from '../core/operator';
-import { operate } from '../controller/operate';
+import { operate, operateOnRef } from '../controller/operate';
 import { parseDuration } from '../core/policy/duration';
 import { LockedError } from '../controller/lock';
 import { observe, runCycle } from '../controller/cycle';
 import { whyNotAChange } from '../forge/local/forge';
 import { readBudget } from '../github/budget';
 import { budgetLine } from '../protocol/budget';
-import { lockSession, openSession, PolicyError, type Session, type SessionOptions } from '../controller/session';
+import { lockSession, openSession, PolicyError, stateRefStore, type Session, type SessionOptions } from '../controller/session';
 import { RepoError } from '../controller/session';
 import { InputError } from '../ports';
 import { runDemo } from './demo';
@@ -70,6 +70,9 @@ commands:
   kill --run ID                 the run's kill switch: its workers stop, their worktrees are removed
   retry TASK --run ID           a failed or cancelled task runs again
 
+--from-ref (status, log, approve, reject, hold, release, pause, resume): the state the GitHub Action
+keeps on the buildmaster/state branch (or --state-ref NAME) instead of this clone's; needs GITHUB_TOKEN
+
 exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 global hold in force (sync, status)`;
 
 export interface Output {
@@ -122,6 +125,8 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         path: { type: 'string' },
         resync: { type: 'string' },
         quiet: { type: 'string' },
+        'from-ref': { type: 'boolean', default: false },
+        'state-ref': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -183,15 +188,17 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         return await serve(values, forge, session, io, log, options.stopSignal);
       case 'status': {
         const s = await session();
-        const state = s.store.data.state ?? initialState(s.policy, Date.now());
-        const last = s.store.data.lastCycle;
+        // --from-ref: the state the GitHub Action keeps on the state branch, not this clone's.
+        const store = values['from-ref'] ? await stateRefStore(s, values['state-ref']) : s.store;
+        const state = store.data.state ?? initialState(s.policy, Date.now());
+        const last = store.data.lastCycle;
         const doc = statusDocument(state, last?.queues ?? {}, last?.decisions ?? [], {
           ...(last ? { outcome: last.outcome, at: last.at } : {}),
         });
         const window = s.policy.incidents.flaky.window;
         const flakes = flakesInWindow(state.flakes, window, Date.now());
         const flaky = renderFlakes(flakes, window);
-        const runs = s.store.runs();
+        const runs = store.runs();
         const runsLine = renderRunsLine(runs);
         // GitHub mode's rate-limit budget, as the last cycle's answers reported it.
         const budget = readBudget(s.repo.stateDir);
@@ -222,15 +229,22 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
           return EXIT.ok;
         }
         const operatorCommand = toOperator(command, rest, values, by);
-        const outcome = await operate(await session(), operatorCommand, log);
-        print(outcome, `${outcome.decision.rationale}\nthe next sync acts on it`);
+        // --from-ref: the command goes to the state the GitHub Action keeps, which its next run acts on.
+        const outcome = values['from-ref']
+          ? await operateOnRef(await session(), values['state-ref'], operatorCommand, log)
+          : await operate(await session(), operatorCommand, log);
+        print(
+          outcome,
+          `${outcome.decision.rationale}\n${values['from-ref'] ? 'saved on the state branch: the Action’s next run acts on it' : 'the next sync acts on it'}`,
+        );
         return EXIT.ok;
       }
       case 'log': {
         const s = await session();
+        const store = values['from-ref'] ? await stateRefStore(s, values['state-ref']) : s.store;
         const since = values.since ? sinceOf(values.since) : 0;
-        const events = s.store.readEvents().filter((e) => e.at >= since);
-        print({ events }, renderEvents(events, s.store.data.state?.incidents ?? {}));
+        const events = store.readEvents().filter((e) => e.at >= since);
+        print({ events }, renderEvents(events, store.data.state?.incidents ?? {}));
         return EXIT.ok;
       }
       case 'demo':
@@ -578,6 +592,8 @@ const OPTIONS = [
   'path',
   'resync',
   'quiet',
+  'from-ref',
+  'state-ref',
   'help',
 ];
 

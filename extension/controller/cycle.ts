@@ -9,6 +9,7 @@ import { short } from '../core/text';
 import type { Change, ControllerState, Decision, Incident, Snapshot } from '../core/model';
 import type { Policy } from '../core/policy/schema';
 import { writeScope } from '../core/scope';
+import { touchesStateBranch } from '../core/state-branch';
 import { ForgeRefusal, type Clock, type Forge, type FoundMerge, type ObserveFocus, type StorePort, type Worker } from '../ports';
 import type { LogEvent, Store } from '../store/store';
 import { tend } from './hygiene';
@@ -150,6 +151,8 @@ export async function observe(
   const { forge, policy, store, clock } = deps;
   const observed = await forge.observe(policy, store.data.state, store.data.builds, { ...options, seen: store.firstSeen() });
   const { authored, foundMerged, ...snapshot } = observed;
+  // Build Master's own state branch is its memory, never a change (whatever a forge lists).
+  snapshot.changes = snapshot.changes.filter((change) => !touchesStateBranch(change));
   for (const found of foundMerged) await recordMerge(store, found, clock.now());
   for (const change of snapshot.changes) change.readySince = store.recordSeen(change.id, change.readySince);
   for (const [change, at] of Object.entries(authored)) store.recordAuthored(change, at);

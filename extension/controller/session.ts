@@ -19,8 +19,10 @@ import { CommandWorker, buildPrompt } from '../workers/command/worker';
 import { takeGitHubToken } from '../process/env';
 import { acquireLock, type HeldLock } from './lock';
 import type { CycleDeps } from './cycle';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { GitHubStateBackend, materialise, stateBranchOf } from '../github/state-ref';
 
 export class PolicyError extends InputError {
   constructor(readonly problems: PolicyProblem[]) {
@@ -97,19 +99,13 @@ export async function openSession(dir: string, options: SessionOptions = {}): Pr
   const log = options.log ?? (() => undefined);
   if (options.forge === 'github') {
     const github = await openGitHub(repo, policy, store, log, options.github ?? {});
-    const forge = new GitHubForge({ github, cache: store, clock, log });
-    const deps: CycleDeps = {
+    const { forge, deps } = githubCycleDeps(github, {
       policy,
-      forge,
-      // The worker and the forge share the repository: one memory of the issues Build Master created.
-      workers: { 'github-issue': new GitHubIssueWorker(github, (sha) => forge.checksOf(sha)) },
       store,
       clock,
       log,
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
-      // The issue worker writes its own issue body (failing output, suspects, allowed paths).
-      prompt: (incident: Incident) => Promise.resolve(`Build Master incident ${incident.id}`),
-    };
+    });
     return { repo, store, policy, policyFile: file, forge, deps };
   }
   const forge = new LocalForge({ repo, store, clock, log, ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}) });
@@ -132,6 +128,58 @@ export async function openSession(dir: string, options: SessionOptions = {}): Pr
     },
   };
   return { repo, store, policy, policyFile: file, forge, deps };
+}
+
+/**
+ * A GitHub-mode cycle's forge and dependencies over a repository and a store:
+ * what `openSession` builds for a clone, and the Action for a store loaded from the state branch.
+ */
+export function githubCycleDeps(
+  github: GitHubRepository,
+  context: Pick<CycleDeps, 'policy' | 'store' | 'clock' | 'log' | 'checkpoint'>,
+): { forge: GitHubForge; deps: CycleDeps } {
+  const { clock, log } = context;
+  const forge = new GitHubForge({ github, cache: context.store, clock, log });
+  const deps: CycleDeps = {
+    ...context,
+    forge,
+    // The worker and the forge share the repository: one memory of the issues Build Master created.
+    workers: { 'github-issue': new GitHubIssueWorker(github, (sha) => forge.checksOf(sha)) },
+    // The issue worker writes its own issue body (failing output, suspects, allowed paths).
+    prompt: (incident: Incident) => Promise.resolve(`Build Master incident ${incident.id}`),
+  };
+  return { forge, deps };
+}
+
+/** The state branch the GitHub Action keeps (`--from-ref`), reached from a clone: its policy names the repository and target. */
+export async function stateBackend(
+  session: Session,
+  branchInput: string | undefined,
+  options: GitHubSessionOptions = {},
+): Promise<GitHubStateBackend> {
+  const token = options.token ?? takeGitHubToken();
+  if (!token)
+    throw new InputError(
+      '--from-ref reads the state branch on GitHub and needs a token: set GITHUB_TOKEN (read access for status and log, contents: write for operator commands)',
+    );
+  const repository = await githubRepository(session.repo, session.policy);
+  const baseUrl = options.apiUrl ?? session.policy.github.api_url ?? process.env.GITHUB_API_URL ?? 'https://api.github.com';
+  const client = createClient({ baseUrl, token, cache: new ResponseCache(), log: () => undefined, ...options.timing });
+  return new GitHubStateBackend(client.api, repository, stateBranchOf(branchInput, session.policy.target), session.policy.target);
+}
+
+/**
+ * The store as the state branch holds it (`status --from-ref`, `log --from-ref`): read into a
+ * temporary directory, the whole event log included. Read-only: nothing is written back.
+ */
+export async function stateRefStore(session: Session, branchInput: string | undefined, options: GitHubSessionOptions = {}): Promise<Store> {
+  const backend = await stateBackend(session, branchInput, options);
+  const commit = await backend.load();
+  if (!commit.commit)
+    throw new InputError(`there is no state branch ${backend.branch} on GitHub yet: the Build Master Action creates it on its first run`);
+  const dir = mkdtempSync(join(tmpdir(), 'buildmaster-from-ref-'));
+  await materialise(commit, dir, { allEvents: true });
+  return Store.open(dir);
 }
 
 /** The repository (`owner/name`): the policy, GITHUB_REPOSITORY, then the origin remote. */
