@@ -8,13 +8,14 @@ import type { FaultKind } from '../../fixtures/github/server';
 import { GitHubWorld } from '../../fixtures/github/world';
 import { present } from '../support/builders';
 
-const CALLS: { name: string; method: string; path: RegExp }[] = [
-  { name: 'list pull requests', method: 'GET', path: /\/pulls$/ },
-  { name: 'read a pull request (mergeability)', method: 'GET', path: /\/pulls\/\d+$/ },
-  { name: 'read reviews', method: 'GET', path: /\/reviews$/ },
+// Pull requests, their mergeability and reviews are read by one GraphQL query (openPulls), the target's commits by another.
+const CALLS: { name: string; method: string; path: RegExp; body?: RegExp }[] = [
+  { name: 'list pull requests', method: 'POST', path: /\/graphql$/, body: /query openPulls/ },
+  { name: 'read a pull request (mergeability)', method: 'POST', path: /\/graphql$/, body: /query openPulls/ },
+  { name: 'read reviews', method: 'POST', path: /\/graphql$/, body: /query openPulls/ },
   { name: 'read check runs', method: 'GET', path: /\/check-runs$/ },
   { name: 'read commit statuses', method: 'GET', path: /\/status$/ },
-  { name: 'read the target commits', method: 'GET', path: /\/commits$/ },
+  { name: 'read the target commits', method: 'POST', path: /\/graphql$/, body: /query targetHistory/ },
   { name: 'merge', method: 'PUT', path: /\/merge$/ },
   { name: 'comment', method: 'POST', path: /\/comments$/ },
   { name: 'label', method: 'POST', path: /\/labels$/ },
@@ -65,7 +66,7 @@ describe('GitHub mode: every fault during every kind of call', function () {
         const clash = w.pullFrom('docs/c', { approve: false });
         w.moveBranch('main', w.origin.git(['rev-parse', MOVED]).trim());
         w.advance(60_000);
-        w.server.faults = [{ kind, method: call.method, path: call.path, delayMs: 200 }];
+        w.server.faults = [{ kind, method: call.method, path: call.path, ...(call.body ? { body: call.body } : {}), delayMs: 200 }];
         const before = w.server.requests.length;
         try {
           await w.cycle();
@@ -106,17 +107,21 @@ describe('GitHub mode: retries exhausted, and restarts', function () {
   it('gives up with a clear message when retries are exhausted, and the next cycle carries on', async () => {
     world = await GitHubWorld.start();
     const pr = world.pull('docs/a', { 'docs/a.md': 'a\n' });
-    world.server.faults = [{ kind: 'error500', method: 'GET', path: /\/pulls$/, times: 10 }];
+    world.server.faults = [{ kind: 'error500', method: 'POST', path: /\/graphql$/, times: 10 }];
     await assert.rejects(world.cycle(), /reading the open pull requests of acme\/app: GitHub answered 500 after retries/);
-    assert.equal(world.server.requests.filter((r) => r.path.endsWith('/pulls') && r.status === 500).length, 4, 'one try and three retries');
-    world.server.faults = [{ kind: 'rate-limit', method: 'GET', path: /\/pulls$/, times: 10 }];
+    assert.equal(
+      world.server.requests.filter((r) => r.path.endsWith('/graphql') && r.status === 500).length,
+      4,
+      'one try and three retries',
+    );
+    world.server.faults = [{ kind: 'rate-limit', method: 'POST', path: /\/graphql$/, times: 10 }];
     await assert.rejects(world.cycle(), /rate limit is exhausted/);
     // A per-change read that keeps failing leaves that change waiting; the cycle goes on.
-    world.server.faults = [{ kind: 'error500', method: 'GET', path: /\/pulls\/\d+$/, times: 10 }];
+    world.server.faults = [{ kind: 'error500', method: 'GET', path: /\/check-runs$/, times: 10 }];
     const report = await world.cycle();
     assert.equal(world.merged(pr), false);
     assert.ok(report.result.queues.docs?.[0]?.reasons.some((r) => r.code === 'mergeability-unknown'));
-    assert.ok(world.logs.some((l) => /reading mergeability of #1: GitHub answered 500 after retries/.test(l)));
+    assert.ok(world.logs.some((l) => /reading the checks of #1: GitHub answered 500 after retries/.test(l)));
     world.server.faults = [];
     await world.cycle();
     assert.ok(world.merged(pr));

@@ -4,6 +4,7 @@
 // conditional (ETags) and files are cached per head sha, so a cycle over an
 // unchanged repository costs almost nothing against the rate limit.
 // Build Master never pushes to the target branch: every repair is a PR.
+import { createHash } from 'node:crypto';
 import { mergeKey } from '../../core/keys';
 import { firstLine, short } from '../../core/text';
 import { FAILED } from '../../core/marks';
@@ -40,12 +41,31 @@ import {
 import { formatTrailers, inert, issueMarker, linkOf, parseTrailers, repairBranch, repairLine } from '../../core/trailers';
 import { parseKey } from '../../core/keys';
 import { describeGitHubError, type GitHubClient } from '../../github/client';
+import {
+  focusedPullsQuery,
+  GraphQLReadError,
+  loginOf,
+  readGraphQL,
+  readOpenPulls,
+  summarise,
+  TARGET_CHECKED,
+  TARGET_QUERY,
+  type ChainCommit,
+  type CheckRunNode,
+  type FocusedPullsData,
+  type GraphQLRead,
+  type HistoryNode,
+  type PullNode,
+  type RollupData,
+  type StatusContextNode,
+  type TargetData,
+} from '../../github/graphql';
 import { comment, issueFor } from '../../github/issues';
 import type { GitHubRepository, IssueData } from '../../github/repository';
 
 /** Target commits read per cycle, and how many of the newest get their checks read. */
 const HISTORY = 30;
-const CHECKED_HISTORY = 10;
+const CHECKED_HISTORY = TARGET_CHECKED;
 /** Pull requests read at once. */
 const CONCURRENCY = 8;
 /** GitHub lists at most this many files of a pull request; a longer change is read another way. */
@@ -59,13 +79,19 @@ export interface GitHubForgeOptions {
   log: (message: string) => void;
 }
 
-type PullSimple = Awaited<ReturnType<GitHubClient['api']['pulls']['list']>>['data'][number];
-
 /** What the last observe read, for hygiene (no second read). */
 export interface Observed {
-  pulls: PullSimple[];
+  pulls: PullNode[];
   issues: IssueData[];
   targetSha: string;
+}
+
+/** The last full read in this process: a focused observe re-reads what a webhook named and carries the rest over. */
+interface LastRead {
+  pulls: Map<number, PullNode>;
+  commits: TargetCommit[];
+  targetSha: string;
+  issues: IssueData[];
 }
 
 /** A change id for a pull request number: `#12`. */
@@ -82,6 +108,7 @@ export function pullNumber(id: string): number | undefined {
 export class GitHubForge implements Forge {
   readonly kind = 'github' as const;
   observed?: Observed;
+  private last?: LastRead;
 
   constructor(private readonly options: GitHubForgeOptions) {}
 
@@ -102,6 +129,17 @@ export class GitHubForge implements Forge {
     return this.github.slug;
   }
 
+  /**
+   * Reads every open pull request through one paginated GraphQL query (100 a
+   * page: head, base, fork, draft, labels, mergeability, reviews, the head's
+   * check rollup), the target's history with its checks in one more, and the
+   * issues through one ETag'd REST read. REST is read per change only for what
+   * GraphQL does not give and never changes for a head: its files (cached per
+   * head sha) and, once its checks settle, every run of its checks (cached per
+   * rollup signature; see `checksOfRollup`). An idle cycle sends no per-change request.
+   * With `options.focus` (a webhook said what changed) only the named pull
+   * requests are read again, the rest carried over from the last full read.
+   */
   async observe(
     policy: Policy,
     _state: ControllerState | undefined,
@@ -109,28 +147,48 @@ export class GitHubForge implements Forge {
     options: ObserveOptions = {},
   ): Promise<Observation> {
     const { clock, log } = this.options;
-    let pulls: PullSimple[];
-    try {
-      pulls = await this.api.paginate(this.api.pulls.list, { ...this.repo, state: 'open', per_page: 100 });
-    } catch (error) {
-      throw new Error(describeGitHubError(error, `reading the open pull requests of ${this.slug}`), { cause: error });
+    const focus = this.last ? options.focus : undefined;
+    const unreadable = new Set<number>();
+    let pulls: Map<number, PullNode>;
+    if (focus && this.last) pulls = await this.readFocused(focus.changes, this.last.pulls, unreadable);
+    else {
+      try {
+        const read = await readOpenPulls(this.api, this.repo);
+        pulls = new Map(read.pulls.map((p) => [p.number, p]));
+        for (const problem of read.errors) {
+          const index = problem.path[0] === 'repository' && problem.path[2] === 'nodes' ? problem.path[3] : undefined;
+          const pull = typeof index === 'number' ? read.pulls[index] : undefined;
+          if (pull) unreadable.add(pull.number);
+          else throw new GraphQLReadError(`GitHub's GraphQL API answered the openPulls query with errors: ${summarise([problem])}`);
+        }
+        if (read.errors.length) log(`reading the open pull requests of ${this.slug} (GraphQL openPulls): ${summarise(read.errors)}`);
+      } catch (error) {
+        throw new Error(describeRead(error, `reading the open pull requests of ${this.slug}`), { cause: error });
+      }
     }
-    const heads = new Map(pulls.map((p) => [p.head.ref, p]));
+    const open = [...pulls.values()];
+    // Stack parents are pull requests of this repository only: a fork's branch is no branch here, whatever its name,
+    // so a fork's head never keys this map (a fork's stack key would be its repository and branch, which no base names).
+    const heads = new Map(open.filter((p) => !p.isCrossRepository).map((p) => [p.headRefName, p]));
     // Candidates: pull requests into the target, and stacks on top of them.
-    const candidates = pulls.filter((p) => p.base.ref === policy.target || heads.has(p.base.ref));
+    const candidates = open.filter((p) => p.baseRefName === policy.target || heads.has(p.baseRefName));
     const now = clock.now();
     const seen = options.seen ?? {};
     const changes = await mapLimit(candidates, CONCURRENCY, (pull) =>
-      this.readChange(policy, pull, heads, own(seen, pullId(pull.number)) ?? now),
+      this.readChange(policy, pull, heads, own(seen, pullId(pull.number)) ?? now, unreadable.has(pull.number)),
     );
-    const { commits, targetSha } = await this.readTarget(policy);
-    let issues: IssueData[] = [];
-    try {
-      issues = await this.api.paginate(this.api.issues.listForRepo, { ...this.repo, state: 'open', per_page: 100 });
-    } catch (error) {
-      log(describeGitHubError(error, 'reading open issues (hygiene and fix issues wait for the next cycle)'));
+    const { commits, targetSha } =
+      focus && this.last && !focus.target ? { commits: this.last.commits, targetSha: this.last.targetSha } : await this.readTarget(policy);
+    let issues: IssueData[] = this.last?.issues ?? [];
+    if (!focus || focus.issues || !this.last) {
+      try {
+        issues = await this.api.paginate(this.api.issues.listForRepo, { ...this.repo, state: 'open', per_page: 100 });
+      } catch (error) {
+        log(describeGitHubError(error, 'reading open issues (hygiene and fix issues wait for the next cycle)'));
+      }
     }
-    this.observed = { pulls, issues, targetSha };
+    this.last = { pulls, commits, targetSha, issues };
+    this.observed = { pulls: open, issues, targetSha };
     this.github.openIssues = issues;
     // A read-only look (explain) saves nothing: it may run beside a sync that holds the lock.
     if (!options.readOnly) this.github.client.cache.save();
@@ -141,31 +199,81 @@ export class GitHubForge implements Forge {
       targetCommits: commits,
       builds,
       workers: ['github-issue'],
-      authored: Object.fromEntries(candidates.map((pull) => [pullId(pull.number), Date.parse(pull.created_at)])),
+      authored: Object.fromEntries(candidates.map((pull) => [pullId(pull.number), Date.parse(pull.createdAt)])),
       // GitHub itself records a pull request as merged: nothing is found merged without a record.
       foundMerged: [],
     };
   }
 
-  private async readChange(policy: Policy, pull: PullSimple, heads: Map<string, PullSimple>, readySince: number): Promise<Change> {
+  /**
+   * The pull requests a webhook named, read again in one query (an alias each);
+   * the others are the last full read's. A closed, merged or deleted one drops
+   * out; one GitHub could not answer keeps its last read, unmergeable this cycle.
+   */
+  private async readFocused(
+    changes: readonly string[],
+    last: ReadonlyMap<number, PullNode>,
+    unreadable: Set<number>,
+  ): Promise<Map<number, PullNode>> {
+    const pulls = new Map(last);
+    const numbers = [...new Set(changes.map(pullNumber).filter((n): n is number => n !== undefined))];
+    if (numbers.length === 0) return pulls;
+    let read: GraphQLRead<FocusedPullsData>;
+    try {
+      read = await readGraphQL<FocusedPullsData>(this.api, 'focusedPulls', focusedPullsQuery(numbers), {
+        owner: this.repo.owner,
+        name: this.repo.repo,
+      });
+    } catch (error) {
+      throw new Error(describeRead(error, `reading ${numbers.map(pullId).join(', ')} of ${this.slug} (GraphQL focusedPulls)`), {
+        cause: error,
+      });
+    }
+    for (const number of numbers) {
+      const alias = `p${number}`;
+      const node = read.data.repository?.[alias] ?? null;
+      const problems = read.errors.filter((e) => e.path[1] === alias);
+      const missing = problems.some((e) => e.type === 'NOT_FOUND');
+      if (node && problems.length === 0) {
+        if (node.state === 'OPEN') pulls.set(number, node);
+        else pulls.delete(number);
+      } else if (missing || (!node && problems.length === 0)) pulls.delete(number);
+      else {
+        if (node?.state === 'OPEN') pulls.set(number, node);
+        unreadable.add(number);
+        this.options.log(`reading ${pullId(number)} (GraphQL focusedPulls): ${summarise(problems)}; it waits for the next cycle`);
+      }
+    }
+    return pulls;
+  }
+
+  private async readChange(
+    policy: Policy,
+    pull: PullNode,
+    heads: Map<string, PullNode>,
+    readySince: number,
+    unreadable: boolean,
+  ): Promise<Change> {
     const { cache, clock, log } = this.options;
     const id = pullId(pull.number);
-    const parent = pull.base.ref !== policy.target ? heads.get(pull.base.ref) : undefined;
+    const parent = pull.baseRefName !== policy.target ? heads.get(pull.baseRefName) : undefined;
+    const headRepo = pull.isCrossRepository ? (pull.headRepository?.nameWithOwner ?? 'a deleted fork') : undefined;
     const change: Change = {
       id,
       title: pull.title,
-      branch: pull.head.ref,
-      base: pull.base.ref,
-      headSha: pull.head.sha,
+      branch: pull.headRefName,
+      base: pull.baseRefName,
+      headSha: pull.headRefOid,
       files: [],
-      labels: pull.labels.map((l) => l.name).filter(Boolean),
-      draft: pull.draft ?? false,
+      labels: (pull.labels?.nodes ?? []).flatMap((l) => (l?.name ? [l.name] : [])),
+      draft: pull.isDraft,
       reviews: [],
       checks: [],
       mergeable: 'unknown',
+      ...(headRepo ? { headRepo } : {}),
       readySince,
-      body: pull.body ?? '',
-      author: pull.user?.login ?? '',
+      body: pull.body,
+      author: loginOf(pull.author),
       ...(parent ? { stackParent: pullId(parent.number) } : {}),
     };
     // Each part is read on its own: one failed read leaves the change unmergeable
@@ -179,46 +287,135 @@ export class GitHubForge implements Forge {
         return undefined;
       }
     };
-    const [listed, detail, reviews, checks] = await Promise.all([
-      attempt('reading the files', () => this.filesOf(pull.number, pull.head.sha)),
-      attempt('reading mergeability', () => this.api.pulls.get({ ...this.repo, pull_number: pull.number })),
-      attempt('reading the reviews', () =>
-        this.api.paginate(this.api.pulls.listReviews, { ...this.repo, pull_number: pull.number, per_page: 100 }),
+    const head = pull.commits.nodes?.[0]?.commit;
+    const [listed, checks] = await Promise.all([
+      attempt('reading the files', () => this.filesOf(pull.number, pull.headRefOid)),
+      attempt('reading the checks', () =>
+        head && head.oid === pull.headRefOid
+          ? this.checksOfRollup(pull.headRefOid, head.statusCheckRollup)
+          : this.checksOf(pull.headRefOid),
       ),
-      attempt('reading the checks', () => this.checksOf(pull.head.sha)),
     ]);
     let files = listed?.files;
-    if (listed && !listed.complete && detail) {
+    if (listed && !listed.complete) {
       // GitHub lists at most 3000 files: a longer list must not make the change look smaller (and safer) than it is.
-      const total = detail.data.changed_files;
+      const total = pull.changedFiles;
       if (listed.count < total || listed.count >= FILES_CAP) {
-        files = await attempt(`reading every file (GitHub listed ${listed.count} of ${total})`, () => this.everyFile(pull, listed.files));
+        files = await attempt(`reading every file (GitHub listed ${listed.count} of ${total})`, () =>
+          this.everyFile(pull.baseRefOid, pull.headRefOid, listed.files),
+        );
         if (!files)
           problems.push(
             `${id} changes more files than GitHub lists; Build Master cannot see every path, so it cannot tell its risk tier or lanes and does not merge it: a person must`,
           );
       }
-      if (files) cache.setFact(`gh-files-v2:${pull.number}:${pull.head.sha}`, { files, at: clock.now() });
+      if (files) cache.setFact(`gh-files-v2:${pull.number}:${pull.headRefOid}`, { files, at: clock.now() });
     }
     change.files = files ?? [];
-    change.reviews = (reviews ?? []).flatMap((r): Review[] => {
-      const state = REVIEW_STATES[r.state];
-      return state && r.user ? [{ reviewer: r.user.login, state, submittedAt: Date.parse(r.submitted_at ?? pull.created_at) }] : [];
+    change.reviews = (pull.latestOpinionatedReviews?.nodes ?? []).flatMap((r): Review[] => {
+      const state = r ? REVIEW_STATES[r.state] : undefined;
+      return state && r?.author ? [{ reviewer: loginOf(r.author), state, submittedAt: Date.parse(r.submittedAt ?? pull.createdAt) }] : [];
     });
     change.checks = checks ?? [];
-    const data = detail?.data;
-    change.mergeable =
-      problems.length || !data
-        ? 'unknown'
-        : data.mergeable === true
-          ? 'mergeable'
-          : data.mergeable === false || data.mergeable_state === 'dirty'
-            ? 'conflicting'
-            : 'unknown';
-    const mergeState = data && !problems.length ? mergeStateOf(data.mergeable_state) : undefined;
-    if (mergeState) change.mergeState = mergeState;
+    if (unreadable) problems.push(`GitHub could not answer part of ${id}`);
+    change.mergeable = problems.length
+      ? 'unknown'
+      : pull.mergeable === 'MERGEABLE'
+        ? 'mergeable'
+        : pull.mergeable === 'CONFLICTING' || pull.mergeStateStatus === 'DIRTY'
+          ? 'conflicting'
+          : 'unknown';
+    // What GitHub says of merging it now, when the read was whole (an unreadable one is only unknown).
+    if (!problems.length) change.mergeState = mergeStateOf(pull.mergeStateStatus);
     if (problems.length) log(`${problems.join('; ')}; ${id} waits for the next cycle`);
     return change;
+  }
+
+  /**
+   * A commit's checks from its GraphQL status check rollup. The rollup holds
+   * only the newest run of each name, so a check that failed and then passed on
+   * a re-run of the same sha (the flaky signal) cannot be seen in it. Once the
+   * rollup is settled (every check run completed, no status pending) every run
+   * is read once through REST (`check-runs?filter=all` and the combined
+   * status, with the failed runs' annotations) and kept as a fact keyed by the
+   * sha and the rollup's signature: an idle cycle, or a target move that leaves
+   * a head alone, sends no check request; a re-run changes the signature and
+   * reads again. A rollup still running is taken as it is (pending checks do
+   * not decide a merge), failed runs read down to their failures.
+   */
+  private async checksOfRollup(sha: string, rollup: RollupData | null): Promise<CheckRun[]> {
+    if (!rollup) return [];
+    const nodes = (rollup.contexts.nodes ?? []).filter((n): n is CheckRunNode | StatusContextNode => n !== null);
+    // More checks than one page of the rollup: REST lists them all.
+    if (rollup.contexts.totalCount > nodes.length) return this.checksOf(sha);
+    const settled = nodes.every((n) =>
+      n.__typename === 'CheckRun' ? n.status === 'COMPLETED' : n.state !== 'PENDING' && n.state !== 'EXPECTED',
+    );
+    if (settled) {
+      const signature = nodes
+        .map((n) =>
+          n.__typename === 'CheckRun'
+            ? `run\0${n.name}\0${n.databaseId ?? ''}\0${n.conclusion ?? ''}\0${n.completedAt ?? ''}`
+            : `status\0${n.context}\0${n.state}\0${n.createdAt}`,
+        )
+        .sort()
+        .join('\n');
+      const key = `gh-checks:${sha}:${createHash('sha1').update(signature).digest('hex')}`;
+      const known = this.options.cache.checkResult(key);
+      if (known) return known;
+      const runs = await this.checksOf(sha);
+      this.options.cache.setCheckResult(key, runs, this.options.clock.now());
+      return runs;
+    }
+    const runs: CheckRun[] = [];
+    const failed: { run: CheckRun; source: CheckRunSource }[] = [];
+    for (const node of nodes) {
+      if (node.__typename === 'CheckRun') {
+        const status = node.status.toLowerCase();
+        const conclusion = checkRunConclusion(status, node.conclusion?.toLowerCase() ?? null);
+        const output = [node.title, node.summary, node.text].filter(Boolean).join('\n').slice(-2000);
+        const waiting = conclusion === 'pending' ? notStarted(status) : undefined;
+        const url = node.url ?? node.detailsUrl;
+        const run: CheckRun = {
+          name: node.name,
+          conclusion,
+          ...(output ? { output } : {}),
+          ...(url ? { url } : {}),
+          ...(waiting ? { waiting } : {}),
+        };
+        runs.push(run);
+        if (FAILED.has(conclusion) && node.databaseId !== null)
+          failed.push({
+            run,
+            // GraphQL does not count a run's annotations: they are read to find out.
+            source: {
+              id: node.databaseId,
+              text: [node.summary, node.text].filter(Boolean).join('\n'),
+              completedAt: node.completedAt ?? '',
+            },
+          });
+      } else {
+        const conclusion = statusConclusion(node.state);
+        runs.push({
+          name: node.context,
+          conclusion,
+          ...(conclusion === 'pending'
+            ? { waiting: `reports pending${node.description ? ` (${inert(node.description).slice(0, 120)})` : ''}` }
+            : {}),
+          ...(node.description ? { output: node.description } : {}),
+          ...(node.targetUrl ? { url: node.targetUrl } : {}),
+        });
+      }
+    }
+    await mapLimit(failed.slice(0, ANNOTATED_RUNS), 4, async ({ run, source }) => {
+      Object.assign(run, await this.failuresOf(source));
+    });
+    for (const { run } of failed.slice(ANNOTATED_RUNS))
+      Object.assign(run, {
+        failuresComplete: false,
+        failuresNote: `not read: more than ${ANNOTATED_RUNS} checks failed on this commit; the check is attributed as a whole`,
+      });
+    return runs;
   }
 
   /**
@@ -248,8 +445,8 @@ export class GitHubForge implements Forge {
    * paths whose content differs between the base branch and the head (a
    * superset of the change's own files, never less), plus those listed.
    */
-  private async everyFile(pull: PullSimple, listed: string[]): Promise<string[]> {
-    const [base, head] = await Promise.all([this.listTree(pull.base.sha), this.listTree(pull.head.sha)]);
+  private async everyFile(baseSha: string, headSha: string, listed: string[]): Promise<string[]> {
+    const [base, head] = await Promise.all([this.listTree(baseSha), this.listTree(headSha)]);
     if (base.truncated || head.truncated) throw new Error('the repository tree is too large for GitHub to list whole');
     const paths = new Set(listed);
     for (const [path, entry] of head.entries) {
@@ -309,8 +506,7 @@ export class GitHubForge implements Forge {
       );
     }
     for (const status of combined.data.statuses) {
-      const conclusion: CheckConclusion =
-        status.state === 'success' ? 'success' : status.state === 'pending' ? 'pending' : status.state === 'error' ? 'error' : 'failure';
+      const conclusion = statusConclusion(status.state);
       put(
         {
           name: status.context,
@@ -354,12 +550,12 @@ export class GitHubForge implements Forge {
    * runners' parsers. Incomplete when GitHub holds more annotations than read.
    */
   private async failuresOf(source: CheckRunSource): Promise<Pick<CheckRun, 'failures' | 'failuresComplete' | 'failuresNote'>> {
-    const key = `${source.id}:${source.annotations}:${source.completedAt}`;
+    const key = `${source.id}:${source.annotations ?? '?'}:${source.completedAt}`;
     const known = this.runFailures.get(key);
     if (known) return known;
     let annotations: Annotation[] = [];
     let readError: string | undefined;
-    if (source.annotations > 0) {
+    if (source.annotations === undefined || source.annotations > 0) {
       try {
         let count = 0;
         annotations = await this.api.paginate(
@@ -376,10 +572,10 @@ export class GitHubForge implements Forge {
       }
     }
     const read = annotations.slice(0, MAX_ANNOTATIONS);
-    let result = failuresFromAnnotations(read, source.annotations);
+    let result = failuresFromAnnotations(read, source.annotations ?? annotations.length);
     if (!result) {
       const parsed = failuresFromOutput(inWorkspace(source.text, this.repo.repo));
-      const why = readError ?? (source.annotations > 0 ? 'its annotations name no failure' : 'it has no annotations');
+      const why = readError ?? (annotations.length > 0 ? 'its annotations name no failure' : 'it has no annotations');
       const how = `read from the check run's output text (${why})${parsed.parser ? ` by the ${parsed.parser} parser` : ''}`;
       result = parsed.failures.length
         ? { failures: parsed.failures, failuresComplete: parsed.complete, failuresNote: parsed.note ? `${how}: ${parsed.note}` : how }
@@ -396,45 +592,70 @@ export class GitHubForge implements Forge {
     return result;
   }
 
+  /**
+   * The target's first-parent chain (its newest `HISTORY` commits) with the
+   * checks of the newest `TARGET_CHECKED`, in one GraphQL request; the commits'
+   * files and origins are REST reads cached forever (a commit never changes).
+   */
   private async readTarget(policy: Policy): Promise<{ commits: TargetCommit[]; targetSha: string }> {
-    let listed: Awaited<ReturnType<typeof this.api.repos.listCommits>>['data'];
+    let read: GraphQLRead<TargetData>;
     try {
-      listed = (await this.api.repos.listCommits({ ...this.repo, sha: policy.target, per_page: 100 })).data;
+      read = await readGraphQL<TargetData>(this.api, 'targetHistory', TARGET_QUERY, {
+        owner: this.repo.owner,
+        name: this.repo.repo,
+        ref: `refs/heads/${policy.target}`,
+      });
     } catch (error) {
-      if ((error as { status?: number }).status === 404 || (error as { status?: number }).status === 422) {
-        throw new InputError(
-          `the target branch "${policy.target}" does not exist in ${this.slug}; create it or set \`target:\` in .buildmaster.yml`,
-        );
-      }
-      throw new Error(describeGitHubError(error, `reading ${policy.target} of ${this.slug}`), { cause: error });
+      throw new Error(describeRead(error, `reading ${policy.target} of ${this.slug}`), { cause: error });
     }
+    const repository = read.data.repository;
+    const target = repository?.ref?.target;
+    if (repository && repository.ref === null)
+      throw new InputError(
+        `the target branch "${policy.target}" does not exist in ${this.slug}; create it or set \`target:\` in .buildmaster.yml`,
+      );
+    if (!target || !('history' in target))
+      throw new Error(
+        `reading ${policy.target} of ${this.slug} (GraphQL targetHistory): GitHub gave no commit history${read.errors.length ? ` (${summarise(read.errors)})` : ''}`,
+      );
+    // A rollup GitHub could not answer is not taken as "no checks": those commits' checks are read through REST.
+    const unsure = read.errors.length > 0;
+    if (unsure) this.options.log(`reading ${policy.target} of ${this.slug} (GraphQL targetHistory): ${summarise(read.errors)}`);
+    const rollups = new Map<string, RollupData | null>();
+    for (let at: ChainCommit | null | undefined = target; at; at = at.parents?.nodes?.[0]) rollups.set(at.oid, at.statusCheckRollup);
     // GitHub lists every reachable commit; the target's own history is its first-parent chain.
-    const bySha = new Map(listed.map((c) => [c.sha, c]));
-    const chain: typeof listed = [];
+    const listed = (target.history.nodes ?? []).filter((c): c is HistoryNode => c !== null);
+    const bySha = new Map(listed.map((c) => [c.oid, c]));
+    const chain: HistoryNode[] = [];
     let at = listed[0];
     while (at && chain.length < HISTORY) {
       chain.push(at);
-      at = at.parents[0] ? bySha.get(at.parents[0].sha) : undefined;
+      const parent = at.parents.nodes?.[0]?.oid;
+      at = parent ? bySha.get(parent) : undefined;
     }
-    const targetSha = chain[0]?.sha ?? '';
+    const targetSha = chain[0]?.oid ?? '';
     const mine = new Map(Object.entries(this.options.cache.recordedMerges()).map(([change, m]) => [m.sha, change]));
     const self = await this.github.self();
     // A commit no pull request accounts for (pushed to the target directly) carries no
     // body: a `buildmaster:fix` line typed into it must not count as a repair merge.
     const commits = await mapLimit(chain, CONCURRENCY, async (commit, index): Promise<TargetCommit> => {
-      const message = commit.commit.message;
-      const { id: number, branch, lane } = await this.originOf(commit.sha, message, mine, self);
+      const message = commit.message;
+      const { id: number, branch, lane } = await this.originOf(commit.oid, message, mine, self);
       const checks =
         index < CHECKED_HISTORY
-          ? await this.checksOf(commit.sha).catch((error: unknown) => {
-              this.options.log(describeGitHubError(error, `reading the checks of ${policy.target} ${short(commit.sha)}`));
+          ? await (
+              rollups.has(commit.oid) && !unsure
+                ? this.checksOfRollup(commit.oid, rollups.get(commit.oid) ?? null)
+                : this.checksOf(commit.oid)
+            ).catch((error: unknown) => {
+              this.options.log(describeGitHubError(error, `reading the checks of ${policy.target} ${short(commit.oid)}`));
               return [{ name: 'github', conclusion: 'pending' as const, output: 'checks could not be read this cycle' }];
             })
           : [{ name: 'history', conclusion: 'pending' as const, output: 'older than the commits Build Master reads checks for' }];
-      const files = await this.commitFiles(commit.sha).catch(() => [] as string[]);
+      const files = await this.commitFiles(commit.oid).catch(() => [] as string[]);
       return {
-        sha: commit.sha,
-        time: Date.parse(commit.commit.committer?.date ?? commit.commit.author?.date ?? '') || 0,
+        sha: commit.oid,
+        time: Date.parse(commit.committedDate) || 0,
         checks,
         ...(number
           ? {
@@ -447,7 +668,7 @@ export class GitHubForge implements Forge {
                 body: message,
               },
             }
-          : { change: { id: short(commit.sha), files, title: message.split('\n')[0] ?? '' } }),
+          : { change: { id: short(commit.oid), files, title: message.split('\n')[0] ?? '' } }),
       };
     });
     return { commits: commits.reverse(), targetSha };
@@ -779,7 +1000,7 @@ export class GitHubForge implements Forge {
             own: owns(i),
             body: i.body ?? '',
           })),
-        updated: Object.fromEntries(observed.pulls.map((p) => [pullId(p.number), Date.parse(p.updated_at)])),
+        updated: Object.fromEntries(observed.pulls.map((p) => [pullId(p.number), Date.parse(p.updatedAt)])),
       };
     },
     label: async (number, label) => {
@@ -843,6 +1064,27 @@ export class GitHubForge implements Forge {
   }
 }
 
+/** A commit status's state (REST lower case or GraphQL upper case) as a check conclusion. */
+function statusConclusion(state: string): CheckConclusion {
+  switch (state.toLowerCase()) {
+    case 'success':
+      return 'success';
+    case 'pending':
+    case 'expected':
+      return 'pending';
+    case 'error':
+      return 'error';
+    default:
+      return 'failure';
+  }
+}
+
+/** A failed read as a line a person can act on: GraphQL errors name their query and say what GitHub answered. */
+function describeRead(error: unknown, what: string): string {
+  if (error instanceof GraphQLReadError) return `${what}: ${error.message}`;
+  return describeGitHubError(error, what);
+}
+
 const REVIEW_STATES: Record<string, Review['state'] | undefined> = {
   APPROVED: 'approved',
   CHANGES_REQUESTED: 'changes_requested',
@@ -853,8 +1095,8 @@ const REVIEW_STATES: Record<string, Review['state'] | undefined> = {
 /** What of a check run its failures are read from. */
 interface CheckRunSource {
   id: number;
-  /** GitHub's `output.annotations_count`. */
-  annotations: number;
+  /** GitHub's `output.annotations_count`; undefined when not known (GraphQL does not count them): they are read to find out. */
+  annotations?: number;
   /** Its output's summary and text, in full. */
   text: string;
   completedAt: string;
