@@ -8,6 +8,7 @@ import { GitHubWorld } from '../../fixtures/github/world';
 import type { Change } from '../../extension/core/model';
 import type { Observation } from '../../extension/ports';
 import { present } from '../support/builders';
+import { GitHubForge } from '../../extension/forge/github/forge';
 
 /** Opens `count` pull requests in `lane`, from branches made straight in the origin (no approval: nothing merges). */
 function openMany(world: GitHubWorld, lane: string, count: number): number[] {
@@ -159,14 +160,43 @@ describe('GitHub mode: observe through GraphQL', function () {
     );
   });
 
+  it('after a whole read of the issues, reads what changed since: new issues appear, closed ones leave', async () => {
+    world = await GitHubWorld.start();
+    const old = world.server.openIssue({ title: 'an old issue' });
+    for (let i = 0; i < 3; i += 1) {
+      await world.cycle();
+      world.advance(60_000);
+    }
+    const forge = world.session.deps.forge;
+    assert.ok(forge instanceof GitHubForge);
+    const open = () => (forge.observed?.issues ?? []).filter((i) => !i.pull_request).map((i) => i.title);
+    assert.ok(open().includes('an old issue'));
+    const fresh = world.server.openIssue({ title: 'a new issue' });
+    world.server.closeItem(old);
+    const from = world.server.requests.length;
+    await world.cycle();
+    const reads = world.server.requests.slice(from).filter((r) => r.method === 'GET' && r.path.endsWith('/issues'));
+    assert.equal(reads.length, 1, 'one read of what changed');
+    assert.ok(open().includes('a new issue'));
+    assert.ok(!open().includes('an old issue'), 'a closed issue leaves');
+    world.server.setLabels(fresh, ['bug']);
+    world.advance(60_000);
+    await world.cycle();
+    assert.deepEqual(
+      forge.observed?.issues.find((i) => i.number === fresh)?.labels.map((l) => (typeof l === 'string' ? l : l.name)),
+      ['bug'],
+    );
+  });
+
   it('an idle cycle sends no request per pull request: its GraphQL pages, the target and the issues', async () => {
     world = await GitHubWorld.start();
     openMany(world, 'docs', 120);
     openMany(world, 'web', 30);
-    await world.cycle();
-    world.advance(60_000);
-    await world.cycle();
-    world.advance(60_000);
+    // Warm: the first cycle reads everything, the next ones settle the issue list to what changed since.
+    for (let i = 0; i < 3; i += 1) {
+      await world.cycle();
+      world.advance(60_000);
+    }
     const from = world.server.requests.length;
     await world.cycle();
     const requests = world.server.requests.slice(from);
@@ -176,7 +206,7 @@ describe('GitHub mode: observe through GraphQL', function () {
       ['GET /repos/acme/app/issues', 'POST /graphql'],
       `an idle cycle's requests: ${shapes.join(', ')}`,
     );
-    // Two pages of pull requests and the target; the issues answered 304.
+    // Two pages of pull requests and the target; the issues changed since the last whole read: none (304).
     assert.equal(graphql(requests).length, 3);
     assert.ok(requests.filter((r) => r.path.endsWith('/issues')).every((r) => r.status === 304));
     const points =

@@ -66,6 +66,10 @@ import type { GitHubRepository, IssueData } from '../../github/repository';
 /** Target commits read per cycle, and how many of the newest get their checks read. */
 const HISTORY = 30;
 const CHECKED_HISTORY = TARGET_CHECKED;
+/** The open issues are read whole this often; between, only what changed since the last whole read. */
+const ISSUES_FULL_READ_MS = 3600_000;
+/** A read this long after the newest update it saw cannot share that update's second, whatever the clocks' skew. */
+const ISSUES_SETTLED_MS = 60_000;
 /** Pull requests read at once. */
 const CONCURRENCY = 8;
 /** GitHub lists at most this many files of a pull request; a longer change is read another way. */
@@ -182,7 +186,7 @@ export class GitHubForge implements Forge {
     let issues: IssueData[] = this.last?.issues ?? [];
     if (!focus || focus.issues || !this.last) {
       try {
-        issues = await this.api.paginate(this.api.issues.listForRepo, { ...this.repo, state: 'open', per_page: 100 });
+        issues = await this.readIssues(now);
       } catch (error) {
         log(describeGitHubError(error, 'reading open issues (hygiene and fix issues wait for the next cycle)'));
       }
@@ -204,6 +208,52 @@ export class GitHubForge implements Forge {
       foundMerged: [],
     };
   }
+
+  /**
+   * The open issues (GitHub's issue list holds the pull requests too: 500 open
+   * pull requests are six pages). After one full read, a cycle reads only what
+   * changed since it (`since`, a fixed time, so an unchanged answer is a 304)
+   * and folds it in: closed ones leave, new and edited ones replace theirs. A
+   * full read again when the changes fill a page, or hourly (a deleted or
+   * transferred issue shows in no `since` list).
+   */
+  private async readIssues(now: number): Promise<IssueData[]> {
+    const known = this.issueRead;
+    if (known && now - known.at < ISSUES_FULL_READ_MS) {
+      let count = 0;
+      const changed = await this.api.paginate(
+        this.api.issues.listForRepo,
+        { ...this.repo, state: 'all', since: known.since, per_page: 100 },
+        (response, done) => {
+          count += response.data.length;
+          if (count >= 100) done();
+          return response.data;
+        },
+      );
+      if (changed.length < 100) {
+        const issues = new Map(known.issues);
+        for (const issue of changed) {
+          if (issue.state === 'open') issues.set(issue.number, issue);
+          else issues.delete(issue.number);
+        }
+        return [...issues.values()].sort((a, b) => b.number - a.number);
+      }
+    }
+    const issues = await this.api.paginate(this.api.issues.listForRepo, { ...this.repo, state: 'open', per_page: 100 });
+    // `since` counts GitHub's own times: from the newest update this read saw. That one second is read again
+    // (an update later in it would be missed otherwise) unless the read came well after it, by this machine's clock.
+    const newest = Math.max(0, ...issues.map((i) => Date.parse(i.updated_at) || 0));
+    const from = newest === 0 ? now - ISSUES_SETTLED_MS : now - newest >= ISSUES_SETTLED_MS ? newest + 1000 : newest;
+    this.issueRead = {
+      issues: new Map(issues.map((i) => [i.number, i])),
+      since: new Date(from).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      at: now,
+    };
+    return issues;
+  }
+
+  /** The last full read of the open issues in this process, and the time later reads ask for changes since. */
+  private issueRead?: { issues: Map<number, IssueData>; since: string; at: number };
 
   /**
    * The pull requests a webhook named, read again in one query (an alias each);
