@@ -356,8 +356,8 @@ export async function readGraphQL<T>(
 
 /**
  * Every open pull request, page by page (100 a page). A page answered with
- * partial data keeps what came and reports its errors (the pull requests they
- * touch are marked unreadable by the caller); a page with no data stops the
+ * partial data keeps what came: the pull requests its errors touch are
+ * `unreadable`, the nodes it could not give at all are counted `lost`; a page with no data stops the
  * read with a `GraphQLReadError`. Pages are read one after another, as
  * GitHub asks. The query has the shape @octokit/plugin-paginate-graphql pages;
  * this loop is its own so a partial page is kept instead of thrown away.
@@ -365,9 +365,19 @@ export async function readGraphQL<T>(
 export async function readOpenPulls(
   api: GitHubApi,
   repo: { owner: string; repo: string },
-): Promise<{ pulls: PullNode[]; errors: GraphQLProblem[]; pages: number; cost: number; rateLimit?: RateLimitData }> {
+): Promise<{
+  pulls: PullNode[];
+  unreadable: Set<number>;
+  lost: number;
+  errors: GraphQLProblem[];
+  pages: number;
+  cost: number;
+  rateLimit?: RateLimitData;
+}> {
   const pulls: PullNode[] = [];
   const errors: GraphQLProblem[] = [];
+  const unreadable = new Set<number>();
+  let lost = 0;
   let cursor: string | null = null;
   let pages = 0;
   let cost = 0;
@@ -384,18 +394,19 @@ export async function readOpenPulls(
       throw new GraphQLReadError(
         `GitHub's GraphQL API answered the openPulls query without the pull requests of ${repo.owner}/${repo.repo}${read.errors.length ? `: ${summarise(read.errors)}` : ''}`,
       );
-    const offset = pulls.length;
-    // Error paths index this page's nodes: shift them to the whole list's.
+    errors.push(...read.errors);
+    // An error under a pull request's node marks that one unreadable; a node GitHub could not give at all is lost.
+    const hit = new Set<number>();
     for (const problem of read.errors) {
-      const at = problem.path.indexOf('nodes');
-      const index = problem.path[at + 1];
-      errors.push(
-        at === 2 && typeof index === 'number'
-          ? { ...problem, path: [...problem.path.slice(0, at + 1), index + offset, ...problem.path.slice(at + 2)] }
-          : problem,
-      );
+      const index =
+        problem.path[0] === 'repository' && problem.path[1] === 'pullRequests' && problem.path[2] === 'nodes' ? problem.path[3] : undefined;
+      if (typeof index === 'number') hit.add(index);
     }
-    pulls.push(...connection.nodes.map((node) => node ?? undefined).filter((node): node is PullNode => node !== undefined));
+    connection.nodes.forEach((node, index) => {
+      if (node && hit.has(index)) unreadable.add(node.number);
+      if (node) pulls.push(node);
+      else lost += 1;
+    });
     if (read.data.rateLimit) {
       rateLimit = read.data.rateLimit;
       cost += read.data.rateLimit.cost;
@@ -403,7 +414,7 @@ export async function readOpenPulls(
     if (!connection.pageInfo.hasNextPage || !connection.pageInfo.endCursor) break;
     cursor = connection.pageInfo.endCursor;
   }
-  return { pulls, errors, pages, cost, ...(rateLimit ? { rateLimit } : {}) };
+  return { pulls, unreadable, lost, errors, pages, cost, ...(rateLimit ? { rateLimit } : {}) };
 }
 
 function problemsOf(errors: readonly unknown[]): GraphQLProblem[] {

@@ -160,6 +160,39 @@ describe('GitHub mode: observe through GraphQL', function () {
     );
   });
 
+  it('a pull request GitHub could not answer in full waits, mergeability unknown; an answer without data fails the cycle saying so', async () => {
+    world = await GitHubWorld.start();
+    const pr = world.pull('docs/partial', { 'docs/partial.md': 'p\n' });
+    const other = world.pull('docs/whole', { 'docs/whole.md': 'w\n' });
+    world.server.graphqlFailing.add(pr);
+    const report = await world.cycle();
+    assert.equal(change(report.snapshotChanges, pr).mergeable, 'unknown');
+    assert.ok(report.result.queues.docs?.some((q) => q.change === `#${pr}` && q.reasons.some((r) => r.code === 'mergeability-unknown')));
+    assert.equal(world.merged(pr), false, 'not merged on a partial read');
+    assert.ok(world.merged(other), 'the others are read and merged');
+    assert.ok(
+      world.logs.some((l) =>
+        /GraphQL openPulls\): Resource not accessible by integration \(at repository\.pullRequests\.nodes\.\d+\./.test(l),
+      ),
+      world.logs.join('\n'),
+    );
+    // An answer with errors and no data: the cycle stops with a message naming the query and GitHub's words, no stack.
+    world.server.graphqlFailing.clear();
+    world.server.faults = [{ kind: 'graphql-error', method: 'POST', path: /\/graphql$/, body: /query openPulls/ }];
+    world.advance(60_000);
+    await assert.rejects(world.cycle(), (error: Error) => {
+      assert.match(
+        error.message,
+        /^reading the open pull requests of acme\/app: GitHub's GraphQL API answered the openPulls query with errors: This query requests up to 501,000 possible nodes/,
+      );
+      assert.doesNotMatch(error.message, /\n\s+at /);
+      return true;
+    });
+    world.advance(60_000);
+    await world.cycle();
+    assert.ok(world.merged(pr), 'merged once GitHub answers in full');
+  });
+
   it('after a whole read of the issues, reads what changed since: new issues appear, closed ones leave', async () => {
     world = await GitHubWorld.start();
     const old = world.server.openIssue({ title: 'an old issue' });

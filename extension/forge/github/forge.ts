@@ -159,12 +159,15 @@ export class GitHubForge implements Forge {
       try {
         const read = await readOpenPulls(this.api, this.repo);
         pulls = new Map(read.pulls.map((p) => [p.number, p]));
-        for (const problem of read.errors) {
-          const index = problem.path[0] === 'repository' && problem.path[2] === 'nodes' ? problem.path[3] : undefined;
-          const pull = typeof index === 'number' ? read.pulls[index] : undefined;
-          if (pull) unreadable.add(pull.number);
-          else throw new GraphQLReadError(`GitHub's GraphQL API answered the openPulls query with errors: ${summarise([problem])}`);
-        }
+        for (const number of read.unreadable) unreadable.add(number);
+        // A pull request GitHub could not give at all cannot be told from a closed one: the last read of each
+        // missing one stays, unmergeable this cycle (it drops out on the next whole answer if it closed).
+        if (read.lost > 0)
+          for (const [number, pull] of this.last?.pulls ?? [])
+            if (!pulls.has(number)) {
+              pulls.set(number, pull);
+              unreadable.add(number);
+            }
         if (read.errors.length) log(`reading the open pull requests of ${this.slug} (GraphQL openPulls): ${summarise(read.errors)}`);
       } catch (error) {
         throw new Error(describeRead(error, `reading the open pull requests of ${this.slug}`), { cause: error });
