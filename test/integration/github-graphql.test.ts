@@ -36,6 +36,39 @@ describe('GitHub mode: observe through GraphQL', function () {
     await world.stop();
   });
 
+  it('the test server answers GraphQL like GitHub: 401 on a bad token, a field that does not exist refused, points from its own budget', async () => {
+    world = await GitHubWorld.start();
+    const post = async (query: string, token = world.server.token) => {
+      const response = await fetch(`${world.server.url}/graphql`, {
+        method: 'POST',
+        headers: { authorization: `bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      });
+      return {
+        status: response.status,
+        headers: response.headers,
+        body: (await response.json()) as { data?: unknown; errors?: { message: string }[] },
+      };
+    };
+    assert.equal((await post('{ rateLimit { cost } }', 'ghs_wrong')).status, 401);
+    const misspelt = await post('{ repository(owner: "acme", name: "app") { nameWithOwnr } }');
+    assert.equal(misspelt.status, 200);
+    assert.equal(misspelt.body.data, undefined);
+    assert.match(misspelt.body.errors?.[0]?.message ?? '', /Cannot query field "nameWithOwnr" on type "Repository"/);
+    const first = await post('{ repository(owner: "acme", name: "app") { nameWithOwner } rateLimit { cost remaining limit } }');
+    assert.deepEqual(first.body.data, { repository: { nameWithOwner: 'acme/app' }, rateLimit: { cost: 1, remaining: 4999, limit: 5000 } });
+    assert.equal(first.headers.get('x-ratelimit-resource'), 'graphql');
+    assert.equal(first.headers.get('x-ratelimit-remaining'), '4999');
+    assert.deepEqual(
+      world.server.requests.map((r) => [r.status, r.cost]),
+      [
+        [401, undefined],
+        [200, 0],
+        [200, 1],
+      ],
+    );
+  });
+
   it('reads 250 open pull requests in three pages of 100, and sees every one', async () => {
     world = await GitHubWorld.start();
     const numbers = openMany(world, 'docs', 250);
