@@ -137,7 +137,8 @@ export class GitHubForge implements Forge {
    * Reads every open pull request through one paginated GraphQL query (100 a
    * page: head, base, fork, draft, labels, mergeability, reviews, the head's
    * check rollup), the target's history with its checks in one more, and the
-   * issues through one ETag'd REST read. REST is read per change only for what
+   * issues through one ETag'd REST read (what changed since the last whole
+   * read; see `readIssues`). REST is read per change only for what
    * GraphQL does not give and never changes for a head: its files (cached per
    * head sha) and, once its checks settle, every run of its checks (cached per
    * rollup signature; see `checksOfRollup`). An idle cycle sends no per-change request.
