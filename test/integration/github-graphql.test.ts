@@ -9,6 +9,8 @@ import type { Change } from '../../extension/core/model';
 import type { Observation } from '../../extension/ports';
 import { present } from '../support/builders';
 import { GitHubForge } from '../../extension/forge/github/forge';
+import { createClient, ResponseCache } from '../../extension/github/client';
+import { OPEN_PULLS_QUERY, type OpenPullsData } from '../../extension/github/graphql';
 
 /** Opens `count` pull requests in `lane`, from branches made straight in the origin (no approval: nothing merges). */
 function openMany(world: GitHubWorld, lane: string, count: number): number[] {
@@ -90,6 +92,23 @@ describe('GitHub mode: observe through GraphQL', function () {
     assert.equal(last.mergeable, 'mergeable');
     assert.equal(last.mergeState, 'clean');
     assert.deepEqual(last.checks.map((c) => `${c.name}:${c.conclusion}`).sort(), ['lint:success', 'test-api:success', 'test-web:success']);
+  });
+
+  it('the open pull requests query pages with @octokit/plugin-paginate-graphql as it is', async () => {
+    world = await GitHubWorld.start();
+    const numbers = openMany(world, 'docs', 101);
+    const { api } = createClient({
+      baseUrl: world.server.url,
+      token: world.server.token,
+      cache: new ResponseCache(),
+      log: () => undefined,
+    });
+    const paged = await api.graphql.paginate<OpenPullsData>(OPEN_PULLS_QUERY, { owner: 'acme', name: 'app' });
+    assert.deepEqual(
+      paged.repository?.pullRequests.nodes.map((p) => p?.number),
+      numbers,
+    );
+    assert.equal(graphql(world.server.requests).length, 2);
   });
 
   it('never takes a fork’s pull request for a stack parent, whatever its branch is named', async () => {
