@@ -68,8 +68,12 @@ const HISTORY = 30;
 const CHECKED_HISTORY = TARGET_CHECKED;
 /** The open issues are read whole this often; between, only what changed since the last whole read. */
 const ISSUES_FULL_READ_MS = 3600_000;
-/** A read this long after the newest update it saw cannot share that update's second, whatever the clocks' skew. */
-const ISSUES_SETTLED_MS = 60_000;
+/**
+ * A read this long (by this machine's clock) after the newest update it saw is in a later second of GitHub's
+ * clock, with a clock up to a second off. A miss costs little: Build Master finds its own issues by what it
+ * remembers creating, and every process and every hour starts with a whole read.
+ */
+const ISSUES_SETTLED_MS = 2000;
 /** Pull requests read at once. */
 const CONCURRENCY = 8;
 /** GitHub lists at most this many files of a pull request; a longer change is read another way. */
