@@ -203,7 +203,11 @@ describe('GitHub budget in status', function () {
       assert.ok(rest, `status --json has github.budget.rest: ${json.stdout.slice(0, 400)} ${json.stderr}`);
       // The server counts every answer that was not a 304 against its 5,000: what it last said is what status shows.
       assert.equal(rest.limit, 5000);
-      assert.equal(rest.remaining, 5000 - world.server.rateLimited(world.server.requests.filter((r) => r.status > 0)));
+      // GraphQL requests (those with a cost) count against GraphQL's own budget, not REST's.
+      assert.equal(
+        rest.remaining,
+        5000 - world.server.rateLimited(world.server.requests.filter((r) => r.status > 0 && r.cost === undefined)),
+      );
       assert.equal(rest.used, 5000 - rest.remaining);
       const text = await runCli(['status', '--forge', 'github', '--repo', world.workspace], { env });
       assert.match(
