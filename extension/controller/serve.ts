@@ -28,6 +28,8 @@ export interface ServeOptions {
   quietMs: number;
   /** …or once its first delivery waited this long. Also the wait before a failed cycle is tried again. */
   maxDelayMs: number;
+  /** The wait before a change whose mergeability GitHub had not computed is read again; default 30 s. */
+  recheckMs?: number;
   /** A fresh session (the policy re-read): taken for every full cycle. */
   open: () => Promise<Session>;
   /** The bound URL, once listening. */
@@ -36,6 +38,10 @@ export interface ServeOptions {
   /** Resolves when serving should stop (SIGINT/SIGTERM): the cycle in flight finishes first. */
   stop: Promise<void>;
 }
+
+/** How often, and how long after, a change whose mergeability GitHub had not computed yet is read again (per head). */
+const UNKNOWN_RECHECKS = 3;
+const UNKNOWN_RECHECK_MS = 30_000;
 
 /** The environment variable holding the webhook secret (never a command-line argument: those show in `ps`). */
 export const SECRET_ENV = 'BUILDMASTER_WEBHOOK_SECRET';
@@ -88,10 +94,34 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
       const report = await runCycle(session.deps, wanted === 'everything' ? {} : { focus: wanted });
       seen = seenOf(report);
       options.log(cycleLine(report, wanted, Date.now() - started));
+      recheckUnknown(report);
       return true;
     } finally {
       lock.release();
     }
+  };
+
+  // GitHub computes mergeability in the background after a head or the target moves, and sends no delivery
+  // when it is done: a change whose mergeability was unknown is read again shortly, a few times per head.
+  const rechecks = new Map<string, number>();
+  const recheckTimers = new Set<NodeJS.Timeout>();
+  const recheckUnknown = (report: CycleReport): void => {
+    const ids: string[] = [];
+    for (const change of report.snapshotChanges) {
+      if (change.mergeable !== 'unknown') continue;
+      const key = `${change.id}@${change.headSha}`;
+      const count = rechecks.get(key) ?? 0;
+      if (count >= UNKNOWN_RECHECKS) continue;
+      rechecks.set(key, count + 1);
+      ids.push(change.id);
+    }
+    if (rechecks.size > 10_000) rechecks.clear();
+    if (ids.length === 0) return;
+    const timer = setTimeout(() => {
+      recheckTimers.delete(timer);
+      queue.add({ changes: ids, target: false, issues: false });
+    }, options.recheckMs ?? UNKNOWN_RECHECK_MS);
+    recheckTimers.add(timer);
   };
 
   const queue = new CycleQueue(cycle, options);
@@ -114,6 +144,7 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
   await options.stop;
   options.log('stopping: no more deliveries; the cycle in flight finishes');
   clearInterval(resync);
+  for (const timer of recheckTimers) clearTimeout(timer);
   await Promise.all([close(server), queue.close()]);
 }
 

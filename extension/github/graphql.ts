@@ -130,6 +130,34 @@ ${RATE_LIMIT}
 }
 ${PULL_FIELDS}`;
 
+/**
+ * What GitHub recomputes when the target moves (mergeability, merge state) and
+ * what tells a missed delivery (head, base, last update) of every open pull
+ * request, 100 a page, without a nested connection: one point a page where
+ * the whole read costs four.
+ */
+export const OPEN_PULL_STATES_QUERY = `
+query openPullStates($owner: String!, $name: String!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequests(states: [OPEN], first: ${PULLS_PAGE}, after: $cursor, orderBy: { field: CREATED_AT, direction: ASC }) {
+      nodes {
+        number
+        headRefOid
+        baseRefName
+        updatedAt
+        isDraft
+        mergeable
+        mergeStateStatus
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+${RATE_LIMIT}
+}`;
+
 /** The target's first-parent chain, the newest commits with their check rollups, folded into one request. */
 function checkedChain(depth: number): string {
   const level = (left: number): string =>
@@ -276,6 +304,16 @@ export interface PullNode {
   commits: { nodes: ({ commit: { oid: string; statusCheckRollup: RollupData | null } } | null)[] | null };
 }
 
+export type PullState = Pick<
+  PullNode,
+  'number' | 'headRefOid' | 'baseRefName' | 'updatedAt' | 'isDraft' | 'mergeable' | 'mergeStateStatus'
+>;
+
+export interface OpenPullStatesData {
+  repository: { pullRequests: { nodes: (PullState | null)[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
+  rateLimit?: RateLimitData;
+}
+
 export interface OpenPullsData {
   repository: { pullRequests: { nodes: (PullNode | null)[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
   rateLimit?: RateLimitData;
@@ -415,6 +453,28 @@ export async function readOpenPulls(
     cursor = connection.pageInfo.endCursor;
   }
   return { pulls, unreadable, lost, errors, pages, cost, ...(rateLimit ? { rateLimit } : {}) };
+}
+
+/**
+ * The state of every open pull request (`OPEN_PULL_STATES_QUERY`), page by
+ * page. Undefined when any page came with errors or without a node: the
+ * caller then reads everything, never acting on a partial picture.
+ */
+export async function readOpenPullStates(api: GitHubApi, repo: { owner: string; repo: string }): Promise<PullState[] | undefined> {
+  const states: PullState[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const read: GraphQLRead<OpenPullStatesData> = await readGraphQL<OpenPullStatesData>(api, 'openPullStates', OPEN_PULL_STATES_QUERY, {
+      owner: repo.owner,
+      name: repo.repo,
+      cursor,
+    });
+    const connection = read.data.repository?.pullRequests;
+    if (!connection || read.errors.length > 0 || connection.nodes.some((node) => node === null)) return undefined;
+    states.push(...(connection.nodes as PullState[]));
+    if (!connection.pageInfo.hasNextPage || !connection.pageInfo.endCursor) return states;
+    cursor = connection.pageInfo.endCursor;
+  }
 }
 
 function problemsOf(errors: readonly unknown[]): GraphQLProblem[] {

@@ -169,6 +169,29 @@ describe('GitHub mode: observe through GraphQL', function () {
     assert.deepEqual(change(full.changes, first).labels, ['not-read-yet']);
   });
 
+  it('when the target moves, one slim read refreshes every carried-over mergeability and re-reads what changed without a delivery', async () => {
+    world = await GitHubWorld.start();
+    const [first, second, third] = openMany(world, 'docs', 3) as [number, number, number];
+    await world.cycle();
+    const { forge, policy } = world.session.deps;
+    // A person pushes onto main a file the first pull request also changes: GitHub finds it conflicting, and sends no delivery for that.
+    world.advance(5000);
+    world.server.push('main', { 'docs/change-0.txt': 'changed on main\n' }, 'a person edits docs', 'main');
+    // A label put on the second whose delivery never came.
+    world.server.setLabels(second, ['lost-delivery']);
+    const from = world.server.requests.length;
+    const moved: Observation = await forge.observe(policy, world.state(), [], { focus: { changes: [], target: true, issues: false } });
+    const requests = graphql(world.server.requests.slice(from));
+    assert.equal(change(moved.changes, first).mergeable, 'conflicting', 'the carried-over mergeability is GitHub’s new one');
+    assert.equal(change(moved.changes, third).mergeable, 'mergeable');
+    assert.deepEqual(change(moved.changes, second).labels, ['lost-delivery'], 'a pull request updated without a delivery is read again');
+    const cost = requests.reduce((n, r) => n + (r.cost ?? 0), 0);
+    assert.ok(
+      requests.length <= 3 && cost <= 3,
+      `the states (1 point), the target and the one re-read: ${requests.length} requests, ${cost} points`,
+    );
+  });
+
   it('a focused observe in a new process, with no full read before it, reads everything', async () => {
     world = await GitHubWorld.start();
     const [first] = openMany(world, 'docs', 2) as [number, number];

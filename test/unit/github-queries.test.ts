@@ -3,10 +3,15 @@
 // of the wrong type, fails here before it can fail against github.com.
 import { strict as assert } from 'node:assert';
 import { parse, validate } from 'graphql';
-import { focusedPullsQuery, OPEN_PULLS_QUERY, TARGET_QUERY } from '../../extension/github/graphql';
+import * as queries from '../../extension/github/graphql';
+import { focusedPullsQuery, OPEN_PULL_STATES_QUERY, OPEN_PULLS_QUERY, TARGET_QUERY } from '../../extension/github/graphql';
 import { githubSchema, queryCost } from '../../fixtures/github/graphql';
 
 const QUERIES: Record<string, string> = {
+  // Every exported `*_QUERY` constant, so a query added later is validated without anyone listing it here.
+  ...Object.fromEntries(
+    Object.entries(queries).filter((entry): entry is [string, string] => entry[0].endsWith('_QUERY') && typeof entry[1] === 'string'),
+  ),
   openPulls: OPEN_PULLS_QUERY,
   targetHistory: TARGET_QUERY,
   'focusedPulls (one)': focusedPullsQuery([12]),
@@ -83,5 +88,9 @@ describe("GitHub's GraphQL cost formula", () => {
   it('costs a page of open pull requests 4 points, and the target history 1', () => {
     assert.equal(queryCost(parse(OPEN_PULLS_QUERY), { owner: 'a', name: 'b', cursor: null }), 4);
     assert.equal(queryCost(parse(TARGET_QUERY), { owner: 'a', name: 'b', ref: 'refs/heads/main' }), 1);
+  });
+
+  it('costs a page of merge states 1 point: no nested connection', () => {
+    assert.equal(queryCost(parse(OPEN_PULL_STATES_QUERY), { owner: 'a', name: 'b', cursor: null }), 1);
   });
 });

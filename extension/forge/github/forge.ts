@@ -58,6 +58,8 @@ import {
   type PullNode,
   type RollupData,
   type StatusContextNode,
+  type PullState,
+  readOpenPullStates,
   type TargetData,
 } from '../../github/graphql';
 import { comment, issueFor } from '../../github/issues';
@@ -159,7 +161,11 @@ export class GitHubForge implements Forge {
     const focus = this.last ? options.focus : undefined;
     const unreadable = new Set<number>();
     let pulls: Map<number, PullNode>;
-    if (focus && this.last) pulls = await this.readFocused(focus.changes, this.last.pulls, unreadable);
+    // The target moved: GitHub recomputes every pull request's mergeability and merge state, and sends no delivery
+    // for it. One slim read of every open pull request's state patches them, and names what a lost delivery hid.
+    const carried = focus?.target && this.last ? await this.refreshStates(focus.changes, this.last.pulls) : undefined;
+    if (focus && this.last && (!focus.target || carried))
+      pulls = await this.readFocused(carried?.reread ?? focus.changes, carried?.pulls ?? this.last.pulls, unreadable);
     else {
       try {
         const read = await readOpenPulls(this.api, this.repo);
@@ -262,6 +268,39 @@ export class GitHubForge implements Forge {
 
   /** The last full read of the open issues in this process, and the time later reads ask for changes since. */
   private issueRead?: { issues: Map<number, IssueData>; since: string; at: number };
+
+  /**
+   * After the target moved: the carried-over pull requests with GitHub's new
+   * mergeability and merge state, and those to read again (named by the
+   * delivery, new, or changed since their last read: a delivery that never
+   * came). Closed ones drop out. Undefined when the states could not be read
+   * whole: the caller reads everything.
+   */
+  private async refreshStates(
+    changes: readonly string[],
+    last: ReadonlyMap<number, PullNode>,
+  ): Promise<{ pulls: Map<number, PullNode>; reread: string[] } | undefined> {
+    let states: PullState[] | undefined;
+    try {
+      states = await readOpenPullStates(this.api, this.repo);
+    } catch (error) {
+      this.options.log(
+        describeRead(error, `reading the merge states of ${this.slug} (GraphQL openPullStates); everything is read instead`),
+      );
+      return undefined;
+    }
+    if (!states) return undefined;
+    const pulls = new Map<number, PullNode>();
+    const reread = new Set(changes);
+    for (const state of states) {
+      const known = last.get(state.number);
+      if (!known || known.headRefOid !== state.headRefOid || known.baseRefName !== state.baseRefName || known.updatedAt !== state.updatedAt)
+        reread.add(pullId(state.number));
+      if (known)
+        pulls.set(state.number, { ...known, isDraft: state.isDraft, mergeable: state.mergeable, mergeStateStatus: state.mergeStateStatus });
+    }
+    return { pulls, reread: [...reread] };
+  }
 
   /**
    * The pull requests a webhook named, read again in one query (an alias each);
@@ -393,9 +432,10 @@ export class GitHubForge implements Forge {
    * A commit's checks from its GraphQL status check rollup. The rollup holds
    * only the newest run of each name, so a check that failed and then passed on
    * a re-run of the same sha (the flaky signal) cannot be seen in it. Once the
-   * rollup is settled (every check run completed, no status pending) every run
-   * is read once through REST (`check-runs?filter=all` and the combined
-   * status, with the failed runs' annotations) and kept as a fact keyed by the
+   * rollup is settled (every check run completed, no status pending) and a
+   * check run passed, every run is read once through REST
+   * (`check-runs?filter=all`, with the failed runs' annotations; the statuses
+   * are the rollup's) and the result is kept as a fact keyed by the
    * sha and the rollup's signature: an idle cycle, or a target move that leaves
    * a head alone, sends no check request; a re-run changes the signature and
    * reads again. A rollup still running is taken as it is (pending checks do
@@ -409,6 +449,10 @@ export class GitHubForge implements Forge {
     const settled = nodes.every((n) =>
       n.__typename === 'CheckRun' ? n.status === 'COMPLETED' : n.state !== 'PENDING' && n.state !== 'EXPECTED',
     );
+    // Only a check run that passes can have failed before it (a flaky signal): without one, or before the checks
+    // settle, the rollup says all there is. Statuses come from the rollup either way: GitHub's combined status keeps
+    // the newest per context, so REST could add nothing to it.
+    const passed = nodes.some((n) => n.__typename === 'CheckRun' && n.conclusion === 'SUCCESS');
     if (settled) {
       const signature = nodes
         .map((n) =>
@@ -421,10 +465,20 @@ export class GitHubForge implements Forge {
       const key = `gh-checks:${sha}:${createHash('sha1').update(signature).digest('hex')}`;
       const known = this.options.cache.checkResult(key);
       if (known) return known;
-      const runs = await this.checksOf(sha);
+      const runs = passed
+        ? [
+            ...(await this.checksOf(sha, { statuses: false })),
+            ...nodes.filter((n): n is StatusContextNode => n.__typename === 'StatusContext').map(statusCheck),
+          ]
+        : await this.rollupChecks(nodes);
       this.options.cache.setCheckResult(key, runs, this.options.clock.now());
       return runs;
     }
+    return this.rollupChecks(nodes);
+  }
+
+  /** The checks as the rollup has them (the newest run of each name); failed runs read down to their failing tests. */
+  private async rollupChecks(nodes: readonly (CheckRunNode | StatusContextNode)[]): Promise<CheckRun[]> {
     const runs: CheckRun[] = [];
     const failed: { run: CheckRun; source: CheckRunSource }[] = [];
     for (const node of nodes) {
@@ -452,18 +506,7 @@ export class GitHubForge implements Forge {
               completedAt: node.completedAt ?? '',
             },
           });
-      } else {
-        const conclusion = statusConclusion(node.state);
-        runs.push({
-          name: node.context,
-          conclusion,
-          ...(conclusion === 'pending'
-            ? { waiting: `reports pending${node.description ? ` (${inert(node.description).slice(0, 120)})` : ''}` }
-            : {}),
-          ...(node.description ? { output: node.description } : {}),
-          ...(node.targetUrl ? { url: node.targetUrl } : {}),
-        });
-      }
+      } else runs.push(statusCheck(node));
     }
     await mapLimit(failed.slice(0, ANNOTATED_RUNS), 4, async ({ run, source }) => {
       Object.assign(run, await this.failuresOf(source));
@@ -529,10 +572,10 @@ export class GitHubForge implements Forge {
    * each name: a check that failed and then passed on a re-run of the same sha
    * is a flaky signal. A failed check run is read down to its failing tests.
    */
-  async checksOf(sha: string): Promise<CheckRun[]> {
+  async checksOf(sha: string, read: { statuses: boolean } = { statuses: true }): Promise<CheckRun[]> {
     const [runs, combined] = await Promise.all([
       this.api.paginate(this.api.checks.listForRef, { ...this.repo, ref: sha, filter: 'all', per_page: 100 }),
-      this.api.repos.getCombinedStatusForRef({ ...this.repo, ref: sha, per_page: 100 }),
+      read.statuses ? this.api.repos.getCombinedStatusForRef({ ...this.repo, ref: sha, per_page: 100 }) : { data: { statuses: [] } },
     ]);
     const byName = new Map<string, { run: CheckRun; order: number; failedBefore: boolean; source?: CheckRunSource }>();
     const put = (run: CheckRun, order: number, source?: CheckRunSource) => {
@@ -1233,6 +1276,21 @@ function notStarted(status: string): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** A commit status from a check rollup, as a check. */
+function statusCheck(node: StatusContextNode): CheckRun {
+  const conclusion = statusConclusion(node.state);
+  return {
+    name: node.context,
+    conclusion,
+    // A pending commit status does not say whether anything runs: say what it reports.
+    ...(conclusion === 'pending'
+      ? { waiting: `reports pending${node.description ? ` (${inert(node.description).slice(0, 120)})` : ''}` }
+      : {}),
+    ...(node.description ? { output: node.description } : {}),
+    ...(node.targetUrl ? { url: node.targetUrl } : {}),
+  };
 }
 
 function checkRunConclusion(status: string, conclusion: string | null): CheckConclusion {
