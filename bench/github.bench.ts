@@ -75,7 +75,8 @@ async function measure(world: GitHubWorld, label: string, cycle: () => Promise<u
   return {
     label,
     requests: requests.length,
-    rateLimited: world.server.rateLimited(requests),
+    // REST answers that are not 304: what REST's primary limit counts (GraphQL has its own budget, in points).
+    rateLimited: world.server.rateLimited(requests.filter((r) => !isGraphQL(r))),
     notModified: requests.filter((r) => r.status === 304).length,
     graphql: requests.filter(isGraphQL).length,
     points: pointsOf(requests),
@@ -139,9 +140,15 @@ async function unitCosts(): Promise<{ rows: Measured[]; costs: Record<'resync' |
     await measure(world, 'cold');
     await settle(world);
     const resync = await measure(world, 'org: full resync cycle');
-    // A push to one pull request (a `pull_request: synchronize` delivery): a cycle focused on it.
-    world.server.push('agent/web-0', { 'web/change-0.txt': 'web 0, pushed again\n' }, 'push to #1', 'agent/web-0');
-    const push = await measure(world, 'org: focused cycle, one pull request pushed', () =>
+    // A push to one pull request (a `pull_request: synchronize` delivery): a cycle focused on it while its checks
+    // run, and another when they complete (`check_suite: completed`).
+    const pushed = world.server.push('agent/web-0', { 'web/change-0.txt': 'web 0, pushed again\n' }, 'push to #1', 'agent/web-0');
+    world.server.setChecks(pushed, [{ name: 'lint', conclusion: 'pending' }]);
+    const push = await measure(world, 'org: focused cycle, one pull request pushed (checks running)', () =>
+      world.cycle({ changes: ['#1'], target: false, issues: false }),
+    );
+    world.server.setChecks(pushed, [{ name: 'lint', conclusion: 'success' }]);
+    const checked = await measure(world, 'org: focused cycle, its checks completed', () =>
       world.cycle({ changes: ['#1'], target: false, issues: false }),
     );
     await settle(world);
@@ -157,9 +164,18 @@ async function unitCosts(): Promise<{ rows: Measured[]; costs: Record<'resync' |
     const moved = await measure(world, 'org: target moved (the merge above)', () =>
       world.cycle({ changes: [], target: true, issues: false }),
     );
+    // The target's own checks complete on the merge (`check_suite: completed` on the target).
+    const targetChecked = await measure(world, 'org: the target’s checks completed', () =>
+      world.cycle({ changes: [], target: true, issues: false }),
+    );
     return {
-      rows: [resync, push, merge, moved],
-      costs: { resync: resync.points, push: push.points, target_moved: moved.points, merge: merge.points },
+      rows: [resync, push, checked, merge, moved, targetChecked],
+      costs: {
+        resync: resync.points,
+        push: push.points + checked.points,
+        target_moved: moved.points + targetChecked.points,
+        merge: merge.points,
+      },
     };
   } finally {
     await world.stop();
@@ -204,7 +220,7 @@ async function main(): Promise<void> {
     org_points_per_hour: orgPoints,
     org_estimate: {
       formula:
-        'repos × (resyncs_per_hour × resync + merges_per_repo_per_hour × (merge + target_moved) + pushes_per_repo_per_hour × push), unit costs in points measured at prs_per_repo open pull requests',
+        'repos × (resyncs_per_hour × resync + merges_per_repo_per_hour × (merge + target_moved) + pushes_per_repo_per_hour × push), unit costs in points measured at prs_per_repo open pull requests; push = a focused cycle while its checks run + one when they complete; target_moved = a target-focused cycle for the push to the target + one when the target’s checks complete',
       ...ORG,
       unit_costs: c,
     },

@@ -174,12 +174,20 @@ describe('GitHub mode: observe through GraphQL', function () {
     const [first, second, third] = openMany(world, 'docs', 3) as [number, number, number];
     await world.cycle();
     const { forge, policy } = world.session.deps;
+    // A delivery about the target that did not move it (its checks): the target alone is read again.
+    let from = world.server.requests.length;
+    await forge.observe(policy, world.state(), [], { focus: { changes: [], target: true, issues: false } });
+    assert.deepEqual(
+      world.server.requests.slice(from).map((r) => `${r.method} ${r.path}`),
+      ['POST /graphql'],
+      'the target read alone, no merge states: they change only when the target moves',
+    );
     // A person pushes onto main a file the first pull request also changes: GitHub finds it conflicting, and sends no delivery for that.
     world.advance(5000);
     world.server.push('main', { 'docs/change-0.txt': 'changed on main\n' }, 'a person edits docs', 'main');
     // A label put on the second whose delivery never came.
     world.server.setLabels(second, ['lost-delivery']);
-    const from = world.server.requests.length;
+    from = world.server.requests.length;
     const moved: Observation = await forge.observe(policy, world.state(), [], { focus: { changes: [], target: true, issues: false } });
     const requests = graphql(world.server.requests.slice(from));
     assert.equal(change(moved.changes, first).mergeable, 'conflicting', 'the carried-over mergeability is GitHub’s new one');

@@ -163,8 +163,11 @@ export class GitHubForge implements Forge {
     let pulls: Map<number, PullNode>;
     // The target moved: GitHub recomputes every pull request's mergeability and merge state, and sends no delivery
     // for it. One slim read of every open pull request's state patches them, and names what a lost delivery hid.
-    const carried = focus?.target && this.last ? await this.refreshStates(focus.changes, this.last.pulls) : undefined;
-    if (focus && this.last && (!focus.target || carried))
+    // Only when it moved: a delivery about the target's checks leaves every pull request's mergeability as it was.
+    const targetFirst = focus?.target && this.last ? await this.readTarget(policy) : undefined;
+    const moved = targetFirst !== undefined && targetFirst.targetSha !== this.last?.targetSha;
+    const carried = moved && this.last ? await this.refreshStates(focus?.changes ?? [], this.last.pulls) : undefined;
+    if (focus && this.last && (!moved || carried))
       pulls = await this.readFocused(carried?.reread ?? focus.changes, carried?.pulls ?? this.last.pulls, unreadable);
     else {
       try {
@@ -196,7 +199,7 @@ export class GitHubForge implements Forge {
       this.readChange(policy, pull, heads, own(seen, pullId(pull.number)) ?? now, unreadable.has(pull.number)),
     );
     const { commits, targetSha } =
-      focus && this.last && !focus.target ? { commits: this.last.commits, targetSha: this.last.targetSha } : await this.readTarget(policy);
+      targetFirst ?? (focus && this.last ? { commits: this.last.commits, targetSha: this.last.targetSha } : await this.readTarget(policy));
     let issues: IssueData[] = this.last?.issues ?? [];
     if (!focus || focus.issues || !this.last) {
       try {
@@ -753,7 +756,7 @@ export class GitHubForge implements Forge {
               return [{ name: 'github', conclusion: 'pending' as const, output: 'checks could not be read this cycle' }];
             })
           : [{ name: 'history', conclusion: 'pending' as const, output: 'older than the commits Build Master reads checks for' }];
-      const files = await this.commitFiles(commit.oid).catch(() => [] as string[]);
+      const files = await this.commitFiles(commit.oid, mine.get(commit.oid)).catch(() => [] as string[]);
       return {
         sha: commit.oid,
         time: Date.parse(commit.committedDate) || 0,
@@ -831,11 +834,20 @@ export class GitHubForge implements Forge {
   }
 
   /** Files a target commit changed (both paths of a rename), cached forever (a commit never changes). */
-  private async commitFiles(sha: string): Promise<string[]> {
+  private async commitFiles(sha: string, merged?: string): Promise<string[]> {
     const { cache, clock } = this.options;
     const key = `gh-commit-files:${sha}`;
     const cached = cache.fact(key)?.files;
     if (cached) return cached;
+    // A merge Build Master made changed what its pull request changed (a superset, never less, when the target
+    // already had part of it), and those files were read whole for its head: no read of the commit.
+    const number = merged === undefined ? undefined : pullNumber(merged);
+    const record = merged === undefined ? undefined : cache.recordedMerges()[merged];
+    const known = number !== undefined && record ? cache.fact(`gh-files-v2:${number}:${record.head}`)?.files : undefined;
+    if (known) {
+      cache.setFact(key, { files: known, at: clock.now() });
+      return known;
+    }
     const { data } = await this.api.repos.getCommit({ ...this.repo, ref: sha });
     const files = [
       ...new Set(
