@@ -46,6 +46,9 @@ const UNKNOWN_RECHECK_MS = 30_000;
 /** The environment variable holding the webhook secret (never a command-line argument: those show in `ps`). */
 export const SECRET_ENV = 'BUILDMASTER_WEBHOOK_SECRET';
 
+/** How long one delivery may take to arrive whole (GitHub itself gives up after 10 s). */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /** Serves until `stop`; resolves once the server is closed and the last cycle finished. */
 export async function serveWebhooks(first: Session, options: ServeOptions): Promise<void> {
   if (first.forge.kind !== 'github')
@@ -134,6 +137,9 @@ export async function serveWebhooks(first: Session, options: ServeOptions): Prom
   const server = createServer(
     webhookListener(options.path, { verify: githubVerifier(options.secret), route, log: options.log }, (adds) => queue.add(adds)),
   );
+  // GitHub gives a delivery 10 s: a client still sending after this is not GitHub, and is cut off.
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = REQUEST_TIMEOUT_MS;
   await listen(server, options.port, options.host);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -183,6 +189,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 function close(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
-    server.closeIdleConnections();
+    // Every connection, not only idle ones: a client that never finishes its body must not hold the stop.
+    server.closeAllConnections();
   });
 }
