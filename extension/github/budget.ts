@@ -4,7 +4,7 @@
 // github-budget.json (atomically, like the ETag cache) for `status` and the cockpit.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GitHubBudget, ResourceBudget } from '../protocol/budget';
+import { isTime, type GitHubBudget, type ResourceBudget } from '../protocol/budget';
 
 export type { GitHubBudget, ResourceBudget } from '../protocol/budget';
 
@@ -52,7 +52,8 @@ export class BudgetRecorder {
       limit,
       remaining,
       used: header(headers, 'x-ratelimit-used') ?? Math.max(0, limit - remaining),
-      resetAt: reset === undefined ? (this[which]?.resetAt ?? 0) : reset * 1000,
+      // A reset that is no time (negative, beyond any date) is not recorded: status would have nothing to show.
+      resetAt: reset !== undefined && isTime(reset * 1000) ? reset * 1000 : (this[which]?.resetAt ?? 0),
     };
     this.dirty = true;
   }

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BudgetRecorder } from './budget';
+import { isTime } from '../protocol/budget';
 
 /**
  * GitHub's secondary limits (docs: "About secondary rate limits"): at most 100
@@ -371,7 +372,7 @@ export function describeGitHubError(error: unknown, what: string): string {
     (e.response?.headers?.['x-ratelimit-remaining'] === '0' || /rate limit/i.test(e.message ?? ''))
   ) {
     const reset = Number(e.response?.headers?.['x-ratelimit-reset']);
-    const when = Number.isFinite(reset) && reset > 0 ? ` (resets at ${new Date(reset * 1000).toISOString()})` : '';
+    const when = isTime(reset * 1000) ? ` (resets at ${new Date(reset * 1000).toISOString()})` : '';
     return `${what}: GitHub's rate limit is exhausted${when}; Build Master retried and gave up, the next cycle tries again`;
   }
   const reason = githubReason(error);

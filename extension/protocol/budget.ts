@@ -23,6 +23,11 @@ export interface GitHubBudget {
   updatedAt: number;
 }
 
+/** Whether `at` (ms since the epoch) is a time a Date can hold: a server's or a file's absurd reset is not shown. */
+export function isTime(at: number): boolean {
+  return Number.isFinite(at) && at > 0 && !Number.isNaN(new Date(at).getTime());
+}
+
 function count(n: number): string {
   return n.toLocaleString('en-US');
 }
@@ -36,7 +41,7 @@ function clock(at: number, timeZone?: string): string {
 
 function resource(name: string, budget: ResourceBudget | undefined, timeZone?: string): string | undefined {
   if (!budget) return undefined;
-  const reset = Number.isFinite(budget.resetAt) && budget.resetAt > 0 ? ` (resets ${clock(budget.resetAt, timeZone)})` : '';
+  const reset = isTime(budget.resetAt) ? ` (resets ${clock(budget.resetAt, timeZone)})` : '';
   return `${name} ${count(budget.remaining)}/${count(budget.limit)} left${reset}`;
 }
 

@@ -1,0 +1,46 @@
+// GitHub mode against a hostile or broken counterpart, pure parts: absurd
+// rate-limit headers, hostile files in the state directory, oversized deliveries.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BudgetRecorder, BUDGET_FILE, readBudget } from '../../extension/github/budget';
+import { describeGitHubError } from '../../extension/github/client';
+import { budgetLine } from '../../extension/protocol/budget';
+
+describe('GitHub mode, adversarial: absurd rate-limit headers', () => {
+  const absurdResets = ['100000000000000000', '1e300', '-5', '0', 'soon'];
+
+  for (const reset of absurdResets) {
+    it(`status still answers when a server says x-ratelimit-reset: ${reset}`, () => {
+      const recorder = new BudgetRecorder({ rest: 800, graphql: 1800 });
+      recorder.recordHeaders({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '10', 'x-ratelimit-reset': reset }, 'rest');
+      const line = budgetLine(recorder.snapshot(), 'UTC');
+      assert.match(line ?? '', /^GitHub budget: REST 10\/5,000 left/);
+      assert.doesNotMatch(line ?? '', /resets/, 'a reset time that is no time is not shown');
+    });
+
+    it(`a rate-limit refusal with x-ratelimit-reset: ${reset} is still described in words`, () => {
+      const error = Object.assign(new Error('API rate limit exceeded'), {
+        status: 403,
+        response: { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset } },
+      });
+      assert.match(describeGitHubError(error, 'reading #1'), /^reading #1: GitHub's rate limit is exhausted/);
+    });
+  }
+
+  it('a budget file someone else wrote (a time beyond any date) does not break status', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bm-budget-'));
+    writeFileSync(
+      join(dir, BUDGET_FILE),
+      JSON.stringify({
+        rest: { limit: 5000, remaining: 4000, used: 1000, resetAt: 1e300 },
+        lastMinute: { rest: 3, graphql: 0, restCap: 800, graphqlCap: 1800 },
+        updatedAt: 1,
+      }),
+    );
+    assert.equal(budgetLine(readBudget(dir), 'UTC'), 'GitHub budget: REST 4,000/5,000 left; last minute 3 of 800 REST points');
+    writeFileSync(join(dir, BUDGET_FILE), JSON.stringify({ updatedAt: 1, lastMinute: null }));
+    assert.equal(readBudget(dir), undefined, 'a budget without its minute is no budget');
+  });
+});
