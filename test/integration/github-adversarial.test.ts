@@ -115,3 +115,34 @@ describe('GitHub mode, adversarial: serve --webhooks against clients that never 
     assert.ok(Date.now() - stopped < 30_000);
   });
 });
+
+describe('GitHub mode, adversarial: a forged state', function () {
+  this.timeout(180_000);
+  let world: GitHubWorld;
+
+  beforeEach(async () => {
+    world = await GitHubWorld.start();
+  });
+
+  afterEach(async () => {
+    await world.stop();
+  });
+
+  it('a recorded file list that hides a tier-3 file never lets the change merge without a person', async () => {
+    // Someone who can push the state (the buildmaster/state branch, or .git/buildmaster) records that the pull
+    // request touches only a readme: tier 1, merged automatically. GitHub says it touches web/auth/: tier 3.
+    const pull = world.pull('web/login', { 'web/auth/login.js': 'export const open = true;\n' });
+    const head = world.origin.git(['rev-parse', 'refs/heads/web/login']).trim();
+    world.session.store.setFact(`gh-files-v2:${pull}:${head}`, { files: ['web/README.md'], at: world.now });
+    await world.session.store.save();
+    await world.open();
+
+    await world.cycle();
+    await world.cycle();
+    assert.equal(world.merged(pull), false, 'a tier-3 change waits for an operator, whatever the state says it touches');
+    assert.ok(
+      world.logs.some((line) => /web\/auth\/login\.js/.test(line)),
+      `the refusal names the file the record left out\n${world.logs.join('\n')}`,
+    );
+  });
+});

@@ -530,6 +530,13 @@ export class GitHubForge implements Forge {
   private async filesOf(number: number, head: string): Promise<{ files: string[]; count: number; complete: boolean }> {
     const cached = this.options.cache.fact(`gh-files-v2:${number}:${head}`)?.files;
     if (cached) return { files: cached, count: cached.length, complete: true };
+    const listed = await this.listFiles(number);
+    this.listedHere.add(`${number}:${head}`);
+    return { files: listed.files, count: listed.count, complete: false };
+  }
+
+  /** Files of a pull request as GitHub lists them now (both paths of a rename). */
+  private async listFiles(number: number): Promise<{ files: string[]; count: number }> {
     const listed = await this.api.paginate(this.api.pulls.listFiles, { ...this.repo, pull_number: number, per_page: 100 });
     return {
       files: [
@@ -540,8 +547,35 @@ export class GitHubForge implements Forge {
         ),
       ],
       count: listed.length,
-      complete: false,
     };
+  }
+
+  /** Pull requests (`number:head`) whose files this process listed from GitHub itself, not taken from the store. */
+  private readonly listedHere = new Set<string>();
+
+  /**
+   * The store's file lists decide tiers, and the store can be written by others (the state
+   * branch, .git/buildmaster): before a merge, a list this process did not read from GitHub is
+   * checked against GitHub's. A file it left out could be a tier-3 file that needs a person.
+   */
+  private async confirmFiles(change: Change, number: number): Promise<void> {
+    const key = `${number}:${change.headSha}`;
+    if (this.listedHere.has(key)) return;
+    const live = await this.listFiles(number);
+    const missing = live.files.filter((file) => !change.files.includes(file));
+    if (missing.length === 0) {
+      this.listedHere.add(key);
+      return;
+    }
+    const { cache, clock, log } = this.options;
+    // GitHub's list stops at 3000 files: only a whole list replaces the record (a cut one would hide files too).
+    if (live.count < FILES_CAP) cache.setFact(`gh-files-v2:${key}`, { files: live.files, at: clock.now() });
+    const shown = missing.slice(0, 5).map((file) => inert(file));
+    log(`the recorded files of ${change.id} leave out ${shown.join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    throw new ForgeRefusal(
+      `${change.id} was judged on a recorded file list that leaves out ${shown.join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''} (GitHub lists them); not merged, it is judged again next cycle on GitHub's list`,
+      'files-differ',
+    );
   }
 
   /**
@@ -870,6 +904,7 @@ export class GitHubForge implements Forge {
       ...(link ? [repairLine(link.kind, link.incident), ''] : []),
       formatTrailers({ Change: change.id, Branch: change.branch, Lane: lane, Key: decision.key ?? '' }),
     ];
+    await this.confirmFiles(change, number);
     try {
       const { data } = await this.api.pulls.merge({
         ...this.repo,
