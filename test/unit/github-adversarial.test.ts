@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BudgetRecorder, BUDGET_FILE, readBudget } from '../../extension/github/budget';
 import { describeGitHubError } from '../../extension/github/client';
+import { focusOf, MAX_FOCUSED_CHANGES, unite, wantOf, type Wanted } from '../../extension/forge/github/events';
 import { budgetLine } from '../../extension/protocol/budget';
 
 describe('GitHub mode, adversarial: absurd rate-limit headers', () => {
@@ -42,5 +43,38 @@ describe('GitHub mode, adversarial: absurd rate-limit headers', () => {
     assert.equal(budgetLine(readBudget(dir), 'UTC'), 'GitHub budget: REST 4,000/5,000 left; last minute 3 of 800 REST points');
     writeFileSync(join(dir, BUDGET_FILE), JSON.stringify({ updatedAt: 1, lastMinute: null }));
     assert.equal(readBudget(dir), undefined, 'a budget without its minute is no budget');
+  });
+});
+
+describe('GitHub mode, adversarial: a delivery naming thousands of pull requests', () => {
+  const context = { repository: 'acme/app', target: 'main' };
+  const checkRun = (numbers: number[]) => ({
+    action: 'completed',
+    repository: { full_name: 'acme/app' },
+    check_run: { head_sha: 'a'.repeat(40), pull_requests: numbers.map((number) => ({ number })), check_suite: { head_branch: 'x' } },
+  });
+
+  it('a check run listing 10,000 pull requests is one full read, not 10,000 focused ones', () => {
+    const numbers = Array.from({ length: 10_000 }, (_, i) => i + 1);
+    assert.equal(wantOf(focusOf('check_run', checkRun(numbers), context)), 'everything');
+  });
+
+  it('a burst whose union names more pull requests than a full read costs becomes a full read', () => {
+    let wanted: Wanted | undefined;
+    for (let i = 1; i <= MAX_FOCUSED_CHANGES + 1; i++) wanted = unite(wanted, wantOf(focusOf('check_run', checkRun([i]), context)));
+    assert.equal(wanted, 'everything');
+  });
+
+  it('a few pull requests stay a focused read', () => {
+    assert.deepEqual(wantOf(focusOf('check_run', checkRun([3, 1, 2]), context)), {
+      changes: ['#1', '#2', '#3'],
+      target: false,
+      issues: false,
+    });
+  });
+
+  it('pull request numbers that are not whole, safe, positive numbers are malformed', () => {
+    for (const number of ['7', 1.5, -1, 0, 1e300, null])
+      assert.equal(focusOf('check_run', checkRun([number as number]), context).kind, 'malformed', String(number));
   });
 });

@@ -237,7 +237,15 @@ function headsAt(sha: string, context: FocusContext): string[] {
   return (context.seen?.changes ?? []).filter((change) => change.headSha === sha).map((change) => change.id);
 }
 
+/**
+ * More pull requests than this in one focus are read as a whole: a full read costs a few
+ * pages, a focused one a read per change, and a delivery (or a burst) may name thousands.
+ */
+export const MAX_FOCUSED_CHANGES = 100;
+
 function focus(changes: string[], flags: { target?: boolean; issues?: boolean }, why: string): EventFocus {
+  const named = new Set(changes).size;
+  if (named > MAX_FOCUSED_CHANGES) return { kind: 'everything', why: `${why} names ${named} pull requests: reading all` };
   return {
     kind: 'focus',
     focus: { changes: [...new Set(changes)].sort(byNumber), target: flags.target ?? false, issues: flags.issues ?? false },
@@ -264,8 +272,10 @@ export function unite(a: Wanted | undefined, b: Wanted | undefined): Wanted | un
   if (a === undefined && b === undefined) return undefined;
   const none: ObserveFocus = { changes: [], target: false, issues: false };
   const [x, y] = [a ?? none, b ?? none];
+  const changes = [...new Set([...x.changes, ...y.changes])];
+  if (changes.length > MAX_FOCUSED_CHANGES) return 'everything';
   return {
-    changes: [...new Set([...x.changes, ...y.changes])].sort(byNumber),
+    changes: changes.sort(byNumber),
     target: x.target || y.target,
     issues: x.issues || y.issues,
   };
