@@ -71,7 +71,15 @@ export async function onStateRef<T>(options: OnRefOptions, attempt: (store: Stor
     await store.save();
     if (options.readOnly) return { value, attempts: n, commit: base.commit, saved: 'read-only', store };
     await options.checkpoint?.('before:state-save', n);
-    const outcome = await options.backend.save(base, collect(dir), options.message?.(n) ?? `Build Master state (attempt ${n})`);
+    let outcome;
+    try {
+      outcome = await options.backend.save(base, collect(dir), options.message?.(n) ?? `Build Master state (attempt ${n})`);
+    } catch (error) {
+      // A refused write (a read-only token, an outage) after the cycle acted: the job log is the last place its record can go.
+      for (const event of store.readEvents().filter((e) => e.seq > startSeq)) options.log(`unsaved event: ${JSON.stringify(event)}`);
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
     if (outcome.kind !== 'lost') {
       rmSync(dir, { recursive: true, force: true });
       return {

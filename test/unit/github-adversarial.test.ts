@@ -8,6 +8,9 @@ import { BudgetRecorder, BUDGET_FILE, readBudget } from '../../extension/github/
 import { describeGitHubError } from '../../extension/github/client';
 import { focusOf, MAX_FOCUSED_CHANGES, unite, wantOf, type Wanted } from '../../extension/forge/github/events';
 import { budgetLine } from '../../extension/protocol/budget';
+import { onStateRef } from '../../extension/controller/on-ref';
+import type { StateBackend } from '../../extension/github/state-ref';
+import { InputError } from '../../extension/ports';
 
 describe('GitHub mode, adversarial: absurd rate-limit headers', () => {
   const absurdResets = ['100000000000000000', '1e300', '-5', '0', 'soon'];
@@ -76,5 +79,28 @@ describe('GitHub mode, adversarial: a delivery naming thousands of pull requests
   it('pull request numbers that are not whole, safe, positive numbers are malformed', () => {
     for (const number of ['7', 1.5, -1, 0, 1e300, null])
       assert.equal(focusOf('check_run', checkRun([number as number]), context).kind, 'malformed', String(number));
+  });
+});
+
+describe('GitHub mode, adversarial: a token that may not write the state branch', () => {
+  it('a run whose state save is refused (403) lists every event it could not save in the job log', async () => {
+    const refused = new InputError('writing Build Master state to buildmaster/state: the token may not write to acme/app (HTTP 403)');
+    const backend: StateBackend = {
+      branch: 'buildmaster/state',
+      load: () => Promise.resolve({ commit: undefined, tree: undefined, entries: new Map(), read: () => Promise.resolve('') }),
+      save: () => Promise.reject(refused),
+    };
+    const lines: string[] = [];
+    await assert.rejects(
+      onStateRef({ backend, log: (line) => lines.push(line), tempRoot: mkdtempSync(join(tmpdir(), 'bm-ref-')) }, async (store) => {
+        store.append([{ at: 1, type: 'info', kind: 'merged', message: 'merged #5 as abc1234' }]);
+        await store.save();
+      }),
+      refused,
+    );
+    assert.ok(
+      lines.some((line) => line.startsWith('unsaved event: ') && line.includes('merged #5 as abc1234')),
+      `what the run did is in the job log:\n${lines.join('\n')}`,
+    );
   });
 });
