@@ -86,9 +86,10 @@ export function webhookListener<T>(
   accept: (adds: T) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const reply = (status: number, message: string) => {
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`${message}\n`);
+    const reply = (status: number, message: string, close = false) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...(close ? { connection: 'close' } : {}) });
+      // A body left unread is not waited for: the connection ends with the answer.
+      res.end(`${message}\n`, close ? () => req.destroy() : undefined);
     };
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== path) {
@@ -97,6 +98,18 @@ export function webhookListener<T>(
     }
     if (req.method !== 'POST') {
       reply(405, 'webhook deliveries are POSTed');
+      return;
+    }
+    // Refused before the body is read: an unsigned or oversized sender gets no memory to fill.
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      options.log(
+        `webhook delivery refused: it announces ${Number(req.headers['content-length'])} bytes (GitHub sends at most ${MAX_BODY_BYTES})`,
+      );
+      reply(413, `the delivery is larger than ${MAX_BODY_BYTES} bytes`, true);
+      return;
+    }
+    if (!header(req.headers, 'x-hub-signature-256')) {
+      void handleDelivery(req.headers, '', options).then((answer) => reply(answer.status, answer.message, true));
       return;
     }
     const chunks: Buffer[] = [];

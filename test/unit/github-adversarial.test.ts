@@ -2,6 +2,8 @@
 // rate-limit headers, hostile files in the state directory, oversized deliveries.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BudgetRecorder, BUDGET_FILE, readBudget } from '../../extension/github/budget';
@@ -11,6 +13,7 @@ import { budgetLine } from '../../extension/protocol/budget';
 import { onStateRef } from '../../extension/controller/on-ref';
 import type { StateBackend } from '../../extension/github/state-ref';
 import { InputError } from '../../extension/ports';
+import { MAX_BODY_BYTES, webhookListener } from '../../extension/github/webhooks';
 
 describe('GitHub mode, adversarial: absurd rate-limit headers', () => {
   const absurdResets = ['100000000000000000', '1e300', '-5', '0', 'soon'];
@@ -102,5 +105,50 @@ describe('GitHub mode, adversarial: a token that may not write the state branch'
       lines.some((line) => line.startsWith('unsaved event: ') && line.includes('merged #5 as abc1234')),
       `what the run did is in the job log:\n${lines.join('\n')}`,
     );
+  });
+});
+
+describe('GitHub mode, adversarial: what an unsigned client can make the webhook listener hold', function () {
+  this.timeout(20_000);
+  /** Sends only headers (and a few bytes of body) and resolves with the status line, or 'no answer' after 5 s. */
+  async function answerTo(headers: string): Promise<string> {
+    const server = createServer(
+      webhookListener(
+        '/hook',
+        { verify: () => Promise.resolve(false), route: () => ({ kind: 'ignored', why: 'test' }), log: () => undefined },
+        () => undefined,
+      ),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      return await new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(`POST /hook HTTP/1.1\r\nHost: x\r\n${headers}\r\n{"a":`));
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve('no answer');
+        }, 5000);
+        socket.on('data', (data: Buffer) => {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(data.toString().split('\r\n')[0] ?? '');
+        });
+        socket.on('error', () => undefined);
+      });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  it('a delivery announcing more than GitHub ever sends is refused before its body is read', async () => {
+    assert.equal(
+      await answerTo(`X-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\nContent-Length: ${MAX_BODY_BYTES + 1}\r\n`),
+      'HTTP/1.1 413 Payload Too Large',
+    );
+  });
+
+  it('an unsigned delivery is refused before its body is read', async () => {
+    assert.equal(await answerTo('Content-Length: 1000000\r\n'), 'HTTP/1.1 401 Unauthorized');
   });
 });
