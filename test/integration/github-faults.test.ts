@@ -14,7 +14,8 @@ const CALLS: { name: string; method: string; path: RegExp; body?: RegExp }[] = [
   { name: 'read a pull request (mergeability)', method: 'POST', path: /\/graphql$/, body: /query openPulls/ },
   { name: 'read reviews', method: 'POST', path: /\/graphql$/, body: /query openPulls/ },
   { name: 'read check runs', method: 'GET', path: /\/check-runs$/ },
-  { name: 'read commit statuses', method: 'GET', path: /\/status$/ },
+  // Commit statuses come with the check rollup (GraphQL): the pull request's files are the other REST read per change.
+  { name: 'read the files of a pull request', method: 'GET', path: /\/pulls\/\d+\/files$/ },
   { name: 'read the target commits', method: 'POST', path: /\/graphql$/, body: /query targetHistory/ },
   { name: 'merge', method: 'PUT', path: /\/merge$/ },
   { name: 'comment', method: 'POST', path: /\/comments$/ },
