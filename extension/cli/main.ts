@@ -46,7 +46,7 @@ const USAGE = `usage: build-master <command> [--repo DIR] [--forge local|github]
 commands:
   sync [--dry-run]              one cycle: observe, decide, act, record
   watch [--interval 60s]        cycle until SIGINT/SIGTERM (the cycle in flight finishes)
-  serve --webhooks [--port 8787] [--host 127.0.0.1] [--path /webhooks] [--resync 10m] [--quiet 2s]
+  serve --webhooks [--port 8787] [--host 127.0.0.1] [--path /webhooks] [--resync 10m] [--quiet 2s] [--recheck 30s]
                                 GitHub mode: cycle on webhook deliveries (secret in BUILDMASTER_WEBHOOK_SECRET)
   status                        lanes, incidents, queue, approvals, global state
   explain <change|incident>     every gate reason for one change, or an incident's failing tests
@@ -125,6 +125,7 @@ export async function run(argv: string[], io: Output, options: RunOptions = {}):
         path: { type: 'string' },
         resync: { type: 'string' },
         quiet: { type: 'string' },
+        recheck: { type: 'string' },
         'from-ref': { type: 'boolean', default: false },
         'state-ref': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -449,6 +450,7 @@ async function serve(
   };
   const resyncMs = duration('resync', '10m', 1000);
   const quietMs = duration('quiet', '2s', 0);
+  const recheckMs = duration('recheck', '30s', 0);
   let stop: () => void = () => undefined;
   const stopping = new Promise<void>((done) => (stop = done));
   const onSignal = () => stop();
@@ -464,6 +466,7 @@ async function serve(
       resyncMs,
       quietMs,
       maxDelayMs: Math.max(quietMs * 5, 10_000),
+      recheckMs,
       open: session,
       announce: (url) => io.out(`listening on ${url}`),
       log,
@@ -592,6 +595,7 @@ const OPTIONS = [
   'path',
   'resync',
   'quiet',
+  'recheck',
   'from-ref',
   'state-ref',
   'help',

@@ -111,6 +111,20 @@ describe('GitHub mode: serve --webhooks', function () {
     assert.equal(world.mergesOf(pull), 1);
   });
 
+  it('reads a change again shortly when GitHub had not computed its mergeability yet (GitHub sends no delivery when it has)', async () => {
+    world.server.mergeabilityUnknownFirst = true;
+    const pull = world.pull('docs/later', { 'docs/later.md': 'later\n' });
+    world.server.review(pull, 'alice', 'APPROVED');
+    served = await Served.start(world, ['--resync', '10m', '--recheck', '500ms']);
+    const current = served;
+    assert.equal(world.merged(pull), false, 'the first read finds its mergeability unknown: nothing merges');
+    await current.until(
+      () => current.cycles().some((c) => c.read === `#${pull}` && c.line.includes(`merged #${pull}`)),
+      `a re-read of #${pull} alone that merges it, long before the 10-minute resync`,
+    );
+    assert.equal(world.mergesOf(pull), 1);
+  });
+
   it('acts on no delivery while the policy file is invalid, and reads everything once it is fixed', async () => {
     const pull = world.pull('web/held', { 'web/held.js': 'export const held = 1;\n' }, { approve: false });
     served = await Served.start(world, ['--resync', '10m']);
